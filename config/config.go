@@ -1,0 +1,167 @@
+// Package config holds imbroker's single configuration tree: its defaults,
+// strict YAML loading (unknown keys are errors) and validation that reports
+// every problem at once with its key path.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// EnvSecretKey overrides app.secret_key when set, so the key can stay out of files.
+const EnvSecretKey = "IMBROKER_SECRET_KEY"
+
+// Config is the whole configuration. Every limit the broker enforces is here.
+type Config struct {
+	App      App      `yaml:"app"`
+	MQTT     MQTT     `yaml:"mqtt"`
+	HTTP     HTTP     `yaml:"http"`
+	Storage  Storage  `yaml:"storage"`
+	Messages Messages `yaml:"messages"`
+	Delivery Delivery `yaml:"delivery"`
+	Log      Log      `yaml:"log"`
+}
+
+// App identifies the IM application and its signing key.
+type App struct {
+	SDKAppID  uint64 `yaml:"sdk_app_id"` // Tencent-style SDKAppID; default 1400000000
+	SecretKey string `yaml:"secret_key"` // HMAC key for UserSig; empty = generated once and kept in storage.dir
+	Admin     string `yaml:"admin"`      // app admin identifier; default "administrator"
+}
+
+// MQTT configures the MQTT listeners and protocol limits.
+type MQTT struct {
+	TCP                    string        `yaml:"tcp"`                       // TCP listener address; "" disables; default ":1883"
+	WS                     string        `yaml:"ws"`                        // WebSocket listener address; "" disables; default ":8083"
+	WSPath                 string        `yaml:"ws_path"`                   // WebSocket path; default "/mqtt"
+	WSAllowedOrigins       []string      `yaml:"ws_allowed_origins"`        // exact Origin values allowed; empty = any
+	TLS                    TLS           `yaml:"tls"`                       // optional MQTT over TLS listener
+	MaxPacketSize          uint32        `yaml:"max_packet_size"`           // bytes; larger packets disconnect the client; default 65536
+	MaxClientWritesPending int32         `yaml:"max_client_writes_pending"` // outbound queue per client; default 512
+	MaxInflight            uint16        `yaml:"max_inflight"`              // unacked QoS>0 messages per client; default 1024
+	ReceiveMaximum         uint16        `yaml:"receive_maximum"`           // inbound QoS>0 quota per client; default 256
+	SessionExpiry          time.Duration `yaml:"session_expiry"`            // max persistent session lifetime; default 168h
+	KeepaliveMin           uint16        `yaml:"keepalive_min"`             // seconds; 0 or lower keepalives are raised to this; default 10
+	KeepaliveMax           uint16        `yaml:"keepalive_max"`             // seconds; higher keepalives are lowered to this; default 300
+	MaxClients             int64         `yaml:"max_clients"`               // concurrent connections; default 100000
+}
+
+// TLS configures MQTT over TLS. It is enabled when Address is set.
+type TLS struct {
+	Address  string `yaml:"address"`   // e.g. ":8883"; "" disables
+	CertFile string `yaml:"cert_file"` // PEM certificate chain
+	KeyFile  string `yaml:"key_file"`  // PEM private key
+}
+
+// HTTP configures the REST / health listener.
+type HTTP struct {
+	Address      string        `yaml:"address"`       // default ":8080"; "" disables
+	ReadTimeout  time.Duration `yaml:"read_timeout"`  // default 10s
+	WriteTimeout time.Duration `yaml:"write_timeout"` // default 10s
+}
+
+// Storage configures the embedded Pebble store.
+type Storage struct {
+	Dir      string `yaml:"dir"`       // data directory; default "./data"
+	Sync     bool   `yaml:"sync"`      // fsync each commit group before acking; default true
+	MaxBatch int    `yaml:"max_batch"` // appends per group commit; default 1024
+	MaxQueue int    `yaml:"max_queue"` // appends waiting for the committer; default 8192
+	InMemory bool   `yaml:"in_memory"` // keep everything in memory (tests, benchmarks); default false
+}
+
+// Messages configures message validation, dedup and catch-up.
+type Messages struct {
+	MaxBytes        int           `yaml:"max_bytes"`         // max MsgBody+CloudCustomData bytes; default 12000 (Tencent: 12 KB)
+	MaxElements     int           `yaml:"max_elements"`      // max elements in MsgBody; default 32
+	DedupWindow     time.Duration `yaml:"dedup_window"`      // a resend with the same From/To/MsgRandom inside it is not stored twice; default 10m
+	SyncPageSize    int           `yaml:"sync_page_size"`    // events per sync page; default 100
+	SyncMaxEvents   int           `yaml:"sync_max_events"`   // events replayed by one sync request before Complete=false; default 1000
+	MaxRequestBytes int           `yaml:"max_request_bytes"` // max im/req payload; default 16384
+}
+
+// Delivery configures live fan-out of committed events.
+type Delivery struct {
+	Workers int `yaml:"workers"` // delivery goroutines; a user's events always go through the same one, in order; default 16
+	Queue   int `yaml:"queue"`   // events buffered per worker; default 4096
+}
+
+// Log configures structured logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error; default info
+	Format string `yaml:"format"` // text or json; default text
+}
+
+// Default returns the configuration that config.yaml ships with.
+func Default() Config {
+	return Config{
+		App: App{SDKAppID: 1400000000, Admin: "administrator"},
+		MQTT: MQTT{
+			TCP: ":1883", WS: ":8083", WSPath: "/mqtt",
+			MaxPacketSize: 65536, MaxClientWritesPending: 512, MaxInflight: 1024, ReceiveMaximum: 256,
+			SessionExpiry: 168 * time.Hour, KeepaliveMin: 10, KeepaliveMax: 300, MaxClients: 100000,
+		},
+		HTTP:     HTTP{Address: ":8080", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
+		Storage:  Storage{Dir: "./data", Sync: true, MaxBatch: 1024, MaxQueue: 8192},
+		Messages: Messages{MaxBytes: 12000, MaxElements: 32, DedupWindow: 10 * time.Minute, SyncPageSize: 100, SyncMaxEvents: 1000, MaxRequestBytes: 16384},
+		Delivery: Delivery{Workers: 16, Queue: 4096},
+		Log:      Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads a YAML file over the defaults, applies the environment override
+// and validates. A missing file is an error; use Default() for no file.
+func Load(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(b)
+}
+
+// Parse decodes YAML over the defaults strictly, applies the environment
+// override and validates, returning every problem found.
+func Parse(b []byte) (Config, error) {
+	cfg := Default()
+	var problems []string
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		problems = append(problems, te.Errors...)
+	}
+	cfg.ApplyEnv()
+	if err := cfg.Validate(); err != nil {
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			problems = append(problems, ve.Problems...)
+		}
+	}
+	if len(problems) > 0 {
+		return Config{}, &ValidationError{Problems: problems}
+	}
+	return cfg, nil
+}
+
+// ApplyEnv applies environment overrides (only the secret key for now).
+func (c *Config) ApplyEnv() {
+	if v := os.Getenv(EnvSecretKey); v != "" {
+		c.App.SecretKey = v
+	}
+}
+
+// ValidationError lists every configuration problem, one per line.
+type ValidationError struct{ Problems []string }
+
+func (e *ValidationError) Error() string {
+	return "config has " + fmt.Sprint(len(e.Problems)) + " problem(s):\n  " + strings.Join(e.Problems, "\n  ")
+}

@@ -1,0 +1,102 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/imbroker/imbroker/internal/ids"
+)
+
+// Validate checks every field and returns a *ValidationError naming each
+// problem by its key path, or nil.
+func (c *Config) Validate() error {
+	v := &validator{}
+	v.check(c.App.SDKAppID > 0 && c.App.SDKAppID <= 1<<32-1, "app.sdk_app_id", "must be between 1 and 4294967295")
+	if c.App.SecretKey != "" {
+		v.check(len(c.App.SecretKey) >= 16, "app.secret_key", "must be at least 16 bytes (or empty to generate one)")
+	}
+	if err := ids.CheckUserID(c.App.Admin); err != nil {
+		v.add("app.admin", err.Error())
+	}
+
+	v.addr("mqtt.tcp", c.MQTT.TCP, true)
+	v.addr("mqtt.ws", c.MQTT.WS, true)
+	v.check(strings.HasPrefix(c.MQTT.WSPath, "/"), "mqtt.ws_path", "must start with /")
+	v.addr("mqtt.tls.address", c.MQTT.TLS.Address, true)
+	if c.MQTT.TLS.Address != "" {
+		v.check(c.MQTT.TLS.CertFile != "", "mqtt.tls.cert_file", "required when mqtt.tls.address is set")
+		v.check(c.MQTT.TLS.KeyFile != "", "mqtt.tls.key_file", "required when mqtt.tls.address is set")
+	}
+	v.check(c.MQTT.TCP != "" || c.MQTT.WS != "" || c.MQTT.TLS.Address != "", "mqtt", "at least one of tcp, ws, tls.address must be set")
+	v.check(c.MQTT.MaxPacketSize >= 1024, "mqtt.max_packet_size", "must be at least 1024")
+	v.check(c.MQTT.MaxPacketSize >= uint32(c.Messages.MaxBytes)+1024, "mqtt.max_packet_size", "must exceed messages.max_bytes by at least 1024")
+	v.check(c.MQTT.MaxClientWritesPending >= 1, "mqtt.max_client_writes_pending", "must be at least 1")
+	v.check(c.MQTT.MaxInflight >= 1, "mqtt.max_inflight", "must be at least 1")
+	v.check(c.MQTT.ReceiveMaximum >= 1, "mqtt.receive_maximum", "must be at least 1")
+	v.check(c.MQTT.SessionExpiry >= 0, "mqtt.session_expiry", "must not be negative")
+	v.check(c.MQTT.KeepaliveMin >= 1, "mqtt.keepalive_min", "must be at least 1 (keepalive 0 lets a stalled socket block delivery forever)")
+	v.check(c.MQTT.KeepaliveMax >= c.MQTT.KeepaliveMin, "mqtt.keepalive_max", "must be >= mqtt.keepalive_min")
+	v.check(c.MQTT.MaxClients >= 1, "mqtt.max_clients", "must be at least 1")
+
+	v.addr("http.address", c.HTTP.Address, true)
+	v.positive("http.read_timeout", c.HTTP.ReadTimeout)
+	v.positive("http.write_timeout", c.HTTP.WriteTimeout)
+
+	v.check(c.Storage.InMemory || c.Storage.Dir != "", "storage.dir", "required unless storage.in_memory")
+	v.check(c.Storage.MaxBatch >= 1, "storage.max_batch", "must be at least 1")
+	v.check(c.Storage.MaxQueue >= 1, "storage.max_queue", "must be at least 1")
+
+	v.check(c.Messages.MaxBytes >= 64, "messages.max_bytes", "must be at least 64")
+	v.check(c.Messages.MaxElements >= 1, "messages.max_elements", "must be at least 1")
+	v.positive("messages.dedup_window", c.Messages.DedupWindow)
+	v.check(c.Messages.SyncPageSize >= 1, "messages.sync_page_size", "must be at least 1")
+	v.check(c.Messages.SyncMaxEvents >= c.Messages.SyncPageSize, "messages.sync_max_events", "must be >= messages.sync_page_size")
+	v.check(c.Messages.MaxRequestBytes >= 256, "messages.max_request_bytes", "must be at least 256")
+
+	v.check(c.Delivery.Workers >= 1 && c.Delivery.Workers <= 1024, "delivery.workers", "must be between 1 and 1024")
+	v.check(c.Delivery.Queue >= 1, "delivery.queue", "must be at least 1")
+
+	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	v.oneOf("log.format", c.Log.Format, "text", "json")
+	if len(v.problems) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: v.problems}
+}
+
+type validator struct{ problems []string }
+
+func (v *validator) add(path, msg string) { v.problems = append(v.problems, path+": "+msg) }
+
+func (v *validator) check(ok bool, path, msg string) {
+	if !ok {
+		v.add(path, msg)
+	}
+}
+
+func (v *validator) positive(path string, d time.Duration) {
+	v.check(d > 0, path, "must be a positive duration such as 10s")
+}
+
+func (v *validator) addr(path, addr string, optional bool) {
+	if addr == "" {
+		if !optional {
+			v.add(path, "required")
+		}
+		return
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		v.add(path, fmt.Sprintf("not a host:port address: %q", addr))
+	}
+}
+
+func (v *validator) oneOf(path, val string, allowed ...string) {
+	for _, a := range allowed {
+		if val == a {
+			return
+		}
+	}
+	v.add(path, fmt.Sprintf("%q is not one of %s", val, strings.Join(allowed, ", ")))
+}

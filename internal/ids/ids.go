@@ -1,0 +1,72 @@
+// Package ids checks the identifiers that enter imbroker from outside
+// (UserIDs, MQTT ClientIDs, topic segments). They are checked at every entry,
+// never assumed, because they become MQTT topic levels and store keys.
+package ids
+
+import (
+	"errors"
+	"strings"
+	"unicode/utf8"
+)
+
+// MaxUserIDBytes is Tencent IM's UserID limit.
+const MaxUserIDBytes = 32
+
+// MaxDeviceBytes bounds the device part of a ClientID.
+const MaxDeviceBytes = 64
+
+// Errors returned by the checks; callers map them to protocol codes.
+var (
+	ErrEmpty    = errors.New("empty identifier")
+	ErrTooLong  = errors.New("identifier too long")
+	ErrBadChars = errors.New("identifier contains a forbidden character")
+)
+
+// CheckUserID accepts at most 32 bytes of valid UTF-8 with no MQTT wildcard
+// or level separator (/ + #), no ':' (it separates user and device in a
+// ClientID, so allowing it would let "a" and "a:b" claim the same ClientID),
+// no NUL, no control characters and no whitespace.
+func CheckUserID(id string) error {
+	return check(id, MaxUserIDBytes)
+}
+
+// CheckDevice checks the device part of a ClientID with the same character rules.
+func CheckDevice(d string) error {
+	return check(d, MaxDeviceBytes)
+}
+
+func check(id string, max int) error {
+	if id == "" {
+		return ErrEmpty
+	}
+	if len(id) > max {
+		return ErrTooLong
+	}
+	if !utf8.ValidString(id) {
+		return ErrBadChars
+	}
+	for _, r := range id {
+		if r < 0x21 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == 0x2028 || r == 0x2029 || r == 0xfeff {
+			return ErrBadChars
+		}
+		switch r {
+		case '/', '+', '#', ':', '\\', '"':
+			return ErrBadChars
+		}
+	}
+	return nil
+}
+
+// SplitClientID splits "{user}" or "{user}:{device}" and checks both parts.
+func SplitClientID(clientID string) (user, device string, err error) {
+	user, device, found := strings.Cut(clientID, ":")
+	if err := CheckUserID(user); err != nil {
+		return "", "", err
+	}
+	if found {
+		if err := CheckDevice(device); err != nil {
+			return "", "", err
+		}
+	}
+	return user, device, nil
+}

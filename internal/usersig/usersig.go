@@ -1,0 +1,213 @@
+// Package usersig generates and verifies Tencent Cloud IM UserSig tickets
+// (TLS sig v2, HMAC-SHA256), byte-compatible with Tencent's official
+// generators (tencentyun/tls-sig-api-v2-*), so clients that already hold a
+// UserSig from a Tencent-style app server work unchanged.
+package usersig
+
+import (
+	"bytes"
+	"compress/zlib"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Error is a UserSig failure carrying Tencent's numeric error code, so the
+// API boundary can report the same code a Tencent client expects.
+type Error struct {
+	Code   int
+	Reason string
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string { return "usersig: " + e.Reason + " (" + strconv.Itoa(e.Code) + ")" }
+
+// Sentinel errors returned by Verify and Decode; compare with errors.Is.
+var (
+	// ErrEmpty: no UserSig was supplied.
+	ErrEmpty = &Error{70002, "UserSig empty"}
+	// ErrMalformed: bad encoding, compression, JSON, field types or version.
+	ErrMalformed = &Error{70003, "UserSig invalid"}
+	// ErrExpired: the (authentic) UserSig is past TLS.time + TLS.expire.
+	ErrExpired = &Error{70001, "UserSig expired"}
+	// ErrBadSig: the HMAC does not match (forged, or signed with another key).
+	ErrBadSig = &Error{70009, "UserSig verification failed"}
+	// ErrUserMismatch: the UserSig was issued for another UserID.
+	ErrUserMismatch = &Error{70013, "UserID does not match the UserSig"}
+	// ErrAppMismatch: the UserSig was issued for another SDKAppID.
+	ErrAppMismatch = &Error{70014, "SDKAppID does not match the UserSig"}
+)
+
+// MaxLen bounds both the encoded UserSig and its inflated JSON; real ones
+// are a few hundred bytes, and the bound stops zip bombs and memory abuse.
+const MaxLen = 4096
+
+// encoding is standard base64 with '+' '/' '=' replaced by '*' '-' '_',
+// exactly as the official Go library declares it, so URL-safe in queries.
+var encoding = base64.NewEncoding("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789*-").WithPadding('_')
+
+// Signer holds one app's SDKAppID and secret key.
+type Signer struct {
+	AppID uint64
+	Key   []byte // the console key's UTF-8 bytes; Tencent does not hex-decode it
+}
+
+// New returns a Signer for appID with the console secret key.
+func New(appID uint64, key string) *Signer { return &Signer{AppID: appID, Key: []byte(key)} }
+
+// Doc is the decoded content of a UserSig.
+type Doc struct {
+	Ver, Identifier string
+	SDKAppID        uint64
+	Expire, Time    int64  // Expire is relative to Time, in seconds
+	UserBuf         []byte // nil when the field is absent
+	Sig             string // std base64 HMAC-SHA256, as carried in the JSON
+}
+
+// wire is the JSON layout; field order matches the official generators.
+// Pointers let decoding tell a missing or null field from a zero value.
+type wire struct {
+	Ver        *string `json:"TLS.ver"`
+	Identifier *string `json:"TLS.identifier"`
+	SDKAppID   *uint64 `json:"TLS.sdkappid"`
+	Expire     *int64  `json:"TLS.expire"`
+	Time       *int64  `json:"TLS.time"`
+	UserBuf    *string `json:"TLS.userbuf,omitempty"`
+	Sig        *string `json:"TLS.sig"`
+}
+
+// mac computes TLS.sig over the fixed-order "key:value\n" lines of d.
+func mac(key []byte, d *Doc) string {
+	h := hmac.New(sha256.New, key)
+	io.WriteString(h, "TLS.identifier:"+d.Identifier+"\n"+
+		"TLS.sdkappid:"+strconv.FormatUint(d.SDKAppID, 10)+"\n"+
+		"TLS.time:"+strconv.FormatInt(d.Time, 10)+"\n"+
+		"TLS.expire:"+strconv.FormatInt(d.Expire, 10)+"\n")
+	if d.UserBuf != nil {
+		io.WriteString(h, "TLS.userbuf:"+base64.StdEncoding.EncodeToString(d.UserBuf)+"\n")
+	}
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+}
+
+// Gen makes a UserSig valid for expire seconds from now.
+func (s *Signer) Gen(userID string, expire int64) (string, error) {
+	return s.GenAt(userID, time.Now(), expire, nil)
+}
+
+// GenAt is Gen with an explicit issue time and optional userbuf (nil = none;
+// a non-nil empty slice is emitted as "" and signed, like the Python library).
+// It is meant for tests and tools.
+func (s *Signer) GenAt(userID string, issued time.Time, expire int64, userbuf []byte) (string, error) {
+	if userID == "" || !utf8.ValidString(userID) {
+		// JSON would mangle invalid UTF-8, leaving a sig that never verifies.
+		return "", errors.New("usersig: UserID must be non-empty valid UTF-8")
+	}
+	d := Doc{Ver: "2.0", Identifier: userID, SDKAppID: s.AppID, Expire: expire, Time: issued.Unix(), UserBuf: userbuf}
+	if !rangeOK(d.Time, d.Expire) {
+		return "", errors.New("usersig: issue time and expire must be non-negative")
+	}
+	d.Sig = mac(s.Key, &d)
+	out, err := encode(&d, zlib.BestCompression)
+	if err == nil && len(out) > MaxLen {
+		return "", errors.New("usersig: UserSig would exceed MaxLen")
+	}
+	return out, err
+}
+
+// encode serialises d as JSON, zlib and the UserSig base64 variant.
+func encode(d *Doc, level int) (string, error) {
+	w := wire{Ver: &d.Ver, Identifier: &d.Identifier, SDKAppID: &d.SDKAppID, Expire: &d.Expire, Time: &d.Time, Sig: &d.Sig}
+	if d.UserBuf != nil {
+		ub := base64.StdEncoding.EncodeToString(d.UserBuf)
+		w.UserBuf = &ub
+	}
+	js, err := json.Marshal(&w)
+	if err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	zw, err := zlib.NewWriterLevel(&b, level)
+	if err != nil {
+		return "", err
+	}
+	if _, err := zw.Write(js); err != nil {
+		return "", err
+	}
+	if err := zw.Close(); err != nil {
+		return "", err
+	}
+	return encoding.EncodeToString(b.Bytes()), nil
+}
+
+// rangeOK rejects negative times and a sum that would overflow int64.
+func rangeOK(t, expire int64) bool { return t >= 0 && expire >= 0 && expire <= math.MaxInt64-t }
+
+// Decode parses a UserSig without checking its HMAC (fields for diagnostics
+// and tests). Every failure, including oversized input, is ErrMalformed.
+func Decode(sig string) (Doc, error) {
+	if len(sig) > MaxLen {
+		return Doc{}, ErrMalformed
+	}
+	raw, err := encoding.DecodeString(sig)
+	if err != nil {
+		return Doc{}, ErrMalformed
+	}
+	zr, err := zlib.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return Doc{}, ErrMalformed
+	}
+	// Read one byte past the limit to tell "exactly MaxLen" from "more";
+	// reading to EOF is also what makes zlib check the Adler-32 trailer.
+	js, err := io.ReadAll(io.LimitReader(zr, MaxLen+1))
+	if err != nil || len(js) > MaxLen {
+		return Doc{}, ErrMalformed
+	}
+	var w wire
+	// Typed fields make json refuse numbers given as strings, and vice versa.
+	if json.Unmarshal(js, &w) != nil {
+		return Doc{}, ErrMalformed
+	}
+	// A v1 (ECDSA) sig has TLS.version etc. instead, so it fails here too.
+	if w.Ver == nil || *w.Ver != "2.0" || w.Identifier == nil || w.SDKAppID == nil ||
+		w.Expire == nil || w.Time == nil || w.Sig == nil || !rangeOK(*w.Time, *w.Expire) {
+		return Doc{}, ErrMalformed
+	}
+	d := Doc{Ver: *w.Ver, Identifier: *w.Identifier, SDKAppID: *w.SDKAppID, Expire: *w.Expire, Time: *w.Time, Sig: *w.Sig}
+	if w.UserBuf != nil {
+		if d.UserBuf, err = base64.StdEncoding.DecodeString(*w.UserBuf); err != nil {
+			return Doc{}, ErrMalformed
+		}
+	}
+	return d, nil
+}
+
+// Verify checks sig for userID at time now; returns the expiry time on success.
+// The HMAC is checked before expiry so a forged sig never reports "expired".
+// A sig carrying TLS.userbuf (TRTC PrivateMapKey) is accepted if its HMAC,
+// which covers the userbuf, matches; IM itself never issues one.
+func (s *Signer) Verify(userID, sig string, now time.Time) (expiresAt time.Time, err error) {
+	if sig == "" {
+		return time.Time{}, ErrEmpty
+	}
+	d, err := Decode(sig)
+	switch {
+	case err != nil:
+		return time.Time{}, err
+	case d.SDKAppID != s.AppID:
+		return time.Time{}, ErrAppMismatch
+	case d.Identifier != userID:
+		return time.Time{}, ErrUserMismatch
+	case !hmac.Equal([]byte(mac(s.Key, &d)), []byte(d.Sig)):
+		return time.Time{}, ErrBadSig
+	case now.Unix() > d.Time+d.Expire:
+		return time.Time{}, ErrExpired
+	}
+	return time.Unix(d.Time+d.Expire, 0), nil
+}

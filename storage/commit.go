@@ -1,0 +1,206 @@
+package storage
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// commitLoop is the single writer. Allocating seqs here, in the goroutine
+// that builds the batch, is what makes them gap-free: a seq is only ever
+// visible together with the event it numbers. Requests that queue up while a
+// commit (and its fsync) runs are committed together in the next group.
+func (s *Store) commitLoop() {
+	defer close(s.done)
+	group := make([]*request, 0, s.opts.MaxBatch)
+	for {
+		select {
+		case r := <-s.queue:
+			group = append(group[:0], r)
+		case <-s.stop:
+			// Finish what was queued before Close, then stop.
+			for {
+				select {
+				case r := <-s.queue:
+					s.commitGroup([]*request{r})
+				default:
+					return
+				}
+			}
+		}
+	drain:
+		for len(group) < s.opts.MaxBatch {
+			select {
+			case r := <-s.queue:
+				group = append(group, r)
+			default:
+				break drain
+			}
+		}
+		s.commitGroup(group)
+	}
+}
+
+// commitGroup writes a group of requests in one Pebble batch.
+func (s *Store) commitGroup(group []*request) {
+	b := s.db.NewBatch()
+	defer b.Close()
+	heads := make(map[string]Pos)     // heads as changed by this group
+	dedups := make(map[string][]byte) // dedup keys written by this group
+	var entries []Entry               // for OnCommit, in order
+	now := time.Now()
+	for _, r := range group {
+		if err := s.applyRequest(b, r, heads, dedups, now, &entries); err != nil {
+			r.err = err
+		}
+	}
+	for stream, p := range heads {
+		if err := b.Set(metaKey(stream), encodeMeta(p), nil); err != nil {
+			s.failGroup(group, fmt.Errorf("stage meta: %w", err))
+			return
+		}
+	}
+	wo := pebble.NoSync
+	if s.opts.Sync {
+		wo = pebble.Sync
+	}
+	if err := b.Commit(wo); err != nil {
+		s.failGroup(group, fmt.Errorf("commit: %w", err))
+		return
+	}
+	for stream, p := range heads {
+		s.heads[stream] = p
+	}
+	if s.opts.OnCommit != nil && len(entries) > 0 {
+		s.opts.OnCommit(entries)
+	}
+	for _, r := range group {
+		close(r.done)
+	}
+}
+
+// applyRequest stages one request. On error nothing of it is staged.
+func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]Pos, dedups map[string][]byte, now time.Time, entries *[]Entry) error {
+	if len(r.batch.DedupKey) > 0 {
+		if v, ok := dedups[string(r.batch.DedupKey)]; ok {
+			r.res = Result{Duplicate: true, DedupValue: v}
+			return nil
+		}
+		v, found, err := s.lookupDedup(r.batch.DedupKey, now)
+		if err != nil {
+			return err
+		}
+		if found {
+			r.res = Result{Duplicate: true, DedupValue: v}
+			return nil
+		}
+	}
+	// Allocate positions first, on a copy, so a failure stages nothing.
+	pos := make([]Pos, len(r.batch.Appends))
+	local := make(map[string]Pos, len(r.batch.Appends))
+	for i, a := range r.batch.Appends {
+		p, ok := local[a.Stream]
+		if !ok {
+			var err error
+			if p, err = s.headFor(a.Stream, heads); err != nil {
+				return err
+			}
+		}
+		if p.Epoch == 0 {
+			p.Epoch = s.nowEpoch()
+		}
+		p.Seq++
+		local[a.Stream] = p
+		pos[i] = p
+	}
+	for i, a := range r.batch.Appends {
+		if err := b.Set(entryKey(a.Stream, pos[i].Seq), encodeEntry(a.Payload), nil); err != nil {
+			return fmt.Errorf("stage entry: %w", err)
+		}
+	}
+	if len(r.batch.DedupKey) > 0 {
+		exp := now.Add(r.batch.DedupTTL).UnixNano()
+		if err := b.Set(dedupKey(r.batch.DedupKey), encodeDedup(exp, r.batch.DedupValue), nil); err != nil {
+			return fmt.Errorf("stage dedup: %w", err)
+		}
+		dedups[string(r.batch.DedupKey)] = r.batch.DedupValue
+	}
+	for name, v := range r.batch.Sets {
+		if err := b.Set(kvKey(name), v, nil); err != nil {
+			return fmt.Errorf("stage kv: %w", err)
+		}
+	}
+	for stream, p := range local {
+		heads[stream] = p
+	}
+	for i, a := range r.batch.Appends {
+		*entries = append(*entries, Entry{Stream: a.Stream, Pos: pos[i], Payload: a.Payload})
+	}
+	r.res = Result{Pos: pos}
+	return nil
+}
+
+func (s *Store) headFor(stream string, heads map[string]Pos) (Pos, error) {
+	if p, ok := heads[stream]; ok {
+		return p, nil
+	}
+	if p, ok := s.heads[stream]; ok {
+		return p, nil
+	}
+	p, err := s.getMeta(s.db, stream)
+	if err != nil {
+		return Pos{}, err
+	}
+	s.heads[stream] = p
+	return p, nil
+}
+
+func (s *Store) lookupDedup(key []byte, now time.Time) ([]byte, bool, error) {
+	v, closer, err := s.db.Get(dedupKey(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("dedup lookup: %w", err)
+	}
+	defer closer.Close()
+	exp, val, err := decodeDedup(v)
+	if err != nil {
+		return nil, false, err
+	}
+	if now.UnixNano() > exp {
+		return nil, false, nil
+	}
+	return bytes.Clone(val), true, nil
+}
+
+func (s *Store) failGroup(group []*request, err error) {
+	s.log.Error("group commit failed", "error", err, "batches", len(group))
+	for _, r := range group {
+		if r.err == nil {
+			r.err = err
+			r.res = Result{}
+		}
+		close(r.done)
+	}
+}
+
+// pebbleLogger routes Pebble's own log lines into slog.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug("pebble", "msg", fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error("pebble", "msg", fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	p.l.Error("pebble fatal", "msg", fmt.Sprintf(format, args...))
+	panic(fmt.Sprintf(format, args...))
+}

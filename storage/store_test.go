@@ -1,0 +1,194 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+func openStore(t *testing.T, opts Options) *Store {
+	t.Helper()
+	s, err := Open(opts)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// backends runs a test against the in-memory and the on-disk store.
+func backends(t *testing.T, fn func(t *testing.T, opts Options)) {
+	t.Run("mem", func(t *testing.T) { fn(t, Options{InMemory: true}) })
+	t.Run("disk", func(t *testing.T) { fn(t, Options{Dir: t.TempDir(), Sync: true}) })
+}
+
+func TestStore_AppendReadInOrder(t *testing.T) {
+	backends(t, func(t *testing.T, opts Options) {
+		s := openStore(t, opts)
+		ctx := context.Background()
+		for i := 1; i <= 5; i++ {
+			res, err := s.Commit(ctx, Batch{Appends: []Append{
+				{Stream: "u/bob", Payload: []byte(fmt.Sprintf("m%d", i))},
+				{Stream: "u/alice", Payload: []byte(fmt.Sprintf("m%d", i))},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Pos[0].Seq != uint64(i) || res.Pos[1].Seq != uint64(i) {
+				t.Fatalf("commit %d: positions %+v", i, res.Pos)
+			}
+		}
+		head, got, err := s.Read("u/bob", 2, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if head.Seq != 5 || len(got) != 3 {
+			t.Fatalf("head %+v, %d entries", head, len(got))
+		}
+		for i, e := range got {
+			if e.Pos.Seq != uint64(i+3) || string(e.Payload) != fmt.Sprintf("m%d", i+3) || e.Pos.Epoch != head.Epoch {
+				t.Fatalf("entry %d = %+v %q", i, e.Pos, e.Payload)
+			}
+		}
+		_, page, _ := s.Read("u/bob", 0, 2)
+		if len(page) != 2 || page[1].Pos.Seq != 2 {
+			t.Fatalf("limit not applied: %d", len(page))
+		}
+		_, none, _ := s.Read("u/nobody", 0, 10)
+		if len(none) != 0 {
+			t.Fatal("unknown stream has entries")
+		}
+	})
+}
+
+func TestStore_ConcurrentCommitsAreGapFree(t *testing.T) {
+	backends(t, func(t *testing.T, opts Options) {
+		var mu sync.Mutex
+		var seen []uint64
+		opts.OnCommit = func(es []Entry) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, e := range es {
+				seen = append(seen, e.Pos.Seq)
+			}
+		}
+		s := openStore(t, opts)
+		const writers, each = 8, 50
+		var wg sync.WaitGroup
+		for w := 0; w < writers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < each; i++ {
+					if _, err := s.Commit(context.Background(), Batch{Appends: []Append{{Stream: "u/x", Payload: []byte("p")}}}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		head, all, err := s.Read("u/x", 0, writers*each+10)
+		if err != nil || head.Seq != writers*each || len(all) != writers*each {
+			t.Fatalf("head %+v entries %d err %v", head, len(all), err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for i, seq := range seen {
+			if seq != uint64(i+1) {
+				t.Fatalf("OnCommit order broken at %d: seq %d", i, seq)
+			}
+		}
+	})
+}
+
+func TestStore_Dedup(t *testing.T) {
+	backends(t, func(t *testing.T, opts Options) {
+		s := openStore(t, opts)
+		ctx := context.Background()
+		b := Batch{Appends: []Append{{Stream: "u/a", Payload: []byte("x")}}, DedupKey: []byte("k1"), DedupValue: []byte("first"), DedupTTL: time.Minute}
+		r1, err := s.Commit(ctx, b)
+		if err != nil || r1.Duplicate {
+			t.Fatalf("first: %+v %v", r1, err)
+		}
+		b.DedupValue = []byte("second")
+		r2, err := s.Commit(ctx, b)
+		if err != nil || !r2.Duplicate || string(r2.DedupValue) != "first" {
+			t.Fatalf("second: %+v %v", r2, err)
+		}
+		if head, _ := s.Head("u/a"); head.Seq != 1 {
+			t.Fatalf("duplicate appended: head %+v", head)
+		}
+		// An expired dedup record does not block a new commit.
+		exp := Batch{Appends: b.Appends, DedupKey: []byte("k2"), DedupTTL: -time.Second}
+		if _, err := s.Commit(ctx, exp); err != nil {
+			t.Fatal(err)
+		}
+		if r, _ := s.Commit(ctx, exp); r.Duplicate {
+			t.Fatal("expired dedup record still matched")
+		}
+	})
+}
+
+func TestStore_ReopenKeepsPositions(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Options{Dir: dir, Sync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Commit(context.Background(), Batch{Appends: []Append{{Stream: "u/a", Payload: []byte("1")}}, Sets: map[string][]byte{"k": []byte("v")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	if _, err := s.Commit(context.Background(), Batch{}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("commit after close: %v", err)
+	}
+	s2 := openStore(t, Options{Dir: dir, Sync: true})
+	r2, err := s2.Commit(context.Background(), Batch{Appends: []Append{{Stream: "u/a", Payload: []byte("2")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.Pos[0].Seq != 2 || r2.Pos[0].Epoch != r.Pos[0].Epoch {
+		t.Fatalf("after reopen %+v, before %+v", r2.Pos[0], r.Pos[0])
+	}
+	if v, ok, _ := s2.Get("k"); !ok || string(v) != "v" {
+		t.Fatalf("kv lost: %q %v", v, ok)
+	}
+}
+
+func TestStore_RejectsBadStream(t *testing.T) {
+	s := openStore(t, Options{InMemory: true})
+	for _, name := range []string{"", "a\x00b"} {
+		if _, err := s.Commit(context.Background(), Batch{Appends: []Append{{Stream: name}}}); !errors.Is(err, ErrBadStream) {
+			t.Fatalf("%q: %v", name, err)
+		}
+	}
+}
+
+func BenchmarkStore_CommitSync(b *testing.B) {
+	s, err := Open(Options{Dir: b.TempDir(), Sync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	payload := make([]byte, 256)
+	b.SetBytes(int64(2 * len(payload)))
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.Commit(context.Background(), Batch{Appends: []Append{{Stream: "u/a", Payload: payload}, {Stream: "u/b", Payload: payload}}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
