@@ -103,7 +103,7 @@ func Default() Config {
 	return Config{
 		App: App{SDKAppID: 1400000000, Admin: "administrator"},
 		MQTT: MQTT{
-			TCP: ":1883", WS: ":8083", WSPath: "/mqtt",
+			TCP: ":1883", WS: ":8083", WSPath: "/mqtt", WSAllowedOrigins: []string{},
 			MaxPacketSize: 65536, MaxClientWritesPending: 512, MaxInflight: 1024, ReceiveMaximum: 256,
 			SessionExpiry: 168 * time.Hour, KeepaliveMin: 10, KeepaliveMax: 300, MaxClients: 100000,
 		},

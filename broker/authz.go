@@ -1,0 +1,93 @@
+package broker
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/internal/usersig"
+)
+
+// Topic namespace (docs/protocol.md).
+const (
+	topicUserPrefix = "im/u/"    // downlink: im/u/{uid}, im/u/{uid}/rpc
+	topicSendPrefix = "im/send/" // uplink sends
+	topicReqPrefix  = "im/req/"  // uplink requests
+	rpcSuffix       = "/rpc"
+)
+
+// connackCode builds a CONNACK reason whose string names the Tencent code.
+func connackCode(reason packets.Code, tencent int, info string) packets.Code {
+	return packets.Code{Code: reason.Code, Reason: (&Error{Code: tencent, Info: info}).Error()}
+}
+
+// Authenticate implements auth.Authorizer: Username = UserID, Password =
+// UserSig, ClientID = {UserID} or {UserID}:{device}. [IM-AUTH-1..3]
+func (b *Broker) Authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
+	user := string(pk.Connect.Username)
+	if err := ids.CheckUserID(user); err != nil {
+		return connackCode(packets.ErrBadUsernameOrPassword, CodeBadAccount, "invalid UserID: "+err.Error())
+	}
+	cuser, _, err := ids.SplitClientID(cl.ID)
+	if err != nil || cuser != user {
+		// Binding the ClientID to the user is what stops anyone taking over
+		// another user's session by reusing their ClientID.
+		return connackCode(packets.ErrClientIdentifierNotValid, CodeClientIDInvalid, "ClientID must be {UserID} or {UserID}:{device}")
+	}
+	_, err = b.signer.Verify(user, string(pk.Connect.Password), time.Now())
+	if err == nil {
+		return packets.CodeSuccess
+	}
+	var se *usersig.Error
+	if !errors.As(err, &se) {
+		se = usersig.ErrMalformed
+	}
+	reason := packets.ErrBadUsernameOrPassword
+	if errors.Is(err, usersig.ErrUserMismatch) || errors.Is(err, usersig.ErrAppMismatch) {
+		reason = packets.ErrNotAuthorized // a genuine sig, for someone or something else
+	}
+	b.log.Debug("login refused", "user", user, "client", cl.ID, "remote", cl.Net.Remote, "code", se.Code)
+	return connackCode(reason, se.Code, se.Reason)
+}
+
+// userOf returns the authenticated UserID of a client.
+func userOf(cl *mqtt.Client) string { return string(cl.Properties.Username) }
+
+// CanPublish implements auth.Authorizer. MQTT 3.1.1 publishes are always let
+// through to OnPublish, which acks a refused one without delivering it and
+// reports the error on rpc: mochi would otherwise disconnect a 3.1.1 client
+// for a forbidden QoS>0 publish. MQTT 5 clients get PUBACK 0x87 here.
+func (b *Broker) CanPublish(cl *mqtt.Client, topic string) bool {
+	if cl.Properties.ProtocolVersion < 5 {
+		return true
+	}
+	return uplinkAllowed(topic)
+}
+
+func uplinkAllowed(topic string) bool {
+	return strings.HasPrefix(topic, topicSendPrefix) || strings.HasPrefix(topic, topicReqPrefix)
+}
+
+// CanRead implements auth.Authorizer for subscribe filters and deliveries:
+// only im/u/{self} and below, with no wildcard in the user level. Deliveries
+// to a closed connection are refused so mochi never queues IM events in an
+// offline session: the store is the queue, and sync replays it.
+func (b *Broker) CanRead(cl *mqtt.Client, topic string) bool {
+	if !ownsUserTopic(userOf(cl), topic) {
+		return false
+	}
+	return !cl.Closed()
+}
+
+func ownsUserTopic(user, topic string) bool {
+	rest, ok := strings.CutPrefix(topic, topicUserPrefix)
+	if !ok || user == "" {
+		return false
+	}
+	rest, ok = strings.CutPrefix(rest, user)
+	return ok && (rest == "" || rest[0] == '/')
+}

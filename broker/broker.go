@@ -1,0 +1,233 @@
+// Package broker is the IM core. It owns the embedded mochi MQTT server and
+// the store, makes every decision (auth, ACL, validation, sequencing) and
+// delivers by publishing to topics. It knows nothing of HTTP.
+package broker
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/imbroker/imbroker/config"
+	"github.com/imbroker/imbroker/hooks/auth"
+	"github.com/imbroker/imbroker/hooks/intake"
+	"github.com/imbroker/imbroker/hooks/session"
+	"github.com/imbroker/imbroker/internal/usersig"
+	"github.com/imbroker/imbroker/internal/wslistener"
+	"github.com/imbroker/imbroker/storage"
+)
+
+// Broker is one imbroker node.
+type Broker struct {
+	cfg     config.Config
+	log     *slog.Logger
+	signer  *usersig.Signer
+	store   *storage.Store
+	mq      *mqtt.Server
+	deliver *deliverer
+	metrics metrics
+
+	addrs    map[string]string // listener id -> bound address
+	ready    atomic.Bool
+	stopOnce sync.Once
+	stopErr  error
+}
+
+type metrics struct {
+	c2cSent atomic.Int64
+	refused atomic.Int64
+	syncs   atomic.Int64
+}
+
+// Listener ids.
+const (
+	ListenerTCP = "tcp"
+	ListenerWS  = "ws"
+	ListenerTLS = "tls"
+)
+
+// Start opens the store, binds every MQTT listener and starts serving. On
+// error everything already started is undone.
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	key, src, err := ResolveSecretKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case src.Generated && src.Path != "":
+		log.Warn("generated a new app secret key; UserSigs must be signed with it", "file", src.Path)
+	case src.Generated:
+		log.Warn("in-memory storage: using a random app secret key for this run only")
+	case src.Path != "":
+		log.Info("app secret key loaded", "file", src.Path)
+	case src.FromEnv:
+		log.Info("app secret key from environment", "variable", config.EnvSecretKey)
+	}
+	b := &Broker{cfg: cfg, log: log, signer: usersig.New(cfg.App.SDKAppID, key), addrs: map[string]string{}}
+
+	b.mq = mqtt.New(&mqtt.Options{
+		InlineClient:             true,
+		Capabilities:             b.capabilities(),
+		Logger:                   log.With("component", "mqtt"),
+		SysTopicResendInterval:   60,
+		ClientNetWriteBufferSize: 2048,
+		ClientNetReadBufferSize:  2048,
+	})
+	b.deliver = newDeliverer(b.mq, cfg.Delivery.Workers, cfg.Delivery.Queue, log.With("component", "delivery"))
+	defer func() {
+		if err != nil {
+			b.deliver.close()
+		}
+	}()
+	b.store, err = storage.Open(storage.Options{
+		Dir: cfg.Storage.Dir, InMemory: cfg.Storage.InMemory, Sync: cfg.Storage.Sync,
+		MaxBatch: cfg.Storage.MaxBatch, MaxQueue: cfg.Storage.MaxQueue,
+		Logger: log.With("component", "storage"), OnCommit: b.deliver.enqueue,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = b.store.Close()
+		}
+	}()
+	if err := b.addHooks(); err != nil {
+		return nil, err
+	}
+	if err := b.addListeners(); err != nil {
+		_ = b.mq.Close()
+		return nil, err
+	}
+	if err := b.mq.Serve(); err != nil {
+		_ = b.mq.Close()
+		return nil, fmt.Errorf("serve mqtt: %w", err)
+	}
+	for id, addr := range b.addrs {
+		log.Info("mqtt listener started", "listener", id, "address", addr)
+	}
+	b.ready.Store(true)
+	return b, nil
+}
+
+func (b *Broker) capabilities() *mqtt.Capabilities {
+	c := mqtt.NewDefaultServerCapabilities()
+	m := b.cfg.MQTT
+	c.MaximumPacketSize = m.MaxPacketSize
+	c.MaximumClientWritesPending = m.MaxClientWritesPending
+	c.MaximumInflight = m.MaxInflight
+	c.ReceiveMaximum = m.ReceiveMaximum
+	c.MaximumSessionExpiryInterval = uint32(m.SessionExpiry / time.Second)
+	c.MaximumClients = m.MaxClients
+	c.TopicAliasMaximum = 0 // outbound alias bugs in mochi (#500): not offered
+	return c
+}
+
+func (b *Broker) addHooks() error {
+	if err := b.mq.AddHook(new(auth.Hook), &auth.Options{
+		Authorizer: b, Server: b.mq, KeepaliveMin: b.cfg.MQTT.KeepaliveMin, KeepaliveMax: b.cfg.MQTT.KeepaliveMax,
+	}); err != nil {
+		return fmt.Errorf("add auth hook: %w", err)
+	}
+	if err := b.mq.AddHook(new(session.Hook), session.Watcher(b)); err != nil {
+		return fmt.Errorf("add session hook: %w", err)
+	}
+	if err := b.mq.AddHook(new(intake.Hook), intake.Handler(b)); err != nil {
+		return fmt.Errorf("add intake hook: %w", err)
+	}
+	return nil
+}
+
+func (b *Broker) addListeners() error {
+	m := b.cfg.MQTT
+	var ls []listeners.Listener
+	if m.TCP != "" {
+		ls = append(ls, listeners.NewTCP(listeners.Config{ID: ListenerTCP, Address: m.TCP}))
+	}
+	if m.TLS.Address != "" {
+		cert, err := tls.LoadX509KeyPair(m.TLS.CertFile, m.TLS.KeyFile)
+		if err != nil {
+			return fmt.Errorf("load mqtt.tls certificate: %w", err)
+		}
+		tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		ls = append(ls, listeners.NewTCP(listeners.Config{ID: ListenerTLS, Address: m.TLS.Address, TLSConfig: tc}))
+	}
+	if m.WS != "" {
+		ls = append(ls, wslistener.New(wslistener.Options{ID: ListenerWS, Address: m.WS, Path: m.WSPath, AllowedOrigins: m.WSAllowedOrigins}))
+	}
+	for _, l := range ls {
+		if err := b.mq.AddListener(l); err != nil { // binds now: errors surface here
+			return fmt.Errorf("mqtt listener %s on %s: %w", l.ID(), l.Address(), err)
+		}
+		b.addrs[l.ID()] = l.Address()
+	}
+	return nil
+}
+
+// Addr returns the bound address of a listener (ListenerTCP, ...), or "".
+func (b *Broker) Addr(id string) string { return b.addrs[id] }
+
+// Ready reports whether the broker accepts traffic.
+func (b *Broker) Ready() error {
+	if !b.ready.Load() {
+		return errors.New("broker not ready")
+	}
+	return nil
+}
+
+// Shutdown stops in a fixed order: stop accepting and disconnect clients
+// ("server shutting down"), finish live deliveries, then close the store
+// last. It is idempotent; ctx bounds the wait.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	b.stopOnce.Do(func() {
+		b.ready.Store(false)
+		done := make(chan error, 1)
+		go func() {
+			_ = b.mq.Close() // waits for every client goroutine: no more sends after this
+			b.deliver.close()
+			done <- b.store.Close()
+		}()
+		select {
+		case b.stopErr = <-done:
+		case <-ctx.Done():
+			b.stopErr = fmt.Errorf("shutdown: %w", ctx.Err())
+		}
+	})
+	return b.stopErr
+}
+
+// SessionStarting implements session.Watcher. A persistent session may hold
+// IM events mochi sent but saw no ack for; resending them after the client
+// has synced would deliver them twice, so they are dropped here, before mochi
+// inherits and resends the session. The store is the queue. [IM-SYNC-2]
+func (b *Broker) SessionStarting(cl *mqtt.Client) {
+	old, ok := b.mq.Clients.Get(cl.ID)
+	if !ok {
+		return
+	}
+	for _, pk := range old.State.Inflight.GetAll(false) {
+		if strings.HasPrefix(pk.TopicName, topicUserPrefix) {
+			old.State.Inflight.Delete(pk.PacketID)
+		}
+	}
+}
+
+// SessionEnded implements session.Watcher.
+func (b *Broker) SessionEnded(cl *mqtt.Client, err error) {
+	b.log.Debug("client disconnected", "client", cl.ID, "user", userOf(cl), "cause", err)
+}

@@ -1,0 +1,103 @@
+package broker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/storage"
+)
+
+// c2cMsg is a stored and delivered one-to-one message (Tencent field names).
+type c2cMsg struct {
+	From              string          `json:"From_Account"`
+	To                string          `json:"To_Account"`
+	MsgSeq            uint32          `json:"MsgSeq"`
+	MsgRandom         uint32          `json:"MsgRandom"`
+	MsgTime           int64           `json:"MsgTime"`
+	MsgKey            string          `json:"MsgKey"`
+	MsgBody           json.RawMessage `json:"MsgBody"`
+	CloudCustomData   string          `json:"CloudCustomData,omitempty"`
+	ClientMsgID       string          `json:"ClientMsgID,omitempty"`
+	IsNeedReadReceipt int             `json:"IsNeedReadReceipt,omitempty"`
+	SendMsgControl    []string        `json:"SendMsgControl,omitempty"`
+	OfflinePushInfo   json.RawMessage `json:"OfflinePushInfo,omitempty"`
+}
+
+// SendResult is what a successful send returns.
+type SendResult struct {
+	MsgKey    string
+	MsgTime   int64
+	MsgSeq    uint32
+	Duplicate bool // an identical resend inside the dedup window; nothing new was stored
+}
+
+// userStream names a user's event stream in the store.
+func userStream(uid string) string { return "u/" + uid }
+
+// SendC2C validates and stores a one-to-one message from `from` to `to`:
+// the recipient's and the sender's stream copies are written in one synced
+// batch, so when it returns nil the message is durable in both streams.
+// Delivery follows from the commit. [IM-C2C-1]
+func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (SendResult, error) {
+	if err := ids.CheckUserID(to); err != nil {
+		return SendResult{}, newError(CodeBadAccount, reasonImplementation, "invalid To_Account: %v", err)
+	}
+	req, body, err := b.parseSend(payload)
+	if err != nil {
+		return SendResult{}, err
+	}
+	now := time.Now()
+	msg := c2cMsg{
+		From: from, To: to, MsgSeq: req.MsgSeq, MsgRandom: *req.MsgRandom, MsgTime: now.Unix(),
+		MsgBody: body, CloudCustomData: req.CloudCustomData, ClientMsgID: req.ClientMsgID,
+		IsNeedReadReceipt: req.IsNeedReadReceipt, SendMsgControl: req.SendMsgControl, OfflinePushInfo: req.OfflinePushInfo,
+	}
+	if msg.MsgSeq == 0 {
+		msg.MsgSeq = rand.Uint32N(1<<31-1) + 1 // Tencent: random when the sender sets none
+	}
+	msg.MsgKey = fmt.Sprintf("%d_%d_%d", msg.MsgSeq, msg.MsgRandom, msg.MsgTime)
+	event, err := encodeEvent(eventC2CMsg, msg)
+	if err != nil {
+		return SendResult{}, fmt.Errorf("encode c2c: %w", err)
+	}
+	res := SendResult{MsgKey: msg.MsgKey, MsgTime: msg.MsgTime, MsgSeq: msg.MsgSeq}
+	resJSON, _ := json.Marshal(res)
+	appends := []storage.Append{{Stream: userStream(to), Payload: event}}
+	if to != from {
+		appends = append(appends, storage.Append{Stream: userStream(from), Payload: event})
+	}
+	out, err := b.store.Commit(ctx, storage.Batch{
+		Appends:    appends,
+		DedupKey:   c2cDedupKey(from, to, msg.MsgRandom, body, req),
+		DedupValue: resJSON,
+		DedupTTL:   b.cfg.Messages.DedupWindow,
+	})
+	if err != nil {
+		return SendResult{}, fmt.Errorf("store c2c %s->%s: %w", from, to, err)
+	}
+	if out.Duplicate {
+		var prev SendResult
+		_ = json.Unmarshal(out.DedupValue, &prev)
+		prev.Duplicate = true
+		return prev, nil
+	}
+	b.metrics.c2cSent.Add(1)
+	return res, nil
+}
+
+// c2cDedupKey identifies a resend: same sender, recipient, MsgRandom and
+// content (Tencent treats the same Random and content as a duplicate).
+func c2cDedupKey(from, to string, random uint32, body []byte, req *sendRequest) []byte {
+	h := sha256.New()
+	h.Write(body)
+	h.Write([]byte{0})
+	h.Write([]byte(req.CloudCustomData))
+	h.Write([]byte{0})
+	h.Write([]byte(req.ClientMsgID))
+	return fmt.Appendf(nil, "c2c/%s/%s/%d/%x", from, to, random, h.Sum(nil)[:16])
+}

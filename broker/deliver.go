@@ -1,0 +1,92 @@
+package broker
+
+import (
+	"hash/maphash"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/imbroker/imbroker/storage"
+)
+
+// publisher is the part of the mochi server delivery needs.
+type publisher interface {
+	Publish(topic string, payload []byte, retain bool, qos byte) error
+}
+
+// deliverer publishes committed events live, off the senders' goroutines.
+// The store calls enqueue in commit order and a stream always maps to the
+// same worker, so each user sees their events in Seq order. A worker can
+// stall for up to 1.5x keepalive on a dead socket (mochi holds the client
+// lock while writing); its queue absorbs that, and when it is full the live
+// copy is dropped rather than stalling every sender: the event is already
+// durable, and the client fills the Seq gap with sync.
+type deliverer struct {
+	pub     publisher
+	log     *slog.Logger
+	seed    maphash.Seed
+	queues  []chan storage.Entry
+	wg      sync.WaitGroup
+	mu      sync.RWMutex
+	closed  bool
+	dropped atomic.Int64
+}
+
+func newDeliverer(pub publisher, workers, queue int, log *slog.Logger) *deliverer {
+	d := &deliverer{pub: pub, log: log, seed: maphash.MakeSeed(), queues: make([]chan storage.Entry, workers)}
+	for i := range d.queues {
+		q := make(chan storage.Entry, queue)
+		d.queues[i] = q
+		d.wg.Add(1)
+		go d.run(q)
+	}
+	return d
+}
+
+// enqueue is the store's OnCommit callback.
+func (d *deliverer) enqueue(entries []storage.Entry) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closed {
+		return
+	}
+	for _, e := range entries {
+		q := d.queues[maphash.String(d.seed, e.Stream)%uint64(len(d.queues))]
+		select {
+		case q <- e:
+		default:
+			if d.dropped.Add(1)%1000 == 1 {
+				d.log.Warn("delivery queue full, live copy dropped; clients recover by sync", "stream", e.Stream, "dropped_total", d.dropped.Load())
+			}
+		}
+	}
+}
+
+func (d *deliverer) run(q chan storage.Entry) {
+	defer d.wg.Done()
+	for e := range q {
+		uid, ok := strings.CutPrefix(e.Stream, "u/")
+		if !ok {
+			continue
+		}
+		if err := d.pub.Publish(topicUserPrefix+uid, envelope(e.Pos.Epoch, e.Pos.Seq, e.Payload), false, 1); err != nil {
+			d.log.Warn("live delivery failed", "stream", e.Stream, "seq", e.Pos.Seq, "error", err)
+		}
+	}
+}
+
+// close stops accepting events, lets workers finish their queues and waits.
+func (d *deliverer) close() {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	d.closed = true
+	for _, q := range d.queues {
+		close(q)
+	}
+	d.mu.Unlock()
+	d.wg.Wait()
+}

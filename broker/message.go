@@ -1,0 +1,169 @@
+package broker
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+)
+
+// sendRequest is the body of a publish to im/send/c2c/{to}: Tencent's sendmsg
+// fields that a client may set. Unknown top-level fields are ignored, as
+// Tencent does; MsgBody is checked element by element.
+type sendRequest struct {
+	MsgBody           json.RawMessage `json:"MsgBody"`
+	MsgRandom         *uint32         `json:"MsgRandom"`
+	MsgSeq            uint32          `json:"MsgSeq"`
+	CloudCustomData   string          `json:"CloudCustomData"`
+	ClientMsgID       string          `json:"ClientMsgID"`
+	IsNeedReadReceipt int             `json:"IsNeedReadReceipt"`
+	SendMsgControl    []string        `json:"SendMsgControl"`
+	OfflinePushInfo   json.RawMessage `json:"OfflinePushInfo"`
+}
+
+const maxClientMsgID = 64
+
+// element is one MsgBody item.
+type element struct {
+	MsgType    string          `json:"MsgType"`
+	MsgContent json.RawMessage `json:"MsgContent"`
+}
+
+// field kinds for element checks.
+type kind int
+
+const (
+	str kind = iota
+	num
+	arr
+)
+
+type fieldRule struct {
+	name     string
+	kind     kind
+	required bool
+}
+
+// elementRules lists each TIM element's fields (tencent-im.md §4). Fields
+// not listed are kept as sent; listed ones must have the right JSON type.
+var elementRules = map[string][]fieldRule{
+	"TIMTextElem":     {{"Text", str, true}},
+	"TIMFaceElem":     {{"Index", num, true}, {"Data", str, false}},
+	"TIMLocationElem": {{"Desc", str, false}, {"Latitude", num, true}, {"Longitude", num, true}},
+	"TIMCustomElem":   {{"Data", str, false}, {"Desc", str, false}, {"Ext", str, false}, {"Sound", str, false}},
+	"TIMSoundElem": {{"Url", str, false}, {"UUID", str, false}, {"Size", num, true}, {"Second", num, true},
+		{"Download_Flag", num, false}},
+	"TIMImageElem": {{"UUID", str, true}, {"ImageFormat", num, true}, {"ImageInfoArray", arr, true}},
+	"TIMFileElem": {{"Url", str, false}, {"UUID", str, false}, {"FileSize", num, true}, {"FileName", str, true},
+		{"Download_Flag", num, false}},
+	"TIMVideoFileElem": {{"VideoUrl", str, false}, {"VideoUUID", str, false}, {"VideoSize", num, true},
+		{"VideoSecond", num, true}, {"VideoFormat", str, true}, {"VideoDownloadFlag", num, false},
+		{"ThumbUrl", str, false}, {"ThumbUUID", str, false}, {"ThumbSize", num, false}, {"ThumbWidth", num, false},
+		{"ThumbHeight", num, false}, {"ThumbFormat", str, false}, {"ThumbDownloadFlag", num, false}},
+	"TIMRelayElem": {{"Title", str, false}, {"MsgNum", num, true}, {"CompatibleText", str, false},
+		{"AbstractList", arr, false}, {"MsgList", arr, false}, {"JsonMsgKey", str, false}},
+}
+
+// parseSend decodes and validates a send body. It returns the compacted
+// MsgBody to store.
+func (b *Broker) parseSend(payload []byte) (*sendRequest, []byte, error) {
+	lim := b.cfg.Messages
+	if len(payload) > lim.MaxBytes+4096 {
+		return nil, nil, newError(CodeJSONTooLarge, reasonPayloadFormat, "packet of %d bytes is too large", len(payload))
+	}
+	var req sendRequest
+	if err := json.Unmarshal(payload, &req); err != nil {
+		return nil, nil, newError(CodeBadJSON, reasonPayloadFormat, "body is not valid JSON: %v", err)
+	}
+	if req.MsgRandom == nil {
+		return nil, nil, newError(CodeMsgRandom, reasonPayloadFormat, "MsgRandom is required")
+	}
+	if len(req.ClientMsgID) > maxClientMsgID {
+		return nil, nil, newError(CodeBadParams, reasonPayloadFormat, "ClientMsgID longer than %d bytes", maxClientMsgID)
+	}
+	body, err := validateBody(req.MsgBody, lim.MaxElements)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n := len(body) + len(req.CloudCustomData); n > lim.MaxBytes {
+		return nil, nil, newError(CodeTooLong, reasonPayloadFormat, "message is %d bytes, limit %d", n, lim.MaxBytes)
+	}
+	return &req, body, nil
+}
+
+func validateBody(raw json.RawMessage, maxElements int) ([]byte, error) {
+	bad := func(format string, args ...any) error {
+		return newError(CodeBadMsgBody, reasonPayloadFormat, "MsgBody: "+format, args...)
+	}
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil, bad("required")
+	}
+	var elems []element
+	if err := json.Unmarshal(raw, &elems); err != nil {
+		return nil, bad("must be an array of {MsgType, MsgContent}")
+	}
+	if len(elems) == 0 || len(elems) > maxElements {
+		return nil, bad("must have 1 to %d elements, has %d", maxElements, len(elems))
+	}
+	custom := 0
+	for i, e := range elems {
+		rules, ok := elementRules[e.MsgType]
+		if !ok {
+			return nil, bad("element %d: unknown MsgType %q", i, e.MsgType)
+		}
+		if e.MsgType == "TIMCustomElem" {
+			if custom++; custom > 1 {
+				return nil, bad("at most one TIMCustomElem per message")
+			}
+		}
+		if err := checkContent(e.MsgContent, rules); err != nil {
+			return nil, bad("element %d (%s): %v", i, e.MsgType, err)
+		}
+	}
+	var out bytes.Buffer
+	if err := json.Compact(&out, raw); err != nil {
+		return nil, bad("%v", err)
+	}
+	return out.Bytes(), nil
+}
+
+func checkContent(raw json.RawMessage, rules []fieldRule) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
+		return fmt.Errorf("MsgContent must be an object")
+	}
+	for _, r := range rules {
+		v, ok := fields[r.name]
+		if !ok || bytes.Equal(v, []byte("null")) {
+			if r.required {
+				return fmt.Errorf("%s is required", r.name)
+			}
+			continue
+		}
+		if err := checkKind(v, r.kind); err != nil {
+			return fmt.Errorf("%s: %v", r.name, err)
+		}
+	}
+	return nil
+}
+
+func checkKind(v json.RawMessage, k kind) error {
+	switch k {
+	case str:
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			return fmt.Errorf("must be a string")
+		}
+	case num:
+		var f float64
+		if json.Unmarshal(v, &f) != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("must be a number")
+		}
+	case arr:
+		var a []json.RawMessage
+		if json.Unmarshal(v, &a) != nil {
+			return fmt.Errorf("must be an array")
+		}
+	}
+	return nil
+}

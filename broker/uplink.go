@@ -1,0 +1,133 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+const topicSendC2C = topicSendPrefix + "c2c/"
+
+// HandlePublish implements intake.Handler: every client publish lands here.
+// It returns nil when the publish is accepted, or a packets.Code refusal;
+// clients that cannot read a PUBACK reason (3.1.1, QoS 0) get the refusal on
+// their rpc topic instead, so no rejection is ever silent. [IM-SEND-3]
+func (b *Broker) HandlePublish(cl *mqtt.Client, pk packets.Packet) error {
+	user := userOf(cl)
+	topic := pk.TopicName
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.HTTP.WriteTimeout)
+	defer cancel()
+	var err error
+	switch {
+	case strings.HasPrefix(topic, topicSendC2C):
+		_, err = b.SendC2C(ctx, user, topic[len(topicSendC2C):], pk.Payload)
+	case strings.HasPrefix(topic, topicReqPrefix):
+		b.handleRequest(ctx, cl, pk, topic[len(topicReqPrefix):])
+		return nil
+	case strings.HasPrefix(topic, topicSendPrefix):
+		err = newError(CodeBadParams, reasonTopicInvalid, "unknown send topic %q", topic)
+	default:
+		err = newError(CodeNoPermission, reasonNotAuthorized, "publishing to %q is not allowed", topic)
+	}
+	if err == nil {
+		return nil
+	}
+	e := asError(err)
+	if e.Code == CodeInternal {
+		b.log.Error("publish failed", "user", user, "topic", topic, "error", err)
+	}
+	b.metrics.refused.Add(1)
+	if cl.Properties.ProtocolVersion < 5 || pk.FixedHeader.Qos == 0 {
+		b.reply(cl, pk, sendErrorReply(topic, pk.Payload, e))
+	}
+	return e.packetCode()
+}
+
+// sendErrorReply tells a client which send failed: the topic plus the
+// MsgRandom and ClientMsgID it sent, when they can be read.
+func sendErrorReply(topic string, payload []byte, e *Error) map[string]any {
+	var ids struct {
+		MsgRandom   *uint32 `json:"MsgRandom"`
+		ClientMsgID string  `json:"ClientMsgID"`
+	}
+	_ = json.Unmarshal(payload, &ids)
+	r := map[string]any{"Id": "", "Op": "send", "Topic": topic, "ErrorCode": e.Code, "ErrorInfo": e.Info}
+	if ids.MsgRandom != nil {
+		r["MsgRandom"] = *ids.MsgRandom
+	}
+	if ids.ClientMsgID != "" {
+		r["ClientMsgID"] = ids.ClientMsgID
+	}
+	return r
+}
+
+// reply writes a JSON reply to the one connection that asked, on
+// im/u/{uid}/rpc, or on the request's MQTT 5 ResponseTopic when it lies under
+// im/u/{uid}/ (with its CorrelationData). Replies go straight to that
+// connection, not through a topic every device of the user subscribes to.
+func (b *Broker) reply(cl *mqtt.Client, req packets.Packet, body any) {
+	payload, err := json.Marshal(body)
+	if err != nil {
+		b.log.Error("encode reply", "error", err)
+		return
+	}
+	topic := topicUserPrefix + userOf(cl) + rpcSuffix
+	var props packets.Properties
+	if rt := req.Properties.ResponseTopic; rt != "" && cl.Properties.ProtocolVersion == 5 &&
+		ownsUserTopic(userOf(cl), rt) && rt != topicUserPrefix+userOf(cl) && mqtt.IsValidFilter(rt, true) {
+		topic = rt
+		props.CorrelationData = req.Properties.CorrelationData
+	}
+	b.writeDirect(cl, topic, payload, props)
+}
+
+// writeDirect sends a QoS 0 PUBLISH to one connection if it subscribed to a
+// matching filter. QoS 0 is enough: a reply or replayed page lost with the
+// connection is asked for again after reconnecting.
+func (b *Broker) writeDirect(cl *mqtt.Client, topic string, payload []byte, props packets.Properties) bool {
+	if cl.Closed() || !subscribed(cl, topic) {
+		return false
+	}
+	pk := packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Publish},
+		TopicName:   topic, Payload: payload, Properties: props, Created: time.Now().Unix(),
+	}
+	if err := cl.WritePacket(pk); err != nil {
+		b.log.Debug("direct write failed", "client", cl.ID, "error", err)
+		return false
+	}
+	return true
+}
+
+// subscribed reports whether any of cl's filters matches topic.
+func subscribed(cl *mqtt.Client, topic string) bool {
+	for filter := range cl.State.Subscriptions.GetAll() {
+		if matchFilter(filter, topic) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchFilter matches an MQTT topic filter (+, #) against a topic name.
+func matchFilter(filter, topic string) bool {
+	for {
+		fl, frest, fmore := strings.Cut(filter, "/")
+		if fl == "#" {
+			return true
+		}
+		tl, trest, tmore := strings.Cut(topic, "/")
+		if fl != "+" && fl != tl {
+			return false
+		}
+		if !fmore || !tmore {
+			// "a/#" also matches "a" [MQTT-4.7.1-2]
+			return fmore == tmore || (fmore && frest == "#")
+		}
+		filter, topic = frest, trest
+	}
+}

@@ -1,0 +1,71 @@
+package config
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestConfig_ShippedFileEqualsDefaults(t *testing.T) {
+	t.Setenv(EnvSecretKey, "")
+	cfg, err := Load("../config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg, Default()) {
+		t.Fatalf("config.yaml and Default() differ:\n%+v\n%+v", cfg, Default())
+	}
+}
+
+func TestConfig_ReportsEveryProblemWithItsPath(t *testing.T) {
+	t.Setenv(EnvSecretKey, "")
+	_, err := Parse([]byte(`
+app:
+  sdk_app_id: 0
+  bogus: 1
+mqtt:
+  ws_path: mqtt
+  keepalive_min: 0
+storage:
+  max_batch: 0
+log:
+  level: loud
+nope: true
+`))
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	for _, want := range []string{"bogus", "nope", "app.sdk_app_id", "mqtt.ws_path", "mqtt.keepalive_min", "storage.max_batch", "log.level"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s:\n%v", want, err)
+		}
+	}
+}
+
+func TestConfig_EnvOverridesSecretKey(t *testing.T) {
+	t.Setenv(EnvSecretKey, "0123456789abcdef0123")
+	cfg, err := Parse([]byte("app:\n  secret_key: fromthefile-1234567\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.App.SecretKey != "0123456789abcdef0123" {
+		t.Fatalf("env did not win: %q", cfg.App.SecretKey)
+	}
+}
+
+func TestConfig_MissingFile(t *testing.T) {
+	if _, err := Load(t.TempDir() + "/none.yaml"); !os.IsNotExist(unwrapAll(err)) {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}

@@ -1,0 +1,92 @@
+// Package app composes one imbroker process: the broker core and the HTTP
+// server around it. cmd/imbroker and the end-to-end tests both start it, so
+// tests run exactly the wiring the binary runs.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/imbroker/imbroker/broker"
+	"github.com/imbroker/imbroker/config"
+	"github.com/imbroker/imbroker/rest"
+)
+
+// App is a running imbroker.
+type App struct {
+	Broker   *broker.Broker
+	log      *slog.Logger
+	http     *http.Server
+	httpLn   net.Listener
+	httpDone chan struct{}
+	once     sync.Once
+	err      error
+}
+
+// Start starts the broker and binds the HTTP listener; on error nothing is
+// left running.
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	b, err := broker.Start(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Broker: b, log: log, httpDone: make(chan struct{})}
+	if cfg.HTTP.Address == "" {
+		close(a.httpDone)
+		return a, nil
+	}
+	a.httpLn, err = net.Listen("tcp", cfg.HTTP.Address)
+	if err != nil {
+		_ = b.Shutdown(ctx)
+		return nil, fmt.Errorf("http listener on %s: %w", cfg.HTTP.Address, err)
+	}
+	a.http = &http.Server{
+		Handler:           rest.NewRouter(rest.Deps{Ready: b}),
+		ReadHeaderTimeout: cfg.HTTP.ReadTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		defer close(a.httpDone)
+		if err := a.http.Serve(a.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "error", err)
+		}
+	}()
+	log.Info("http listener started", "address", a.httpLn.Addr().String())
+	return a, nil
+}
+
+// MQTTAddr is the bound MQTT TCP address.
+func (a *App) MQTTAddr() string { return a.Broker.Addr(broker.ListenerTCP) }
+
+// WSAddr is the bound MQTT-over-WebSocket address.
+func (a *App) WSAddr() string { return a.Broker.Addr(broker.ListenerWS) }
+
+// HTTPAddr is the bound HTTP address, or "".
+func (a *App) HTTPAddr() string {
+	if a.httpLn == nil {
+		return ""
+	}
+	return a.httpLn.Addr().String()
+}
+
+// Shutdown stops HTTP first (no new admin calls), then the broker, which
+// closes the store last. Idempotent.
+func (a *App) Shutdown(ctx context.Context) error {
+	a.once.Do(func() {
+		var errs []error
+		if a.http != nil {
+			errs = append(errs, a.http.Shutdown(ctx))
+			<-a.httpDone
+		}
+		errs = append(errs, a.Broker.Shutdown(ctx))
+		a.err = errors.Join(errs...)
+	})
+	return a.err
+}

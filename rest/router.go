@@ -1,0 +1,47 @@
+// Package rest is the HTTP adapter: health endpoints now, the Tencent v4
+// admin API and the console later. Handlers are thin and call the broker
+// through the small interfaces declared here.
+package rest
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+)
+
+// Readiness reports whether the node can take traffic.
+type Readiness interface {
+	Ready() error
+}
+
+// Deps are what the router needs.
+type Deps struct {
+	Ready Readiness
+}
+
+// NewRouter builds the HTTP handler. It holds no global state.
+func NewRouter(d Deps) http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	// Liveness: the process serves HTTP.
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	// Readiness: listeners bound and store open; 503 while starting or stopping.
+	r.Get("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := d.Ready.Ready(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	return r
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
