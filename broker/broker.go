@@ -83,7 +83,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 	b.mq = mqtt.New(&mqtt.Options{
 		InlineClient:             true,
 		Capabilities:             b.capabilities(),
-		Logger:                   log.With("component", "mqtt"),
+		Logger:                   mochiLogger(log, cfg.Log.Level),
 		SysTopicResendInterval:   60,
 		ClientNetWriteBufferSize: 2048,
 		ClientNetReadBufferSize:  2048,
@@ -231,3 +231,27 @@ func (b *Broker) SessionStarting(cl *mqtt.Client) {
 func (b *Broker) SessionEnded(cl *mqtt.Client, err error) {
 	b.log.Debug("client disconnected", "client", cl.ID, "user", userOf(cl), "cause", err)
 }
+
+// mochiLogger quiets mochi below debug: it logs every refused login and
+// every dropped connection at Warn, per event, which floods under load.
+func mochiLogger(log *slog.Logger, level string) *slog.Logger {
+	if level == "debug" {
+		return log.With("component", "mqtt")
+	}
+	return slog.New(minLevel{log.Handler(), slog.LevelError}).With("component", "mqtt")
+}
+
+// minLevel drops records below a level.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.Handler.Enabled(ctx, l)
+}
+
+func (m minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{m.Handler.WithAttrs(as), m.min}
+}
+func (m minLevel) WithGroup(g string) slog.Handler { return minLevel{m.Handler.WithGroup(g), m.min} }

@@ -75,7 +75,11 @@ func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		cl.State.ServerKeepalive = true // [MQTT-3.2.2-21] v5 clients are told the value
 	}
 	if code := h.opts.Authorizer.Authenticate(cl, pk); code != packets.CodeSuccess {
-		_ = h.opts.Server.SendConnack(cl, code, false, nil)
+		ack := code
+		if cl.Properties.ProtocolVersion < 5 {
+			ack = v3ReturnCode(code)
+		}
+		_ = h.opts.Server.SendConnack(cl, ack, false, nil)
 		return code
 	}
 	h.passed.Store(cl, struct{}{})
@@ -95,4 +99,20 @@ func (h *Hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return h.opts.Authorizer.CanPublish(cl, topic)
 	}
 	return h.opts.Authorizer.CanRead(cl, topic)
+}
+
+// v3ReturnCode maps a v5 CONNACK reason to a 3.1.1 return code
+// [MQTT-3.2.2.3]. mochi's own table maps 0x86 to 5 and lacks 0x87, so ours
+// keeps 4 (bad user name or password) and 5 (not authorized) apart.
+func v3ReturnCode(c packets.Code) packets.Code {
+	switch c.Code {
+	case packets.ErrBadUsernameOrPassword.Code:
+		return packets.Code{Code: 4, Reason: c.Reason}
+	case packets.ErrNotAuthorized.Code:
+		return packets.Code{Code: 5, Reason: c.Reason}
+	case packets.ErrClientIdentifierNotValid.Code:
+		return packets.Code{Code: 2, Reason: c.Reason}
+	default:
+		return packets.Code{Code: 3, Reason: c.Reason}
+	}
 }
