@@ -235,13 +235,17 @@ func (b *Broker) SessionEnded(cl *mqtt.Client, err error) {
 // mochiLogger quiets mochi below debug: it logs every refused login and
 // every dropped connection at Warn, per event, which floods under load.
 func mochiLogger(log *slog.Logger, level string) *slog.Logger {
+	min := slog.LevelError
 	if level == "debug" {
-		return log.With("component", "mqtt")
+		min = slog.LevelDebug
 	}
-	return slog.New(minLevel{log.Handler(), slog.LevelError}).With("component", "mqtt")
+	return slog.New(minLevel{log.Handler(), min}).With("component", "mqtt")
 }
 
-// minLevel drops records below a level.
+// minLevel drops records below a level, and mochi's "publish packet error",
+// which it logs (with the whole packet) for every refusal our intake hook
+// returns as a reason code: refusals are expected traffic, counted and
+// logged by the broker itself.
 type minLevel struct {
 	slog.Handler
 	min slog.Level
@@ -249,6 +253,13 @@ type minLevel struct {
 
 func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= m.min && m.Handler.Enabled(ctx, l)
+}
+
+func (m minLevel) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "publish packet error" {
+		return nil
+	}
+	return m.Handler.Handle(ctx, r)
 }
 
 func (m minLevel) WithAttrs(as []slog.Attr) slog.Handler {
