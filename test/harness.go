@@ -26,11 +26,19 @@ const TestKey = "imbroker-test-secret-key-0123456789"
 
 // Broker is a running broker under test.
 type Broker struct {
-	*app.App
+	App    *app.App // nil when the broker is a child process
 	Cfg    config.Config
 	Signer *usersig.Signer
 	tb     testing.TB
+	tcp    string
+	ws     string
 }
+
+// MQTTAddr is the broker's MQTT TCP address.
+func (b *Broker) MQTTAddr() string { return b.tcp }
+
+// WSAddr is the broker's MQTT WebSocket address.
+func (b *Broker) WSAddr() string { return b.ws }
 
 // TestConfig is the harness configuration: free loopback ports, a temp dir.
 func TestConfig(tb testing.TB) config.Config {
@@ -64,7 +72,7 @@ func StartWith(tb testing.TB, cfg config.Config) *Broker {
 	if err != nil {
 		tb.Fatalf("start broker: %v", err)
 	}
-	b := &Broker{App: a, Cfg: cfg, Signer: usersig.New(cfg.App.SDKAppID, cfg.App.SecretKey), tb: tb}
+	b := &Broker{App: a, Cfg: cfg, Signer: usersig.New(cfg.App.SDKAppID, cfg.App.SecretKey), tb: tb, tcp: a.MQTTAddr(), ws: a.WSAddr()}
 	tb.Cleanup(func() { b.Stop() })
 	return b
 }
@@ -73,7 +81,7 @@ func StartWith(tb testing.TB, cfg config.Config) *Broker {
 func (b *Broker) Stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := b.Shutdown(ctx); err != nil {
+	if err := b.App.Shutdown(ctx); err != nil {
 		b.tb.Errorf("shutdown: %v", err)
 	}
 }

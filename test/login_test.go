@@ -16,11 +16,21 @@ import (
 // connect5 performs an MQTT 5 CONNECT and returns the CONNACK.
 func connect5(t *testing.T, b *Broker, clientID, user, sig string) (*paho5.Client, *paho5.Connack) {
 	t.Helper()
+	return connect5With(t, b, clientID, user, sig, nil)
+}
+
+// connect5With is connect5 with a hook to adjust the client config.
+func connect5With(t *testing.T, b *Broker, clientID, user, sig string, mod func(*paho5.ClientConfig)) (*paho5.Client, *paho5.Connack) {
+	t.Helper()
 	conn, err := net.DialTimeout("tcp", b.MQTTAddr(), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := paho5.NewClient(paho5.ClientConfig{Conn: conn})
+	cc := paho5.ClientConfig{Conn: conn}
+	if mod != nil {
+		mod(&cc)
+	}
+	c := paho5.NewClient(cc)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	ca, err := c.Connect(ctx, &paho5.Connect{
