@@ -31,7 +31,11 @@ func envelope(epoch, seq uint64, stored []byte) []byte {
 	buf.WriteString(strconv.FormatUint(seq, 10))
 	buf.WriteString(`,"Epoch":`)
 	buf.WriteString(strconv.FormatUint(epoch, 10))
-	buf.WriteByte(',')
-	buf.Write(stored[1:]) // stored is a JSON object: drop its '{'
+	if len(stored) > 2 { // stored is a non-empty JSON object: splice its fields in
+		buf.WriteByte(',')
+		buf.Write(stored[1:])
+	} else {
+		buf.WriteByte('}')
+	}
 	return buf.Bytes()
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"unicode/utf8"
 )
 
 // sendRequest is the body of a publish to im/send/c2c/{to}: Tencent's sendmsg
@@ -22,12 +23,6 @@ type sendRequest struct {
 }
 
 const maxClientMsgID = 64
-
-// element is one MsgBody item.
-type element struct {
-	MsgType    string          `json:"MsgType"`
-	MsgContent json.RawMessage `json:"MsgContent"`
-}
 
 // field kinds for element checks.
 type kind int
@@ -68,8 +63,11 @@ var elementRules = map[string][]fieldRule{
 // MsgBody to store.
 func (b *Broker) parseSend(payload []byte) (*sendRequest, []byte, error) {
 	lim := b.cfg.Messages
-	if len(payload) > lim.MaxBytes+4096 {
-		return nil, nil, newError(CodeJSONTooLarge, reasonPayloadFormat, "packet of %d bytes is too large", len(payload))
+	if len(payload) > lim.MaxPayloadBytes {
+		return nil, nil, newError(CodeJSONTooLarge, reasonPayloadFormat, "payload of %d bytes is over %d", len(payload), lim.MaxPayloadBytes)
+	}
+	if !utf8.Valid(payload) { // RFC 8259: JSON is UTF-8; bad bytes would be stored and delivered as is
+		return nil, nil, newError(CodeBadJSON, reasonPayloadFormat, "body is not valid UTF-8")
 	}
 	var req sendRequest
 	if err := json.Unmarshal(payload, &req); err != nil {
@@ -98,53 +96,71 @@ func validateBody(raw json.RawMessage, maxElements int) ([]byte, error) {
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return nil, bad("required")
 	}
-	var elems []element
+	var elems []map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &elems); err != nil {
 		return nil, bad("must be an array of {MsgType, MsgContent}")
 	}
 	if len(elems) == 0 || len(elems) > maxElements {
 		return nil, bad("must have 1 to %d elements, has %d", maxElements, len(elems))
 	}
+	// The stored body is re-encoded from what was checked, never the
+	// client's bytes: encoding/json matches keys case-insensitively and
+	// keeps the last duplicate, so raw bytes could say something else than
+	// what passed the checks.
+	out := make([]canonicalElement, len(elems))
 	custom := 0
 	for i, e := range elems {
-		rules, ok := elementRules[e.MsgType]
-		if !ok {
-			return nil, bad("element %d: unknown MsgType %q", i, e.MsgType)
+		var msgType string
+		if len(e) != 2 || e["MsgContent"] == nil || json.Unmarshal(e["MsgType"], &msgType) != nil {
+			return nil, bad("element %d: must be exactly {\"MsgType\": string, \"MsgContent\": object}", i)
 		}
-		if e.MsgType == "TIMCustomElem" {
+		rules, ok := elementRules[msgType]
+		if !ok {
+			return nil, bad("element %d: unknown MsgType %q", i, msgType)
+		}
+		if msgType == "TIMCustomElem" {
 			if custom++; custom > 1 {
 				return nil, bad("at most one TIMCustomElem per message")
 			}
 		}
-		if err := checkContent(e.MsgContent, rules); err != nil {
-			return nil, bad("element %d (%s): %v", i, e.MsgType, err)
+		fields, err := checkContent(e["MsgContent"], rules)
+		if err != nil {
+			return nil, bad("element %d (%s): %v", i, msgType, err)
 		}
+		out[i] = canonicalElement{MsgType: msgType, MsgContent: fields}
 	}
-	var out bytes.Buffer
-	if err := json.Compact(&out, raw); err != nil {
+	body, err := json.Marshal(out)
+	if err != nil {
 		return nil, bad("%v", err)
 	}
-	return out.Bytes(), nil
+	return body, nil
 }
 
-func checkContent(raw json.RawMessage, rules []fieldRule) error {
+// canonicalElement is how an element is stored and delivered: MsgType
+// first, content keys sorted, each key once.
+type canonicalElement struct {
+	MsgType    string                     `json:"MsgType"`
+	MsgContent map[string]json.RawMessage `json:"MsgContent"`
+}
+
+func checkContent(raw json.RawMessage, rules []fieldRule) (map[string]json.RawMessage, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
-		return fmt.Errorf("MsgContent must be an object")
+		return nil, fmt.Errorf("MsgContent must be an object")
 	}
 	for _, r := range rules {
 		v, ok := fields[r.name]
 		if !ok || bytes.Equal(v, []byte("null")) {
 			if r.required {
-				return fmt.Errorf("%s is required", r.name)
+				return nil, fmt.Errorf("%s is required", r.name)
 			}
 			continue
 		}
 		if err := checkKind(v, r.kind); err != nil {
-			return fmt.Errorf("%s: %v", r.name, err)
+			return nil, fmt.Errorf("%s: %v", r.name, err)
 		}
 	}
-	return nil
+	return fields, nil
 }
 
 func checkKind(v json.RawMessage, k kind) error {

@@ -115,6 +115,9 @@ func subscribed(cl *mqtt.Client, topic string) bool {
 
 // matchFilter matches an MQTT topic filter (+, #) against a topic name.
 func matchFilter(filter, topic string) bool {
+	if strings.HasPrefix(topic, "$") && (strings.HasPrefix(filter, "+") || strings.HasPrefix(filter, "#")) {
+		return false // [MQTT-4.7.2-1] wildcards at the first level never match $ topics
+	}
 	for {
 		fl, frest, fmore := strings.Cut(filter, "/")
 		if fl == "#" {

@@ -80,6 +80,7 @@ type Storage struct {
 type Messages struct {
 	MaxBytes        int           `yaml:"max_bytes"`         // max MsgBody+CloudCustomData bytes; default 12000 (Tencent: 12 KB)
 	MaxElements     int           `yaml:"max_elements"`      // max elements in MsgBody; default 32
+	MaxPayloadBytes int           `yaml:"max_payload_bytes"` // max send payload (JSON with every field); default 16384
 	DedupWindow     time.Duration `yaml:"dedup_window"`      // a resend with the same From/To/MsgRandom inside it is not stored twice; default 10m
 	SyncPageSize    int           `yaml:"sync_page_size"`    // events per sync page; default 100
 	SyncMaxEvents   int           `yaml:"sync_max_events"`   // events replayed by one sync request before Complete=false; default 1000
@@ -109,7 +110,7 @@ func Default() Config {
 		},
 		HTTP:     HTTP{Address: ":8080", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
 		Storage:  Storage{Dir: "./data", Sync: true, MaxBatch: 1024, MaxQueue: 8192},
-		Messages: Messages{MaxBytes: 12000, MaxElements: 32, DedupWindow: 10 * time.Minute, SyncPageSize: 100, SyncMaxEvents: 1000, MaxRequestBytes: 16384},
+		Messages: Messages{MaxBytes: 12000, MaxElements: 32, MaxPayloadBytes: 16384, DedupWindow: 10 * time.Minute, SyncPageSize: 100, SyncMaxEvents: 1000, MaxRequestBytes: 16384},
 		Delivery: Delivery{Workers: 16, Queue: 4096},
 		Log:      Log{Level: "info", Format: "text"},
 	}

@@ -31,7 +31,6 @@ func (c *Config) Validate() error {
 	}
 	v.check(c.MQTT.TCP != "" || c.MQTT.WS != "" || c.MQTT.TLS.Address != "", "mqtt", "at least one of tcp, ws, tls.address must be set")
 	v.check(c.MQTT.MaxPacketSize >= 1024, "mqtt.max_packet_size", "must be at least 1024")
-	v.check(c.MQTT.MaxPacketSize >= uint32(c.Messages.MaxBytes)+1024, "mqtt.max_packet_size", "must exceed messages.max_bytes by at least 1024")
 	v.check(c.MQTT.MaxClientWritesPending >= 1, "mqtt.max_client_writes_pending", "must be at least 1")
 	v.check(c.MQTT.MaxInflight >= 1, "mqtt.max_inflight", "must be at least 1")
 	v.check(c.MQTT.ReceiveMaximum >= 1, "mqtt.receive_maximum", "must be at least 1")
@@ -50,6 +49,8 @@ func (c *Config) Validate() error {
 
 	v.check(c.Messages.MaxBytes >= 64, "messages.max_bytes", "must be at least 64")
 	v.check(c.Messages.MaxElements >= 1, "messages.max_elements", "must be at least 1")
+	v.check(c.Messages.MaxPayloadBytes >= c.Messages.MaxBytes, "messages.max_payload_bytes", "must be >= messages.max_bytes")
+	v.check(c.MQTT.MaxPacketSize >= uint32(c.Messages.MaxPayloadBytes)+1024, "mqtt.max_packet_size", "must exceed messages.max_payload_bytes by at least 1024")
 	v.positive("messages.dedup_window", c.Messages.DedupWindow)
 	v.check(c.Messages.SyncPageSize >= 1, "messages.sync_page_size", "must be at least 1")
 	v.check(c.Messages.SyncMaxEvents >= c.Messages.SyncPageSize, "messages.sync_max_events", "must be >= messages.sync_page_size")

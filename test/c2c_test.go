@@ -205,7 +205,7 @@ func TestE2E_OfflineCatchUpAfterReconnect(t *testing.T) {
 	evs := bob.SyncAll(1)
 	checkSeqRun(t, evs, 2, n)
 	for i, e := range evs {
-		if want := fmt.Sprintf(`[{"MsgContent":{"Text":"m%d"},"MsgType":"TIMTextElem"}]`, i); string(e.Msg.MsgBody) != want {
+		if want := fmt.Sprintf(`[{"MsgType":"TIMTextElem","MsgContent":{"Text":"m%d"}}]`, i); string(e.Msg.MsgBody) != want {
 			t.Fatalf("event %d body %s", i, e.Msg.MsgBody)
 		}
 	}
