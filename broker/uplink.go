@@ -19,7 +19,7 @@ const topicSendC2C = topicSendPrefix + "c2c/"
 func (b *Broker) HandlePublish(cl *mqtt.Client, pk packets.Packet) error {
 	user := userOf(cl)
 	topic := pk.TopicName
-	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.HTTP.WriteTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Storage.CommitTimeout)
 	defer cancel()
 	var err error
 	switch {

@@ -69,11 +69,12 @@ type HTTP struct {
 
 // Storage configures the embedded Pebble store.
 type Storage struct {
-	Dir      string `yaml:"dir"`       // data directory; default "./data"
-	Sync     bool   `yaml:"sync"`      // fsync each commit group before acking; default true
-	MaxBatch int    `yaml:"max_batch"` // appends per group commit; default 1024
-	MaxQueue int    `yaml:"max_queue"` // appends waiting for the committer; default 8192
-	InMemory bool   `yaml:"in_memory"` // keep everything in memory (tests, benchmarks); default false
+	Dir           string        `yaml:"dir"`            // data directory; default "./data"
+	Sync          bool          `yaml:"sync"`           // fsync each commit group before acking; default true
+	MaxBatch      int           `yaml:"max_batch"`      // appends per group commit; default 1024
+	MaxQueue      int           `yaml:"max_queue"`      // appends waiting for the committer; default 8192
+	InMemory      bool          `yaml:"in_memory"`      // keep everything in memory (tests, benchmarks); default false
+	CommitTimeout time.Duration `yaml:"commit_timeout"` // longest a send waits for a commit slot; default 10s
 }
 
 // Messages configures message validation, dedup and catch-up.
@@ -109,7 +110,7 @@ func Default() Config {
 			SessionExpiry: 168 * time.Hour, KeepaliveMin: 10, KeepaliveMax: 300, MaxClients: 100000,
 		},
 		HTTP:     HTTP{Address: ":8080", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
-		Storage:  Storage{Dir: "./data", Sync: true, MaxBatch: 1024, MaxQueue: 8192},
+		Storage:  Storage{Dir: "./data", Sync: true, MaxBatch: 1024, MaxQueue: 8192, CommitTimeout: 10 * time.Second},
 		Messages: Messages{MaxBytes: 12000, MaxElements: 32, MaxPayloadBytes: 16384, DedupWindow: 10 * time.Minute, SyncPageSize: 100, SyncMaxEvents: 1000, MaxRequestBytes: 16384},
 		Delivery: Delivery{Workers: 16, Queue: 4096},
 		Log:      Log{Level: "info", Format: "text"},
