@@ -29,6 +29,9 @@ func connackCode(reason packets.Code, tencent int, info string) packets.Code {
 // UserSig, ClientID = {UserID} or {UserID}:{device}. [IM-AUTH-1..3]
 func (b *Broker) Authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
 	user := string(pk.Connect.Username)
+	if user == "" && len(pk.Connect.Password) == 0 && b.cfg.Guests.Enabled {
+		return b.authenticateGuest(cl)
+	}
 	if err := ids.CheckUserID(user); err != nil {
 		return connackCode(packets.ErrBadUsernameOrPassword, CodeBadAccount, "invalid UserID: "+err.Error())
 	}
@@ -54,7 +57,21 @@ func (b *Broker) Authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
 	return connackCode(reason, se.Code, se.Reason)
 }
 
-// userOf returns the authenticated UserID of a client.
+// guestClientPrefix starts every guest ClientID. '/' never appears in a
+// UserID, so no guest can ever hold a user's ClientID.
+const guestClientPrefix = "guest/"
+
+// authenticateGuest admits an anonymous, receive-only client for live rooms
+// (guests.enabled). [IM-AUTH-GUEST]
+func (b *Broker) authenticateGuest(cl *mqtt.Client) packets.Code {
+	dev, ok := strings.CutPrefix(cl.ID, guestClientPrefix)
+	if !ok || ids.CheckDevice(dev) != nil {
+		return connackCode(packets.ErrClientIdentifierNotValid, CodeClientIDInvalid, "guest ClientID must be guest/{id}")
+	}
+	return packets.CodeSuccess
+}
+
+// userOf returns the authenticated UserID of a client ("" for guests).
 func userOf(cl *mqtt.Client) string { return string(cl.Properties.Username) }
 
 // CanPublish implements auth.Authorizer. MQTT 3.1.1 publishes are always let
@@ -62,6 +79,9 @@ func userOf(cl *mqtt.Client) string { return string(cl.Properties.Username) }
 // reports the error on rpc: mochi would otherwise disconnect a 3.1.1 client
 // for a forbidden QoS>0 publish. MQTT 5 clients get PUBACK 0x87 here.
 func (b *Broker) CanPublish(cl *mqtt.Client, topic string) bool {
+	if userOf(cl) == "" {
+		return false // guests never publish
+	}
 	if cl.Properties.ProtocolVersion < 5 {
 		return true
 	}
@@ -73,14 +93,18 @@ func uplinkAllowed(topic string) bool {
 }
 
 // CanRead implements auth.Authorizer for subscribe filters and deliveries:
-// only im/u/{self} and below, with no wildcard in the user level. Deliveries
-// to a closed connection are refused so mochi never queues IM events in an
-// offline session: the store is the queue, and sync replays it.
+// im/u/{self} and below (no wildcard in the user level), and im/g/{gid} for
+// whoever may receive that group. Deliveries to a closed connection are
+// refused so mochi never queues IM events in an offline session: the store
+// is the queue, and sync replays it.
 func (b *Broker) CanRead(cl *mqtt.Client, topic string) bool {
-	if !ownsUserTopic(userOf(cl), topic) {
+	if cl.Closed() {
 		return false
 	}
-	return !cl.Closed()
+	if gid, ok := groupOfTopic(topic); ok {
+		return b.canReadGroup(cl, gid)
+	}
+	return ownsUserTopic(userOf(cl), topic)
 }
 
 func ownsUserTopic(user, topic string) bool {

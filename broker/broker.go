@@ -36,6 +36,10 @@ type Broker struct {
 	deliver *deliverer
 	metrics metrics
 
+	policies map[string]*groupPolicy
+	groups   groups
+	handlers map[string]reqHandler
+
 	addrs    map[string]string // listener id -> bound address
 	ready    atomic.Bool
 	stopOnce sync.Once
@@ -43,9 +47,11 @@ type Broker struct {
 }
 
 type metrics struct {
-	c2cSent atomic.Int64
-	refused atomic.Int64
-	syncs   atomic.Int64
+	c2cSent      atomic.Int64
+	groupSent    atomic.Int64
+	groupDropped atomic.Int64 // over the group rate limit
+	refused      atomic.Int64
+	syncs        atomic.Int64
 }
 
 // Listener ids.
@@ -78,7 +84,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 	case src.FromEnv:
 		log.Info("app secret key from environment", "variable", config.EnvSecretKey)
 	}
-	b := &Broker{cfg: cfg, log: log, signer: usersig.New(cfg.App.SDKAppID, key), addrs: map[string]string{}}
+	b := &Broker{cfg: cfg, log: log, signer: usersig.New(cfg.App.SDKAppID, key), addrs: map[string]string{},
+		policies: groupPolicies(cfg.Groups), groups: groups{loaded: map[string]*group{}}}
+	b.handlers = b.requestHandlers()
 
 	b.mq = mqtt.New(&mqtt.Options{
 		InlineClient:             true,

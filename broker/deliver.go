@@ -66,11 +66,19 @@ func (d *deliverer) enqueue(entries []storage.Entry) {
 func (d *deliverer) run(q chan storage.Entry) {
 	defer d.wg.Done()
 	for e := range q {
-		uid, ok := strings.CutPrefix(e.Stream, "u/")
-		if !ok {
+		var topic string
+		if uid, ok := strings.CutPrefix(e.Stream, "u/"); ok {
+			topic = topicUserPrefix + uid
+		} else if gid, ok := strings.CutPrefix(e.Stream, "g/"); ok {
+			topic = topicGroupPrefix + gid
+		} else {
 			continue
 		}
-		if err := d.pub.Publish(topicUserPrefix+uid, envelope(e.Pos.Epoch, e.Pos.Seq, e.Payload), false, 1); err != nil {
+		// QoS 0: mochi's QoS>0 fan-out takes each recipient's lock, which a
+		// stalled socket holds while writing, so one dead peer would stall the
+		// worker. At QoS 0 a stalled peer only loses live copies (its queue is
+		// full) and fills the gap by sync; the store is the guarantee.
+		if err := d.pub.Publish(topic, envelope(e.Pos.Epoch, e.Pos.Seq, e.Payload), false, 0); err != nil {
 			d.log.Warn("live delivery failed", "stream", e.Stream, "seq", e.Pos.Seq, "error", err)
 		}
 	}

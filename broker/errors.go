@@ -57,6 +57,20 @@ const (
 	CodeUserSigUser     = 70013
 	CodeUserSigApp      = 70014
 	CodeClientIDInvalid = 70402 // ClientID not bound to the UserID
+
+	// Groups (tencent-im.md §2, 10xxx).
+	CodeGroupInternal      = 10002
+	CodeGroupBadParams     = 10004
+	CodeGroupNoPermission  = 10007
+	CodeGroupOwnerQuit     = 10009
+	CodeGroupNotFound      = 10010
+	CodeGroupAlreadyMember = 10013
+	CodeGroupFull          = 10014
+	CodeGroupInvalid       = 10015
+	CodeGroupMuted         = 10017
+	CodeGroupIDTaken       = 10021
+	CodeGroupTooManyJoined = 10037
+	CodeGroupNoRoaming     = 10044
 )
 
 // asError converts any error into an *Error; unknown errors become internal

@@ -23,6 +23,53 @@ type replyHeader struct {
 
 const maxRequestID = 64
 
+// reqCtx is what a request handler gets.
+type reqCtx struct {
+	cl      *mqtt.Client
+	pk      packets.Packet
+	user    string
+	admin   bool // the app admin identifier
+	payload []byte
+}
+
+// decode unmarshals the request body into v, mapping failure to code.
+func (r *reqCtx) decode(v any, code int) error {
+	if err := json.Unmarshal(r.payload, v); err != nil {
+		return newError(code, reasonPayloadFormat, "request fields: %v", err)
+	}
+	return nil
+}
+
+// reqHandler handles one op. It returns the reply fields (a struct or map;
+// nil for none) or an error mapped to a code. Handlers that write to the
+// connection themselves (sync) return handled=true through errReplied.
+type reqHandler func(ctx context.Context, r *reqCtx) (any, error)
+
+func (b *Broker) requestHandlers() map[string]reqHandler {
+	return map[string]reqHandler{
+		"sync":                     b.reqSync,
+		"group.create":             b.reqGroupCreate,
+		"group.info":               b.reqGroupInfo,
+		"group.members":            b.reqGroupMembers,
+		"group.joined":             b.reqGroupJoined,
+		"group.modify":             b.reqGroupModify,
+		"group.join":               b.reqGroupJoin,
+		"group.applications":       b.reqGroupApplications,
+		"group.handle_application": b.reqGroupHandleApplication,
+		"group.invite":             b.reqGroupInvite,
+		"group.kick":               b.reqGroupKick,
+		"group.quit":               b.reqGroupQuit,
+		"group.set_role":           b.reqGroupSetRole,
+		"group.set_member":         b.reqGroupSetMember,
+		"group.mute":               b.reqGroupMute,
+		"group.mute_all":           b.reqGroupMuteAll,
+		"group.transfer":           b.reqGroupTransfer,
+		"group.destroy":            b.reqGroupDestroy,
+		"group.sync":               b.reqGroupSync,
+		"group.history":            b.reqGroupHistory,
+	}
+}
+
 // handleRequest runs an im/req/{op} request and always replies, with the
 // request's Id echoed. The publish itself is always acknowledged: errors
 // travel in the reply.
@@ -44,10 +91,32 @@ func (b *Broker) handleRequest(ctx context.Context, cl *mqtt.Client, pk packets.
 		fail(newError(CodeBadParams, reasonPayloadFormat, "Id longer than %d bytes", maxRequestID))
 		return
 	}
-	switch op {
-	case "sync":
-		b.handleSync(ctx, cl, pk, hdr)
-	default:
+	h, ok := b.handlers[op]
+	if !ok {
 		fail(newError(CodeBadCommand, reasonTopicInvalid, "unknown request %q", op))
+		return
 	}
+	user := userOf(cl)
+	res, err := h(ctx, &reqCtx{cl: cl, pk: pk, user: user, admin: user == b.cfg.App.Admin, payload: pk.Payload})
+	if err == errReplied {
+		return
+	}
+	if err != nil {
+		e := asError(err)
+		if e.Code == CodeInternal {
+			b.log.Error("request failed", "op", op, "user", user, "error", err)
+		}
+		fail(e)
+		return
+	}
+	out := map[string]any{}
+	if res != nil {
+		raw, _ := json.Marshal(res)
+		_ = json.Unmarshal(raw, &out)
+	}
+	out["Id"], out["Op"], out["ErrorCode"], out["ErrorInfo"] = hdr.ID, op, 0, ""
+	b.reply(cl, pk, out)
 }
+
+// errReplied tells handleRequest the handler has replied itself.
+var errReplied = &Error{Code: -1, Info: "replied"}

@@ -2,16 +2,11 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
+
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
 )
-
-type syncRequest struct {
-	Since uint64  `json:"Since"`
-	Epoch *uint64 `json:"Epoch"`
-}
 
 type syncReply struct {
 	replyHeader
@@ -22,56 +17,67 @@ type syncReply struct {
 	Reset    bool   `json:"Reset"`    // the client's Epoch was stale: replay restarted from 0
 }
 
-// handleSync replays the user's stream after Since to the asking connection,
+// reqSync replays the user's stream after Since to the asking connection,
 // in pages, in order, then replies. A client that gave a stale Epoch gets
 // the stream from the start. [IM-SYNC-1]
-func (b *Broker) handleSync(_ context.Context, cl *mqtt.Client, pk packets.Packet, hdr requestHeader) {
-	var req syncRequest
-	rep := syncReply{replyHeader: replyHeader{ID: hdr.ID, Op: "sync"}}
-	if err := json.Unmarshal(pk.Payload, &req); err != nil {
-		e := newError(CodeBadParams, reasonPayloadFormat, "Since must be an unsigned integer")
-		rep.ErrorCode, rep.ErrorInfo = e.Code, e.Info
-		b.reply(cl, pk, rep)
-		return
+func (b *Broker) reqSync(_ context.Context, r *reqCtx) (any, error) {
+	var q struct {
+		Since uint64
+		Epoch *uint64
 	}
-	stream := userStream(userOf(cl))
-	topic := topicUserPrefix + userOf(cl)
-	if !subscribed(cl, topic) {
-		e := newError(CodeBadParams, reasonTopicInvalid, "subscribe to %s before sync: events are replayed there", topic)
-		rep.ErrorCode, rep.ErrorInfo = e.Code, e.Info
-		b.reply(cl, pk, rep)
-		return
+	if err := r.decode(&q, CodeBadParams); err != nil {
+		return nil, newError(CodeBadParams, reasonPayloadFormat, "Since must be an unsigned integer")
 	}
-	since := req.Since
+	topic := topicUserPrefix + r.user
+	if !subscribed(r.cl, topic) {
+		return nil, newError(CodeBadParams, reasonTopicInvalid, "subscribe to %s before sync: events are replayed there", topic)
+	}
+	rep := b.replay(r.cl, userStream(r.user), topic, q.Since, q.Epoch, 0)
+	b.metrics.syncs.Add(1)
+	if rep.ErrorCode != 0 {
+		return nil, &Error{Code: rep.ErrorCode, Info: rep.ErrorInfo}
+	}
+	return rep, nil
+}
+
+// replay writes the events of stream after since (and after floor, the
+// first seq the reader may not see) to one connection on topic, then
+// returns where it stopped. Pages of messages.sync_page_size, at most
+// messages.sync_max_events per call.
+func (b *Broker) replay(cl *mqtt.Client, stream, topic string, since uint64, epoch *uint64, floor uint64) syncReply {
+	var rep syncReply
 	page := b.cfg.Messages.SyncPageSize
 	budget := b.cfg.Messages.SyncMaxEvents
 	for {
-		head, entries, err := b.store.Read(stream, since, min(page, budget))
+		from := max(since, floor)
+		head, entries, err := b.store.Read(stream, from, min(page, budget))
 		if err != nil {
-			b.log.Error("sync read", "stream", stream, "error", err)
-			e := asError(err)
-			rep.ErrorCode, rep.ErrorInfo = e.Code, e.Info
+			b.log.Error("replay read", "stream", stream, "error", err)
+			rep.ErrorCode, rep.ErrorInfo = CodeInternal, "internal error"
 			break
 		}
-		stale := (req.Epoch != nil && *req.Epoch != head.Epoch) || since > head.Seq
+		stale := (epoch != nil && *epoch != head.Epoch) || since > head.Seq
 		if stale && !rep.Reset && head.Seq > 0 {
-			rep.Reset, since, req.Epoch = true, 0, nil
+			rep.Reset, since, epoch = true, 0, nil
 			continue
 		}
 		for _, e := range entries {
 			if !b.writeDirect(cl, topic, envelope(e.Pos.Epoch, e.Pos.Seq, e.Payload), packets.Properties{}) {
-				return // gone, or not subscribed to its stream: nothing to reply to
+				rep.ErrorCode, rep.ErrorInfo = CodeBadParams, "connection closed or unsubscribed during replay"
+				return rep
 			}
 			since = e.Pos.Seq
 			budget--
 		}
 		rep.Epoch, rep.HeadSeq = head.Epoch, head.Seq
+		if since < from {
+			since = from // nothing visible before the floor
+		}
 		if since >= head.Seq || budget <= 0 || len(entries) == 0 {
 			break
 		}
 	}
 	rep.Seq = since
 	rep.Complete = rep.ErrorCode == 0 && since >= rep.HeadSeq
-	b.metrics.syncs.Add(1)
-	b.reply(cl, pk, rep)
+	return rep
 }

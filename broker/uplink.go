@@ -10,7 +10,10 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-const topicSendC2C = topicSendPrefix + "c2c/"
+const (
+	topicSendC2C   = topicSendPrefix + "c2c/"
+	topicSendGroup = topicSendPrefix + "group/"
+)
 
 // HandlePublish implements intake.Handler: every client publish lands here.
 // It returns nil when the publish is accepted, or a packets.Code refusal;
@@ -25,6 +28,16 @@ func (b *Broker) HandlePublish(cl *mqtt.Client, pk packets.Packet) error {
 	switch {
 	case strings.HasPrefix(topic, topicSendC2C):
 		_, err = b.SendC2C(ctx, user, topic[len(topicSendC2C):], pk.Payload)
+	case strings.HasPrefix(topic, topicSendGroup):
+		var dropped bool
+		_, dropped, err = b.SendGroup(ctx, user, topic[len(topicSendGroup):], pk.Payload)
+		if dropped {
+			// Tencent drops messages over the group rate and reports success;
+			// the sender is told on rpc which one was dropped.
+			r := sendErrorReply(topic, pk.Payload, &Error{})
+			r["MsgDropReason"] = "MsgFreqLimit"
+			b.reply(cl, pk, r)
+		}
 	case strings.HasPrefix(topic, topicReqPrefix):
 		b.handleRequest(ctx, cl, pk, topic[len(topicReqPrefix):])
 		return nil

@@ -26,6 +26,8 @@ type Config struct {
 	Storage  Storage  `yaml:"storage"`
 	Messages Messages `yaml:"messages"`
 	Delivery Delivery `yaml:"delivery"`
+	Groups   Groups   `yaml:"groups"`
+	Guests   Guests   `yaml:"guests"`
 	Log      Log      `yaml:"log"`
 }
 
@@ -113,6 +115,7 @@ func Default() Config {
 		Storage:  Storage{Dir: "./data", Sync: true, MaxBatch: 1024, MaxQueue: 8192, CommitTimeout: 10 * time.Second},
 		Messages: Messages{MaxBytes: 12000, MaxElements: 32, MaxPayloadBytes: 16384, DedupWindow: 10 * time.Minute, SyncPageSize: 100, SyncMaxEvents: 1000, MaxRequestBytes: 16384},
 		Delivery: Delivery{Workers: 16, Queue: 4096},
+		Groups:   defaultGroups(),
 		Log:      Log{Level: "info", Format: "text"},
 	}
 }

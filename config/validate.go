@@ -60,6 +60,7 @@ func (c *Config) Validate() error {
 	v.check(c.Delivery.Workers >= 1 && c.Delivery.Workers <= 1024, "delivery.workers", "must be between 1 and 1024")
 	v.check(c.Delivery.Queue >= 1, "delivery.queue", "must be at least 1")
 
+	v.groups(c.Groups)
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 	if len(v.problems) == 0 {

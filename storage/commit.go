@@ -59,6 +59,9 @@ func (s *Store) commitGroup(group []*request) {
 		}
 	}
 	for stream, p := range heads {
+		if p == (Pos{}) {
+			continue // dropped in this group
+		}
 		if err := b.Set(metaKey(stream), encodeMeta(p), nil); err != nil {
 			s.failGroup(group, fmt.Errorf("stage meta: %w", err))
 			return
@@ -73,6 +76,10 @@ func (s *Store) commitGroup(group []*request) {
 		return
 	}
 	for stream, p := range heads {
+		if p == (Pos{}) {
+			delete(s.heads, stream)
+			continue
+		}
 		s.heads[stream] = p
 	}
 	if s.opts.OnCommit != nil && len(entries) > 0 {
@@ -133,6 +140,23 @@ func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]Pos, 
 		if err := b.Set(kvKey(name), v, nil); err != nil {
 			return fmt.Errorf("stage kv: %w", err)
 		}
+	}
+	for _, name := range r.batch.Deletes {
+		if err := b.Delete(kvKey(name), nil); err != nil {
+			return fmt.Errorf("stage kv delete: %w", err)
+		}
+	}
+	for _, stream := range r.batch.Drops {
+		if err := b.DeleteRange(entryKey(stream, 0), entryKey(stream, ^uint64(0)), nil); err != nil {
+			return fmt.Errorf("stage drop: %w", err)
+		}
+		if err := b.Delete(entryKey(stream, ^uint64(0)), nil); err != nil {
+			return fmt.Errorf("stage drop: %w", err)
+		}
+		if err := b.Delete(metaKey(stream), nil); err != nil {
+			return fmt.Errorf("stage drop: %w", err)
+		}
+		heads[stream] = Pos{} // zero head: not written back, cache cleared after commit
 	}
 	for stream, p := range local {
 		heads[stream] = p

@@ -46,6 +46,8 @@ type Batch struct {
 	DedupValue []byte
 	DedupTTL   time.Duration
 	Sets       map[string][]byte // KV records written atomically with the appends
+	Deletes    []string          // KV records deleted atomically with the appends
+	Drops      []string          // streams whose entries and head are deleted (history lost: a later append starts a new epoch)
 }
 
 // Result reports where each append landed.
@@ -206,6 +208,46 @@ func (s *Store) Get(name string) ([]byte, bool, error) {
 	}
 	defer closer.Close()
 	return append([]byte(nil), v...), true, nil
+}
+
+// KV is one record returned by Scan.
+type KV struct {
+	Name  string
+	Value []byte
+}
+
+// Scan returns up to limit KV records whose names start with prefix and sort
+// after `after` (use "" to start at the beginning), in name order.
+func (s *Store) Scan(prefix, after string, limit int) ([]KV, error) {
+	lower := kvKey(prefix)
+	if after != "" {
+		lower = append(kvKey(after), 0)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(kvKey(prefix))})
+	if err != nil {
+		return nil, fmt.Errorf("scan %s: %w", prefix, err)
+	}
+	defer it.Close()
+	var out []KV
+	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
+		out = append(out, KV{Name: string(it.Key()[1:]), Value: append([]byte(nil), it.Value()...)})
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("scan %s: %w", prefix, err)
+	}
+	return out, nil
+}
+
+// prefixEnd is the smallest key greater than every key with prefix p.
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
 }
 
 // Set writes one KV record through the committer.

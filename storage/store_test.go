@@ -192,3 +192,43 @@ func BenchmarkStore_CommitSync(b *testing.B) {
 		}
 	})
 }
+
+func TestStore_KVScanDeleteAndDrop(t *testing.T) {
+	backends(t, func(t *testing.T, opts Options) {
+		s := openStore(t, opts)
+		ctx := context.Background()
+		sets := map[string][]byte{}
+		for _, n := range []string{"gm/g1/a", "gm/g1/b", "gm/g1/c", "gm/g10/x", "gm/g2/a"} {
+			sets[n] = []byte(n)
+		}
+		first, err := s.Commit(ctx, Batch{Sets: sets, Appends: []Append{{Stream: "g/g1", Payload: []byte("m1")}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kvs, err := s.Scan("gm/g1/", "", 10)
+		if err != nil || len(kvs) != 3 || kvs[0].Name != "gm/g1/a" || kvs[2].Name != "gm/g1/c" {
+			t.Fatalf("scan: %+v %v", kvs, err)
+		}
+		page, _ := s.Scan("gm/g1/", "gm/g1/a", 1)
+		if len(page) != 1 || page[0].Name != "gm/g1/b" {
+			t.Fatalf("paged scan: %+v", page)
+		}
+		if _, err := s.Commit(ctx, Batch{Deletes: []string{"gm/g1/b"}, Drops: []string{"g/g1"}}); err != nil {
+			t.Fatal(err)
+		}
+		kvs, _ = s.Scan("gm/g1/", "", 10)
+		if len(kvs) != 2 {
+			t.Fatalf("after delete: %+v", kvs)
+		}
+		head, entries, _ := s.Read("g/g1", 0, 10)
+		if head.Seq != 0 || len(entries) != 0 {
+			t.Fatalf("dropped stream still has %+v %d", head, len(entries))
+		}
+		// A new append after a drop starts a new history: seq 1, a new epoch.
+		s.nowEpoch = func() uint64 { return first.Pos[0].Epoch + 1 }
+		r, err := s.Commit(ctx, Batch{Appends: []Append{{Stream: "g/g1", Payload: []byte("new")}}})
+		if err != nil || r.Pos[0].Seq != 1 || r.Pos[0].Epoch == first.Pos[0].Epoch {
+			t.Fatalf("after drop: %+v %v (old epoch %d)", r.Pos, err, first.Pos[0].Epoch)
+		}
+	})
+}

@@ -20,6 +20,7 @@ var (
 	ErrEmpty    = errors.New("empty identifier")
 	ErrTooLong  = errors.New("identifier too long")
 	ErrBadChars = errors.New("identifier contains a forbidden character")
+	ErrReserved = errors.New("identifier uses a reserved prefix")
 )
 
 // CheckUserID accepts at most 32 bytes of valid UTF-8 with no MQTT wildcard
@@ -69,4 +70,32 @@ func SplitClientID(clientID string) (user, device string, err error) {
 		}
 	}
 	return user, device, nil
+}
+
+// MaxGroupIDBytes is Tencent IM's custom GroupId limit.
+const MaxGroupIDBytes = 48
+
+// GeneratedGroupPrefix starts every broker-made GroupId. Tencent's "@TGS#"
+// cannot be used: '#' is an MQTT wildcard, and a GroupId is a topic level.
+const GeneratedGroupPrefix = "@TGS_"
+
+// CheckGroupID accepts 1 to 48 bytes of printable ASCII without / + # or
+// whitespace. Custom IDs may not start with "@TGS" (reserved for generated ones).
+func CheckGroupID(id string, custom bool) error {
+	if id == "" {
+		return ErrEmpty
+	}
+	if len(id) > MaxGroupIDBytes {
+		return ErrTooLong
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if c < 0x21 || c > 0x7e || c == '/' || c == '+' || c == '#' || c == '\\' || c == '"' {
+			return ErrBadChars
+		}
+	}
+	if custom && strings.HasPrefix(id, "@TGS") {
+		return ErrReserved
+	}
+	return nil
 }

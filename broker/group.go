@@ -1,0 +1,207 @@
+package broker
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/imbroker/imbroker/storage"
+)
+
+// kvItem is Tencent's {Key, Value} pair for app-defined fields.
+type kvItem struct {
+	Key   string `json:"Key"`
+	Value string `json:"Value"`
+}
+
+// groupInfo is a group's stored profile (Tencent field names).
+type groupInfo struct {
+	GroupId         string   `json:"GroupId"`
+	Type            string   `json:"Type"`
+	Name            string   `json:"Name"`
+	Introduction    string   `json:"Introduction"`
+	Notification    string   `json:"Notification"`
+	FaceUrl         string   `json:"FaceUrl"`
+	Owner_Account   string   `json:"Owner_Account"`
+	CreateTime      int64    `json:"CreateTime"`
+	InfoSeq         uint64   `json:"InfoSeq"`
+	LastInfoTime    int64    `json:"LastInfoTime"`
+	LastMsgTime     int64    `json:"LastMsgTime"`
+	MaxMemberNum    int      `json:"MaxMemberNum"`
+	ApplyJoinOption string   `json:"ApplyJoinOption"`
+	MuteAllMember   string   `json:"MuteAllMember"`
+	AppDefinedData  []kvItem `json:"AppDefinedData"`
+}
+
+// member is one member's stored record.
+type member struct {
+	Member_Account       string   `json:"Member_Account"`
+	Role                 string   `json:"Role"`
+	JoinTime             int64    `json:"JoinTime"`
+	NameCard             string   `json:"NameCard"`
+	MuteUntil            int64    `json:"MuteUntil"`
+	AppMemberDefinedData []kvItem `json:"AppMemberDefinedData"`
+	JoinSeq              uint64   `json:"JoinSeq"` // group seq when joining: the history visibility line
+}
+
+// application is a pending join request.
+type application struct {
+	Applicant_Account string `json:"Applicant_Account"`
+	ApplyMsg          string `json:"ApplyMsg"`
+	ApplyTime         int64  `json:"ApplyTime"`
+}
+
+// group is a group's live state. op serializes every change and every
+// message (so group seqs and membership checks are consistent); mu guards
+// the fields for readers such as the delivery ACL, which must not wait for
+// an fsync.
+type group struct {
+	op sync.Mutex
+
+	mu        sync.RWMutex
+	info      groupInfo
+	policy    *groupPolicy
+	members   map[string]*member
+	apps      map[string]*application
+	destroyed bool
+
+	// Live rooms are not stored: their seqs live in memory, and a restart
+	// starts a new epoch (the history is gone).
+	memEpoch, memSeq uint64
+
+	tokens   float64 // rate limit bucket
+	lastFill time.Time
+}
+
+// KV record names.
+func groupKey(gid string) string            { return "g/" + gid }
+func memberKey(gid, uid string) string      { return "gm/" + gid + "/" + uid }
+func memberPrefix(gid string) string        { return "gm/" + gid + "/" }
+func joinedKey(uid, gid string) string      { return "ug/" + uid + "/" + gid }
+func joinedPrefix(uid string) string        { return "ug/" + uid + "/" }
+func applicationKey(gid, uid string) string { return "ga/" + gid + "/" + uid }
+func applicationPrefix(gid string) string   { return "ga/" + gid + "/" }
+func groupStream(gid string) string         { return "g/" + gid }
+
+// groups is the registry of loaded groups.
+type groups struct {
+	mu     sync.Mutex
+	loaded map[string]*group
+}
+
+// loadGroup returns a group's state, loading it from the store on first
+// use; nil when the group does not exist.
+func (b *Broker) loadGroup(gid string) (*group, error) {
+	b.groups.mu.Lock()
+	defer b.groups.mu.Unlock()
+	if g, ok := b.groups.loaded[gid]; ok {
+		return g, nil
+	}
+	raw, ok, err := b.store.Get(groupKey(gid))
+	if err != nil || !ok {
+		return nil, err
+	}
+	g := &group{members: map[string]*member{}, apps: map[string]*application{}, lastFill: time.Now()}
+	if err := json.Unmarshal(raw, &g.info); err != nil {
+		return nil, fmt.Errorf("decode group %s: %w", gid, err)
+	}
+	g.policy = b.policies[g.info.Type]
+	if g.policy == nil {
+		return nil, fmt.Errorf("group %s has type %q, which the config no longer declares", gid, g.info.Type)
+	}
+	if err := scanAll(b.store, memberPrefix(gid), func(v []byte) error {
+		m := &member{}
+		if err := json.Unmarshal(v, m); err != nil {
+			return err
+		}
+		g.members[m.Member_Account] = m
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("load members of %s: %w", gid, err)
+	}
+	if err := scanAll(b.store, applicationPrefix(gid), func(v []byte) error {
+		a := &application{}
+		if err := json.Unmarshal(v, a); err != nil {
+			return err
+		}
+		g.apps[a.Applicant_Account] = a
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("load applications of %s: %w", gid, err)
+	}
+	g.memEpoch = uint64(time.Now().UnixMilli())
+	g.tokens = float64(b.cfg.Groups.RateLimit)
+	b.groups.loaded[gid] = g
+	return g, nil
+}
+
+// scanAll visits every KV record under prefix.
+func scanAll(s *storage.Store, prefix string, fn func([]byte) error) error {
+	after := ""
+	for {
+		kvs, err := s.Scan(prefix, after, 1000)
+		if err != nil {
+			return err
+		}
+		for _, kv := range kvs {
+			if err := fn(kv.Value); err != nil {
+				return err
+			}
+		}
+		if len(kvs) < 1000 {
+			return nil
+		}
+		after = kvs[len(kvs)-1].Name
+	}
+}
+
+// role returns uid's role, or "" for non-members. Callers hold g.mu or g.op.
+func (g *group) role(uid string) string {
+	if m, ok := g.members[uid]; ok {
+		return m.Role
+	}
+	return ""
+}
+
+// isMember is safe for concurrent readers (delivery ACL).
+func (g *group) isMember(uid string) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	_, ok := g.members[uid]
+	return ok && !g.destroyed
+}
+
+// memberIDs returns the members, sorted (stable paging).
+func (g *group) memberIDs() []string {
+	ids := make([]string, 0, len(g.members))
+	for id := range g.members {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// allow takes one token from the group's rate bucket (rate per second,
+// burst of one second's worth). Callers hold g.op.
+func (g *group) allow(rate int, now time.Time) bool {
+	g.tokens += now.Sub(g.lastFill).Seconds() * float64(rate)
+	if g.tokens > float64(rate) {
+		g.tokens = float64(rate)
+	}
+	g.lastFill = now
+	if g.tokens < 1 {
+		return false
+	}
+	g.tokens--
+	return true
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("marshal %T: %v", v, err)) // only our own plain structs are marshalled
+	}
+	return b
+}

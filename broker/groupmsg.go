@@ -1,0 +1,241 @@
+package broker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/storage"
+)
+
+// Group event names.
+const (
+	eventGroupMsg = "GroupMsg"
+	eventGroupTip = "GroupTip"
+)
+
+// groupMsg is a group message as stored and delivered.
+type groupMsg struct {
+	GroupId         string          `json:"GroupId"`
+	From_Account    string          `json:"From_Account"`
+	MsgSeq          uint64          `json:"MsgSeq"`
+	MsgRandom       uint32          `json:"MsgRandom"`
+	MsgTime         int64           `json:"MsgTime"`
+	MsgBody         json.RawMessage `json:"MsgBody"`
+	CloudCustomData string          `json:"CloudCustomData,omitempty"`
+	ClientMsgID     string          `json:"ClientMsgID,omitempty"`
+}
+
+// groupTip is a group system event (Tencent "group tips"); it takes a group seq.
+type groupTip struct {
+	GroupId          string         `json:"GroupId"`
+	MsgSeq           uint64         `json:"MsgSeq,omitempty"`
+	MsgTime          int64          `json:"MsgTime"`
+	TipType          string         `json:"TipType"`
+	Operator_Account string         `json:"Operator_Account,omitempty"`
+	MemberList       []string       `json:"MemberList,omitempty"`
+	Role             string         `json:"Role,omitempty"`
+	MuteTime         *int64         `json:"MuteTime,omitempty"`
+	NewOwner_Account string         `json:"NewOwner_Account,omitempty"`
+	Changed          map[string]any `json:"Changed,omitempty"`
+	Result           string         `json:"Result,omitempty"`
+	ApplyMsg         string         `json:"ApplyMsg,omitempty"`
+	Type             string         `json:"Type,omitempty"`
+}
+
+// Tip types.
+const (
+	tipCreated            = "GroupCreated"
+	tipMemberJoin         = "MemberJoin"
+	tipMemberQuit         = "MemberQuit"
+	tipMemberKicked       = "MemberKicked"
+	tipRoleChanged        = "RoleChanged"
+	tipMemberMuted        = "MemberMuted"
+	tipInfoChanged        = "InfoChanged"
+	tipOwnerChanged       = "OwnerChanged"
+	tipDestroyed          = "GroupDestroyed"
+	tipMemberInfo         = "MemberInfoChanged"
+	tipJoinApplication    = "JoinApplication"    // to owner and admins only
+	tipApplicationHandled = "ApplicationHandled" // to the applicant only
+)
+
+// groupChange is one committed change of a group: KV writes and, optionally,
+// an event that takes the group's next seq. Callers hold g.op.
+type groupChange struct {
+	sets    map[string][]byte
+	deletes []string
+	drops   []string
+	// build makes the event's Msg for the seq it gets; nil = no event.
+	build     func(seq uint64, now time.Time) any
+	eventName string
+	// userCopies get the event on their user streams (write diffusion
+	// members, plus whoever the change concerns, such as a kicked member).
+	userCopies []string
+	dedupKey   []byte
+	dedupTTL   time.Duration
+}
+
+// commitGroupChange writes a change in one synced batch and returns the
+// event's group seq (0 without an event) and whether it was a duplicate.
+// Stored groups put the event in their group stream; live rooms hand it to
+// delivery directly, with an in-memory seq.
+func (b *Broker) commitGroupChange(ctx context.Context, g *group, c groupChange) (uint64, bool, error) {
+	gid := g.info.GroupId
+	stream := groupStream(gid)
+	batch := storage.Batch{Sets: c.sets, Deletes: c.deletes, Drops: c.drops, DedupKey: c.dedupKey, DedupTTL: c.dedupTTL}
+	var seq, epoch uint64
+	var payload []byte
+	now := time.Now()
+	if c.build != nil {
+		if g.policy.stored() {
+			head, err := b.store.Head(stream)
+			if err != nil {
+				return 0, false, err
+			}
+			seq, epoch = head.Seq+1, head.Epoch // exact: g.op excludes other writers of this stream
+		} else {
+			seq, epoch = g.memSeq+1, g.memEpoch
+		}
+		var err error
+		if payload, err = encodeEvent(c.eventName, c.build(seq, now)); err != nil {
+			return 0, false, fmt.Errorf("encode %s: %w", c.eventName, err)
+		}
+		if g.policy.stored() {
+			batch.Appends = append(batch.Appends, storage.Append{Stream: stream, Payload: payload})
+		}
+		for _, uid := range c.userCopies {
+			batch.Appends = append(batch.Appends, storage.Append{Stream: userStream(uid), Payload: payload})
+		}
+		batch.DedupValue = []byte(fmt.Sprint(seq))
+	}
+	if len(batch.Appends) > 0 || len(batch.Sets) > 0 || len(batch.Deletes) > 0 || len(batch.Drops) > 0 {
+		res, err := b.store.Commit(ctx, batch)
+		if err != nil {
+			return 0, false, fmt.Errorf("commit group %s: %w", gid, err)
+		}
+		if res.Duplicate {
+			var prev uint64
+			_, _ = fmt.Sscan(string(res.DedupValue), &prev)
+			return prev, true, nil
+		}
+		if c.build != nil && g.policy.stored() && res.Pos[0].Seq != seq {
+			b.log.Error("group seq mismatch", "group", gid, "want", seq, "got", res.Pos[0].Seq)
+		}
+	}
+	if c.build != nil && !g.policy.stored() {
+		g.memSeq = seq
+		b.deliver.enqueue([]storage.Entry{{Stream: stream, Pos: storage.Pos{Epoch: epoch, Seq: seq}, Payload: payload}})
+	}
+	return seq, false, nil
+}
+
+// userCopiesFor lists who gets a group event on their user stream: every
+// member under write diffusion, plus extra (deduplicated).
+func (b *Broker) userCopiesFor(g *group, extra ...string) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(u string) {
+		if u != "" && !seen[u] {
+			seen[u] = true
+			out = append(out, u)
+		}
+	}
+	if !g.policy.readDiffusion(len(g.members), b.cfg.Groups.ReadDiffusionAbove) {
+		for _, u := range g.memberIDs() {
+			add(u)
+		}
+	}
+	for _, u := range extra {
+		add(u)
+	}
+	return out
+}
+
+// notifyUsers appends a private event (not a group event: no group seq) to
+// some users' streams.
+func (b *Broker) notifyUsers(ctx context.Context, users []string, tip groupTip) error {
+	if len(users) == 0 {
+		return nil
+	}
+	tip.MsgTime = time.Now().Unix()
+	payload, err := encodeEvent(eventGroupTip, tip)
+	if err != nil {
+		return err
+	}
+	batch := storage.Batch{}
+	for _, u := range users {
+		batch.Appends = append(batch.Appends, storage.Append{Stream: userStream(u), Payload: payload})
+	}
+	_, err = b.store.Commit(ctx, batch)
+	return err
+}
+
+// SendGroup validates and stores (or, for live rooms, publishes) a group
+// message. Members only (BChatRoom: owner, admins and the app admin); muted
+// members and, under mute-all, ordinary members are refused with 10017.
+// Messages beyond the group's rate are dropped, as Tencent does: the sender
+// is told success with dropped=true. [IM-GROUP-SEND]
+func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte) (seq uint64, dropped bool, err error) {
+	if err := ids.CheckGroupID(gid, false); err != nil {
+		return 0, false, newError(CodeGroupInvalid, reasonImplementation, "invalid GroupId: %v", err)
+	}
+	req, body, err := b.parseSend(payload)
+	if err != nil {
+		return 0, false, err
+	}
+	g, err := b.loadGroup(gid)
+	if err != nil {
+		return 0, false, err
+	}
+	if g == nil {
+		return 0, false, newError(CodeGroupNotFound, reasonImplementation, "group %s does not exist", gid)
+	}
+	g.op.Lock()
+	defer g.op.Unlock()
+	if g.destroyed {
+		return 0, false, newError(CodeGroupNotFound, reasonImplementation, "group %s does not exist", gid)
+	}
+	now := time.Now()
+	admin := from == b.cfg.App.Admin
+	role := g.role(from)
+	switch {
+	case admin:
+	case role == "":
+		return 0, false, newError(CodeGroupNoPermission, reasonNotAuthorized, "%s is not a member of %s", from, gid)
+	case g.policy.openReceive() && !g.policy.isManager(role):
+		return 0, false, newError(CodeGroupNoPermission, reasonNotAuthorized, "only the owner and admins send in a BChatRoom")
+	case g.members[from].MuteUntil > now.Unix():
+		return 0, false, newError(CodeGroupMuted, reasonNotAuthorized, "muted until %d", g.members[from].MuteUntil)
+	case g.info.MuteAllMember == "On" && !g.policy.isManager(role):
+		return 0, false, newError(CodeGroupMuted, reasonNotAuthorized, "the group is muted")
+	}
+	if !admin && !g.allow(b.cfg.Groups.RateLimit, now) {
+		b.metrics.groupDropped.Add(1)
+		return 0, true, nil
+	}
+	c := groupChange{
+		eventName:  eventGroupMsg,
+		userCopies: b.userCopiesFor(g),
+		build: func(seq uint64, now time.Time) any {
+			return groupMsg{GroupId: gid, From_Account: from, MsgSeq: seq, MsgRandom: *req.MsgRandom, MsgTime: now.Unix(),
+				MsgBody: body, CloudCustomData: req.CloudCustomData, ClientMsgID: req.ClientMsgID}
+		},
+	}
+	if g.policy.stored() {
+		h := sha256.Sum256(append(append([]byte{}, body...), req.CloudCustomData...))
+		c.dedupKey = fmt.Appendf(nil, "grp/%s/%s/%d/%x", gid, from, *req.MsgRandom, h[:16])
+		c.dedupTTL = b.cfg.Messages.DedupWindow
+	}
+	seq, _, err = b.commitGroupChange(ctx, g, c)
+	if err != nil {
+		return 0, false, err
+	}
+	g.mu.Lock()
+	g.info.LastMsgTime = now.Unix()
+	g.mu.Unlock()
+	b.metrics.groupSent.Add(1)
+	return seq, false, nil
+}
