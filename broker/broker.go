@@ -274,3 +274,31 @@ func (m minLevel) WithAttrs(as []slog.Attr) slog.Handler {
 	return minLevel{m.Handler.WithAttrs(as), m.min}
 }
 func (m minLevel) WithGroup(g string) slog.Handler { return minLevel{m.Handler.WithGroup(g), m.min} }
+
+// Stats are the broker's counters (for tests now, /metrics later).
+type Stats struct {
+	ClientsConnected int64 // MQTT connections
+	MessagesDropped  int64 // live copies mochi dropped at a full client queue
+	InflightDropped  int64 // QoS>0 copies mochi dropped at a full inflight window
+	DeliveryDropped  int64 // live copies dropped at a full delivery worker queue
+	C2CSent          int64
+	GroupSent        int64
+	GroupDropped     int64 // over a group's rate limit
+	Refused          int64 // publishes refused with an error
+	Syncs            int64
+}
+
+// Stats returns a snapshot of the counters.
+func (b *Broker) Stats() Stats {
+	return Stats{
+		ClientsConnected: atomic.LoadInt64(&b.mq.Info.ClientsConnected),
+		MessagesDropped:  atomic.LoadInt64(&b.mq.Info.MessagesDropped),
+		InflightDropped:  atomic.LoadInt64(&b.mq.Info.InflightDropped),
+		DeliveryDropped:  b.deliver.dropped.Load(),
+		C2CSent:          b.metrics.c2cSent.Load(),
+		GroupSent:        b.metrics.groupSent.Load(),
+		GroupDropped:     b.metrics.groupDropped.Load(),
+		Refused:          b.metrics.refused.Load(),
+		Syncs:            b.metrics.syncs.Load(),
+	}
+}
