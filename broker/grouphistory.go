@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 )
@@ -11,7 +12,8 @@ import (
 const topicGroupPrefix = "im/g/"
 
 // dropGroupSubscriptions ends users' subscriptions to a group's topic at
-// once (kick, quit, destroy), server side. The delivery ACL refuses them
+// once (kick, quit), server side; with no users (destroy) everyone's,
+// guests and BChatRoom listeners included. The delivery ACL refuses them
 // too, so nothing slips through while this runs.
 func (b *Broker) dropGroupSubscriptions(gid string, users ...string) {
 	topic := topicGroupPrefix + gid
@@ -20,13 +22,18 @@ func (b *Broker) dropGroupSubscriptions(gid string, users ...string) {
 		set[u] = true
 	}
 	for _, cl := range b.mq.Clients.GetAll() {
-		if !set[userOf(cl)] {
+		if len(users) > 0 && !set[userOf(cl)] {
 			continue
 		}
 		for filter := range cl.State.Subscriptions.GetAll() {
 			if matchFilter(filter, topic) {
 				cl.State.Subscriptions.Delete(filter)
-				b.mq.Topics.Unsubscribe(filter, cl.ID)
+				// Keep mochi's subscription count ($SYS) right, as its own
+				// unsubscribe does: once the filter is gone from the client's
+				// state, nothing else would ever decrement it.
+				if b.mq.Topics.Unsubscribe(filter, cl.ID) {
+					atomic.AddInt64(&b.mq.Info.Subscriptions, -1)
+				}
 			}
 		}
 	}

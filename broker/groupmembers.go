@@ -115,7 +115,8 @@ func (b *Broker) modifyGroup(ctx context.Context, r *reqCtx, q modifyReq) error 
 		if *q.MuteAllMember != "On" && *q.MuteAllMember != "Off" {
 			return badParams("MuteAllMember must be On or Off")
 		}
-		if !r.admin && (g.policy.Kind == kindPrivate || !g.policy.isManager(role)) {
+		// Work groups have no mute at all (Tencent), not even for the app admin.
+		if g.policy.Kind == kindPrivate || (!r.admin && !g.policy.isManager(role)) {
 			return noPermission("%s may not mute this %s group", r.user, g.info.Type)
 		}
 		info.MuteAllMember = *q.MuteAllMember
@@ -180,6 +181,12 @@ func (b *Broker) addMembers(ctx context.Context, g *group, operator string, uids
 		}
 		sets[memberKey(gid, uid)] = mustJSON(m)
 		sets[joinedKey(uid, gid)] = []byte(g.info.Type)
+		// A pending application ends with joining, however it happened
+		// (free join after the option changed, invitation): it used to stay
+		// listed, and handling it later was a no-op that left the record.
+		if _, ok := g.apps[uid]; ok {
+			deletes = append(deletes, applicationKey(gid, uid))
+		}
 		added = append(added, m)
 	}
 	// The new members get the tip on their streams too (extra copies).
@@ -192,6 +199,7 @@ func (b *Broker) addMembers(ctx context.Context, g *group, operator string, uids
 	g.apply(func() {
 		for _, m := range added {
 			g.members[m.Member_Account] = m
+			delete(g.apps, m.Member_Account)
 		}
 	})
 	return nil
@@ -574,7 +582,10 @@ func (b *Broker) reqGroupMute(ctx context.Context, r *reqCtx) (any, error) {
 		if target == "" {
 			return nil, badParams("%q is not a member", uid)
 		}
-		if !(r.admin && target != roleOwner) && !g.policy.canRemove(actor, target, true) {
+		// The app admin mutes anyone but the owner, except in Work groups,
+		// which have no mute at all (Tencent forbid_send_msg: "Private: not
+		// supported"); the bypass used to let the app admin mute there.
+		if !(r.admin && target != roleOwner && g.policy.Kind != kindPrivate) && !g.policy.canRemove(actor, target, true) {
 			return nil, noPermission("%s may not mute %s in this %s group", r.user, uid, g.info.Type)
 		}
 	}
@@ -678,6 +689,14 @@ func (b *Broker) reqGroupDestroy(ctx context.Context, r *reqCtx) (any, error) {
 	for uid := range g.apps {
 		deletes = append(deletes, applicationKey(gid, uid))
 	}
+	// Mutes kept for former members go with the group.
+	kept, err := b.store.Scan(muteKey(gid, ""), "", 1<<20)
+	if err != nil {
+		return nil, err
+	}
+	for _, kv := range kept {
+		deletes = append(deletes, kv.Name)
+	}
 	tip := groupTip{GroupId: gid, TipType: tipDestroyed, Operator_Account: r.user, Type: g.info.Type}
 	tip.MsgTime = time.Now().Unix()
 	payload, err := encodeEvent(eventGroupTip, tip)
@@ -693,7 +712,7 @@ func (b *Broker) reqGroupDestroy(ctx context.Context, r *reqCtx) (any, error) {
 		return nil, err
 	}
 	b.groups.forget(gid, g)
-	b.dropGroupSubscriptions(gid, members...)
+	b.dropGroupSubscriptions(gid)
 	return nil, nil
 }
 

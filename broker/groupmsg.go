@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/imbroker/imbroker/internal/ids"
@@ -126,7 +127,11 @@ func (b *Broker) commitGroupChange(ctx context.Context, g *group, c groupChange)
 		}
 	}
 	if c.build != nil && !g.policy.stored() {
+		// Under g.mu too: groupView reads memSeq holding only g.mu (it
+		// must not wait for g.op), so writing it under g.op alone raced.
+		g.mu.Lock()
 		g.memSeq = seq
+		g.mu.Unlock()
 		b.deliver.enqueue([]storage.Entry{{Stream: stream, Pos: storage.Pos{Epoch: epoch, Seq: seq}, Payload: payload}})
 	}
 	return seq, false, nil
@@ -212,7 +217,20 @@ func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte
 	case g.info.MuteAllMember == "On" && !g.policy.isManager(role):
 		return 0, false, newError(CodeGroupMuted, reasonNotAuthorized, "the group is muted")
 	}
+	var dedupKey []byte
+	if g.policy.stored() {
+		h := sha256.Sum256(append(append([]byte{}, body...), req.CloudCustomData...))
+		dedupKey = fmt.Appendf(nil, "grp/%s/%s/%d/%x", gid, from, *req.MsgRandom, h[:16])
+	}
 	if !admin && !g.allow(b.cfg.Groups.RateLimit, now) {
+		// A resend of a message already stored is not a new message: it
+		// must not be reported as dropped.
+		if dedupKey != nil {
+			if v, found, err := b.store.Dedup(dedupKey); err == nil && found {
+				prev, _ := strconv.ParseUint(string(v), 10, 64)
+				return prev, false, nil
+			}
+		}
 		b.metrics.groupDropped.Add(1)
 		return 0, true, nil
 	}
@@ -224,10 +242,8 @@ func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte
 				MsgBody: body, CloudCustomData: req.CloudCustomData, ClientMsgID: req.ClientMsgID}
 		},
 	}
-	if g.policy.stored() {
-		h := sha256.Sum256(append(append([]byte{}, body...), req.CloudCustomData...))
-		c.dedupKey = fmt.Appendf(nil, "grp/%s/%s/%d/%x", gid, from, *req.MsgRandom, h[:16])
-		c.dedupTTL = b.cfg.Messages.DedupWindow
+	if dedupKey != nil {
+		c.dedupKey, c.dedupTTL = dedupKey, b.cfg.Messages.DedupWindow
 	}
 	seq, _, err = b.commitGroupChange(ctx, g, c)
 	if err != nil {

@@ -210,6 +210,11 @@ func (s *Store) Get(name string) ([]byte, bool, error) {
 	return append([]byte(nil), v...), true, nil
 }
 
+// Dedup reports whether an unexpired dedup record exists for key, and its value.
+func (s *Store) Dedup(key []byte) ([]byte, bool, error) {
+	return s.lookupDedup(key, time.Now())
+}
+
 // KV is one record returned by Scan.
 type KV struct {
 	Name  string
