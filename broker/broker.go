@@ -16,6 +16,7 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/hooks/auth"
@@ -206,7 +207,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		b.ready.Store(false)
 		done := make(chan error, 1)
 		go func() {
-			_ = b.mq.Close() // waits for every client goroutine: no more sends after this
+			b.closeMQTT()
 			b.deliver.close()
 			done <- b.store.Close()
 		}()
@@ -217,6 +218,50 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		}
 	})
 	return b.stopErr
+}
+
+// closeMQTT stops the MQTT side: listeners stop accepting, every client is
+// sent DISCONNECT 0x8B (server shutting down), and mochi's Close waits for
+// their goroutines, so no send is in flight afterwards. mochi's own Close
+// disconnects clients through Clients.GetByListener, which takes a read lock
+// twice and deadlocks when a client connects or leaves in between (mochi
+// #488); closing the listeners first with a no-op closer (which mochi then
+// does not repeat) and disconnecting clients via GetAll avoids that path.
+func (b *Broker) closeMQTT() {
+	for id := range b.addrs {
+		b.mq.Listeners.Close(id, func(string) {})
+	}
+	disconnectAll := func() {
+		for _, cl := range b.mq.Clients.GetAll() {
+			if !cl.Net.Inline && !cl.Closed() {
+				_ = b.mq.DisconnectClient(cl, packets.ErrServerShuttingDown)
+			}
+		}
+	}
+	// This goroutine reads the client map before Close waits for the
+	// clients: that orders every attached client's WaitGroup Add before the
+	// Wait, as mochi's own Close path does.
+	disconnectAll()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		// A connection accepted just before its listener closed may finish
+		// attaching after the first pass: keep disconnecting until Close returns.
+		defer close(done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				disconnectAll()
+			}
+		}
+	}()
+	_ = b.mq.Close()
+	close(stop)
+	<-done
 }
 
 // SessionStarting implements session.Watcher. A persistent session may hold
