@@ -51,10 +51,11 @@ func (s *Store) commitGroup(group []*request) {
 	defer b.Close()
 	heads := make(map[string]Pos)     // heads as changed by this group
 	dedups := make(map[string][]byte) // dedup keys written by this group
+	kvs := make(map[string]kvPending) // KV values written by this group, for Updates
 	var entries []Entry               // for OnCommit, in order
 	now := time.Now()
 	for _, r := range group {
-		if err := s.applyRequest(b, r, heads, dedups, now, &entries); err != nil {
+		if err := s.applyRequest(b, r, heads, dedups, kvs, now, &entries); err != nil {
 			r.err = err
 		}
 	}
@@ -91,7 +92,7 @@ func (s *Store) commitGroup(group []*request) {
 }
 
 // applyRequest stages one request. On error nothing of it is staged.
-func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]Pos, dedups map[string][]byte, now time.Time, entries *[]Entry) error {
+func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]Pos, dedups map[string][]byte, kvs map[string]kvPending, now time.Time, entries *[]Entry) error {
 	if len(r.batch.DedupKey) > 0 {
 		if v, ok := dedups[string(r.batch.DedupKey)]; ok {
 			r.res = Result{Duplicate: true, DedupValue: v}
@@ -140,10 +141,52 @@ func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]Pos, 
 		if err := b.Set(kvKey(name), v, nil); err != nil {
 			return fmt.Errorf("stage kv: %w", err)
 		}
+		kvs[name] = kvPending{value: v, found: true}
 	}
 	for _, name := range r.batch.Deletes {
 		if err := b.Delete(kvKey(name), nil); err != nil {
 			return fmt.Errorf("stage kv delete: %w", err)
+		}
+		kvs[name] = kvPending{}
+	}
+	for _, u := range r.batch.Updates {
+		cur, ok := kvs[u.Name]
+		if !ok {
+			v, closer, err := s.db.Get(kvKey(u.Name))
+			switch {
+			case errors.Is(err, pebble.ErrNotFound):
+			case err != nil:
+				return fmt.Errorf("update %s: %w", u.Name, err)
+			default:
+				cur = kvPending{value: bytes.Clone(v), found: true}
+				closer.Close()
+			}
+		}
+		nv := u.Fn(cur.value, cur.found, pos)
+		if nv == nil {
+			if err := b.Delete(kvKey(u.Name), nil); err != nil {
+				return fmt.Errorf("stage update: %w", err)
+			}
+			kvs[u.Name] = kvPending{}
+			continue
+		}
+		if err := b.Set(kvKey(u.Name), nv, nil); err != nil {
+			return fmt.Errorf("stage update: %w", err)
+		}
+		kvs[u.Name] = kvPending{value: nv, found: true}
+	}
+	for _, rp := range r.batch.Replaces {
+		key := entryKey(rp.Stream, rp.Seq)
+		_, closer, err := s.db.Get(key)
+		if errors.Is(err, pebble.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("replace %s/%d: %w", rp.Stream, rp.Seq, err)
+		}
+		closer.Close()
+		if err := b.Set(key, encodeEntry(rp.Payload), nil); err != nil {
+			return fmt.Errorf("stage replace: %w", err)
 		}
 	}
 	for _, stream := range r.batch.Drops {
@@ -211,6 +254,12 @@ func (s *Store) failGroup(group []*request, err error) {
 		}
 		close(r.done)
 	}
+}
+
+// kvPending is a KV value as this commit group leaves it.
+type kvPending struct {
+	value []byte
+	found bool
 }
 
 // pebbleLogger routes Pebble's own log lines into slog.

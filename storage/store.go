@@ -48,6 +48,29 @@ type Batch struct {
 	Sets       map[string][]byte // KV records written atomically with the appends
 	Deletes    []string          // KV records deleted atomically with the appends
 	Drops      []string          // streams whose entries and head are deleted (history lost: a later append starts a new epoch)
+	// Updates are read-modify-writes of KV records, run on the committer
+	// (the single writer), so they are atomic with respect to every other
+	// commit: counters and "latest" records never lose an update.
+	Updates []Update
+	// Replaces overwrite the payload of existing stream entries (recall);
+	// a missing entry is skipped.
+	Replaces []Replace
+}
+
+// Update changes one KV record. Fn gets the current value (found=false when
+// absent) and the positions of this batch's appends; it returns the new
+// value, or nil to delete the record. Fn runs on the committer goroutine:
+// it must be quick and must not call the store.
+type Update struct {
+	Name string
+	Fn   func(old []byte, found bool, pos []Pos) []byte
+}
+
+// Replace overwrites one stream entry's payload.
+type Replace struct {
+	Stream  string
+	Seq     uint64
+	Payload []byte
 }
 
 // Result reports where each append landed.

@@ -232,3 +232,54 @@ func TestStore_KVScanDeleteAndDrop(t *testing.T) {
 		}
 	})
 }
+
+func TestStore_UpdatesAreAtomicAndSeePositions(t *testing.T) {
+	backends(t, func(t *testing.T, opts Options) {
+		s := openStore(t, opts)
+		incr := func(old []byte, found bool, pos []Pos) []byte {
+			n := 0
+			if found {
+				fmt.Sscan(string(old), &n)
+			}
+			return []byte(fmt.Sprint(n + 1))
+		}
+		var wg sync.WaitGroup
+		for w := 0; w < 8; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 50; i++ {
+					if _, err := s.Commit(context.Background(), Batch{Updates: []Update{{Name: "ctr", Fn: incr}}}); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if v, _, _ := s.Get("ctr"); string(v) != "400" {
+			t.Fatalf("counter = %s, want 400: lost updates", v)
+		}
+		var seen []Pos
+		_, err := s.Commit(context.Background(), Batch{
+			Appends: []Append{{Stream: "u/a", Payload: []byte("x")}},
+			Updates: []Update{{Name: "last", Fn: func(_ []byte, _ bool, pos []Pos) []byte { seen = pos; return []byte("set") }}},
+		})
+		if err != nil || len(seen) != 1 || seen[0].Seq != 1 {
+			t.Fatalf("update saw %+v, %v", seen, err)
+		}
+		// nil deletes; Replace overwrites an entry and skips missing ones.
+		if _, err := s.Commit(context.Background(), Batch{
+			Updates:  []Update{{Name: "last", Fn: func([]byte, bool, []Pos) []byte { return nil }}},
+			Replaces: []Replace{{Stream: "u/a", Seq: 1, Payload: []byte("recalled")}, {Stream: "u/a", Seq: 9, Payload: []byte("nope")}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, _ := s.Get("last"); ok {
+			t.Fatal("nil update did not delete")
+		}
+		head, es, _ := s.Read("u/a", 0, 10)
+		if head.Seq != 1 || len(es) != 1 || string(es[0].Payload) != "recalled" {
+			t.Fatalf("after replace: %+v %+v", head, es)
+		}
+	})
+}
