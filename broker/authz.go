@@ -43,7 +43,7 @@ func (b *Broker) Authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
 	}
 	_, err = b.signer.Verify(user, string(pk.Connect.Password), time.Now())
 	if err == nil {
-		return packets.CodeSuccess
+		return b.checkDeviceLimit(cl, user) // [IM-DEVICES] on_exceed: refuse
 	}
 	var se *usersig.Error
 	if !errors.As(err, &se) {

@@ -40,11 +40,14 @@ type Broker struct {
 	policies map[string]*groupPolicy
 	groups   groups
 	handlers map[string]reqHandler
+	devices  devices // each user's live connections [IM-DEVICES]
 
 	addrs    map[string]string // listener id -> bound address
 	ready    atomic.Bool
 	stopOnce sync.Once
 	stopErr  error
+
+	retention *retention // the retention sweep (nil: disabled)
 }
 
 type metrics struct {
@@ -130,6 +133,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 	for id, addr := range b.addrs {
 		log.Info("mqtt listener started", "listener", id, "address", addr)
 	}
+	b.retention = b.startRetention() // last: no error path after it leaves it running
 	b.ready.Store(true)
 	return b, nil
 }
@@ -207,6 +211,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		b.ready.Store(false)
 		done := make(chan error, 1)
 		go func() {
+			b.retention.stop() // before the store closes: no trim in flight
 			b.closeMQTT()
 			b.deliver.close()
 			done <- b.store.Close()
@@ -268,7 +273,10 @@ func (b *Broker) closeMQTT() {
 // IM events mochi sent but saw no ack for; resending them after the client
 // has synced would deliver them twice, so they are dropped here, before mochi
 // inherits and resends the session. The store is the queue. [IM-SYNC-2]
+// It also records the connection as one of its user's devices, kicking the
+// oldest past devices.max_per_user under kick_oldest. [IM-DEVICES]
 func (b *Broker) SessionStarting(cl *mqtt.Client) {
+	b.trackDevice(cl)
 	old, ok := b.mq.Clients.Get(cl.ID)
 	if !ok {
 		return
@@ -280,8 +288,10 @@ func (b *Broker) SessionStarting(cl *mqtt.Client) {
 	}
 }
 
-// SessionEnded implements session.Watcher.
+// SessionEnded implements session.Watcher. The connection stops counting as
+// a device (unless a newer connection holds its ClientID by now).
 func (b *Broker) SessionEnded(cl *mqtt.Client, err error) {
+	b.untrackDevice(cl)
 	b.log.Debug("client disconnected", "client", cl.ID, "user", userOf(cl), "cause", err)
 }
 

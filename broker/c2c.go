@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/imbroker/imbroker/internal/ids"
@@ -26,6 +27,7 @@ type c2cMsg struct {
 	IsNeedReadReceipt int             `json:"IsNeedReadReceipt,omitempty"`
 	SendMsgControl    []string        `json:"SendMsgControl,omitempty"`
 	OfflinePushInfo   json.RawMessage `json:"OfflinePushInfo,omitempty"`
+	MsgFlagBits       int             `json:"MsgFlagBits,omitempty"` // 8: recalled (history only)
 }
 
 // SendResult is what a successful send returns.
@@ -67,12 +69,33 @@ func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (
 	}
 	res := SendResult{MsgKey: msg.MsgKey, MsgTime: msg.MsgTime, MsgSeq: msg.MsgSeq}
 	resJSON, _ := json.Marshal(res)
+	// Streams: the recipient's, the sender's (all their devices; not with
+	// SyncOtherMachine 2), and the pair's conversation history.
 	appends := []storage.Append{{Stream: userStream(to), Payload: event}}
-	if to != from {
+	senderAt := -1
+	if to != from && req.SyncOtherMachine != 2 {
+		senderAt = len(appends)
 		appends = append(appends, storage.Append{Stream: userStream(from), Payload: event})
 	}
+	pairAt := len(appends)
+	appends = append(appends, storage.Append{Stream: pairStream(from, to), Payload: event})
+	msgJSON, _ := json.Marshal(msg)
+	noUnread, noLastMsg := msgControl(req.SendMsgControl)
+	in := convUpdate{uid: to, conv: c2cConvID(from), state: convState{Type: convC2C, Peer_Account: from}, msg: msgJSON,
+		msgTime: msg.MsgTime, seqFrom: pairAt, userSeqFrom: 0, incoming: to != from, countsUnread: true,
+		noUnread: noUnread, noLastMsg: noLastMsg}
+	updates := []storage.Update{in.storageUpdate()}
+	if to != from {
+		outConv := in
+		outConv.uid, outConv.conv, outConv.state, outConv.incoming, outConv.userSeqFrom = from, c2cConvID(to), convState{Type: convC2C, Peer_Account: to}, false, senderAt
+		updates = append(updates, outConv.storageUpdate())
+	}
+	updates = append(updates, storage.Update{Name: msgKeyIndex(from, to, msg.MsgKey), Fn: func(_ []byte, _ bool, pos []storage.Pos) []byte {
+		return []byte(strconv.FormatUint(pos[pairAt].Seq, 10))
+	}})
 	out, err := b.store.Commit(ctx, storage.Batch{
 		Appends:    appends,
+		Updates:    updates,
 		DedupKey:   c2cDedupKey(from, to, msg.MsgRandom, body, req),
 		DedupValue: resJSON,
 		DedupTTL:   b.cfg.Messages.DedupWindow,

@@ -20,14 +20,16 @@ const (
 
 // groupMsg is a group message as stored and delivered.
 type groupMsg struct {
-	GroupId         string          `json:"GroupId"`
-	From_Account    string          `json:"From_Account"`
-	MsgSeq          uint64          `json:"MsgSeq"`
-	MsgRandom       uint32          `json:"MsgRandom"`
-	MsgTime         int64           `json:"MsgTime"`
-	MsgBody         json.RawMessage `json:"MsgBody"`
-	CloudCustomData string          `json:"CloudCustomData,omitempty"`
-	ClientMsgID     string          `json:"ClientMsgID,omitempty"`
+	GroupId           string          `json:"GroupId"`
+	From_Account      string          `json:"From_Account"`
+	MsgSeq            uint64          `json:"MsgSeq"`
+	MsgRandom         uint32          `json:"MsgRandom"`
+	MsgTime           int64           `json:"MsgTime"`
+	MsgBody           json.RawMessage `json:"MsgBody"`
+	CloudCustomData   string          `json:"CloudCustomData,omitempty"`
+	ClientMsgID       string          `json:"ClientMsgID,omitempty"`
+	IsNeedReadReceipt int             `json:"IsNeedReadReceipt,omitempty"`
+	MsgFlagBits       int             `json:"MsgFlagBits,omitempty"` // 8: recalled (history only)
 }
 
 // groupTip is a group system event (Tencent "group tips"); it takes a group seq.
@@ -45,6 +47,7 @@ type groupTip struct {
 	Result           string         `json:"Result,omitempty"`
 	ApplyMsg         string         `json:"ApplyMsg,omitempty"`
 	Type             string         `json:"Type,omitempty"`
+	RecalledMsgSeq   uint64         `json:"RecalledMsgSeq,omitempty"`
 }
 
 // Tip types.
@@ -77,6 +80,16 @@ type groupChange struct {
 	userCopies []string
 	dedupKey   []byte
 	dedupTTL   time.Duration
+	// conv, for messages: update every copy holder's conversation record.
+	conv *groupConv
+	// replaces overwrite stored entries in the same batch (recall).
+	replaces []storage.Replace
+}
+
+// groupConv says how a group message touches conversations.
+type groupConv struct {
+	from                string
+	noUnread, noLastMsg bool
 }
 
 // commitGroupChange writes a change in one synced batch and returns the
@@ -86,7 +99,7 @@ type groupChange struct {
 func (b *Broker) commitGroupChange(ctx context.Context, g *group, c groupChange) (uint64, bool, error) {
 	gid := g.info.GroupId
 	stream := groupStream(gid)
-	batch := storage.Batch{Sets: c.sets, Deletes: c.deletes, Drops: c.drops, DedupKey: c.dedupKey, DedupTTL: c.dedupTTL}
+	batch := storage.Batch{Sets: c.sets, Deletes: c.deletes, Drops: c.drops, DedupKey: c.dedupKey, DedupTTL: c.dedupTTL, Replaces: c.replaces}
 	var seq, epoch uint64
 	var payload []byte
 	now := time.Now()
@@ -107,8 +120,20 @@ func (b *Broker) commitGroupChange(ctx context.Context, g *group, c groupChange)
 		if g.policy.stored() {
 			batch.Appends = append(batch.Appends, storage.Append{Stream: stream, Payload: payload})
 		}
+		base := len(batch.Appends)
 		for _, uid := range c.userCopies {
 			batch.Appends = append(batch.Appends, storage.Append{Stream: userStream(uid), Payload: payload})
+		}
+		if c.conv != nil {
+			var ev struct{ Msg json.RawMessage }
+			_ = json.Unmarshal(payload, &ev)
+			for i, uid := range c.userCopies {
+				u := convUpdate{uid: uid, conv: groupConvID(gid), state: convState{Type: convGroup, GroupId: gid},
+					msg: ev.Msg, msgTime: now.Unix(), seq: seq, seqFrom: -1, userSeqFrom: base + i,
+					incoming: uid != c.conv.from, countsUnread: g.policy.unread(),
+					noUnread: c.conv.noUnread, noLastMsg: c.conv.noLastMsg}
+				batch.Updates = append(batch.Updates, u.storageUpdate())
+			}
 		}
 		batch.DedupValue = []byte(fmt.Sprint(seq))
 	}
@@ -234,12 +259,14 @@ func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte
 		b.metrics.groupDropped.Add(1)
 		return 0, true, nil
 	}
+	noUnread, noLastMsg := msgControl(req.SendMsgControl)
 	c := groupChange{
 		eventName:  eventGroupMsg,
 		userCopies: b.userCopiesFor(g),
+		conv:       &groupConv{from: from, noUnread: noUnread, noLastMsg: noLastMsg},
 		build: func(seq uint64, now time.Time) any {
 			return groupMsg{GroupId: gid, From_Account: from, MsgSeq: seq, MsgRandom: *req.MsgRandom, MsgTime: now.Unix(),
-				MsgBody: body, CloudCustomData: req.CloudCustomData, ClientMsgID: req.ClientMsgID}
+				MsgBody: body, CloudCustomData: req.CloudCustomData, ClientMsgID: req.ClientMsgID, IsNeedReadReceipt: req.IsNeedReadReceipt}
 		},
 	}
 	if dedupKey != nil {

@@ -20,6 +20,7 @@ type sendRequest struct {
 	IsNeedReadReceipt int             `json:"IsNeedReadReceipt"`
 	SendMsgControl    []string        `json:"SendMsgControl"`
 	OfflinePushInfo   json.RawMessage `json:"OfflinePushInfo"`
+	SyncOtherMachine  int             `json:"SyncOtherMachine"` // 2: no copy to the sender's devices
 }
 
 const maxClientMsgID = 64

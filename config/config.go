@@ -20,15 +20,18 @@ const EnvSecretKey = "IMBROKER_SECRET_KEY"
 
 // Config is the whole configuration. Every limit the broker enforces is here.
 type Config struct {
-	App      App      `yaml:"app"`
-	MQTT     MQTT     `yaml:"mqtt"`
-	HTTP     HTTP     `yaml:"http"`
-	Storage  Storage  `yaml:"storage"`
-	Messages Messages `yaml:"messages"`
-	Delivery Delivery `yaml:"delivery"`
-	Groups   Groups   `yaml:"groups"`
-	Guests   Guests   `yaml:"guests"`
-	Log      Log      `yaml:"log"`
+	App           App           `yaml:"app"`
+	MQTT          MQTT          `yaml:"mqtt"`
+	HTTP          HTTP          `yaml:"http"`
+	Storage       Storage       `yaml:"storage"`
+	Messages      Messages      `yaml:"messages"`
+	Retention     Retention     `yaml:"retention"`
+	Delivery      Delivery      `yaml:"delivery"`
+	Groups        Groups        `yaml:"groups"`
+	Conversations Conversations `yaml:"conversations"`
+	Guests        Guests        `yaml:"guests"`
+	Devices       Devices       `yaml:"devices"`
+	Log           Log           `yaml:"log"`
 }
 
 // App identifies the IM application and its signing key.
@@ -96,6 +99,21 @@ type Delivery struct {
 	Queue   int `yaml:"queue"`   // events buffered per worker; default 4096
 }
 
+// Devices is the multi-device policy: how many connections (ClientIDs
+// {UserID} and {UserID}:{device}) one user may hold at once. The same
+// ClientID connecting again takes over its old connection and never counts
+// twice; guests are not counted.
+type Devices struct {
+	MaxPerUser int    `yaml:"max_per_user"` // live connections per user; 0 = unlimited; default 0
+	OnExceed   string `yaml:"on_exceed"`    // a login past the limit: kick_oldest (its oldest other connection is disconnected) or refuse (CONNACK 0x97); default kick_oldest
+}
+
+// Devices.OnExceed values.
+const (
+	DevicesKickOldest = "kick_oldest"
+	DevicesRefuse     = "refuse"
+)
+
 // Log configures structured logging.
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error; default info
@@ -111,12 +129,15 @@ func Default() Config {
 			MaxPacketSize: 65536, MaxClientWritesPending: 512, MaxInflight: 1024, ReceiveMaximum: 256,
 			SessionExpiry: 168 * time.Hour, KeepaliveMin: 10, KeepaliveMax: 300, MaxClients: 100000,
 		},
-		HTTP:     HTTP{Address: ":8080", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
-		Storage:  Storage{Dir: "./data", Sync: true, MaxBatch: 1024, MaxQueue: 8192, CommitTimeout: 10 * time.Second},
-		Messages: Messages{MaxBytes: 12000, MaxElements: 32, MaxPayloadBytes: 16384, DedupWindow: 10 * time.Minute, SyncPageSize: 100, SyncMaxEvents: 1000, MaxRequestBytes: 16384},
-		Delivery: Delivery{Workers: 16, Queue: 4096},
-		Groups:   defaultGroups(),
-		Log:      Log{Level: "info", Format: "text"},
+		HTTP:          HTTP{Address: ":8080", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
+		Storage:       Storage{Dir: "./data", Sync: true, MaxBatch: 1024, MaxQueue: 8192, CommitTimeout: 10 * time.Second},
+		Messages:      Messages{MaxBytes: 12000, MaxElements: 32, MaxPayloadBytes: 16384, DedupWindow: 10 * time.Minute, SyncPageSize: 100, SyncMaxEvents: 1000, MaxRequestBytes: 16384},
+		Retention:     defaultRetention(),
+		Delivery:      Delivery{Workers: 16, Queue: 4096},
+		Groups:        defaultGroups(),
+		Conversations: defaultConversations(),
+		Devices:       Devices{MaxPerUser: 0, OnExceed: DevicesKickOldest},
+		Log:           Log{Level: "info", Format: "text"},
 	}
 }
 

@@ -57,10 +57,15 @@ func (c *Config) Validate() error {
 	v.check(c.Messages.SyncMaxEvents >= c.Messages.SyncPageSize, "messages.sync_max_events", "must be >= messages.sync_page_size")
 	v.check(c.Messages.MaxRequestBytes >= 256, "messages.max_request_bytes", "must be at least 256")
 
+	v.retention(c.Retention)
+
 	v.check(c.Delivery.Workers >= 1 && c.Delivery.Workers <= 1024, "delivery.workers", "must be between 1 and 1024")
 	v.check(c.Delivery.Queue >= 1, "delivery.queue", "must be at least 1")
 
 	v.groups(c.Groups)
+	v.conversations(c.Conversations)
+	v.check(c.Devices.MaxPerUser >= 0, "devices.max_per_user", "must not be negative (0 = unlimited)")
+	v.oneOf("devices.on_exceed", c.Devices.OnExceed, DevicesKickOldest, DevicesRefuse)
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 	if len(v.problems) == 0 {

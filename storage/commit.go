@@ -49,21 +49,21 @@ func (s *Store) commitLoop() {
 func (s *Store) commitGroup(group []*request) {
 	b := s.db.NewBatch()
 	defer b.Close()
-	heads := make(map[string]Pos)     // heads as changed by this group
+	heads := make(map[string]meta)    // metas as changed by this group (zero: dropped)
 	dedups := make(map[string][]byte) // dedup keys written by this group
 	kvs := make(map[string]kvPending) // KV values written by this group, for Updates
 	var entries []Entry               // for OnCommit, in order
-	now := time.Now()
+	now := s.clock()
 	for _, r := range group {
 		if err := s.applyRequest(b, r, heads, dedups, kvs, now, &entries); err != nil {
 			r.err = err
 		}
 	}
-	for stream, p := range heads {
-		if p == (Pos{}) {
+	for stream, m := range heads {
+		if m == (meta{}) {
 			continue // dropped in this group
 		}
-		if err := b.Set(metaKey(stream), encodeMeta(p), nil); err != nil {
+		if err := b.Set(metaKey(stream), encodeMeta(m), nil); err != nil {
 			s.failGroup(group, fmt.Errorf("stage meta: %w", err))
 			return
 		}
@@ -76,12 +76,12 @@ func (s *Store) commitGroup(group []*request) {
 		s.failGroup(group, fmt.Errorf("commit: %w", err))
 		return
 	}
-	for stream, p := range heads {
-		if p == (Pos{}) {
+	for stream, m := range heads {
+		if m == (meta{}) {
 			delete(s.heads, stream)
 			continue
 		}
-		s.heads[stream] = p
+		s.heads[stream] = m
 	}
 	if s.opts.OnCommit != nil && len(entries) > 0 {
 		s.opts.OnCommit(entries)
@@ -92,7 +92,7 @@ func (s *Store) commitGroup(group []*request) {
 }
 
 // applyRequest stages one request. On error nothing of it is staged.
-func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]Pos, dedups map[string][]byte, kvs map[string]kvPending, now time.Time, entries *[]Entry) error {
+func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]meta, dedups map[string][]byte, kvs map[string]kvPending, now time.Time, entries *[]Entry) error {
 	if len(r.batch.DedupKey) > 0 {
 		if v, ok := dedups[string(r.batch.DedupKey)]; ok {
 			r.res = Result{Duplicate: true, DedupValue: v}
@@ -109,24 +109,25 @@ func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]Pos, 
 	}
 	// Allocate positions first, on a copy, so a failure stages nothing.
 	pos := make([]Pos, len(r.batch.Appends))
-	local := make(map[string]Pos, len(r.batch.Appends))
+	local := make(map[string]meta, len(r.batch.Appends))
 	for i, a := range r.batch.Appends {
-		p, ok := local[a.Stream]
+		m, ok := local[a.Stream]
 		if !ok {
 			var err error
-			if p, err = s.headFor(a.Stream, heads); err != nil {
+			if m, err = s.headFor(a.Stream, heads); err != nil {
 				return err
 			}
 		}
-		if p.Epoch == 0 {
-			p.Epoch = s.nowEpoch()
+		if m.Epoch == 0 {
+			m.Epoch = s.nowEpoch()
 		}
-		p.Seq++
-		local[a.Stream] = p
-		pos[i] = p
+		m.Seq++
+		local[a.Stream] = m
+		pos[i] = m.Pos
 	}
+	millis := now.UnixMilli()
 	for i, a := range r.batch.Appends {
-		if err := b.Set(entryKey(a.Stream, pos[i].Seq), encodeEntry(a.Payload), nil); err != nil {
+		if err := b.Set(entryKey(a.Stream, pos[i].Seq), encodeEntry(millis, a.Payload), nil); err != nil {
 			return fmt.Errorf("stage entry: %w", err)
 		}
 	}
@@ -176,16 +177,25 @@ func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]Pos, 
 		kvs[u.Name] = kvPending{value: nv, found: true}
 	}
 	for _, rp := range r.batch.Replaces {
+		if m, err := s.headFor(rp.Stream, heads); err != nil {
+			return err
+		} else if rp.Seq < m.low() {
+			continue // trimmed (perhaps earlier in this group): do not bring it back
+		}
 		key := entryKey(rp.Stream, rp.Seq)
-		_, closer, err := s.db.Get(key)
+		v, closer, err := s.db.Get(key)
 		if errors.Is(err, pebble.ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("replace %s/%d: %w", rp.Stream, rp.Seq, err)
 		}
+		_, at, err := decodeEntry(v)
 		closer.Close()
-		if err := b.Set(key, encodeEntry(rp.Payload), nil); err != nil {
+		if err != nil {
+			return fmt.Errorf("replace %s/%d: %w", rp.Stream, rp.Seq, err)
+		}
+		if err := b.Set(key, encodeEntry(at, rp.Payload), nil); err != nil { // keeps its commit time: retention goes by it
 			return fmt.Errorf("stage replace: %w", err)
 		}
 	}
@@ -199,31 +209,51 @@ func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]Pos, 
 		if err := b.Delete(metaKey(stream), nil); err != nil {
 			return fmt.Errorf("stage drop: %w", err)
 		}
-		heads[stream] = Pos{} // zero head: not written back, cache cleared after commit
+		heads[stream] = meta{} // zero meta: not written back, cache cleared after commit
 	}
-	for stream, p := range local {
-		heads[stream] = p
+	for stream, m := range local {
+		heads[stream] = m
 	}
+	for _, t := range r.batch.Trims {
+		m, err := s.headFor(t.Stream, heads)
+		if err != nil {
+			return err
+		}
+		if m.Seq == 0 || (t.Epoch != 0 && t.Epoch != m.Epoch) {
+			continue // no history, or not the history the trim was computed on
+		}
+		below := min(t.Below, m.Seq+1)
+		if below <= m.low() {
+			continue // never lowered
+		}
+		if err := b.DeleteRange(entryKey(t.Stream, 0), entryKey(t.Stream, below), nil); err != nil {
+			return fmt.Errorf("stage trim: %w", err)
+		}
+		m.Low = below
+		heads[t.Stream] = m
+	}
+	at := entryTime(now.UnixMilli())
 	for i, a := range r.batch.Appends {
-		*entries = append(*entries, Entry{Stream: a.Stream, Pos: pos[i], Payload: a.Payload})
+		*entries = append(*entries, Entry{Stream: a.Stream, Pos: pos[i], Payload: a.Payload, Time: at})
 	}
 	r.res = Result{Pos: pos}
 	return nil
 }
 
-func (s *Store) headFor(stream string, heads map[string]Pos) (Pos, error) {
-	if p, ok := heads[stream]; ok {
-		return p, nil
+// headFor returns a stream's meta as this group leaves it so far.
+func (s *Store) headFor(stream string, heads map[string]meta) (meta, error) {
+	if m, ok := heads[stream]; ok {
+		return m, nil
 	}
-	if p, ok := s.heads[stream]; ok {
-		return p, nil
+	if m, ok := s.heads[stream]; ok {
+		return m, nil
 	}
-	p, err := s.getMeta(s.db, stream)
+	m, err := s.getMeta(s.db, stream)
 	if err != nil {
-		return Pos{}, err
+		return meta{}, err
 	}
-	s.heads[stream] = p
-	return p, nil
+	s.heads[stream] = m
+	return m, nil
 }
 
 func (s *Store) lookupDedup(key []byte, now time.Time) ([]byte, bool, error) {

@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/binary"
 	"errors"
+	"time"
 )
 
 // Key layout. Every key starts with a one-byte kind so kinds never interleave
@@ -10,8 +11,10 @@ import (
 // Stream and dedup names never contain 0x00 (callers check IDs), so 0x00
 // terminates them unambiguously.
 //
-//	0x01 stream 0x00 seq(8)  -> entry:  ver(1)=1 | payload
-//	0x02 stream              -> meta:   ver(1)=1 | uvarint epoch | uvarint seq
+//	0x01 stream 0x00 seq(8)  -> entry:  ver(1)=2 | commit unix-milli(8) | payload
+//	                                    (ver 1: payload only, time unknown)
+//	0x02 stream              -> meta:   ver(1)=2 | uvarint epoch | uvarint seq | uvarint low
+//	                                    (ver 1: no low, everything retained)
 //	0x03 dedup-key           -> dedup:  ver(1)=1 | expires unix-nano(8) | value
 //	0x04 name                -> value (small KV records owned by callers)
 const (
@@ -20,7 +23,9 @@ const (
 	kindDedup byte = 0x03
 	kindKV    byte = 0x04
 
-	valueVersion byte = 1
+	valueVersion byte = 1 // dedup records; version 1 of entries and metas
+	entryVersion byte = 2 // entries with their commit time
+	metaVersion  byte = 2 // metas with the low watermark
 )
 
 var errCorrupt = errors.New("storage: corrupt record")
@@ -45,39 +50,83 @@ func kvKey(name string) []byte {
 	return append([]byte{kindKV}, name...)
 }
 
-func encodeMeta(p Pos) []byte {
-	b := make([]byte, 0, 1+2*binary.MaxVarintLen64)
-	b = append(b, valueVersion)
-	b = binary.AppendUvarint(b, p.Epoch)
-	return binary.AppendUvarint(b, p.Seq)
+// seqOfEntryKey returns the seq of an entry key.
+func seqOfEntryKey(k []byte) uint64 {
+	if len(k) < 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(k[len(k)-8:])
 }
 
-func decodeMeta(b []byte) (Pos, error) {
-	if len(b) < 1 || b[0] != valueVersion {
-		return Pos{}, errCorrupt
+// meta is a stream's meta record: its head and its low watermark.
+type meta struct {
+	Pos
+	Low uint64 // first retained seq; 0 or 1: nothing trimmed
+}
+
+// low is the first retained seq, at least 1.
+func (m meta) low() uint64 { return max(m.Low, 1) }
+
+func encodeMeta(m meta) []byte {
+	b := make([]byte, 0, 1+3*binary.MaxVarintLen64)
+	b = append(b, metaVersion)
+	b = binary.AppendUvarint(b, m.Epoch)
+	b = binary.AppendUvarint(b, m.Seq)
+	return binary.AppendUvarint(b, m.Low)
+}
+
+func decodeMeta(b []byte) (meta, error) {
+	if len(b) < 1 || (b[0] != valueVersion && b[0] != metaVersion) {
+		return meta{}, errCorrupt
 	}
 	epoch, n := binary.Uvarint(b[1:])
 	if n <= 0 {
-		return Pos{}, errCorrupt
+		return meta{}, errCorrupt
 	}
-	seq, m := binary.Uvarint(b[1+n:])
-	if m <= 0 {
-		return Pos{}, errCorrupt
+	rest := b[1+n:]
+	seq, n := binary.Uvarint(rest)
+	if n <= 0 {
+		return meta{}, errCorrupt
 	}
-	return Pos{Epoch: epoch, Seq: seq}, nil
+	m := meta{Pos: Pos{Epoch: epoch, Seq: seq}}
+	if b[0] == metaVersion {
+		low, k := binary.Uvarint(rest[n:])
+		if k <= 0 {
+			return meta{}, errCorrupt
+		}
+		m.Low = low
+	} // version 1 has no low: everything is retained
+	return m, nil
 }
 
-func encodeEntry(payload []byte) []byte {
-	v := make([]byte, 0, 1+len(payload))
-	v = append(v, valueVersion)
+// encodeEntry stores payload with its commit time in unix milliseconds
+// (0: unknown).
+func encodeEntry(millis int64, payload []byte) []byte {
+	v := make([]byte, 0, 9+len(payload))
+	v = append(v, entryVersion)
+	v = binary.BigEndian.AppendUint64(v, uint64(millis))
 	return append(v, payload...)
 }
 
-func decodeEntry(v []byte) ([]byte, error) {
-	if len(v) < 1 || v[0] != valueVersion {
-		return nil, errCorrupt
+// decodeEntry returns an entry's payload and commit time in unix
+// milliseconds; 0 means unknown (version 1 entries, written before entries
+// carried their time).
+func decodeEntry(v []byte) (payload []byte, millis int64, err error) {
+	switch {
+	case len(v) >= 1 && v[0] == valueVersion:
+		return v[1:], 0, nil
+	case len(v) >= 9 && v[0] == entryVersion:
+		return v[9:], int64(binary.BigEndian.Uint64(v[1:9])), nil
 	}
-	return v[1:], nil
+	return nil, 0, errCorrupt
+}
+
+// entryTime is the time.Time of an entry's commit millis (zero when unknown).
+func entryTime(millis int64) time.Time {
+	if millis <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(millis)
 }
 
 func encodeDedup(expires int64, value []byte) []byte {

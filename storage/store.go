@@ -5,6 +5,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -53,8 +54,23 @@ type Batch struct {
 	// commit: counters and "latest" records never lose an update.
 	Updates []Update
 	// Replaces overwrite the payload of existing stream entries (recall);
-	// a missing entry is skipped.
+	// a missing entry is skipped. The entry keeps its commit time.
 	Replaces []Replace
+	// Trims delete the oldest entries of streams (retention); each stream's
+	// low watermark records where its retained history starts.
+	Trims []Trim
+}
+
+// Trim deletes a stream's entries with seq < Below and raises the stream's
+// low watermark (the first retained seq) to Below. The watermark never goes
+// down and never beyond head+1 (the head itself is kept: seqs go on gap-free
+// after a trim of everything). With Epoch set, the trim applies only while
+// the stream still has that epoch, so a trim computed before a Drop never
+// touches the history that replaced it.
+type Trim struct {
+	Stream string
+	Below  uint64
+	Epoch  uint64 // 0: any epoch
 }
 
 // Update changes one KV record. Fn gets the current value (found=false when
@@ -85,6 +101,22 @@ type Entry struct {
 	Stream  string
 	Pos     Pos
 	Payload []byte
+	Time    time.Time // commit time, millisecond precision; zero if unknown (entries written before times were stored)
+}
+
+// Page is the result of ReadFrom: the stream's head and low watermark and
+// the entries read, all from one snapshot.
+type Page struct {
+	Head    Pos
+	Low     uint64 // first retained seq (≥ 1); Head.Seq+1 when everything was trimmed
+	Entries []Entry
+}
+
+// StreamInfo describes one stream (Streams).
+type StreamInfo struct {
+	Name string
+	Head Pos
+	Low  uint64 // first retained seq (≥ 1)
 }
 
 // Options configure Open.
@@ -112,8 +144,9 @@ type Store struct {
 	closed   bool
 	stop     chan struct{}
 	done     chan struct{}
-	heads    map[string]Pos // committer-owned cache of stream heads
+	heads    map[string]meta // committer-owned cache of stream metas (head and low)
 	nowEpoch func() uint64
+	clock    func() time.Time // commit times (a test hook, like nowEpoch)
 }
 
 type request struct {
@@ -149,8 +182,9 @@ func Open(opts Options) (*Store, error) {
 		db: db, opts: opts, log: opts.Logger,
 		queue: make(chan *request, opts.MaxQueue),
 		stop:  make(chan struct{}), done: make(chan struct{}),
-		heads:    make(map[string]Pos),
+		heads:    make(map[string]meta),
 		nowEpoch: func() uint64 { return uint64(time.Now().UnixMilli()) },
+		clock:    time.Now,
 	}
 	go s.commitLoop()
 	return s, nil
@@ -184,40 +218,153 @@ func (s *Store) Commit(ctx context.Context, b Batch) (Result, error) {
 
 // Head returns the committed head of a stream ({0,0} if it never had events).
 func (s *Store) Head(stream string) (Pos, error) {
-	return s.getMeta(s.db, stream)
+	m, err := s.getMeta(s.db, stream)
+	return m.Pos, err
 }
 
-// Read returns up to limit entries of stream with seq > after, in order,
-// and the stream head, both from one consistent snapshot.
+// Bounds returns a stream's committed head and its low watermark: the first
+// retained seq (≥ 1; head.Seq+1 when retention trimmed everything). Entries
+// below low are gone; Read and ReadFrom never return them.
+func (s *Store) Bounds(stream string) (head Pos, low uint64, err error) {
+	m, err := s.getMeta(s.db, stream)
+	return m.Pos, m.low(), err
+}
+
+// ReadFrom returns up to limit retained entries of stream with seq > after,
+// in order (starting at the low watermark when after is below it), with the
+// stream's head and low watermark, all from one consistent snapshot. A caller
+// that asked for entries below Low (after+1 < Low) learns from Low that
+// retention deleted them.
+func (s *Store) ReadFrom(stream string, after uint64, limit int) (Page, error) {
+	return s.read(stream, after, limit, false)
+}
+
+// Read returns the retained entries of stream with seq in after+1 ..
+// after+limit, in order, and the stream head, both from one consistent
+// snapshot. Seqs are gap-free, so on a stream retention has not trimmed
+// below after+1 this is simply the next limit entries; entries below the
+// low watermark (Bounds) are gone and skipped, and Read never returns an
+// entry beyond after+limit. To scan forward past a trimmed range, use ReadFrom.
 func (s *Store) Read(stream string, after uint64, limit int) (Pos, []Entry, error) {
+	p, err := s.read(stream, after, limit, true)
+	return p.Head, p.Entries, err
+}
+
+// read reads entries after `after`: up to limit of them from the first
+// retained one, or (window) only those with seq ≤ after+limit.
+func (s *Store) read(stream string, after uint64, limit int, window bool) (Page, error) {
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
-	head, err := s.getMeta(snap, stream)
-	if err != nil || after >= head.Seq || limit <= 0 {
-		return head, nil, err
+	m, err := s.getMeta(snap, stream)
+	pg := Page{Head: m.Pos, Low: m.low()}
+	if err != nil || after >= m.Seq || limit <= 0 {
+		return pg, err
+	}
+	from := max(after+1, pg.Low)
+	to := m.Seq // inclusive
+	if window && after+uint64(limit) < to {
+		to = after + uint64(limit)
+	}
+	if from > to {
+		return pg, nil
 	}
 	it, err := snap.NewIter(&pebble.IterOptions{
-		LowerBound: entryKey(stream, after+1),
-		UpperBound: entryKey(stream, head.Seq+1),
+		LowerBound: entryKey(stream, from),
+		UpperBound: entryKey(stream, to+1),
 	})
 	if err != nil {
-		return head, nil, fmt.Errorf("read %s: %w", stream, err)
+		return pg, fmt.Errorf("read %s: %w", stream, err)
 	}
 	defer it.Close()
-	var out []Entry
-	next := after + 1
-	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
-		payload, err := decodeEntry(it.Value())
+	for ok := it.First(); ok && len(pg.Entries) < limit; ok = it.Next() {
+		seq := seqOfEntryKey(it.Key())
+		payload, millis, err := decodeEntry(it.Value())
 		if err != nil {
-			return head, nil, fmt.Errorf("read %s seq %d: %w", stream, next, err)
+			return Page{Head: pg.Head, Low: pg.Low}, fmt.Errorf("read %s seq %d: %w", stream, seq, err)
 		}
-		out = append(out, Entry{Stream: stream, Pos: Pos{Epoch: head.Epoch, Seq: next}, Payload: append([]byte(nil), payload...)})
-		next++
+		pg.Entries = append(pg.Entries, Entry{Stream: stream, Pos: Pos{Epoch: m.Epoch, Seq: seq}, Payload: bytes.Clone(payload), Time: entryTime(millis)})
 	}
 	if err := it.Error(); err != nil {
-		return head, nil, fmt.Errorf("read %s: %w", stream, err)
+		return Page{Head: pg.Head, Low: pg.Low}, fmt.Errorf("read %s: %w", stream, err)
 	}
-	return head, out, nil
+	return pg, nil
+}
+
+// Streams returns up to limit streams whose names start with prefix and sort
+// after `after` ("" to start at the beginning), in name order, with their
+// head and low watermark. Every stream that ever had an event is listed
+// until it is dropped, even when retention trimmed all its entries.
+func (s *Store) Streams(prefix, after string, limit int) ([]StreamInfo, error) {
+	lower := metaKey(prefix)
+	if after != "" {
+		lower = append(metaKey(after), 0)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(metaKey(prefix))})
+	if err != nil {
+		return nil, fmt.Errorf("streams %s: %w", prefix, err)
+	}
+	defer it.Close()
+	var out []StreamInfo
+	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
+		name := string(it.Key()[1:])
+		m, err := decodeMeta(it.Value())
+		if err != nil {
+			return nil, fmt.Errorf("streams: meta %s: %w", name, err)
+		}
+		out = append(out, StreamInfo{Name: name, Head: m.Pos, Low: m.low()})
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("streams %s: %w", prefix, err)
+	}
+	return out, nil
+}
+
+// ExpiredBelow finds how far retention by age may trim a stream: it scans
+// the retained entries from seq from (or the low watermark, if higher)
+// forward, at most limit of them, and returns the seq just above the newest
+// entry committed before t, or the scan's start when there is none. Seq
+// order is commit order, so every retained entry below the result is older
+// than t. An entry of unknown time (written before entries carried their
+// time) counts as old only when a later entry is known to be.
+func (s *Store) ExpiredBelow(stream string, from uint64, t time.Time, limit int) (uint64, error) {
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	m, err := s.getMeta(snap, stream)
+	if err != nil {
+		return 0, err
+	}
+	start := max(from, m.low())
+	if start > m.Seq || limit <= 0 {
+		return start, nil
+	}
+	it, err := snap.NewIter(&pebble.IterOptions{
+		LowerBound: entryKey(stream, start),
+		UpperBound: entryKey(stream, m.Seq+1),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("expired %s: %w", stream, err)
+	}
+	defer it.Close()
+	below, cut := start, t.UnixMilli()
+	n := 0
+	for ok := it.First(); ok && n < limit; ok = it.Next() {
+		n++
+		_, millis, err := decodeEntry(it.Value())
+		if err != nil {
+			return 0, fmt.Errorf("expired %s seq %d: %w", stream, seqOfEntryKey(it.Key()), err)
+		}
+		if millis == 0 {
+			continue // unknown: old only if a later entry is
+		}
+		if millis >= cut {
+			break
+		}
+		below = seqOfEntryKey(it.Key()) + 1
+	}
+	if err := it.Error(); err != nil {
+		return 0, fmt.Errorf("expired %s: %w", stream, err)
+	}
+	return below, nil
 }
 
 // Get reads a KV record written through Batch.Sets or Set.
@@ -308,18 +455,18 @@ type getter interface {
 	Get(key []byte) ([]byte, io.Closer, error)
 }
 
-func (s *Store) getMeta(r getter, stream string) (Pos, error) {
+func (s *Store) getMeta(r getter, stream string) (meta, error) {
 	v, closer, err := r.Get(metaKey(stream))
 	if errors.Is(err, pebble.ErrNotFound) {
-		return Pos{}, nil
+		return meta{}, nil
 	}
 	if err != nil {
-		return Pos{}, fmt.Errorf("meta %s: %w", stream, err)
+		return meta{}, fmt.Errorf("meta %s: %w", stream, err)
 	}
 	defer closer.Close()
-	p, err := decodeMeta(v)
+	m, err := decodeMeta(v)
 	if err != nil {
-		return Pos{}, fmt.Errorf("meta %s: %w", stream, err)
+		return meta{}, fmt.Errorf("meta %s: %w", stream, err)
 	}
-	return p, nil
+	return m, nil
 }

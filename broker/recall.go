@@ -1,0 +1,188 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/imbroker/imbroker/storage"
+)
+
+// Recall.
+const (
+	eventMsgRecalled = "MsgRecalled" // C2C: to both users' streams
+	tipMsgRecalled   = "MsgRecalled" // group: a GroupTip with a group seq
+	msgFlagRecalled  = 8             // Tencent MsgFlagBits for a recalled message
+	codeRecallWindow = 20016         // C2C: the recall window has passed
+	codeGroupWindow  = 10031         // group: the recall window has passed
+	codeRecallNone   = 20022         // no such message
+	codeRecallAgain  = 20023         // already recalled
+)
+
+// recalledPayload rewrites a stored event as its recall marker: the body
+// and custom data are gone, MsgFlagBits says recalled.
+func recalledPayload(stored []byte) ([]byte, map[string]any, error) {
+	var ev struct {
+		Event string
+		Msg   map[string]any
+	}
+	if err := json.Unmarshal(stored, &ev); err != nil {
+		return nil, nil, err
+	}
+	if f, _ := ev.Msg["MsgFlagBits"].(float64); int(f)&msgFlagRecalled != 0 {
+		return nil, ev.Msg, newError(codeRecallAgain, reasonImplementation, "already recalled")
+	}
+	ev.Msg["MsgFlagBits"] = msgFlagRecalled
+	ev.Msg["MsgBody"] = []any{}
+	delete(ev.Msg, "CloudCustomData")
+	out, err := encodeEvent(ev.Event, ev.Msg)
+	return out, ev.Msg, err
+}
+
+// reqMsgRecall recalls a C2C message (Peer_Account + MsgKey) or a group
+// message (GroupId + MsgSeq). [IM-RECALL-1]
+func (b *Broker) reqMsgRecall(ctx context.Context, r *reqCtx) (any, error) {
+	var q struct {
+		convTarget
+		MsgKey string
+		MsgSeq uint64
+	}
+	if err := r.decode(&q, CodeBadParams); err != nil {
+		return nil, err
+	}
+	kind, _, err := q.resolve()
+	if err != nil {
+		return nil, err
+	}
+	if kind == convGroup {
+		return nil, b.recallGroup(ctx, r, q.GroupId, q.MsgSeq)
+	}
+	return nil, b.recallC2C(ctx, r, q.Peer_Account, q.MsgKey)
+}
+
+func (b *Broker) recallC2C(ctx context.Context, r *reqCtx, peer, msgKey string) error {
+	raw, ok, err := b.store.Get(msgKeyIndex(r.user, peer, msgKey))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return newError(codeRecallNone, reasonImplementation, "no message %q with %s", msgKey, peer)
+	}
+	seq, _ := strconv.ParseUint(string(raw), 10, 64)
+	stream := pairStream(r.user, peer)
+	_, entries, err := b.store.Read(stream, seq-1, 1)
+	if err != nil {
+		return err
+	}
+	if len(entries) != 1 {
+		return newError(codeRecallNone, reasonImplementation, "message %q is no longer stored", msgKey)
+	}
+	marker, msg, err := recalledPayload(entries[0].Payload)
+	if err != nil {
+		return err
+	}
+	from, _ := msg["From_Account"].(string)
+	to, _ := msg["To_Account"].(string)
+	sent, _ := msg["MsgTime"].(float64)
+	if !r.admin {
+		if from != r.user {
+			return noPermission("only the sender recalls a one-to-one message")
+		}
+		if time.Since(time.Unix(int64(sent), 0)) > b.cfg.Conversations.RecallWindow {
+			return newError(codeRecallWindow, reasonImplementation, "the recall window of %v has passed", b.cfg.Conversations.RecallWindow)
+		}
+	}
+	ev, _ := encodeEvent(eventMsgRecalled, map[string]any{"Type": convC2C, "From_Account": from, "To_Account": to,
+		"MsgKey": msgKey, "Operator_Account": r.user, "MsgFlagBits": msgFlagRecalled})
+	recalledMsg, _ := json.Marshal(msg)
+	batch := storage.Batch{
+		Replaces: []storage.Replace{{Stream: stream, Seq: seq, Payload: marker}},
+		Appends:  []storage.Append{{Stream: userStream(to), Payload: ev}},
+		Updates:  []storage.Update{lastMsgRecalled(to, c2cConvID(from), msgKey, recalledMsg), lastMsgRecalled(from, c2cConvID(to), msgKey, recalledMsg)},
+	}
+	if from != to {
+		batch.Appends = append(batch.Appends, storage.Append{Stream: userStream(from), Payload: ev})
+	}
+	_, err = b.store.Commit(ctx, batch)
+	return err
+}
+
+// lastMsgRecalled replaces a conversation's last message by its recall
+// marker when it is the recalled one.
+func lastMsgRecalled(uid, conv, msgKey string, marker json.RawMessage) storage.Update {
+	return storage.Update{Name: convKey(uid, conv), Fn: func(old []byte, found bool, _ []storage.Pos) []byte {
+		if !found {
+			return nil
+		}
+		var st convState
+		if json.Unmarshal(old, &st) != nil {
+			return old
+		}
+		var last struct{ MsgKey string }
+		_ = json.Unmarshal(st.LastMsg, &last)
+		if last.MsgKey == msgKey {
+			st.LastMsg = marker
+		}
+		return mustJSON(st)
+	}}
+}
+
+// recallGroup recalls a stored group message: its sender within the
+// window, owner and admins for ordinary members' messages, the app admin
+// always. The marker replaces it in the group stream and a MsgRecalled tip
+// (with its own group seq) reaches members as other group events do.
+func (b *Broker) recallGroup(ctx context.Context, r *reqCtx, gid string, seq uint64) error {
+	g, err := b.lockGroup(gid)
+	if err != nil {
+		return err
+	}
+	defer g.op.Unlock()
+	if !g.policy.stored() {
+		return noPermission("%s messages cannot be recalled", g.info.Type)
+	}
+	role := g.role(r.user)
+	if role == "" && !r.admin {
+		return noPermission("not a member of %s", gid)
+	}
+	if seq == 0 {
+		return newError(codeRecallNone, reasonImplementation, "MsgSeq is required")
+	}
+	_, entries, err := b.store.Read(groupStream(gid), seq-1, 1)
+	if err != nil {
+		return err
+	}
+	if len(entries) != 1 || !isGroupMsg(entries[0].Payload) {
+		return newError(codeRecallNone, reasonImplementation, "no message %d in %s", seq, gid)
+	}
+	marker, msg, err := recalledPayload(entries[0].Payload)
+	if err != nil {
+		return err
+	}
+	from, _ := msg["From_Account"].(string)
+	sent, _ := msg["MsgTime"].(float64)
+	switch {
+	case r.admin:
+	case from == r.user:
+		if time.Since(time.Unix(int64(sent), 0)) > b.cfg.Conversations.RecallWindow {
+			return newError(codeGroupWindow, reasonImplementation, "the recall window of %v has passed", b.cfg.Conversations.RecallWindow)
+		}
+	case role == roleOwner: // the owner recalls anyone's message, at any time
+	case g.policy.isManager(role) && (g.role(from) == roleMember || g.role(from) == ""): // admins: ordinary members' and former members'
+
+	default:
+		return noPermission("%s may not recall %s's message", r.user, from)
+	}
+	_, _, err = b.commitGroupChange(ctx, g, groupChange{
+		replaces:  []storage.Replace{{Stream: groupStream(gid), Seq: seq, Payload: marker}},
+		eventName: eventGroupTip, userCopies: b.userCopiesFor(g),
+		build: tipBuilder(groupTip{GroupId: gid, TipType: tipMsgRecalled, Operator_Account: r.user,
+			MemberList: []string{from}, RecalledMsgSeq: seq}),
+	})
+	return err
+}
+
+func isGroupMsg(payload []byte) bool {
+	var ev struct{ Event string }
+	return json.Unmarshal(payload, &ev) == nil && ev.Event == eventGroupMsg
+}

@@ -1,0 +1,150 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/imbroker/imbroker/config"
+	"github.com/imbroker/imbroker/storage"
+)
+
+// Retention: a background sweep deletes each stream's oldest events, those
+// older than retention.max_age and those beyond the retention.max_per_stream
+// newest, with range deletes through the committer (storage.Trim). It raises
+// the stream's low watermark; sync, group.sync and group.history report
+// what was deleted instead of skipping it (sync.go).
+
+const (
+	retentionStreamsPage    = 256   // streams listed per store read
+	retentionTrimsPerCommit = 128   // trims per commit: bounds each batch and its wait on the committer
+	retentionScanLimit      = 10000 // entries one sweep examines per stream for age; the rest waits for the next sweep
+)
+
+// retention runs the sweep every retention.sweep_interval until stopped.
+type retention struct {
+	store  *storage.Store
+	cfg    config.Retention
+	log    *slog.Logger
+	now    func() time.Time
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startRetention starts the sweep (nil when retention is disabled). The
+// store must stay open until stopRetention returns.
+func (b *Broker) startRetention() *retention {
+	r := &retention{store: b.store, cfg: b.cfg.Retention, log: b.log.With("component", "retention"), now: time.Now}
+	if r.cfg.MaxAge <= 0 && r.cfg.MaxPerStream <= 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel, r.done = cancel, make(chan struct{})
+	go r.run(ctx)
+	return r
+}
+
+// stop cancels the sweep and waits for it: no trim is in flight afterwards.
+func (r *retention) stop() {
+	if r == nil {
+		return
+	}
+	r.cancel()
+	<-r.done
+}
+
+func (r *retention) run(ctx context.Context) {
+	defer close(r.done)
+	tick := time.NewTicker(r.cfg.SweepInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		start := time.Now()
+		n, err := r.sweep(ctx, r.now())
+		switch {
+		case errors.Is(err, context.Canceled) || errors.Is(err, storage.ErrClosed):
+			return
+		case err != nil:
+			r.log.Error("retention sweep", "error", err, "streams_trimmed", n)
+		case n > 0:
+			r.log.Info("retention sweep", "streams_trimmed", n, "took", time.Since(start))
+		}
+	}
+}
+
+// sweep makes one pass over every stream and trims what retention no longer
+// keeps, as of now. It returns the number of streams trimmed.
+func (r *retention) sweep(ctx context.Context, now time.Time) (int, error) {
+	var trims []storage.Trim
+	trimmed := 0
+	flush := func() error {
+		if len(trims) == 0 {
+			return nil
+		}
+		if _, err := r.store.Commit(ctx, storage.Batch{Trims: trims}); err != nil {
+			return err
+		}
+		trimmed += len(trims)
+		trims = trims[:0]
+		return nil
+	}
+	for after := ""; ; {
+		if err := ctx.Err(); err != nil {
+			return trimmed, err
+		}
+		streams, err := r.store.Streams("", after, retentionStreamsPage)
+		if err != nil {
+			return trimmed, err
+		}
+		for _, st := range streams {
+			below, err := r.cutoff(st, now)
+			if err != nil {
+				return trimmed, err
+			}
+			if below > st.Low {
+				// Epoch: a drop and a new history in between leave the new one alone.
+				trims = append(trims, storage.Trim{Stream: st.Name, Below: below, Epoch: st.Head.Epoch})
+			}
+			if len(trims) >= retentionTrimsPerCommit {
+				if err := flush(); err != nil {
+					return trimmed, err
+				}
+			}
+		}
+		if len(streams) < retentionStreamsPage {
+			return trimmed, flush()
+		}
+		after = streams[len(streams)-1].Name
+	}
+}
+
+// cutoff is the first seq of st that retention keeps as of now: past the
+// max_per_stream newest, and past every event older than max_age.
+func (r *retention) cutoff(st storage.StreamInfo, now time.Time) (uint64, error) {
+	below := st.Low
+	if n := uint64(r.cfg.MaxPerStream); n > 0 && st.Head.Seq > n {
+		below = max(below, st.Head.Seq+1-n)
+	}
+	if r.cfg.MaxAge > 0 {
+		// Seq order is commit order: read from the oldest kept event
+		// forward until the first one young enough.
+		aged, err := r.store.ExpiredBelow(st.Name, below, now.Add(-r.cfg.MaxAge), retentionScanLimit)
+		if err != nil {
+			return 0, err
+		}
+		below = max(below, aged)
+	}
+	return below, nil
+}
+
+// StreamBounds returns a stream's head and its low watermark, the oldest
+// seq retention kept (head.Seq+1 when it deleted everything). Streams are
+// "u/{UserID}" and "g/{GroupId}". For tests and operators.
+func (b *Broker) StreamBounds(stream string) (head storage.Pos, low uint64, err error) {
+	return b.store.Bounds(stream)
+}

@@ -1,0 +1,141 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/imbroker/imbroker/config"
+	"github.com/imbroker/imbroker/storage"
+)
+
+func retentionStore(t *testing.T) *storage.Store {
+	t.Helper()
+	s, err := storage.Open(storage.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// fill appends n events to each stream, in one batch.
+func fill(t *testing.T, s *storage.Store, n int, streams ...string) {
+	t.Helper()
+	var b storage.Batch
+	for _, st := range streams {
+		for i := 0; i < n; i++ {
+			b.Appends = append(b.Appends, storage.Append{Stream: st, Payload: []byte(`{}`)})
+		}
+	}
+	if _, err := s.Commit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func lowOf(t *testing.T, s *storage.Store, stream string) uint64 {
+	t.Helper()
+	_, low, err := s.Bounds(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return low
+}
+
+func TestRetention_CapPerStreamOverManyStreams(t *testing.T) {
+	s := retentionStore(t)
+	// More streams than one listing page and than one trim commit.
+	var many []string
+	for i := 0; i < retentionStreamsPage+50; i++ {
+		many = append(many, fmt.Sprintf("u/user%04d", i))
+	}
+	fill(t, s, 8, many...)
+	fill(t, s, 3, "g/small")
+	r := &retention{store: s, cfg: config.Retention{MaxPerStream: 5}, log: slog.New(slog.DiscardHandler)}
+	n, err := r.sweep(context.Background(), time.Now())
+	if err != nil || n != len(many) {
+		t.Fatalf("sweep trimmed %d streams, %v; want %d", n, err, len(many))
+	}
+	for _, st := range many {
+		if low := lowOf(t, s, st); low != 4 {
+			t.Fatalf("%s: low %d, want 4 (keeps 4..8)", st, low)
+		}
+	}
+	if low := lowOf(t, s, "g/small"); low != 1 {
+		t.Fatalf("g/small under the cap trimmed to %d", low)
+	}
+	// A second sweep has nothing to do.
+	if n, err := r.sweep(context.Background(), time.Now()); n != 0 || err != nil {
+		t.Fatalf("second sweep: %d %v", n, err)
+	}
+}
+
+func TestRetention_MaxAge(t *testing.T) {
+	s := retentionStore(t)
+	fill(t, s, 3, "u/a")
+	_, old, _ := s.Read("u/a", 2, 1)
+	// Wait (at most a millisecond) until commits get a later millisecond
+	// than the old ones, so the two sets are told apart exactly.
+	for time.Now().UnixMilli() <= old[0].Time.UnixMilli() {
+		runtime.Gosched()
+	}
+	fill(t, s, 2, "u/a")
+	const maxAge = time.Hour
+	r := &retention{store: s, cfg: config.Retention{MaxAge: maxAge}, log: slog.New(slog.DiscardHandler)}
+	// As of just after the old ones turn maxAge old: they go, the new ones stay.
+	now := old[0].Time.Add(maxAge + time.Millisecond)
+	if n, err := r.sweep(context.Background(), now); n != 1 || err != nil {
+		t.Fatalf("sweep: %d %v", n, err)
+	}
+	if low := lowOf(t, s, "u/a"); low != 4 {
+		t.Fatalf("low %d, want 4", low)
+	}
+	// Much later everything goes; the head stays, so seqs go on.
+	if _, err := r.sweep(context.Background(), now.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	head, low, _ := s.Bounds("u/a")
+	if head.Seq != 5 || low != 6 {
+		t.Fatalf("head %+v low %d, want everything trimmed", head, low)
+	}
+	// With both limits, the stricter one wins.
+	fill(t, s, 10, "u/b")
+	r.cfg.MaxPerStream = 4
+	if _, err := r.sweep(context.Background(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if low := lowOf(t, s, "u/b"); low != 7 {
+		t.Fatalf("u/b low %d, want 7", low)
+	}
+}
+
+func TestRetention_StartStop(t *testing.T) {
+	s := retentionStore(t)
+	b := &Broker{store: s, log: slog.New(slog.DiscardHandler)}
+	if r := b.startRetention(); r != nil {
+		t.Fatal("retention started with no limits")
+	}
+	(*retention)(nil).stop() // a disabled sweep stops as a no-op
+	fill(t, s, 9, "u/a")
+	b.cfg.Retention = config.Retention{MaxPerStream: 2, SweepInterval: 5 * time.Millisecond}
+	r := b.startRetention()
+	deadline := time.After(5 * time.Second)
+	poll := time.NewTicker(time.Millisecond)
+	defer poll.Stop()
+	for lowOf(t, s, "u/a") != 8 {
+		select {
+		case <-deadline:
+			t.Fatal("the background sweep did not trim within 5s")
+		case <-poll.C:
+		}
+	}
+	r.stop()
+	select {
+	case <-r.done:
+	default:
+		t.Fatal("stop returned before the sweep ended")
+	}
+}
