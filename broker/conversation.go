@@ -22,12 +22,16 @@ type convState struct {
 	GroupId      string          `json:"GroupId,omitempty"`
 	LastMsg      json.RawMessage `json:"LastMsg,omitempty"`
 	LastMsgTime  int64           `json:"LastMsgTime"`
-	LastSeq      uint64          `json:"LastSeq"`      // the last message's position: C2C conversation seq, group MsgSeq
-	LastUserSeq  uint64          `json:"LastUserSeq"`  // the last message's Seq in this user's stream
+	LastSeq      uint64          `json:"LastSeq"`      // the newest message's position (NoLastMsg ones too): C2C conversation seq, group MsgSeq
+	LastUserSeq  uint64          `json:"LastUserSeq"`  // the newest message's Seq in this user's stream (NoLastMsg ones too)
 	UnreadMsgNum int             `json:"UnreadMsgNum"` // messages from others after ReadUserSeq
 	RecvTotal    uint64          `json:"RecvTotal"`    // every counted incoming message, ever (exact partial reads)
 	ReadUserSeq  uint64          `json:"ReadUserSeq"`  // read up to this Seq of the user's stream
 	ReadSeq      uint64          `json:"ReadSeq"`      // read up to this conversation position
+	// DeletedSeq: a read-diffusion group conversation deleted at this group
+	// position is listed again only for a later message (its record is kept
+	// as a tombstone: the list is built from the group stream).
+	DeletedSeq uint64 `json:"DeletedSeq,omitempty"`
 }
 
 func c2cConvID(peer string) string  { return "c2c/" + peer }
@@ -78,10 +82,15 @@ func (u convUpdate) storageUpdate() storage.Update {
 			seq = pos[u.seqFrom].Seq
 		}
 		if !u.noLastMsg {
-			st.LastMsg, st.LastMsgTime, st.LastSeq = u.msg, u.msgTime, seq
-			if u.userSeqFrom >= 0 && u.userSeqFrom < len(pos) {
-				st.LastUserSeq = pos[u.userSeqFrom].Seq
-			}
+			st.LastMsg, st.LastMsgTime = u.msg, u.msgTime
+		}
+		// The positions advance even with NoLastMsg: reads are counted up
+		// to them. Before, a NoLastMsg message after the last shown one was
+		// outside every partial read's count, and a read up to the shown
+		// one passed for a read of everything.
+		st.LastSeq = seq
+		if u.userSeqFrom >= 0 && u.userSeqFrom < len(pos) {
+			st.LastUserSeq = pos[u.userSeqFrom].Seq
 		}
 		if u.incoming && u.countsUnread && !u.noUnread {
 			st.UnreadMsgNum++

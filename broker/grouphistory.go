@@ -90,8 +90,7 @@ func (b *Broker) reqGroupSync(_ context.Context, r *reqCtx) (any, error) {
 	if rep.ErrorCode != 0 {
 		return nil, &Error{Code: rep.ErrorCode, Info: rep.ErrorInfo}
 	}
-	return map[string]any{"GroupId": q.GroupId, "Seq": rep.Seq, "Epoch": rep.Epoch, "HeadSeq": rep.HeadSeq,
-		"Complete": rep.Complete, "Reset": rep.Reset}, nil
+	return rep.groupReply(q.GroupId), nil
 }
 
 // reqGroupHistory returns up to ReqMsgNumber (≤ 20) stored events at or
@@ -112,7 +111,7 @@ func (b *Broker) reqGroupHistory(_ context.Context, r *reqCtx) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	head, err := b.store.Head(groupStream(q.GroupId))
+	head, floor, err := b.historyBounds(groupStream(q.GroupId), floor)
 	if err != nil {
 		return nil, err
 	}

@@ -21,8 +21,11 @@ func (b *Broker) reqMsgHistory(_ context.Context, r *reqCtx) (any, error) {
 	if err := r.decode(&q, CodeBadParams); err != nil {
 		return nil, err
 	}
-	if q.MaxCnt <= 0 || q.MaxCnt > 100 {
+	switch {
+	case q.MaxCnt <= 0:
 		q.MaxCnt = 20
+	case q.MaxCnt > 100: // at most 100; before, a larger ask got the default 20
+		q.MaxCnt = 100
 	}
 	kind, conv, err := q.resolve()
 	if err != nil {

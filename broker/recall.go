@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/storage"
 )
 
@@ -45,8 +46,9 @@ func recalledPayload(stored []byte) ([]byte, map[string]any, error) {
 func (b *Broker) reqMsgRecall(ctx context.Context, r *reqCtx) (any, error) {
 	var q struct {
 		convTarget
-		MsgKey string
-		MsgSeq uint64
+		MsgKey       string
+		MsgSeq       uint64
+		From_Account string // app admin only: the C2C sender (Peer_Account is then the recipient)
 	}
 	if err := r.decode(&q, CodeBadParams); err != nil {
 		return nil, err
@@ -58,11 +60,23 @@ func (b *Broker) reqMsgRecall(ctx context.Context, r *reqCtx) (any, error) {
 	if kind == convGroup {
 		return nil, b.recallGroup(ctx, r, q.GroupId, q.MsgSeq)
 	}
-	return nil, b.recallC2C(ctx, r, q.Peer_Account, q.MsgKey)
+	self := r.user
+	if r.admin && q.From_Account != "" {
+		// The app admin recalls in any conversation (Tencent's
+		// admin_msgwithdraw names both users). Before, it could only name
+		// a peer, so only its own conversations were reachable.
+		if ids.CheckUserID(q.From_Account) != nil {
+			return nil, newError(CodeBadAccount, reasonImplementation, "invalid From_Account")
+		}
+		self = q.From_Account
+	}
+	return nil, b.recallC2C(ctx, r, self, q.Peer_Account, q.MsgKey)
 }
 
-func (b *Broker) recallC2C(ctx context.Context, r *reqCtx, peer, msgKey string) error {
-	raw, ok, err := b.store.Get(msgKeyIndex(r.user, peer, msgKey))
+// recallC2C recalls the message msgKey of the conversation between self
+// (the requester, or whom the app admin names) and peer.
+func (b *Broker) recallC2C(ctx context.Context, r *reqCtx, self, peer, msgKey string) error {
+	raw, ok, err := b.store.Get(msgKeyIndex(self, peer, msgKey))
 	if err != nil {
 		return err
 	}
@@ -70,7 +84,7 @@ func (b *Broker) recallC2C(ctx context.Context, r *reqCtx, peer, msgKey string) 
 		return newError(codeRecallNone, reasonImplementation, "no message %q with %s", msgKey, peer)
 	}
 	seq, _ := strconv.ParseUint(string(raw), 10, 64)
-	stream := pairStream(r.user, peer)
+	stream := pairStream(self, peer)
 	_, entries, err := b.store.Read(stream, seq-1, 1)
 	if err != nil {
 		return err
@@ -173,13 +187,47 @@ func (b *Broker) recallGroup(ctx context.Context, r *reqCtx, gid string, seq uin
 	default:
 		return noPermission("%s may not recall %s's message", r.user, from)
 	}
-	_, _, err = b.commitGroupChange(ctx, g, groupChange{
+	copies := b.userCopiesFor(g)
+	if _, _, err = b.commitGroupChange(ctx, g, groupChange{
 		replaces:  []storage.Replace{{Stream: groupStream(gid), Seq: seq, Payload: marker}},
-		eventName: eventGroupTip, userCopies: b.userCopiesFor(g),
+		eventName: eventGroupTip, userCopies: copies,
 		build: tipBuilder(groupTip{GroupId: gid, TipType: tipMsgRecalled, Operator_Account: r.user,
 			MemberList: []string{from}, RecalledMsgSeq: seq}),
-	})
+	}); err != nil {
+		return err
+	}
+	// Write-diffusion members' conversation records hold the message as
+	// their last one: replace it by the marker, as C2C recalls do. Before,
+	// conv.list kept showing a recalled group message's body. groupChange
+	// carries no record updates, hence a second commit (still under g.op).
+	recalledMsg, _ := json.Marshal(msg)
+	var upd []storage.Update
+	for _, uid := range copies {
+		upd = append(upd, lastGroupMsgRecalled(uid, gid, seq, recalledMsg))
+	}
+	if len(upd) > 0 {
+		_, err = b.store.Commit(ctx, storage.Batch{Updates: upd})
+	}
 	return err
+}
+
+// lastGroupMsgRecalled replaces a group conversation's last message by its
+// recall marker when it is the recalled one (group position seq).
+func lastGroupMsgRecalled(uid, gid string, seq uint64, marker json.RawMessage) storage.Update {
+	return storage.Update{Name: convKey(uid, groupConvID(gid)), Fn: func(old []byte, found bool, _ []storage.Pos) []byte {
+		if !found {
+			return nil
+		}
+		var st convState
+		if json.Unmarshal(old, &st) != nil {
+			return old
+		}
+		var last struct{ MsgSeq uint64 }
+		if json.Unmarshal(st.LastMsg, &last) == nil && last.MsgSeq == seq { // not LastSeq: NoLastMsg messages advance it
+			st.LastMsg = marker
+		}
+		return mustJSON(st)
+	}}
 }
 
 func isGroupMsg(payload []byte) bool {

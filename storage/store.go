@@ -1,7 +1,9 @@
 // Package storage is imbroker's embedded Pebble store: ordered event streams
 // with gap-free (epoch, seq) positions allocated in the same batch that writes
-// the events, group commit, dedup records and small KV records. It knows
-// nothing of MQTT or HTTP.
+// the events, group commit, dedup records and small KV records. Retention
+// trims streams from their oldest end (Batch.Trims); each stream's low
+// watermark says where its retained history starts. It knows nothing of
+// MQTT or HTTP.
 package storage
 
 import (

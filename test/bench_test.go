@@ -23,7 +23,7 @@ func BenchmarkE2E_C2CDurableSend(b *testing.B) {
 	for _, senders := range []int{1, 16, 64} {
 		for _, sync := range []bool{true, false} {
 			b.Run(fmt.Sprintf("senders=%d/fsync=%v", senders, sync), func(b *testing.B) {
-				benchSend(b, senders, func(c *config.Config) { c.Storage.Sync = sync })
+				benchSend(b, senders, func(c *config.Config) { c.Storage.Sync = sync; c.Retention.MaxPerStream = 0 })
 			})
 		}
 	}

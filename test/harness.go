@@ -259,7 +259,9 @@ func (c *Client) Sync(id string, since uint64) ([]Event, map[string]any) {
 	}
 }
 
-// SyncAll syncs from since until Complete, returning every event.
+// SyncAll syncs from since until Complete, returning every event. Tests
+// that expect trimmed history check the Trimmed reply themselves; here it
+// is a failure rather than an endless loop.
 func (c *Client) SyncAll(since uint64) []Event {
 	c.tb.Helper()
 	var all []Event
@@ -267,6 +269,9 @@ func (c *Client) SyncAll(since uint64) []Event {
 		evs, r := c.Sync(fmt.Sprintf("s%d", i), since)
 		if code, _ := r["ErrorCode"].(float64); code != 0 {
 			c.tb.Fatalf("sync error %v", r)
+		}
+		if r["Trimmed"] == true {
+			c.tb.Fatalf("sync from %d: history was trimmed: %v", since, r)
 		}
 		all = append(all, evs...)
 		since = uint64(r["Seq"].(float64))
