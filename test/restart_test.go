@@ -15,11 +15,13 @@ import (
 func TestE2E_CatchUpAfterGracefulRestart(t *testing.T) {
 	b := StartBroker(t)
 	alice := b.Connect("alice", "alice")
+	bobBefore := b.Connect("bob:before", "bob")
 	for i := 0; i < 20; i++ {
 		alice.Publish1("im/send/c2c/bob", Text(fmt.Sprintf("m%d", i), Random()))
 	}
-	head := alice.NextEvent()
+	head := bobBefore.NextEvent() // bob's stream: its epoch must survive the restart
 	alice.Disconnect(100)
+	bobBefore.Disconnect(100)
 	b.Stop()
 
 	b2 := StartWith(t, b.Cfg) // same data dir, new ports

@@ -1,0 +1,272 @@
+// Package bench is imbench's engine: bounded load scenarios against an MQTT
+// broker on loopback, measuring throughput, end-to-end latency (from send
+// timestamps carried in the payload) and losses.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// Options configure a run. Every run is bounded by Messages and Timeout.
+type Options struct {
+	Broker   string        // tcp://127.0.0.1:1883 (loopback only)
+	Scenario string        // pubsub, c2c, group, catchup, connections
+	Clients  int           // publishers (pubsub), pairs (c2c), members (group), connections
+	Messages int           // per publisher (pubsub, c2c), total (group, catchup)
+	QoS      byte          // pubsub
+	Fanout   bool          // pubsub: 1 publisher -> Clients subscribers
+	Size     int           // pubsub payload bytes (≥ 8)
+	Rate     int           // connections per second (connections)
+	Hold     time.Duration // how long to hold idle connections
+	Timeout  time.Duration // hard bound for the whole run
+	AppID    uint64        // IM scenarios: SDKAppID
+	Key      string        // IM scenarios: secret key to sign UserSigs
+	Admin    string        // IM scenarios: the app admin identifier
+	GroupTy  string        // group scenario: group type
+	PID      int           // broker process to read peak memory from (0: none)
+	Progress io.Writer     // live progress line; nil = none
+}
+
+// Result is what a run measured.
+type Result struct {
+	Scenario    string  `json:"scenario"`
+	Sent        int64   `json:"sent"`
+	Delivered   int64   `json:"delivered"`
+	Lost        int64   `json:"lost"`
+	Errors      int64   `json:"errors"`
+	Seconds     float64 `json:"seconds"`
+	SentRate    float64 `json:"sent_per_sec"`
+	DeliverRate float64 `json:"delivered_per_sec"`
+	P50, P90    float64 // milliseconds
+	P99, P999   float64
+	Max         float64
+	Extra       map[string]float64 `json:"extra,omitempty"`
+	PeakRSSKB   int64              `json:"peak_rss_kb,omitempty"`
+}
+
+// run carries a scenario's counters.
+type run struct {
+	opts      Options
+	sent      atomic.Int64
+	delivered atomic.Int64
+	errs      atomic.Int64
+	mu        sync.Mutex
+	hist      *hdrhistogram.Histogram
+	start     time.Time
+	extra     map[string]float64
+}
+
+func (r *run) observe(sentNanos int64) {
+	d := time.Now().UnixNano() - sentNanos
+	if d < 0 {
+		d = 0
+	}
+	r.mu.Lock()
+	_ = r.hist.RecordValue(d / 1000) // microseconds
+	r.mu.Unlock()
+	r.delivered.Add(1)
+}
+
+// Run executes one scenario.
+func Run(ctx context.Context, o Options) (Result, error) {
+	if err := checkLoopback(o.Broker); err != nil {
+		return Result{}, err
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 2 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	r := &run{opts: o, hist: hdrhistogram.New(1, 60_000_000, 3), extra: map[string]float64{}}
+	stop := r.progress(ctx)
+	var expected int64
+	var err error
+	r.start = time.Now()
+	switch o.Scenario {
+	case "pubsub":
+		expected, err = r.pubsub(ctx)
+	case "c2c":
+		expected, err = r.c2c(ctx)
+	case "group":
+		expected, err = r.group(ctx)
+	case "catchup":
+		expected, err = r.catchup(ctx)
+	case "connections":
+		expected, err = r.connections(ctx)
+	default:
+		err = fmt.Errorf("unknown scenario %q", o.Scenario)
+	}
+	elapsed := time.Since(r.start)
+	stop()
+	res := Result{Scenario: o.Scenario, Sent: r.sent.Load(), Delivered: r.delivered.Load(), Errors: r.errs.Load(),
+		Seconds: elapsed.Seconds(), Extra: r.extra}
+	if expected > res.Delivered {
+		res.Lost = expected - res.Delivered
+	}
+	res.SentRate = float64(res.Sent) / elapsed.Seconds()
+	res.DeliverRate = float64(res.Delivered) / elapsed.Seconds()
+	ms := func(q float64) float64 { return float64(r.hist.ValueAtQuantile(q)) / 1000 }
+	res.P50, res.P90, res.P99, res.P999, res.Max = ms(50), ms(90), ms(99), ms(99.9), float64(r.hist.Max())/1000
+	if o.PID > 0 {
+		res.PeakRSSKB = peakRSS(o.PID)
+	}
+	return res, err
+}
+
+// checkLoopback refuses any target that is not on this machine.
+func checkLoopback(broker string) error {
+	u, err := url.Parse(broker)
+	if err != nil {
+		return fmt.Errorf("broker url: %w", err)
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return errors.New("imbench targets loopback brokers only (127.0.0.1, ::1, localhost)")
+	}
+	return nil
+}
+
+// progress prints a live line every second until stopped.
+func (r *run) progress(ctx context.Context) func() {
+	if r.opts.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprintln(r.opts.Progress)
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				el := time.Since(r.start).Seconds()
+				fmt.Fprintf(r.opts.Progress, "\r%s %5.0fs sent %d (%.0f/s) delivered %d (%.0f/s) errors %d   ",
+					r.opts.Scenario, el, r.sent.Load(), float64(r.sent.Load())/el, r.delivered.Load(),
+					float64(r.delivered.Load())/el, r.errs.Load())
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
+}
+
+// client opens a paho (3.1.1) connection.
+func (r *run) client(id, user, pass string, handler paho.MessageHandler) (paho.Client, error) {
+	o := paho.NewClientOptions().AddBroker(r.opts.Broker).SetClientID(id).SetUsername(user).SetPassword(pass)
+	o.SetAutoReconnect(false).SetCleanSession(true).SetOrderMatters(false).SetConnectTimeout(10 * time.Second)
+	o.SetKeepAlive(60 * time.Second).SetWriteTimeout(10 * time.Second).SetMaxResumePubInFlight(100)
+	if handler != nil {
+		o.SetDefaultPublishHandler(handler)
+	}
+	c := paho.NewClient(o)
+	tok := c.Connect()
+	if !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
+		return nil, fmt.Errorf("connect %s: %v", id, tok.Error())
+	}
+	return c, nil
+}
+
+// waitDelivered waits until want deliveries arrived or nothing new arrived
+// for quiet, or ctx ended.
+func (r *run) waitDelivered(ctx context.Context, want int64, quiet time.Duration) {
+	last, lastChange := r.delivered.Load(), time.Now()
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for r.delivered.Load() < want {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n := r.delivered.Load(); n != last {
+			last, lastChange = n, time.Now()
+		} else if time.Since(lastChange) > quiet {
+			return
+		}
+	}
+}
+
+// stamp and unstamp carry the send time in an IM text element.
+func stamp() string { return "t" + strconv.FormatInt(time.Now().UnixNano(), 10) }
+
+func unstamp(text string) (int64, bool) {
+	if !strings.HasPrefix(text, "t") {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(text[1:], 10, 64)
+	return n, err == nil
+}
+
+// textOf extracts the first text element of an IM event's message.
+func textOf(payload []byte) (string, string) {
+	var ev struct {
+		Event string
+		Msg   struct {
+			MsgBody []struct{ MsgContent struct{ Text string } }
+		}
+	}
+	if json.Unmarshal(payload, &ev) != nil || len(ev.Msg.MsgBody) == 0 {
+		return ev.Event, ""
+	}
+	return ev.Event, ev.Msg.MsgBody[0].MsgContent.Text
+}
+
+// peakRSS reads a process's peak resident memory (kB) from /proc.
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				n, _ := strconv.ParseInt(f[1], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+// RSS reads a process's current resident memory (kB).
+func RSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				n, _ := strconv.ParseInt(f[1], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
+}

@@ -1,0 +1,241 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/imbroker/imbroker/internal/usersig"
+)
+
+// window bounds unacknowledged QoS>0 publishes per client.
+const window = 64
+
+// creds returns the user name and password for a bench user: a UserSig
+// when a key is given (imbroker), nothing otherwise (mosquitto, mochi).
+func (r *run) creds(user string) (string, string) {
+	if r.opts.Key == "" {
+		return "", ""
+	}
+	sig, err := usersig.New(r.opts.AppID, r.opts.Key).Gen(user, 3600)
+	if err != nil {
+		return user, ""
+	}
+	return user, sig
+}
+
+func (r *run) connectUser(user string, h paho.MessageHandler) (paho.Client, error) {
+	u, p := r.creds(user)
+	return r.client(user, u, p, h)
+}
+
+// publishAll sends n messages with a bounded window of unacknowledged ones.
+func (r *run) publishAll(ctx context.Context, c paho.Client, n int, qos byte, next func(i int) (string, []byte)) {
+	tokens := make(chan paho.Token, window)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for tok := range tokens {
+			if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+				r.errs.Add(1)
+			}
+		}
+	}()
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		topic, payload := next(i)
+		tokens <- c.Publish(topic, qos, false, payload)
+		r.sent.Add(1)
+	}
+	close(tokens)
+	wg.Wait()
+}
+
+// pubsub: raw MQTT, p2p (publisher i -> subscriber i) or fan-out (1 -> N).
+func (r *run) pubsub(ctx context.Context) (int64, error) {
+	o := r.opts
+	size := max(o.Size, 8)
+	handler := func(_ paho.Client, m paho.Message) {
+		if p := m.Payload(); len(p) >= 8 {
+			r.observe(int64(binary.BigEndian.Uint64(p)))
+		}
+	}
+	subs := o.Clients
+	pubs := o.Clients
+	if o.Fanout {
+		pubs = 1
+	}
+	var clients []paho.Client
+	defer func() {
+		for _, c := range clients {
+			c.Disconnect(0)
+		}
+	}()
+	for i := 0; i < subs; i++ {
+		c, err := r.connectUser(fmt.Sprintf("sub%d", i), handler)
+		if err != nil {
+			return 0, err
+		}
+		clients = append(clients, c)
+		topic := fmt.Sprintf("bench/%d", i)
+		if o.Fanout {
+			topic = "bench/all"
+		}
+		if tok := c.Subscribe(topic, o.QoS, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			return 0, fmt.Errorf("subscribe: %v", tok.Error())
+		}
+	}
+	var wg sync.WaitGroup
+	r.start = time.Now()
+	for i := 0; i < pubs; i++ {
+		c, err := r.connectUser(fmt.Sprintf("pub%d", i), nil)
+		if err != nil {
+			return 0, err
+		}
+		clients = append(clients, c)
+		wg.Add(1)
+		go func(i int, c paho.Client) {
+			defer wg.Done()
+			topic := fmt.Sprintf("bench/%d", i)
+			if o.Fanout {
+				topic = "bench/all"
+			}
+			r.publishAll(ctx, c, o.Messages, o.QoS, func(int) (string, []byte) {
+				p := make([]byte, size)
+				binary.BigEndian.PutUint64(p, uint64(time.Now().UnixNano()))
+				return topic, p
+			})
+		}(i, c)
+	}
+	wg.Wait()
+	want := int64(pubs * o.Messages)
+	if o.Fanout {
+		want = int64(o.Messages * subs)
+	}
+	r.waitDelivered(ctx, want, 3*time.Second)
+	return want, nil
+}
+
+// textMsg is an IM text message carrying its send time.
+func textMsg(random int) []byte {
+	b, _ := json.Marshal(map[string]any{"MsgRandom": random, "MsgBody": []any{
+		map[string]any{"MsgType": "TIMTextElem", "MsgContent": map[string]any{"Text": stamp()}}}})
+	return b
+}
+
+// imHandler observes stamped IM messages of the given event kind.
+func (r *run) imHandler(event string) paho.MessageHandler {
+	return func(_ paho.Client, m paho.Message) {
+		if ev, text := textOf(m.Payload()); ev == event {
+			if ts, ok := unstamp(text); ok {
+				r.observe(ts)
+			}
+		}
+	}
+}
+
+// c2c: Clients pairs, a{i} -> b{i}, durable one-to-one messages.
+func (r *run) c2c(ctx context.Context) (int64, error) {
+	o := r.opts
+	var clients []paho.Client
+	defer func() {
+		for _, c := range clients {
+			c.Disconnect(0)
+		}
+	}()
+	for i := 0; i < o.Clients; i++ {
+		b := fmt.Sprintf("b%d", i)
+		c, err := r.connectUser(b, r.imHandler("C2CMsg"))
+		if err != nil {
+			return 0, err
+		}
+		clients = append(clients, c)
+		if tok := c.Subscribe("im/u/"+b, 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			return 0, fmt.Errorf("subscribe: %v", tok.Error())
+		}
+	}
+	var wg sync.WaitGroup
+	r.start = time.Now()
+	for i := 0; i < o.Clients; i++ {
+		c, err := r.connectUser(fmt.Sprintf("a%d", i), nil)
+		if err != nil {
+			return 0, err
+		}
+		clients = append(clients, c)
+		wg.Add(1)
+		go func(i int, c paho.Client) {
+			defer wg.Done()
+			topic := fmt.Sprintf("im/send/c2c/b%d", i)
+			r.publishAll(ctx, c, o.Messages, 1, func(k int) (string, []byte) { return topic, textMsg(i<<20 | k) })
+		}(i, c)
+	}
+	wg.Wait()
+	want := int64(o.Clients * o.Messages)
+	r.waitDelivered(ctx, want, 3*time.Second)
+	return want, nil
+}
+
+// requester sends im/req ops and waits for their replies.
+type requester struct {
+	c       paho.Client
+	mu      sync.Mutex
+	waiting map[string]chan map[string]any
+}
+
+func (r *run) newRequester(user string) (*requester, error) {
+	q := &requester{waiting: map[string]chan map[string]any{}}
+	c, err := r.connectUser(user, func(_ paho.Client, m paho.Message) {
+		var rep map[string]any
+		if json.Unmarshal(m.Payload(), &rep) != nil {
+			return
+		}
+		id, _ := rep["Id"].(string)
+		q.mu.Lock()
+		ch := q.waiting[id]
+		q.mu.Unlock()
+		if ch != nil {
+			ch <- rep
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	q.c = c
+	if tok := c.Subscribe("im/u/"+user+"/rpc", 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		return nil, fmt.Errorf("subscribe rpc: %v", tok.Error())
+	}
+	return q, nil
+}
+
+var reqCounter struct {
+	sync.Mutex
+	n int
+}
+
+func (q *requester) do(op string, body map[string]any) (map[string]any, error) {
+	reqCounter.Lock()
+	reqCounter.n++
+	id := fmt.Sprintf("%s-%d", op, reqCounter.n)
+	reqCounter.Unlock()
+	body["Id"] = id
+	ch := make(chan map[string]any, 1)
+	q.mu.Lock()
+	q.waiting[id] = ch
+	q.mu.Unlock()
+	b, _ := json.Marshal(body)
+	q.c.Publish("im/req/"+op, 1, false, b)
+	select {
+	case rep := <-ch:
+		if code, _ := rep["ErrorCode"].(float64); code != 0 {
+			return rep, fmt.Errorf("%s: %v", op, rep["ErrorInfo"])
+		}
+		return rep, nil
+	case <-time.After(15 * time.Second):
+		return nil, fmt.Errorf("%s: no reply", op)
+	}
+}
