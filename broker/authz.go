@@ -26,11 +26,26 @@ func connackCode(reason packets.Code, tencent int, info string) packets.Code {
 }
 
 // Authenticate implements auth.Authorizer: Username = UserID, Password =
-// UserSig, ClientID = {UserID} or {UserID}:{device}. [IM-AUTH-1..3]
+// UserSig, ClientID = {UserID} or {UserID}:{device}. An empty user name and
+// password is a guest (guest/{id}, guests.enabled) or an anonymous client
+// (anon/{id}, mqtt.anonymous). A will must be one the client could publish.
+// [IM-AUTH-1..3]
 func (b *Broker) Authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
 	user := string(pk.Connect.Username)
-	if user == "" && len(pk.Connect.Password) == 0 && b.cfg.Guests.Enabled {
-		return b.authenticateGuest(cl)
+	if user == "" && len(pk.Connect.Password) == 0 {
+		var code packets.Code
+		switch {
+		case b.cfg.Guests.Enabled && (!b.cfg.MQTT.Anonymous || strings.HasPrefix(cl.ID, guestClientPrefix)):
+			code = b.authenticateGuest(cl)
+		case b.cfg.MQTT.Anonymous:
+			code = b.authenticateAnonymous(cl, pk)
+		default:
+			return connackCode(packets.ErrBadUsernameOrPassword, CodeBadAccount, "invalid UserID: "+ids.ErrEmpty.Error())
+		}
+		if code != packets.CodeSuccess {
+			return code
+		}
+		return b.checkWill(cl, pk)
 	}
 	if err := ids.CheckUserID(user); err != nil {
 		return connackCode(packets.ErrBadUsernameOrPassword, CodeBadAccount, "invalid UserID: "+err.Error())
@@ -43,6 +58,9 @@ func (b *Broker) Authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
 	}
 	_, err = b.signer.Verify(user, string(pk.Connect.Password), time.Now())
 	if err == nil {
+		if code := b.checkWill(cl, pk); code != packets.CodeSuccess {
+			return code
+		}
 		return b.checkDeviceLimit(cl, user) // [IM-DEVICES] on_exceed: refuse
 	}
 	var se *usersig.Error
@@ -77,34 +95,44 @@ func userOf(cl *mqtt.Client) string { return string(cl.Properties.Username) }
 // CanPublish implements auth.Authorizer. MQTT 3.1.1 publishes are always let
 // through to OnPublish, which acks a refused one without delivering it and
 // reports the error on rpc: mochi would otherwise disconnect a 3.1.1 client
-// for a forbidden QoS>0 publish. MQTT 5 clients get PUBACK 0x87 here.
+// for a forbidden QoS>0 publish. MQTT 5 clients get PUBACK 0x87 here (a QoS 2
+// one PUBREC 0x87): im/send/ and im/req/ for users, mqtt.acl elsewhere.
 func (b *Broker) CanPublish(cl *mqtt.Client, topic string) bool {
-	if userOf(cl) == "" {
+	if isGuest(cl) {
 		return false // guests never publish
 	}
 	if cl.Properties.ProtocolVersion < 5 {
 		return true
 	}
-	return uplinkAllowed(topic)
+	if isIMTopic(topic) {
+		return !isAnonymous(cl) && uplinkAllowed(topic)
+	}
+	return b.plainAllowed(cl, topic, true)
 }
 
 func uplinkAllowed(topic string) bool {
 	return strings.HasPrefix(topic, topicSendPrefix) || strings.HasPrefix(topic, topicReqPrefix)
 }
 
-// CanRead implements auth.Authorizer for subscribe filters and deliveries:
-// im/u/{self} and below (no wildcard in the user level), and im/g/{gid} for
-// whoever may receive that group. Deliveries to a closed connection are
-// refused so mochi never queues IM events in an offline session: the store
-// is the queue, and sync replays it.
+// CanRead implements auth.Authorizer for subscribe filters and deliveries.
+// In im/: im/u/{self} and below (no wildcard in the user level), and
+// im/g/{gid} for whoever may receive that group; never a shared subscription,
+// never an anonymous client. Deliveries of im/ topics to a closed connection
+// are refused so mochi never queues IM events in an offline session: the
+// store is the queue, and sync replays it. Elsewhere mqtt.acl decides, and a
+// persistent session keeps receiving (queued) while offline.
 func (b *Broker) CanRead(cl *mqtt.Client, topic string) bool {
-	if cl.Closed() {
+	filter, shared := sharedFilter(topic)
+	if !isIMTopic(filter) {
+		return b.plainAllowed(cl, filter, false)
+	}
+	if shared || cl.Closed() || isAnonymous(cl) {
 		return false
 	}
-	if gid, ok := groupOfTopic(topic); ok {
+	if gid, ok := groupOfTopic(filter); ok {
 		return b.canReadGroup(cl, gid)
 	}
-	return ownsUserTopic(userOf(cl), topic)
+	return ownsUserTopic(userOf(cl), filter)
 }
 
 func ownsUserTopic(user, topic string) bool {

@@ -147,7 +147,11 @@ func (b *Broker) capabilities() *mqtt.Capabilities {
 	c.ReceiveMaximum = m.ReceiveMaximum
 	c.MaximumSessionExpiryInterval = uint32(m.SessionExpiry / time.Second)
 	c.MaximumClients = m.MaxClients
-	c.TopicAliasMaximum = 0 // outbound alias bugs in mochi (#500): not offered
+	// Inbound aliases; outbound ones are assigned by the auth hook instead of
+	// mochi, whose own (#500) can reach a new connection unresolved.
+	c.TopicAliasMaximum = m.TopicAliasMaximum
+	c.Compatibilities.ObscureNotAuthorized = m.ObscureNotAuthorized // SUBACK 0x80 instead of 0x87
+	c.Compatibilities.NoInheritedPropertiesOnAck = true             // acks never echo a PUBLISH's properties
 	return c
 }
 
@@ -277,6 +281,7 @@ func (b *Broker) closeMQTT() {
 // oldest past devices.max_per_user under kick_oldest. [IM-DEVICES]
 func (b *Broker) SessionStarting(cl *mqtt.Client) {
 	b.trackDevice(cl)
+	b.presenceChanged(cl) // StatusChanged to friends (relations.status_events)
 	old, ok := b.mq.Clients.Get(cl.ID)
 	if !ok {
 		return
@@ -292,6 +297,7 @@ func (b *Broker) SessionStarting(cl *mqtt.Client) {
 // a device (unless a newer connection holds its ClientID by now).
 func (b *Broker) SessionEnded(cl *mqtt.Client, err error) {
 	b.untrackDevice(cl)
+	b.presenceChanged(cl)
 	b.log.Debug("client disconnected", "client", cl.ID, "user", userOf(cl), "cause", err)
 }
 

@@ -49,6 +49,9 @@ func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (
 	if err := ids.CheckUserID(to); err != nil {
 		return SendResult{}, newError(CodeBadAccount, reasonImplementation, "invalid To_Account: %v", err)
 	}
+	if res, stop, err := b.c2cRelationGate(from, to, payload); stop { // blacklist, friendship [IM-REL-C2C]
+		return res, err
+	}
 	req, body, err := b.parseSend(payload)
 	if err != nil {
 		return SendResult{}, err

@@ -75,6 +75,24 @@ func (b *Broker) requestHandlers() map[string]reqHandler {
 		"msg.receipt":              b.reqMsgReceipt,
 		"msg.receipt_info":         b.reqMsgReceiptInfo,
 		"msg.receipt_detail":       b.reqMsgReceiptDetail,
+		// Profiles, friends, blacklist, online status (docs/relations.md).
+		"profile.set":         b.reqProfileSet,
+		"profile.get":         b.reqProfileGet,
+		"friend.add":          b.reqFriendAdd,
+		"friend.response":     b.reqFriendResponse,
+		"friend.pending":      b.reqFriendPending,
+		"friend.delete":       b.reqFriendDelete,
+		"friend.get":          b.reqFriendGet,
+		"friend.check":        b.reqFriendCheck,
+		"friend.update":       b.reqFriendUpdate,
+		"friend.group_add":    b.reqFriendGroupAdd,
+		"friend.group_delete": b.reqFriendGroupDelete,
+		"friend.group_get":    b.reqFriendGroupGet,
+		"black.add":           b.reqBlackAdd,
+		"black.delete":        b.reqBlackDelete,
+		"black.get":           b.reqBlackGet,
+		"black.check":         b.reqBlackCheck,
+		"status.query":        b.reqStatusQuery,
 	}
 }
 

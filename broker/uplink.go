@@ -8,6 +8,8 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/imbroker/imbroker/hooks/auth"
 )
 
 const (
@@ -16,16 +18,23 @@ const (
 )
 
 // HandlePublish implements intake.Handler: every client publish lands here.
-// It returns nil when the publish is accepted, or a packets.Code refusal;
-// clients that cannot read a PUBACK reason (3.1.1, QoS 0) get the refusal on
-// their rpc topic instead, so no rejection is ever silent. [IM-SEND-3]
-func (b *Broker) HandlePublish(cl *mqtt.Client, pk packets.Packet) error {
+// An IM publish is handled and never published by mochi: it returns false
+// and nil when accepted, or a packets.Code refusal; clients that cannot read
+// a PUBACK reason (3.1.1, QoS 0) get the refusal on their rpc topic instead,
+// so no rejection is ever silent. [IM-SEND-3] A publish outside im/ that
+// mqtt.acl allows returns true: mochi retains and delivers it. [MQTT-PLAIN-ACL]
+func (b *Broker) HandlePublish(cl *mqtt.Client, pk packets.Packet) (bool, error) {
 	user := userOf(cl)
-	topic := pk.TopicName
+	topic := auth.OriginalTopic(pk.TopicName) // a $SYS publish, renamed to be refused with an ack
+	if !isIMTopic(topic) && b.plainAllowed(cl, topic, true) {
+		return true, nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Storage.CommitTimeout)
 	defer cancel()
 	var err error
 	switch {
+	case user == "":
+		err = newError(CodeNoPermission, reasonNotAuthorized, "publishing to %q is not allowed", topic)
 	case strings.HasPrefix(topic, topicSendC2C):
 		_, err = b.SendC2C(ctx, user, topic[len(topicSendC2C):], pk.Payload)
 	case strings.HasPrefix(topic, topicSendGroup):
@@ -40,24 +49,24 @@ func (b *Broker) HandlePublish(cl *mqtt.Client, pk packets.Packet) error {
 		}
 	case strings.HasPrefix(topic, topicReqPrefix):
 		b.handleRequest(ctx, cl, pk, topic[len(topicReqPrefix):])
-		return nil
+		return false, nil
 	case strings.HasPrefix(topic, topicSendPrefix):
 		err = newError(CodeBadParams, reasonTopicInvalid, "unknown send topic %q", topic)
 	default:
 		err = newError(CodeNoPermission, reasonNotAuthorized, "publishing to %q is not allowed", topic)
 	}
 	if err == nil {
-		return nil
+		return false, nil
 	}
 	e := asError(err)
 	if e.Code == CodeInternal {
 		b.log.Error("publish failed", "user", user, "topic", topic, "error", err)
 	}
 	b.metrics.refused.Add(1)
-	if cl.Properties.ProtocolVersion < 5 || pk.FixedHeader.Qos == 0 {
+	if user != "" && (cl.Properties.ProtocolVersion < 5 || pk.FixedHeader.Qos == 0) {
 		b.reply(cl, pk, sendErrorReply(topic, pk.Payload, e))
 	}
-	return e.packetCode()
+	return false, e.packetCode()
 }
 
 // sendErrorReply tells a client which send failed: the topic plus the

@@ -29,6 +29,7 @@ type Config struct {
 	Delivery      Delivery      `yaml:"delivery"`
 	Groups        Groups        `yaml:"groups"`
 	Conversations Conversations `yaml:"conversations"`
+	Relations     Relations     `yaml:"relations"`
 	Guests        Guests        `yaml:"guests"`
 	Devices       Devices       `yaml:"devices"`
 	Log           Log           `yaml:"log"`
@@ -56,6 +57,9 @@ type MQTT struct {
 	KeepaliveMin           uint16        `yaml:"keepalive_min"`             // seconds; 0 or lower keepalives are raised to this; default 10
 	KeepaliveMax           uint16        `yaml:"keepalive_max"`             // seconds; higher keepalives are lowered to this; default 300
 	MaxClients             int64         `yaml:"max_clients"`               // concurrent connections; default 100000
+
+	// Anonymous access, the topic ACL outside im/, topic aliases (config/plain.go, docs/mqtt.md).
+	MQTTPlain `yaml:",inline"`
 }
 
 // TLS configures MQTT over TLS. It is enabled when Address is set.
@@ -128,6 +132,7 @@ func Default() Config {
 			TCP: ":1883", WS: ":8083", WSPath: "/mqtt", WSAllowedOrigins: []string{},
 			MaxPacketSize: 65536, MaxClientWritesPending: 512, MaxInflight: 1024, ReceiveMaximum: 256,
 			SessionExpiry: 168 * time.Hour, KeepaliveMin: 10, KeepaliveMax: 300, MaxClients: 100000,
+			MQTTPlain: defaultMQTTPlain(),
 		},
 		HTTP:          HTTP{Address: ":8080", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
 		Storage:       Storage{Dir: "./data", Sync: true, MaxBatch: 1024, MaxQueue: 8192, CommitTimeout: 10 * time.Second},
@@ -136,6 +141,7 @@ func Default() Config {
 		Delivery:      Delivery{Workers: 16, Queue: 4096},
 		Groups:        defaultGroups(),
 		Conversations: defaultConversations(),
+		Relations:     defaultRelations(),
 		Devices:       Devices{MaxPerUser: 0, OnExceed: DevicesKickOldest},
 		Log:           Log{Level: "info", Format: "text"},
 	}

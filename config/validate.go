@@ -38,6 +38,7 @@ func (c *Config) Validate() error {
 	v.check(c.MQTT.KeepaliveMin >= 1, "mqtt.keepalive_min", "must be at least 1 (keepalive 0 lets a stalled socket block delivery forever)")
 	v.check(c.MQTT.KeepaliveMax >= c.MQTT.KeepaliveMin, "mqtt.keepalive_max", "must be >= mqtt.keepalive_min")
 	v.check(c.MQTT.MaxClients >= 1, "mqtt.max_clients", "must be at least 1")
+	v.mqttPlain(c.MQTT.MQTTPlain)
 
 	v.addr("http.address", c.HTTP.Address, true)
 	v.positive("http.read_timeout", c.HTTP.ReadTimeout)
@@ -64,6 +65,7 @@ func (c *Config) Validate() error {
 
 	v.groups(c.Groups)
 	v.conversations(c.Conversations)
+	v.relations(c.Relations)
 	v.check(c.Devices.MaxPerUser >= 0, "devices.max_per_user", "must not be negative (0 = unlimited)")
 	v.oneOf("devices.on_exceed", c.Devices.OnExceed, DevicesKickOldest, DevicesRefuse)
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")

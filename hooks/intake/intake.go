@@ -1,7 +1,8 @@
 // Package intake is the hook that hands client publishes to the broker. It
-// never lets mochi fan a client publish out itself: IM events are delivered
+// never lets mochi fan an IM publish out itself: IM events are delivered
 // from the store by the broker, so a stored message and a delivered one can
-// never disagree.
+// never disagree. A plain MQTT publish the broker allows (a topic outside
+// im/, docs/mqtt.md) is handed back to mochi, which retains and delivers it.
 package intake
 
 import (
@@ -14,11 +15,13 @@ import (
 
 // Handler processes client publishes.
 type Handler interface {
-	// HandlePublish processes a publish from a client. nil means accepted
-	// (durable before this returns, for sends). A packets.Code refuses it
-	// with that reason; the handler has already told clients that cannot
-	// read a PUBACK reason (MQTT 3.1.1, QoS 0) on their rpc topic.
-	HandlePublish(cl *mqtt.Client, pk packets.Packet) error
+	// HandlePublish processes a publish from a client. publish means mochi
+	// must publish it as sent (a plain MQTT publish the ACL allows). A nil
+	// error without publish means accepted and handled (durable before this
+	// returns, for sends). A packets.Code refuses it with that reason; the
+	// handler has already told clients that cannot read a PUBACK reason
+	// (MQTT 3.1.1, QoS 0) on their rpc topic.
+	HandlePublish(cl *mqtt.Client, pk packets.Packet) (publish bool, err error)
 }
 
 // Hook adapts OnPublish to a Handler.
@@ -47,16 +50,21 @@ func (h *Hook) Init(config any) error {
 	return nil
 }
 
-// OnPublish maps the handler's verdict onto mochi's rules: an accepted or
-// refused publish is acknowledged with CodeSuccessIgnore (acked, never fanned
-// out); only MQTT 5 QoS>0 publishes get a refusal reason on their PUBACK.
-// Never ErrRejectPacket: a QoS 1 publish without a PUBACK is resent forever,
-// and any other error from a 3.1.1 client would still be published.
+// OnPublish maps the handler's verdict onto mochi's rules: a publish to
+// publish is returned with a nil error (mochi acks, retains and fans it out);
+// any other accepted or refused publish is acknowledged with
+// CodeSuccessIgnore (acked, never fanned out or retained); only MQTT 5 QoS>0
+// publishes get a refusal reason on their PUBACK. Never ErrRejectPacket: a
+// QoS 1 publish without a PUBACK is resent forever, and any other error from
+// a 3.1.1 client would still be published.
 func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline {
 		return pk, nil // the broker's own deliveries
 	}
-	err := h.handler.HandlePublish(cl, pk)
+	publish, err := h.handler.HandlePublish(cl, pk)
+	if publish && err == nil {
+		return pk, nil
+	}
 	var code packets.Code
 	if err != nil && errors.As(err, &code) && cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 {
 		return pk, code

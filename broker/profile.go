@@ -1,0 +1,320 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/imbroker/imbroker/config"
+	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/storage"
+)
+
+// Profiles (Tencent profile/portrait_set, portrait_get) [IM-REL-PROFILE]:
+// docs/relations.md. A user's profile is one KV record pf/{uid}: a JSON
+// object of the tags set so far (unset tags read as their defaults).
+
+// Profile codes (tencent-im.md §2, 4xxxx).
+const (
+	CodeProfileBadParams     = 40001
+	CodeProfileAdminRequired = 40004
+	CodeProfileNoWrite       = 40008
+	CodeProfileUnknownTag    = 40009
+	CodeProfileTooLong       = 40601
+)
+
+const eventProfileChanged = "ProfileChanged" // to the user's devices and to those who have them as a friend
+
+const (
+	tagAllowType       = "Tag_Profile_IM_AllowType"
+	tagAdminForbidType = "Tag_Profile_IM_AdminForbidType"
+	customTagPrefix    = "Tag_Profile_Custom_"
+
+	allowNeedConfirm   = "AllowType_Type_NeedConfirm"
+	allowAllowAny      = "AllowType_Type_AllowAny"
+	allowDenyAny       = "AllowType_Type_DenyAny"
+	adminForbidNone    = "AdminForbid_Type_None"
+	adminForbidSendOut = "AdminForbid_Type_SendOut"
+
+	maxProfileValue = 500 // bytes of a string value (Tencent)
+	maxProfileGet   = 100 // accounts of one profile.get (Tencent)
+	maxProfileItems = 64  // items of one profile.set
+)
+
+func profileKey(uid string) string { return "pf/" + uid }
+
+type profileKind int
+
+const (
+	profString profileKind = iota
+	profUint
+	profEnum
+)
+
+// profileTag describes one profile field.
+type profileTag struct {
+	kind      profileKind
+	max       int      // string bytes
+	enum      []string // profEnum values; the first is the default
+	adminOnly bool     // only the app admin may set it (40008)
+	private   bool     // only the user and the app admin may read it
+}
+
+// standardTags are Tencent's Tag_Profile_IM_* fields (tencent-im.md §8), in
+// the order profile.get lists them.
+var standardTags = []struct {
+	name string
+	profileTag
+}{
+	{"Tag_Profile_IM_Nick", profileTag{kind: profString, max: maxProfileValue}},
+	{"Tag_Profile_IM_Gender", profileTag{kind: profEnum, enum: []string{"Gender_Type_Unknown", "Gender_Type_Female", "Gender_Type_Male"}}},
+	{"Tag_Profile_IM_BirthDay", profileTag{kind: profUint}},
+	{"Tag_Profile_IM_Location", profileTag{kind: profString, max: 16}},
+	{"Tag_Profile_IM_SelfSignature", profileTag{kind: profString, max: maxProfileValue}},
+	{tagAllowType, profileTag{kind: profEnum, enum: []string{allowNeedConfirm, allowAllowAny, allowDenyAny}}},
+	{"Tag_Profile_IM_Language", profileTag{kind: profUint}},
+	{"Tag_Profile_IM_Image", profileTag{kind: profString, max: maxProfileValue}},
+	{"Tag_Profile_IM_MsgSettings", profileTag{kind: profUint}},
+	{tagAdminForbidType, profileTag{kind: profEnum, enum: []string{adminForbidNone, adminForbidSendOut}, adminOnly: true, private: true}},
+	{"Tag_Profile_IM_Level", profileTag{kind: profUint, adminOnly: true}},
+	{"Tag_Profile_IM_Role", profileTag{kind: profUint, adminOnly: true}},
+}
+
+// profileTagOf describes a standard or configured custom tag.
+func (b *Broker) profileTagOf(tag string) (profileTag, bool) {
+	for _, t := range standardTags {
+		if t.name == tag {
+			return t.profileTag, true
+		}
+	}
+	if name, ok := strings.CutPrefix(tag, customTagPrefix); ok {
+		if f, ok := b.cfg.Relations.CustomProfile[name]; ok {
+			t := profileTag{kind: profString, max: maxProfileValue, private: !f.Public}
+			if f.Type == config.ProfileTypeUint {
+				t.kind = profUint
+			}
+			return t, true
+		}
+	}
+	return profileTag{}, false
+}
+
+// allProfileTags lists every tag: standard ones, then custom ones by name.
+func (b *Broker) allProfileTags() []string {
+	out := make([]string, 0, len(standardTags)+len(b.cfg.Relations.CustomProfile))
+	for _, t := range standardTags {
+		out = append(out, t.name)
+	}
+	var custom []string
+	for name := range b.cfg.Relations.CustomProfile {
+		custom = append(custom, customTagPrefix+name)
+	}
+	sort.Strings(custom)
+	return append(out, custom...)
+}
+
+// def is a field's value when unset.
+func (t profileTag) def() json.RawMessage {
+	switch t.kind {
+	case profUint:
+		return json.RawMessage("0")
+	case profEnum:
+		return mustJSON(t.enum[0])
+	}
+	return json.RawMessage(`""`)
+}
+
+// check validates a value and returns its stored (compact) form.
+func (t profileTag) check(tag string, raw json.RawMessage) (json.RawMessage, error) {
+	if t.kind == profUint {
+		n, err := strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
+		if err != nil || n > math.MaxUint32 {
+			return nil, newError(CodeProfileBadParams, reasonImplementation, "%s takes an integer from 0 to 4294967295", tag)
+		}
+		return json.RawMessage(strconv.FormatUint(n, 10)), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, newError(CodeProfileBadParams, reasonImplementation, "%s takes a string", tag)
+	}
+	if t.kind == profEnum {
+		if !slices.Contains(t.enum, s) {
+			return nil, newError(CodeProfileBadParams, reasonImplementation, "%s must be one of %s", tag, strings.Join(t.enum, ", "))
+		}
+	} else if len(s) > t.max {
+		return nil, newError(CodeProfileTooLong, reasonImplementation, "%s is %d bytes, at most %d", tag, len(s), t.max)
+	}
+	return mustJSON(s), nil
+}
+
+// loadProfile reads a user's stored tags (none when never set).
+func (b *Broker) loadProfile(uid string) (map[string]json.RawMessage, error) {
+	m := map[string]json.RawMessage{}
+	if _, err := b.relGetJSON(profileKey(uid), &m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// profileString reads a string tag, with its default when unset.
+func profileString(p map[string]json.RawMessage, tag string) string {
+	var s string
+	if v, ok := p[tag]; ok && json.Unmarshal(v, &s) == nil {
+		return s
+	}
+	for _, t := range standardTags {
+		if t.name == tag && t.kind == profEnum {
+			return t.enum[0]
+		}
+	}
+	return ""
+}
+
+// reqProfileSet sets profile fields (Tencent portrait_set). All items are
+// checked first; the change is one commit. The app admin may set another
+// user's profile with From_Account, and only the admin may set the
+// admin-only fields (AdminForbidType, Level, Role). [IM-REL-PROFILE]
+func (b *Broker) reqProfileSet(ctx context.Context, r *reqCtx) (any, error) {
+	var q struct {
+		From_Account string
+		ProfileItem  []struct {
+			Tag   string
+			Value json.RawMessage
+		}
+	}
+	if err := r.decode(&q, CodeProfileBadParams); err != nil {
+		return nil, err
+	}
+	target := r.user
+	if q.From_Account != "" && q.From_Account != r.user {
+		if !r.admin {
+			return nil, newError(CodeProfileAdminRequired, reasonNotAuthorized, "only the app admin may set another user's profile")
+		}
+		if ids.CheckUserID(q.From_Account) != nil {
+			return nil, newError(CodeProfileBadParams, reasonImplementation, "invalid From_Account")
+		}
+		target = q.From_Account
+	}
+	if len(q.ProfileItem) == 0 || len(q.ProfileItem) > maxProfileItems {
+		return nil, newError(CodeProfileBadParams, reasonImplementation, "ProfileItem must hold 1 to %d items", maxProfileItems)
+	}
+	changed := map[string]json.RawMessage{}
+	var order []string
+	for _, it := range q.ProfileItem {
+		t, ok := b.profileTagOf(it.Tag)
+		if !ok {
+			return nil, newError(CodeProfileUnknownTag, reasonImplementation, "unknown profile tag %q", it.Tag)
+		}
+		if t.adminOnly && !r.admin {
+			return nil, newError(CodeProfileNoWrite, reasonNotAuthorized, "%s can be set by the app admin only", it.Tag)
+		}
+		v, err := t.check(it.Tag, it.Value)
+		if err != nil {
+			return nil, err
+		}
+		if _, seen := changed[it.Tag]; !seen {
+			order = append(order, it.Tag)
+		}
+		changed[it.Tag] = v
+	}
+	var all, public []tagValue
+	for _, tag := range order {
+		all = append(all, tagValue{tag, changed[tag]})
+		if t, _ := b.profileTagOf(tag); !t.private {
+			public = append(public, tagValue{tag, changed[tag]})
+		}
+	}
+	upd := storage.Update{Name: profileKey(target), Fn: func(old []byte, found bool, _ []storage.Pos) []byte {
+		m := map[string]json.RawMessage{}
+		if found {
+			_ = json.Unmarshal(old, &m)
+		}
+		for k, v := range changed {
+			m[k] = v
+		}
+		return mustJSON(m)
+	}}
+	own, err := encodeEvent(eventProfileChanged, map[string]any{"From_Account": target, "ProfileItem": all})
+	if err != nil {
+		return nil, err
+	}
+	first := storage.Batch{Updates: []storage.Update{upd}, Appends: []storage.Append{{Stream: userStream(target), Payload: own}}}
+	var events []storage.Append
+	if len(public) > 0 {
+		ws, err := b.relWatchers(target)
+		if err != nil {
+			return nil, err
+		}
+		ev, err := encodeEvent(eventProfileChanged, map[string]any{"From_Account": target, "ProfileItem": public})
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range ws {
+			events = append(events, storage.Append{Stream: userStream(w), Payload: ev})
+		}
+	}
+	if err := b.commitFanout(ctx, first, events); err != nil {
+		return nil, err
+	}
+	return map[string]any{}, nil
+}
+
+// reqProfileGet reads profiles (Tencent portrait_get). Another user's
+// private fields (AdminForbidType, custom fields not `public`) are left out
+// of their item; the user and the app admin see everything. An empty
+// TagList asks for every field.
+func (b *Broker) reqProfileGet(_ context.Context, r *reqCtx) (any, error) {
+	var q struct {
+		To_Account []string
+		TagList    []string
+	}
+	if err := r.decode(&q, CodeProfileBadParams); err != nil {
+		return nil, err
+	}
+	if len(q.To_Account) == 0 || len(q.To_Account) > maxProfileGet {
+		return nil, newError(CodeProfileBadParams, reasonImplementation, "To_Account must hold 1 to %d accounts", maxProfileGet)
+	}
+	tags := q.TagList
+	if len(tags) == 0 {
+		tags = b.allProfileTags()
+	}
+	defs := make([]profileTag, len(tags))
+	for i, tag := range tags {
+		t, ok := b.profileTagOf(tag)
+		if !ok {
+			return nil, newError(CodeProfileUnknownTag, reasonImplementation, "unknown profile tag %q", tag)
+		}
+		defs[i] = t
+	}
+	items := []map[string]any{}
+	fail := []string{}
+	for _, to := range q.To_Account {
+		if ids.CheckUserID(to) != nil {
+			items = append(items, map[string]any{"To_Account": to, "ProfileItem": []tagValue{}, "ResultCode": CodeProfileBadParams, "ResultInfo": "invalid To_Account"})
+			fail = append(fail, to)
+			continue
+		}
+		prof, err := b.loadProfile(to)
+		if err != nil {
+			return nil, err
+		}
+		all := to == r.user || r.admin
+		pi := []tagValue{}
+		for i, tag := range tags {
+			if defs[i].private && !all {
+				continue
+			}
+			v, ok := prof[tag]
+			if !ok {
+				v = defs[i].def()
+			}
+			pi = append(pi, tagValue{tag, v})
+		}
+		items = append(items, map[string]any{"To_Account": to, "ProfileItem": pi, "ResultCode": 0, "ResultInfo": ""})
+	}
+	return map[string]any{"UserProfileItem": items, "Fail_Account": fail}, nil
+}

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Side-by-side MQTT benchmark on loopback: mosquitto, stock mochi and imbroker
+# run the same imbench scenarios in one go; prints one table with ratios
+# against mosquitto, then imbroker's IM scenarios. Bounded in count and time.
+#
+#   test/compare.sh            # defaults: 10 publishers x 10000 messages
+#   MSGS=2000 test/compare.sh  # quicker
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MSGS=${MSGS:-10000}
+PUBS=${PUBS:-10}
+CONNS=${CONNS:-8000}
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+if ! command -v mosquitto >/dev/null; then
+  echo "installing mosquitto from Debian's packages" >&2
+  (apt-get update -qq && apt-get install -y -qq mosquitto) >/dev/null
+fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+go build -o "$work/imbroker" ./cmd/imbroker
+go build -o "$work/imbench" ./cmd/imbench
+go build -o "$work/stockmochi" ./test/stockmochi
+
+key=compare-secret-key-0123456789abcdef
+cat > "$work/imbroker.yaml" <<YAML
+app:
+  secret_key: "$key"
+mqtt:
+  tcp: "127.0.0.1:18831"
+  ws: ""
+  max_clients: 100000
+  acl:
+    - { permission: allow, action: all, topic: "bench/#", who: authenticated }
+http:
+  address: ""
+storage:
+  dir: "$work/data"
+groups:
+  rate_limit: 1000000
+log:
+  level: error
+YAML
+
+mosquitto -p 18851 >"$work/mosquitto.log" 2>&1 & pids+=($!); mq=$!
+"$work/stockmochi" -addr 127.0.0.1:18841 >"$work/mochi.log" 2>&1 & pids+=($!); sm=$!
+"$work/imbroker" -config "$work/imbroker.yaml" >"$work/imbroker.log" 2>&1 & pids+=($!); ib=$!
+for port in 18851 18841 18831; do
+  for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+done
+
+bench() { # name port key pid args...
+  local name=$1 port=$2 k=$3 pid=$4; shift 4
+  "$work/imbench" -json -broker "tcp://127.0.0.1:$port" -key "$k" -pid "$pid" "$@"
+}
+row() { # label json
+  python3 -c 'import json,sys; r=json.loads(sys.argv[2]); print("%-34s %10.0f %8d %8.2f %8.2f %8.2f" % (sys.argv[1], r["delivered_per_sec"], r["lost"], r["P50"], r["P99"], r["Max"]))' "$1" "$2"
+}
+
+printf '%-34s %10s %8s %8s %8s %8s\n' scenario "delivered/s" lost p50ms p99ms maxms
+declare -A base
+for sc in "p2p-qos1:-qos 1" "p2p-qos0:-qos 0" "fanout-qos1:-qos 1 -fanout -messages 1000"; do
+  name=${sc%%:*}; args=${sc#*:}
+  for b in "mosquitto 18851 - $mq" "mochi 18841 - $sm" "imbroker 18831 $key $ib"; do
+    set -- $b; k=$3; [ "$k" = "-" ] && k=""
+    out=$(bench "$1" "$2" "$k" "$4" -scenario pubsub -clients "$PUBS" -messages "$MSGS" $args)
+    rate=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["delivered_per_sec"])' "$out")
+    [ "$1" = mosquitto ] && base[$name]=$rate
+    row "$name $1 (x$(python3 -c "print(round($rate/${base[$name]},2))"))" "$out"
+  done
+done
+for b in "mosquitto 18851 - $mq" "mochi 18841 - $sm" "imbroker 18831 $key $ib"; do
+  set -- $b; k=$3; [ "$k" = "-" ] && k=""
+  out=$(bench "$1" "$2" "$k" "$4" -scenario connections -clients "$CONNS" -rate 5000 -hold 2s)
+  python3 -c 'import json,sys; r=json.loads(sys.argv[2]); e=r.get("extra",{}); print("connections %-12s %6d conns %8.0f conn/s %8.2f kB/conn" % (sys.argv[1], r["delivered"], e.get("connect_per_sec",0), e.get("broker_kb_per_conn",0)))' "$1" "$out"
+done
+echo
+echo "imbroker IM scenarios"
+row "c2c (10 pairs x $MSGS)" "$(bench imbroker 18831 $key $ib -scenario c2c -clients 10 -messages "$MSGS")"
+out=$(bench imbroker 18831 $key $ib -scenario group -clients 1000 -messages 20)
+row "group (1000 online members)" "$out"
+python3 -c 'import json,sys; e=json.loads(sys.argv[1])["extra"]; print("  reach all: p50 %.1f ms, max %.1f ms" % (e.get("reach_all_ms_p50",0), e.get("reach_all_ms_max",0)))' "$out"
+out=$(bench imbroker 18831 $key $ib -scenario catchup -messages 10000)
+python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("catchup 10000 messages: replayed %d in %.2f s" % (r["delivered"], r["extra"].get("replay_seconds",0)))' "$out"
