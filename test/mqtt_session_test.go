@@ -127,7 +127,7 @@ func TestE2E_MQTTSessionExpiry(t *testing.T) {
 		return cp
 	}
 
-	// The server's maximum is told back in CONNACK [MQTT-3.2.2-?].
+	// The server's maximum is told back in CONNACK.
 	x, ca := mqConnect5(t, b, login("x", true, 3600))
 	if ca.Properties == nil || ca.Properties.SessionExpiryInterval == nil || *ca.Properties.SessionExpiryInterval != 5 {
 		t.Fatalf("CONNACK session expiry: %+v", ca.Properties)
