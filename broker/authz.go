@@ -89,7 +89,8 @@ func (b *Broker) authenticateGuest(cl *mqtt.Client) packets.Code {
 	return packets.CodeSuccess
 }
 
-// userOf returns the authenticated UserID of a client ("" for guests).
+// userOf returns the authenticated UserID of a client ("" for guests and
+// anonymous clients).
 func userOf(cl *mqtt.Client) string { return string(cl.Properties.Username) }
 
 // CanPublish implements auth.Authorizer. MQTT 3.1.1 publishes are always let

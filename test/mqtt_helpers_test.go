@@ -56,12 +56,18 @@ type mq5 struct {
 // may be a refusal.
 func mqConnect5(t testing.TB, b *Broker, cp *paho5.Connect) (*mq5, *paho5.Connack) {
 	t.Helper()
+	return mqConnect5With(t, b, cp, nil)
+}
+
+// mqConnect5With is mqConnect5 with a hook to adjust the client config.
+func mqConnect5With(t testing.TB, b *Broker, cp *paho5.Connect, mod func(*paho5.ClientConfig)) (*mq5, *paho5.Connack) {
+	t.Helper()
 	conn, err := net.DialTimeout("tcp", b.MQTTAddr(), mqWait)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &mq5{t: t, conn: conn, msgs: make(chan *paho5.Publish, 1000), disc: make(chan *paho5.Disconnect, 1)}
-	c.Client = paho5.NewClient(paho5.ClientConfig{
+	cc := paho5.ClientConfig{
 		Conn: conn,
 		OnPublishReceived: []func(paho5.PublishReceived) (bool, error){func(pr paho5.PublishReceived) (bool, error) {
 			c.msgs <- pr.Packet
@@ -74,7 +80,11 @@ func mqConnect5(t testing.TB, b *Broker, cp *paho5.Connect) (*mq5, *paho5.Connac
 			}
 		},
 		OnClientError: func(error) {},
-	})
+	}
+	if mod != nil {
+		mod(&cc)
+	}
+	c.Client = paho5.NewClient(cc)
 	ctx, cancel := context.WithTimeout(context.Background(), mqWait)
 	defer cancel()
 	ca, err := c.Connect(ctx, cp)
@@ -123,6 +133,9 @@ func (c *mq5) close() {
 // drop closes the network connection without DISCONNECT (wills fire).
 func (c *mq5) drop() {
 	c.conn.Close()
+	if !c.up {
+		return
+	}
 	select {
 	case <-c.Done():
 	case <-time.After(mqWait):

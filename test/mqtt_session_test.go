@@ -248,21 +248,26 @@ func TestE2E_MQTTReceiveMaximum(t *testing.T) {
 	}
 	r.closedByServer()
 
-	// Outbound: a client's own Receive Maximum of 2 still gets every message
-	// (mochi alone stalls after 4, see docs/mqtt.md).
+	// Outbound: a client's own Receive Maximum of 2 holds back the rest
+	// until it acks, and then it still gets every message (mochi alone
+	// stalls after 4, see docs/mqtt.md).
 	cp := mqLogin(b, "s", "s")
 	cp.Properties = &paho5.ConnectProperties{ReceiveMaximum: u16(2)}
-	s, _ := mqConnect5(t, b, cp)
+	s, _ := mqConnect5With(t, b, cp, func(cc *paho5.ClientConfig) { cc.EnableManualAcknowledgment = true })
 	s.mustSub(1, "rm/#")
 	p := mqUser5(t, b, "p", "p")
 	var want, got []string
 	for i := range 8 {
 		payload := string(rune('a' + i))
 		want = append(want, payload)
-		p.mustPub("rm/x", payload)
+		p.mustPub("rm/x", payload) // all 8 are handed to s before it acks any
 	}
 	for range want {
-		got = append(got, string(s.next().Payload))
+		m := s.next()
+		got = append(got, string(m.Payload))
+		if err := s.Ack(m); err != nil {
+			t.Fatal(err)
+		}
 	}
 	slices.Sort(got)
 	if !slices.Equal(got, want) {

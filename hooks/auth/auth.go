@@ -204,10 +204,11 @@ func (h *Hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 
 // OnPacketEncode completes mochi's outbound packets: the CONNACK states the
 // server's Topic Alias Maximum and Maximum Packet Size [MQTT-3.2.2-17]
-// [MQTT-3.2.2-15]; acks never echo the request's user properties;
-// obscure_not_authorized turns 0x87 into 0x80; reason strings and user
-// properties are kept where Request Problem Information 0 still allows them
-// [MQTT-3.1.2-29]; a PUBLISH gets an outbound topic alias.
+// [MQTT-3.2.2-15]; a QoS 1 PUBACK says 0x00, never 0x01; SUBACK and UNSUBACK
+// do not echo the request's user properties; Request Problem Information 0
+// no longer strips what it still allows on PUBLISH, CONNACK and DISCONNECT
+// [MQTT-3.1.2-29]; obscure_not_authorized turns 0x87 into 0x80; a PUBLISH
+// gets an outbound topic alias.
 func (h *Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 	switch pk.FixedHeader.Type {
 	case packets.Connack:
@@ -220,8 +221,14 @@ func (h *Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet
 		pk.Mods.DisallowProblemInfo = false
 	case packets.Publish:
 		pk.Mods.DisallowProblemInfo = false
-		if c := h.conn(cl); c != nil {
-			c.alias(&pk)
+		if h.caps.TopicAliasMaximum > 0 && cl.Properties.ProtocolVersion == 5 {
+			if c := h.conn(cl); c != nil {
+				c.alias(&pk)
+			}
+		}
+	case packets.Puback:
+		if pk.ReasonCode == packets.CodeGrantedQos1.Code {
+			pk.ReasonCode = packets.CodeSuccess.Code // mochi acks QoS 1 with "granted QoS 1", no PUBACK reason
 		}
 	case packets.Suback, packets.Unsuback:
 		pk.Properties.User = nil
