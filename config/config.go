@@ -50,7 +50,7 @@ type MQTT struct {
 	WSAllowedOrigins       []string      `yaml:"ws_allowed_origins"`        // exact Origin values allowed; empty = any
 	TLS                    TLS           `yaml:"tls"`                       // optional MQTT over TLS listener
 	MaxPacketSize          uint32        `yaml:"max_packet_size"`           // bytes; larger packets disconnect the client; default 65536
-	MaxClientWritesPending int32         `yaml:"max_client_writes_pending"` // outbound queue per client; default 512
+	MaxClientWritesPending int32         `yaml:"max_client_writes_pending"` // outbound queue per client; default 2048
 	MaxInflight            uint16        `yaml:"max_inflight"`              // unacked QoS>0 messages per client; default 1024
 	ReceiveMaximum         uint16        `yaml:"receive_maximum"`           // inbound QoS>0 quota per client; default 256
 	SessionExpiry          time.Duration `yaml:"session_expiry"`            // max persistent session lifetime; default 168h
@@ -130,7 +130,7 @@ func Default() Config {
 		App: App{SDKAppID: 1400000000, Admin: "administrator"},
 		MQTT: MQTT{
 			TCP: ":1883", WS: ":8083", WSPath: "/mqtt", WSAllowedOrigins: []string{},
-			MaxPacketSize: 65536, MaxClientWritesPending: 512, MaxInflight: 1024, ReceiveMaximum: 256,
+			MaxPacketSize: 65536, MaxClientWritesPending: 2048, MaxInflight: 1024, ReceiveMaximum: 256,
 			SessionExpiry: 168 * time.Hour, KeepaliveMin: 10, KeepaliveMax: 300, MaxClients: 100000,
 			MQTTPlain: defaultMQTTPlain(),
 		},
