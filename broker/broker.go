@@ -18,6 +18,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/hooks/auth"
 	"github.com/imbroker/imbroker/hooks/intake"
@@ -36,6 +37,8 @@ type Broker struct {
 	mq      *mqtt.Server
 	deliver *deliverer
 	metrics metrics
+
+	callbacks *callbacks.Client
 
 	policies map[string]*groupPolicy
 	groups   groups
@@ -91,6 +94,12 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 	b := &Broker{cfg: cfg, log: log, signer: usersig.New(cfg.App.SDKAppID, key), addrs: map[string]string{},
 		policies: groupPolicies(cfg.Groups), groups: groups{loaded: map[string]*group{}}}
 	b.handlers = b.requestHandlers()
+	b.callbacks = newCallbacks(cfg, log)
+	defer func() {
+		if err != nil {
+			b.callbacks.Close()
+		}
+	}()
 
 	b.mq = mqtt.New(&mqtt.Options{
 		InlineClient:             true,
@@ -217,6 +226,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		go func() {
 			b.retention.stop() // before the store closes: no trim in flight
 			b.closeMQTT()
+			b.callbacks.Close() // sends what is queued, each bounded by the timeout
 			b.deliver.close()
 			done <- b.store.Close()
 		}()

@@ -66,6 +66,16 @@ func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (
 		msg.MsgSeq = rand.Uint32N(1<<31-1) + 1 // Tencent: random when the sender sets none
 	}
 	msg.MsgKey = fmt.Sprintf("%d_%d_%d", msg.MsgSeq, msg.MsgRandom, msg.MsgTime)
+	cbFields := map[string]any{"From_Account": from, "To_Account": to, "MsgSeq": msg.MsgSeq, "MsgRandom": msg.MsgRandom,
+		"MsgTime": msg.MsgTime, "MsgKey": msg.MsgKey, "OnlineOnlyFlag": 0}
+	body0 := []byte(msg.MsgBody)
+	if err := b.beforeSend(ctx, cbC2CBefore, req.ForbidCallbackControl, cbFields, &body0, &msg.CloudCustomData,
+		codeCallbackRejectC2C, 120001, 130000); err == errDroppedByCallback {
+		return SendResult{MsgKey: msg.MsgKey, MsgTime: msg.MsgTime, MsgSeq: msg.MsgSeq}, nil
+	} else if err != nil {
+		return SendResult{}, err
+	}
+	msg.MsgBody = body0
 	event, err := encodeEvent(eventC2CMsg, msg)
 	if err != nil {
 		return SendResult{}, fmt.Errorf("encode c2c: %w", err)
@@ -113,6 +123,9 @@ func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (
 		return prev, nil
 	}
 	b.metrics.c2cSent.Add(1)
+	cbFields["MsgBody"], cbFields["CloudCustomData"] = rawJSON(msg.MsgBody), msg.CloudCustomData
+	cbFields["SendMsgResult"], cbFields["ErrorInfo"] = 0, ""
+	b.afterSend(cbC2CAfter, req.ForbidCallbackControl, cbFields)
 	return res, nil
 }
 

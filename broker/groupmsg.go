@@ -223,6 +223,19 @@ func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte
 	if g == nil {
 		return 0, false, newError(CodeGroupNotFound, reasonImplementation, "group %s does not exist", gid)
 	}
+	// The before-callback runs outside the group's lock: a slow callback
+	// server must not hold up the group's other senders and changes.
+	g.mu.RLock()
+	gtype := g.info.Type
+	g.mu.RUnlock()
+	cbFields := map[string]any{"GroupId": gid, "Type": gtype, "From_Account": from, "Operator_Account": from,
+		"Random": *req.MsgRandom, "OnlineOnlyFlag": 0}
+	if err := b.beforeSend(ctx, cbGroupBefore, req.ForbidCallbackControl, cbFields, &body, &req.CloudCustomData,
+		codeCallbackRejectGroup, 10100, 10200); err == errDroppedByCallback {
+		return 0, false, nil
+	} else if err != nil {
+		return 0, false, err
+	}
 	g.op.Lock()
 	defer g.op.Unlock()
 	if g.destroyed {
@@ -280,5 +293,8 @@ func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte
 	g.info.LastMsgTime = now.Unix()
 	g.mu.Unlock()
 	b.metrics.groupSent.Add(1)
+	cbFields["MsgBody"], cbFields["CloudCustomData"] = rawJSON(body), req.CloudCustomData
+	cbFields["MsgSeq"], cbFields["MsgTime"] = seq, now.Unix()
+	b.afterSend(cbGroupAfter, req.ForbidCallbackControl, cbFields)
 	return seq, false, nil
 }

@@ -21,6 +21,8 @@ type sendRequest struct {
 	SendMsgControl    []string        `json:"SendMsgControl"`
 	OfflinePushInfo   json.RawMessage `json:"OfflinePushInfo"`
 	SyncOtherMachine  int             `json:"SyncOtherMachine"` // 2: no copy to the sender's devices
+	// ForbidCallbackControl: ForbidBeforeSendMsgCallback, ForbidAfterSendMsgCallback.
+	ForbidCallbackControl []string `json:"ForbidCallbackControl"`
 }
 
 const maxClientMsgID = 64

@@ -29,7 +29,9 @@ type Config struct {
 	Delivery      Delivery      `yaml:"delivery"`
 	Groups        Groups        `yaml:"groups"`
 	Conversations Conversations `yaml:"conversations"`
+	Callbacks     Callbacks     `yaml:"callbacks"`
 	Relations     Relations     `yaml:"relations"`
+	REST          REST          `yaml:"rest"`
 	Guests        Guests        `yaml:"guests"`
 	Devices       Devices       `yaml:"devices"`
 	Log           Log           `yaml:"log"`
@@ -141,7 +143,9 @@ func Default() Config {
 		Delivery:      Delivery{Workers: 16, Queue: 4096},
 		Groups:        defaultGroups(),
 		Conversations: defaultConversations(),
+		Callbacks:     defaultCallbacks(),
 		Relations:     defaultRelations(),
+		REST:          defaultREST(),
 		Devices:       Devices{MaxPerUser: 0, OnExceed: DevicesKickOldest},
 		Log:           Log{Level: "info", Format: "text"},
 	}

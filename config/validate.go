@@ -65,7 +65,9 @@ func (c *Config) Validate() error {
 
 	v.groups(c.Groups)
 	v.conversations(c.Conversations)
+	v.callbacks(c.Callbacks)
 	v.relations(c.Relations)
+	v.rest(c.REST)
 	v.check(c.Devices.MaxPerUser >= 0, "devices.max_per_user", "must not be negative (0 = unlimited)")
 	v.oneOf("devices.on_exceed", c.Devices.OnExceed, DevicesKickOldest, DevicesRefuse)
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")

@@ -1,5 +1,5 @@
-// Package rest is the HTTP adapter: health endpoints now, the Tencent v4
-// admin API and the console later. Handlers are thin and call the broker
+// Package rest is the HTTP adapter: health endpoints and the Tencent v4
+// admin API (rest/v4*.go, docs/rest.md). Handlers are thin and call the broker
 // through the small interfaces declared here.
 package rest
 
@@ -19,12 +19,26 @@ type Readiness interface {
 // Deps are what the router needs.
 type Deps struct {
 	Ready Readiness
+	V4    *V4 // the Tencent-compatible admin API (rest/v4.go); nil: not served
 }
 
 // NewRouter builds the HTTP handler. It holds no global state.
 func NewRouter(d Deps) http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
+	r.NotFound(func(w http.ResponseWriter, req *http.Request) {
+		if !v4NotFound(w, req) {
+			http.NotFound(w, req)
+		}
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		if !v4NotFound(w, req) {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+		}
+	})
+	if d.V4 != nil {
+		mountV4(r, *d.V4)
+	}
 	// Liveness: the process serves HTTP.
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

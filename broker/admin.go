@@ -1,0 +1,194 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/storage"
+)
+
+// The core of the REST admin API (rest/v4.go, docs/rest.md): im/req ops run
+// without an MQTT client, and the account registry.
+
+// Account registry codes (tencent-im.md §2).
+const (
+	CodeRESTBadParams  = 70402 // account APIs: invalid params
+	CodeAccountUnknown = 70107 // UserID does not exist
+)
+
+// accountKey holds an imported account: {"UserID","ImportTime"}.
+func accountKey(uid string) string { return "ac/" + uid }
+
+// errKickedAdmin is the DISCONNECT reason of a connection the admin kicked.
+var errKickedAdmin = packets.Code{Code: packets.ErrAdministrativeAction.Code, Reason: "kicked: admin"}
+
+// VerifyUserSig checks sig for user against this app's SDKAppID and key.
+// A failure is a *usersig.Error carrying Tencent's code (70001, 70003, ...).
+func (b *Broker) VerifyUserSig(user, sig string) error {
+	_, err := b.signer.Verify(user, sig, time.Now())
+	return err
+}
+
+// AdminRequest runs the im/req op as actor without an MQTT client: as the
+// app admin (with its rights) when actor is the admin identifier, otherwise
+// as that user. It returns the reply fields (without Id, Op, ErrorCode,
+// ErrorInfo) or an error; an *Error carries the Tencent code. Ops that
+// replay to a connection (sync, group.sync) are refused with 60009.
+func (b *Broker) AdminRequest(ctx context.Context, op, actor string, body []byte) (map[string]any, error) {
+	if op == "sync" || op == "group.sync" {
+		return nil, newError(CodeBadCommand, reasonTopicInvalid, "%s needs an MQTT connection", op)
+	}
+	h, ok := b.handlers[op]
+	if !ok {
+		return nil, newError(CodeBadCommand, reasonTopicInvalid, "unknown request %q", op)
+	}
+	if len(body) == 0 {
+		body = []byte("{}")
+	}
+	res, err := h(ctx, &reqCtx{user: actor, admin: actor == b.cfg.App.Admin, payload: body})
+	if err != nil {
+		if e := asError(err); e.Code == CodeInternal {
+			b.log.Error("admin request failed", "op", op, "actor", actor, "error", err)
+			return nil, e
+		}
+		return nil, err
+	}
+	out := map[string]any{}
+	if res != nil {
+		raw, err := json.Marshal(res)
+		if err != nil {
+			return nil, err
+		}
+		d := json.NewDecoder(strings.NewReader(string(raw)))
+		d.UseNumber()
+		if err := d.Decode(&out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// ImportAccount records uid as imported (Tencent account_import); importing
+// again is a success. Nick and FaceUrl, when given, go to the profile.
+func (b *Broker) ImportAccount(ctx context.Context, uid, nick, faceURL string) error {
+	if ids.CheckUserID(uid) != nil {
+		return newError(CodeRESTBadParams, reasonImplementation, "invalid UserID %q", uid)
+	}
+	if _, ok, err := b.store.Get(accountKey(uid)); err != nil {
+		return err
+	} else if !ok {
+		rec, _ := json.Marshal(map[string]any{"UserID": uid, "ImportTime": time.Now().Unix()})
+		if err := b.store.Set(ctx, accountKey(uid), rec); err != nil {
+			return err
+		}
+	}
+	var items []map[string]any
+	if nick != "" {
+		items = append(items, map[string]any{"Tag": "Tag_Profile_IM_Nick", "Value": nick})
+	}
+	if faceURL != "" {
+		items = append(items, map[string]any{"Tag": "Tag_Profile_IM_Image", "Value": faceURL})
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	body, _ := json.Marshal(map[string]any{"From_Account": uid, "ProfileItem": items})
+	_, err := b.AdminRequest(ctx, "profile.set", b.cfg.App.Admin, body)
+	return err
+}
+
+// AccountImported reports whether uid was imported.
+func (b *Broker) AccountImported(uid string) (bool, error) {
+	if ids.CheckUserID(uid) != nil {
+		return false, nil
+	}
+	_, ok, err := b.store.Get(accountKey(uid))
+	return ok, err
+}
+
+// DeleteAccount forgets an imported account (Tencent account_delete) and
+// disconnects its connections. Its messages, relations and profile stay.
+func (b *Broker) DeleteAccount(ctx context.Context, uid string) error {
+	ok, err := b.AccountImported(uid)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return newError(CodeAccountUnknown, reasonImplementation, "account %q is not imported", uid)
+	}
+	if _, err := b.store.Commit(ctx, storage.Batch{Deletes: []string{accountKey(uid)}}); err != nil {
+		return err
+	}
+	b.KickUser(uid)
+	return nil
+}
+
+// KickUser disconnects every connection of user (Tencent kick): each gets
+// an rpc notice {Op:"kicked", Reason:"admin"} and then DISCONNECT 0x98 (3.1.1
+// clients see the connection close). It returns how many were connected.
+// The user's UserSig stays valid: the client may log in again.
+func (b *Broker) KickUser(user string) int {
+	n := 0
+	for _, id := range b.devices.list(user) {
+		cl, ok := b.mq.Clients.Get(id)
+		if !ok || userOf(cl) != user {
+			continue
+		}
+		n++
+		if cl.Net.Conn != nil {
+			_ = cl.Net.Conn.SetWriteDeadline(time.Now().Add(kickWriteTimeout))
+		}
+		if payload, err := json.Marshal(kickNotice{Op: "kicked", Reason: "admin", By: b.cfg.App.Admin}); err == nil {
+			b.writeDirect(cl, topicUserPrefix+user+rpcSuffix, payload, packets.Properties{})
+		}
+		_ = b.mq.DisconnectClient(cl, errKickedAdmin)
+	}
+	return n
+}
+
+// C2CUnread returns uid's unread counts per C2C peer (all C2C conversations
+// when peers is empty) and their total.
+func (b *Broker) C2CUnread(uid string, peers []string) (map[string]int, int, error) {
+	out := map[string]int{}
+	total := 0
+	if len(peers) == 0 {
+		err := scanAll(b.store, convPrefix(uid), func(v []byte) error {
+			var st convState
+			if err := json.Unmarshal(v, &st); err != nil {
+				return err
+			}
+			if st.Type == convC2C {
+				out[st.Peer_Account] = st.UnreadMsgNum
+				total += st.UnreadMsgNum
+			}
+			return nil
+		})
+		return out, total, err
+	}
+	for _, p := range peers {
+		st, _, err := b.loadConv(uid, c2cConvID(p))
+		if err != nil {
+			return nil, 0, err
+		}
+		out[p] = st.UnreadMsgNum
+		total += st.UnreadMsgNum
+	}
+	return out, total, nil
+}
+
+// C2CMsgPos returns the position in the a–b conversation history of the
+// message msgKey (msg.history's Seq), for admin_getroammsg's LastMsgKey.
+func (b *Broker) C2CMsgPos(a, c, msgKey string) (uint64, bool, error) {
+	raw, ok, err := b.store.Get(msgKeyIndex(a, c, msgKey))
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	seq, err := strconv.ParseUint(string(raw), 10, 64)
+	return seq, err == nil, err
+}

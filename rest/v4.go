@@ -1,0 +1,360 @@
+package rest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/imbroker/imbroker/broker"
+	"github.com/imbroker/imbroker/config"
+	"github.com/imbroker/imbroker/internal/usersig"
+)
+
+// Admin is what the Tencent-compatible v4 API needs from the broker core.
+type Admin interface {
+	VerifyUserSig(user, sig string) error
+	AdminRequest(ctx context.Context, op, actor string, body []byte) (map[string]any, error)
+	SendC2C(ctx context.Context, from, to string, payload []byte) (broker.SendResult, error)
+	ImportAccount(ctx context.Context, uid, nick, faceURL string) error
+	AccountImported(uid string) (bool, error)
+	DeleteAccount(ctx context.Context, uid string) error
+	KickUser(user string) int
+	C2CUnread(uid string, peers []string) (map[string]int, int, error)
+	C2CMsgPos(a, b, msgKey string) (uint64, bool, error)
+}
+
+// V4 configures the v4 API.
+type V4 struct {
+	Admin Admin
+	App   config.App
+	REST  config.REST
+	Log   *slog.Logger
+}
+
+// REST common codes (tencent-im.md §2).
+const (
+	codeURLParse      = 60002
+	codeJSONParse     = 60003
+	codeBadAppID      = 60006
+	codeRateLimited   = 60007
+	codeBadURL        = 60009
+	codeAdminRequired = 60010
+	codeAppIDMissing  = 60012
+	codeBodyJSON      = 90001 // openim: body JSON parse
+	codeTooLarge      = 93000
+	codeInternal      = 20005
+)
+
+// apiError is a refusal with a Tencent code.
+type apiError struct {
+	Code int
+	Info string
+}
+
+func (e *apiError) Error() string { return strconv.Itoa(e.Code) + " " + e.Info }
+
+func fail(code int, info string) error { return &apiError{Code: code, Info: info} }
+
+// endpoint is one v4 API. The router and /v4/openapi.json are both built
+// from the registry, so they cannot drift.
+type endpoint struct {
+	Path    string // "{service}/{command}"
+	Summary string
+	Request []string // top-level request fields (documentation)
+	handle  func(c *call) (map[string]any, error)
+}
+
+// call is one authenticated request.
+type call struct {
+	ctx   context.Context
+	a     Admin
+	admin string // the admin identifier
+	body  []byte
+	ep    *endpoint
+}
+
+// decode unmarshals the body into v; a type mismatch is code.
+func (c *call) decode(v any, code int) error {
+	if err := json.Unmarshal(c.body, v); err != nil {
+		return fail(code, "request fields: "+err.Error())
+	}
+	return nil
+}
+
+// op runs an im/req op as actor with body (a value to marshal).
+func (c *call) op(op, actor string, body any) (map[string]any, error) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	return c.a.AdminRequest(c.ctx, op, actor, raw)
+}
+
+// passOp runs op as the admin with the request body unchanged.
+func passOp(op string) func(c *call) (map[string]any, error) {
+	return func(c *call) (map[string]any, error) { return c.a.AdminRequest(c.ctx, op, c.admin, c.body) }
+}
+
+// registry lists every v4 endpoint, in document order.
+func registry() []*endpoint {
+	var eps []*endpoint
+	eps = append(eps, accountEndpoints()...)
+	eps = append(eps, openimEndpoints()...)
+	eps = append(eps, moreEndpoints()...)
+	return eps
+}
+
+// limiter is a token bucket per API: rate tokens per second, burst rate.
+type limiter struct {
+	mu     sync.Mutex
+	rate   float64
+	tokens float64
+	last   time.Time
+}
+
+func (l *limiter) allow(now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.tokens = min(l.rate, l.tokens+now.Sub(l.last).Seconds()*l.rate)
+	l.last = now
+	if l.tokens < 1 {
+		return false
+	}
+	l.tokens--
+	return true
+}
+
+// mountV4 adds the v4 API to r.
+func mountV4(r chi.Router, v V4) {
+	log := v.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	eps := registry()
+	for _, ep := range eps {
+		n := float64(v.REST.Limit(ep.Path))
+		lim := &limiter{rate: n, tokens: n, last: time.Now()}
+		r.Post("/v4/"+ep.Path, v4Handler(v, ep, lim, log))
+	}
+	doc := openAPI(eps)
+	r.Get("/v4/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(doc)
+	})
+}
+
+// v4NotFound answers unknown /v4 paths (and wrong methods) in the envelope.
+func v4NotFound(w http.ResponseWriter, r *http.Request) bool {
+	if !strings.HasPrefix(r.URL.Path, "/v4/") {
+		return false
+	}
+	if r.Method != http.MethodPost {
+		writeEnvelope(w, fail(codeURLParse, "only POST is supported"), nil)
+		return true
+	}
+	writeEnvelope(w, fail(codeBadURL, "unknown API "+strings.TrimPrefix(r.URL.Path, "/v4/")), nil)
+	return true
+}
+
+func v4Handler(v V4, ep *endpoint, lim *limiter, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !lim.allow(time.Now()) {
+			writeEnvelope(w, fail(codeRateLimited, "REST API call rate exceeded for "+ep.Path), nil)
+			return
+		}
+		if err := checkAuth(v, r.URL.Query()); err != nil {
+			writeEnvelope(w, err, nil)
+			return
+		}
+		body, err := readBody(w, r, v.REST.MaxBodyBytes, strings.HasPrefix(ep.Path, "openim/"))
+		if err != nil {
+			writeEnvelope(w, err, nil)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		out, err := ep.handle(&call{ctx: ctx, a: v.Admin, admin: v.App.Admin, body: body, ep: ep})
+		if err != nil && code(err) == codeInternal {
+			log.Error("v4 API failed", "api", ep.Path, "error", err)
+		}
+		writeEnvelope(w, err, out)
+	}
+}
+
+// checkAuth checks the query: the app's SDKAppID and a valid UserSig of the
+// admin identifier.
+func checkAuth(v V4, q map[string][]string) error {
+	get := func(k string) (string, bool) {
+		vs, ok := q[k]
+		if !ok || len(vs) == 0 {
+			return "", false
+		}
+		return vs[0], true
+	}
+	appID, ok := get("sdkappid")
+	if !ok || appID == "" {
+		return fail(codeAppIDMissing, "sdkappid is missing")
+	}
+	n, err := strconv.ParseUint(appID, 10, 64)
+	if err != nil {
+		return fail(codeURLParse, "sdkappid is not a number")
+	}
+	if n != v.App.SDKAppID {
+		return fail(codeBadAppID, "invalid sdkappid")
+	}
+	id, _ := get("identifier")
+	sig, _ := get("usersig")
+	if id == "" || sig == "" {
+		return fail(codeURLParse, "identifier and usersig are required")
+	}
+	if rnd, ok := get("random"); !ok {
+		return fail(codeURLParse, "random is required")
+	} else if _, err := strconv.ParseUint(rnd, 10, 32); err != nil {
+		return fail(codeURLParse, "random must be a 32-bit unsigned integer")
+	}
+	if ct, ok := get("contenttype"); ok && ct != "json" {
+		return fail(codeURLParse, "contenttype must be json")
+	}
+	if err := v.Admin.VerifyUserSig(id, sig); err != nil {
+		return err
+	}
+	if id != v.App.Admin {
+		return fail(codeAdminRequired, "identifier is not the app admin")
+	}
+	return nil
+}
+
+// readBody reads a JSON object body of at most max bytes.
+func readBody(w http.ResponseWriter, r *http.Request, max int, openim bool) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(max)))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, fail(codeTooLarge, "request body over "+strconv.Itoa(max)+" bytes")
+	}
+	parseCode := codeJSONParse
+	if openim {
+		parseCode = codeBodyJSON
+	}
+	if err != nil {
+		return nil, fail(codeURLParse, "reading the body failed")
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil, fail(parseCode, "empty body: send {} when there is nothing to say")
+	}
+	var obj map[string]json.RawMessage
+	if trimmed[0] != '{' || json.Unmarshal(trimmed, &obj) != nil {
+		return nil, fail(parseCode, "body is not a JSON object")
+	}
+	return trimmed, nil
+}
+
+// code is err's Tencent code.
+func code(err error) int {
+	var ae *apiError
+	var be *broker.Error
+	var ue *usersig.Error
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ae):
+		return ae.Code
+	case errors.As(err, &be):
+		return be.Code
+	case errors.As(err, &ue):
+		return ue.Code
+	}
+	return codeInternal
+}
+
+// writeEnvelope writes {ActionStatus, ErrorCode, ErrorInfo, ...out} with
+// HTTP 200. Error texts come only from coded errors; anything else is
+// "internal error" (logged by the caller).
+func writeEnvelope(w http.ResponseWriter, err error, out map[string]any) {
+	res := map[string]any{}
+	for k, v := range out {
+		res[k] = v
+	}
+	res["ActionStatus"], res["ErrorCode"], res["ErrorInfo"] = "OK", 0, ""
+	if err != nil {
+		c, info := errInfo(err)
+		res["ActionStatus"], res["ErrorCode"], res["ErrorInfo"] = "FAIL", c, info
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// errInfo is err's code and the text a client may see.
+func errInfo(err error) (int, string) {
+	c := code(err)
+	var ae *apiError
+	var be *broker.Error
+	var ue *usersig.Error
+	switch {
+	case errors.As(err, &ae):
+		return c, ae.Info
+	case errors.As(err, &be) && c != codeInternal:
+		return c, be.Info
+	case errors.As(err, &ue):
+		return c, ue.Reason
+	}
+	return c, "internal error"
+}
+
+// openAPI builds the OpenAPI 3 document of eps.
+func openAPI(eps []*endpoint) []byte {
+	param := func(name, desc string, required bool, schema map[string]any) map[string]any {
+		return map[string]any{"name": name, "in": "query", "required": required, "description": desc, "schema": schema}
+	}
+	str := map[string]any{"type": "string"}
+	params := []any{
+		param("sdkappid", "the app's SDKAppID", true, map[string]any{"type": "integer", "format": "int64"}),
+		param("identifier", "the app admin identifier", true, str),
+		param("usersig", "a UserSig of the admin", true, str),
+		param("random", "a random 32-bit unsigned integer", true, map[string]any{"type": "integer", "format": "int64", "minimum": 0, "maximum": 4294967295}),
+		param("contenttype", "json", false, map[string]any{"type": "string", "enum": []string{"json"}}),
+	}
+	envelope := map[string]any{"type": "object", "required": []string{"ActionStatus", "ErrorCode", "ErrorInfo"},
+		"properties": map[string]any{
+			"ActionStatus": map[string]any{"type": "string", "enum": []string{"OK", "FAIL"}},
+			"ErrorCode":    map[string]any{"type": "integer"},
+			"ErrorInfo":    str,
+		}, "additionalProperties": true}
+	paths := map[string]any{}
+	for _, ep := range eps {
+		props := map[string]any{}
+		fields := append([]string(nil), ep.Request...)
+		sort.Strings(fields)
+		for _, f := range fields {
+			props[f] = map[string]any{}
+		}
+		paths["/v4/"+ep.Path] = map[string]any{"post": map[string]any{
+			"operationId": strings.ReplaceAll(ep.Path, "/", "_"),
+			"summary":     ep.Summary,
+			"parameters":  params,
+			"requestBody": map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{
+				"schema": map[string]any{"type": "object", "properties": props}}}},
+			"responses": map[string]any{"200": map[string]any{"description": "Tencent envelope; HTTP is always 200",
+				"content": map[string]any{"application/json": map[string]any{"schema": envelope}}}},
+		}}
+	}
+	paths["/v4/openapi.json"] = map[string]any{"get": map[string]any{"operationId": "openapi", "summary": "this document",
+		"responses": map[string]any{"200": map[string]any{"description": "OpenAPI 3 document"}}}}
+	doc, _ := json.MarshalIndent(map[string]any{
+		"openapi": "3.0.3",
+		"info": map[string]any{"title": "imbroker v4 admin API (Tencent Cloud IM compatible)", "version": "1",
+			"description": "See docs/rest.md. Every response is HTTP 200 with the {ActionStatus, ErrorCode, ErrorInfo} envelope."},
+		"paths": paths,
+	}, "", "  ")
+	return doc
+}

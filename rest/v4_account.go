@@ -1,0 +1,128 @@
+package rest
+
+// Account codes (tencent-im.md §2).
+const (
+	codeAccountParams  = 70402
+	codeAccountUnknown = 70107
+	maxAccountBatch    = 100
+)
+
+func accountEndpoints() []*endpoint {
+	return []*endpoint{
+		{Path: "im_open_login_svc/account_import", Summary: "import one account", Request: []string{"UserID", "Nick", "FaceUrl"}, handle: accountImport},
+		{Path: "im_open_login_svc/multiaccount_import", Summary: "import up to 100 accounts", Request: []string{"Accounts"}, handle: multiAccountImport},
+		{Path: "im_open_login_svc/account_delete", Summary: "delete up to 100 accounts", Request: []string{"DeleteItem"}, handle: accountDelete},
+		{Path: "im_open_login_svc/account_check", Summary: "check up to 100 accounts are imported", Request: []string{"CheckItem"}, handle: accountCheck},
+		{Path: "im_open_login_svc/kick", Summary: "disconnect every connection of a user", Request: []string{"UserID"}, handle: kick},
+		{Path: "openim/query_online_status", Summary: "online state of up to 500 users", Request: []string{"To_Account", "IsNeedDetail"}, handle: passOp("status.query")},
+		{Path: "openim/querystate", Summary: "old name of query_online_status", Request: []string{"To_Account", "IsNeedDetail"}, handle: passOp("status.query")},
+	}
+}
+
+func accountImport(c *call) (map[string]any, error) {
+	var q struct{ UserID, Identifier, Nick, FaceUrl string }
+	if err := c.decode(&q, codeAccountParams); err != nil {
+		return nil, err
+	}
+	if q.UserID == "" {
+		q.UserID = q.Identifier // the API's old field name
+	}
+	if q.UserID == "" {
+		return nil, fail(codeAccountParams, "UserID is required")
+	}
+	return nil, c.a.ImportAccount(c.ctx, q.UserID, q.Nick, q.FaceUrl)
+}
+
+func multiAccountImport(c *call) (map[string]any, error) {
+	var q struct{ Accounts []string }
+	if err := c.decode(&q, codeAccountParams); err != nil {
+		return nil, err
+	}
+	if len(q.Accounts) == 0 || len(q.Accounts) > maxAccountBatch {
+		return nil, fail(codeAccountParams, "Accounts must hold 1 to 100 UserIDs")
+	}
+	failed := []string{}
+	for _, uid := range q.Accounts {
+		if err := c.a.ImportAccount(c.ctx, uid, "", ""); err != nil {
+			if code(err) == codeInternal {
+				return nil, err
+			}
+			failed = append(failed, uid)
+		}
+	}
+	return map[string]any{"FailAccounts": failed}, nil
+}
+
+type userItem struct{ UserID string }
+
+func userItems(c *call, field string) ([]userItem, error) {
+	var q map[string][]userItem
+	if err := c.decode(&q, codeAccountParams); err != nil {
+		return nil, err
+	}
+	items := q[field]
+	if len(items) == 0 || len(items) > maxAccountBatch {
+		return nil, fail(codeAccountParams, field+" must hold 1 to 100 items")
+	}
+	return items, nil
+}
+
+func resultItem(uid string, err error) map[string]any {
+	it := map[string]any{"UserID": uid, "ResultCode": 0, "ResultInfo": ""}
+	if err != nil {
+		it["ResultCode"], it["ResultInfo"] = errInfo(err)
+	}
+	return it
+}
+
+func accountDelete(c *call) (map[string]any, error) {
+	items, err := userItems(c, "DeleteItem")
+	if err != nil {
+		return nil, err
+	}
+	res := []map[string]any{}
+	for _, it := range items {
+		err := c.a.DeleteAccount(c.ctx, it.UserID)
+		if code(err) == codeInternal {
+			return nil, err
+		}
+		res = append(res, resultItem(it.UserID, err))
+	}
+	return map[string]any{"ResultItem": res}, nil
+}
+
+func accountCheck(c *call) (map[string]any, error) {
+	items, err := userItems(c, "CheckItem")
+	if err != nil {
+		return nil, err
+	}
+	res := []map[string]any{}
+	for _, it := range items {
+		ok, err := c.a.AccountImported(it.UserID)
+		if err != nil {
+			return nil, err
+		}
+		r := resultItem(it.UserID, nil)
+		r["AccountStatus"] = "NotImported"
+		if ok {
+			r["AccountStatus"] = "Imported"
+		}
+		res = append(res, r)
+	}
+	return map[string]any{"ResultItem": res}, nil
+}
+
+func kick(c *call) (map[string]any, error) {
+	var q struct{ UserID, Identifier string }
+	if err := c.decode(&q, codeAccountParams); err != nil {
+		return nil, err
+	}
+	if q.UserID == "" {
+		q.UserID = q.Identifier
+	}
+	if q.UserID == "" {
+		return nil, fail(codeAccountParams, "UserID is required")
+	}
+	_ = c.a.KickUser(q.UserID)
+	return nil, nil
+}

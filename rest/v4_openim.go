@@ -1,0 +1,237 @@
+package rest
+
+import (
+	"encoding/json"
+	"sort"
+
+	"github.com/imbroker/imbroker/internal/ids"
+)
+
+// One-to-one message codes (tencent-im.md §2).
+const (
+	codeBadAccount   = 20003
+	codeToMissing    = 90003
+	codeFromMissing  = 90008
+	codeTooManyTo    = 90011
+	codeBadMsgKey    = 90054
+	maxBatchSend     = 500
+	recalledFlagBits = 8
+)
+
+func openimEndpoints() []*endpoint {
+	msg := []string{"SyncOtherMachine", "From_Account", "To_Account", "MsgSeq", "MsgRandom", "MsgBody", "CloudCustomData",
+		"OfflinePushInfo", "ForbidCallbackControl", "SendMsgControl", "IsNeedReadReceipt"}
+	return []*endpoint{
+		{Path: "openim/sendmsg", Summary: "send a one-to-one message", Request: msg, handle: sendMsg},
+		{Path: "openim/batchsendmsg", Summary: "send one message to up to 500 users", Request: msg, handle: batchSendMsg},
+		{Path: "openim/admin_getroammsg", Summary: "roaming history of a one-to-one conversation",
+			Request: []string{"Operator_Account", "Peer_Account", "MaxCnt", "MinTime", "MaxTime", "LastMsgKey"}, handle: getRoamMsg},
+		{Path: "openim/admin_msgwithdraw", Summary: "recall a one-to-one message", Request: []string{"From_Account", "To_Account", "MsgKey"}, handle: msgWithdraw},
+		{Path: "openim/admin_set_msg_read", Summary: "mark a one-to-one conversation read",
+			Request: []string{"Report_Account", "Peer_Account", "MsgReadTime"}, handle: setMsgRead},
+		{Path: "openim/get_c2c_unread_msg_num", Summary: "one-to-one unread counts", Request: []string{"To_Account", "Peer_Account"}, handle: c2cUnread},
+	}
+}
+
+// sender is From_Account, or the admin when it is omitted.
+func sender(c *call, from string) (string, error) {
+	if from == "" {
+		return c.admin, nil
+	}
+	if ids.CheckUserID(from) != nil {
+		return "", fail(codeBadAccount, "invalid From_Account")
+	}
+	return from, nil
+}
+
+func sendMsg(c *call) (map[string]any, error) {
+	var q struct{ From_Account, To_Account string }
+	if err := c.decode(&q, codeBodyJSON); err != nil {
+		return nil, err
+	}
+	from, err := sender(c, q.From_Account)
+	if err != nil {
+		return nil, err
+	}
+	if q.To_Account == "" {
+		return nil, fail(codeToMissing, "To_Account is required")
+	}
+	res, err := c.a.SendC2C(c.ctx, from, q.To_Account, c.body)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"MsgTime": res.MsgTime, "MsgKey": res.MsgKey}, nil
+}
+
+func batchSendMsg(c *call) (map[string]any, error) {
+	var q struct {
+		From_Account string
+		To_Account   []string
+	}
+	if err := c.decode(&q, codeBodyJSON); err != nil {
+		return nil, err
+	}
+	from, err := sender(c, q.From_Account)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(q.To_Account) == 0:
+		return nil, fail(codeToMissing, "To_Account is required")
+	case len(q.To_Account) > maxBatchSend:
+		return nil, fail(codeTooManyTo, "To_Account holds more than 500 accounts")
+	}
+	errs := []map[string]any{}
+	var first error
+	msgKey := ""
+	for _, to := range q.To_Account {
+		res, err := c.a.SendC2C(c.ctx, from, to, c.body)
+		if err != nil {
+			if code(err) == codeInternal {
+				return nil, err
+			}
+			first = cmpOr(first, err)
+			errs = append(errs, map[string]any{"To_Account": to, "ErrorCode": code(err)})
+			continue
+		}
+		if msgKey == "" {
+			msgKey = res.MsgKey
+		}
+	}
+	out := map[string]any{"MsgKey": msgKey, "ErrorList": errs}
+	if msgKey == "" { // every recipient failed
+		return out, first
+	}
+	return out, nil
+}
+
+func cmpOr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func getRoamMsg(c *call) (map[string]any, error) {
+	var q struct {
+		Operator_Account, Peer_Account string
+		MaxCnt                         int
+		MinTime, MaxTime               int64
+		LastMsgKey                     string
+	}
+	if err := c.decode(&q, codeBodyJSON); err != nil {
+		return nil, err
+	}
+	if q.Operator_Account == "" || q.Peer_Account == "" {
+		return nil, fail(codeToMissing, "Operator_Account and Peer_Account are required")
+	}
+	var last uint64
+	if q.LastMsgKey != "" {
+		pos, ok, err := c.a.C2CMsgPos(q.Operator_Account, q.Peer_Account, q.LastMsgKey)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fail(codeBadMsgKey, "unknown LastMsgKey")
+		}
+		last = pos
+	}
+	res, err := c.op("msg.history", q.Operator_Account, map[string]any{"Peer_Account": q.Peer_Account, "MaxCnt": q.MaxCnt,
+		"MinTime": q.MinTime, "MaxTime": q.MaxTime, "LastSeq": last})
+	if err != nil {
+		return nil, err
+	}
+	raw, _ := json.Marshal(res["MsgList"])
+	var evs []struct {
+		Msg struct {
+			From_Account, To_Account, MsgKey, CloudCustomData string
+			MsgSeq, MsgRandom                                 uint32
+			MsgTime                                           int64
+			MsgFlagBits                                       int
+			MsgBody                                           json.RawMessage
+		}
+	}
+	if err := json.Unmarshal(raw, &evs); err != nil {
+		return nil, err
+	}
+	list := []map[string]any{}
+	out := map[string]any{"Complete": 0, "MsgCnt": len(evs), "LastMsgTime": 0, "LastMsgKey": ""}
+	if res["Complete"] == true {
+		out["Complete"] = 1
+	}
+	for _, e := range evs {
+		m := e.Msg
+		body := m.MsgBody
+		if len(body) == 0 {
+			body = json.RawMessage("[]")
+		}
+		list = append(list, map[string]any{"From_Account": m.From_Account, "To_Account": m.To_Account, "MsgSeq": m.MsgSeq,
+			"MsgRandom": m.MsgRandom, "MsgTimeStamp": m.MsgTime, "MsgFlagBits": m.MsgFlagBits, "IsPeerRead": 0,
+			"MsgKey": m.MsgKey, "MsgBody": body, "CloudCustomData": m.CloudCustomData})
+		out["LastMsgTime"], out["LastMsgKey"] = m.MsgTime, m.MsgKey
+	}
+	out["MsgList"] = list
+	return out, nil
+}
+
+func msgWithdraw(c *call) (map[string]any, error) {
+	var q struct{ From_Account, To_Account, MsgKey string }
+	if err := c.decode(&q, codeBodyJSON); err != nil {
+		return nil, err
+	}
+	switch {
+	case q.From_Account == "":
+		return nil, fail(codeFromMissing, "From_Account is required")
+	case q.To_Account == "":
+		return nil, fail(codeToMissing, "To_Account is required")
+	case q.MsgKey == "":
+		return nil, fail(codeBadMsgKey, "MsgKey is required")
+	}
+	_, err := c.op("msg.recall", c.admin, map[string]any{"From_Account": q.From_Account, "Peer_Account": q.To_Account, "MsgKey": q.MsgKey})
+	return nil, err
+}
+
+func setMsgRead(c *call) (map[string]any, error) {
+	var q struct {
+		Report_Account, Peer_Account string
+		MsgReadTime                  int64
+	}
+	if err := c.decode(&q, codeBodyJSON); err != nil {
+		return nil, err
+	}
+	if q.Report_Account == "" || q.Peer_Account == "" {
+		return nil, fail(codeToMissing, "Report_Account and Peer_Account are required")
+	}
+	if ids.CheckUserID(q.Report_Account) != nil {
+		return nil, fail(codeBadAccount, "invalid Report_Account")
+	}
+	_, err := c.op("msg.read", q.Report_Account, map[string]any{"Peer_Account": q.Peer_Account})
+	return nil, err
+}
+
+func c2cUnread(c *call) (map[string]any, error) {
+	var q struct {
+		To_Account   string
+		Peer_Account []string
+	}
+	if err := c.decode(&q, codeBodyJSON); err != nil {
+		return nil, err
+	}
+	if q.To_Account == "" {
+		return nil, fail(codeToMissing, "To_Account is required")
+	}
+	counts, total, err := c.a.C2CUnread(q.To_Account, q.Peer_Account)
+	if err != nil {
+		return nil, err
+	}
+	peers := make([]string, 0, len(counts))
+	for p := range counts {
+		peers = append(peers, p)
+	}
+	sort.Strings(peers)
+	list := []map[string]any{}
+	for _, p := range peers {
+		list = append(list, map[string]any{"Peer_Account": p, "C2CUnreadMsgNum": counts[p]})
+	}
+	return map[string]any{"AllC2CUnreadMsgNum": total, "C2CUnreadMsgNumList": list}, nil
+}
