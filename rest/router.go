@@ -20,6 +20,8 @@ type Readiness interface {
 type Deps struct {
 	Ready Readiness
 	V4    *V4 // the Tencent-compatible admin API (rest/v4.go); nil: not served
+	// Metrics serves Prometheus metrics on /metrics; nil: not served.
+	Metrics http.Handler
 }
 
 // NewRouter builds the HTTP handler. It holds no global state.
@@ -38,6 +40,9 @@ func NewRouter(d Deps) http.Handler {
 	})
 	if d.V4 != nil {
 		mountV4(r, *d.V4)
+	}
+	if d.Metrics != nil {
+		r.Handle("/metrics", d.Metrics)
 	}
 	// Liveness: the process serves HTTP.
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {

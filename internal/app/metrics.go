@@ -1,0 +1,35 @@
+package app
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/imbroker/imbroker/broker"
+)
+
+// metricsHandler serves Prometheus metrics: the broker's counters (read at
+// scrape time, no hot-path cost) plus Go runtime and process metrics.
+func metricsHandler(b *broker.Broker) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	stat := func(f func(broker.Stats) int64) func() float64 {
+		return func() float64 { return float64(f(b.Stats())) }
+	}
+	counter := func(name, help string, f func(broker.Stats) int64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "imbroker", Name: name, Help: help}, stat(f)))
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "imbroker", Name: "mqtt_connections",
+		Help: "Open MQTT connections."}, stat(func(s broker.Stats) int64 { return s.ClientsConnected })))
+	counter("c2c_messages_total", "One-to-one messages stored.", func(s broker.Stats) int64 { return s.C2CSent })
+	counter("group_messages_total", "Group messages stored or published.", func(s broker.Stats) int64 { return s.GroupSent })
+	counter("group_messages_rate_dropped_total", "Group messages dropped by the per-group rate limit.", func(s broker.Stats) int64 { return s.GroupDropped })
+	counter("publishes_refused_total", "Client publishes refused with an error code.", func(s broker.Stats) int64 { return s.Refused })
+	counter("syncs_total", "sync requests served.", func(s broker.Stats) int64 { return s.Syncs })
+	counter("live_copies_dropped_client_queue_total", "Live copies dropped at a full client queue (clients recover by sync).", func(s broker.Stats) int64 { return s.MessagesDropped })
+	counter("live_copies_dropped_inflight_total", "QoS>0 copies dropped at a full inflight window.", func(s broker.Stats) int64 { return s.InflightDropped })
+	counter("live_copies_dropped_delivery_queue_total", "Live copies dropped at a full delivery worker queue.", func(s broker.Stats) int64 { return s.DeliveryDropped })
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
