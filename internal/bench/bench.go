@@ -236,33 +236,20 @@ func textOf(payload []byte) (string, string) {
 }
 
 // peakRSS reads a process's peak resident memory (kB) from /proc.
-func peakRSS(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			f := strings.Fields(line)
-			if len(f) >= 2 {
-				n, _ := strconv.ParseInt(f[1], 10, 64)
-				return n
-			}
-		}
-	}
-	return 0
-}
+func peakRSS(pid int) int64 { return procStatusKB(pid, "VmHWM:") }
 
 // RSS reads a process's current resident memory (kB).
-func RSS(pid int) int64 {
+func RSS(pid int) int64 { return procStatusKB(pid, "VmRSS:") }
+
+// procStatusKB reads one kB field of /proc/{pid}/status (0 if unreadable).
+func procStatusKB(pid int, field string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			f := strings.Fields(line)
-			if len(f) >= 2 {
+		if strings.HasPrefix(line, field) {
+			if f := strings.Fields(line); len(f) >= 2 {
 				n, _ := strconv.ParseInt(f[1], 10, 64)
 				return n
 			}
