@@ -192,3 +192,48 @@ func (b *Broker) C2CMsgPos(a, c, msgKey string) (uint64, bool, error) {
 	seq, err := strconv.ParseUint(string(raw), 10, 64)
 	return seq, err == nil, err
 }
+
+// GroupIDs lists every group's id in id order, only those of groupType
+// when it is not empty (Tencent get_appid_group_list).
+func (b *Broker) GroupIDs(groupType string) ([]string, error) {
+	var out []string
+	err := scanAll(b.store, "g/", func(v []byte) error {
+		var info struct{ GroupId, Type string }
+		if err := json.Unmarshal(v, &info); err != nil {
+			return err
+		}
+		if groupType == "" || info.Type == groupType {
+			out = append(out, info.GroupId)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// AppCounters are the node's counters for Tencent getappinfo: messages
+// since the process started, and current totals.
+type AppCounters struct {
+	C2CUpMsgNum, GroupUpMsgNum, GroupDroppedMsgNum int64 // accepted sends since start
+	OnlineUserNum, OnlineConnNum                   int   // now
+	RegistUserNumTotal, GroupAllGroupNum           int   // imported accounts, groups
+}
+
+// Counters returns the AppCounters.
+func (b *Broker) Counters() (AppCounters, error) {
+	c := AppCounters{C2CUpMsgNum: b.metrics.c2cSent.Load(), GroupUpMsgNum: b.metrics.groupSent.Load(),
+		GroupDroppedMsgNum: b.metrics.groupDropped.Load()}
+	b.devices.mu.Lock()
+	for user := range b.devices.users {
+		if n := len(b.devices.live(user)); n > 0 {
+			c.OnlineUserNum++
+			c.OnlineConnNum += n
+		}
+	}
+	b.devices.mu.Unlock()
+	if err := scanAll(b.store, "ac/", func([]byte) error { c.RegistUserNumTotal++; return nil }); err != nil {
+		return c, err
+	}
+	gids, err := b.GroupIDs("")
+	c.GroupAllGroupNum = len(gids)
+	return c, err
+}

@@ -92,6 +92,7 @@ func (b *Broker) blackAdd(ctx context.Context, a, to string) error {
 		rb.delPending(p[0], p[1])
 	}
 	rb.event(a, eventBlackListAdded, map[string]any{"To_Account": to, "AddBlackTimeStamp": now})
+	rb.callback(cbSnsBlackAdd, a, to, a)
 	return b.commitRel(ctx, rb)
 }
 
@@ -115,6 +116,7 @@ func (b *Broker) reqBlackDelete(ctx context.Context, r *reqCtx) (any, error) {
 			rb := newRelBatch()
 			rb.del(blackKey(r.user, to))
 			rb.event(r.user, eventBlackListDel, map[string]any{"To_Account": to})
+			rb.callback(cbSnsBlackDelete, r.user, to, r.user)
 			return b.commitRel(ctx, rb)
 		}()
 		if err := rs.add(to, err); err != nil {

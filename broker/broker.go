@@ -292,6 +292,7 @@ func (b *Broker) closeMQTT() {
 func (b *Broker) SessionStarting(cl *mqtt.Client) {
 	b.trackDevice(cl)
 	b.presenceChanged(cl) // StatusChanged to friends (relations.status_events)
+	b.stateLogin(cl)      // State.StateChange Login
 	old, ok := b.mq.Clients.Get(cl.ID)
 	if !ok {
 		return
@@ -308,6 +309,7 @@ func (b *Broker) SessionStarting(cl *mqtt.Client) {
 func (b *Broker) SessionEnded(cl *mqtt.Client, err error) {
 	b.untrackDevice(cl)
 	b.presenceChanged(cl)
+	b.stateEnded(cl, err) // State.StateChange Logout / Disconnect (takeovers never get here)
 	b.log.Debug("client disconnected", "client", cl.ID, "user", userOf(cl), "cause", err)
 }
 

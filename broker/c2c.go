@@ -126,6 +126,7 @@ func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (
 	cbFields["MsgBody"], cbFields["CloudCustomData"] = rawJSON(msg.MsgBody), msg.CloudCustomData
 	cbFields["SendMsgResult"], cbFields["ErrorInfo"] = 0, ""
 	b.afterSend(cbC2CAfter, req.ForbidCallbackControl, cbFields)
+	b.pushC2C(&msg) // Push.CallbackOfflinePush when the recipient is offline
 	return res, nil
 }
 

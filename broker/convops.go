@@ -270,6 +270,9 @@ func (b *Broker) reqMsgRead(ctx context.Context, r *reqCtx) (any, error) {
 	if _, err := b.store.Commit(ctx, batch); err != nil {
 		return nil, err
 	}
+	if kind == convC2C {
+		b.afterMsgReport(r.user, q.Peer_Account, count) // C2C.CallbackAfterMsgReport
+	}
 	return map[string]any{"UnreadMsgNum": count}, nil
 }
 

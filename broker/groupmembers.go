@@ -134,6 +134,7 @@ func (b *Broker) modifyGroup(ctx context.Context, r *reqCtx, q modifyReq) error 
 		return err
 	}
 	g.apply(func() { g.info = info })
+	b.afterGroupInfoChanged(q.GroupId, info.Type, r.user, changed)
 	return nil
 }
 
@@ -215,6 +216,9 @@ func (b *Broker) reqGroupJoin(ctx context.Context, r *reqCtx) (any, error) {
 	if err := checkText("ApplyMsg", q.ApplyMsg, 300); err != nil {
 		return nil, err
 	}
+	if err := b.beforeApplyJoin(ctx, q.GroupId, r.user); err != nil { // before the group's lock
+		return nil, err
+	}
 	g, err := b.lockGroup(q.GroupId)
 	if err != nil {
 		return nil, err
@@ -254,6 +258,7 @@ func (b *Broker) reqGroupJoin(ctx context.Context, r *reqCtx) (any, error) {
 	if err := b.addMembers(ctx, g, r.user, []string{r.user}, nil, nil); err != nil {
 		return nil, err
 	}
+	b.afterMembersJoined(g, "Apply", r.user, []string{r.user})
 	return map[string]any{"GroupId": q.GroupId, "JoinResult": "Joined"}, nil
 }
 
@@ -304,6 +309,7 @@ func (b *Broker) reqGroupHandleApplication(ctx context.Context, r *reqCtx) (any,
 			if err := b.addMembers(ctx, g, r.user, []string{q.Applicant_Account}, nil, []string{key}); err != nil {
 				return nil, err
 			}
+			b.afterMembersJoined(g, "Apply", r.user, []string{q.Applicant_Account})
 		}
 	} else if _, err := b.store.Commit(ctx, storage.Batch{Deletes: []string{key}}); err != nil {
 		return nil, err
@@ -329,6 +335,14 @@ func (b *Broker) reqGroupInvite(ctx context.Context, r *reqCtx) (any, error) {
 	if len(q.MemberList) == 0 || len(q.MemberList) > b.cfg.Groups.MaxInitialMembers {
 		return nil, badParams("MemberList must hold 1 to %d members", b.cfg.Groups.MaxInitialMembers)
 	}
+	dest := make([]string, 0, len(q.MemberList))
+	for _, m := range q.MemberList {
+		dest = append(dest, m.Member_Account)
+	}
+	refused, err := b.beforeInvite(ctx, q.GroupId, r.user, dest) // before the group's lock
+	if err != nil {
+		return nil, err
+	}
 	g, err := b.lockGroup(q.GroupId)
 	if err != nil {
 		return nil, err
@@ -343,7 +357,7 @@ func (b *Broker) reqGroupInvite(ctx context.Context, r *reqCtx) (any, error) {
 	for _, m := range q.MemberList {
 		res := 1
 		switch {
-		case ids.CheckUserID(m.Member_Account) != nil || seen[m.Member_Account]:
+		case ids.CheckUserID(m.Member_Account) != nil || seen[m.Member_Account] || refused[m.Member_Account]:
 			res = 0
 		case g.role(m.Member_Account) != "":
 			res = 2
@@ -357,6 +371,7 @@ func (b *Broker) reqGroupInvite(ctx context.Context, r *reqCtx) (any, error) {
 		if err := b.addMembers(ctx, g, r.user, add, nil, nil); err != nil {
 			return nil, err
 		}
+		b.afterMembersJoined(g, "Invited", r.user, add)
 	}
 	return map[string]any{"GroupId": q.GroupId, "MemberList": results}, nil
 }
@@ -394,6 +409,7 @@ func (b *Broker) removeMembers(ctx context.Context, g *group, operator, tipType 
 		}
 	})
 	b.dropGroupSubscriptions(gid, uids...)
+	b.afterMembersExit(g, tipType, operator, uids)
 	return nil
 }
 
@@ -713,6 +729,7 @@ func (b *Broker) reqGroupDestroy(ctx context.Context, r *reqCtx) (any, error) {
 	}
 	b.groups.forget(gid, g)
 	b.dropGroupSubscriptions(gid)
+	b.afterGroupDestroyed(g.info, members)
 	return nil, nil
 }
 

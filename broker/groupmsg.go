@@ -296,5 +296,8 @@ func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte
 	cbFields["MsgBody"], cbFields["CloudCustomData"] = rawJSON(body), req.CloudCustomData
 	cbFields["MsgSeq"], cbFields["MsgTime"] = seq, now.Unix()
 	b.afterSend(cbGroupAfter, req.ForbidCallbackControl, cbFields)
+	if g.policy.stored() { // Push.CallbackOfflinePush to offline write-diffusion recipients
+		b.pushGroup(gid, from, seq, c.userCopies, body, req.OfflinePushInfo)
+	}
 	return seq, false, nil
 }

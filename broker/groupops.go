@@ -200,6 +200,9 @@ func (b *Broker) reqGroupCreate(ctx context.Context, r *reqCtx) (any, error) {
 			return nil, err
 		}
 	}
+	if err := b.beforeCreateGroup(ctx, r.user, owner, &q); err != nil { // before claimGroupID takes any lock
+		return nil, err
+	}
 	gid, err := b.claimGroupID(q.GroupId, g)
 	if err != nil {
 		return nil, err
@@ -223,6 +226,7 @@ func (b *Broker) reqGroupCreate(ctx context.Context, r *reqCtx) (any, error) {
 		b.groups.forget(gid, g)
 		return nil, err
 	}
+	b.afterCreateGroup(g, r.user)
 	return map[string]any{"GroupId": gid, "Type": q.Type}, nil
 }
 

@@ -260,6 +260,7 @@ func (b *Broker) reqProfileSet(ctx context.Context, r *reqCtx) (any, error) {
 	if err := b.commitFanout(ctx, first, events); err != nil {
 		return nil, err
 	}
+	b.afterPortraitSet(target, r.user, all) // Profile.CallbackPortraitSet
 	return map[string]any{}, nil
 }
 

@@ -118,8 +118,11 @@ func (b *Broker) recallC2C(ctx context.Context, r *reqCtx, self, peer, msgKey st
 	if from != to {
 		batch.Appends = append(batch.Appends, storage.Append{Stream: userStream(from), Payload: ev})
 	}
-	_, err = b.store.Commit(ctx, batch)
-	return err
+	if _, err = b.store.Commit(ctx, batch); err != nil {
+		return err
+	}
+	b.afterWithDraw(from, to, msgKey) // C2C.CallbackAfterMsgWithDraw
+	return nil
 }
 
 // lastMsgRecalled replaces a conversation's last message by its recall
@@ -208,6 +211,7 @@ func (b *Broker) recallGroup(ctx context.Context, r *reqCtx, gid string, seq uin
 	if len(upd) > 0 {
 		_, err = b.store.Commit(ctx, storage.Batch{Updates: upd})
 	}
+	b.afterGroupRecall(gid, g.info.Type, r.user, seq) // the recall itself committed above
 	return err
 }
 

@@ -223,6 +223,7 @@ type relBatch struct {
 	sets    map[string][]byte
 	dels    map[string]bool
 	appends []storage.Append
+	after   map[string][]map[string]any // after-callback pairs, sent once committed (callbacks_more.go)
 }
 
 func newRelBatch() *relBatch {
@@ -270,6 +271,7 @@ func (rb *relBatch) friendAdded(owner, peer, initiator string, f friendRec) {
 		"Remark": f.Remark, "GroupName": nonNilStrs(f.GroupName), "AddSource": f.AddSource, "AddWording": f.AddWording, "AddTime": f.AddTime}
 	rb.event(owner, eventFriendAdded, full)
 	rb.event(peer, eventFriendAdded, pair)
+	rb.callback(cbSnsFriendAdd, owner, peer, initiator)
 }
 
 // friendDeleted reports that owner's list lost peer, to both.
@@ -277,6 +279,7 @@ func (rb *relBatch) friendDeleted(owner, peer, initiator string) {
 	pair := map[string]any{"From_Account": owner, "To_Account": peer, "Initiator_Account": initiator}
 	rb.event(owner, eventFriendDeleted, pair)
 	rb.event(peer, eventFriendDeleted, pair)
+	rb.callback(cbSnsFriendDelete, owner, peer, initiator)
 }
 
 func (b *Broker) commitRel(ctx context.Context, rb *relBatch) error {
@@ -289,6 +292,9 @@ func (b *Broker) commitRel(ctx context.Context, rb *relBatch) error {
 	}
 	sort.Strings(batch.Deletes)
 	_, err := b.store.Commit(ctx, batch)
+	if err == nil {
+		b.relAfter(rb)
+	}
 	return err
 }
 
@@ -549,8 +555,15 @@ func (b *Broker) reqFriendAdd(ctx context.Context, r *reqCtx) (any, error) {
 	if profileString(prof, tagAdminForbidType) == adminForbidSendOut {
 		return nil, snsErr(CodeSnsForbidden, "the app admin forbade your friend requests (AdminForbidType)")
 	}
+	refused := b.prevFriendAdd(ctx, r.user, q.AddFriendItem, q.AddType) // Sns.CallbackPrevFriendAdd, before any lock
 	var rs relResults
 	for _, it := range q.AddFriendItem {
+		if e, ok := refused[it.To_Account]; ok {
+			if err := rs.add(it.To_Account, e); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err := rs.add(it.To_Account, b.addFriend(ctx, r.user, it, q.AddType)); err != nil {
 			return nil, err
 		}
@@ -679,8 +692,15 @@ func (b *Broker) reqFriendResponse(ctx context.Context, r *reqCtx) (any, error) 
 	if len(q.ResponseFriendItem) == 0 || len(q.ResponseFriendItem) > maxRelItems {
 		return nil, snsErr(CodeSnsBadParams, "ResponseFriendItem must hold 1 to %d items", maxRelItems)
 	}
+	refused := b.prevFriendResponse(ctx, r.user, q.ResponseFriendItem) // Sns.CallbackPrevFriendResponse, before any lock
 	var rs relResults
 	for _, it := range q.ResponseFriendItem {
+		if e, ok := refused[it.To_Account]; ok {
+			if err := rs.add(it.To_Account, e); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err := rs.add(it.To_Account, b.respondFriend(ctx, r.user, it)); err != nil {
 			return nil, err
 		}

@@ -55,6 +55,7 @@ type Decision struct {
 	MsgBody         json.RawMessage // a rewrite of the message body, or nil
 	CloudCustomData *string         // a rewrite of CloudCustomData, or nil
 	Failed          bool            // the callback failed or timed out (the policy chose Action)
+	Reply           json.RawMessage // the whole reply body (commands with their own reply fields), or nil
 }
 
 // Client sends callbacks.
@@ -134,7 +135,7 @@ func (c *Client) Before(ctx context.Context, command string, body map[string]any
 	if err := json.Unmarshal(raw, &rep); err != nil || rep.ErrorCode == nil {
 		return failed(fmt.Errorf("reply is not a callback answer: %q", truncate(raw)))
 	}
-	d := Decision{Info: rep.ErrorInfo}
+	d := Decision{Info: rep.ErrorInfo, Reply: raw}
 	switch code := *rep.ErrorCode; code {
 	case 0:
 		d.Action = Allow

@@ -26,6 +26,9 @@ type Admin interface {
 	VerifyUserSig(user, sig string) error
 	AdminRequest(ctx context.Context, op, actor string, body []byte) (map[string]any, error)
 	SendC2C(ctx context.Context, from, to string, payload []byte) (broker.SendResult, error)
+	GroupIDs(groupType string) ([]string, error)
+	Counters() (broker.AppCounters, error)
+	SendGroup(ctx context.Context, from, gid string, payload []byte) (seq uint64, dropped bool, err error)
 	ImportAccount(ctx context.Context, uid, nick, faceURL string) error
 	AccountImported(uid string) (bool, error)
 	DeleteAccount(ctx context.Context, uid string) error
@@ -112,6 +115,9 @@ func registry() []*endpoint {
 	eps = append(eps, accountEndpoints()...)
 	eps = append(eps, openimEndpoints()...)
 	eps = append(eps, moreEndpoints()...)
+	eps = append(eps, groupEndpoints()...)
+	eps = append(eps, extraEndpoints()...)
+	eps = append(eps, opsEndpoints()...)
 	return eps
 }
 
@@ -169,12 +175,20 @@ func v4NotFound(w http.ResponseWriter, r *http.Request) bool {
 
 func v4Handler(v V4, ep *endpoint, lim *limiter, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !lim.allow(time.Now()) {
-			writeEnvelope(w, fail(codeRateLimited, "REST API call rate exceeded for "+ep.Path), nil)
-			return
-		}
+		defer func() {
+			if p := recover(); p != nil {
+				log.Error("v4 API panicked", "api", ep.Path, "panic", p)
+				writeEnvelope(w, fail(codeInternal, "internal error"), nil)
+			}
+		}()
 		if err := checkAuth(v, r.URL.Query()); err != nil {
 			writeEnvelope(w, err, nil)
+			return
+		}
+		// After authentication, so unauthenticated calls cannot use up the
+		// admin's budget.
+		if !lim.allow(time.Now()) {
+			writeEnvelope(w, fail(codeRateLimited, "REST API call rate exceeded for "+ep.Path), nil)
 			return
 		}
 		body, err := readBody(w, r, v.REST.MaxBodyBytes, strings.HasPrefix(ep.Path, "openim/"))

@@ -136,7 +136,7 @@ func getRoamMsg(c *call) (map[string]any, error) {
 		}
 		last = pos
 	}
-	res, err := c.op("msg.history", q.Operator_Account, map[string]any{"Peer_Account": q.Peer_Account, "MaxCnt": q.MaxCnt,
+	res, err := c.op("msg.history", q.Operator_Account, map[string]any{"Type": 1, "Peer_Account": q.Peer_Account, "MaxCnt": q.MaxCnt,
 		"MinTime": q.MinTime, "MaxTime": q.MaxTime, "LastSeq": last})
 	if err != nil {
 		return nil, err
@@ -187,7 +187,7 @@ func msgWithdraw(c *call) (map[string]any, error) {
 	case q.MsgKey == "":
 		return nil, fail(codeBadMsgKey, "MsgKey is required")
 	}
-	_, err := c.op("msg.recall", c.admin, map[string]any{"From_Account": q.From_Account, "Peer_Account": q.To_Account, "MsgKey": q.MsgKey})
+	_, err := c.op("msg.recall", c.admin, map[string]any{"Type": 1, "From_Account": q.From_Account, "Peer_Account": q.To_Account, "MsgKey": q.MsgKey})
 	return nil, err
 }
 
@@ -205,7 +205,7 @@ func setMsgRead(c *call) (map[string]any, error) {
 	if ids.CheckUserID(q.Report_Account) != nil {
 		return nil, fail(codeBadAccount, "invalid Report_Account")
 	}
-	_, err := c.op("msg.read", q.Report_Account, map[string]any{"Peer_Account": q.Peer_Account})
+	_, err := c.op("msg.read", q.Report_Account, map[string]any{"Type": 1, "Peer_Account": q.Peer_Account})
 	return nil, err
 }
 

@@ -1,0 +1,370 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/imbroker/imbroker/callbacks"
+	"github.com/imbroker/imbroker/internal/ids"
+)
+
+// More callback commands (tencent-im.md §5; docs/callbacks.md "More commands").
+const (
+	cbStateChange       = "State.StateChange"
+	cbC2CMsgReport      = "C2C.CallbackAfterMsgReport"
+	cbC2CWithDraw       = "C2C.CallbackAfterMsgWithDraw"
+	cbGroupBeforeCreate = "Group.CallbackBeforeCreateGroup"
+	cbGroupAfterCreate  = "Group.CallbackAfterCreateGroup"
+	cbGroupBeforeApply  = "Group.CallbackBeforeApplyJoinGroup"
+	cbGroupBeforeInvite = "Group.CallbackBeforeInviteJoinGroup"
+	cbGroupNewMember    = "Group.CallbackAfterNewMemberJoin"
+	cbGroupMemberExit   = "Group.CallbackAfterMemberExit"
+	cbGroupFull         = "Group.CallbackAfterGroupFull"
+	cbGroupDestroyed    = "Group.CallbackAfterGroupDestroyed"
+	cbGroupInfoChanged  = "Group.CallbackAfterGroupInfoChanged"
+	cbGroupRecall       = "Group.CallbackAfterRecallMsg"
+	cbSnsPrevAdd        = "Sns.CallbackPrevFriendAdd"
+	cbSnsPrevResponse   = "Sns.CallbackPrevFriendResponse"
+	cbSnsFriendAdd      = "Sns.CallbackFriendAdd"
+	cbSnsFriendDelete   = "Sns.CallbackFriendDelete"
+	cbSnsBlackAdd       = "Sns.CallbackBlackListAdd"
+	cbSnsBlackDelete    = "Sns.CallbackBlackListDelete"
+	cbPortraitSet       = "Profile.CallbackPortraitSet"
+
+	// Custom reject codes the app may return (tencent-im.md §5 / §2).
+	cbGroupCodeLo, cbGroupCodeHi = 10100, 10200
+	cbSnsCodeLo, cbSnsCodeHi     = 38000, 39000
+)
+
+// beforeVerdict runs a before-callback that can only allow or reject (the
+// group and relation commands): a reject becomes rejectCode, or the app's
+// own code in [lo, hi] with its text; a failure under the refuse policy
+// becomes 80003. Drop (2) is a send-only verdict and counts as a reject here.
+func (b *Broker) beforeVerdict(ctx context.Context, command string, fields map[string]any, rejectCode, lo, hi int) (callbacks.Decision, error) {
+	if !b.callbacks.Enabled(command) {
+		return callbacks.Decision{}, nil
+	}
+	d := b.callbacks.Before(ctx, command, fields)
+	if d.Action == callbacks.Allow {
+		return d, nil
+	}
+	switch {
+	case d.Failed:
+		return d, newError(codeCallbackFailed, reasonImplementation, "the callback failed and the policy refuses")
+	case d.Code >= lo && d.Code <= hi:
+		return d, newError(d.Code, reasonImplementation, "%s", d.Info)
+	default:
+		return d, newError(rejectCode, reasonImplementation, "refused by the app's callback")
+	}
+}
+
+// peekGroupType reads a group's type without its op lock (before-callbacks
+// run before the lock); ok is false when there is no such group, and the
+// locked path then reports the error.
+func (b *Broker) peekGroupType(gid string) (string, bool) {
+	if ids.CheckGroupID(gid, false) != nil {
+		return "", false
+	}
+	g, err := b.loadGroup(gid)
+	if err != nil || g == nil {
+		return "", false
+	}
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.info.Type, !g.destroyed
+}
+
+func memberItems(uids []string) []map[string]any {
+	out := make([]map[string]any, 0, len(uids))
+	for _, u := range uids {
+		out = append(out, map[string]any{"Member_Account": u})
+	}
+	return out
+}
+
+// beforeCreateGroup: Group.CallbackBeforeCreateGroup.
+func (b *Broker) beforeCreateGroup(ctx context.Context, operator, owner string, q *createReq) error {
+	if !b.callbacks.Enabled(cbGroupBeforeCreate) {
+		return nil
+	}
+	members := make([]map[string]any, 0, len(q.MemberList))
+	for _, m := range q.MemberList {
+		members = append(members, map[string]any{"Member_Account": m.Member_Account})
+	}
+	_, err := b.beforeVerdict(ctx, cbGroupBeforeCreate, map[string]any{"Operator_Account": operator, "Owner_Account": owner,
+		"Type": q.Type, "Name": q.Name, "CreateGroupNum": 0, "MemberList": members}, codeCallbackRejectGroup, cbGroupCodeLo, cbGroupCodeHi)
+	return err
+}
+
+// beforeApplyJoin: Group.CallbackBeforeApplyJoinGroup.
+func (b *Broker) beforeApplyJoin(ctx context.Context, gid, requestor string) error {
+	if !b.callbacks.Enabled(cbGroupBeforeApply) || requestor == "" {
+		return nil
+	}
+	typ, ok := b.peekGroupType(gid)
+	if !ok {
+		return nil
+	}
+	_, err := b.beforeVerdict(ctx, cbGroupBeforeApply, map[string]any{"GroupId": gid, "Type": typ, "Requestor_Account": requestor},
+		codeCallbackRejectGroup, cbGroupCodeLo, cbGroupCodeHi)
+	return err
+}
+
+// beforeInvite: Group.CallbackBeforeInviteJoinGroup. It rejects the whole
+// invitation, or returns the members the app refused (RefusedMembers_Account).
+func (b *Broker) beforeInvite(ctx context.Context, gid, operator string, members []string) (map[string]bool, error) {
+	if !b.callbacks.Enabled(cbGroupBeforeInvite) {
+		return nil, nil
+	}
+	typ, ok := b.peekGroupType(gid)
+	if !ok {
+		return nil, nil
+	}
+	d, err := b.beforeVerdict(ctx, cbGroupBeforeInvite, map[string]any{"GroupId": gid, "Type": typ, "Operator_Account": operator,
+		"DestinationMembers": memberItems(members)}, codeCallbackRejectGroup, cbGroupCodeLo, cbGroupCodeHi)
+	if err != nil || d.Reply == nil {
+		return nil, err
+	}
+	var rep struct{ RefusedMembers_Account []string }
+	_ = json.Unmarshal(d.Reply, &rep)
+	refused := map[string]bool{}
+	for _, u := range rep.RefusedMembers_Account {
+		refused[u] = true
+	}
+	return refused, nil
+}
+
+// snsVerdict runs a Sns before-callback whose reply refuses items
+// (ResultItem[{To_Account, ResultCode}], ResultCode in 38000–39000). It
+// returns each refused account's item error. A reject of the whole request
+// refuses every item: with the app's code when in range, 80003 when the
+// callback failed under the refuse policy, else 38000.
+func (b *Broker) snsVerdict(ctx context.Context, command string, fields map[string]any, accounts []string) map[string]error {
+	if !b.callbacks.Enabled(command) {
+		return nil
+	}
+	d := b.callbacks.Before(ctx, command, fields)
+	refused := map[string]error{}
+	if d.Action != callbacks.Allow {
+		var e *Error
+		switch {
+		case d.Failed:
+			e = snsErr(codeCallbackFailed, "the callback failed and the policy refuses")
+		case d.Code >= cbSnsCodeLo && d.Code <= cbSnsCodeHi:
+			e = snsErr(d.Code, "%s", d.Info)
+		default:
+			e = snsErr(cbSnsCodeLo, "refused by the app's callback")
+		}
+		for _, a := range accounts {
+			refused[a] = e
+		}
+		return refused
+	}
+	var rep struct {
+		ResultItem []struct {
+			To_Account string
+			ResultCode int
+			ResultInfo string
+		}
+	}
+	if d.Reply != nil {
+		_ = json.Unmarshal(d.Reply, &rep)
+	}
+	for _, it := range rep.ResultItem {
+		if it.ResultCode >= cbSnsCodeLo && it.ResultCode <= cbSnsCodeHi {
+			info := it.ResultInfo
+			if info == "" {
+				info = "refused by the app's callback"
+			}
+			refused[it.To_Account] = snsErr(it.ResultCode, "%s", info)
+		}
+	}
+	return refused
+}
+
+// prevFriendAdd: Sns.CallbackPrevFriendAdd.
+func (b *Broker) prevFriendAdd(ctx context.Context, requester string, items []addFriendItem, addType string) map[string]error {
+	if !b.callbacks.Enabled(cbSnsPrevAdd) {
+		return nil
+	}
+	list := make([]map[string]any, 0, len(items))
+	accounts := make([]string, 0, len(items))
+	for _, it := range items {
+		groups, _ := groupNames(it.GroupName)
+		list = append(list, map[string]any{"To_Account": it.To_Account, "Remark": it.Remark, "GroupName": nonNilStrs(groups),
+			"AddSource": it.AddSource, "AddWording": it.AddWording})
+		accounts = append(accounts, it.To_Account)
+	}
+	return b.snsVerdict(ctx, cbSnsPrevAdd, map[string]any{"Requester_Account": requester, "From_Account": requester,
+		"FriendItem": list, "AddType": addType, "ForceAddFlags": 0}, accounts)
+}
+
+// prevFriendResponse: Sns.CallbackPrevFriendResponse.
+func (b *Broker) prevFriendResponse(ctx context.Context, responder string, items []responseItem) map[string]error {
+	if !b.callbacks.Enabled(cbSnsPrevResponse) {
+		return nil
+	}
+	list := make([]map[string]any, 0, len(items))
+	accounts := make([]string, 0, len(items))
+	for _, it := range items {
+		list = append(list, map[string]any{"To_Account": it.To_Account, "ResponseAction": it.ResponseAction, "Remark": it.Remark})
+		accounts = append(accounts, it.To_Account)
+	}
+	return b.snsVerdict(ctx, cbSnsPrevResponse, map[string]any{"Requester_Account": responder, "From_Account": responder,
+		"ResponseFriendItem": list}, accounts)
+}
+
+// --- after-callbacks (queued; never block) ---
+
+// stateLogin / stateEnded: State.StateChange. Takeovers never reach
+// SessionEnded (hooks/session), so they are not logouts.
+func (b *Broker) stateLogin(cl *mqtt.Client) {
+	b.stateChange(cl, "Login", "Register")
+}
+
+func (b *Broker) stateEnded(cl *mqtt.Client, err error) {
+	action, reason := "Disconnect", "LinkClose"
+	cause := cl.StopCause()
+	switch {
+	case isCode(err, packets.CodeDisconnect) || isCode(cause, packets.CodeDisconnect):
+		action, reason = "Logout", "Unregister"
+	case isCode(err, packets.ErrKeepAliveTimeout) || isCode(cause, packets.ErrKeepAliveTimeout):
+		reason = "TimeOut"
+	}
+	b.stateChange(cl, action, reason)
+}
+
+func isCode(err error, c packets.Code) bool {
+	var got packets.Code
+	return err != nil && errors.As(err, &got) && got.Code == c.Code && got.Reason == c.Reason
+}
+
+func (b *Broker) stateChange(cl *mqtt.Client, action, reason string) {
+	if cl.Net.Inline || !b.callbacks.Enabled(cbStateChange) {
+		return
+	}
+	user := userOf(cl)
+	if user == "" {
+		return // guests have no state
+	}
+	b.callbacks.After(cbStateChange, map[string]any{
+		"Info":         map[string]any{"Action": action, "To_Account": user, "Reason": reason},
+		"KickedDevice": []any{},
+		"ClientID":     cl.ID,
+	})
+}
+
+// afterMsgReport: C2C.CallbackAfterMsgReport (a C2C read report).
+func (b *Broker) afterMsgReport(reporter, peer string, unread int) {
+	b.callbacks.After(cbC2CMsgReport, map[string]any{"Report_Account": reporter, "Peer_Account": peer,
+		"LastReadTime": time.Now().Unix(), "UnreadMsgNum": unread})
+}
+
+// afterWithDraw: C2C.CallbackAfterMsgWithDraw; UnreadMsgNum is the
+// recipient's unread count of the conversation after the recall.
+func (b *Broker) afterWithDraw(from, to, msgKey string) {
+	if !b.callbacks.Enabled(cbC2CWithDraw) {
+		return
+	}
+	fields := map[string]any{"From_Account": from, "To_Account": to, "MsgKey": msgKey}
+	if st, ok, err := b.loadConv(to, c2cConvID(from)); err == nil && ok {
+		fields["UnreadMsgNum"] = st.UnreadMsgNum
+	}
+	b.callbacks.After(cbC2CWithDraw, fields)
+}
+
+// afterCreateGroup: Group.CallbackAfterCreateGroup (g.op held).
+func (b *Broker) afterCreateGroup(g *group, operator string) {
+	if !b.callbacks.Enabled(cbGroupAfterCreate) {
+		return
+	}
+	b.callbacks.After(cbGroupAfterCreate, map[string]any{"GroupId": g.info.GroupId, "Type": g.info.Type, "Name": g.info.Name,
+		"Owner_Account": g.info.Owner_Account, "Operator_Account": operator, "MemberList": memberItems(g.memberIDs()),
+		"UserDefinedDataList": nonNil(g.info.AppDefinedData)})
+}
+
+// afterMembersJoined: Group.CallbackAfterNewMemberJoin (JoinType Apply or
+// Invited) and, when the group is now full, Group.CallbackAfterGroupFull.
+// g.op held.
+func (b *Broker) afterMembersJoined(g *group, joinType, operator string, uids []string) {
+	if len(uids) == 0 {
+		return
+	}
+	g.mu.RLock()
+	gid, typ, full := g.info.GroupId, g.info.Type, len(g.members) >= g.info.MaxMemberNum
+	g.mu.RUnlock()
+	b.callbacks.After(cbGroupNewMember, map[string]any{"GroupId": gid, "Type": typ, "JoinType": joinType,
+		"Operator_Account": operator, "NewMemberList": memberItems(uids)})
+	if full {
+		b.callbacks.After(cbGroupFull, map[string]any{"GroupId": gid})
+	}
+}
+
+// afterMembersExit: Group.CallbackAfterMemberExit (g.op held).
+func (b *Broker) afterMembersExit(g *group, tipType, operator string, uids []string) {
+	exit := "Quit"
+	if tipType == tipMemberKicked {
+		exit = "Kicked"
+	}
+	b.callbacks.After(cbGroupMemberExit, map[string]any{"GroupId": g.info.GroupId, "Type": g.info.Type, "ExitType": exit,
+		"Operator_Account": operator, "ExitMemberList": memberItems(uids)})
+}
+
+// afterGroupDestroyed: Group.CallbackAfterGroupDestroyed.
+func (b *Broker) afterGroupDestroyed(info groupInfo, members []string) {
+	b.callbacks.After(cbGroupDestroyed, map[string]any{"GroupId": info.GroupId, "Type": info.Type,
+		"Owner_Account": info.Owner_Account, "Name": info.Name, "MemberList": memberItems(members)})
+}
+
+// afterGroupInfoChanged: Group.CallbackAfterGroupInfoChanged, when Name,
+// Introduction, Notification or FaceUrl changed (only those are sent).
+func (b *Broker) afterGroupInfoChanged(gid, typ, operator string, changed map[string]any) {
+	fields := map[string]any{"GroupId": gid, "Type": typ, "Operator_Account": operator}
+	n := 0
+	for _, f := range []string{"Name", "Introduction", "Notification", "FaceUrl"} {
+		if v, ok := changed[f]; ok {
+			fields[f] = v
+			n++
+		}
+	}
+	if n > 0 {
+		b.callbacks.After(cbGroupInfoChanged, fields)
+	}
+}
+
+// afterGroupRecall: Group.CallbackAfterRecallMsg.
+func (b *Broker) afterGroupRecall(gid, typ, operator string, seq uint64) {
+	b.callbacks.After(cbGroupRecall, map[string]any{"GroupId": gid, "Type": typ, "Operator_Account": operator,
+		"MsgSeqList": []map[string]any{{"MsgSeq": seq}}, "TopicId": ""})
+}
+
+// relCallback records a pair for an after-callback sent once the relation
+// batch commits (Sns.CallbackFriendAdd / FriendDelete / BlackListAdd /
+// BlackListDelete).
+func (rb *relBatch) callback(command string, from, to, initiator string) {
+	if rb.after == nil {
+		rb.after = map[string][]map[string]any{}
+	}
+	rb.after[command] = append(rb.after[command], map[string]any{"From_Account": from, "To_Account": to, "Initiator_Account": initiator})
+}
+
+// relAfter sends a committed relation batch's after-callbacks.
+func (b *Broker) relAfter(rb *relBatch) {
+	for command, pairs := range rb.after {
+		fields := map[string]any{"PairList": pairs}
+		if command == cbSnsFriendAdd || command == cbSnsFriendDelete {
+			fields["ForceFlag"] = 0
+		}
+		b.callbacks.After(command, fields)
+	}
+}
+
+// afterPortraitSet: Profile.CallbackPortraitSet.
+func (b *Broker) afterPortraitSet(target, operator string, items []tagValue) {
+	b.callbacks.After(cbPortraitSet, map[string]any{"From_Account": target, "Operator_Account": operator, "ProfileItem": items})
+}
