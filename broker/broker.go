@@ -359,11 +359,14 @@ type Stats struct {
 	GroupDropped     int64 // over a group's rate limit
 	Refused          int64 // publishes refused with an error
 	Syncs            int64
+	CallbacksSent    int64 // after-callbacks delivered
+	CallbacksFailed  int64 // callbacks that failed (before: the policy decided; after: after retries)
+	CallbacksDropped int64 // after-callbacks dropped at a full queue
 }
 
 // Stats returns a snapshot of the counters.
 func (b *Broker) Stats() Stats {
-	return Stats{
+	st := Stats{
 		ClientsConnected: atomic.LoadInt64(&b.mq.Info.ClientsConnected),
 		MessagesDropped:  atomic.LoadInt64(&b.mq.Info.MessagesDropped),
 		InflightDropped:  atomic.LoadInt64(&b.mq.Info.InflightDropped),
@@ -374,4 +377,6 @@ func (b *Broker) Stats() Stats {
 		Refused:          b.metrics.refused.Load(),
 		Syncs:            b.metrics.syncs.Load(),
 	}
+	st.CallbacksSent, st.CallbacksFailed, st.CallbacksDropped = b.callbacks.Stats()
+	return st
 }

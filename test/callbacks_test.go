@@ -170,7 +170,7 @@ func TestE2E_CallbackBeforeSendC2C(t *testing.T) {
 func TestE2E_CallbackRefusePolicyAndGroup(t *testing.T) {
 	cb := newCBServer(t)
 	b := StartBroker(t, func(c *config.Config) {
-		c.Callbacks.URL, c.Callbacks.OnFailure = cb.URL, "refuse"
+		c.Callbacks.URL, c.Callbacks.OnFailure, c.Callbacks.Timeout = cb.URL, "refuse", 300*time.Millisecond
 	})
 	cb.setReply(func(cmd string, _ map[string]any) (int, string) {
 		if strings.HasSuffix(cmd, "BeforeSendMsg") {
@@ -182,6 +182,18 @@ func TestE2E_CallbackRefusePolicyAndGroup(t *testing.T) {
 	alice.Publish1("im/send/c2c/bob", Text("x", Random()))
 	if rep := alice.NextReply(); rep["ErrorCode"].(float64) != 80003 {
 		t.Fatalf("refuse policy: %v", rep)
+	}
+	// A timeout under refuse is refused the same way.
+	release := make(chan struct{})
+	cb.setReply(func(string, map[string]any) (int, string) { <-release; return 200, `{"ErrorCode":0}` })
+	alice.Publish1("im/send/c2c/bob", Text("slow", Random()))
+	rep := alice.NextReply()
+	close(release)
+	if rep["ErrorCode"].(float64) != 80003 {
+		t.Fatalf("refuse policy on timeout: %v", rep)
+	}
+	if st := b.App.Broker.Stats(); st.CallbacksFailed < 2 {
+		t.Fatalf("failed callbacks not counted: %+v", st)
 	}
 	// Group: reject with the default 10016 and a rewrite that reaches members.
 	r := alice.Req("group.create", map[string]any{"Type": "Private", "Name": "cb", "MemberList": []any{map[string]any{"Member_Account": "bob"}}})

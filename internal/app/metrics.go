@@ -31,5 +31,8 @@ func metricsHandler(b *broker.Broker) http.Handler {
 	counter("live_copies_dropped_client_queue_total", "Live copies dropped at a full client queue (clients recover by sync).", func(s broker.Stats) int64 { return s.MessagesDropped })
 	counter("live_copies_dropped_inflight_total", "QoS>0 copies dropped at a full inflight window.", func(s broker.Stats) int64 { return s.InflightDropped })
 	counter("live_copies_dropped_delivery_queue_total", "Live copies dropped at a full delivery worker queue.", func(s broker.Stats) int64 { return s.DeliveryDropped })
+	counter("callbacks_sent_total", "After-callbacks delivered to the app.", func(s broker.Stats) int64 { return s.CallbacksSent })
+	counter("callbacks_failed_total", "Callbacks that failed or timed out.", func(s broker.Stats) int64 { return s.CallbacksFailed })
+	counter("callbacks_dropped_total", "After-callbacks dropped at a full queue.", func(s broker.Stats) int64 { return s.CallbacksDropped })
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
