@@ -11,7 +11,14 @@ const (
 // moreEndpoints are the profile, relations and conversation APIs.
 func moreEndpoints() []*endpoint {
 	sns := func(cmd, op, summary string, fields ...string) *endpoint {
-		return &endpoint{Path: "sns/" + cmd, Summary: summary, Request: append([]string{"From_Account"}, fields...), handle: asFrom(op, codeSnsParams)}
+		h := asFrom(op, codeSnsParams)
+		switch cmd {
+		case "black_list_get":
+			h = withDefaults(h, map[string]any{"CurruentSequence": 0}) // sic, Tencent's spelling
+		case "group_add", "group_delete", "group_get":
+			h = withDefaults(h, map[string]any{"CurrentSequence": 0})
+		}
+		return &endpoint{Path: "sns/" + cmd, Summary: summary, Request: append([]string{"From_Account"}, fields...), handle: h}
 	}
 	return []*endpoint{
 		{Path: "profile/portrait_set", Summary: "set profile fields", Request: []string{"From_Account", "ProfileItem"}, handle: passOp("profile.set")},
@@ -30,6 +37,25 @@ func moreEndpoints() []*endpoint {
 		sns("group_get", "friend.group_get", "read friend lists", "NeedFriend", "GroupName"),
 		{Path: "recentcontact/get_list", Summary: "a user's conversation list", Request: []string{"From_Account", "StartIndex", "TimeStamp"}, handle: recentList},
 		{Path: "recentcontact/delete", Summary: "delete a conversation", Request: []string{"From_Account", "Type", "To_Account", "ToGroupid", "ClearRamble"}, handle: recentDelete},
+	}
+}
+
+// withDefaults adds fields Tencent always returns that h's answer lacks.
+func withDefaults(h func(*call) (map[string]any, error), def map[string]any) func(*call) (map[string]any, error) {
+	return func(c *call) (map[string]any, error) {
+		out, err := h(c)
+		if err != nil {
+			return out, err
+		}
+		if out == nil {
+			out = map[string]any{}
+		}
+		for k, v := range def {
+			if _, ok := out[k]; !ok {
+				out[k] = v
+			}
+		}
+		return out, nil
 	}
 }
 

@@ -37,7 +37,7 @@ func TestRESTRelations(t *testing.T) {
 	b.v4OK("sns/friend_delete", map[string]any{"From_Account": "alice", "To_Account": []string{"bob"}, "DeleteType": "Delete_Type_Both"})
 
 	b.v4OK("sns/black_list_add", map[string]any{"From_Account": "alice", "To_Account": []string{"carol"}})
-	if s := string(mustJSON(b.v4OK("sns/black_list_get", map[string]any{"From_Account": "alice", "StartIndex": 0, "MaxLimited": 10}))); !strings.Contains(s, `"carol"`) {
+	if s := string(mustJSON(b.v4OK("sns/black_list_get", map[string]any{"From_Account": "alice", "StartIndex": 0, "MaxLimited": 10}))); !strings.Contains(s, `"carol"`) || !strings.Contains(s, `"CurruentSequence"`) {
 		t.Fatalf("black_list_get: %s", s)
 	}
 	if s := string(mustJSON(b.v4OK("sns/black_list_check", map[string]any{"From_Account": "alice", "To_Account": []string{"carol"}, "CheckType": "BlackCheckResult_Type_Both"}))); !strings.Contains(s, "BlackCheckResult_Type_AWithB") {
