@@ -49,6 +49,9 @@ func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (
 	if err := ids.CheckUserID(to); err != nil {
 		return SendResult{}, newError(CodeBadAccount, reasonImplementation, "invalid To_Account: %v", err)
 	}
+	if err := b.checkNoSpeaking(from, false); err != nil { // global mute [IM-NOSPEAKING]
+		return SendResult{}, err
+	}
 	if res, stop, err := b.c2cRelationGate(from, to, payload); stop { // blacklist, friendship [IM-REL-C2C]
 		return res, err
 	}
@@ -58,7 +61,7 @@ func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (
 	}
 	now := time.Now()
 	msg := c2cMsg{
-		From: from, To: to, MsgSeq: req.MsgSeq, MsgRandom: *req.MsgRandom, MsgTime: now.Unix(),
+		From: from, To: to, MsgSeq: req.MsgSeq, MsgRandom: *req.MsgRandom, MsgTime: msgTimeOf(ctx, now),
 		MsgBody: body, CloudCustomData: req.CloudCustomData, ClientMsgID: req.ClientMsgID,
 		IsNeedReadReceipt: req.IsNeedReadReceipt, SendMsgControl: req.SendMsgControl, OfflinePushInfo: req.OfflinePushInfo,
 	}

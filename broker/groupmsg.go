@@ -90,6 +90,7 @@ type groupChange struct {
 type groupConv struct {
 	from                string
 	noUnread, noLastMsg bool
+	msgTime             int64 // imported messages: their time (0: now)
 }
 
 // commitGroupChange writes a change in one synced batch and returns the
@@ -127,9 +128,13 @@ func (b *Broker) commitGroupChange(ctx context.Context, g *group, c groupChange)
 		if c.conv != nil {
 			var ev struct{ Msg json.RawMessage }
 			_ = json.Unmarshal(payload, &ev)
+			msgTime := now.Unix()
+			if c.conv.msgTime > 0 {
+				msgTime = c.conv.msgTime
+			}
 			for i, uid := range c.userCopies {
 				u := convUpdate{uid: uid, conv: groupConvID(gid), state: convState{Type: convGroup, GroupId: gid},
-					msg: ev.Msg, msgTime: now.Unix(), seq: seq, seqFrom: -1, userSeqFrom: base + i,
+					msg: ev.Msg, msgTime: msgTime, seq: seq, seqFrom: -1, userSeqFrom: base + i,
 					incoming: uid != c.conv.from, countsUnread: g.policy.unread(),
 					noUnread: c.conv.noUnread, noLastMsg: c.conv.noLastMsg}
 				batch.Updates = append(batch.Updates, u.storageUpdate())
@@ -211,6 +216,9 @@ func (b *Broker) notifyUsers(ctx context.Context, users []string, tip groupTip) 
 func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte) (seq uint64, dropped bool, err error) {
 	if err := ids.CheckGroupID(gid, false); err != nil {
 		return 0, false, newError(CodeGroupInvalid, reasonImplementation, "invalid GroupId: %v", err)
+	}
+	if err := b.checkNoSpeaking(from, true); err != nil { // global mute [IM-NOSPEAKING]
+		return 0, false, err
 	}
 	req, body, err := b.parseSend(payload)
 	if err != nil {

@@ -118,6 +118,7 @@ func registry() []*endpoint {
 	eps = append(eps, groupEndpoints()...)
 	eps = append(eps, extraEndpoints()...)
 	eps = append(eps, opsEndpoints()...)
+	eps = append(eps, importEndpoints()...)
 	return eps
 }
 

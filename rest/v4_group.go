@@ -19,7 +19,7 @@ func groupEndpoints() []*endpoint {
 	g := func(cmd, summary string, handle func(*call) (map[string]any, error), fields ...string) *endpoint {
 		return &endpoint{Path: groupServicePath + cmd, Summary: summary, Request: fields, handle: handle}
 	}
-	return []*endpoint{
+	return append([]*endpoint{
 		g("create_group", "create a group", passOp("group.create"), "Owner_Account", "Type", "GroupId", "Name", "Introduction",
 			"Notification", "FaceUrl", "MaxMemberCount", "ApplyJoinOption", "AppDefinedData", "MemberList"),
 		g("get_group_info", "group profiles", passOp("group.info"), "GroupIdList", "ResponseFilter"),
@@ -37,7 +37,7 @@ func groupEndpoints() []*endpoint {
 			"MsgPriority", "OfflinePushInfo", "SendMsgControl", "ForbidCallbackControl"),
 		g("group_msg_recall", "recall up to 10 group messages", groupMsgRecall, "GroupId", "MsgSeqList"),
 		g("group_msg_get_simple", "group history, newest first", groupMsgGetSimple, "GroupId", "ReqMsgNumber", "ReqMsgSeq"),
-	}
+	}, group2Endpoints()...)
 }
 
 func joinedGroups(c *call) (map[string]any, error) {

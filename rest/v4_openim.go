@@ -81,11 +81,16 @@ func batchSendMsg(c *call) (map[string]any, error) {
 	case len(q.To_Account) > maxBatchSend:
 		return nil, fail(codeTooManyTo, "To_Account holds more than 500 accounts")
 	}
+	// Tencent: batchsendmsg fires no third-party callbacks.
+	body, err := withForbidCallbacks(c.body)
+	if err != nil {
+		return nil, fail(codeBodyJSON, "body is not a JSON object")
+	}
 	errs := []map[string]any{}
 	var first error
 	msgKey := ""
 	for _, to := range q.To_Account {
-		res, err := c.a.SendC2C(c.ctx, from, to, c.body)
+		res, err := c.a.SendC2C(c.ctx, from, to, body)
 		if err != nil {
 			if code(err) == codeInternal {
 				return nil, err
@@ -103,6 +108,17 @@ func batchSendMsg(c *call) (map[string]any, error) {
 		return out, first
 	}
 	return out, nil
+}
+
+// withForbidCallbacks returns body with ForbidCallbackControl set to forbid
+// both the before-send and the after-send callbacks.
+func withForbidCallbacks(body []byte) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, err
+	}
+	m["ForbidCallbackControl"] = json.RawMessage(`["ForbidBeforeSendMsgCallback","ForbidAfterSendMsgCallback"]`)
+	return json.Marshal(m)
 }
 
 func cmpOr(a, b error) error {

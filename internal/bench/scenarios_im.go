@@ -80,13 +80,26 @@ func (r *run) group(ctx context.Context) (int64, error) {
 			members[i] = q.c
 			if _, err := q.do("group.join", map[string]any{"GroupId": gid}); err != nil {
 				joinErr.Store(err)
-				return
-			}
-			q.c.AddRoute(topic, handler)
-			if tok := q.c.Subscribe(topic, 0, handler); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-				joinErr.Store(fmt.Errorf("subscribe: %v", tok.Error()))
 			}
 		}(i)
+	}
+	wg.Wait()
+	if e, ok := joinErr.Load().(error); ok {
+		return 0, e
+	}
+	// Subscribe only once everyone joined: each join's MemberJoin tip goes
+	// to every subscriber, so subscribing while others still join makes the
+	// set-up quadratic.
+	for i := range members {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(c paho.Client) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if tok := c.Subscribe(topic, 0, handler); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				joinErr.Store(fmt.Errorf("subscribe: %v", tok.Error()))
+			}
+		}(members[i])
 	}
 	wg.Wait()
 	if e, ok := joinErr.Load().(error); ok {

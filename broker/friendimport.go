@@ -1,0 +1,106 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/imbroker/imbroker/internal/ids"
+)
+
+// maxFriendImport is Tencent's batch size of sns/friend_import.
+const maxFriendImport = 1000
+
+// FriendImportItem is one friend of sns/friend_import (Tencent names).
+type FriendImportItem struct {
+	To_Account string
+	Remark     string
+	RemarkTime int64 // accepted; there is no remark-time field to keep it in
+	GroupName  json.RawMessage
+	AddSource  string
+	AddWording string
+	AddTime    int64           // Unix seconds; 0: now
+	CustomItem json.RawMessage // custom friend fields: refused when non-empty (none are defined)
+}
+
+// ImportFriends puts friends in from's list as they were in an old system
+// (Tencent sns/friend_import): one-way, without the peer's approval or
+// AllowType, with the given AddTime; the blacklist and list limits still
+// apply and no relation callback fires. The answer is friend.add's
+// (ResultItem, Fail_Account). [IM-REL-IMPORT]
+func (b *Broker) ImportFriends(ctx context.Context, from string, items []FriendImportItem) (map[string]any, error) {
+	if ids.CheckUserID(from) != nil {
+		return nil, snsErr(CodeSnsBadParams, "invalid From_Account")
+	}
+	if len(items) == 0 || len(items) > maxFriendImport {
+		return nil, snsErr(CodeSnsBadParams, "AddFriendItem must hold 1 to %d items", maxFriendImport)
+	}
+	var rs relResults
+	for _, it := range items {
+		if err := rs.add(it.To_Account, b.importFriend(ctx, from, it)); err != nil {
+			return nil, err
+		}
+	}
+	return rs.reply(), nil
+}
+
+func (b *Broker) importFriend(ctx context.Context, a string, it FriendImportItem) error {
+	rc := b.cfg.Relations
+	to := it.To_Account
+	if err := checkPeer(a, to); err != nil {
+		return err
+	}
+	if err := checkRelText("Remark", it.Remark, rc.MaxRemarkBytes); err != nil {
+		return err
+	}
+	if err := checkRelText("AddWording", it.AddWording, rc.MaxAddWordingBytes); err != nil {
+		return err
+	}
+	if err := checkAddSource(it.AddSource); err != nil {
+		return err
+	}
+	var custom []json.RawMessage
+	if len(it.CustomItem) > 0 && string(it.CustomItem) != "null" {
+		if json.Unmarshal(it.CustomItem, &custom) != nil || len(custom) > 0 {
+			return snsErr(CodeSnsBadParams, "custom friend fields (CustomItem) are not supported")
+		}
+	}
+	if it.AddTime < 0 {
+		return snsErr(CodeSnsBadParams, "AddTime must not be negative")
+	}
+	groups, err := groupNames(it.GroupName)
+	if err != nil {
+		return err
+	}
+	unlock := lockUsers(a, to)
+	defer unlock()
+	if ok, err := b.relHas(friendKey(a, to)); err != nil || ok {
+		return orErr(err, snsErr(CodeSnsBadParams, "%s is already a friend", to))
+	}
+	if ok, err := b.relHas(blackKey(a, to)); err != nil || ok {
+		return orErr(err, snsErr(CodeSnsPeerBlacklisted, "%s is on the blacklist", to))
+	}
+	if ok, err := b.relHas(blackKey(to, a)); err != nil || ok {
+		return orErr(err, snsErr(CodeSnsYouBlacklisted, "on %s's blacklist", to))
+	}
+	if err := b.friendsFull(a, CodeSnsFriendsFull); err != nil {
+		return err
+	}
+	now := time.Now().Unix()
+	rb := newRelBatch()
+	if err := b.ensureGroups(rb, a, groups, now); err != nil {
+		return err
+	}
+	added := it.AddTime
+	if added == 0 {
+		added = now
+	}
+	rec := friendRec{Remark: it.Remark, GroupName: groups, AddTime: added, AddSource: it.AddSource, AddWording: it.AddWording}
+	rb.setFriend(a, to, rec)
+	// friendAdded's events, without its callback.
+	rb.event(a, eventFriendAdded, map[string]any{"From_Account": a, "To_Account": to, "Initiator_Account": a,
+		"Remark": rec.Remark, "GroupName": nonNilStrs(rec.GroupName), "AddSource": rec.AddSource, "AddWording": rec.AddWording, "AddTime": rec.AddTime})
+	rb.event(to, eventFriendAdded, map[string]any{"From_Account": a, "To_Account": to, "Initiator_Account": a})
+	rb.delPending(a, to)
+	return b.commitRel(ctx, rb)
+}

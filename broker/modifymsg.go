@@ -1,0 +1,92 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+
+	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/storage"
+)
+
+// eventMsgModified tells both users of a one-to-one conversation that a
+// stored message was overwritten (openim/modify_c2c_msg).
+const eventMsgModified = "MsgModified"
+
+// ModifyC2C overwrites the body and/or custom data of the stored message
+// msgKey that from sent to to (Tencent openim/modify_c2c_msg): the pair's
+// history holds the new version, conversations whose last message it is
+// show it, and both users get a MsgModified event. A nil body or ccd
+// leaves that part unchanged; the result is checked as a send is.
+// [IM-MODIFYMSG]
+func (b *Broker) ModifyC2C(ctx context.Context, from, to, msgKey string, body json.RawMessage, ccd *string) error {
+	if ids.CheckUserID(from) != nil || ids.CheckUserID(to) != nil {
+		return newError(CodeBadAccount, reasonImplementation, "invalid From_Account or To_Account")
+	}
+	raw, ok, err := b.store.Get(msgKeyIndex(from, to, msgKey))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return newError(codeRecallNone, reasonImplementation, "no message %q between %s and %s", msgKey, from, to)
+	}
+	seq, _ := strconv.ParseUint(string(raw), 10, 64)
+	stream := pairStream(from, to)
+	_, entries, err := b.store.Read(stream, seq-1, 1)
+	if err != nil {
+		return err
+	}
+	if len(entries) != 1 {
+		return newError(codeRecallNone, reasonImplementation, "message %q is no longer stored", msgKey)
+	}
+	var ev struct {
+		Event string
+		Msg   map[string]any
+	}
+	if err := json.Unmarshal(entries[0].Payload, &ev); err != nil {
+		return err
+	}
+	if f, _ := ev.Msg["MsgFlagBits"].(float64); int(f)&msgFlagRecalled != 0 {
+		return newError(codeRecallAgain, reasonImplementation, "message %q was recalled", msgKey)
+	}
+	if sender, _ := ev.Msg["From_Account"].(string); sender != from {
+		return newError(codeRecallNone, reasonImplementation, "message %q was not sent by %s", msgKey, from)
+	}
+	if body == nil {
+		body, _ = json.Marshal(ev.Msg["MsgBody"])
+	}
+	newCCD, _ := ev.Msg["CloudCustomData"].(string)
+	if ccd != nil {
+		newCCD = *ccd
+	}
+	check, err := json.Marshal(map[string]any{"MsgRandom": 0, "MsgBody": body, "CloudCustomData": newCCD})
+	if err != nil {
+		return newError(CodeBadMsgBody, reasonPayloadFormat, "MsgBody is not valid JSON")
+	}
+	_, valid, err := b.parseSend(check)
+	if err != nil {
+		return err
+	}
+	ev.Msg["MsgBody"] = json.RawMessage(valid)
+	if newCCD == "" {
+		delete(ev.Msg, "CloudCustomData")
+	} else {
+		ev.Msg["CloudCustomData"] = newCCD
+	}
+	stored, err := encodeEvent(ev.Event, ev.Msg)
+	if err != nil {
+		return err
+	}
+	msgJSON, _ := json.Marshal(ev.Msg)
+	note, _ := encodeEvent(eventMsgModified, map[string]any{"From_Account": from, "To_Account": to, "MsgKey": msgKey})
+	batch := storage.Batch{
+		Replaces: []storage.Replace{{Stream: stream, Seq: seq, Payload: stored}},
+		Appends:  []storage.Append{{Stream: userStream(to), Payload: note}},
+		Updates:  []storage.Update{lastMsgRecalled(to, c2cConvID(from), msgKey, msgJSON), lastMsgRecalled(from, c2cConvID(to), msgKey, msgJSON)},
+	}
+	if from != to {
+		batch.Appends = append(batch.Appends, storage.Append{Stream: userStream(from), Payload: note})
+	}
+	_, err = b.store.Commit(ctx, batch)
+	return err
+}
