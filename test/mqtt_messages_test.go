@@ -199,8 +199,10 @@ func TestE2E_MQTTQoS(t *testing.T) {
 		ok, up, _ := b.App.Broker.MQTTSession("off")
 		return ok && !up
 	})
-	p.mustPub("q/queued", "1")
+	// The QoS 0 publish goes first: the acked QoS 1 publish after it on the
+	// same connection proves the broker handled both before "off" returns.
 	p.pub(&paho5.Publish{Topic: "q/lost", QoS: 0, Payload: []byte("0")})
+	p.mustPub("q/queued", "1")
 	back := mqUser3(t, b, "off", "off", keep)
 	back.expect("q/queued", "1")
 	p.mustPub("q/after", "2")

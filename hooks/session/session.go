@@ -3,6 +3,7 @@ package session
 
 import (
 	"bytes"
+	"errors"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -50,7 +51,10 @@ func (h *Hook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) { h.w.Sess
 // OnDisconnect forwards to SessionEnded, skipping takeovers (#173: the old
 // connection's disconnect can land after the new one is established).
 func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
-	if cl.IsTakenOver() {
+	// mochi stops the old connection with ErrSessionTakenOver before it
+	// sets IsTakenOver, so the old connection's end can arrive with the flag
+	// still false: the stop cause tells the truth earlier.
+	if cl.IsTakenOver() || errors.Is(err, packets.ErrSessionTakenOver) || errors.Is(cl.StopCause(), packets.ErrSessionTakenOver) {
 		return
 	}
 	h.w.SessionEnded(cl, err)
