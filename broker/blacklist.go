@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/imbroker/imbroker/config"
-	"github.com/imbroker/imbroker/internal/ids"
 )
 
 // Blacklist (Tencent sns/black_list_*) and the C2C relation checks
@@ -169,45 +168,8 @@ func (b *Broker) reqBlackGet(_ context.Context, r *reqCtx) (any, error) {
 
 // reqBlackCheck reports blacklist relations (Tencent black_list_check).
 func (b *Broker) reqBlackCheck(_ context.Context, r *reqCtx) (any, error) {
-	var q struct {
-		To_Account []string
-		CheckType  string
-	}
-	if err := r.decode(&q, CodeSnsBadParams); err != nil {
-		return nil, err
-	}
-	if len(q.To_Account) == 0 || len(q.To_Account) > maxRelCheck {
-		return nil, snsErr(CodeSnsBadParams, "To_Account must hold 1 to %d accounts", maxRelCheck)
-	}
-	switch q.CheckType {
-	case "":
-		q.CheckType = blackCheckBoth
-	case blackCheckSingle, blackCheckBoth:
-	default:
-		return nil, snsErr(CodeSnsBadParams, "CheckType must be %s or %s", blackCheckSingle, blackCheckBoth)
-	}
-	items := []map[string]any{}
-	fail := []string{}
-	for _, to := range q.To_Account {
-		if ids.CheckUserID(to) != nil {
-			items = append(items, map[string]any{"To_Account": to, "Relation": "", "ResultCode": CodeSnsBadParams, "ResultInfo": "invalid To_Account"})
-			fail = append(fail, to)
-			continue
-		}
-		ab, err := b.relHas(blackKey(r.user, to))
-		if err != nil {
-			return nil, err
-		}
-		ba := false
-		if q.CheckType == blackCheckBoth {
-			if ba, err = b.relHas(blackKey(to, r.user)); err != nil {
-				return nil, err
-			}
-		}
-		items = append(items, map[string]any{"To_Account": to, "Relation": relation("BlackCheckResult_Type_", "NO", ab, ba),
-			"ResultCode": 0, "ResultInfo": ""})
-	}
-	return map[string]any{"BlackListCheckItem": items, "Fail_Account": fail}, nil
+	return b.checkRelations(r, relationCheck{key: blackKey, single: blackCheckSingle, both: blackCheckBoth,
+		prefix: "BlackCheckResult_Type_", none: "NO", field: "BlackListCheckItem"})
 }
 
 // c2cRelationGate runs the relation checks of a C2C send [IM-REL-C2C]. A

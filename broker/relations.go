@@ -894,6 +894,21 @@ func (b *Broker) reqFriendGet(_ context.Context, r *reqCtx) (any, error) {
 
 // reqFriendCheck reports relations (Tencent sns/friend_check).
 func (b *Broker) reqFriendCheck(_ context.Context, r *reqCtx) (any, error) {
+	return b.checkRelations(r, relationCheck{key: friendKey, single: checkSingle, both: checkBoth,
+		prefix: "CheckResult_Type_", none: "NoRelation", field: "InfoItem"})
+}
+
+// relationCheck describes one kind of relation check (friends, blacklist).
+type relationCheck struct {
+	key          func(from, to string) string // the record that means "from relates to to"
+	single, both string                       // CheckType values
+	prefix, none string                       // Relation value spelling
+	field        string                       // reply list name
+}
+
+// checkRelations answers friend_check and black_list_check: for each
+// account, whether the relation holds one way, the other, both or neither.
+func (b *Broker) checkRelations(r *reqCtx, c relationCheck) (any, error) {
 	var q struct {
 		To_Account []string
 		CheckType  string
@@ -906,10 +921,10 @@ func (b *Broker) reqFriendCheck(_ context.Context, r *reqCtx) (any, error) {
 	}
 	switch q.CheckType {
 	case "":
-		q.CheckType = checkBoth
-	case checkSingle, checkBoth:
+		q.CheckType = c.both
+	case c.single, c.both:
 	default:
-		return nil, snsErr(CodeSnsBadParams, "CheckType must be %s or %s", checkSingle, checkBoth)
+		return nil, snsErr(CodeSnsBadParams, "CheckType must be %s or %s", c.single, c.both)
 	}
 	items := []map[string]any{}
 	fail := []string{}
@@ -919,20 +934,20 @@ func (b *Broker) reqFriendCheck(_ context.Context, r *reqCtx) (any, error) {
 			fail = append(fail, to)
 			continue
 		}
-		ab, err := b.relHas(friendKey(r.user, to))
+		ab, err := b.relHas(c.key(r.user, to))
 		if err != nil {
 			return nil, err
 		}
 		ba := false
-		if q.CheckType == checkBoth {
-			if ba, err = b.relHas(friendKey(to, r.user)); err != nil {
+		if q.CheckType == c.both {
+			if ba, err = b.relHas(c.key(to, r.user)); err != nil {
 				return nil, err
 			}
 		}
-		items = append(items, map[string]any{"To_Account": to, "Relation": relation("CheckResult_Type_", "NoRelation", ab, ba),
+		items = append(items, map[string]any{"To_Account": to, "Relation": relation(c.prefix, c.none, ab, ba),
 			"ResultCode": 0, "ResultInfo": ""})
 	}
-	return map[string]any{"InfoItem": items, "Fail_Account": fail}, nil
+	return map[string]any{c.field: items, "Fail_Account": fail}, nil
 }
 
 // relation names a check result: BothWay, AWithB (you -> them), BWithA or none.
