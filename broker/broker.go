@@ -117,7 +117,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 	}()
 	b.store, err = storage.Open(storage.Options{
 		Dir: cfg.Storage.Dir, InMemory: cfg.Storage.InMemory, Sync: cfg.Storage.Sync,
-		MaxBatch: cfg.Storage.MaxBatch, MaxQueue: cfg.Storage.MaxQueue,
+		MaxBatch: cfg.Storage.MaxBatch, MaxQueue: cfg.Storage.MaxQueue, CacheBytes: int64(cfg.Storage.CacheMB) << 20,
 		Logger: log.With("component", "storage"), OnCommit: b.deliver.enqueue,
 	})
 	if err != nil {

@@ -86,6 +86,7 @@ type Storage struct {
 	MaxQueue      int           `yaml:"max_queue"`      // appends waiting for the committer; default 8192
 	InMemory      bool          `yaml:"in_memory"`      // keep everything in memory (tests, benchmarks); default false
 	CommitTimeout time.Duration `yaml:"commit_timeout"` // longest a send waits for a commit slot; default 10s
+	CacheMB       int           `yaml:"cache_mb"`       // Pebble block cache in MiB; default 64
 }
 
 // Messages configures message validation, dedup and catch-up.
@@ -137,7 +138,7 @@ func Default() Config {
 			MQTTPlain: defaultMQTTPlain(),
 		},
 		HTTP:          HTTP{Address: ":8080", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
-		Storage:       Storage{Dir: "./data", Sync: true, MaxBatch: 1024, MaxQueue: 8192, CommitTimeout: 10 * time.Second},
+		Storage:       Storage{Dir: "./data", Sync: true, MaxBatch: 1024, MaxQueue: 8192, CommitTimeout: 10 * time.Second, CacheMB: 64},
 		Messages:      Messages{MaxBytes: 12000, MaxElements: 32, MaxPayloadBytes: 16384, DedupWindow: 10 * time.Minute, SyncPageSize: 100, SyncMaxEvents: 1000, MaxRequestBytes: 16384},
 		Retention:     defaultRetention(),
 		Delivery:      Delivery{Workers: 16, Queue: 4096},

@@ -48,6 +48,7 @@ func (c *Config) Validate() error {
 	v.check(c.Storage.MaxBatch >= 1, "storage.max_batch", "must be at least 1")
 	v.check(c.Storage.MaxQueue >= 1, "storage.max_queue", "must be at least 1")
 	v.positive("storage.commit_timeout", c.Storage.CommitTimeout)
+	v.check(c.Storage.CacheMB >= 1, "storage.cache_mb", "must be at least 1")
 
 	v.check(c.Messages.MaxBytes >= 64, "messages.max_bytes", "must be at least 64")
 	v.check(c.Messages.MaxElements >= 1, "messages.max_elements", "must be at least 1")

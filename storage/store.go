@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
 	"github.com/cockroachdb/pebble/vfs"
 )
 
@@ -125,10 +126,12 @@ type StreamInfo struct {
 type Options struct {
 	Dir      string
 	InMemory bool // a memory filesystem: fast tests, nothing survives Close
-	Sync     bool // fsync each group commit before acknowledging it
-	MaxBatch int  // batches per group commit
-	MaxQueue int  // batches waiting for the committer
-	Logger   *slog.Logger
+	// CacheBytes sizes Pebble's block cache; 0 = 64 MiB.
+	CacheBytes int64
+	Sync       bool // fsync each group commit before acknowledging it
+	MaxBatch   int  // batches per group commit
+	MaxQueue   int  // batches waiting for the committer
+	Logger     *slog.Logger
 	// OnCommit is called on the committer goroutine after each group commit
 	// with its entries in commit order, so a consumer sees every stream in
 	// seq order. It must not block for long: it holds up every commit.
@@ -170,7 +173,22 @@ func Open(opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	po := &pebble.Options{Logger: pebbleLogger{opts.Logger}}
+	// The committer does point reads on every message (dedup records,
+	// conversation records, stream heads): bloom filters answer the common
+	// "not there" without reading blocks, and a block cache bigger than
+	// Pebble's 8 MB default keeps hot records decompressed.
+	cacheSize := opts.CacheBytes
+	if cacheSize <= 0 {
+		cacheSize = 64 << 20
+	}
+	cache := pebble.NewCache(cacheSize)
+	defer cache.Unref() // the DB holds its own reference
+	po := &pebble.Options{Logger: pebbleLogger{opts.Logger}, Cache: cache}
+	po.EnsureDefaults()
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		po.Levels[i].FilterType = pebble.TableFilter
+	}
 	dir := opts.Dir
 	if opts.InMemory {
 		po.FS = vfs.NewMem()
