@@ -74,21 +74,9 @@ func (b *Broker) importFriend(ctx context.Context, a string, it FriendImportItem
 	}
 	unlock := lockUsers(a, to)
 	defer unlock()
-	if ok, err := b.relHas(friendKey(a, to)); err != nil || ok {
-		return orErr(err, snsErr(CodeSnsBadParams, "%s is already a friend", to))
-	}
-	if ok, err := b.relHas(blackKey(a, to)); err != nil || ok {
-		return orErr(err, snsErr(CodeSnsPeerBlacklisted, "%s is on the blacklist", to))
-	}
-	if ok, err := b.relHas(blackKey(to, a)); err != nil || ok {
-		return orErr(err, snsErr(CodeSnsYouBlacklisted, "on %s's blacklist", to))
-	}
-	if err := b.friendsFull(a, CodeSnsFriendsFull); err != nil {
-		return err
-	}
 	now := time.Now().Unix()
-	rb := newRelBatch()
-	if err := b.ensureGroups(rb, a, groups, now); err != nil {
+	rb, err := b.friendAddable(a, to, groups, now)
+	if err != nil {
 		return err
 	}
 	added := it.AddTime

@@ -592,21 +592,9 @@ func (b *Broker) addFriend(ctx context.Context, a string, it addFriendItem, addT
 	}
 	unlock := lockUsers(a, to)
 	defer unlock()
-	if ok, err := b.relHas(friendKey(a, to)); err != nil || ok {
-		return orErr(err, snsErr(CodeSnsBadParams, "%s is already your friend", to))
-	}
-	if ok, err := b.relHas(blackKey(a, to)); err != nil || ok {
-		return orErr(err, snsErr(CodeSnsPeerBlacklisted, "%s is on your blacklist", to))
-	}
-	if ok, err := b.relHas(blackKey(to, a)); err != nil || ok {
-		return orErr(err, snsErr(CodeSnsYouBlacklisted, "you are on %s's blacklist", to))
-	}
-	if err := b.friendsFull(a, CodeSnsFriendsFull); err != nil {
-		return err
-	}
 	now := time.Now().Unix()
-	rb := newRelBatch()
-	if err := b.ensureGroups(rb, a, groups, now); err != nil {
+	rb, err := b.friendAddable(a, to, groups, now)
+	if err != nil {
 		return err
 	}
 	prof, err := b.loadProfile(to)
@@ -1173,4 +1161,28 @@ func (b *Broker) reqFriendGroupGet(_ context.Context, r *reqCtx) (any, error) {
 		items = append(items, it)
 	}
 	return map[string]any{"ResultItem": items}, nil
+}
+
+// friendAddable checks that a may add to as a friend (not yet friends, no
+// blacklist either way, a's list not full) and starts the batch with any
+// friend lists to create. Callers hold lockUsers(a, to). Shared by
+// friend_add and friend_import.
+func (b *Broker) friendAddable(a, to string, groups []string, now int64) (*relBatch, error) {
+	if ok, err := b.relHas(friendKey(a, to)); err != nil || ok {
+		return nil, orErr(err, snsErr(CodeSnsBadParams, "%s is already your friend", to))
+	}
+	if ok, err := b.relHas(blackKey(a, to)); err != nil || ok {
+		return nil, orErr(err, snsErr(CodeSnsPeerBlacklisted, "%s is on your blacklist", to))
+	}
+	if ok, err := b.relHas(blackKey(to, a)); err != nil || ok {
+		return nil, orErr(err, snsErr(CodeSnsYouBlacklisted, "you are on %s's blacklist", to))
+	}
+	if err := b.friendsFull(a, CodeSnsFriendsFull); err != nil {
+		return nil, err
+	}
+	rb := newRelBatch()
+	if err := b.ensureGroups(rb, a, groups, now); err != nil {
+		return nil, err
+	}
+	return rb, nil
 }
