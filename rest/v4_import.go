@@ -153,13 +153,8 @@ func modifyC2CMsg(c *call) (map[string]any, error) {
 	if err := c.decode(&q, codeBodyJSON); err != nil {
 		return nil, err
 	}
-	switch {
-	case q.From_Account == "":
-		return nil, fail(codeFromMissing, "From_Account is required")
-	case q.To_Account == "":
-		return nil, fail(codeToMissing, "To_Account is required")
-	case q.MsgKey == "":
-		return nil, fail(codeBadMsgKey, "MsgKey is required")
+	if err := requireMsgRef(q.From_Account, q.To_Account, q.MsgKey); err != nil {
+		return nil, err
 	}
 	if string(q.MsgBody) == "null" {
 		q.MsgBody = nil

@@ -195,13 +195,8 @@ func msgWithdraw(c *call) (map[string]any, error) {
 	if err := c.decode(&q, codeBodyJSON); err != nil {
 		return nil, err
 	}
-	switch {
-	case q.From_Account == "":
-		return nil, fail(codeFromMissing, "From_Account is required")
-	case q.To_Account == "":
-		return nil, fail(codeToMissing, "To_Account is required")
-	case q.MsgKey == "":
-		return nil, fail(codeBadMsgKey, "MsgKey is required")
+	if err := requireMsgRef(q.From_Account, q.To_Account, q.MsgKey); err != nil {
+		return nil, err
 	}
 	_, err := c.op("msg.recall", c.admin, map[string]any{"Type": 1, "From_Account": q.From_Account, "Peer_Account": q.To_Account, "MsgKey": q.MsgKey})
 	return nil, err
@@ -250,4 +245,18 @@ func c2cUnread(c *call) (map[string]any, error) {
 		list = append(list, map[string]any{"Peer_Account": p, "C2CUnreadMsgNum": counts[p]})
 	}
 	return map[string]any{"AllC2CUnreadMsgNum": total, "C2CUnreadMsgNumList": list}, nil
+}
+
+// requireMsgRef checks the three fields that name a stored C2C message
+// (admin_msgwithdraw, modify_c2c_msg).
+func requireMsgRef(from, to, msgKey string) error {
+	switch {
+	case from == "":
+		return fail(codeFromMissing, "From_Account is required")
+	case to == "":
+		return fail(codeToMissing, "To_Account is required")
+	case msgKey == "":
+		return fail(codeBadMsgKey, "MsgKey is required")
+	}
+	return nil
 }
