@@ -432,15 +432,9 @@ func (b *Broker) reqGroupKick(ctx context.Context, r *reqCtx) (any, error) {
 		return nil, err
 	}
 	defer g.op.Unlock()
-	actor := g.role(r.user)
-	for _, uid := range q.MemberToDel_Account {
-		target := g.role(uid)
-		if target == "" {
-			return nil, badParams("%q is not a member", uid)
-		}
-		if !(r.admin && target != roleOwner && g.policy.Kind != kindAVChatRoom) && !g.policy.canRemove(actor, target, false) {
-			return nil, noPermission("%s may not kick %s from this %s group", r.user, uid, g.info.Type)
-		}
+	// The app admin kicks anyone but the owner, except in an AVChatRoom, which has no kick.
+	if err := g.checkTargets(r, q.MemberToDel_Account, false, kindAVChatRoom, "kick"); err != nil {
+		return nil, err
 	}
 	return nil, b.removeMembers(ctx, g, r.user, tipMemberKicked, dedupe(q.MemberToDel_Account), nil)
 }
@@ -592,18 +586,11 @@ func (b *Broker) reqGroupMute(ctx context.Context, r *reqCtx) (any, error) {
 		return nil, err
 	}
 	defer g.op.Unlock()
-	actor := g.role(r.user)
-	for _, uid := range q.Members_Account {
-		target := g.role(uid)
-		if target == "" {
-			return nil, badParams("%q is not a member", uid)
-		}
-		// The app admin mutes anyone but the owner, except in Work groups,
-		// which have no mute at all (Tencent forbid_send_msg: "Private: not
-		// supported"); the bypass used to let the app admin mute there.
-		if !(r.admin && target != roleOwner && g.policy.Kind != kindPrivate) && !g.policy.canRemove(actor, target, true) {
-			return nil, noPermission("%s may not mute %s in this %s group", r.user, uid, g.info.Type)
-		}
+	// The app admin mutes anyone but the owner, except in Work groups,
+	// which have no mute at all (Tencent forbid_send_msg: "Private: not
+	// supported").
+	if err := g.checkTargets(r, q.Members_Account, true, kindPrivate, "mute"); err != nil {
+		return nil, err
 	}
 	until := int64(0)
 	if *q.MuteTime == muteForever {
@@ -743,4 +730,21 @@ func dedupe(in []string) []string {
 		}
 	}
 	return out
+}
+
+// checkTargets checks that every target is a member r may kick (mute=false)
+// or mute: by the type's role rules, or as the app admin for anyone but the
+// owner in types other than noAdmin (where the action does not exist).
+func (g *group) checkTargets(r *reqCtx, uids []string, mute bool, noAdmin groupKind, verb string) error {
+	actor := g.role(r.user)
+	for _, uid := range uids {
+		target := g.role(uid)
+		if target == "" {
+			return badParams("%q is not a member", uid)
+		}
+		if !(r.admin && target != roleOwner && g.policy.Kind != noAdmin) && !g.policy.canRemove(actor, target, mute) {
+			return noPermission("%s may not %s %s in this %s group", r.user, verb, uid, g.info.Type)
+		}
+	}
+	return nil
 }
