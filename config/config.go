@@ -76,6 +76,9 @@ type HTTP struct {
 	Address      string        `yaml:"address"`       // default ":8080"; "" disables
 	ReadTimeout  time.Duration `yaml:"read_timeout"`  // default 10s
 	WriteTimeout time.Duration `yaml:"write_timeout"` // default 10s
+	// Pprof serves Go's profiler under /debug/pprof on this listener. Off by
+	// default: profiles expose internals and cost CPU while taken.
+	Pprof bool `yaml:"pprof"`
 }
 
 // Storage configures the embedded Pebble store.

@@ -22,6 +22,8 @@ type Deps struct {
 	V4    *V4 // the Tencent-compatible admin API (rest/v4.go); nil: not served
 	// Metrics serves Prometheus metrics on /metrics; nil: not served.
 	Metrics http.Handler
+	// Pprof mounts Go's profiler under /debug (config http.pprof).
+	Pprof bool
 }
 
 // NewRouter builds the HTTP handler. It holds no global state.
@@ -43,6 +45,9 @@ func NewRouter(d Deps) http.Handler {
 	}
 	if d.Metrics != nil {
 		r.Handle("/metrics", d.Metrics)
+	}
+	if d.Pprof {
+		r.Mount("/debug", middleware.Profiler())
 	}
 	// Liveness: the process serves HTTP.
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {

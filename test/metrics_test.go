@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/imbroker/imbroker/config"
 )
 
 func TestE2E_Metrics(t *testing.T) {
@@ -22,5 +24,25 @@ func TestE2E_Metrics(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+// The profiler is served only when http.pprof is on.
+func TestE2E_PprofOnlyWhenEnabled(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		b := StartBroker(t, func(c *config.Config) { c.HTTP.Pprof = on })
+		resp, err := http.Get("http://" + b.App.HTTPAddr() + "/debug/pprof/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		want := http.StatusNotFound
+		if on {
+			want = http.StatusOK
+		}
+		if resp.StatusCode != want {
+			t.Errorf("pprof %v: GET /debug/pprof/ = %d, want %d", on, resp.StatusCode, want)
+		}
+		b.Stop()
 	}
 }

@@ -46,7 +46,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, erro
 		return nil, fmt.Errorf("http listener on %s: %w", cfg.HTTP.Address, err)
 	}
 	a.http = &http.Server{
-		Handler:           rest.NewRouter(rest.Deps{Ready: b, Metrics: metricsHandler(b), V4: &rest.V4{Admin: b, App: cfg.App, REST: cfg.REST, Log: log}}),
+		Handler:           rest.NewRouter(rest.Deps{Ready: b, Metrics: metricsHandler(b), Pprof: cfg.HTTP.Pprof, V4: &rest.V4{Admin: b, App: cfg.App, REST: cfg.REST, Log: log}}),
 		ReadHeaderTimeout: cfg.HTTP.ReadTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
