@@ -106,7 +106,7 @@ func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (
 		outConv.uid, outConv.conv, outConv.state, outConv.incoming, outConv.userSeqFrom = from, c2cConvID(to), convState{Type: convC2C, Peer_Account: to}, false, senderAt
 		updates = append(updates, outConv.storageUpdate())
 	}
-	updates = append(updates, storage.Update{Name: msgKeyIndex(from, to, msg.MsgKey), Fn: func(_ []byte, _ bool, pos []storage.Pos) []byte {
+	updates = append(updates, storage.Update{Name: msgKeyIndex(from, to, msg.MsgKey), Blind: true, Fn: func(_ []byte, _ bool, pos []storage.Pos) []byte {
 		return []byte(strconv.FormatUint(pos[pairAt].Seq, 10))
 	}})
 	out, err := b.store.Commit(ctx, storage.Batch{

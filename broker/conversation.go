@@ -70,40 +70,51 @@ type convUpdate struct {
 	countsUnread bool   // the conversation type counts unread
 }
 
-// storageUpdate turns a convUpdate into an atomic record update.
+// storageUpdate turns a convUpdate into an atomic record update. It runs
+// on the committer, which keeps the record decoded between messages.
 func (u convUpdate) storageUpdate() storage.Update {
-	return storage.Update{Name: convKey(u.uid, u.conv), Fn: func(old []byte, found bool, pos []storage.Pos) []byte {
-		st := u.state
-		if found {
-			_ = json.Unmarshal(old, &st)
-		}
-		seq := u.seq
-		if u.seqFrom >= 0 && u.seqFrom < len(pos) {
-			seq = pos[u.seqFrom].Seq
-		}
-		if !u.noLastMsg {
-			st.LastMsg, st.LastMsgTime = u.msg, u.msgTime
-		}
-		// The positions advance even with NoLastMsg: reads are counted up
-		// to them. Before, a NoLastMsg message after the last shown one was
-		// outside every partial read's count, and a read up to the shown
-		// one passed for a read of everything.
-		st.LastSeq = seq
-		if u.userSeqFrom >= 0 && u.userSeqFrom < len(pos) {
-			st.LastUserSeq = pos[u.userSeqFrom].Seq
-		}
-		if u.incoming && u.countsUnread && !u.noUnread {
-			st.UnreadMsgNum++
-			st.RecvTotal++
-		}
-		if !u.incoming { // your own message: everything before it is read
-			st.UnreadMsgNum, st.ReadSeq = 0, max(st.ReadSeq, seq)
-			if u.userSeqFrom >= 0 && u.userSeqFrom < len(pos) {
-				st.ReadUserSeq = pos[u.userSeqFrom].Seq
+	return storage.Update{Name: convKey(u.uid, u.conv), Decoded: func(old []byte, prev any, found bool, pos []storage.Pos) ([]byte, any) {
+		st := new(convState)
+		if p, ok := prev.(*convState); ok && p != nil {
+			*st = *p // never changed in place: the committer shares it
+		} else {
+			*st = u.state
+			if found {
+				_ = decodeConv(old, st) // as ever: a record that does not decode is rebuilt from this message
 			}
 		}
-		return mustJSON(st)
+		u.apply(st, pos)
+		return encodeConv(st), st
 	}}
+}
+
+// apply changes st for the message.
+func (u convUpdate) apply(st *convState, pos []storage.Pos) {
+	seq := u.seq
+	if u.seqFrom >= 0 && u.seqFrom < len(pos) {
+		seq = pos[u.seqFrom].Seq
+	}
+	if !u.noLastMsg {
+		st.LastMsg, st.LastMsgTime = u.msg, u.msgTime
+	}
+	// The positions advance even with NoLastMsg: reads are counted up
+	// to them. Before, a NoLastMsg message after the last shown one was
+	// outside every partial read's count, and a read up to the shown
+	// one passed for a read of everything.
+	st.LastSeq = seq
+	if u.userSeqFrom >= 0 && u.userSeqFrom < len(pos) {
+		st.LastUserSeq = pos[u.userSeqFrom].Seq
+	}
+	if u.incoming && u.countsUnread && !u.noUnread {
+		st.UnreadMsgNum++
+		st.RecvTotal++
+	}
+	if !u.incoming { // your own message: everything before it is read
+		st.UnreadMsgNum, st.ReadSeq = 0, max(st.ReadSeq, seq)
+		if u.userSeqFrom >= 0 && u.userSeqFrom < len(pos) {
+			st.ReadUserSeq = pos[u.userSeqFrom].Seq
+		}
+	}
 }
 
 // msgControl reads SendMsgControl flags.

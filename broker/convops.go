@@ -50,7 +50,7 @@ func (b *Broker) loadConv(uid, conv string) (convState, bool, error) {
 		return convState{}, ok, err
 	}
 	var st convState
-	return st, true, json.Unmarshal(raw, &st)
+	return st, true, decodeConv(raw, &st)
 }
 
 // convView is a conversation as conv.list shows it.

@@ -83,6 +83,7 @@ func (s *Store) commitGroup(group []*request) {
 		}
 		s.heads[stream] = m
 	}
+	s.keepDecoded(kvs)
 	if s.opts.OnCommit != nil && len(entries) > 0 {
 		s.opts.OnCommit(entries)
 	}
@@ -152,7 +153,12 @@ func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]meta,
 	}
 	for _, u := range r.batch.Updates {
 		cur, ok := kvs[u.Name]
-		if !ok {
+		if !ok && u.Decoded != nil {
+			if obj, hit := s.decoded[u.Name]; hit {
+				cur, ok = kvPending{found: true, obj: obj}, true
+			}
+		}
+		if !ok && !(u.Blind && u.Decoded == nil) {
 			v, closer, err := s.db.Get(kvKey(u.Name))
 			switch {
 			case errors.Is(err, pebble.ErrNotFound):
@@ -163,7 +169,16 @@ func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]meta,
 				closer.Close()
 			}
 		}
-		nv := u.Fn(cur.value, cur.found, pos)
+		var nv []byte
+		var next any
+		switch {
+		case u.Decoded != nil:
+			nv, next = u.Decoded(cur.value, cur.obj, cur.found, pos)
+		case u.Blind:
+			nv = u.Fn(nil, false, pos)
+		default:
+			nv = u.Fn(cur.value, cur.found, pos)
+		}
 		if nv == nil {
 			if err := b.Delete(kvKey(u.Name), nil); err != nil {
 				return fmt.Errorf("stage update: %w", err)
@@ -174,7 +189,7 @@ func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]meta,
 		if err := b.Set(kvKey(u.Name), nv, nil); err != nil {
 			return fmt.Errorf("stage update: %w", err)
 		}
-		kvs[u.Name] = kvPending{value: nv, found: true}
+		kvs[u.Name] = kvPending{value: nv, found: true, obj: next}
 	}
 	for _, rp := range r.batch.Replaces {
 		if m, err := s.headFor(rp.Stream, heads); err != nil {
@@ -290,6 +305,34 @@ func (s *Store) failGroup(group []*request, err error) {
 type kvPending struct {
 	value []byte
 	found bool
+	obj   any // its decoded form, when a Decoded update wrote it
+}
+
+// keepDecoded records, after a successful commit, the decoded forms the
+// group's Decoded updates left, and forgets those of records the group
+// wrote any other way. Past Options.DecodedRecords it forgets arbitrary
+// records (map order): they are read and decoded again when next updated.
+func (s *Store) keepDecoded(kvs map[string]kvPending) {
+	if s.opts.DecodedRecords < 0 {
+		return
+	}
+	for name, p := range kvs {
+		if p.obj == nil {
+			delete(s.decoded, name)
+			continue
+		}
+		s.decoded[name] = p.obj
+	}
+	if over := len(s.decoded) - s.opts.DecodedRecords; over > 0 {
+		over += s.opts.DecodedRecords / 8 // evict in steps, not one record per commit
+		for name := range s.decoded {
+			if over <= 0 {
+				break
+			}
+			delete(s.decoded, name)
+			over--
+		}
+	}
 }
 
 // pebbleLogger routes Pebble's own log lines into slog.

@@ -83,6 +83,20 @@ type Trim struct {
 type Update struct {
 	Name string
 	Fn   func(old []byte, found bool, pos []Pos) []byte
+	// Blind marks an Fn that does not look at the old value: the committer
+	// does not read the record and Fn gets nil, false.
+	Blind bool
+	// Decoded, when set, is used instead of Fn, for records that change
+	// with almost every message (conversation records). The committer keeps
+	// the decoded form the last Decoded update of a record returned (next)
+	// and hands it to the following one as prev, so a hot record is neither
+	// read back nor decoded again; prev is nil when the committer does not
+	// hold the record decoded, and then old and found are as for Fn (old
+	// may be nil when prev is set). It returns the new value (nil deletes
+	// the record) and its decoded form. next must never be changed
+	// afterwards: it is shared with later updates. A Set, Delete or Fn
+	// update of the record drops the decoded form.
+	Decoded func(old []byte, prev any, found bool, pos []Pos) (nv []byte, next any)
 }
 
 // Replace overwrites one stream entry's payload.
@@ -132,6 +146,9 @@ type Options struct {
 	MaxBatch   int  // batches per group commit
 	MaxQueue   int  // batches waiting for the committer
 	Logger     *slog.Logger
+	// DecodedRecords bounds how many records the committer keeps decoded
+	// for Update.Decoded (0: 32768; negative: none).
+	DecodedRecords int
 	// OnCommit is called on the committer goroutine after each group commit
 	// with its entries in commit order, so a consumer sees every stream in
 	// seq order. It must not block for long: it holds up every commit.
@@ -150,6 +167,7 @@ type Store struct {
 	stop     chan struct{}
 	done     chan struct{}
 	heads    map[string]meta // committer-owned cache of stream metas (head and low)
+	decoded  map[string]any  // committer-owned: KV records as the last Decoded update left them (committed)
 	nowEpoch func() uint64
 	clock    func() time.Time // commit times (a test hook, like nowEpoch)
 }
@@ -169,6 +187,9 @@ func Open(opts Options) (*Store, error) {
 	}
 	if opts.MaxQueue <= 0 {
 		opts.MaxQueue = 8192
+	}
+	if opts.DecodedRecords == 0 {
+		opts.DecodedRecords = 32768
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -203,6 +224,7 @@ func Open(opts Options) (*Store, error) {
 		queue: make(chan *request, opts.MaxQueue),
 		stop:  make(chan struct{}), done: make(chan struct{}),
 		heads:    make(map[string]meta),
+		decoded:  make(map[string]any),
 		nowEpoch: func() uint64 { return uint64(time.Now().UnixMilli()) },
 		clock:    time.Now,
 	}

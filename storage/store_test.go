@@ -283,3 +283,154 @@ func TestStore_UpdatesAreAtomicAndSeePositions(t *testing.T) {
 		}
 	})
 }
+
+// decodedCtr is a Decoded counter: it records whether each call got the
+// decoded form (prev) or had to parse the stored bytes.
+type decodedCtr struct {
+	mu            sync.Mutex
+	hits, parsed  int
+	parseFailures int
+}
+
+func (d *decodedCtr) update(name string) Update {
+	return Update{Name: name, Decoded: func(old []byte, prev any, found bool, _ []Pos) ([]byte, any) {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		n := 0
+		switch {
+		case prev != nil:
+			d.hits++
+			n = *prev.(*int)
+		case found:
+			d.parsed++
+			if _, err := fmt.Sscan(string(old), &n); err != nil {
+				d.parseFailures++
+			}
+		}
+		n++
+		return []byte(fmt.Sprint(n)), &n
+	}}
+}
+
+func TestStore_DecodedUpdatesKeepTheRecordDecoded(t *testing.T) {
+	backends(t, func(t *testing.T, opts Options) {
+		s := openStore(t, opts)
+		ctx := context.Background()
+		var d decodedCtr
+		commit := func(b Batch) {
+			t.Helper()
+			if _, err := s.Commit(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		get := func() string { v, _, _ := s.Get("ctr"); return string(v) }
+		// Concurrent Decoded updates lose nothing.
+		var wg sync.WaitGroup
+		for w := 0; w < 8; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 50; i++ {
+					if _, err := s.Commit(ctx, Batch{Updates: []Update{d.update("ctr")}}); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if get() != "400" || d.parsed != 0 || d.hits != 399 {
+			t.Fatalf("ctr %s, parsed %d, hits %d: want 400, 0, 399", get(), d.parsed, d.hits)
+		}
+		// Two updates of one record in one batch: the second sees the first.
+		commit(Batch{Updates: []Update{d.update("ctr"), d.update("ctr")}})
+		if get() != "402" {
+			t.Fatalf("ctr %s after two in one batch, want 402", get())
+		}
+		// A Set drops the decoded form: the next update reads the stored value.
+		commit(Batch{Sets: map[string][]byte{"ctr": []byte("10")}})
+		d.parsed = 0
+		commit(Batch{Updates: []Update{d.update("ctr")}})
+		if get() != "11" || d.parsed != 1 {
+			t.Fatalf("after Set: ctr %s, parsed %d; want 11, 1", get(), d.parsed)
+		}
+		// So does an Fn update, in the same batch as Decoded ones too.
+		double := Update{Name: "ctr", Fn: func(old []byte, _ bool, _ []Pos) []byte {
+			var n int
+			fmt.Sscan(string(old), &n)
+			return []byte(fmt.Sprint(2 * n))
+		}}
+		commit(Batch{Updates: []Update{d.update("ctr"), double}}) // 12, then 24
+		d.parsed = 0
+		commit(Batch{Updates: []Update{d.update("ctr")}})
+		if get() != "25" || d.parsed != 1 {
+			t.Fatalf("after Fn: ctr %s, parsed %d; want 25, 1", get(), d.parsed)
+		}
+		// And a Delete: the next update starts from nothing.
+		commit(Batch{Deletes: []string{"ctr"}})
+		commit(Batch{Updates: []Update{d.update("ctr")}})
+		if get() != "1" {
+			t.Fatalf("after Delete: ctr %s, want 1", get())
+		}
+		// A Decoded update returning nil deletes the record and its decoded form.
+		commit(Batch{Updates: []Update{{Name: "ctr", Decoded: func([]byte, any, bool, []Pos) ([]byte, any) { return nil, nil }}}})
+		if _, ok, _ := s.Get("ctr"); ok {
+			t.Fatal("nil Decoded update did not delete")
+		}
+		d.hits = 0
+		commit(Batch{Updates: []Update{d.update("ctr")}})
+		if get() != "1" || d.hits != 0 || d.parseFailures != 0 {
+			t.Fatalf("after nil update: ctr %s, hits %d, parse failures %d", get(), d.hits, d.parseFailures)
+		}
+	})
+}
+
+func TestStore_DecodedRecordsAreBounded(t *testing.T) {
+	s := openStore(t, Options{InMemory: true, DecodedRecords: 16})
+	var d decodedCtr
+	for i := 0; i < 100; i++ {
+		if _, err := s.Commit(context.Background(), Batch{Updates: []Update{d.update(fmt.Sprint("r", i))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Evicted records are read back and parsed: nothing is lost.
+	for i := 0; i < 100; i++ {
+		if _, err := s.Commit(context.Background(), Batch{Updates: []Update{d.update(fmt.Sprint("r", i))}}); err != nil {
+			t.Fatal(err)
+		}
+		if v, _, _ := s.Get(fmt.Sprint("r", i)); string(v) != "2" {
+			t.Fatalf("r%d = %s, want 2", i, v)
+		}
+	}
+	if d.parsed < 100-16 || d.hits > 16 {
+		t.Fatalf("parsed %d, hits %d: the bound of 16 was not applied", d.parsed, d.hits)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.decoded); n > 16 {
+		t.Fatalf("%d records kept decoded, bound 16", n)
+	}
+}
+
+func TestStore_BlindUpdateDoesNotRead(t *testing.T) {
+	s := openStore(t, Options{InMemory: true})
+	ctx := context.Background()
+	if err := s.Set(ctx, "k", []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	var gotOld []byte
+	var gotFound bool
+	_, err := s.Commit(ctx, Batch{
+		Appends: []Append{{Stream: "c/a:b", Payload: []byte("m")}},
+		Updates: []Update{{Name: "k", Blind: true, Fn: func(old []byte, found bool, pos []Pos) []byte {
+			gotOld, gotFound = old, found
+			return []byte(fmt.Sprint(pos[0].Seq))
+		}}},
+	})
+	if err != nil || gotOld != nil || gotFound {
+		t.Fatalf("blind update got %q %v, %v", gotOld, gotFound, err)
+	}
+	if v, _, _ := s.Get("k"); string(v) != "1" {
+		t.Fatalf("k = %s, want 1", v)
+	}
+}
