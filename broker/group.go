@@ -73,6 +73,8 @@ type group struct {
 
 	tokens   float64 // rate limit bucket
 	lastFill time.Time
+
+	tips memberTips // live rooms: member tips waiting to be merged (under op)
 }
 
 // KV record names.

@@ -40,6 +40,7 @@ type groupTip struct {
 	TipType          string         `json:"TipType"`
 	Operator_Account string         `json:"Operator_Account,omitempty"`
 	MemberList       []string       `json:"MemberList,omitempty"`
+	MemberCount      int            `json:"MemberCount,omitempty"` // merged live-room tips whose MemberList was cut
 	Role             string         `json:"Role,omitempty"`
 	MuteTime         *int64         `json:"MuteTime,omitempty"`
 	NewOwner_Account string         `json:"NewOwner_Account,omitempty"`
@@ -84,6 +85,11 @@ type groupChange struct {
 	conv *groupConv
 	// replaces overwrite stored entries in the same batch (recall).
 	replaces []storage.Replace
+	// notice, when set, is a private tip (no group seq) appended to the
+	// noticeTo users' streams in the same batch: a live room's member change
+	// whose room tip is merged into a later one (grouptips.go).
+	notice   *groupTip
+	noticeTo []string
 }
 
 // groupConv says how a group message touches conversations.
@@ -141,6 +147,17 @@ func (b *Broker) commitGroupChange(ctx context.Context, g *group, c groupChange)
 			}
 		}
 		batch.DedupValue = []byte(fmt.Sprint(seq))
+	}
+	if c.notice != nil && len(c.noticeTo) > 0 {
+		tip := *c.notice
+		tip.MsgTime = now.Unix()
+		p, err := encodeEvent(eventGroupTip, tip)
+		if err != nil {
+			return 0, false, fmt.Errorf("encode %s: %w", eventGroupTip, err)
+		}
+		for _, uid := range c.noticeTo {
+			batch.Appends = append(batch.Appends, storage.Append{Stream: userStream(uid), Payload: p})
+		}
 	}
 	if len(batch.Appends) > 0 || len(batch.Sets) > 0 || len(batch.Deletes) > 0 || len(batch.Drops) > 0 {
 		res, err := b.store.Commit(ctx, batch)

@@ -16,6 +16,15 @@ type Groups struct {
 	MaxJoinedPerUser   int                  `yaml:"max_joined_per_user"`  // groups one user may be in (10037 beyond); default 500
 	MaxInitialMembers  int                  `yaml:"max_initial_members"`  // MemberList size on create and per invite (Tencent: 100); default 100
 	MaxPageSize        int                  `yaml:"max_page_size"`        // largest member-list / joined-list page; default 500
+	// MemberTipsPerSecond bounds the MemberJoin / MemberQuit tips a live
+	// room (AVChatRoom, BChatRoom and types based on them) publishes on
+	// im/g/{gid}: at most this many per second per room. Changes that come
+	// faster are merged into the next tip (docs/protocol.md, "Member tips in
+	// live rooms"). 0 turns these room tips off. Default 2.
+	MemberTipsPerSecond int `yaml:"member_tips_per_second"`
+	// MemberTipsMaxList caps a merged tip's MemberList; MemberCount gives
+	// the full number. Default 100.
+	MemberTipsMaxList int `yaml:"member_tips_max_list"`
 }
 
 // GroupType sets or overrides a group type's limits and policies. Unset
@@ -44,6 +53,7 @@ func defaultGroups() Groups {
 			"BChatRoom":  {MaxMembers: 1000000, Guests: &t},
 		},
 		RateLimit: 40, ReadDiffusionAbove: 2000, MaxJoinedPerUser: 500, MaxInitialMembers: 100, MaxPageSize: 500,
+		MemberTipsPerSecond: 2, MemberTipsMaxList: 100,
 	}
 }
 
@@ -62,6 +72,8 @@ func (v *validator) groups(g Groups) {
 	v.check(g.MaxJoinedPerUser >= 1, "groups.max_joined_per_user", "must be at least 1")
 	v.check(g.MaxInitialMembers >= 1, "groups.max_initial_members", "must be at least 1")
 	v.check(g.MaxPageSize >= 1, "groups.max_page_size", "must be at least 1")
+	v.check(g.MemberTipsPerSecond >= 0 && g.MemberTipsPerSecond <= 1000, "groups.member_tips_per_second", "must be 0 (off) to 1000")
+	v.check(g.MemberTipsMaxList >= 1 && g.MemberTipsMaxList <= 1000, "groups.member_tips_max_list", "must be 1 to 1000")
 	for _, b := range BuiltinGroupTypes {
 		if _, ok := g.Types[b]; !ok {
 			v.add("groups.types."+b, "built-in type missing")
