@@ -68,9 +68,12 @@ func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (
 	if msg.MsgSeq == 0 {
 		msg.MsgSeq = rand.Uint32N(1<<31-1) + 1 // Tencent: random when the sender sets none
 	}
-	msg.MsgKey = fmt.Sprintf("%d_%d_%d", msg.MsgSeq, msg.MsgRandom, msg.MsgTime)
-	cbFields := map[string]any{"From_Account": from, "To_Account": to, "MsgSeq": msg.MsgSeq, "MsgRandom": msg.MsgRandom,
-		"MsgTime": msg.MsgTime, "MsgKey": msg.MsgKey, "OnlineOnlyFlag": 0}
+	msg.MsgKey = c2cMsgKey(msg.MsgSeq, msg.MsgRandom, msg.MsgTime)
+	var cbFields map[string]any // only built for callbacks that are configured
+	if b.callbacks.Enabled(cbC2CBefore) || b.callbacks.Enabled(cbC2CAfter) {
+		cbFields = map[string]any{"From_Account": from, "To_Account": to, "MsgSeq": msg.MsgSeq, "MsgRandom": msg.MsgRandom,
+			"MsgTime": msg.MsgTime, "MsgKey": msg.MsgKey, "OnlineOnlyFlag": 0}
+	}
 	body0 := []byte(msg.MsgBody)
 	if err := b.beforeSend(ctx, cbC2CBefore, req.ForbidCallbackControl, cbFields, &body0, &msg.CloudCustomData,
 		codeCallbackRejectC2C, 120001, 130000); err == errDroppedByCallback {
@@ -79,12 +82,10 @@ func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (
 		return SendResult{}, err
 	}
 	msg.MsgBody = body0
-	event, err := encodeEvent(eventC2CMsg, msg)
-	if err != nil {
-		return SendResult{}, fmt.Errorf("encode c2c: %w", err)
-	}
+	msgJSON := encodeC2CMsg(&msg)
+	event := c2cEvent(msgJSON)
 	res := SendResult{MsgKey: msg.MsgKey, MsgTime: msg.MsgTime, MsgSeq: msg.MsgSeq}
-	resJSON, _ := json.Marshal(res)
+	resJSON := encodeSendResult(res)
 	// Streams: the recipient's, the sender's (all their devices; not with
 	// SyncOtherMachine 2), and the pair's conversation history.
 	appends := []storage.Append{{Stream: userStream(to), Payload: event}}
@@ -95,7 +96,6 @@ func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (
 	}
 	pairAt := len(appends)
 	appends = append(appends, storage.Append{Stream: pairStream(from, to), Payload: event})
-	msgJSON, _ := json.Marshal(msg)
 	noUnread, noLastMsg := msgControl(req.SendMsgControl)
 	in := convUpdate{uid: to, conv: c2cConvID(from), state: convState{Type: convC2C, Peer_Account: from}, msg: msgJSON,
 		msgTime: msg.MsgTime, seqFrom: pairAt, userSeqFrom: 0, incoming: to != from, countsUnread: true,
@@ -126,9 +126,11 @@ func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (
 		return prev, nil
 	}
 	b.metrics.c2cSent.Add(1)
-	cbFields["MsgBody"], cbFields["CloudCustomData"] = rawJSON(msg.MsgBody), msg.CloudCustomData
-	cbFields["SendMsgResult"], cbFields["ErrorInfo"] = 0, ""
-	b.afterSend(cbC2CAfter, req.ForbidCallbackControl, cbFields)
+	if cbFields != nil {
+		cbFields["MsgBody"], cbFields["CloudCustomData"] = rawJSON(msg.MsgBody), msg.CloudCustomData
+		cbFields["SendMsgResult"], cbFields["ErrorInfo"] = 0, ""
+		b.afterSend(cbC2CAfter, req.ForbidCallbackControl, cbFields)
+	}
 	b.pushC2C(&msg) // Push.CallbackOfflinePush when the recipient is offline
 	return res, nil
 }
@@ -142,5 +144,6 @@ func c2cDedupKey(from, to string, random uint32, body []byte, req *sendRequest) 
 	h.Write([]byte(req.CloudCustomData))
 	h.Write([]byte{0})
 	h.Write([]byte(req.ClientMsgID))
-	return fmt.Appendf(nil, "c2c/%s/%s/%d/%x", from, to, random, h.Sum(nil)[:16])
+	var sum [sha256.Size]byte
+	return appendDedupKey(from, to, random, h.Sum(sum[:0])[:16])
 }
