@@ -81,7 +81,7 @@ func (b *Broker) parseSend(payload []byte) (*sendRequest, []byte, error) {
 	if len(req.ClientMsgID) > maxClientMsgID {
 		return nil, nil, newError(CodeBadParams, reasonPayloadFormat, "ClientMsgID longer than %d bytes", maxClientMsgID)
 	}
-	body, err := validateBody(req.MsgBody, lim.MaxElements)
+	body, err := validateValidBody(req.MsgBody, lim.MaxElements) // valid JSON: the whole payload decoded
 	if err != nil {
 		return nil, nil, err
 	}
@@ -91,7 +91,28 @@ func (b *Broker) parseSend(payload []byte) (*sendRequest, []byte, error) {
 	return &req, body, nil
 }
 
+// validateBody checks a MsgBody and returns the form to store: every
+// element re-encoded from what was checked (validateValidBody).
 func validateBody(raw json.RawMessage, maxElements int) ([]byte, error) {
+	if json.Valid(raw) {
+		if body, ok := fastBody(raw, maxElements); ok {
+			return body, nil
+		}
+	}
+	return slowValidateBody(raw, maxElements)
+}
+
+// validateValidBody is validateBody for a MsgBody known to be valid JSON.
+func validateValidBody(raw json.RawMessage, maxElements int) ([]byte, error) {
+	if body, ok := fastBody(raw, maxElements); ok {
+		return body, nil
+	}
+	return slowValidateBody(raw, maxElements)
+}
+
+// slowValidateBody is validateBody by encoding/json: it decides every case
+// fastBody leaves to it and words every error.
+func slowValidateBody(raw json.RawMessage, maxElements int) ([]byte, error) {
 	bad := func(format string, args ...any) error {
 		return newError(CodeBadMsgBody, reasonPayloadFormat, "MsgBody: "+format, args...)
 	}
