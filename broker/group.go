@@ -87,15 +87,23 @@ func applicationKey(gid, uid string) string { return "ga/" + gid + "/" + uid }
 func applicationPrefix(gid string) string   { return "ga/" + gid + "/" }
 func groupStream(gid string) string         { return "g/" + gid }
 
-// groups is the registry of loaded groups.
+// groups is the registry of loaded groups. Lookups take the read lock: the
+// delivery ACL looks a group up for every copy it delivers (10,000 per
+// message in a 10,000-member room), from every delivery worker at once.
 type groups struct {
-	mu     sync.Mutex
+	mu     sync.RWMutex
 	loaded map[string]*group
 }
 
 // loadGroup returns a group's state, loading it from the store on first
 // use; nil when the group does not exist.
 func (b *Broker) loadGroup(gid string) (*group, error) {
+	b.groups.mu.RLock()
+	g, ok := b.groups.loaded[gid]
+	b.groups.mu.RUnlock()
+	if ok {
+		return g, nil
+	}
 	b.groups.mu.Lock()
 	defer b.groups.mu.Unlock()
 	if g, ok := b.groups.loaded[gid]; ok {
@@ -105,7 +113,7 @@ func (b *Broker) loadGroup(gid string) (*group, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	g := &group{members: map[string]*member{}, apps: map[string]*application{}, lastFill: time.Now()}
+	g = &group{members: map[string]*member{}, apps: map[string]*application{}, lastFill: time.Now()}
 	if err := json.Unmarshal(raw, &g.info); err != nil {
 		return nil, fmt.Errorf("decode group %s: %w", gid, err)
 	}

@@ -6,10 +6,15 @@ package test
 // merged. Stored groups are not limited.
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/imbroker/imbroker/config"
 )
@@ -268,5 +273,90 @@ func TestE2E_LiveTipsStoredGroupsUnchanged(t *testing.T) {
 				t.Fatalf("%s: %s's copy has no group seq: %s", typ, c.User, own.Raw)
 			}
 		}
+	}
+}
+
+// TestE2E_LiveTipsJoinStorm: members join a live room and subscribe at once,
+// while the earlier ones listen (a show starting). Unlimited (1,000 tips a
+// second stands for that here) every join is delivered to everyone already
+// there, about N²/2 deliveries; at the default 2 per second the members
+// receive a few merged tips each.
+func TestE2E_LiveTipsJoinStorm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("scale test")
+	}
+	n := scaled(1000, 200)
+	storm := func(rate int) (deliveries int64, elapsed time.Duration) {
+		b := StartBroker(t, func(c *config.Config) { c.Groups.MemberTipsPerSecond = rate })
+		defer b.Stop()
+		admin := b.Connect("administrator", "administrator")
+		gid := gtCreate(t, admin, map[string]any{"Type": "AVChatRoom"})
+		topic := "im/g/" + gid
+		// The admin counts the members the room's tips stand for.
+		var announced atomic.Int64
+		if tok := admin.Subscribe(topic, 0, func(_ paho.Client, m paho.Message) {
+			e := Event{Raw: string(m.Payload())}
+			if json.Unmarshal(m.Payload(), &e) == nil && gtTip("MemberJoin")(e) {
+				announced.Add(int64(ltParse(e).count))
+			}
+		}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("admin subscribes: %v", tok.Error())
+		}
+		var tips, markers atomic.Int64
+		marker := Random()
+		markerText := []byte(fmt.Sprintf(`"MsgRandom":%d,`, marker))
+		clients := make([]paho.Client, n)
+		defer parallel(n, 32, func(i int) {
+			if clients[i] != nil {
+				clients[i].Disconnect(0)
+			}
+		})
+		start := time.Now()
+		parallel(n, 32, func(i int) {
+			u := fmt.Sprintf("js%04d", i)
+			c := paho.NewClient(b.ClientOpts(u, u, b.Sig(u)))
+			if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				t.Errorf("%s connect: %v", u, tok.Error())
+				return
+			}
+			clients[i] = c
+			replied := make(chan []byte, 1)
+			c.Subscribe("im/u/"+u+"/rpc", 0, func(_ paho.Client, m paho.Message) { replied <- m.Payload() }).WaitTimeout(10 * time.Second)
+			c.Publish("im/req/group.join", 1, false, fmt.Sprintf(`{"GroupId":%q}`, gid))
+			select {
+			case rep := <-replied:
+				if !bytes.Contains(rep, []byte(`"ErrorCode":0,`)) {
+					t.Errorf("%s joins: %s", u, rep)
+					return
+				}
+			case <-time.After(10 * time.Second):
+				t.Errorf("%s: no join reply", u)
+				return
+			}
+			c.Subscribe(topic, 0, func(_ paho.Client, m paho.Message) {
+				switch {
+				case bytes.Contains(m.Payload(), []byte(`"TipType":"MemberJoin"`)):
+					tips.Add(1)
+				case bytes.Contains(m.Payload(), markerText):
+					markers.Add(1)
+				}
+			}).WaitTimeout(10 * time.Second)
+		})
+		if t.Failed() {
+			t.FailNow()
+		}
+		// Every join gets announced within 1/rate seconds; then a marker
+		// message reaches each member behind every tip it was sent.
+		waitFor(t, 30*time.Second, "every join to be announced", func() bool { return announced.Load() == int64(n) })
+		admin.Publish1("im/send/group/"+gid, Text("marker", marker))
+		waitFor(t, 30*time.Second, "the marker to reach every member", func() bool { return markers.Load() == int64(n) })
+		return tips.Load(), time.Since(start)
+	}
+	limited, tl := storm(2)
+	unlimited, tu := storm(1000)
+	t.Logf("%d members joining and listening: %d MemberJoin deliveries in %v at 2 tips/s; %d in %v at 1,000 tips/s (N²/2 = %d)",
+		n, limited, tl, unlimited, tu, n*n/2)
+	if limited*10 > unlimited {
+		t.Fatalf("merged tips cost %d deliveries, not much fewer than %d", limited, unlimited)
 	}
 }

@@ -1,20 +1,38 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
-// group: the app admin sends Messages messages into a group of Clients
-// online members (live room by default, read diffusion on im/g/{gid}).
-// Extra reach_all_ms_*: time for one message to reach every member.
+// group: the app admin sends into a group of Clients online members (live
+// room by default, read diffusion on im/g/{gid}). Members connect, join and
+// subscribe before anything is timed. Then two timed phases of Messages
+// messages each:
+//   - paced: each message is sent once the previous one reached every member
+//     (or 10 s passed). reach_all_ms_p50/max is the time for one message to
+//     reach all members on its own, the issue's figure; broker_cpu_ms_per_msg
+//     (with -pid) and bench_cpu_ms_per_msg split the CPU the two processes
+//     spent per message in this phase, so the broker's share can be told
+//     apart from the clients' on a shared machine.
+//   - burst: the messages are sent back to back; burst_deliveries_per_sec
+//     and burst_reach_all_ms_max show throughput when messages queue.
+//
+// Members are lean on purpose (the clients share the cores with the broker):
+// handlers run on each client's router goroutine (no goroutine per message)
+// and find the send stamp in the payload without decoding the JSON.
 func (r *run) group(ctx context.Context) (int64, error) {
 	o := r.opts
 	admin, err := r.newRequester(o.Admin)
@@ -37,19 +55,25 @@ func (r *run) group(ctx context.Context) (int64, error) {
 		n    atomic.Int64
 		last atomic.Int64
 	}
-	reaches := make([]reach, o.Messages)
-	sentAt := make([]int64, o.Messages)
+	total := 2 * o.Messages
+	reaches := make([]reach, total)
+	sentAt := make([]int64, total)
+	reachedAll := make([]chan struct{}, total) // closed when message i reached everyone
+	for i := range reachedAll {
+		reachedAll[i] = make(chan struct{})
+	}
 	handler := func(_ paho.Client, m paho.Message) {
-		ev, text := textOf(m.Payload())
-		ts, ok := unstamp(text)
-		if ev != "GroupMsg" || !ok {
+		ts, ok := groupStamp(m.Payload())
+		if !ok {
 			return
 		}
 		r.observe(ts)
 		for i := range sentAt { // few messages: a scan is fine
 			if atomic.LoadInt64(&sentAt[i]) == ts {
-				reaches[i].n.Add(1)
 				reaches[i].last.Store(time.Now().UnixNano())
+				if reaches[i].n.Add(1) == int64(o.Clients) {
+					close(reachedAll[i])
+				}
 				break
 			}
 		}
@@ -71,25 +95,20 @@ func (r *run) group(ctx context.Context) (int64, error) {
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			user := fmt.Sprintf("m%d", i)
-			q, err := r.newRequester(user)
+			c, err := r.groupMember(fmt.Sprintf("m%d", i), gid)
 			if err != nil {
 				joinErr.Store(err)
 				return
 			}
-			members[i] = q.c
-			if _, err := q.do("group.join", map[string]any{"GroupId": gid}); err != nil {
-				joinErr.Store(err)
-			}
+			members[i] = c
 		}(i)
 	}
 	wg.Wait()
 	if e, ok := joinErr.Load().(error); ok {
 		return 0, e
 	}
-	// Subscribe only once everyone joined: each join's MemberJoin tip goes
-	// to every subscriber, so subscribing while others still join makes the
-	// set-up quadratic.
+	// Subscribe once everyone joined: the join tips (merged in live rooms,
+	// groups.member_tips_per_second) are not part of what is measured.
 	for i := range members {
 		wg.Add(1)
 		sem <- struct{}{}
@@ -105,8 +124,7 @@ func (r *run) group(ctx context.Context) (int64, error) {
 	if e, ok := joinErr.Load().(error); ok {
 		return 0, e
 	}
-	r.start = time.Now()
-	for i := 0; i < o.Messages && ctx.Err() == nil; i++ {
+	send := func(i int) {
 		ts := time.Now().UnixNano()
 		atomic.StoreInt64(&sentAt[i], ts)
 		body := fmt.Sprintf(`{"MsgRandom":%d,"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"t%d"}}]}`, i+1, ts)
@@ -116,21 +134,152 @@ func (r *run) group(ctx context.Context) (int64, error) {
 		}
 		r.sent.Add(1)
 	}
-	want := int64(o.Messages * o.Clients)
-	r.waitDelivered(ctx, want, 3*time.Second)
-	var all []float64
-	for i := range reaches {
-		if reaches[i].n.Load() == int64(o.Clients) {
-			all = append(all, float64(reaches[i].last.Load()-sentAt[i])/1e6)
+	reachAll := func(from, to int) []float64 {
+		var all []float64
+		for i := from; i < to; i++ {
+			if reaches[i].n.Load() == int64(o.Clients) {
+				all = append(all, float64(reaches[i].last.Load()-sentAt[i])/1e6)
+			}
 		}
+		sort.Float64s(all)
+		return all
 	}
-	sort.Float64s(all)
-	if len(all) > 0 {
+
+	// Paced: one message at a time.
+	r.start = time.Now()
+	brokerCPU0, benchCPU0 := procCPU(o.PID), selfCPU()
+	paced := 0
+	for i := 0; i < o.Messages && ctx.Err() == nil; i++ {
+		send(i)
+		select {
+		case <-reachedAll[i]:
+		case <-time.After(10 * time.Second):
+		case <-ctx.Done():
+		}
+		paced++
+	}
+	if paced > 0 {
+		if o.PID > 0 {
+			r.extra["broker_cpu_ms_per_msg"] = (procCPU(o.PID) - brokerCPU0).Seconds() * 1000 / float64(paced)
+		}
+		r.extra["bench_cpu_ms_per_msg"] = (selfCPU() - benchCPU0).Seconds() * 1000 / float64(paced)
+	}
+	if all := reachAll(0, o.Messages); len(all) > 0 {
 		r.extra["reach_all_ms_p50"] = all[len(all)/2]
 		r.extra["reach_all_ms_max"] = all[len(all)-1]
+		r.extra["messages_reaching_all"] = float64(len(all))
 	}
-	r.extra["messages_reaching_all"] = float64(len(all))
+
+	// Burst: back to back.
+	burstStart, before := time.Now(), r.delivered.Load()
+	for i := o.Messages; i < total && ctx.Err() == nil; i++ {
+		send(i)
+	}
+	want := int64(total * o.Clients)
+	r.waitDelivered(ctx, want, 3*time.Second)
+	var lastAt int64
+	for i := o.Messages; i < total; i++ {
+		lastAt = max(lastAt, reaches[i].last.Load())
+	}
+	if lastAt > 0 {
+		r.extra["burst_deliveries_per_sec"] = float64(r.delivered.Load()-before) / (float64(lastAt-burstStart.UnixNano()) / 1e9)
+	}
+	if all := reachAll(o.Messages, total); len(all) > 0 {
+		r.extra["burst_reach_all_ms_max"] = all[len(all)-1]
+		r.extra["burst_messages_reaching_all"] = float64(len(all))
+	}
 	return want, nil
+}
+
+// groupMember connects a lean member and joins it to gid: handlers run in
+// order on the client's router goroutine, so a delivery costs no goroutine.
+func (r *run) groupMember(user, gid string) (paho.Client, error) {
+	u, p := r.creds(user)
+	o := paho.NewClientOptions().AddBroker(r.opts.Broker).SetClientID(user).SetUsername(u).SetPassword(p)
+	o.SetAutoReconnect(false).SetCleanSession(true).SetOrderMatters(true).SetConnectTimeout(10 * time.Second)
+	o.SetKeepAlive(60 * time.Second).SetWriteTimeout(10 * time.Second)
+	c := paho.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
+		return nil, fmt.Errorf("connect %s: %v", user, tok.Error())
+	}
+	replies := make(chan []byte, 4)
+	if tok := c.Subscribe("im/u/"+user+"/rpc", 1, func(_ paho.Client, m paho.Message) {
+		select {
+		case replies <- m.Payload():
+		default:
+		}
+	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		c.Disconnect(0)
+		return nil, fmt.Errorf("subscribe rpc: %v", tok.Error())
+	}
+	c.Publish("im/req/group.join", 1, false, fmt.Sprintf(`{"Id":"j","GroupId":%q}`, gid))
+	select {
+	case rep := <-replies:
+		var v struct{ ErrorCode int }
+		if json.Unmarshal(rep, &v) != nil || v.ErrorCode != 0 {
+			c.Disconnect(0)
+			return nil, fmt.Errorf("%s joins: %s", user, rep)
+		}
+		return c, nil
+	case <-time.After(15 * time.Second):
+		c.Disconnect(0)
+		return nil, fmt.Errorf("%s joins: no reply", user)
+	}
+}
+
+// groupStamp finds the send stamp of a GroupMsg delivery ("Text":"t{ns}")
+// without decoding the JSON; tips and other events have none.
+func groupStamp(p []byte) (int64, bool) {
+	if !bytes.Contains(p, []byte(`"Event":"GroupMsg"`)) {
+		return 0, false
+	}
+	const key = `"Text":"t`
+	i := bytes.Index(p, []byte(key))
+	if i < 0 {
+		return 0, false
+	}
+	p = p[i+len(key):]
+	var n int64
+	j := 0
+	for ; j < len(p) && p[j] >= '0' && p[j] <= '9'; j++ {
+		n = n*10 + int64(p[j]-'0')
+	}
+	return n, j > 0 && j < len(p) && p[j] == '"'
+}
+
+// procCPU is a process's user+system CPU time from /proc (0 if unreadable).
+func procCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64) // field 14
+	stime, _ := strconv.ParseInt(f[12], 10, 64) // field 15
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, 100 on Linux.
+const clockTicks = 100
+
+// selfCPU is this process's user+system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // catchup: one user is offline while Messages arrive, then connects and
