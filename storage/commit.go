@@ -64,6 +64,7 @@ func (s *Store) commitGroup(group []*request) {
 			continue // dropped in this group
 		}
 		if err := b.Set(metaKey(stream), encodeMeta(m), nil); err != nil {
+			s.reads.invalidate(kvs)
 			s.failGroup(group, fmt.Errorf("stage meta: %w", err))
 			return
 		}
@@ -73,6 +74,7 @@ func (s *Store) commitGroup(group []*request) {
 		wo = pebble.Sync
 	}
 	if err := b.Commit(wo); err != nil {
+		s.reads.invalidate(kvs) // perhaps partly applied
 		s.failGroup(group, fmt.Errorf("commit: %w", err))
 		return
 	}
@@ -84,6 +86,7 @@ func (s *Store) commitGroup(group []*request) {
 		s.heads[stream] = m
 	}
 	s.keepDecoded(kvs)
+	s.reads.invalidate(kvs) // before anyone learns of the commit
 	if s.opts.OnCommit != nil && len(entries) > 0 {
 		s.opts.OnCommit(entries)
 	}

@@ -146,6 +146,9 @@ type Options struct {
 	MaxBatch   int  // batches per group commit
 	MaxQueue   int  // batches waiting for the committer
 	Logger     *slog.Logger
+	// ReadCacheBytes bounds the memory of the cache of KV records read by
+	// Get (0: 16 MiB; negative: no cache).
+	ReadCacheBytes int
 	// DecodedRecords bounds how many records the committer keeps decoded
 	// for Update.Decoded (0: 32768; negative: none).
 	DecodedRecords int
@@ -168,6 +171,7 @@ type Store struct {
 	done     chan struct{}
 	heads    map[string]meta // committer-owned cache of stream metas (head and low)
 	decoded  map[string]any  // committer-owned: KV records as the last Decoded update left them (committed)
+	reads    *readCache      // KV records read by Get
 	nowEpoch func() uint64
 	clock    func() time.Time // commit times (a test hook, like nowEpoch)
 }
@@ -190,6 +194,9 @@ func Open(opts Options) (*Store, error) {
 	}
 	if opts.DecodedRecords == 0 {
 		opts.DecodedRecords = 32768
+	}
+	if opts.ReadCacheBytes == 0 {
+		opts.ReadCacheBytes = 16 << 20
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -225,6 +232,7 @@ func Open(opts Options) (*Store, error) {
 		stop:  make(chan struct{}), done: make(chan struct{}),
 		heads:    make(map[string]meta),
 		decoded:  make(map[string]any),
+		reads:    newReadCache(opts.ReadCacheBytes),
 		nowEpoch: func() uint64 { return uint64(time.Now().UnixMilli()) },
 		clock:    time.Now,
 	}
@@ -409,16 +417,28 @@ func (s *Store) ExpiredBelow(stream string, from uint64, t time.Time, limit int)
 	return below, nil
 }
 
-// Get reads a KV record written through Batch.Sets or Set.
+// Get reads a KV record written through Batch.Sets or Set. It returns
+// what the last commit that has returned left (or a later one's).
 func (s *Store) Get(name string) ([]byte, bool, error) {
+	cv, found, ok, gen := s.reads.get(name)
+	if ok {
+		if !found {
+			return nil, false, nil
+		}
+		return append([]byte(nil), cv...), true, nil
+	}
 	v, closer, err := s.db.Get(kvKey(name))
 	if errors.Is(err, pebble.ErrNotFound) {
+		s.reads.fill(name, gen, nil, false)
 		return nil, false, nil
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("get %s: %w", name, err)
 	}
 	defer closer.Close()
+	if len(v) <= maxCachedValue {
+		s.reads.fill(name, gen, bytes.Clone(v), true)
+	}
 	return append([]byte(nil), v...), true, nil
 }
 

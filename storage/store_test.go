@@ -434,3 +434,81 @@ func TestStore_BlindUpdateDoesNotRead(t *testing.T) {
 		t.Fatalf("k = %s, want 1", v)
 	}
 }
+
+// Get is served from the read cache, which never hides a commit that has
+// returned: a reader that starts after Commit returns sees its writes, while
+// other readers keep filling the cache concurrently.
+func TestStore_GetCacheSeesEveryReturnedCommit(t *testing.T) {
+	backends(t, func(t *testing.T, opts Options) {
+		s := openStore(t, opts)
+		ctx := context.Background()
+		if _, ok, _ := s.Get("k"); ok { // caches "absent"
+			t.Fatal("k exists")
+		}
+		if err := s.Set(ctx, "k", []byte("1")); err != nil {
+			t.Fatal(err)
+		}
+		if v, ok, _ := s.Get("k"); !ok || string(v) != "1" {
+			t.Fatalf("after Set: %q %v", v, ok)
+		}
+		v, _, _ := s.Get("k")
+		v[0] = 'x' // a caller's copy: changing it changes nothing stored or cached
+		if v, _, _ := s.Get("k"); string(v) != "1" {
+			t.Fatalf("cached value changed through a returned slice: %q", v)
+		}
+		if _, err := s.Commit(ctx, Batch{Deletes: []string{"k"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, _ := s.Get("k"); ok {
+			t.Fatal("k still there after Delete")
+		}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for r := 0; r < 4; r++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+						_, _, _ = s.Get("ctr")
+					}
+				}
+			}()
+		}
+		incr := Update{Name: "ctr", Fn: func(old []byte, found bool, _ []Pos) []byte {
+			n := 0
+			if found {
+				fmt.Sscan(string(old), &n)
+			}
+			return []byte(fmt.Sprint(n + 1))
+		}}
+		for i := 1; i <= 300; i++ {
+			if _, err := s.Commit(ctx, Batch{Updates: []Update{incr}}); err != nil {
+				t.Fatal(err)
+			}
+			if v, _, _ := s.Get("ctr"); string(v) != fmt.Sprint(i) {
+				close(stop)
+				t.Fatalf("after commit %d Get returned %q", i, v)
+			}
+		}
+		close(stop)
+		wg.Wait()
+	})
+}
+
+func TestStore_ReadCacheIsBounded(t *testing.T) {
+	s := openStore(t, Options{InMemory: true, ReadCacheBytes: 4096})
+	for i := 0; i < 1000; i++ {
+		if _, ok, err := s.Get(fmt.Sprint("missing/", i)); ok || err != nil {
+			t.Fatal(ok, err)
+		}
+	}
+	s.reads.mu.RLock()
+	defer s.reads.mu.RUnlock()
+	if s.reads.bytes > 4096 || len(s.reads.m) == 0 {
+		t.Fatalf("cache holds %d bytes in %d records, budget 4096", s.reads.bytes, len(s.reads.m))
+	}
+}
