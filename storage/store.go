@@ -146,6 +146,12 @@ type Options struct {
 	MaxBatch   int  // batches per group commit
 	MaxQueue   int  // batches waiting for the committer
 	Logger     *slog.Logger
+	// MemTableBytes is the size Pebble's memtables grow to (0: 32 MiB;
+	// they start at 256 KiB). Conversation records and stream metas are
+	// rewritten by almost every message: the bigger the memtable, the more
+	// of those versions die in memory instead of being flushed and
+	// compacted.
+	MemTableBytes int
 	// ReadCacheBytes bounds the memory of the cache of KV records read by
 	// Get (0: 16 MiB; negative: no cache).
 	ReadCacheBytes int
@@ -211,7 +217,10 @@ func Open(opts Options) (*Store, error) {
 	}
 	cache := pebble.NewCache(cacheSize)
 	defer cache.Unref() // the DB holds its own reference
-	po := &pebble.Options{Logger: pebbleLogger{opts.Logger}, Cache: cache}
+	if opts.MemTableBytes <= 0 {
+		opts.MemTableBytes = 32 << 20
+	}
+	po := &pebble.Options{Logger: pebbleLogger{opts.Logger}, Cache: cache, MemTableSize: uint64(opts.MemTableBytes)}
 	po.EnsureDefaults()
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
