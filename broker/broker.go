@@ -48,7 +48,10 @@ type Broker struct {
 	addrs    map[string]string // listener id -> bound address
 	ready    atomic.Bool
 	stopOnce sync.Once
-	stopErr  error
+
+	acks      sync.Map       // *mqtt.Client -> *ackPipe: pipelined PUBACKs (acks.go)
+	pipelined sync.WaitGroup // sends whose PUBACK waits for their commit
+	stopErr   error
 
 	retention *retention // the retention sweep (nil: disabled)
 }
@@ -118,7 +121,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 	b.store, err = storage.Open(storage.Options{
 		Dir: cfg.Storage.Dir, InMemory: cfg.Storage.InMemory, Sync: cfg.Storage.Sync,
 		MaxBatch: cfg.Storage.MaxBatch, MaxQueue: cfg.Storage.MaxQueue, CacheBytes: int64(cfg.Storage.CacheMB) << 20,
-		Logger: log.With("component", "storage"), OnCommit: b.deliver.enqueue,
+		MemTableBytes: cfg.Storage.MemtableMB << 20, ReadCacheBytes: orOff(cfg.Storage.ReadCacheMB << 20),
+		DedupMemoryKeys: orOff(cfg.Storage.DedupMemory),
+		Logger:          log.With("component", "storage"), OnCommit: b.deliver.enqueue,
 	})
 	if err != nil {
 		return nil, err
@@ -145,6 +150,15 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 	b.retention = b.startRetention() // last: no error path after it leaves it running
 	b.ready.Store(true)
 	return b, nil
+}
+
+// orOff maps a config size where 0 means off onto storage.Options, where 0
+// means the default and a negative value means off.
+func orOff(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 func (b *Broker) capabilities() *mqtt.Capabilities {
@@ -226,6 +240,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		go func() {
 			b.retention.stop() // before the store closes: no trim in flight
 			b.closeMQTT()
+			b.pipelined.Wait()  // pipelined sends finish their commits (the store is still open)
 			b.callbacks.Close() // sends what is queued, each bounded by the timeout
 			b.deliver.close()
 			done <- b.store.Close()
@@ -308,6 +323,7 @@ func (b *Broker) SessionStarting(cl *mqtt.Client) {
 // a device (unless a newer connection holds its ClientID by now).
 func (b *Broker) SessionEnded(cl *mqtt.Client, err error) {
 	b.untrackDevice(cl)
+	b.forgetAcks(cl)
 	b.presenceChanged(cl)
 	b.stateEnded(cl, err) // State.StateChange Logout / Disconnect (takeovers never get here)
 	b.log.Debug("client disconnected", "client", cl.ID, "user", userOf(cl), "cause", err)

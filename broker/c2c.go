@@ -46,18 +46,32 @@ func userStream(uid string) string { return "u/" + uid }
 // batch, so when it returns nil the message is durable in both streams.
 // Delivery follows from the commit. [IM-C2C-1]
 func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (SendResult, error) {
+	finish, res, err := b.startC2C(ctx, from, to, payload)
+	if err != nil || finish == nil {
+		return res, err
+	}
+	return finish()
+}
+
+// startC2C does everything of SendC2C up to queueing the commit: checks,
+// validation, the before-callback, encoding, and the store submission, in
+// the caller's order. finish (nil when the send ended without a commit:
+// refused, or dropped by the callback with res) waits until the message is
+// durable and does what follows the commit. A connection can so have several
+// sends committing at once while keeping their order. [IM-C2C-PIPELINE]
+func (b *Broker) startC2C(ctx context.Context, from, to string, payload []byte) (finish func() (SendResult, error), res SendResult, err error) {
 	if err := ids.CheckUserID(to); err != nil {
-		return SendResult{}, newError(CodeBadAccount, reasonImplementation, "invalid To_Account: %v", err)
+		return nil, SendResult{}, newError(CodeBadAccount, reasonImplementation, "invalid To_Account: %v", err)
 	}
 	if err := b.checkNoSpeaking(from, false); err != nil { // global mute [IM-NOSPEAKING]
-		return SendResult{}, err
+		return nil, SendResult{}, err
 	}
 	if res, stop, err := b.c2cRelationGate(from, to, payload); stop { // blacklist, friendship [IM-REL-C2C]
-		return res, err
+		return nil, res, err
 	}
 	req, body, err := b.parseSend(payload)
 	if err != nil {
-		return SendResult{}, err
+		return nil, SendResult{}, err
 	}
 	now := time.Now()
 	msg := c2cMsg{
@@ -77,14 +91,14 @@ func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (
 	body0 := []byte(msg.MsgBody)
 	if err := b.beforeSend(ctx, cbC2CBefore, req.ForbidCallbackControl, cbFields, &body0, &msg.CloudCustomData,
 		codeCallbackRejectC2C, 120001, 130000); err == errDroppedByCallback {
-		return SendResult{MsgKey: msg.MsgKey, MsgTime: msg.MsgTime, MsgSeq: msg.MsgSeq}, nil
+		return nil, SendResult{MsgKey: msg.MsgKey, MsgTime: msg.MsgTime, MsgSeq: msg.MsgSeq}, nil
 	} else if err != nil {
-		return SendResult{}, err
+		return nil, SendResult{}, err
 	}
 	msg.MsgBody = body0
 	msgJSON := encodeC2CMsg(&msg)
 	event := c2cEvent(msgJSON)
-	res := SendResult{MsgKey: msg.MsgKey, MsgTime: msg.MsgTime, MsgSeq: msg.MsgSeq}
+	res = SendResult{MsgKey: msg.MsgKey, MsgTime: msg.MsgTime, MsgSeq: msg.MsgSeq}
 	resJSON := encodeSendResult(res)
 	// Streams: the recipient's, the sender's (all their devices; not with
 	// SyncOtherMachine 2), and the pair's conversation history.
@@ -109,7 +123,7 @@ func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (
 	updates = append(updates, storage.Update{Name: msgKeyIndex(from, to, msg.MsgKey), Blind: true, Fn: func(_ []byte, _ bool, pos []storage.Pos) []byte {
 		return []byte(strconv.FormatUint(pos[pairAt].Seq, 10))
 	}})
-	out, err := b.store.Commit(ctx, storage.Batch{
+	pending, err := b.store.Submit(ctx, storage.Batch{
 		Appends:    appends,
 		Updates:    updates,
 		DedupKey:   c2cDedupKey(from, to, msg.MsgRandom, body, req),
@@ -117,22 +131,29 @@ func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (
 		DedupTTL:   b.cfg.Messages.DedupWindow,
 	})
 	if err != nil {
-		return SendResult{}, fmt.Errorf("store c2c %s->%s: %w", from, to, err)
+		return nil, SendResult{}, fmt.Errorf("store c2c %s->%s: %w", from, to, err)
 	}
-	if out.Duplicate {
-		var prev SendResult
-		_ = json.Unmarshal(out.DedupValue, &prev)
-		prev.Duplicate = true
-		return prev, nil
+	finish = func() (SendResult, error) {
+		out, err := pending.Wait()
+		if err != nil {
+			return SendResult{}, fmt.Errorf("store c2c %s->%s: %w", from, to, err)
+		}
+		if out.Duplicate {
+			var prev SendResult
+			_ = json.Unmarshal(out.DedupValue, &prev)
+			prev.Duplicate = true
+			return prev, nil
+		}
+		b.metrics.c2cSent.Add(1)
+		if cbFields != nil {
+			cbFields["MsgBody"], cbFields["CloudCustomData"] = rawJSON(msg.MsgBody), msg.CloudCustomData
+			cbFields["SendMsgResult"], cbFields["ErrorInfo"] = 0, ""
+			b.afterSend(cbC2CAfter, req.ForbidCallbackControl, cbFields)
+		}
+		b.pushC2C(&msg) // Push.CallbackOfflinePush when the recipient is offline
+		return res, nil
 	}
-	b.metrics.c2cSent.Add(1)
-	if cbFields != nil {
-		cbFields["MsgBody"], cbFields["CloudCustomData"] = rawJSON(msg.MsgBody), msg.CloudCustomData
-		cbFields["SendMsgResult"], cbFields["ErrorInfo"] = 0, ""
-		b.afterSend(cbC2CAfter, req.ForbidCallbackControl, cbFields)
-	}
-	b.pushC2C(&msg) // Push.CallbackOfflinePush when the recipient is offline
-	return res, nil
+	return finish, res, nil
 }
 
 // c2cDedupKey identifies a resend: same sender, recipient, MsgRandom and

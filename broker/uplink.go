@@ -26,6 +26,11 @@ const (
 func (b *Broker) HandlePublish(cl *mqtt.Client, pk packets.Packet) (bool, error) {
 	user := userOf(cl)
 	topic := auth.OriginalTopic(pk.TopicName) // a $SYS publish, renamed to be refused with an ack
+	if pk.FixedHeader.Qos == 1 && user != "" && strings.HasPrefix(topic, topicSendC2C) &&
+		b.sendC2CPipelined(cl, pk, user, topic[len(topicSendC2C):], topic) {
+		return false, packets.ErrRejectPacket // acked by the pipe once durable [IM-C2C-PIPELINE]
+	}
+	b.drainAcks(cl) // nothing handled inline overtakes a pipelined send's ack
 	if !isIMTopic(topic) && b.plainAllowed(cl, topic, true) {
 		return true, nil
 	}
@@ -58,7 +63,15 @@ func (b *Broker) HandlePublish(cl *mqtt.Client, pk packets.Packet) (bool, error)
 	if err == nil {
 		return false, nil
 	}
+	return false, b.refusal(cl, pk, topic, err)
+}
+
+// refusal logs and counts a refused publish and returns its PUBACK reason;
+// clients that cannot read a PUBACK reason (3.1.1, QoS 0) are told on their
+// rpc topic.
+func (b *Broker) refusal(cl *mqtt.Client, pk packets.Packet, topic string, err error) packets.Code {
 	e := asError(err)
+	user := userOf(cl)
 	if e.Code == CodeInternal {
 		b.log.Error("publish failed", "user", user, "topic", topic, "error", err)
 	}
@@ -66,7 +79,7 @@ func (b *Broker) HandlePublish(cl *mqtt.Client, pk packets.Packet) (bool, error)
 	if user != "" && (cl.Properties.ProtocolVersion < 5 || pk.FixedHeader.Qos == 0) {
 		b.reply(cl, pk, sendErrorReply(topic, pk.Payload, e))
 	}
-	return false, e.packetCode()
+	return e.packetCode()
 }
 
 // sendErrorReply tells a client which send failed: the topic plus the

@@ -102,9 +102,13 @@ func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]meta,
 			r.res = Result{Duplicate: true, DedupValue: v}
 			return nil
 		}
-		v, found, err := s.lookupDedup(r.batch.DedupKey, now)
-		if err != nil {
-			return err
+		var v []byte
+		var found bool
+		if !s.dedupMem.missIsFinal(r.batch.DedupKey, now, r.batch.DedupTTL) {
+			var err error
+			if v, found, err = s.lookupDedup(r.batch.DedupKey, now); err != nil {
+				return err
+			}
 		}
 		if found {
 			r.res = Result{Duplicate: true, DedupValue: v}
@@ -141,6 +145,7 @@ func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]meta,
 			return fmt.Errorf("stage dedup: %w", err)
 		}
 		dedups[string(r.batch.DedupKey)] = r.batch.DedupValue
+		s.dedupMem.add(r.batch.DedupKey, now)
 	}
 	for name, v := range r.batch.Sets {
 		if err := b.Set(kvKey(name), v, nil); err != nil {

@@ -155,6 +155,10 @@ type Options struct {
 	// ReadCacheBytes bounds the memory of the cache of KV records read by
 	// Get (0: 16 MiB; negative: no cache).
 	ReadCacheBytes int
+	// DedupMemoryKeys bounds how many recent dedup keys the committer
+	// remembers (a hash each, ~40 bytes) to answer "not a resend" without a
+	// disk read (0: 1,048,576; negative: always read the disk).
+	DedupMemoryKeys int
 	// DecodedRecords bounds how many records the committer keeps decoded
 	// for Update.Decoded (0: 32768; negative: none).
 	DecodedRecords int
@@ -178,6 +182,7 @@ type Store struct {
 	heads    map[string]meta // committer-owned cache of stream metas (head and low)
 	decoded  map[string]any  // committer-owned: KV records as the last Decoded update left them (committed)
 	reads    *readCache      // KV records read by Get
+	dedupMem *recentDedups   // committer-owned: recent dedup keys (dedupmem.go)
 	nowEpoch func() uint64
 	clock    func() time.Time // commit times (a test hook, like nowEpoch)
 }
@@ -203,6 +208,9 @@ func Open(opts Options) (*Store, error) {
 	}
 	if opts.ReadCacheBytes == 0 {
 		opts.ReadCacheBytes = 16 << 20
+	}
+	if opts.DedupMemoryKeys == 0 {
+		opts.DedupMemoryKeys = 1 << 20
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -245,34 +253,78 @@ func Open(opts Options) (*Store, error) {
 		nowEpoch: func() uint64 { return uint64(time.Now().UnixMilli()) },
 		clock:    time.Now,
 	}
+	// Memory covers every dedup record from the start when there is none on
+	// disk yet, else from now on.
+	complete := time.Now()
+	if none, err := noDedupRecords(db); err != nil {
+		_ = db.Close()
+		return nil, err
+	} else if none {
+		complete = time.Time{}
+	}
+	s.dedupMem = newRecentDedups(opts.DedupMemoryKeys, complete)
 	go s.commitLoop()
 	return s, nil
+}
+
+// noDedupRecords reports whether the store holds no dedup record at all.
+func noDedupRecords(db *pebble.DB) (bool, error) {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindDedup}, UpperBound: []byte{kindDedup + 1}})
+	if err != nil {
+		return false, fmt.Errorf("scan dedup records: %w", err)
+	}
+	none := !it.First()
+	if err := it.Close(); err != nil {
+		return false, fmt.Errorf("scan dedup records: %w", err)
+	}
+	return none, nil
 }
 
 // Commit submits a batch to the group committer and waits until it is
 // durable (per Options.Sync) or failed. The context only bounds the wait for
 // a queue slot; once queued, a batch is committed or failed as a whole.
 func (s *Store) Commit(ctx context.Context, b Batch) (Result, error) {
+	p, err := s.Submit(ctx, b)
+	if err != nil {
+		return Result{}, err
+	}
+	return p.Wait()
+}
+
+// Pending is a batch queued for the committer whose outcome is not known yet.
+type Pending struct{ r *request }
+
+// Submit queues a batch for the group committer and returns without waiting
+// for the commit. Batches are committed in the order Submit returned for
+// them, so a caller that submits in order gets gap-free, ordered seqs without
+// holding anything while the fsync runs. The context only bounds the wait for
+// a queue slot.
+func (s *Store) Submit(ctx context.Context, b Batch) (*Pending, error) {
 	for _, a := range b.Appends {
 		if a.Stream == "" || strings.IndexByte(a.Stream, 0) >= 0 {
-			return Result{}, ErrBadStream
+			return nil, ErrBadStream
 		}
 	}
 	r := &request{ctx: ctx, batch: b, done: make(chan struct{})}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
-		return Result{}, ErrClosed
+		return nil, ErrClosed
 	}
 	select {
 	case s.queue <- r:
 		s.mu.RUnlock()
 	case <-ctx.Done():
 		s.mu.RUnlock()
-		return Result{}, ctx.Err()
+		return nil, ctx.Err()
 	}
-	<-r.done
-	return r.res, r.err
+	return &Pending{r: r}, nil
+}
+
+// Wait blocks until the batch is durable (per Options.Sync) or failed.
+func (p *Pending) Wait() (Result, error) {
+	<-p.r.done
+	return p.r.res, p.r.err
 }
 
 // Head returns the committed head of a stream ({0,0} if it never had events).

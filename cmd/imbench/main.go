@@ -24,6 +24,7 @@ func main() {
 	flag.BoolVar(&o.Fanout, "fanout", false, "pubsub: one publisher to every subscriber")
 	flag.IntVar(&o.Size, "size", 64, "pubsub payload bytes")
 	flag.IntVar(&o.Rate, "rate", 1000, "connections per second (connections)")
+	flag.IntVar(&o.MsgRate, "msg-rate", 0, "pubsub, c2c: messages per second in total, spread over the publishers (0: as fast as 64 in flight each allows)")
 	flag.DurationVar(&o.Hold, "hold", 5*time.Second, "how long to hold idle connections")
 	flag.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "bound for the whole run")
 	flag.Uint64Var(&o.AppID, "appid", 1400000000, "imbroker SDKAppID")

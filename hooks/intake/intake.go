@@ -20,7 +20,8 @@ type Handler interface {
 	// error without publish means accepted and handled (durable before this
 	// returns, for sends). A packets.Code refuses it with that reason; the
 	// handler has already told clients that cannot read a PUBACK reason
-	// (MQTT 3.1.1, QoS 0) on their rpc topic.
+	// (MQTT 3.1.1, QoS 0) on their rpc topic. packets.ErrRejectPacket means
+	// the handler took the publish and writes its PUBACK itself, later.
 	HandlePublish(cl *mqtt.Client, pk packets.Packet) (publish bool, err error)
 }
 
@@ -54,9 +55,10 @@ func (h *Hook) Init(config any) error {
 // publish is returned with a nil error (mochi acks, retains and fans it out);
 // any other accepted or refused publish is acknowledged with
 // CodeSuccessIgnore (acked, never fanned out or retained); only MQTT 5 QoS>0
-// publishes get a refusal reason on their PUBACK. Never ErrRejectPacket: a
-// QoS 1 publish without a PUBACK is resent forever, and any other error from
-// a 3.1.1 client would still be published.
+// publishes get a refusal reason on their PUBACK. ErrRejectPacket (mochi
+// then writes no ack) only when the handler says it acks the publish itself:
+// a QoS 1 publish without a PUBACK is resent forever, and any other error
+// from a 3.1.1 client would still be published.
 func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline {
 		return pk, nil // the broker's own deliveries
@@ -64,6 +66,9 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	publish, err := h.handler.HandlePublish(cl, pk)
 	if publish && err == nil {
 		return pk, nil
+	}
+	if errors.Is(err, packets.ErrRejectPacket) {
+		return pk, packets.ErrRejectPacket // acked later by the handler
 	}
 	var code packets.Code
 	if err != nil && errors.As(err, &code) && cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 {

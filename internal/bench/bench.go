@@ -32,6 +32,7 @@ type Options struct {
 	Fanout   bool          // pubsub: 1 publisher -> Clients subscribers
 	Size     int           // pubsub payload bytes (≥ 8)
 	Rate     int           // connections per second (connections)
+	MsgRate  int           // pubsub, c2c: messages per second in total, paced; 0: as fast as the window allows
 	Hold     time.Duration // how long to hold idle connections
 	Timeout  time.Duration // hard bound for the whole run
 	AppID    uint64        // IM scenarios: SDKAppID

@@ -34,8 +34,14 @@ func (r *run) connectUser(user string, h paho.MessageHandler) (paho.Client, erro
 	return r.client(user, u, p, h)
 }
 
-// publishAll sends n messages with a bounded window of unacknowledged ones.
+// publishAll sends n messages with a bounded window of unacknowledged ones,
+// paced to perClient messages per second when that is positive (a schedule,
+// not a sleep per message, so a late send does not lower the rate).
 func (r *run) publishAll(ctx context.Context, c paho.Client, n int, qos byte, next func(i int) (string, []byte)) {
+	r.publishPaced(ctx, c, n, qos, 0, next)
+}
+
+func (r *run) publishPaced(ctx context.Context, c paho.Client, n int, qos byte, perClient float64, next func(i int) (string, []byte)) {
 	tokens := make(chan paho.Token, window)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -47,7 +53,16 @@ func (r *run) publishAll(ctx context.Context, c paho.Client, n int, qos byte, ne
 			}
 		}
 	}()
+	begin := time.Now()
 	for i := 0; i < n && ctx.Err() == nil; i++ {
+		if perClient > 0 {
+			if wait := time.Until(begin.Add(time.Duration(float64(i) / perClient * float64(time.Second)))); wait > 0 {
+				select {
+				case <-time.After(wait):
+				case <-ctx.Done():
+				}
+			}
+		}
 		topic, payload := next(i)
 		tokens <- c.Publish(topic, qos, false, payload)
 		r.sent.Add(1)
@@ -105,7 +120,7 @@ func (r *run) pubsub(ctx context.Context) (int64, error) {
 			if o.Fanout {
 				topic = "bench/all"
 			}
-			r.publishAll(ctx, c, o.Messages, o.QoS, func(int) (string, []byte) {
+			r.publishPaced(ctx, c, o.Messages, o.QoS, float64(o.MsgRate)/float64(pubs), func(int) (string, []byte) {
 				p := make([]byte, size)
 				binary.BigEndian.PutUint64(p, uint64(time.Now().UnixNano()))
 				return topic, p
@@ -171,7 +186,7 @@ func (r *run) c2c(ctx context.Context) (int64, error) {
 		go func(i int, c paho.Client) {
 			defer wg.Done()
 			topic := fmt.Sprintf("im/send/c2c/b%d", i)
-			r.publishAll(ctx, c, o.Messages, 1, func(k int) (string, []byte) { return topic, textMsg(i<<20 | k) })
+			r.publishPaced(ctx, c, o.Messages, 1, float64(o.MsgRate)/float64(o.Clients), func(k int) (string, []byte) { return topic, textMsg(i<<20 | k) })
 		}(i, c)
 	}
 	wg.Wait()

@@ -1,0 +1,90 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func dedupBatch(key, value string, ttl time.Duration) Batch {
+	return Batch{Appends: []Append{{Stream: "u/a", Payload: []byte(value)}}, DedupKey: []byte(key), DedupValue: []byte(value), DedupTTL: ttl}
+}
+
+// A resend of a key from before a reopen is still found: memory covers only
+// what this process staged, so the disk answers until a whole TTL has passed.
+func TestStore_DedupSurvivesReopen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Options{Dir: dir, Sync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s.Commit(ctx, dedupBatch("k1", "first", time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openStore(t, Options{Dir: dir, Sync: true})
+	if s2.dedupMem.completeSince.IsZero() {
+		t.Fatal("memory claims to cover a store that already holds dedup records")
+	}
+	r, err := s2.Commit(ctx, dedupBatch("k1", "again", time.Hour))
+	if err != nil || !r.Duplicate || string(r.DedupValue) != "first" {
+		t.Fatalf("resend after reopen: %+v %v", r, err)
+	}
+}
+
+// Past the memory bound, evicted keys are found on disk, and new keys are
+// still stored exactly once.
+func TestStore_DedupMemoryBound(t *testing.T) {
+	backends(t, func(t *testing.T, opts Options) {
+		opts.DedupMemoryKeys = 4
+		s := openStore(t, opts)
+		ctx := context.Background()
+		for i := range 10 {
+			if r, err := s.Commit(ctx, dedupBatch(fmt.Sprint("k", i), fmt.Sprint("v", i), time.Hour)); err != nil || r.Duplicate {
+				t.Fatalf("k%d: %+v %v", i, r, err)
+			}
+		}
+		if len(s.dedupMem.set) > 4 || len(s.dedupMem.ring) != 4 {
+			t.Fatalf("memory holds %d hashes, %d marks; bound 4", len(s.dedupMem.set), len(s.dedupMem.ring))
+		}
+		for i := range 10 { // evicted (0-5) and remembered (6-9) alike
+			r, err := s.Commit(ctx, dedupBatch(fmt.Sprint("k", i), "resend", time.Hour))
+			if err != nil || !r.Duplicate || string(r.DedupValue) != fmt.Sprint("v", i) {
+				t.Fatalf("resend k%d: %+v %v", i, r, err)
+			}
+		}
+		if head, _ := s.Head("u/a"); head.Seq != 10 {
+			t.Fatalf("head %d, want 10: a resend was stored", head.Seq)
+		}
+	})
+}
+
+// The memory's answers: a miss is final only when it covers a whole TTL.
+func TestRecentDedups(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	d := newRecentDedups(2, time.Time{})
+	if !d.missIsFinal([]byte("a"), t0, time.Minute) {
+		t.Fatal("empty memory covering all time: a miss is final")
+	}
+	d.add([]byte("a"), t0)
+	if d.missIsFinal([]byte("a"), t0, time.Minute) {
+		t.Fatal("a staged key reported as a final miss")
+	}
+	d.add([]byte("b"), t0.Add(time.Second))
+	d.add([]byte("c"), t0.Add(2*time.Second)) // evicts a: memory now covers from t0 only
+	if d.missIsFinal([]byte("a"), t0.Add(30*time.Second), time.Minute) {
+		t.Fatal("evicted key within its TTL reported as a final miss")
+	}
+	if !d.missIsFinal([]byte("a"), t0.Add(61*time.Second), time.Minute) {
+		t.Fatal("an evicted key past its TTL needs no disk read")
+	}
+	var off *recentDedups = newRecentDedups(-1, time.Time{})
+	off.add([]byte("x"), t0)
+	if off.missIsFinal([]byte("x"), t0, time.Minute) {
+		t.Fatal("disabled memory must send every lookup to disk")
+	}
+}
