@@ -5,11 +5,12 @@
 #
 #   test/compare.sh            # defaults: 10 publishers x 10000 messages
 #   MSGS=2000 test/compare.sh  # quicker
+#   LIVE10K=1 test/compare.sh  # also one live room with 10,000 online members (~1 more minute)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MSGS=${MSGS:-10000}
 PUBS=${PUBS:-10}
-CONNS=${CONNS:-8000}
+CONNS=${CONNS:-15000}
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -79,9 +80,17 @@ for b in "mosquitto 18851 - $mq" "mochi 18841 - $sm" "imbroker 18831 $key $ib"; 
 done
 echo
 echo "imbroker IM scenarios"
-row "c2c (10 pairs x $MSGS)" "$(bench imbroker 18831 $key $ib -scenario c2c -clients 10 -messages "$MSGS")"
+out=$(bench imbroker 18831 $key $ib -scenario c2c -clients 10 -messages "$MSGS")
+row "c2c (10 pairs x $MSGS)" "$out"
+half=$(python3 -c 'import json,sys; print(int(json.loads(sys.argv[1])["delivered_per_sec"]/2))' "$out")
+row "c2c at half of that ($half msg/s, 5 s)" "$(bench imbroker 18831 $key $ib -scenario c2c -clients 10 -messages $((half / 2)) -msg-rate "$half")"
 out=$(bench imbroker 18831 $key $ib -scenario group -clients 1000 -messages 20)
 row "group (1000 online members)" "$out"
 python3 -c 'import json,sys; e=json.loads(sys.argv[1])["extra"]; print("  reach all: p50 %.1f ms, max %.1f ms" % (e.get("reach_all_ms_p50",0), e.get("reach_all_ms_max",0)))' "$out"
+if [ -n "${LIVE10K:-}" ]; then
+  out=$(bench imbroker 18831 $key $ib -scenario group -clients 10000 -messages 10 -timeout 5m)
+  row "group (10000 online members)" "$out"
+  python3 -c 'import json,sys; e=json.loads(sys.argv[1])["extra"]; print("  reach all: p50 %.1f ms, max %.1f ms" % (e.get("reach_all_ms_p50",0), e.get("reach_all_ms_max",0)))' "$out"
+fi
 out=$(bench imbroker 18831 $key $ib -scenario catchup -messages 10000)
 python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("catchup 10000 messages: replayed %d in %.2f s" % (r["delivered"], r["extra"].get("replay_seconds",0)))' "$out"

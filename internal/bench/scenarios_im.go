@@ -346,6 +346,14 @@ func (r *run) connections(ctx context.Context) (int64, error) {
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
 	conns := make([]paho.Client, 0, o.Clients)
+	// UserSigs are signed before the clock starts: signing (zlib + HMAC) is
+	// the app server's work, not the broker's, and the brokers without
+	// credentials would otherwise get a cheaper client.
+	type cred struct{ user, pass string }
+	creds := make([]cred, o.Clients)
+	for i := range creds {
+		creds[i].user, creds[i].pass = r.creds(fmt.Sprintf("idle%d", i))
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -354,7 +362,7 @@ func (r *run) connections(ctx context.Context) (int64, error) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			c, err := r.connectUser(fmt.Sprintf("idle%d", i), nil)
+			c, err := r.client(fmt.Sprintf("idle%d", i), creds[i].user, creds[i].pass, nil)
 			if err != nil {
 				r.errs.Add(1)
 				return
