@@ -23,13 +23,24 @@ func BenchmarkE2E_C2CDurableSend(b *testing.B) {
 	for _, senders := range []int{1, 16, 64} {
 		for _, sync := range []bool{true, false} {
 			b.Run(fmt.Sprintf("senders=%d/fsync=%v", senders, sync), func(b *testing.B) {
-				benchSend(b, senders, func(c *config.Config) { c.Storage.Sync = sync; c.Retention.MaxPerStream = 0 })
+				benchSend(b, senders, 1, func(c *config.Config) { c.Storage.Sync = sync; c.Retention.MaxPerStream = 0 })
 			})
 		}
 	}
 }
 
-func benchSend(b *testing.B, senders int, mod func(*config.Config)) {
+// BenchmarkE2E_C2CPipelined is the same path with each sender keeping up to
+// 64 QoS 1 sends unacknowledged (as imbench's c2c does): the broker commits
+// a connection's sends together and PUBACKs each once durable, in order.
+func BenchmarkE2E_C2CPipelined(b *testing.B) {
+	for _, senders := range []int{1, 10} {
+		b.Run(fmt.Sprintf("senders=%d/inflight=64", senders), func(b *testing.B) {
+			benchSend(b, senders, 64, func(c *config.Config) { c.Retention.MaxPerStream = 0 })
+		})
+	}
+}
+
+func benchSend(b *testing.B, senders, inflight int, mod func(*config.Config)) {
 	br := StartBroker(b, mod)
 	rx := newReceiver()
 	o := br.ClientOpts("bob", "bob", br.Sig("bob"))
@@ -63,10 +74,23 @@ func benchSend(b *testing.B, senders int, mod func(*config.Config)) {
 		wg.Add(1)
 		go func(c paho.Client, n, i int) {
 			defer wg.Done()
+			window := make(chan paho.Token, inflight) // sends not yet acknowledged
+			wait := func(tok paho.Token) bool {
+				if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+					b.Error("publish not acknowledged:", tok.Error())
+					return false
+				}
+				return true
+			}
 			for k := 0; k < n; k++ {
 				p, _ := json.Marshal(Text("a typical short chat message, about sixty bytes long", uint32(i<<20|k)))
-				if tok := c.Publish("im/send/c2c/bob", 1, false, p); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-					b.Error(tok.Error())
+				if len(window) == inflight && !wait(<-window) {
+					return
+				}
+				window <- c.Publish("im/send/c2c/bob", 1, false, p)
+			}
+			for len(window) > 0 {
+				if !wait(<-window) {
 					return
 				}
 			}
