@@ -146,10 +146,8 @@ func textMsg(random int) []byte {
 // imHandler observes stamped IM messages of the given event kind.
 func (r *run) imHandler(event string) paho.MessageHandler {
 	return func(_ paho.Client, m paho.Message) {
-		if ev, text := textOf(m.Payload()); ev == event {
-			if ts, ok := unstamp(text); ok {
-				r.observe(ts)
-			}
+		if ts, ok := eventStamp(m.Payload(), event); ok {
+			r.observe(ts)
 		}
 	}
 }
