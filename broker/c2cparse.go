@@ -39,17 +39,8 @@ func fastBody(raw []byte, maxElements int) (out []byte, ok bool) {
 			if k == 2 || i >= len(raw) || raw[i] != '"' {
 				return nil, false
 			}
-			key, j, plain := stringAt(raw, i)
-			if !plain {
-				return nil, false
-			}
-			j = skipWS(raw, j)
-			if j >= len(raw) || raw[j] != ':' {
-				return nil, false
-			}
-			vs := skipWS(raw, j+1)
-			ve := skipValue(raw, vs)
-			if ve < 0 {
+			key, vs, ve, ok := memberAt(raw, i)
+			if !ok {
 				return nil, false
 			}
 			switch {
@@ -99,17 +90,8 @@ func fastBody(raw []byte, maxElements int) (out []byte, ok bool) {
 				if c >= len(content) || content[c] != '"' {
 					return nil, false
 				}
-				key, j, plain := stringAt(content, c)
-				if !plain {
-					return nil, false
-				}
-				j = skipWS(content, j)
-				if j >= len(content) || content[j] != ':' {
-					return nil, false
-				}
-				vs := skipWS(content, j+1)
-				ve := skipValue(content, vs)
-				if ve < 0 || !marshalForm(content[vs:ve]) {
+				key, vs, ve, ok := memberAt(content, c)
+				if !ok || !marshalForm(content[vs:ve]) {
 					return nil, false
 				}
 				fields = append(fields, field{key, content[vs:ve]})
@@ -167,6 +149,22 @@ func fastBody(raw []byte, maxElements int) (out []byte, ok bool) {
 		}
 		return append(out, ']'), true
 	}
+}
+
+// memberAt reads an object member `"key": value` whose key starts at i: the
+// key (plain: no escapes) and the value's bounds b[vs:ve].
+func memberAt(b []byte, i int) (key []byte, vs, ve int, ok bool) {
+	key, j, plain := stringAt(b, i)
+	if !plain {
+		return nil, 0, 0, false
+	}
+	j = skipWS(b, j)
+	if j >= len(b) || b[j] != ':' {
+		return nil, 0, 0, false
+	}
+	vs = skipWS(b, j+1)
+	ve = skipValue(b, vs)
+	return key, vs, ve, ve >= 0
 }
 
 func skipWS(b []byte, i int) int {

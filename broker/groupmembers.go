@@ -193,19 +193,8 @@ func (b *Broker) addMembers(ctx context.Context, g *group, operator string, uids
 	// The new members get the tip on their streams too (extra copies). A
 	// busy live room announces them later, merged (grouptips.go): then they
 	// get a private copy now.
-	tip := groupTip{GroupId: gid, TipType: tipMemberJoin, Operator_Account: operator, MemberList: uids}
-	c := groupChange{sets: sets, deletes: deletes}
-	atOnce := b.memberTipNow(g, tipMemberJoin, time.Now())
-	if atOnce {
-		c.eventName, c.userCopies, c.build = eventGroupTip, b.userCopiesFor(g, uids...), tipBuilder(tip)
-	} else {
-		c.notice, c.noticeTo = &tip, uids
-	}
-	if _, _, err := b.commitGroupChange(ctx, g, c); err != nil {
+	if err := b.commitMemberChange(ctx, g, gid, tipMemberJoin, operator, uids, sets, deletes); err != nil {
 		return err
-	}
-	if !atOnce {
-		b.queueMemberTip(g, tipMemberJoin, operator, uids)
 	}
 	g.apply(func() {
 		for _, m := range added {
@@ -408,19 +397,8 @@ func (b *Broker) removeMembers(ctx context.Context, g *group, operator, tipType 
 	// The leavers are members until the commit, so they get the tip too.
 	// A busy live room announces a quit later, merged (grouptips.go): then
 	// the leaver gets a private copy now.
-	tip := groupTip{GroupId: gid, TipType: tipType, Operator_Account: operator, MemberList: uids}
-	c := groupChange{sets: sets, deletes: deletes}
-	atOnce := b.memberTipNow(g, tipType, time.Now())
-	if atOnce {
-		c.eventName, c.userCopies, c.build = eventGroupTip, b.userCopiesFor(g, uids...), tipBuilder(tip)
-	} else {
-		c.notice, c.noticeTo = &tip, uids
-	}
-	if _, _, err := b.commitGroupChange(ctx, g, c); err != nil {
+	if err := b.commitMemberChange(ctx, g, gid, tipType, operator, uids, sets, deletes); err != nil {
 		return err
-	}
-	if !atOnce {
-		b.queueMemberTip(g, tipType, operator, uids)
 	}
 	g.apply(func() {
 		g.info = info

@@ -151,3 +151,24 @@ func mergedMemberTip(gid, tipType string, changes []memberChange, max int) group
 	}
 	return tip
 }
+
+// commitMemberChange commits a membership change (sets, deletes) with its
+// join or quit tip: as a group event now, or, in a busy live room, as a
+// private notice to the members concerned now and a merged tip later.
+func (b *Broker) commitMemberChange(ctx context.Context, g *group, gid, tipType, operator string, uids []string, sets map[string][]byte, deletes []string) error {
+	tip := groupTip{GroupId: gid, TipType: tipType, Operator_Account: operator, MemberList: uids}
+	c := groupChange{sets: sets, deletes: deletes}
+	atOnce := b.memberTipNow(g, tipType, time.Now())
+	if atOnce {
+		c.eventName, c.userCopies, c.build = eventGroupTip, b.userCopiesFor(g, uids...), tipBuilder(tip)
+	} else {
+		c.notice, c.noticeTo = &tip, uids
+	}
+	if _, _, err := b.commitGroupChange(ctx, g, c); err != nil {
+		return err
+	}
+	if !atOnce {
+		b.queueMemberTip(g, tipType, operator, uids)
+	}
+	return nil
+}
