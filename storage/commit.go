@@ -237,6 +237,19 @@ func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]meta,
 	for stream, m := range local {
 		heads[stream] = m
 	}
+	for _, k := range r.batch.ExpireDedups {
+		if _, ok := dedups[string(k)]; ok {
+			continue // written again by this group
+		}
+		if _, live, err := s.lookupDedup(k, now); err != nil && !errors.Is(err, errCorrupt) {
+			return err
+		} else if live {
+			continue // written again since the sweep read it
+		}
+		if err := b.Delete(dedupKey(k), nil); err != nil {
+			return fmt.Errorf("stage dedup delete: %w", err)
+		}
+	}
 	for _, t := range r.batch.Trims {
 		m, err := s.headFor(t.Stream, heads)
 		if err != nil {

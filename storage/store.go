@@ -62,6 +62,9 @@ type Batch struct {
 	// Trims delete the oldest entries of streams (retention); each stream's
 	// low watermark records where its retained history starts.
 	Trims []Trim
+	// ExpireDedups deletes these dedup records if they are expired when the
+	// batch commits (the background dedup sweep, dedupsweep.go).
+	ExpireDedups [][]byte
 }
 
 // Trim deletes a stream's entries with seq < Below and raises the stream's
@@ -159,6 +162,11 @@ type Options struct {
 	// remembers (a hash each, ~40 bytes) to answer "not a resend" without a
 	// disk read (0: 1,048,576; negative: always read the disk).
 	DedupMemoryKeys int
+	// DedupSweepInterval is how often expired dedup records are deleted,
+	// DedupSweepMax how many records one sweep examines (either <= 0: no sweep).
+	DedupSweepInterval time.Duration
+	DedupSweepMax      int
+	afterSweep         func(deleted int) // tests: called after each background sweep
 	// DecodedRecords bounds how many records the committer keeps decoded
 	// for Update.Decoded (0: 32768; negative: none).
 	DecodedRecords int
@@ -183,8 +191,12 @@ type Store struct {
 	decoded  map[string]any  // committer-owned: KV records as the last Decoded update left them (committed)
 	reads    *readCache      // KV records read by Get
 	dedupMem *recentDedups   // committer-owned: recent dedup keys (dedupmem.go)
-	nowEpoch func() uint64
-	clock    func() time.Time // commit times (a test hook, like nowEpoch)
+
+	sweepCancel context.CancelFunc // the dedup sweep (dedupsweep.go)
+	sweepDone   chan struct{}
+	sweepCursor []byte // sweep-owned: the last dedup key examined
+	nowEpoch    func() uint64
+	clock       func() time.Time // commit times (a test hook, like nowEpoch)
 }
 
 type request struct {
@@ -264,6 +276,7 @@ func Open(opts Options) (*Store, error) {
 	}
 	s.dedupMem = newRecentDedups(opts.DedupMemoryKeys, complete)
 	go s.commitLoop()
+	s.startDedupSweep(opts.DedupSweepInterval, opts.DedupSweepMax)
 	return s, nil
 }
 
@@ -565,6 +578,7 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	s.stopDedupSweep() // before the committer stops: a sweep may be committing
 	close(s.stop)
 	<-s.done
 	if err := s.db.Flush(); err != nil {

@@ -1,0 +1,122 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// Expired dedup records are deleted by a background sweep: each record
+// outlives its window by at most a few sweep intervals instead of forever
+// (every send leaves one). The sweep reads from a cursor that wraps around,
+// at most Options.DedupSweepMax records per interval, and hands the expired
+// keys to the committer (Batch.ExpireDedups), which deletes a key only if
+// it is still expired then: a resend that wrote the key again after the
+// scan keeps its record.
+
+const dedupSweepPage = 1024 // records examined per read; expired ones go in one commit
+
+// startDedupSweep runs the sweep every interval until Close (no-op when
+// interval or max is not positive).
+func (s *Store) startDedupSweep(interval time.Duration, max int) {
+	if interval <= 0 || max <= 0 {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.sweepCancel, s.sweepDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.sweepDone)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			n, err := s.SweepDedups(ctx, s.clock(), max)
+			switch {
+			case errors.Is(err, context.Canceled) || errors.Is(err, ErrClosed):
+				return
+			case err != nil:
+				s.log.Error("dedup sweep", "error", err, "deleted", n)
+			case n > 0:
+				s.log.Debug("dedup sweep", "deleted", n)
+			}
+			if s.opts.afterSweep != nil {
+				s.opts.afterSweep(n)
+			}
+		}
+	}()
+}
+
+// stopDedupSweep cancels the sweep and waits for it.
+func (s *Store) stopDedupSweep() {
+	if s.sweepCancel != nil {
+		s.sweepCancel()
+		<-s.sweepDone
+	}
+}
+
+// SweepDedups examines up to max dedup records from where the last call
+// stopped (wrapping around) and deletes those expired as of now. It returns
+// how many it deleted. One caller at a time.
+func (s *Store) SweepDedups(ctx context.Context, now time.Time, max int) (int, error) {
+	deleted := 0
+	for examined := 0; examined < max; {
+		if err := ctx.Err(); err != nil {
+			return deleted, err
+		}
+		expired, n, next, err := s.expiredDedups(s.sweepCursor, now, min(dedupSweepPage, max-examined))
+		if err != nil {
+			return deleted, err
+		}
+		examined += n
+		if len(expired) > 0 {
+			if _, err := s.Commit(ctx, Batch{ExpireDedups: expired}); err != nil {
+				return deleted, err
+			}
+			deleted += len(expired)
+		}
+		s.sweepCursor = next
+		if next == nil {
+			return deleted, nil // reached the end: the next call starts over
+		}
+	}
+	return deleted, nil
+}
+
+// expiredDedups reads up to limit dedup records after the key `after` (nil:
+// from the first) and returns the expired ones' keys, how many it read, and
+// where to go on (nil at the end).
+func (s *Store) expiredDedups(after []byte, now time.Time, limit int) (expired [][]byte, n int, next []byte, err error) {
+	lower := []byte{kindDedup}
+	if after != nil {
+		lower = append(dedupKey(after), 0) // the first key after `after`
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte{kindDedup + 1}})
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("scan dedup records: %w", err)
+	}
+	defer it.Close()
+	var last []byte
+	for ok := it.First(); ok && n < limit; ok = it.Next() {
+		n++
+		key := it.Key()[1:]
+		last = append(last[:0], key...)
+		exp, _, derr := decodeDedup(it.Value())
+		if derr != nil || now.UnixNano() > exp { // a corrupt record is no use either
+			expired = append(expired, append([]byte(nil), key...))
+		}
+	}
+	if err := it.Error(); err != nil {
+		return nil, 0, nil, fmt.Errorf("scan dedup records: %w", err)
+	}
+	if n == limit && last != nil {
+		next = append([]byte(nil), last...)
+	}
+	return expired, n, next, nil
+}

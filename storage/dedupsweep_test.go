@@ -1,0 +1,97 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// dedupRecords counts the dedup records on disk.
+func dedupRecords(t *testing.T, s *Store) int {
+	t.Helper()
+	_, n, _, err := s.expiredDedups(nil, time.Unix(0, 0), 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestStore_SweepDedupsDeletesOnlyExpired(t *testing.T) {
+	backends(t, func(t *testing.T, opts Options) {
+		s := openStore(t, opts)
+		ctx := context.Background()
+		for i := range 5 {
+			ttl := -time.Second // already expired
+			if i%2 == 0 {
+				ttl = time.Hour
+			}
+			if _, err := s.Commit(ctx, dedupBatch(fmt.Sprint("k", i), fmt.Sprint("v", i), ttl)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Two per call: the cursor goes on where it stopped, then wraps.
+		deleted := 0
+		for range 4 {
+			n, err := s.SweepDedups(ctx, time.Now(), 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			deleted += n
+		}
+		if deleted != 2 || dedupRecords(t, s) != 3 {
+			t.Fatalf("deleted %d, %d records left; want 2 deleted, 3 left", deleted, dedupRecords(t, s))
+		}
+		for _, i := range []int{0, 2, 4} {
+			if v, ok, err := s.Dedup([]byte(fmt.Sprint("k", i))); err != nil || !ok || string(v) != fmt.Sprint("v", i) {
+				t.Fatalf("live record k%d: %q %v %v", i, v, ok, err)
+			}
+		}
+	})
+}
+
+// A key written again between the sweep's read and its commit keeps its
+// new record.
+func TestStore_SweepDedupsKeepsARewrittenKey(t *testing.T) {
+	s := openStore(t, Options{InMemory: true})
+	ctx := context.Background()
+	if _, err := s.Commit(ctx, dedupBatch("k", "old", -time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	expired, _, _, err := s.expiredDedups(nil, time.Now(), 10)
+	if err != nil || len(expired) != 1 {
+		t.Fatalf("expired %q %v", expired, err)
+	}
+	if r, err := s.Commit(ctx, dedupBatch("k", "new", time.Hour)); err != nil || r.Duplicate {
+		t.Fatalf("rewrite: %+v %v", r, err)
+	}
+	if _, err := s.Commit(ctx, Batch{ExpireDedups: expired}); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok, err := s.Dedup([]byte("k")); err != nil || !ok || string(v) != "new" {
+		t.Fatalf("rewritten record: %q %v %v", v, ok, err)
+	}
+}
+
+// The background sweep runs on its own and stops with Close.
+func TestStore_DedupSweepRunsInBackground(t *testing.T) {
+	swept := make(chan int, 100)
+	s := openStore(t, Options{InMemory: true, DedupSweepInterval: 5 * time.Millisecond, DedupSweepMax: 100,
+		afterSweep: func(n int) {
+			select {
+			case swept <- n:
+			default:
+			}
+		}})
+	if _, err := s.Commit(context.Background(), dedupBatch("gone", "x", -time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(5 * time.Second)
+	for dedupRecords(t, s) != 0 {
+		select {
+		case <-swept:
+		case <-deadline:
+			t.Fatal("the expired record is still there after 5 s of sweeps every 5 ms")
+		}
+	}
+}
