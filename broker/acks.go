@@ -20,18 +20,23 @@ import (
 // connection first waits until the acks before it are written, so a request
 // or a plain publish never overtakes a send.
 
-// ackPipe holds one connection's unwritten PUBACKs in receive order.
+// ackPipe holds one connection's unwritten PUBACKs in receive order. One
+// goroutine per busy pipe waits for each send's commit in turn and writes
+// its PUBACK: commits finish in submission order, so waiting in order costs
+// nothing, and acks leave in order by construction. It exits when the pipe
+// is empty; an idle connection has none.
 type ackPipe struct {
 	mu      sync.Mutex
-	queue   []*pendingAck
-	writing bool          // a goroutine is writing ready acks from the head
+	queue   []pendingAck
+	running bool          // the writer goroutine is running
 	empty   chan struct{} // closed when the queue drains; nil while empty
 }
 
-// pendingAck is a PUBACK waiting for its send's outcome.
+// pendingAck is a send whose PUBACK is not written yet.
 type pendingAck struct {
-	ready bool
-	write func() // writes the PUBACK (and, for 3.1.1 refusals, the rpc notice)
+	finish func() (SendResult, error) // waits for the commit; nil: outcome known
+	err    error                      // the outcome when finish is nil
+	write  func(error)                // writes the PUBACK for an outcome
 }
 
 // maxPipelined bounds a connection's unwritten acks. A client past the
@@ -65,46 +70,57 @@ func (b *Broker) drainAcks(cl *mqtt.Client) {
 	}
 }
 
-// add appends a pending ack; nil when the pipe is full.
-func (p *ackPipe) add(limit int) *pendingAck {
+// hasRoom reports whether another send may be pipelined. Only the
+// connection's read goroutine adds, and the writer only removes, so the
+// answer holds until that goroutine's next add.
+func (p *ackPipe) hasRoom(limit int) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.queue) >= limit {
-		return nil
-	}
-	a := &pendingAck{}
-	if len(p.queue) == 0 {
+	return len(p.queue) < limit
+}
+
+// add queues a pending ack and starts the writer if it is not running.
+func (b *Broker) addAck(p *ackPipe, a pendingAck) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.queue) == 0 && p.empty == nil {
 		p.empty = make(chan struct{})
 	}
 	p.queue = append(p.queue, a)
-	return a
+	if !p.running {
+		p.running = true
+		b.pipelined.Add(1)
+		go b.writeAcks(p)
+	}
 }
 
-// resolve marks a ready and writes every ready ack at the head of the queue.
-// One goroutine writes at a time, so acks leave in queue order.
-func (p *ackPipe) resolve(a *pendingAck, write func()) {
-	p.mu.Lock()
-	a.ready, a.write = true, write
-	if p.writing {
-		p.mu.Unlock()
-		return // the writer will reach it
-	}
-	p.writing = true
-	for len(p.queue) > 0 && p.queue[0].ready {
+// writeAcks writes the pipe's acks in order until it is empty.
+func (b *Broker) writeAcks(p *ackPipe) {
+	defer b.pipelined.Done()
+	for {
+		p.mu.Lock()
+		if len(p.queue) == 0 {
+			p.running = false
+			if p.empty != nil {
+				close(p.empty)
+				p.empty = nil
+			}
+			p.queue = nil
+			p.mu.Unlock()
+			return
+		}
 		head := p.queue[0]
-		p.queue[0] = nil
+		p.mu.Unlock()
+		err := head.err
+		if head.finish != nil {
+			_, err = head.finish()
+		}
+		head.write(err)
+		p.mu.Lock()
+		p.queue[0] = pendingAck{}
 		p.queue = p.queue[1:]
 		p.mu.Unlock()
-		head.write()
-		p.mu.Lock()
 	}
-	p.writing = false
-	if len(p.queue) == 0 && p.empty != nil {
-		close(p.empty)
-		p.empty = nil
-		p.queue = nil
-	}
-	p.mu.Unlock()
 }
 
 // sendC2CPipelined starts a QoS 1 one-to-one send and acks it when its commit
@@ -112,24 +128,14 @@ func (p *ackPipe) resolve(a *pendingAck, write func()) {
 // (the pipe is full); then nothing was started.
 func (b *Broker) sendC2CPipelined(cl *mqtt.Client, pk packets.Packet, user, to, topic string) bool {
 	pipe := b.pipeOf(cl)
-	slot := pipe.add(b.maxPipelined())
-	if slot == nil {
+	if !pipe.hasRoom(b.maxPipelined()) {
 		return false
 	}
 	// The context bounds only the wait for a commit slot (store.Submit).
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Storage.CommitTimeout)
 	finish, _, err := b.startC2C(ctx, user, to, pk.Payload)
 	cancel()
-	if err != nil || finish == nil {
-		pipe.resolve(slot, func() { b.writeSendAck(cl, pk, topic, err) })
-		return true
-	}
-	b.pipelined.Add(1)
-	go func() {
-		defer b.pipelined.Done()
-		_, err := finish()
-		pipe.resolve(slot, func() { b.writeSendAck(cl, pk, topic, err) })
-	}()
+	b.addAck(pipe, pendingAck{finish: finish, err: err, write: func(err error) { b.writeSendAck(cl, pk, topic, err) }})
 	return true
 }
 
