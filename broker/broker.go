@@ -397,3 +397,7 @@ func (b *Broker) Stats() Stats {
 	st.CallbacksSent, st.CallbacksFailed, st.CallbacksDropped = b.callbacks.Stats()
 	return st
 }
+
+// StoreStats returns the store committer's counters (group commits, their
+// latency, the queue) for /metrics.
+func (b *Broker) StoreStats() storage.Stats { return b.store.Stats() }

@@ -73,11 +73,13 @@ func (s *Store) commitGroup(group []*request) {
 	if s.opts.Sync {
 		wo = pebble.Sync
 	}
+	began := time.Now()
 	if err := b.Commit(wo); err != nil {
 		s.reads.invalidate(kvs) // perhaps partly applied
 		s.failGroup(group, fmt.Errorf("commit: %w", err))
 		return
 	}
+	s.stats.observe(len(group), time.Since(began))
 	for stream, m := range heads {
 		if m == (meta{}) {
 			delete(s.heads, stream)

@@ -195,8 +195,10 @@ type Store struct {
 	sweepCancel context.CancelFunc // the dedup sweep (dedupsweep.go)
 	sweepDone   chan struct{}
 	sweepCursor []byte // sweep-owned: the last dedup key examined
-	nowEpoch    func() uint64
-	clock       func() time.Time // commit times (a test hook, like nowEpoch)
+
+	stats    commitStats // stats.go
+	nowEpoch func() uint64
+	clock    func() time.Time // commit times (a test hook, like nowEpoch)
 }
 
 type request struct {

@@ -3,6 +3,7 @@ package test
 import (
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -20,10 +21,17 @@ func TestE2E_Metrics(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	for _, want := range []string{"imbroker_c2c_messages_total 1", "imbroker_mqtt_connections 1", "go_goroutines", "process_resident_memory_bytes"} {
+	for _, want := range []string{"imbroker_c2c_messages_total 1", "imbroker_mqtt_connections 1", "go_goroutines", "process_resident_memory_bytes",
+		"imbroker_store_commit_seconds_bucket{le=\"+Inf\"}", "imbroker_store_group_commits_total", "imbroker_store_batches_total", "imbroker_store_queue_length 0"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+	// The message took at least one group commit, timed in the histogram.
+	commits := regexp.MustCompile(`(?m)^imbroker_store_group_commits_total (\d+)$`).FindStringSubmatch(string(body))
+	inf := regexp.MustCompile(`(?m)^imbroker_store_commit_seconds_count (\d+)$`).FindStringSubmatch(string(body))
+	if commits == nil || inf == nil || commits[1] == "0" || inf[1] == "0" {
+		t.Errorf("group commits %v, commit histogram count %v: want at least 1 each", commits, inf)
 	}
 }
 

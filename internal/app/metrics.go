@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/imbroker/imbroker/broker"
+	"github.com/imbroker/imbroker/storage"
 )
 
 // metricsHandler serves Prometheus metrics: the broker's counters (read at
@@ -34,5 +35,33 @@ func metricsHandler(b *broker.Broker) http.Handler {
 	counter("callbacks_sent_total", "After-callbacks delivered to the app.", func(s broker.Stats) int64 { return s.CallbacksSent })
 	counter("callbacks_failed_total", "Callbacks that failed or timed out.", func(s broker.Stats) int64 { return s.CallbacksFailed })
 	counter("callbacks_dropped_total", "After-callbacks dropped at a full queue.", func(s broker.Stats) int64 { return s.CallbacksDropped })
+	store := func(f func(storage.Stats) float64) func() float64 {
+		return func() float64 { return f(b.StoreStats()) }
+	}
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "imbroker", Name: "store_group_commits_total",
+		Help: "Group commits of the store (each one Pebble write, fsynced when storage.sync)."}, store(func(s storage.Stats) float64 { return float64(s.Groups) })))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "imbroker", Name: "store_batches_total",
+		Help: "Batches the group commits carried (one per message send or change); divided by group commits, the average group."}, store(func(s storage.Stats) float64 { return float64(s.Batches) })))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "imbroker", Name: "store_queue_length",
+		Help: "Batches waiting for the committer (storage.max_queue at most)."}, store(func(s storage.Stats) float64 { return float64(s.Queued) })))
+	reg.MustRegister(commitHistogram{b})
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// commitHistogram exports the committer's write+fsync latency, kept as
+// plain counters in the store, as a Prometheus histogram at scrape time.
+type commitHistogram struct{ b *broker.Broker }
+
+var commitDesc = prometheus.NewDesc("imbroker_store_commit_seconds",
+	"Time of each group commit's Pebble write, fsync included.", nil, nil)
+
+func (h commitHistogram) Describe(ch chan<- *prometheus.Desc) { ch <- commitDesc }
+
+func (h commitHistogram) Collect(ch chan<- prometheus.Metric) {
+	st := h.b.StoreStats()
+	buckets := make(map[float64]uint64, len(storage.CommitBuckets))
+	for i, le := range storage.CommitBuckets {
+		buckets[le] = st.CommitCounts[i]
+	}
+	ch <- prometheus.MustNewConstHistogram(commitDesc, st.Commits, st.CommitSeconds, buckets)
 }
