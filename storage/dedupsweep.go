@@ -66,6 +66,7 @@ func (s *Store) stopDedupSweep() {
 // how many it deleted. One caller at a time.
 func (s *Store) SweepDedups(ctx context.Context, now time.Time, max int) (int, error) {
 	deleted := 0
+	wrapped := s.sweepCursor == nil // a pass from the start ends at the end
 	for examined := 0; examined < max; {
 		if err := ctx.Err(); err != nil {
 			return deleted, err
@@ -83,7 +84,10 @@ func (s *Store) SweepDedups(ctx context.Context, now time.Time, max int) (int, e
 		}
 		s.sweepCursor = next
 		if next == nil {
-			return deleted, nil // reached the end: the next call starts over
+			if wrapped {
+				return deleted, nil // every record examined once
+			}
+			wrapped = true // reached the end: go on from the start
 		}
 	}
 	return deleted, nil

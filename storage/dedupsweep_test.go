@@ -95,3 +95,24 @@ func TestStore_DedupSweepRunsInBackground(t *testing.T) {
 		}
 	}
 }
+
+// A sweep that starts where the last one ended, at the last record, wraps
+// around within the same call instead of losing an interval.
+func TestStore_SweepDedupsWrapsWithinACall(t *testing.T) {
+	s := openStore(t, Options{InMemory: true})
+	ctx := context.Background()
+	for i := range 10 {
+		if _, err := s.Commit(ctx, dedupBatch(fmt.Sprint("k", i), "v", time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.SweepDedups(ctx, time.Now(), 10); err != nil || n != 0 {
+		t.Fatalf("first sweep: %d %v", n, err)
+	}
+	if n, err := s.SweepDedups(ctx, time.Now().Add(2*time.Hour), 10); err != nil || n != 10 {
+		t.Fatalf("second sweep, everything expired: deleted %d (%v), want 10", n, err)
+	}
+	if left := dedupRecords(t, s); left != 0 {
+		t.Fatalf("%d records left", left)
+	}
+}
