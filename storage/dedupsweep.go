@@ -62,8 +62,9 @@ func (s *Store) stopDedupSweep() {
 }
 
 // SweepDedups examines up to max dedup records from where the last call
-// stopped (wrapping around) and deletes those expired as of now. It returns
-// how many it deleted. One caller at a time.
+// stopped (wrapping around) and has the committer delete those expired as
+// of now. It returns how many it found expired (the committer keeps any
+// written again since, by its own clock). One caller at a time.
 func (s *Store) SweepDedups(ctx context.Context, now time.Time, max int) (int, error) {
 	deleted := 0
 	wrapped := s.sweepCursor == nil // a pass from the start ends at the end
