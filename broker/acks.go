@@ -26,10 +26,9 @@ import (
 // nothing, and acks leave in order by construction. It exits when the pipe
 // is empty; an idle connection has none.
 type ackPipe struct {
-	mu      sync.Mutex
-	queue   []pendingAck
-	running bool          // the writer goroutine is running
-	empty   chan struct{} // closed when the queue drains; nil while empty
+	mu    sync.Mutex
+	queue []pendingAck
+	empty chan struct{} // non-nil while the writer runs; closed when it has written everything
 }
 
 // pendingAck is a send whose PUBACK is not written yet.
@@ -83,12 +82,9 @@ func (p *ackPipe) hasRoom(limit int) bool {
 func (b *Broker) addAck(p *ackPipe, a pendingAck) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.queue) == 0 && p.empty == nil {
-		p.empty = make(chan struct{})
-	}
 	p.queue = append(p.queue, a)
-	if !p.running {
-		p.running = true
+	if p.empty == nil {
+		p.empty = make(chan struct{})
 		b.pipelined.Add(1)
 		go b.writeAcks(p)
 	}
@@ -100,12 +96,8 @@ func (b *Broker) writeAcks(p *ackPipe) {
 	for {
 		p.mu.Lock()
 		if len(p.queue) == 0 {
-			p.running = false
-			if p.empty != nil {
-				close(p.empty)
-				p.empty = nil
-			}
-			p.queue = nil
+			close(p.empty)
+			p.empty, p.queue = nil, nil
 			p.mu.Unlock()
 			return
 		}

@@ -7,25 +7,23 @@ import (
 
 // CommitBuckets are the upper bounds, in seconds, of the commit-latency
 // histogram: the time of one group's Pebble write, including its fsync.
-var CommitBuckets = []float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}
+var CommitBuckets = [...]float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}
 
 // Stats is a snapshot of the committer's counters.
 type Stats struct {
-	Groups        uint64   // group commits
+	Groups        uint64   // group commits: the histogram's count
 	Batches       uint64   // batches they carried (Batches/Groups: the average group)
 	CommitSeconds float64  // total time in Pebble writes and fsyncs
-	CommitCounts  []uint64 // commits per bucket of CommitBuckets, cumulative, as Prometheus wants
-	Commits       uint64   // commits in all buckets (+Inf included): the histogram's count
+	CommitCounts  []uint64 // group commits per bucket of CommitBuckets, cumulative, as Prometheus wants
 	Queued        int      // batches waiting for the committer now
 }
 
 type commitStats struct {
-	groups, batches, nanos atomic.Uint64
-	buckets                [11]atomic.Uint64 // len(CommitBuckets)+1: the last is +Inf
+	batches, nanos atomic.Uint64
+	buckets        [len(CommitBuckets) + 1]atomic.Uint64 // the last is +Inf; their sum counts the group commits
 }
 
 func (c *commitStats) observe(batches int, d time.Duration) {
-	c.groups.Add(1)
 	c.batches.Add(uint64(batches))
 	c.nanos.Add(uint64(d))
 	i := 0
@@ -38,7 +36,7 @@ func (c *commitStats) observe(batches int, d time.Duration) {
 // Stats returns the committer's counters.
 func (s *Store) Stats() Stats {
 	st := Stats{
-		Groups: s.stats.groups.Load(), Batches: s.stats.batches.Load(),
+		Batches:       s.stats.batches.Load(),
 		CommitSeconds: time.Duration(s.stats.nanos.Load()).Seconds(),
 		CommitCounts:  make([]uint64, len(CommitBuckets)),
 		Queued:        len(s.queue),
@@ -48,6 +46,6 @@ func (s *Store) Stats() Stats {
 		sum += s.stats.buckets[i].Load()
 		st.CommitCounts[i] = sum
 	}
-	st.Commits = sum + s.stats.buckets[len(CommitBuckets)].Load()
+	st.Groups = sum + s.stats.buckets[len(CommitBuckets)].Load()
 	return st
 }

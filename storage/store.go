@@ -270,29 +270,16 @@ func Open(opts Options) (*Store, error) {
 	// Memory covers every dedup record from the start when there is none on
 	// disk yet, else from now on.
 	complete := time.Now()
-	if none, err := noDedupRecords(db); err != nil {
+	if _, n, _, err := s.expiredDedups(nil, complete, 1); err != nil {
 		_ = db.Close()
 		return nil, err
-	} else if none {
+	} else if n == 0 {
 		complete = time.Time{}
 	}
 	s.dedupMem = newRecentDedups(opts.DedupMemoryKeys, complete)
 	go s.commitLoop()
 	s.startDedupSweep(opts.DedupSweepInterval, opts.DedupSweepMax)
 	return s, nil
-}
-
-// noDedupRecords reports whether the store holds no dedup record at all.
-func noDedupRecords(db *pebble.DB) (bool, error) {
-	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindDedup}, UpperBound: []byte{kindDedup + 1}})
-	if err != nil {
-		return false, fmt.Errorf("scan dedup records: %w", err)
-	}
-	none := !it.First()
-	if err := it.Close(); err != nil {
-		return false, fmt.Errorf("scan dedup records: %w", err)
-	}
-	return none, nil
 }
 
 // Commit submits a batch to the group committer and waits until it is

@@ -63,5 +63,5 @@ func (h commitHistogram) Collect(ch chan<- prometheus.Metric) {
 	for i, le := range storage.CommitBuckets {
 		buckets[le] = st.CommitCounts[i]
 	}
-	ch <- prometheus.MustNewConstHistogram(commitDesc, st.Commits, st.CommitSeconds, buckets)
+	ch <- prometheus.MustNewConstHistogram(commitDesc, st.Groups, st.CommitSeconds, buckets)
 }
