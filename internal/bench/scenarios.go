@@ -105,35 +105,49 @@ func (r *run) pubsub(ctx context.Context) (int64, error) {
 			return 0, fmt.Errorf("subscribe: %v", tok.Error())
 		}
 	}
-	var wg sync.WaitGroup
 	r.start = time.Now()
-	for i := 0; i < pubs; i++ {
-		c, err := r.connectUser(fmt.Sprintf("pub%d", i), nil)
-		if err != nil {
-			return 0, err
+	err := r.publishers(ctx, &clients, "pub", pubs, o.QoS, func(i int) string {
+		if o.Fanout {
+			return "bench/all"
 		}
-		clients = append(clients, c)
-		wg.Add(1)
-		go func(i int, c paho.Client) {
-			defer wg.Done()
-			topic := fmt.Sprintf("bench/%d", i)
-			if o.Fanout {
-				topic = "bench/all"
-			}
-			r.publishPaced(ctx, c, o.Messages, o.QoS, float64(o.MsgRate)/float64(pubs), func(int) (string, []byte) {
-				p := make([]byte, size)
-				binary.BigEndian.PutUint64(p, uint64(time.Now().UnixNano()))
-				return topic, p
-			})
-		}(i, c)
+		return fmt.Sprintf("bench/%d", i)
+	}, func(int, int) []byte {
+		p := make([]byte, size)
+		binary.BigEndian.PutUint64(p, uint64(time.Now().UnixNano()))
+		return p
+	})
+	if err != nil {
+		return 0, err
 	}
-	wg.Wait()
 	want := int64(pubs * o.Messages)
 	if o.Fanout {
 		want = int64(o.Messages * subs)
 	}
 	r.waitDelivered(ctx, want, 3*time.Second)
 	return want, nil
+}
+
+// publishers connects n publishers named {prefix}{i} (added to clients) and
+// has publisher i send o.Messages payload(i, k) to topic(i), together paced
+// to o.MsgRate; it returns when all have sent.
+func (r *run) publishers(ctx context.Context, clients *[]paho.Client, prefix string, n int, qos byte,
+	topic func(i int) string, payload func(i, k int) []byte) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for i := 0; i < n; i++ {
+		c, err := r.connectUser(fmt.Sprintf("%s%d", prefix, i), nil)
+		if err != nil {
+			return err
+		}
+		*clients = append(*clients, c)
+		wg.Add(1)
+		go func(i int, c paho.Client) {
+			defer wg.Done()
+			t := topic(i)
+			r.publishPaced(ctx, c, r.opts.Messages, qos, float64(r.opts.MsgRate)/float64(n), func(k int) (string, []byte) { return t, payload(i, k) })
+		}(i, c)
+	}
+	return nil
 }
 
 // textMsg is an IM text message carrying its send time.
@@ -172,22 +186,12 @@ func (r *run) c2c(ctx context.Context) (int64, error) {
 			return 0, fmt.Errorf("subscribe: %v", tok.Error())
 		}
 	}
-	var wg sync.WaitGroup
 	r.start = time.Now()
-	for i := 0; i < o.Clients; i++ {
-		c, err := r.connectUser(fmt.Sprintf("a%d", i), nil)
-		if err != nil {
-			return 0, err
-		}
-		clients = append(clients, c)
-		wg.Add(1)
-		go func(i int, c paho.Client) {
-			defer wg.Done()
-			topic := fmt.Sprintf("im/send/c2c/b%d", i)
-			r.publishPaced(ctx, c, o.Messages, 1, float64(o.MsgRate)/float64(o.Clients), func(k int) (string, []byte) { return topic, textMsg(i<<20 | k) })
-		}(i, c)
+	err := r.publishers(ctx, &clients, "a", o.Clients, 1, func(i int) string { return fmt.Sprintf("im/send/c2c/b%d", i) },
+		func(i, k int) []byte { return textMsg(i<<20 | k) })
+	if err != nil {
+		return 0, err
 	}
-	wg.Wait()
 	want := int64(o.Clients * o.Messages)
 	r.waitDelivered(ctx, want, 3*time.Second)
 	return want, nil
