@@ -45,18 +45,8 @@ func (b *Broker) ImportFriends(ctx context.Context, from string, items []FriendI
 }
 
 func (b *Broker) importFriend(ctx context.Context, a string, it FriendImportItem) error {
-	rc := b.cfg.Relations
 	to := it.To_Account
-	if err := checkPeer(a, to); err != nil {
-		return err
-	}
-	if err := checkRelText("Remark", it.Remark, rc.MaxRemarkBytes); err != nil {
-		return err
-	}
-	if err := checkRelText("AddWording", it.AddWording, rc.MaxAddWordingBytes); err != nil {
-		return err
-	}
-	if err := checkAddSource(it.AddSource); err != nil {
+	if err := b.checkFriendAdd(a, to, it.Remark, it.AddWording, it.AddSource); err != nil {
 		return err
 	}
 	var custom []json.RawMessage

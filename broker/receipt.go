@@ -100,14 +100,11 @@ func (b *Broker) receiptC2C(ctx context.Context, r *reqCtx, peer string, keys []
 // receiptGroup records that the reader read group messages and tells each
 // sender the message's read and unread counts.
 func (b *Broker) receiptGroup(ctx context.Context, r *reqCtx, gid string, seqs []uint64) error {
-	g, err := b.lockGroup(gid)
+	g, err := b.lockForReceipts(gid, r)
 	if err != nil {
 		return err
 	}
 	defer g.op.Unlock()
-	if err := b.receiptAllowed(g, r.user, r.admin); err != nil {
-		return err
-	}
 	batch := storage.Batch{Sets: map[string][]byte{}}
 	now := strconv.FormatInt(time.Now().Unix(), 10)
 	for _, seq := range seqs {
@@ -139,6 +136,20 @@ func (b *Broker) receiptGroup(ctx context.Context, r *reqCtx, gid string, seqs [
 	}
 	_, err = b.store.Commit(ctx, batch)
 	return err
+}
+
+// lockForReceipts locks a group for a read-receipt request (the caller
+// unlocks g.op) once receiptAllowed lets the asker use receipts there.
+func (b *Broker) lockForReceipts(gid string, r *reqCtx) (*group, error) {
+	g, err := b.lockGroup(gid)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.receiptAllowed(g, r.user, r.admin); err != nil {
+		g.op.Unlock()
+		return nil, err
+	}
+	return g, nil
 }
 
 // receiptAllowed: members (and the app admin) of stored groups small enough.
@@ -191,14 +202,11 @@ func (b *Broker) reqMsgReceiptInfo(_ context.Context, r *reqCtx) (any, error) {
 	if len(q.MsgSeqList) == 0 || len(q.MsgSeqList) > maxReceiptBatch {
 		return nil, newError(CodeBadParams, reasonPayloadFormat, "MsgSeqList must hold 1 to %d seqs", maxReceiptBatch)
 	}
-	g, err := b.lockGroup(q.GroupId)
+	g, err := b.lockForReceipts(q.GroupId, r)
 	if err != nil {
 		return nil, err
 	}
 	defer g.op.Unlock()
-	if err := b.receiptAllowed(g, r.user, r.admin); err != nil {
-		return nil, err
-	}
 	list := []map[string]any{}
 	for _, seq := range q.MsgSeqList {
 		msg, ok := b.storedMsg(groupStream(q.GroupId), seq)
@@ -227,14 +235,11 @@ func (b *Broker) reqMsgReceiptDetail(_ context.Context, r *reqCtx) (any, error) 
 	if err := r.decode(&q, CodeBadParams); err != nil {
 		return nil, err
 	}
-	g, err := b.lockGroup(q.GroupId)
+	g, err := b.lockForReceipts(q.GroupId, r)
 	if err != nil {
 		return nil, err
 	}
 	defer g.op.Unlock()
-	if err := b.receiptAllowed(g, r.user, r.admin); err != nil {
-		return nil, err
-	}
 	msg, ok := b.storedMsg(groupStream(q.GroupId), q.MsgSeq)
 	if !ok {
 		return nil, newError(codeRecallNone, reasonImplementation, "no message %d", q.MsgSeq)

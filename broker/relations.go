@@ -571,19 +571,26 @@ func (b *Broker) reqFriendAdd(ctx context.Context, r *reqCtx) (any, error) {
 	return rs.reply(), nil
 }
 
-func (b *Broker) addFriend(ctx context.Context, a string, it addFriendItem, addType string) error {
+// checkFriendAdd checks the fields friend_add and friend_import share: the
+// peer, the Remark and AddWording lengths, the AddSource form.
+func (b *Broker) checkFriendAdd(a, to, remark, wording, source string) error {
 	rc := b.cfg.Relations
-	to := it.To_Account
 	if err := checkPeer(a, to); err != nil {
 		return err
 	}
-	if err := checkRelText("Remark", it.Remark, rc.MaxRemarkBytes); err != nil {
+	if err := checkRelText("Remark", remark, rc.MaxRemarkBytes); err != nil {
 		return err
 	}
-	if err := checkRelText("AddWording", it.AddWording, rc.MaxAddWordingBytes); err != nil {
+	if err := checkRelText("AddWording", wording, rc.MaxAddWordingBytes); err != nil {
 		return err
 	}
-	if err := checkAddSource(it.AddSource); err != nil {
+	return checkAddSource(source)
+}
+
+func (b *Broker) addFriend(ctx context.Context, a string, it addFriendItem, addType string) error {
+	rc := b.cfg.Relations
+	to := it.To_Account
+	if err := b.checkFriendAdd(a, to, it.Remark, it.AddWording, it.AddSource); err != nil {
 		return err
 	}
 	groups, err := groupNames(it.GroupName)
