@@ -122,9 +122,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 		Dir: cfg.Storage.Dir, InMemory: cfg.Storage.InMemory, Sync: cfg.Storage.Sync,
 		MaxBatch: cfg.Storage.MaxBatch, MaxQueue: cfg.Storage.MaxQueue, CacheBytes: int64(cfg.Storage.CacheMB) << 20,
 		MemTableBytes: cfg.Storage.MemtableMB << 20, ReadCacheBytes: orOff(cfg.Storage.ReadCacheMB << 20),
-		DedupMemoryKeys:    orOff(cfg.Storage.DedupMemory),
-		DedupSweepInterval: cfg.Retention.SweepInterval, DedupSweepMax: cfg.Storage.DedupSweepMax,
-		Logger: log.With("component", "storage"), OnCommit: b.deliver.enqueue,
+		DedupMemoryKeys: orOff(cfg.Storage.DedupMemory),
+		Logger:          log.With("component", "storage"), OnCommit: b.deliver.enqueue,
 	})
 	if err != nil {
 		return nil, err

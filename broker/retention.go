@@ -14,7 +14,8 @@ import (
 // older than retention.max_age and those beyond the retention.max_per_stream
 // newest, with range deletes through the committer (storage.Trim). It raises
 // the stream's low watermark; sync, group.sync and group.history report
-// what was deleted instead of skipping it (sync.go).
+// what was deleted instead of skipping it (sync.go). The same loop deletes
+// expired dedup records (storage.SweepDedups, storage.dedup_sweep_max).
 
 const (
 	retentionStreamsPage    = 256   // streams listed per store read
@@ -24,19 +25,21 @@ const (
 
 // retention runs the sweep every retention.sweep_interval until stopped.
 type retention struct {
-	store  *storage.Store
-	cfg    config.Retention
-	log    *slog.Logger
-	now    func() time.Time
-	cancel context.CancelFunc
-	done   chan struct{}
+	store    *storage.Store
+	cfg      config.Retention
+	dedupMax int // dedup records one pass examines (storage.dedup_sweep_max); 0: none
+	log      *slog.Logger
+	now      func() time.Time
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
-// startRetention starts the sweep (nil when retention is disabled). The
-// store must stay open until stopRetention returns.
+// startRetention starts the sweep (nil when neither retention nor the dedup
+// sweep is enabled). The store must stay open until stop returns.
 func (b *Broker) startRetention() *retention {
-	r := &retention{store: b.store, cfg: b.cfg.Retention, log: b.log.With("component", "retention"), now: time.Now}
-	if r.cfg.MaxAge <= 0 && r.cfg.MaxPerStream <= 0 {
+	r := &retention{store: b.store, cfg: b.cfg.Retention, dedupMax: b.cfg.Storage.DedupSweepMax,
+		log: b.log.With("component", "retention"), now: time.Now}
+	if r.cfg.MaxAge <= 0 && r.cfg.MaxPerStream <= 0 && r.dedupMax <= 0 {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -64,17 +67,41 @@ func (r *retention) run(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
+		if r.pass(ctx, r.now()) != nil {
+			return
+		}
+	}
+}
+
+// pass runs one retention sweep over the streams (when limits are set) and
+// one pass of the dedup sweep, which deletes expired dedup records
+// (storage.SweepDedups), and logs what they did. It returns an error only
+// when the loop must stop: cancelled, or the store closed.
+func (r *retention) pass(ctx context.Context, now time.Time) error {
+	if r.cfg.MaxAge > 0 || r.cfg.MaxPerStream > 0 {
 		start := time.Now()
-		n, err := r.sweep(ctx, r.now())
+		n, err := r.sweep(ctx, now)
 		switch {
 		case errors.Is(err, context.Canceled) || errors.Is(err, storage.ErrClosed):
-			return
+			return err
 		case err != nil:
 			r.log.Error("retention sweep", "error", err, "streams_trimmed", n)
 		case n > 0:
 			r.log.Info("retention sweep", "streams_trimmed", n, "took", time.Since(start))
 		}
 	}
+	if r.dedupMax > 0 {
+		n, err := r.store.SweepDedups(ctx, now, r.dedupMax)
+		switch {
+		case errors.Is(err, context.Canceled) || errors.Is(err, storage.ErrClosed):
+			return err
+		case err != nil:
+			r.log.Error("dedup sweep", "error", err, "expired", n)
+		case n > 0:
+			r.log.Debug("dedup sweep", "expired", n)
+		}
+	}
+	return nil
 }
 
 // sweep makes one pass over every stream and trims what retention no longer

@@ -139,3 +139,34 @@ func TestRetention_StartStop(t *testing.T) {
 		t.Fatal("stop returned before the sweep ended")
 	}
 }
+
+// Each pass also deletes expired dedup records (storage.dedup_sweep_max),
+// with or without stream retention limits, and the loop runs for it alone.
+func TestRetention_PassSweepsDedups(t *testing.T) {
+	s := retentionStore(t)
+	ctx := context.Background()
+	for i, ttl := range []time.Duration{-time.Second, time.Hour, -time.Second} {
+		b := storage.Batch{Appends: []storage.Append{{Stream: "u/a", Payload: []byte(`{}`)}},
+			DedupKey: []byte(fmt.Sprint("k", i)), DedupValue: []byte("v"), DedupTTL: ttl}
+		if _, err := s.Commit(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := &Broker{store: s, log: slog.New(slog.DiscardHandler)}
+	b.cfg.Storage.DedupSweepMax = 100
+	b.cfg.Retention = config.Retention{SweepInterval: time.Hour} // no stream limits
+	r := b.startRetention()
+	if r == nil {
+		t.Fatal("no maintenance loop although the dedup sweep is on")
+	}
+	r.stop()
+	if err := r.pass(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.SweepDedups(ctx, time.Now(), 100); err != nil || n != 0 {
+		t.Fatalf("after a pass, a second sweep still finds %d expired records (%v)", n, err)
+	}
+	if _, ok, _ := s.Dedup([]byte("k1")); !ok {
+		t.Fatal("the live dedup record was deleted")
+	}
+}

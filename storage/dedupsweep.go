@@ -2,64 +2,21 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/cockroachdb/pebble"
 )
 
-// Expired dedup records are deleted by a background sweep: each record
-// outlives its window by at most a few sweep intervals instead of forever
-// (every send leaves one). The sweep reads from a cursor that wraps around,
-// at most Options.DedupSweepMax records per interval, and hands the expired
-// keys to the committer (Batch.ExpireDedups), which deletes a key only if
-// it is still expired then: a resend that wrote the key again after the
-// scan keeps its record.
+// Expired dedup records are deleted by SweepDedups, which the broker's
+// maintenance loop calls every retention.sweep_interval: each record
+// outlives its window by at most a few intervals instead of forever (every
+// send leaves one). A pass reads from a cursor that wraps around, at most a
+// given number of records, and hands the expired keys to the committer
+// (Batch.ExpireDedups), which deletes a key only if it is still expired
+// then: a resend that wrote the key again after the scan keeps its record.
 
 const dedupSweepPage = 1024 // records examined per read; expired ones go in one commit
-
-// startDedupSweep runs the sweep every interval until Close (no-op when
-// interval or max is not positive).
-func (s *Store) startDedupSweep(interval time.Duration, max int) {
-	if interval <= 0 || max <= 0 {
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.sweepCancel, s.sweepDone = cancel, make(chan struct{})
-	go func() {
-		defer close(s.sweepDone)
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			n, err := s.SweepDedups(ctx, s.clock(), max)
-			switch {
-			case errors.Is(err, context.Canceled) || errors.Is(err, ErrClosed):
-				return
-			case err != nil:
-				s.log.Error("dedup sweep", "error", err, "deleted", n)
-			case n > 0:
-				s.log.Debug("dedup sweep", "deleted", n)
-			}
-			if s.opts.afterSweep != nil {
-				s.opts.afterSweep(n)
-			}
-		}
-	}()
-}
-
-// stopDedupSweep cancels the sweep and waits for it.
-func (s *Store) stopDedupSweep() {
-	if s.sweepCancel != nil {
-		s.sweepCancel()
-		<-s.sweepDone
-	}
-}
 
 // SweepDedups examines up to max dedup records from where the last call
 // stopped (wrapping around) and has the committer delete those expired as

@@ -73,29 +73,6 @@ func TestStore_SweepDedupsKeepsARewrittenKey(t *testing.T) {
 	}
 }
 
-// The background sweep runs on its own and stops with Close.
-func TestStore_DedupSweepRunsInBackground(t *testing.T) {
-	swept := make(chan int, 100)
-	s := openStore(t, Options{InMemory: true, DedupSweepInterval: 5 * time.Millisecond, DedupSweepMax: 100,
-		afterSweep: func(n int) {
-			select {
-			case swept <- n:
-			default:
-			}
-		}})
-	if _, err := s.Commit(context.Background(), dedupBatch("gone", "x", -time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.After(5 * time.Second)
-	for dedupRecords(t, s) != 0 {
-		select {
-		case <-swept:
-		case <-deadline:
-			t.Fatal("the expired record is still there after 5 s of sweeps every 5 ms")
-		}
-	}
-}
-
 // A sweep that starts where the last one ended, at the last record, wraps
 // around within the same call instead of losing an interval.
 func TestStore_SweepDedupsWrapsWithinACall(t *testing.T) {

@@ -162,11 +162,6 @@ type Options struct {
 	// remembers (a hash each, ~40 bytes) to answer "not a resend" without a
 	// disk read (0: 1,048,576; negative: always read the disk).
 	DedupMemoryKeys int
-	// DedupSweepInterval is how often expired dedup records are deleted,
-	// DedupSweepMax how many records one sweep examines (either <= 0: no sweep).
-	DedupSweepInterval time.Duration
-	DedupSweepMax      int
-	afterSweep         func(deleted int) // tests: called after each background sweep
 	// DecodedRecords bounds how many records the committer keeps decoded
 	// for Update.Decoded (0: 32768; negative: none).
 	DecodedRecords int
@@ -192,9 +187,7 @@ type Store struct {
 	reads    *readCache      // KV records read by Get
 	dedupMem *recentDedups   // committer-owned: recent dedup keys (dedupmem.go)
 
-	sweepCancel context.CancelFunc // the dedup sweep (dedupsweep.go)
-	sweepDone   chan struct{}
-	sweepCursor []byte // sweep-owned: the last dedup key examined
+	sweepCursor []byte // SweepDedups' own: the last dedup key examined
 
 	stats    commitStats // stats.go
 	nowEpoch func() uint64
@@ -278,7 +271,6 @@ func Open(opts Options) (*Store, error) {
 	}
 	s.dedupMem = newRecentDedups(opts.DedupMemoryKeys, complete)
 	go s.commitLoop()
-	s.startDedupSweep(opts.DedupSweepInterval, opts.DedupSweepMax)
 	return s, nil
 }
 
@@ -567,7 +559,6 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
-	s.stopDedupSweep() // before the committer stops: a sweep may be committing
 	close(s.stop)
 	<-s.done
 	if err := s.db.Flush(); err != nil {
