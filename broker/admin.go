@@ -10,17 +10,12 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
 )
 
 // The core of the REST admin API (rest/v4.go, docs/rest.md): im/req ops run
 // without an MQTT client, and the account registry.
-
-// Account registry codes (tencent-im.md §2).
-const (
-	CodeRESTBadParams  = 70402 // account APIs: invalid params
-	CodeAccountUnknown = 70107 // UserID does not exist
-)
 
 // accountKey holds an imported account: {"UserID","ImportTime"}.
 func accountKey(uid string) string { return "ac/" + uid }
@@ -38,22 +33,22 @@ func (b *Broker) VerifyUserSig(user, sig string) error {
 // AdminRequest runs the im/req op as actor without an MQTT client: as the
 // app admin (with its rights) when actor is the admin identifier, otherwise
 // as that user. It returns the reply fields (without Id, Op, ErrorCode,
-// ErrorInfo) or an error; an *Error carries the Tencent code. Ops that
+// ErrorInfo) or an error; an *imerr.Error carries the Tencent code. Ops that
 // replay to a connection (sync, group.sync) are refused with 60009.
 func (b *Broker) AdminRequest(ctx context.Context, op, actor string, body []byte) (map[string]any, error) {
 	if op == "sync" || op == "group.sync" {
-		return nil, newError(CodeBadCommand, reasonTopicInvalid, "%s needs an MQTT connection", op)
+		return nil, imerr.BadCommand.New("%s needs an MQTT connection", op)
 	}
 	h, ok := b.handlers[op]
 	if !ok {
-		return nil, newError(CodeBadCommand, reasonTopicInvalid, "unknown request %q", op)
+		return nil, imerr.BadCommand.New("unknown request %q", op)
 	}
 	if len(body) == 0 {
 		body = []byte("{}")
 	}
 	res, err := h(ctx, &reqCtx{user: actor, admin: actor == b.cfg.App.Admin, payload: body})
 	if err != nil {
-		if e := asError(err); e.Code == CodeInternal {
+		if e := imerr.As(err); e.Code == imerr.Internal.Code {
 			b.log.Error("admin request failed", "op", op, "actor", actor, "error", err)
 			return nil, e
 		}
@@ -78,7 +73,7 @@ func (b *Broker) AdminRequest(ctx context.Context, op, actor string, body []byte
 // again is a success. Nick and FaceUrl, when given, go to the profile.
 func (b *Broker) ImportAccount(ctx context.Context, uid, nick, faceURL string) error {
 	if ids.CheckUserID(uid) != nil {
-		return newError(CodeRESTBadParams, reasonImplementation, "invalid UserID %q", uid)
+		return imerr.AccountBadParams.New("invalid UserID %q", uid)
 	}
 	if _, ok, err := b.store.Get(accountKey(uid)); err != nil {
 		return err
@@ -120,7 +115,7 @@ func (b *Broker) DeleteAccount(ctx context.Context, uid string) error {
 		return err
 	}
 	if !ok {
-		return newError(CodeAccountUnknown, reasonImplementation, "account %q is not imported", uid)
+		return imerr.AccountUnknown.New("account %q is not imported", uid)
 	}
 	if _, err := b.store.Commit(ctx, storage.Batch{Deletes: []string{accountKey(uid)}}); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/internal/usersig"
 )
 
@@ -20,9 +21,10 @@ const (
 	rpcSuffix       = "/rpc"
 )
 
-// connackCode builds a CONNACK reason whose string names the Tencent code.
-func connackCode(reason packets.Code, tencent int, info string) packets.Code {
-	return packets.Code{Code: reason.Code, Reason: (&Error{Code: tencent, Info: info}).Error()}
+// connackCode builds a CONNACK refusal: a CONNACK has reason codes of its
+// own (0x85, 0x86, ...), and its reason string names the Tencent code.
+func connackCode(reason packets.Code, e *imerr.Error) packets.Code {
+	return packets.Code{Code: reason.Code, Reason: e.Error()}
 }
 
 // Authenticate implements auth.Authorizer: Username = UserID, Password =
@@ -40,7 +42,7 @@ func (b *Broker) Authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
 		case b.cfg.MQTT.Anonymous:
 			code = b.authenticateAnonymous(cl, pk)
 		default:
-			return connackCode(packets.ErrBadUsernameOrPassword, CodeBadAccount, "invalid UserID: "+ids.ErrEmpty.Error())
+			return connackCode(packets.ErrBadUsernameOrPassword, imerr.BadAccount.New("%s", "invalid UserID: "+ids.ErrEmpty.Error()))
 		}
 		if code != packets.CodeSuccess {
 			return code
@@ -48,13 +50,13 @@ func (b *Broker) Authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
 		return b.checkWill(cl, pk)
 	}
 	if err := ids.CheckUserID(user); err != nil {
-		return connackCode(packets.ErrBadUsernameOrPassword, CodeBadAccount, "invalid UserID: "+err.Error())
+		return connackCode(packets.ErrBadUsernameOrPassword, imerr.BadAccount.New("%s", "invalid UserID: "+err.Error()))
 	}
 	cuser, _, err := ids.SplitClientID(cl.ID)
 	if err != nil || cuser != user {
 		// Binding the ClientID to the user is what stops anyone taking over
 		// another user's session by reusing their ClientID.
-		return connackCode(packets.ErrClientIdentifierNotValid, CodeClientIDInvalid, "ClientID must be {UserID} or {UserID}:{device}")
+		return connackCode(packets.ErrClientIdentifierNotValid, imerr.AccountBadParams.New("ClientID must be {UserID} or {UserID}:{device}"))
 	}
 	_, err = b.signer.Verify(user, string(pk.Connect.Password), time.Now())
 	if err == nil {
@@ -63,7 +65,7 @@ func (b *Broker) Authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
 		}
 		return b.checkDeviceLimit(cl, user) // [IM-DEVICES] on_exceed: refuse
 	}
-	var se *usersig.Error
+	var se *imerr.Error
 	if !errors.As(err, &se) {
 		se = usersig.ErrMalformed
 	}
@@ -72,7 +74,7 @@ func (b *Broker) Authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
 		reason = packets.ErrNotAuthorized // a genuine sig, for someone or something else
 	}
 	b.log.Debug("login refused", "user", user, "client", cl.ID, "remote", cl.Net.Remote, "code", se.Code)
-	return connackCode(reason, se.Code, se.Reason)
+	return connackCode(reason, se)
 }
 
 // guestClientPrefix starts every guest ClientID. '/' never appears in a
@@ -84,7 +86,7 @@ const guestClientPrefix = "guest/"
 func (b *Broker) authenticateGuest(cl *mqtt.Client) packets.Code {
 	dev, ok := strings.CutPrefix(cl.ID, guestClientPrefix)
 	if !ok || ids.CheckDevice(dev) != nil {
-		return connackCode(packets.ErrClientIdentifierNotValid, CodeClientIDInvalid, "guest ClientID must be guest/{id}")
+		return connackCode(packets.ErrClientIdentifierNotValid, imerr.AccountBadParams.New("guest ClientID must be guest/{id}"))
 	}
 	return packets.CodeSuccess
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/imbroker/imbroker/config"
+	"github.com/imbroker/imbroker/internal/imerr"
 )
 
 // Blacklist (Tencent sns/black_list_*) and the C2C relation checks
@@ -15,10 +16,6 @@ import (
 
 // C2C relation codes (tencent-im.md §2, openim).
 const (
-	CodeC2CBlacklisted  = 20007 // the sender is on the recipient's blacklist
-	CodeC2CNotFriends   = 20009 // relations.require_friendship_for_c2c: neither has the other
-	CodeC2CNotTheirs    = 20010 // one-way: the sender has the recipient, not the other way round
-	CodeC2CNotYours     = 20011 // one-way: the recipient has the sender, not the other way round
 	blackCheckSingle    = "BlackCheckResult_Type_Single"
 	blackCheckBoth      = "BlackCheckResult_Type_Both"
 	eventBlackListAdded = "BlackListAdded"   // to the owner's devices only
@@ -52,11 +49,11 @@ func (b *Broker) reqBlackAdd(ctx context.Context, r *reqCtx) (any, error) {
 
 func (b *Broker) decodeAccounts(r *reqCtx) ([]string, error) {
 	var q struct{ To_Account []string }
-	if err := r.decode(&q, CodeSnsBadParams); err != nil {
+	if err := r.decode(&q, imerr.SnsBadParams); err != nil {
 		return nil, err
 	}
 	if len(q.To_Account) == 0 || len(q.To_Account) > maxRelItems {
-		return nil, snsErr(CodeSnsBadParams, "To_Account must hold 1 to %d accounts", maxRelItems)
+		return nil, imerr.SnsBadParams.New("To_Account must hold 1 to %d accounts", maxRelItems)
 	}
 	return q.To_Account, nil
 }
@@ -68,13 +65,13 @@ func (b *Broker) blackAdd(ctx context.Context, a, to string) error {
 	unlock := lockUsers(a, to)
 	defer unlock()
 	if ok, err := b.relHas(blackKey(a, to)); err != nil || ok {
-		return orErr(err, snsErr(CodeSnsBadParams, "%s is already on your blacklist", to))
+		return orErr(err, imerr.SnsBadParams.New("%s is already on your blacklist", to))
 	}
 	max := b.cfg.Relations.MaxBlacklist
 	if n, err := b.relCount(blackPrefix(a), max); err != nil {
 		return err
 	} else if n >= max {
-		return snsErr(CodeSnsBlacklistFull, "your blacklist is full (%d)", max)
+		return imerr.SnsBlacklistFull.New("your blacklist is full (%d)", max)
 	}
 	now := time.Now().Unix()
 	rb := newRelBatch()
@@ -110,7 +107,7 @@ func (b *Broker) reqBlackDelete(ctx context.Context, r *reqCtx) (any, error) {
 			unlock := lockUsers(r.user)
 			defer unlock()
 			if ok, err := b.relHas(blackKey(r.user, to)); err != nil || !ok {
-				return orErr(err, snsErr(CodeSnsBadParams, "%s is not on your blacklist", to))
+				return orErr(err, imerr.SnsBadParams.New("%s is not on your blacklist", to))
 			}
 			rb := newRelBatch()
 			rb.del(blackKey(r.user, to))
@@ -130,11 +127,11 @@ func (b *Broker) reqBlackDelete(ctx context.Context, r *reqCtx) (any, error) {
 // 0 when there is none.
 func (b *Broker) reqBlackGet(_ context.Context, r *reqCtx) (any, error) {
 	var q struct{ StartIndex, MaxLimited int }
-	if err := r.decode(&q, CodeSnsBadParams); err != nil {
+	if err := r.decode(&q, imerr.SnsBadParams); err != nil {
 		return nil, err
 	}
 	if q.StartIndex < 0 || q.MaxLimited < 0 {
-		return nil, snsErr(CodeSnsBadParams, "StartIndex and MaxLimited must not be negative")
+		return nil, imerr.SnsBadParams.New("StartIndex and MaxLimited must not be negative")
 	}
 	if q.MaxLimited == 0 {
 		q.MaxLimited = blackPageDefault
@@ -191,7 +188,7 @@ func (b *Broker) c2cRelationGate(from, to string, payload []byte) (res SendResul
 	}
 	if blocked {
 		if rc.BlacklistedSend == config.BlacklistedSendError {
-			return SendResult{}, true, newError(CodeC2CBlacklisted, reasonNotAuthorized, "you are on %s's blacklist", to)
+			return SendResult{}, true, imerr.C2CBlacklisted.New("you are on %s's blacklist", to)
 		}
 		req, _, err := b.parseSend(payload)
 		if err != nil {
@@ -217,11 +214,11 @@ func (b *Broker) c2cRelationGate(from, to string, payload []byte) (res SendResul
 	}
 	switch {
 	case !mine && !theirs:
-		return SendResult{}, true, newError(CodeC2CNotFriends, reasonNotAuthorized, "%s is not your friend", to)
+		return SendResult{}, true, imerr.C2CNotFriends.New("%s is not your friend", to)
 	case !theirs:
-		return SendResult{}, true, newError(CodeC2CNotTheirs, reasonNotAuthorized, "you are not in %s's friend list", to)
+		return SendResult{}, true, imerr.C2CNotTheirs.New("you are not in %s's friend list", to)
 	case !mine:
-		return SendResult{}, true, newError(CodeC2CNotYours, reasonNotAuthorized, "%s is not in your friend list", to)
+		return SendResult{}, true, imerr.C2CNotYours.New("%s is not in your friend list", to)
 	}
 	return SendResult{}, false, nil
 }

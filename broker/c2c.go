@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
 )
 
@@ -61,7 +62,7 @@ func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (
 // sends committing at once while keeping their order. [IM-C2C-PIPELINE]
 func (b *Broker) startC2C(ctx context.Context, from, to string, payload []byte) (finish func() (SendResult, error), res SendResult, err error) {
 	if err := ids.CheckUserID(to); err != nil {
-		return nil, SendResult{}, newError(CodeBadAccount, reasonImplementation, "invalid To_Account: %v", err)
+		return nil, SendResult{}, imerr.BadAccount.New("invalid To_Account: %v", err)
 	}
 	if err := b.checkNoSpeaking(from, false); err != nil { // global mute [IM-NOSPEAKING]
 		return nil, SendResult{}, err
@@ -90,7 +91,7 @@ func (b *Broker) startC2C(ctx context.Context, from, to string, payload []byte) 
 	}
 	body0 := []byte(msg.MsgBody)
 	if err := b.beforeSend(ctx, cbC2CBefore, req.ForbidCallbackControl, cbFields, &body0, &msg.CloudCustomData,
-		codeCallbackRejectC2C, 120001, 130000); err == errDroppedByCallback {
+		c2cVerdicts); err == errDroppedByCallback {
 		return nil, SendResult{MsgKey: msg.MsgKey, MsgTime: msg.MsgTime, MsgSeq: msg.MsgSeq}, nil
 	} else if err != nil {
 		return nil, SendResult{}, err

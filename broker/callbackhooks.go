@@ -2,11 +2,13 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 
 	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/config"
+	"github.com/imbroker/imbroker/internal/imerr"
 )
 
 // Callback commands (tencent-im.md §5).
@@ -15,15 +17,11 @@ const (
 	cbC2CAfter    = "C2C.CallbackAfterSendMsg"
 	cbGroupBefore = "Group.CallbackBeforeSendMsg"
 	cbGroupAfter  = "Group.CallbackAfterSendMsg"
-
-	codeCallbackRejectC2C   = 20006 // C2C refused by the before-callback
-	codeCallbackRejectGroup = 10016 // group refused by the before-callback
-	codeCallbackFailed      = 80003 // before-callback failed or timed out and the policy refuses
 )
 
 // errDroppedByCallback: the before-callback asked to drop the message
 // silently; the sender is told success and nothing is stored.
-var errDroppedByCallback = &Error{Code: 0, Info: "dropped by callback"}
+var errDroppedByCallback = errors.New("dropped by callback")
 
 // beforeSend runs a before-send callback unless ForbidCallbackControl
 // forbids it, and applies its verdict: a rewrite replaces body and custom
@@ -31,7 +29,7 @@ var errDroppedByCallback = &Error{Code: 0, Info: "dropped by callback"}
 // reject becomes the Tencent code (or the app's own code in its range).
 // [IM-CALLBACK-1]
 func (b *Broker) beforeSend(ctx context.Context, command string, forbid []string, fields map[string]any,
-	body *[]byte, ccd *string, rejectCode, lo, hi int) error {
+	body *[]byte, ccd *string, verdicts verdictRange) error {
 	if slices.Contains(forbid, "ForbidBeforeSendMsgCallback") || !b.callbacks.Enabled(command) {
 		return nil
 	}
@@ -41,14 +39,7 @@ func (b *Broker) beforeSend(ctx context.Context, command string, forbid []string
 	case callbacks.Drop:
 		return errDroppedByCallback
 	case callbacks.Reject:
-		switch {
-		case d.Failed:
-			return newError(codeCallbackFailed, reasonImplementation, "the callback failed and the policy refuses")
-		case d.Code >= lo && d.Code <= hi:
-			return newError(d.Code, reasonImplementation, "%s", d.Info)
-		default:
-			return newError(rejectCode, reasonImplementation, "refused by the app's callback")
-		}
+		return verdicts.refusal(d)
 	}
 	if d.MsgBody != nil {
 		nb, err := validateBody(d.MsgBody, b.cfg.Messages.MaxElements)
@@ -62,6 +53,37 @@ func (b *Broker) beforeSend(ctx context.Context, command string, forbid []string
 		*ccd = *d.CloudCustomData
 	}
 	return nil
+}
+
+// verdictRange is how one family of before-callbacks refuses: the code
+// when the app names none of its own, and the range of codes Tencent leaves
+// to the app (tencent-im.md §5).
+type verdictRange struct {
+	reject *imerr.Kind
+	lo, hi int
+}
+
+var (
+	c2cVerdicts   = verdictRange{imerr.CallbackRejectC2C, 120001, 130000}
+	groupVerdicts = verdictRange{imerr.CallbackRejectGroup, 10100, 10200}
+	snsVerdicts   = verdictRange{imerr.CallbackRejectSns, 38000, 39000}
+)
+
+// appCode reports whether code is one the app may choose.
+func (v verdictRange) appCode(code int) bool { return code >= v.lo && code <= v.hi }
+
+// refusal is the error a refusing verdict (reject, drop where it means
+// reject, or a failure under the refuse policy) becomes: the one mapping
+// from callback verdicts to errors.
+func (v verdictRange) refusal(d callbacks.Decision) *imerr.Error {
+	switch {
+	case d.Failed:
+		return imerr.CallbackFailed.Err()
+	case v.appCode(d.Code):
+		return imerr.Custom(d.Code, d.Info)
+	default:
+		return v.reject.Err()
+	}
 }
 
 // afterSend queues an after-send callback unless forbidden.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/internal/imerr"
 )
 
 // More callback commands (tencent-im.md §5; docs/callbacks.md "More commands").
@@ -35,17 +36,12 @@ const (
 	cbSnsBlackAdd       = "Sns.CallbackBlackListAdd"
 	cbSnsBlackDelete    = "Sns.CallbackBlackListDelete"
 	cbPortraitSet       = "Profile.CallbackPortraitSet"
-
-	// Custom reject codes the app may return (tencent-im.md §5 / §2).
-	cbGroupCodeLo, cbGroupCodeHi = 10100, 10200
-	cbSnsCodeLo, cbSnsCodeHi     = 38000, 39000
 )
 
 // beforeVerdict runs a before-callback that can only allow or reject (the
-// group and relation commands): a reject becomes rejectCode, or the app's
-// own code in [lo, hi] with its text; a failure under the refuse policy
-// becomes 80003. Drop (2) is a send-only verdict and counts as a reject here.
-func (b *Broker) beforeVerdict(ctx context.Context, command string, fields map[string]any, rejectCode, lo, hi int) (callbacks.Decision, error) {
+// group and relation commands), mapped to an error by verdicts.refusal.
+// Drop (2) is a send-only verdict and counts as a reject here.
+func (b *Broker) beforeVerdict(ctx context.Context, command string, fields map[string]any, verdicts verdictRange) (callbacks.Decision, error) {
 	if !b.callbacks.Enabled(command) {
 		return callbacks.Decision{}, nil
 	}
@@ -53,14 +49,7 @@ func (b *Broker) beforeVerdict(ctx context.Context, command string, fields map[s
 	if d.Action == callbacks.Allow {
 		return d, nil
 	}
-	switch {
-	case d.Failed:
-		return d, newError(codeCallbackFailed, reasonImplementation, "the callback failed and the policy refuses")
-	case d.Code >= lo && d.Code <= hi:
-		return d, newError(d.Code, reasonImplementation, "%s", d.Info)
-	default:
-		return d, newError(rejectCode, reasonImplementation, "refused by the app's callback")
-	}
+	return d, verdicts.refusal(d)
 }
 
 // peekGroupType reads a group's type without its op lock (before-callbacks
@@ -97,7 +86,7 @@ func (b *Broker) beforeCreateGroup(ctx context.Context, operator, owner string, 
 		members = append(members, map[string]any{"Member_Account": m.Member_Account})
 	}
 	_, err := b.beforeVerdict(ctx, cbGroupBeforeCreate, map[string]any{"Operator_Account": operator, "Owner_Account": owner,
-		"Type": q.Type, "Name": q.Name, "CreateGroupNum": 0, "MemberList": members}, codeCallbackRejectGroup, cbGroupCodeLo, cbGroupCodeHi)
+		"Type": q.Type, "Name": q.Name, "CreateGroupNum": 0, "MemberList": members}, groupVerdicts)
 	return err
 }
 
@@ -111,7 +100,7 @@ func (b *Broker) beforeApplyJoin(ctx context.Context, gid, requestor string) err
 		return nil
 	}
 	_, err := b.beforeVerdict(ctx, cbGroupBeforeApply, map[string]any{"GroupId": gid, "Type": typ, "Requestor_Account": requestor},
-		codeCallbackRejectGroup, cbGroupCodeLo, cbGroupCodeHi)
+		groupVerdicts)
 	return err
 }
 
@@ -126,7 +115,7 @@ func (b *Broker) beforeInvite(ctx context.Context, gid, operator string, members
 		return nil, nil
 	}
 	d, err := b.beforeVerdict(ctx, cbGroupBeforeInvite, map[string]any{"GroupId": gid, "Type": typ, "Operator_Account": operator,
-		"DestinationMembers": memberItems(members)}, codeCallbackRejectGroup, cbGroupCodeLo, cbGroupCodeHi)
+		"DestinationMembers": memberItems(members)}, groupVerdicts)
 	if err != nil || d.Reply == nil {
 		return nil, err
 	}
@@ -151,15 +140,7 @@ func (b *Broker) snsVerdict(ctx context.Context, command string, fields map[stri
 	d := b.callbacks.Before(ctx, command, fields)
 	refused := map[string]error{}
 	if d.Action != callbacks.Allow {
-		var e *Error
-		switch {
-		case d.Failed:
-			e = snsErr(codeCallbackFailed, "the callback failed and the policy refuses")
-		case d.Code >= cbSnsCodeLo && d.Code <= cbSnsCodeHi:
-			e = snsErr(d.Code, "%s", d.Info)
-		default:
-			e = snsErr(cbSnsCodeLo, "refused by the app's callback")
-		}
+		e := snsVerdicts.refusal(d)
 		for _, a := range accounts {
 			refused[a] = e
 		}
@@ -176,12 +157,12 @@ func (b *Broker) snsVerdict(ctx context.Context, command string, fields map[stri
 		_ = json.Unmarshal(d.Reply, &rep)
 	}
 	for _, it := range rep.ResultItem {
-		if it.ResultCode >= cbSnsCodeLo && it.ResultCode <= cbSnsCodeHi {
+		if snsVerdicts.appCode(it.ResultCode) {
 			info := it.ResultInfo
 			if info == "" {
 				info = "refused by the app's callback"
 			}
-			refused[it.To_Account] = snsErr(it.ResultCode, "%s", info)
+			refused[it.To_Account] = imerr.Custom(it.ResultCode, info)
 		}
 	}
 	return refused

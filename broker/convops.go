@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
 )
 
@@ -32,16 +33,16 @@ func (t convTarget) resolve() (int, string, error) {
 	switch typ {
 	case "1", "C2C":
 		if ids.CheckUserID(t.Peer_Account) != nil {
-			return 0, "", newError(CodeBadAccount, reasonImplementation, "invalid Peer_Account")
+			return 0, "", imerr.BadAccount.New("invalid Peer_Account")
 		}
 		return convC2C, c2cConvID(t.Peer_Account), nil
 	case "2", "Group":
 		if ids.CheckGroupID(t.GroupId, false) != nil {
-			return 0, "", newError(CodeGroupInvalid, reasonImplementation, "invalid GroupId")
+			return 0, "", imerr.GroupInvalid.New("invalid GroupId")
 		}
 		return convGroup, groupConvID(t.GroupId), nil
 	}
-	return 0, "", newError(CodeBadParams, reasonPayloadFormat, "Type must be 1 (C2C) or 2 (Group)")
+	return 0, "", imerr.BadParams.New("Type must be 1 (C2C) or 2 (Group)")
 }
 
 func (b *Broker) loadConv(uid, conv string) (convState, bool, error) {
@@ -69,7 +70,7 @@ func convView(st convState) map[string]any {
 // message and the unread count. [IM-CONV-1]
 func (b *Broker) reqConvList(_ context.Context, r *reqCtx) (any, error) {
 	var q struct{ Limit, Offset int }
-	if err := r.decode(&q, CodeBadParams); err != nil {
+	if err := r.decode(&q, imerr.BadParams); err != nil {
 		return nil, err
 	}
 	if q.Limit <= 0 || q.Limit > b.cfg.Conversations.MaxList {
@@ -191,7 +192,7 @@ func (b *Broker) reqMsgRead(ctx context.Context, r *reqCtx) (any, error) {
 		Seq    uint64
 		MsgSeq uint64
 	}
-	if err := r.decode(&q, CodeBadParams); err != nil {
+	if err := r.decode(&q, imerr.BadParams); err != nil {
 		return nil, err
 	}
 	kind, conv, err := q.resolve()
@@ -423,7 +424,7 @@ func (b *Broker) reqConvDelete(ctx context.Context, r *reqCtx) (any, error) {
 		convTarget
 		ClearRamble int
 	}
-	if err := r.decode(&q, CodeBadParams); err != nil {
+	if err := r.decode(&q, imerr.BadParams); err != nil {
 		return nil, err
 	}
 	kind, conv, err := q.resolve()

@@ -3,7 +3,6 @@ package broker
 import (
 	"cmp"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/imbroker/imbroker/config"
+	"github.com/imbroker/imbroker/internal/imerr"
 )
 
 // Multi-device policy [IM-DEVICES]: a user may be online on several
@@ -21,12 +21,6 @@ import (
 // (refuse). The same ClientID connecting again is an MQTT session takeover:
 // it replaces the old connection and is never counted twice. Guests are not
 // tracked.
-
-// CodeDeviceLimit is the Tencent code in the CONNACK reason string when a
-// login is refused because the user already has devices.max_per_user
-// connections (on_exceed: refuse). Tencent's 70114 "login throttled" is the
-// login refusal nearest to it; documented in docs/protocol.md.
-const CodeDeviceLimit = 70114
 
 // errKickedDeviceLimit is the DISCONNECT reason a connection kicked by a
 // newer login gets. Not 0x8E "session taken over": MQTT 5 defines that as
@@ -175,7 +169,7 @@ func (b *Broker) OnlineDevices(user string) []string {
 
 // checkDeviceLimit runs at the end of Authenticate, for an authenticated
 // user. Under on_exceed: refuse it refuses a new ClientID past the limit
-// with CONNACK 0x97 (3.1.1: return code 3) naming CodeDeviceLimit.
+// with CONNACK 0x97 (3.1.1: return code 3) naming imerr.DeviceLimit (70114).
 // [IM-DEVICES]
 func (b *Broker) checkDeviceLimit(cl *mqtt.Client, user string) packets.Code {
 	dc := b.cfg.Devices
@@ -187,8 +181,7 @@ func (b *Broker) checkDeviceLimit(cl *mqtt.Client, user string) packets.Code {
 		return packets.CodeSuccess
 	}
 	b.log.Debug("login refused: device limit", "user", user, "client", cl.ID, "online", online, "max", dc.MaxPerUser)
-	return connackCode(packets.ErrQuotaExceeded, CodeDeviceLimit,
-		fmt.Sprintf("device limit reached: %d of %d devices online", online, dc.MaxPerUser))
+	return connackCode(packets.ErrQuotaExceeded, imerr.DeviceLimit.New("device limit reached: %d of %d devices online", online, dc.MaxPerUser))
 }
 
 // trackDevice records a user's new connection (from SessionStarting: after

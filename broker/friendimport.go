@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/internal/imerr"
 )
 
 // maxFriendImport is Tencent's batch size of sns/friend_import.
@@ -30,10 +31,10 @@ type FriendImportItem struct {
 // (ResultItem, Fail_Account). [IM-REL-IMPORT]
 func (b *Broker) ImportFriends(ctx context.Context, from string, items []FriendImportItem) (map[string]any, error) {
 	if ids.CheckUserID(from) != nil {
-		return nil, snsErr(CodeSnsBadParams, "invalid From_Account")
+		return nil, imerr.SnsBadParams.New("invalid From_Account")
 	}
 	if len(items) == 0 || len(items) > maxFriendImport {
-		return nil, snsErr(CodeSnsBadParams, "AddFriendItem must hold 1 to %d items", maxFriendImport)
+		return nil, imerr.SnsBadParams.New("AddFriendItem must hold 1 to %d items", maxFriendImport)
 	}
 	var rs relResults
 	for _, it := range items {
@@ -52,11 +53,11 @@ func (b *Broker) importFriend(ctx context.Context, a string, it FriendImportItem
 	var custom []json.RawMessage
 	if len(it.CustomItem) > 0 && string(it.CustomItem) != "null" {
 		if json.Unmarshal(it.CustomItem, &custom) != nil || len(custom) > 0 {
-			return snsErr(CodeSnsBadParams, "custom friend fields (CustomItem) are not supported")
+			return imerr.SnsBadParams.New("custom friend fields (CustomItem) are not supported")
 		}
 	}
 	if it.AddTime < 0 {
-		return snsErr(CodeSnsBadParams, "AddTime must not be negative")
+		return imerr.SnsBadParams.New("AddTime must not be negative")
 	}
 	groups, err := groupNames(it.GroupName)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
 )
 
@@ -21,20 +22,19 @@ const (
 	eventGroupSystemNote  = "GroupSystemNotification"
 	deleteBySenderBatch   = 200 // replaces per commit
 	deleteBySenderReadMax = 500 // entries read per page
-	codeGroupTypeRefused  = CodeGroupNoPermission
 )
 
 // stableGroup loads an existing, not destroyed group (without its op lock).
 func (b *Broker) stableGroup(gid string) (*group, error) {
 	if err := ids.CheckGroupID(gid, false); err != nil {
-		return nil, newError(CodeGroupInvalid, reasonImplementation, "invalid GroupId: %v", err)
+		return nil, imerr.GroupInvalid.New("invalid GroupId: %v", err)
 	}
 	g, err := b.loadGroup(gid)
 	if err != nil {
 		return nil, err
 	}
 	if g == nil || g.isDestroyed() {
-		return nil, newError(CodeGroupNotFound, reasonImplementation, "group %s does not exist", gid)
+		return nil, imerr.GroupNotFound.New("group %s does not exist", gid)
 	}
 	return g, nil
 }
@@ -112,7 +112,7 @@ func (b *Broker) SetGroupUnread(ctx context.Context, gid, uid string, n int) err
 		return badParams("UnreadMsgNum must not be negative")
 	}
 	if !g.isMember(uid) {
-		return newError(CodeGroupNoPermission, reasonImplementation, "%s is not a member of %s", uid, gid)
+		return imerr.GroupNoPermission.New("%s is not a member of %s", uid, gid)
 	}
 	_, err = b.store.Commit(ctx, storage.Batch{Updates: []storage.Update{setUnread(uid, gid, n)}})
 	return err
@@ -144,7 +144,7 @@ func (b *Broker) DeleteGroupMsgBySender(ctx context.Context, gid, sender string)
 	}
 	defer g.op.Unlock()
 	if !g.policy.stored() {
-		return 0, newError(codeGroupTypeRefused, reasonImplementation, "%s keeps no messages", g.info.Type)
+		return 0, imerr.GroupNoPermission.New("%s keeps no messages", g.info.Type)
 	}
 	stream := groupStream(gid)
 	var pending []storage.Replace
@@ -226,7 +226,7 @@ func (b *Broker) ImportGroupMembers(ctx context.Context, gid string, list []Impo
 	}
 	defer g.op.Unlock()
 	if g.policy.Kind == kindAVChatRoom {
-		return nil, newError(codeGroupTypeRefused, reasonImplementation, "AVChatRoom members cannot be imported")
+		return nil, imerr.GroupNoPermission.New("AVChatRoom members cannot be imported")
 	}
 	res := make([]int, len(list))
 	var add []string
@@ -296,7 +296,7 @@ func (b *Broker) ImportGroupMsgs(ctx context.Context, gid string, recentContact 
 	}
 	defer g.op.Unlock()
 	if !g.policy.stored() || g.policy.Kind == kindAVChatRoom {
-		return nil, newError(codeGroupTypeRefused, reasonImplementation, "%s keeps no imported messages", g.info.Type)
+		return nil, imerr.GroupNoPermission.New("%s keeps no imported messages", g.info.Type)
 	}
 	out := make([]uint64, len(msgs))
 	for i, m := range msgs {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/imbroker/imbroker/internal/imerr"
 	mqtt "github.com/mochi-mqtt/server/v2"
 )
 
@@ -59,7 +60,7 @@ func (b *Broker) readableGroup(r *reqCtx, gid string) (*group, uint64, error) {
 	}
 	defer g.op.Unlock()
 	if !g.policy.stored() {
-		return nil, 0, newError(CodeGroupNoRoaming, reasonImplementation, "%s groups keep no history", g.info.Type)
+		return nil, 0, imerr.GroupNoRoaming.New("%s groups keep no history", g.info.Type)
 	}
 	if !r.admin && g.role(r.user) == "" {
 		return nil, 0, noPermission("only members read a group's history")
@@ -75,7 +76,7 @@ func (b *Broker) reqGroupSync(_ context.Context, r *reqCtx) (any, error) {
 		Since   uint64
 		Epoch   *uint64
 	}
-	if err := r.decode(&q, CodeGroupBadParams); err != nil {
+	if err := r.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	_, floor, err := b.readableGroup(r, q.GroupId)
@@ -88,7 +89,7 @@ func (b *Broker) reqGroupSync(_ context.Context, r *reqCtx) (any, error) {
 	}
 	rep := b.replay(r.cl, groupStream(q.GroupId), topic, q.Since, q.Epoch, floor)
 	if rep.ErrorCode != 0 {
-		return nil, &Error{Code: rep.ErrorCode, Info: rep.ErrorInfo}
+		return nil, &imerr.Error{Code: rep.ErrorCode, Info: rep.ErrorInfo}
 	}
 	return rep.groupReply(q.GroupId), nil
 }
@@ -101,7 +102,7 @@ func (b *Broker) reqGroupHistory(_ context.Context, r *reqCtx) (any, error) {
 		ReqMsgSeq    uint64
 		ReqMsgNumber int
 	}
-	if err := r.decode(&q, CodeGroupBadParams); err != nil {
+	if err := r.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	if q.ReqMsgNumber <= 0 || q.ReqMsgNumber > 20 {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
 )
 
@@ -42,7 +43,7 @@ type modifyReq struct {
 // reqGroupModify changes the group profile; who may depends on the type.
 func (b *Broker) reqGroupModify(ctx context.Context, r *reqCtx) (any, error) {
 	var q modifyReq
-	if err := r.decode(&q, CodeGroupBadParams); err != nil {
+	if err := r.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	return nil, b.modifyGroup(ctx, r, q)
@@ -141,7 +142,7 @@ func (b *Broker) modifyGroup(ctx context.Context, r *reqCtx, q modifyReq) error 
 // reqGroupMuteAll is modify with only MuteAllMember.
 func (b *Broker) reqGroupMuteAll(ctx context.Context, r *reqCtx) (any, error) {
 	var q struct{ GroupId, MuteAllMember string }
-	if err := r.decode(&q, CodeGroupBadParams); err != nil {
+	if err := r.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	return nil, b.modifyGroup(ctx, r, modifyReq{GroupId: q.GroupId, MuteAllMember: &q.MuteAllMember})
@@ -152,7 +153,7 @@ func (b *Broker) reqGroupMuteAll(ctx context.Context, r *reqCtx) (any, error) {
 func (b *Broker) addMembers(ctx context.Context, g *group, operator string, uids []string, extraSets map[string][]byte, extraDeletes []string) error {
 	gid := g.info.GroupId
 	if len(g.members)+len(uids) > g.info.MaxMemberNum {
-		return newError(CodeGroupFull, reasonImplementation, "group %s is full (%d members)", gid, g.info.MaxMemberNum)
+		return imerr.GroupFull.New("group %s is full (%d members)", gid, g.info.MaxMemberNum)
 	}
 	head := g.memSeq
 	if g.policy.stored() {
@@ -209,7 +210,7 @@ func (b *Broker) addMembers(ctx context.Context, g *group, operator string, uids
 // Public groups follow ApplyJoinOption; Meeting and live rooms are free.
 func (b *Broker) reqGroupJoin(ctx context.Context, r *reqCtx) (any, error) {
 	var q struct{ GroupId, ApplyMsg string }
-	if err := r.decode(&q, CodeGroupBadParams); err != nil {
+	if err := r.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	if err := checkText("ApplyMsg", q.ApplyMsg, 300); err != nil {
@@ -227,7 +228,7 @@ func (b *Broker) reqGroupJoin(ctx context.Context, r *reqCtx) (any, error) {
 		return nil, noPermission("guests cannot join")
 	}
 	if g.role(r.user) != "" {
-		return nil, newError(CodeGroupAlreadyMember, reasonImplementation, "%s is already a member", r.user)
+		return nil, imerr.GroupAlreadyMember.New("%s is already a member", r.user)
 	}
 	switch {
 	case g.policy.Kind == kindPrivate:
@@ -236,7 +237,7 @@ func (b *Broker) reqGroupJoin(ctx context.Context, r *reqCtx) (any, error) {
 		return nil, noPermission("this group does not take applications")
 	case g.policy.Kind == kindPublic && g.info.ApplyJoinOption == "NeedPermission" && !r.admin:
 		if len(g.members) >= g.info.MaxMemberNum {
-			return nil, newError(CodeGroupFull, reasonImplementation, "group %s is full", q.GroupId)
+			return nil, imerr.GroupFull.New("group %s is full", q.GroupId)
 		}
 		app := &application{Applicant_Account: r.user, ApplyMsg: q.ApplyMsg, ApplyTime: time.Now().Unix()}
 		if _, err := b.store.Commit(ctx, storage.Batch{Sets: map[string][]byte{applicationKey(q.GroupId, r.user): mustJSON(app)}}); err != nil {
@@ -264,7 +265,7 @@ func (b *Broker) reqGroupJoin(ctx context.Context, r *reqCtx) (any, error) {
 // reqGroupApplications lists pending applications, for owner, admins and the app admin.
 func (b *Broker) reqGroupApplications(_ context.Context, r *reqCtx) (any, error) {
 	var q struct{ GroupId string }
-	if err := r.decode(&q, CodeGroupBadParams); err != nil {
+	if err := r.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	g, err := b.lockGroup(q.GroupId)
@@ -285,7 +286,7 @@ func (b *Broker) reqGroupApplications(_ context.Context, r *reqCtx) (any, error)
 // reqGroupHandleApplication approves or rejects an application.
 func (b *Broker) reqGroupHandleApplication(ctx context.Context, r *reqCtx) (any, error) {
 	var q struct{ GroupId, Applicant_Account, HandleResult string }
-	if err := r.decode(&q, CodeGroupBadParams); err != nil {
+	if err := r.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	if q.HandleResult != "Agree" && q.HandleResult != "Reject" {
@@ -328,7 +329,7 @@ func (b *Broker) reqGroupInvite(ctx context.Context, r *reqCtx) (any, error) {
 		GroupId    string
 		MemberList []struct{ Member_Account string }
 	}
-	if err := r.decode(&q, CodeGroupBadParams); err != nil {
+	if err := r.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	if len(q.MemberList) == 0 || len(q.MemberList) > b.cfg.Groups.MaxInitialMembers {
@@ -419,7 +420,7 @@ func (b *Broker) reqGroupKick(ctx context.Context, r *reqCtx) (any, error) {
 		MemberToDel_Account []string
 		Reason              string
 	}
-	if err := r.decode(&q, CodeGroupBadParams); err != nil {
+	if err := r.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	if len(q.MemberToDel_Account) == 0 || len(q.MemberToDel_Account) > 500 {
@@ -441,7 +442,7 @@ func (b *Broker) reqGroupKick(ctx context.Context, r *reqCtx) (any, error) {
 // group becomes ownerless); other owners get 10009.
 func (b *Broker) reqGroupQuit(ctx context.Context, r *reqCtx) (any, error) {
 	var q struct{ GroupId string }
-	if err := r.decode(&q, CodeGroupBadParams); err != nil {
+	if err := r.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	g, err := b.lockGroup(q.GroupId)
@@ -456,7 +457,7 @@ func (b *Broker) reqGroupQuit(ctx context.Context, r *reqCtx) (any, error) {
 	var newOwner *string
 	if role == roleOwner {
 		if !g.policy.ownerMayQuit() {
-			return nil, newError(CodeGroupOwnerQuit, reasonImplementation, "the owner cannot quit a %s group: transfer or destroy it", g.info.Type)
+			return nil, imerr.GroupOwnerQuit.New("the owner cannot quit a %s group: transfer or destroy it", g.info.Type)
 		}
 		none := ""
 		newOwner = &none
@@ -488,7 +489,7 @@ func (b *Broker) memberUpdate(ctx context.Context, g *group, operator string, m 
 // admin) only, in types that have admins.
 func (b *Broker) reqGroupSetRole(ctx context.Context, r *reqCtx) (any, error) {
 	var q struct{ GroupId, Member_Account, Role string }
-	if err := r.decode(&q, CodeGroupBadParams); err != nil {
+	if err := r.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	if q.Role != roleAdmin && q.Role != roleMember {
@@ -522,7 +523,7 @@ func (b *Broker) reqGroupSetMember(ctx context.Context, r *reqCtx) (any, error) 
 		NameCard                *string
 		AppMemberDefinedData    []kvItem
 	}
-	if err := r.decode(&q, CodeGroupBadParams); err != nil {
+	if err := r.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	if q.Member_Account == "" {
@@ -570,7 +571,7 @@ func (b *Broker) reqGroupMute(ctx context.Context, r *reqCtx) (any, error) {
 		Members_Account []string
 		MuteTime        *int64
 	}
-	if err := r.decode(&q, CodeGroupBadParams); err != nil {
+	if err := r.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	if q.MuteTime == nil || *q.MuteTime < 0 || *q.MuteTime > muteForever {
@@ -622,7 +623,7 @@ func (b *Broker) reqGroupMute(ctx context.Context, r *reqCtx) (any, error) {
 // reqGroupTransfer hands ownership to a member; the old owner becomes a Member.
 func (b *Broker) reqGroupTransfer(ctx context.Context, r *reqCtx) (any, error) {
 	var q struct{ GroupId, NewOwner_Account string }
-	if err := r.decode(&q, CodeGroupBadParams); err != nil {
+	if err := r.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	g, err := b.lockGroup(q.GroupId)
@@ -670,7 +671,7 @@ func (b *Broker) reqGroupTransfer(ctx context.Context, r *reqCtx) (any, error) {
 // stream; the group's history is deleted.
 func (b *Broker) reqGroupDestroy(ctx context.Context, r *reqCtx) (any, error) {
 	var q struct{ GroupId string }
-	if err := r.decode(&q, CodeGroupBadParams); err != nil {
+	if err := r.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	g, err := b.lockGroup(q.GroupId)

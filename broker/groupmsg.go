@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
 )
 
@@ -232,7 +233,7 @@ func (b *Broker) notifyUsers(ctx context.Context, users []string, tip groupTip) 
 // is told success with dropped=true. [IM-GROUP-SEND]
 func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte) (seq uint64, dropped bool, err error) {
 	if err := ids.CheckGroupID(gid, false); err != nil {
-		return 0, false, newError(CodeGroupInvalid, reasonImplementation, "invalid GroupId: %v", err)
+		return 0, false, imerr.GroupInvalid.New("invalid GroupId: %v", err)
 	}
 	if err := b.checkNoSpeaking(from, true); err != nil { // global mute [IM-NOSPEAKING]
 		return 0, false, err
@@ -246,7 +247,7 @@ func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte
 		return 0, false, err
 	}
 	if g == nil {
-		return 0, false, newError(CodeGroupNotFound, reasonImplementation, "group %s does not exist", gid)
+		return 0, false, imerr.GroupNotFound.New("group %s does not exist", gid)
 	}
 	// The before-callback runs outside the group's lock: a slow callback
 	// server must not hold up the group's other senders and changes.
@@ -256,7 +257,7 @@ func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte
 	cbFields := map[string]any{"GroupId": gid, "Type": gtype, "From_Account": from, "Operator_Account": from,
 		"Random": *req.MsgRandom, "OnlineOnlyFlag": 0}
 	if err := b.beforeSend(ctx, cbGroupBefore, req.ForbidCallbackControl, cbFields, &body, &req.CloudCustomData,
-		codeCallbackRejectGroup, 10100, 10200); err == errDroppedByCallback {
+		groupVerdicts); err == errDroppedByCallback {
 		return 0, false, nil
 	} else if err != nil {
 		return 0, false, err
@@ -264,7 +265,7 @@ func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte
 	g.op.Lock()
 	defer g.op.Unlock()
 	if g.destroyed {
-		return 0, false, newError(CodeGroupNotFound, reasonImplementation, "group %s does not exist", gid)
+		return 0, false, imerr.GroupNotFound.New("group %s does not exist", gid)
 	}
 	now := time.Now()
 	admin := from == b.cfg.App.Admin
@@ -272,13 +273,13 @@ func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte
 	switch {
 	case admin:
 	case role == "":
-		return 0, false, newError(CodeGroupNoPermission, reasonNotAuthorized, "%s is not a member of %s", from, gid)
+		return 0, false, imerr.GroupNoPermission.New("%s is not a member of %s", from, gid)
 	case g.policy.openReceive() && !g.policy.isManager(role):
-		return 0, false, newError(CodeGroupNoPermission, reasonNotAuthorized, "only the owner and admins send in a BChatRoom")
+		return 0, false, imerr.GroupNoPermission.New("only the owner and admins send in a BChatRoom")
 	case g.members[from].MuteUntil > now.Unix():
-		return 0, false, newError(CodeGroupMuted, reasonNotAuthorized, "muted until %d", g.members[from].MuteUntil)
+		return 0, false, imerr.GroupMuted.New("muted until %d", g.members[from].MuteUntil)
 	case g.info.MuteAllMember == "On" && !g.policy.isManager(role):
-		return 0, false, newError(CodeGroupMuted, reasonNotAuthorized, "the group is muted")
+		return 0, false, imerr.GroupMuted.New("the group is muted")
 	}
 	var dedupKey []byte
 	if g.policy.stored() {

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/internal/imerr"
 )
 
 // Field limits (tencent-im.md §6).
@@ -29,11 +30,11 @@ const (
 var applyOptions = map[string]bool{"FreeAccess": true, "NeedPermission": true, "DisableApply": true}
 
 func badParams(format string, args ...any) error {
-	return newError(CodeGroupBadParams, reasonImplementation, format, args...)
+	return imerr.GroupBadParams.New(format, args...)
 }
 
 func noPermission(format string, args ...any) error {
-	return newError(CodeGroupNoPermission, reasonNotAuthorized, format, args...)
+	return imerr.GroupNoPermission.New(format, args...)
 }
 
 func checkText(field, v string, max int) error {
@@ -87,19 +88,19 @@ func mergeDefined(cur, upd []kvItem) []kvItem {
 // lockGroup loads a group and takes its op lock; the caller unlocks g.op.
 func (b *Broker) lockGroup(gid string) (*group, error) {
 	if err := ids.CheckGroupID(gid, false); err != nil {
-		return nil, newError(CodeGroupInvalid, reasonImplementation, "invalid GroupId: %v", err)
+		return nil, imerr.GroupInvalid.New("invalid GroupId: %v", err)
 	}
 	g, err := b.loadGroup(gid)
 	if err != nil {
 		return nil, err
 	}
 	if g == nil {
-		return nil, newError(CodeGroupNotFound, reasonImplementation, "group %s does not exist", gid)
+		return nil, imerr.GroupNotFound.New("group %s does not exist", gid)
 	}
 	g.op.Lock()
 	if g.destroyed {
 		g.op.Unlock()
-		return nil, newError(CodeGroupNotFound, reasonImplementation, "group %s does not exist", gid)
+		return nil, imerr.GroupNotFound.New("group %s does not exist", gid)
 	}
 	return g, nil
 }
@@ -124,7 +125,7 @@ type createReq struct {
 // reqGroupCreate creates a group; the creator becomes its owner. [IM-GROUP-OPS]
 func (b *Broker) reqGroupCreate(ctx context.Context, r *reqCtx) (any, error) {
 	var q createReq
-	if err := r.decode(&q, CodeGroupBadParams); err != nil {
+	if err := r.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	pol := b.policies[q.Type]
@@ -193,7 +194,7 @@ func (b *Broker) reqGroupCreate(ctx context.Context, r *reqCtx) (any, error) {
 		}
 	}
 	if len(g.members) > maxMembers {
-		return nil, newError(CodeGroupFull, reasonImplementation, "%d members exceed the limit of %d", len(g.members), maxMembers)
+		return nil, imerr.GroupFull.New("%d members exceed the limit of %d", len(g.members), maxMembers)
 	}
 	for uid := range g.members {
 		if err := b.checkJoinLimit(uid); err != nil {
@@ -245,14 +246,14 @@ func (b *Broker) claimGroupID(custom string, g *group) (string, error) {
 	gid := custom
 	if custom != "" {
 		if err := ids.CheckGroupID(custom, true); err != nil {
-			return "", newError(CodeGroupInvalid, reasonImplementation, "invalid GroupId: %v", err)
+			return "", imerr.GroupInvalid.New("invalid GroupId: %v", err)
 		}
 		ok, err := free(custom)
 		if err != nil {
 			return "", err
 		}
 		if !ok {
-			return "", newError(CodeGroupIDTaken, reasonImplementation, "GroupId %s is taken", custom)
+			return "", imerr.GroupIDTaken.New("GroupId %s is taken", custom)
 		}
 	} else {
 		for {
@@ -290,7 +291,7 @@ func (b *Broker) checkJoinLimit(uid string) error {
 		return err
 	}
 	if len(kvs) >= b.cfg.Groups.MaxJoinedPerUser {
-		return newError(CodeGroupTooManyJoined, reasonImplementation, "%s is already in %d groups", uid, len(kvs))
+		return imerr.GroupTooManyJoined.New("%s is already in %d groups", uid, len(kvs))
 	}
 	return nil
 }
@@ -331,7 +332,7 @@ func nonNil(items []kvItem) []kvItem {
 // app admin) see any group; others see all but Work groups.
 func (b *Broker) reqGroupInfo(_ context.Context, r *reqCtx) (any, error) {
 	var q struct{ GroupIdList []string }
-	if err := r.decode(&q, CodeGroupBadParams); err != nil {
+	if err := r.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	if len(q.GroupIdList) == 0 || len(q.GroupIdList) > 50 {
@@ -342,7 +343,7 @@ func (b *Broker) reqGroupInfo(_ context.Context, r *reqCtx) (any, error) {
 		item := map[string]any{"GroupId": gid}
 		g, err := b.lockGroup(gid)
 		if err != nil {
-			e := asError(err)
+			e := imerr.As(err)
 			item["ErrorCode"], item["ErrorInfo"] = e.Code, e.Info
 			out = append(out, item)
 			continue
@@ -350,7 +351,7 @@ func (b *Broker) reqGroupInfo(_ context.Context, r *reqCtx) (any, error) {
 		visible := r.admin || g.role(r.user) != "" || g.policy.Kind != kindPrivate
 		g.op.Unlock()
 		if !visible {
-			item["ErrorCode"], item["ErrorInfo"] = CodeGroupNoPermission, "not a member of this Work group"
+			item["ErrorCode"], item["ErrorInfo"] = imerr.GroupNoPermission.Code, "not a member of this Work group"
 		} else {
 			item = b.groupView(g)
 			item["ErrorCode"], item["ErrorInfo"] = 0, ""
@@ -366,7 +367,7 @@ func (b *Broker) reqGroupMembers(_ context.Context, r *reqCtx) (any, error) {
 		GroupId       string
 		Limit, Offset int
 	}
-	if err := r.decode(&q, CodeGroupBadParams); err != nil {
+	if err := r.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	if q.Limit <= 0 || q.Limit > b.cfg.Groups.MaxPageSize {
@@ -398,7 +399,7 @@ func (b *Broker) reqGroupMembers(_ context.Context, r *reqCtx) (any, error) {
 // reqGroupJoined lists the caller's groups with their own member info.
 func (b *Broker) reqGroupJoined(_ context.Context, r *reqCtx) (any, error) {
 	var q struct{ Limit, Offset int }
-	if err := r.decode(&q, CodeGroupBadParams); err != nil {
+	if err := r.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	if q.Limit <= 0 || q.Limit > b.cfg.Groups.MaxPageSize {

@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 	"encoding/json"
+
+	"github.com/imbroker/imbroker/internal/imerr"
 )
 
 // reqMsgHistory returns roaming history of a C2C conversation (the pair's
@@ -18,7 +20,7 @@ func (b *Broker) reqMsgHistory(_ context.Context, r *reqCtx) (any, error) {
 		LastSeq          uint64
 		MinTime, MaxTime int64
 	}
-	if err := r.decode(&q, CodeBadParams); err != nil {
+	if err := r.decode(&q, imerr.BadParams); err != nil {
 		return nil, err
 	}
 	switch {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/imbroker/imbroker/internal/imerr"
 )
 
 // sendRequest is the body of a publish to im/send/c2c/{to}: Tencent's sendmsg
@@ -66,27 +68,27 @@ var elementRules = map[string][]fieldRule{
 func (b *Broker) parseSend(payload []byte) (*sendRequest, []byte, error) {
 	lim := b.cfg.Messages
 	if len(payload) > lim.MaxPayloadBytes {
-		return nil, nil, newError(CodeJSONTooLarge, reasonPayloadFormat, "payload of %d bytes is over %d", len(payload), lim.MaxPayloadBytes)
+		return nil, nil, imerr.TooLarge.New("payload of %d bytes is over %d", len(payload), lim.MaxPayloadBytes)
 	}
 	if !utf8.Valid(payload) { // RFC 8259: JSON is UTF-8; bad bytes would be stored and delivered as is
-		return nil, nil, newError(CodeBadJSON, reasonPayloadFormat, "body is not valid UTF-8")
+		return nil, nil, imerr.BadJSON.New("body is not valid UTF-8")
 	}
 	var req sendRequest
 	if err := json.Unmarshal(payload, &req); err != nil {
-		return nil, nil, newError(CodeBadJSON, reasonPayloadFormat, "body is not valid JSON: %v", err)
+		return nil, nil, imerr.BadJSON.New("body is not valid JSON: %v", err)
 	}
 	if req.MsgRandom == nil {
-		return nil, nil, newError(CodeMsgRandom, reasonPayloadFormat, "MsgRandom is required")
+		return nil, nil, imerr.MsgRandom.New("MsgRandom is required")
 	}
 	if len(req.ClientMsgID) > maxClientMsgID {
-		return nil, nil, newError(CodeBadParams, reasonPayloadFormat, "ClientMsgID longer than %d bytes", maxClientMsgID)
+		return nil, nil, imerr.BadParams.New("ClientMsgID longer than %d bytes", maxClientMsgID)
 	}
 	body, err := validateValidBody(req.MsgBody, lim.MaxElements) // valid JSON: the whole payload decoded
 	if err != nil {
 		return nil, nil, err
 	}
 	if n := len(body) + len(req.CloudCustomData); n > lim.MaxBytes {
-		return nil, nil, newError(CodeTooLong, reasonPayloadFormat, "message is %d bytes, limit %d", n, lim.MaxBytes)
+		return nil, nil, imerr.TooLong.New("message is %d bytes, limit %d", n, lim.MaxBytes)
 	}
 	return &req, body, nil
 }
@@ -114,7 +116,7 @@ func validateValidBody(raw json.RawMessage, maxElements int) ([]byte, error) {
 // fastBody leaves to it and words every error.
 func slowValidateBody(raw json.RawMessage, maxElements int) ([]byte, error) {
 	bad := func(format string, args ...any) error {
-		return newError(CodeBadMsgBody, reasonPayloadFormat, "MsgBody: "+format, args...)
+		return imerr.BadMsgBody.New("MsgBody: "+format, args...)
 	}
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return nil, bad("required")

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/imbroker/imbroker/config"
+	"github.com/imbroker/imbroker/internal/imerr"
 )
 
 // allElementsBody is a MsgBody with one element of every TIM type, each with
@@ -39,18 +40,18 @@ const textBody = `[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hi"}}]`
 
 func testBroker() *Broker { return &Broker{cfg: config.Default()} }
 
-// wantCode fails unless err is an *Error with the given code.
+// wantCode fails unless err is an *imerr.Error with the given code.
 func wantCode(t *testing.T, err error, code int) {
 	t.Helper()
-	var e *Error
+	var e *imerr.Error
 	if !errors.As(err, &e) {
-		t.Fatalf("error = %v (%T), want *Error with code %d", err, err, code)
+		t.Fatalf("error = %v (%T), want *imerr.Error with code %d", err, err, code)
 	}
 	if e.Code != code {
 		t.Fatalf("error code = %d (%v), want %d", e.Code, e, code)
 	}
-	if e.Reason != reasonPayloadFormat {
-		t.Errorf("reason = %#x, want %#x", e.Reason, reasonPayloadFormat)
+	if e.Reason != imerr.ReasonPayloadFormat {
+		t.Errorf("reason = %#x, want %#x", e.Reason, imerr.ReasonPayloadFormat)
 	}
 }
 
@@ -150,7 +151,7 @@ func TestValidateBodyRefuses(t *testing.T) {
 			if out != nil {
 				t.Errorf("validateBody returned %q with an error", out)
 			}
-			wantCode(t, err, CodeBadMsgBody)
+			wantCode(t, err, imerr.BadMsgBody.Code)
 		})
 	}
 }
@@ -204,24 +205,24 @@ func TestParseSendRefuses(t *testing.T) {
 		payload []byte
 		code    int
 	}{
-		{"empty", []byte{}, CodeBadJSON},
-		{"garbage", []byte("not json"), CodeBadJSON},
-		{"array", []byte(`[1]`), CodeBadJSON},
-		{"truncated", []byte(`{"MsgRandom":1,"MsgBody":[`), CodeBadJSON},
-		{"MsgRandom negative", sendPayload(textBody, map[string]string{"MsgRandom": "-1"}), CodeBadJSON},
-		{"MsgRandom too big", sendPayload(textBody, map[string]string{"MsgRandom": "4294967296"}), CodeBadJSON},
-		{"MsgRandom string", sendPayload(textBody, map[string]string{"MsgRandom": `"1"`}), CodeBadJSON},
-		{"CloudCustomData not string", sendPayload(textBody, map[string]string{"MsgRandom": "1", "CloudCustomData": "{}"}), CodeBadJSON},
-		{"MsgRandom missing", sendPayload(textBody, nil), CodeMsgRandom},
-		{"MsgRandom null", sendPayload(textBody, map[string]string{"MsgRandom": "null"}), CodeMsgRandom},
+		{"empty", []byte{}, imerr.BadJSON.Code},
+		{"garbage", []byte("not json"), imerr.BadJSON.Code},
+		{"array", []byte(`[1]`), imerr.BadJSON.Code},
+		{"truncated", []byte(`{"MsgRandom":1,"MsgBody":[`), imerr.BadJSON.Code},
+		{"MsgRandom negative", sendPayload(textBody, map[string]string{"MsgRandom": "-1"}), imerr.BadJSON.Code},
+		{"MsgRandom too big", sendPayload(textBody, map[string]string{"MsgRandom": "4294967296"}), imerr.BadJSON.Code},
+		{"MsgRandom string", sendPayload(textBody, map[string]string{"MsgRandom": `"1"`}), imerr.BadJSON.Code},
+		{"CloudCustomData not string", sendPayload(textBody, map[string]string{"MsgRandom": "1", "CloudCustomData": "{}"}), imerr.BadJSON.Code},
+		{"MsgRandom missing", sendPayload(textBody, nil), imerr.MsgRandom.Code},
+		{"MsgRandom null", sendPayload(textBody, map[string]string{"MsgRandom": "null"}), imerr.MsgRandom.Code},
 		{"ClientMsgID too long", sendPayload(textBody, map[string]string{"MsgRandom": "1",
-			"ClientMsgID": `"` + strings.Repeat("c", maxClientMsgID+1) + `"`}), CodeBadParams},
-		{"MsgBody missing", []byte(`{"MsgRandom":1}`), CodeBadMsgBody},
-		{"MsgBody bad", sendPayload(`[{"MsgType":"TIMTextElem","MsgContent":{}}]`, map[string]string{"MsgRandom": "1"}), CodeBadMsgBody},
-		{"body+CCD one over", sendPayload(textBody, map[string]string{"MsgRandom": "1", "CloudCustomData": `"` + fitCCD + `x"`}), CodeTooLong},
+			"ClientMsgID": `"` + strings.Repeat("c", maxClientMsgID+1) + `"`}), imerr.BadParams.Code},
+		{"MsgBody missing", []byte(`{"MsgRandom":1}`), imerr.BadMsgBody.Code},
+		{"MsgBody bad", sendPayload(`[{"MsgType":"TIMTextElem","MsgContent":{}}]`, map[string]string{"MsgRandom": "1"}), imerr.BadMsgBody.Code},
+		{"body+CCD one over", sendPayload(textBody, map[string]string{"MsgRandom": "1", "CloudCustomData": `"` + fitCCD + `x"`}), imerr.TooLong.Code},
 		{"payload too large", sendPayload(textBody, map[string]string{"MsgRandom": "1",
-			"Pad": `"` + strings.Repeat("p", lim.MaxPayloadBytes) + `"`}), CodeJSONTooLarge},
-		{"too large even if not JSON", bytes.Repeat([]byte{'{'}, lim.MaxPayloadBytes+1), CodeJSONTooLarge},
+			"Pad": `"` + strings.Repeat("p", lim.MaxPayloadBytes) + `"`}), imerr.TooLarge.Code},
+		{"too large even if not JSON", bytes.Repeat([]byte{'{'}, lim.MaxPayloadBytes+1), imerr.TooLarge.Code},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -371,9 +372,9 @@ func FuzzParseSend(f *testing.F) {
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		req, body, err := b.parseSend(payload)
 		if err != nil {
-			var e *Error
+			var e *imerr.Error
 			if !errors.As(err, &e) || e.Code == 0 {
-				t.Fatalf("parseSend(%q) error %v (%T) is not an *Error with a code", payload, err, err)
+				t.Fatalf("parseSend(%q) error %v (%T) is not an *imerr.Error with a code", payload, err, err)
 			}
 			if req != nil || body != nil {
 				t.Fatalf("parseSend(%q) returned req/body with error %v", payload, err)
@@ -417,7 +418,7 @@ func TestValidateBodyCanonical(t *testing.T) {
 		`[{"MsgType":"TIMTextElem"}]`,
 	} {
 		_, err := validateBody(json.RawMessage(body), 32)
-		wantCode(t, err, CodeBadMsgBody)
+		wantCode(t, err, imerr.BadMsgBody.Code)
 	}
 	out, err := validateBody(json.RawMessage(`[{"MsgContent":{"Text":1,"Text":"a","Z":2,"A":1},"MsgType":"TIMTextElem"}]`), 32)
 	if err != nil {
@@ -427,5 +428,5 @@ func TestValidateBodyCanonical(t *testing.T) {
 		t.Fatalf("stored %s, want %s", out, want)
 	}
 	_, _, err = testBroker().parseSend([]byte("{\"MsgRandom\":1,\"MsgBody\":[{\"MsgType\":\"TIMTextElem\",\"MsgContent\":{\"Text\":\"\xff\xfe\"}}]}"))
-	wantCode(t, err, CodeBadJSON)
+	wantCode(t, err, imerr.BadJSON.Code)
 }

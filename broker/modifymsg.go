@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
 )
 
@@ -21,14 +22,14 @@ const eventMsgModified = "MsgModified"
 // [IM-MODIFYMSG]
 func (b *Broker) ModifyC2C(ctx context.Context, from, to, msgKey string, body json.RawMessage, ccd *string) error {
 	if ids.CheckUserID(from) != nil || ids.CheckUserID(to) != nil {
-		return newError(CodeBadAccount, reasonImplementation, "invalid From_Account or To_Account")
+		return imerr.BadAccount.New("invalid From_Account or To_Account")
 	}
 	raw, ok, err := b.store.Get(msgKeyIndex(from, to, msgKey))
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return newError(codeRecallNone, reasonImplementation, "no message %q between %s and %s", msgKey, from, to)
+		return imerr.RecallNone.New("no message %q between %s and %s", msgKey, from, to)
 	}
 	seq, _ := strconv.ParseUint(string(raw), 10, 64)
 	stream := pairStream(from, to)
@@ -37,7 +38,7 @@ func (b *Broker) ModifyC2C(ctx context.Context, from, to, msgKey string, body js
 		return err
 	}
 	if len(entries) != 1 {
-		return newError(codeRecallNone, reasonImplementation, "message %q is no longer stored", msgKey)
+		return imerr.RecallNone.New("message %q is no longer stored", msgKey)
 	}
 	var ev struct {
 		Event string
@@ -47,10 +48,10 @@ func (b *Broker) ModifyC2C(ctx context.Context, from, to, msgKey string, body js
 		return err
 	}
 	if f, _ := ev.Msg["MsgFlagBits"].(float64); int(f)&msgFlagRecalled != 0 {
-		return newError(codeRecallAgain, reasonImplementation, "message %q was recalled", msgKey)
+		return imerr.RecallAgain.New("message %q was recalled", msgKey)
 	}
 	if sender, _ := ev.Msg["From_Account"].(string); sender != from {
-		return newError(codeRecallNone, reasonImplementation, "message %q was not sent by %s", msgKey, from)
+		return imerr.RecallNone.New("message %q was not sent by %s", msgKey, from)
 	}
 	if body == nil {
 		body, _ = json.Marshal(ev.Msg["MsgBody"])
@@ -61,7 +62,7 @@ func (b *Broker) ModifyC2C(ctx context.Context, from, to, msgKey string, body js
 	}
 	check, err := json.Marshal(map[string]any{"MsgRandom": 0, "MsgBody": body, "CloudCustomData": newCCD})
 	if err != nil {
-		return newError(CodeBadMsgBody, reasonPayloadFormat, "MsgBody is not valid JSON")
+		return imerr.BadMsgBody.New("MsgBody is not valid JSON")
 	}
 	_, valid, err := b.parseSend(check)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
 )
 
@@ -15,8 +16,6 @@ import (
 const (
 	// NoSpeakingForever is the Tencent value for "muted until unmuted".
 	NoSpeakingForever = 4294967295
-	// CodeC2CMuted refuses a one-to-one send by a globally muted account.
-	CodeC2CMuted = 20012
 )
 
 // noSpeaking is the stored record: Unix seconds until which the account
@@ -54,7 +53,7 @@ func remaining(until int64, now time.Time) uint32 {
 // unchanged, 0 unmutes, NoSpeakingForever mutes until unmuted.
 func (b *Broker) SetNoSpeaking(ctx context.Context, uid string, c2c, group *uint32) error {
 	if err := ids.CheckUserID(uid); err != nil {
-		return newError(CodeBadAccount, reasonImplementation, "invalid Set_Account: %v", err)
+		return imerr.BadAccount.New("invalid Set_Account: %v", err)
 	}
 	now := time.Now()
 	_, err := b.store.Commit(ctx, storage.Batch{Updates: []storage.Update{{Name: noSpeakingKey(uid),
@@ -81,7 +80,7 @@ func (b *Broker) SetNoSpeaking(ctx context.Context, uid string, c2c, group *uint
 // (0 unmuted, NoSpeakingForever until unmuted).
 func (b *Broker) GetNoSpeaking(uid string) (c2c, group uint32, err error) {
 	if err := ids.CheckUserID(uid); err != nil {
-		return 0, 0, newError(CodeBadAccount, reasonImplementation, "invalid Get_Account: %v", err)
+		return 0, 0, imerr.BadAccount.New("invalid Get_Account: %v", err)
 	}
 	var ns noSpeaking
 	if _, err := b.relGetJSON(noSpeakingKey(uid), &ns); err != nil {
@@ -102,10 +101,10 @@ func (b *Broker) checkNoSpeaking(uid string, group bool) error {
 		return err
 	}
 	if group && grp > 0 {
-		return newError(CodeGroupMuted, reasonNotAuthorized, "%s is muted for group messages", uid)
+		return imerr.GroupMuted.New("%s is muted for group messages", uid)
 	}
 	if !group && c2c > 0 {
-		return newError(CodeC2CMuted, reasonNotAuthorized, "%s is muted", uid)
+		return imerr.C2CMuted.New("%s is muted", uid)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/internal/imerr"
 )
 
 // Plain MQTT (docs/mqtt.md): every topic outside im/ is governed by the
@@ -62,7 +63,7 @@ func (b *Broker) authenticateAnonymous(cl *mqtt.Client, pk packets.Packet) packe
 		if b.cfg.Guests.Enabled {
 			info = "ClientID must be guest/{id} or anon/{id} (or empty) for a login without user name"
 		}
-		return connackCode(packets.ErrClientIdentifierNotValid, CodeClientIDInvalid, info)
+		return connackCode(packets.ErrClientIdentifierNotValid, imerr.AccountBadParams.New("%s", info))
 	}
 	return packets.CodeSuccess
 }
@@ -78,10 +79,10 @@ func (b *Broker) checkWill(cl *mqtt.Client, pk packets.Packet) packets.Code {
 	}
 	topic := pk.Connect.WillTopic
 	if topic == "" || strings.ContainsAny(topic, "+#") { // [MQTT-3.1.3-11]
-		return connackCode(packets.ErrTopicNameInvalid, CodeBadParams, "will topic is not a valid topic name")
+		return connackCode(packets.ErrTopicNameInvalid, imerr.BadParams.New("will topic is not a valid topic name"))
 	}
 	if isGuest(cl) || isIMTopic(topic) || !b.plainAllowed(cl, topic, true) {
-		return connackCode(packets.ErrNotAuthorized, CodeNoPermission, "will topic "+topic+" is not allowed")
+		return connackCode(packets.ErrNotAuthorized, imerr.NoPermission.New("%s", "will topic "+topic+" is not allowed"))
 	}
 	return packets.CodeSuccess
 }

@@ -11,21 +11,13 @@ import (
 
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
 )
 
 // Profiles (Tencent profile/portrait_set, portrait_get) [IM-REL-PROFILE]:
 // docs/relations.md. A user's profile is one KV record pf/{uid}: a JSON
 // object of the tags set so far (unset tags read as their defaults).
-
-// Profile codes (tencent-im.md §2, 4xxxx).
-const (
-	CodeProfileBadParams     = 40001
-	CodeProfileAdminRequired = 40004
-	CodeProfileNoWrite       = 40008
-	CodeProfileUnknownTag    = 40009
-	CodeProfileTooLong       = 40601
-)
 
 const eventProfileChanged = "ProfileChanged" // to the user's devices and to those who have them as a friend
 
@@ -133,20 +125,20 @@ func (t profileTag) check(tag string, raw json.RawMessage) (json.RawMessage, err
 	if t.kind == profUint {
 		n, err := strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
 		if err != nil || n > math.MaxUint32 {
-			return nil, newError(CodeProfileBadParams, reasonImplementation, "%s takes an integer from 0 to 4294967295", tag)
+			return nil, imerr.ProfileBadParams.New("%s takes an integer from 0 to 4294967295", tag)
 		}
 		return json.RawMessage(strconv.FormatUint(n, 10)), nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, newError(CodeProfileBadParams, reasonImplementation, "%s takes a string", tag)
+		return nil, imerr.ProfileBadParams.New("%s takes a string", tag)
 	}
 	if t.kind == profEnum {
 		if !slices.Contains(t.enum, s) {
-			return nil, newError(CodeProfileBadParams, reasonImplementation, "%s must be one of %s", tag, strings.Join(t.enum, ", "))
+			return nil, imerr.ProfileBadParams.New("%s must be one of %s", tag, strings.Join(t.enum, ", "))
 		}
 	} else if len(s) > t.max {
-		return nil, newError(CodeProfileTooLong, reasonImplementation, "%s is %d bytes, at most %d", tag, len(s), t.max)
+		return nil, imerr.ProfileTooLong.New("%s is %d bytes, at most %d", tag, len(s), t.max)
 	}
 	return mustJSON(s), nil
 }
@@ -186,31 +178,31 @@ func (b *Broker) reqProfileSet(ctx context.Context, r *reqCtx) (any, error) {
 			Value json.RawMessage
 		}
 	}
-	if err := r.decode(&q, CodeProfileBadParams); err != nil {
+	if err := r.decode(&q, imerr.ProfileBadParams); err != nil {
 		return nil, err
 	}
 	target := r.user
 	if q.From_Account != "" && q.From_Account != r.user {
 		if !r.admin {
-			return nil, newError(CodeProfileAdminRequired, reasonNotAuthorized, "only the app admin may set another user's profile")
+			return nil, imerr.ProfileAdminOnly.New("only the app admin may set another user's profile")
 		}
 		if ids.CheckUserID(q.From_Account) != nil {
-			return nil, newError(CodeProfileBadParams, reasonImplementation, "invalid From_Account")
+			return nil, imerr.ProfileBadParams.New("invalid From_Account")
 		}
 		target = q.From_Account
 	}
 	if len(q.ProfileItem) == 0 || len(q.ProfileItem) > maxProfileItems {
-		return nil, newError(CodeProfileBadParams, reasonImplementation, "ProfileItem must hold 1 to %d items", maxProfileItems)
+		return nil, imerr.ProfileBadParams.New("ProfileItem must hold 1 to %d items", maxProfileItems)
 	}
 	changed := map[string]json.RawMessage{}
 	var order []string
 	for _, it := range q.ProfileItem {
 		t, ok := b.profileTagOf(it.Tag)
 		if !ok {
-			return nil, newError(CodeProfileUnknownTag, reasonImplementation, "unknown profile tag %q", it.Tag)
+			return nil, imerr.ProfileUnknownTag.New("unknown profile tag %q", it.Tag)
 		}
 		if t.adminOnly && !r.admin {
-			return nil, newError(CodeProfileNoWrite, reasonNotAuthorized, "%s can be set by the app admin only", it.Tag)
+			return nil, imerr.ProfileNoWrite.New("%s can be set by the app admin only", it.Tag)
 		}
 		v, err := t.check(it.Tag, it.Value)
 		if err != nil {
@@ -273,11 +265,11 @@ func (b *Broker) reqProfileGet(_ context.Context, r *reqCtx) (any, error) {
 		To_Account []string
 		TagList    []string
 	}
-	if err := r.decode(&q, CodeProfileBadParams); err != nil {
+	if err := r.decode(&q, imerr.ProfileBadParams); err != nil {
 		return nil, err
 	}
 	if len(q.To_Account) == 0 || len(q.To_Account) > maxProfileGet {
-		return nil, newError(CodeProfileBadParams, reasonImplementation, "To_Account must hold 1 to %d accounts", maxProfileGet)
+		return nil, imerr.ProfileBadParams.New("To_Account must hold 1 to %d accounts", maxProfileGet)
 	}
 	tags := q.TagList
 	if len(tags) == 0 {
@@ -287,7 +279,7 @@ func (b *Broker) reqProfileGet(_ context.Context, r *reqCtx) (any, error) {
 	for i, tag := range tags {
 		t, ok := b.profileTagOf(tag)
 		if !ok {
-			return nil, newError(CodeProfileUnknownTag, reasonImplementation, "unknown profile tag %q", tag)
+			return nil, imerr.ProfileUnknownTag.New("unknown profile tag %q", tag)
 		}
 		defs[i] = t
 	}
@@ -295,7 +287,7 @@ func (b *Broker) reqProfileGet(_ context.Context, r *reqCtx) (any, error) {
 	fail := []string{}
 	for _, to := range q.To_Account {
 		if ids.CheckUserID(to) != nil {
-			items = append(items, map[string]any{"To_Account": to, "ProfileItem": []tagValue{}, "ResultCode": CodeProfileBadParams, "ResultInfo": "invalid To_Account"})
+			items = append(items, map[string]any{"To_Account": to, "ProfileItem": []tagValue{}, "ResultCode": imerr.ProfileBadParams.Code, "ResultInfo": "invalid To_Account"})
 			fail = append(fail, to)
 			continue
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
 )
 
@@ -15,10 +16,6 @@ const (
 	eventMsgRecalled = "MsgRecalled" // C2C: to both users' streams
 	tipMsgRecalled   = "MsgRecalled" // group: a GroupTip with a group seq
 	msgFlagRecalled  = 8             // Tencent MsgFlagBits for a recalled message
-	codeRecallWindow = 20016         // C2C: the recall window has passed
-	codeGroupWindow  = 10031         // group: the recall window has passed
-	codeRecallNone   = 20022         // no such message
-	codeRecallAgain  = 20023         // already recalled
 )
 
 // recalledPayload rewrites a stored event as its recall marker: the body
@@ -32,7 +29,7 @@ func recalledPayload(stored []byte) ([]byte, map[string]any, error) {
 		return nil, nil, err
 	}
 	if f, _ := ev.Msg["MsgFlagBits"].(float64); int(f)&msgFlagRecalled != 0 {
-		return nil, ev.Msg, newError(codeRecallAgain, reasonImplementation, "already recalled")
+		return nil, ev.Msg, imerr.RecallAgain.New("already recalled")
 	}
 	ev.Msg["MsgFlagBits"] = msgFlagRecalled
 	ev.Msg["MsgBody"] = []any{}
@@ -50,7 +47,7 @@ func (b *Broker) reqMsgRecall(ctx context.Context, r *reqCtx) (any, error) {
 		MsgSeq       uint64
 		From_Account string // app admin only: the C2C sender (Peer_Account is then the recipient)
 	}
-	if err := r.decode(&q, CodeBadParams); err != nil {
+	if err := r.decode(&q, imerr.BadParams); err != nil {
 		return nil, err
 	}
 	kind, _, err := q.resolve()
@@ -66,7 +63,7 @@ func (b *Broker) reqMsgRecall(ctx context.Context, r *reqCtx) (any, error) {
 		// admin_msgwithdraw names both users). Before, it could only name
 		// a peer, so only its own conversations were reachable.
 		if ids.CheckUserID(q.From_Account) != nil {
-			return nil, newError(CodeBadAccount, reasonImplementation, "invalid From_Account")
+			return nil, imerr.BadAccount.New("invalid From_Account")
 		}
 		self = q.From_Account
 	}
@@ -81,7 +78,7 @@ func (b *Broker) recallC2C(ctx context.Context, r *reqCtx, self, peer, msgKey st
 		return err
 	}
 	if !ok {
-		return newError(codeRecallNone, reasonImplementation, "no message %q with %s", msgKey, peer)
+		return imerr.RecallNone.New("no message %q with %s", msgKey, peer)
 	}
 	seq, _ := strconv.ParseUint(string(raw), 10, 64)
 	stream := pairStream(self, peer)
@@ -90,7 +87,7 @@ func (b *Broker) recallC2C(ctx context.Context, r *reqCtx, self, peer, msgKey st
 		return err
 	}
 	if len(entries) != 1 {
-		return newError(codeRecallNone, reasonImplementation, "message %q is no longer stored", msgKey)
+		return imerr.RecallNone.New("message %q is no longer stored", msgKey)
 	}
 	marker, msg, err := recalledPayload(entries[0].Payload)
 	if err != nil {
@@ -104,7 +101,7 @@ func (b *Broker) recallC2C(ctx context.Context, r *reqCtx, self, peer, msgKey st
 			return noPermission("only the sender recalls a one-to-one message")
 		}
 		if time.Since(time.Unix(int64(sent), 0)) > b.cfg.Conversations.RecallWindow {
-			return newError(codeRecallWindow, reasonImplementation, "the recall window of %v has passed", b.cfg.Conversations.RecallWindow)
+			return imerr.RecallWindow.New("the recall window of %v has passed", b.cfg.Conversations.RecallWindow)
 		}
 	}
 	ev, _ := encodeEvent(eventMsgRecalled, map[string]any{"Type": convC2C, "From_Account": from, "To_Account": to,
@@ -163,14 +160,14 @@ func (b *Broker) recallGroup(ctx context.Context, r *reqCtx, gid string, seq uin
 		return noPermission("not a member of %s", gid)
 	}
 	if seq == 0 {
-		return newError(codeRecallNone, reasonImplementation, "MsgSeq is required")
+		return imerr.RecallNone.New("MsgSeq is required")
 	}
 	_, entries, err := b.store.Read(groupStream(gid), seq-1, 1)
 	if err != nil {
 		return err
 	}
 	if len(entries) != 1 || !isGroupMsg(entries[0].Payload) {
-		return newError(codeRecallNone, reasonImplementation, "no message %d in %s", seq, gid)
+		return imerr.RecallNone.New("no message %d in %s", seq, gid)
 	}
 	marker, msg, err := recalledPayload(entries[0].Payload)
 	if err != nil {
@@ -182,7 +179,7 @@ func (b *Broker) recallGroup(ctx context.Context, r *reqCtx, gid string, seq uin
 	case r.admin:
 	case from == r.user:
 		if time.Since(time.Unix(int64(sent), 0)) > b.cfg.Conversations.RecallWindow {
-			return newError(codeGroupWindow, reasonImplementation, "the recall window of %v has passed", b.cfg.Conversations.RecallWindow)
+			return imerr.GroupRecallWindow.New("the recall window of %v has passed", b.cfg.Conversations.RecallWindow)
 		}
 	case role == roleOwner: // the owner recalls anyone's message, at any time
 	case g.policy.isManager(role) && (g.role(from) == roleMember || g.role(from) == ""): // admins: ordinary members' and former members'

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
 )
 
@@ -15,9 +16,6 @@ import (
 const (
 	eventMsgReceipt      = "MsgReadReceipt"      // C2C: to the sender
 	eventGroupMsgReceipt = "GroupMsgReadReceipt" // group: to the sender
-	codeReceiptTooLarge  = 10060                 // group above conversations.receipt_max_members
-	codeReceiptLiveRoom  = 10061                 // not for online-only groups
-	codeReceiptNone      = 10062                 // the message asked for no receipt
 	maxReceiptBatch      = 100
 )
 
@@ -34,7 +32,7 @@ func (b *Broker) reqMsgReceipt(ctx context.Context, r *reqCtx) (any, error) {
 		MsgKeyList []string
 		MsgSeqList []uint64
 	}
-	if err := r.decode(&q, CodeBadParams); err != nil {
+	if err := r.decode(&q, imerr.BadParams); err != nil {
 		return nil, err
 	}
 	kind, _, err := q.resolve()
@@ -42,7 +40,7 @@ func (b *Broker) reqMsgReceipt(ctx context.Context, r *reqCtx) (any, error) {
 		return nil, err
 	}
 	if len(q.MsgKeyList) > maxReceiptBatch || len(q.MsgSeqList) > maxReceiptBatch {
-		return nil, newError(CodeBadParams, reasonPayloadFormat, "at most %d messages per receipt", maxReceiptBatch)
+		return nil, imerr.BadParams.New("at most %d messages per receipt", maxReceiptBatch)
 	}
 	if kind == convC2C {
 		return nil, b.receiptC2C(ctx, r, q.Peer_Account, q.MsgKeyList)
@@ -81,10 +79,10 @@ func (b *Broker) receiptC2C(ctx context.Context, r *reqCtx, peer string, keys []
 		seq, _ := strconv.ParseUint(string(raw), 10, 64)
 		msg, found := b.storedMsg(pairStream(r.user, peer), seq)
 		if !ok || !found || msg["From_Account"] != peer {
-			return newError(codeRecallNone, reasonImplementation, "no message %q from %s", k, peer)
+			return imerr.RecallNone.New("no message %q from %s", k, peer)
 		}
 		if f, _ := msg["IsNeedReadReceipt"].(float64); f != 1 {
-			return newError(codeReceiptNone, reasonImplementation, "message %q asked for no receipt", k)
+			return imerr.ReceiptNone.New("message %q asked for no receipt", k)
 		}
 		sets[c2cReceiptKey(r.user, peer, k)] = []byte(now)
 		acked = append(acked, k)
@@ -110,10 +108,10 @@ func (b *Broker) receiptGroup(ctx context.Context, r *reqCtx, gid string, seqs [
 	for _, seq := range seqs {
 		msg, ok := b.storedMsg(groupStream(gid), seq)
 		if !ok {
-			return newError(codeRecallNone, reasonImplementation, "no message %d in %s", seq, gid)
+			return imerr.RecallNone.New("no message %d in %s", seq, gid)
 		}
 		if f, _ := msg["IsNeedReadReceipt"].(float64); f != 1 {
-			return newError(codeReceiptNone, reasonImplementation, "message %d asked for no receipt", seq)
+			return imerr.ReceiptNone.New("message %d asked for no receipt", seq)
 		}
 		from, _ := msg["From_Account"].(string)
 		if from == r.user {
@@ -155,10 +153,10 @@ func (b *Broker) lockForReceipts(gid string, r *reqCtx) (*group, error) {
 // receiptAllowed: members (and the app admin) of stored groups small enough.
 func (b *Broker) receiptAllowed(g *group, user string, admin bool) error {
 	if !g.policy.stored() {
-		return newError(codeReceiptLiveRoom, reasonImplementation, "%s groups have no read receipts", g.info.Type)
+		return imerr.ReceiptLiveRoom.New("%s groups have no read receipts", g.info.Type)
 	}
 	if len(g.members) > b.cfg.Conversations.ReceiptMaxMembers {
-		return newError(codeReceiptTooLarge, reasonImplementation, "read receipts need at most %d members", b.cfg.Conversations.ReceiptMaxMembers)
+		return imerr.ReceiptTooLarge.New("read receipts need at most %d members", b.cfg.Conversations.ReceiptMaxMembers)
 	}
 	if !admin && g.role(user) == "" {
 		return noPermission("not a member of %s", g.info.GroupId)
@@ -196,11 +194,11 @@ func (b *Broker) reqMsgReceiptInfo(_ context.Context, r *reqCtx) (any, error) {
 		GroupId    string
 		MsgSeqList []uint64
 	}
-	if err := r.decode(&q, CodeBadParams); err != nil {
+	if err := r.decode(&q, imerr.BadParams); err != nil {
 		return nil, err
 	}
 	if len(q.MsgSeqList) == 0 || len(q.MsgSeqList) > maxReceiptBatch {
-		return nil, newError(CodeBadParams, reasonPayloadFormat, "MsgSeqList must hold 1 to %d seqs", maxReceiptBatch)
+		return nil, imerr.BadParams.New("MsgSeqList must hold 1 to %d seqs", maxReceiptBatch)
 	}
 	g, err := b.lockForReceipts(q.GroupId, r)
 	if err != nil {
@@ -211,7 +209,7 @@ func (b *Broker) reqMsgReceiptInfo(_ context.Context, r *reqCtx) (any, error) {
 	for _, seq := range q.MsgSeqList {
 		msg, ok := b.storedMsg(groupStream(q.GroupId), seq)
 		if !ok {
-			list = append(list, map[string]any{"MsgSeq": seq, "ErrorCode": codeRecallNone})
+			list = append(list, map[string]any{"MsgSeq": seq, "ErrorCode": imerr.RecallNone.Code})
 			continue
 		}
 		from, _ := msg["From_Account"].(string)
@@ -232,7 +230,7 @@ func (b *Broker) reqMsgReceiptDetail(_ context.Context, r *reqCtx) (any, error) 
 		GroupId string
 		MsgSeq  uint64
 	}
-	if err := r.decode(&q, CodeBadParams); err != nil {
+	if err := r.decode(&q, imerr.BadParams); err != nil {
 		return nil, err
 	}
 	g, err := b.lockForReceipts(q.GroupId, r)
@@ -242,7 +240,7 @@ func (b *Broker) reqMsgReceiptDetail(_ context.Context, r *reqCtx) (any, error) 
 	defer g.op.Unlock()
 	msg, ok := b.storedMsg(groupStream(q.GroupId), q.MsgSeq)
 	if !ok {
-		return nil, newError(codeRecallNone, reasonImplementation, "no message %d", q.MsgSeq)
+		return nil, imerr.RecallNone.New("no message %d", q.MsgSeq)
 	}
 	from, _ := msg["From_Account"].(string)
 	if from != r.user && !r.admin && !g.policy.isManager(g.role(r.user)) {

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
 )
 
@@ -31,21 +32,6 @@ import (
 // and records read-modify-written without racing another change.
 
 // Relation chain codes (tencent-im.md §2, 3xxxx). 30011-30013 and 30540 come
-// from Tencent's friend_add error table.
-const (
-	CodeSnsBadParams       = 30001 // bad params; already a friend; not a friend; no such request or list
-	CodeSnsFriendsFull     = 30010 // your friend list is full
-	CodeSnsGroupsFull      = 30011 // too many friend lists
-	CodeSnsPendingFull     = 30012 // too many pending friend requests
-	CodeSnsBlacklistFull   = 30013 // blacklist full
-	CodeSnsPeerFriendsFull = 30014 // the peer's friend list is full
-	CodeSnsPeerBlacklisted = 30515 // the peer is on your blacklist
-	CodeSnsPeerDeniesAll   = 30516 // the peer's AllowType is DenyAny
-	CodeSnsYouBlacklisted  = 30525 // you are on the peer's blacklist
-	CodeSnsPending         = 30539 // request recorded, waiting for the peer's answer (NeedConfirm)
-	CodeSnsForbidden       = 30540 // AdminForbidType SendOut: the admin forbade this user's friend requests
-)
-
 // Friend (SNS) tags and enum values (Tencent names).
 const (
 	tagSnsGroup      = "Tag_SNS_IM_Group"
@@ -155,7 +141,7 @@ type relResultItem struct {
 	ResultInfo string
 }
 
-// relResults collects per-item results: an *Error is the item's result; any
+// relResults collects per-item results: an *imerr.Error is the item's result; any
 // other error aborts the request (internal).
 type relResults struct {
 	items []relResultItem
@@ -165,12 +151,12 @@ type relResults struct {
 func (rs *relResults) add(to string, err error) error {
 	it := relResultItem{To_Account: to}
 	if err != nil {
-		var e *Error
-		if e = asError(err); e.Code == CodeInternal {
+		var e *imerr.Error
+		if e = imerr.As(err); e.Code == imerr.Internal.Code {
 			return err
 		}
 		it.ResultCode, it.ResultInfo = e.Code, e.Info
-		if e.Code != CodeSnsPending { // a recorded request is not a failure
+		if e.Code != imerr.SnsPending.Code { // a recorded request is not a failure
 			rs.fail = append(rs.fail, to)
 		}
 	}
@@ -186,10 +172,6 @@ func (rs *relResults) reply() map[string]any {
 		rs.fail = []string{}
 	}
 	return map[string]any{"ResultItem": rs.items, "Fail_Account": rs.fail}
-}
-
-func snsErr(code int, format string, args ...any) *Error {
-	return newError(code, reasonImplementation, format, args...)
 }
 
 // relLocks serialise changes of relation records per user (striped).
@@ -402,10 +384,10 @@ func (b *Broker) friendGroups(uid string) ([]string, error) {
 // checkPeer validates a To_Account of a relation request.
 func checkPeer(self, to string) error {
 	if ids.CheckUserID(to) != nil {
-		return snsErr(CodeSnsBadParams, "invalid To_Account %q", to)
+		return imerr.SnsBadParams.New("invalid To_Account %q", to)
 	}
 	if to == self {
-		return snsErr(CodeSnsBadParams, "To_Account is yourself")
+		return imerr.SnsBadParams.New("To_Account is yourself")
 	}
 	return nil
 }
@@ -413,7 +395,7 @@ func checkPeer(self, to string) error {
 // checkRelText bounds a remark or wording.
 func checkRelText(field, v string, max int) error {
 	if len(v) > max || !utf8.ValidString(v) {
-		return snsErr(CodeSnsBadParams, "%s must be valid UTF-8 of at most %d bytes", field, max)
+		return imerr.SnsBadParams.New("%s must be valid UTF-8 of at most %d bytes", field, max)
 	}
 	return nil
 }
@@ -428,7 +410,7 @@ func checkAddSource(s string) error {
 		good = good && (c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z')
 	}
 	if !good {
-		return snsErr(CodeSnsBadParams, "AddSource must be %s{keyword of 1 to %d letters or digits}", addSourcePrefix, maxAddSourceKeyword)
+		return imerr.SnsBadParams.New("AddSource must be %s{keyword of 1 to %d letters or digits}", addSourcePrefix, maxAddSourceKeyword)
 	}
 	return nil
 }
@@ -442,7 +424,7 @@ func checkGroupNames(names []string) ([]string, error) {
 			ok = ok && c >= 0x20 && c != 0x7f
 		}
 		if !ok {
-			return nil, snsErr(CodeSnsBadParams, "friend list name %q must be 1 to %d bytes of printable UTF-8", n, maxFriendGroupName)
+			return nil, imerr.SnsBadParams.New("friend list name %q must be 1 to %d bytes of printable UTF-8", n, maxFriendGroupName)
 		}
 		if !slices.Contains(out, n) {
 			out = append(out, n)
@@ -466,7 +448,7 @@ func groupNames(raw json.RawMessage) ([]string, error) {
 	}
 	var many []string
 	if err := json.Unmarshal(raw, &many); err != nil {
-		return nil, snsErr(CodeSnsBadParams, "GroupName must be a string or an array of strings")
+		return nil, imerr.SnsBadParams.New("GroupName must be a string or an array of strings")
 	}
 	return checkGroupNames(many)
 }
@@ -494,7 +476,7 @@ func (b *Broker) ensureGroups(rb *relBatch, uid string, names []string, now int6
 		}
 	}
 	if n+len(create) > b.cfg.Relations.MaxFriendGroups {
-		return snsErr(CodeSnsGroupsFull, "at most %d friend lists", b.cfg.Relations.MaxFriendGroups)
+		return imerr.SnsGroupsFull.New("at most %d friend lists", b.cfg.Relations.MaxFriendGroups)
 	}
 	for _, name := range create {
 		rb.set(friendGroupKey(uid, name), mustJSON(friendGroupRec{CreateTime: now}))
@@ -503,17 +485,17 @@ func (b *Broker) ensureGroups(rb *relBatch, uid string, names []string, now int6
 }
 
 // friendsFull checks uid's list against relations.max_friends.
-func (b *Broker) friendsFull(uid string, code int) error {
+func (b *Broker) friendsFull(uid string, kind *imerr.Kind) error {
 	max := b.cfg.Relations.MaxFriends
 	n, err := b.relCount(friendPrefix(uid), max)
 	if err != nil {
 		return err
 	}
 	if n >= max {
-		if code == CodeSnsFriendsFull {
-			return snsErr(code, "your friend list is full (%d)", max)
+		if kind == imerr.SnsFriendsFull {
+			return kind.New("your friend list is full (%d)", max)
 		}
-		return snsErr(code, "%s's friend list is full (%d)", uid, max)
+		return kind.New("%s's friend list is full (%d)", uid, max)
 	}
 	return nil
 }
@@ -535,25 +517,25 @@ func (b *Broker) reqFriendAdd(ctx context.Context, r *reqCtx) (any, error) {
 		AddFriendItem []addFriendItem
 		AddType       string
 	}
-	if err := r.decode(&q, CodeSnsBadParams); err != nil {
+	if err := r.decode(&q, imerr.SnsBadParams); err != nil {
 		return nil, err
 	}
 	if len(q.AddFriendItem) == 0 || len(q.AddFriendItem) > maxRelItems {
-		return nil, snsErr(CodeSnsBadParams, "AddFriendItem must hold 1 to %d items", maxRelItems)
+		return nil, imerr.SnsBadParams.New("AddFriendItem must hold 1 to %d items", maxRelItems)
 	}
 	switch q.AddType {
 	case "":
 		q.AddType = addTypeBoth
 	case addTypeSingle, addTypeBoth:
 	default:
-		return nil, snsErr(CodeSnsBadParams, "AddType must be %s or %s", addTypeSingle, addTypeBoth)
+		return nil, imerr.SnsBadParams.New("AddType must be %s or %s", addTypeSingle, addTypeBoth)
 	}
 	prof, err := b.loadProfile(r.user)
 	if err != nil {
 		return nil, err
 	}
 	if profileString(prof, tagAdminForbidType) == adminForbidSendOut {
-		return nil, snsErr(CodeSnsForbidden, "the app admin forbade your friend requests (AdminForbidType)")
+		return nil, imerr.SnsForbidden.New("the app admin forbade your friend requests (AdminForbidType)")
 	}
 	refused := b.prevFriendAdd(ctx, r.user, q.AddFriendItem, q.AddType) // Sns.CallbackPrevFriendAdd, before any lock
 	var rs relResults
@@ -610,7 +592,7 @@ func (b *Broker) addFriend(ctx context.Context, a string, it addFriendItem, addT
 	}
 	switch profileString(prof, tagAllowType) {
 	case allowDenyAny:
-		return snsErr(CodeSnsPeerDeniesAll, "%s accepts no friend requests", to)
+		return imerr.SnsPeerDeniesAll.New("%s accepts no friend requests", to)
 	case allowAllowAny:
 	default: // NeedConfirm
 		again, err := b.relHas(pendingKey(to, a))
@@ -624,7 +606,7 @@ func (b *Broker) addFriend(ctx context.Context, a string, it addFriendItem, addT
 					return err
 				}
 				if n >= rc.MaxPending {
-					return snsErr(CodeSnsPendingFull, "too many pending friend requests (%d)", rc.MaxPending)
+					return imerr.SnsPendingFull.New("too many pending friend requests (%d)", rc.MaxPending)
 				}
 			}
 		}
@@ -637,7 +619,7 @@ func (b *Broker) addFriend(ctx context.Context, a string, it addFriendItem, addT
 		if err := b.commitRel(ctx, rb); err != nil {
 			return err
 		}
-		return snsErr(CodeSnsPending, "waiting for %s to accept", to)
+		return imerr.SnsPending.New("waiting for %s to accept", to)
 	}
 	rec := friendRec{Remark: it.Remark, GroupName: groups, AddTime: now, AddSource: it.AddSource, AddWording: it.AddWording}
 	rb.setFriend(a, to, rec)
@@ -649,7 +631,7 @@ func (b *Broker) addFriend(ctx context.Context, a string, it addFriendItem, addT
 			return err
 		}
 		if !back {
-			if err := b.friendsFull(to, CodeSnsPeerFriendsFull); err != nil {
+			if err := b.friendsFull(to, imerr.SnsPeerFriendsFull); err != nil {
 				return err
 			}
 			peer := friendRec{AddTime: now, AddSource: it.AddSource, AddWording: it.AddWording}
@@ -662,7 +644,7 @@ func (b *Broker) addFriend(ctx context.Context, a string, it addFriendItem, addT
 }
 
 // orErr returns err if set, else e.
-func orErr(err error, e *Error) error {
+func orErr(err error, e *imerr.Error) error {
 	if err != nil {
 		return err
 	}
@@ -681,11 +663,11 @@ type responseItem struct {
 // friendship two-way, Reject drops the request.
 func (b *Broker) reqFriendResponse(ctx context.Context, r *reqCtx) (any, error) {
 	var q struct{ ResponseFriendItem []responseItem }
-	if err := r.decode(&q, CodeSnsBadParams); err != nil {
+	if err := r.decode(&q, imerr.SnsBadParams); err != nil {
 		return nil, err
 	}
 	if len(q.ResponseFriendItem) == 0 || len(q.ResponseFriendItem) > maxRelItems {
-		return nil, snsErr(CodeSnsBadParams, "ResponseFriendItem must hold 1 to %d items", maxRelItems)
+		return nil, imerr.SnsBadParams.New("ResponseFriendItem must hold 1 to %d items", maxRelItems)
 	}
 	refused := b.prevFriendResponse(ctx, r.user, q.ResponseFriendItem) // Sns.CallbackPrevFriendResponse, before any lock
 	var rs relResults
@@ -711,7 +693,7 @@ func (b *Broker) respondFriend(ctx context.Context, self string, it responseItem
 	switch it.ResponseAction {
 	case respAgree, respAgreeAndAdd, respReject:
 	default:
-		return snsErr(CodeSnsBadParams, "ResponseAction must be %s, %s or %s", respAgreeAndAdd, respAgree, respReject)
+		return imerr.SnsBadParams.New("ResponseAction must be %s, %s or %s", respAgreeAndAdd, respAgree, respReject)
 	}
 	if err := checkRelText("Remark", it.Remark, b.cfg.Relations.MaxRemarkBytes); err != nil {
 		return err
@@ -724,7 +706,7 @@ func (b *Broker) respondFriend(ctx context.Context, self string, it responseItem
 	defer unlock()
 	var p pendingRec
 	if ok, err := b.relGetJSON(pendingKey(self, from), &p); err != nil || !ok {
-		return orErr(err, snsErr(CodeSnsBadParams, "no friend request from %s", from))
+		return orErr(err, imerr.SnsBadParams.New("no friend request from %s", from))
 	}
 	now := time.Now().Unix()
 	rb := newRelBatch()
@@ -738,14 +720,14 @@ func (b *Broker) respondFriend(ctx context.Context, self string, it responseItem
 	if ok, err := b.relHas(friendKey(from, self)); err != nil {
 		return err
 	} else if !ok {
-		if err := b.friendsFull(from, CodeSnsPeerFriendsFull); err != nil {
+		if err := b.friendsFull(from, imerr.SnsPeerFriendsFull); err != nil {
 			return err
 		}
 		// The requester's lists are created if their limit still allows;
 		// otherwise the friend is added without them.
 		reqGroups := p.GroupName
 		if err := b.ensureGroups(rb, from, reqGroups, now); err != nil {
-			if asError(err).Code == CodeInternal {
+			if imerr.As(err).Code == imerr.Internal.Code {
 				return err
 			}
 			reqGroups = nil
@@ -758,7 +740,7 @@ func (b *Broker) respondFriend(ctx context.Context, self string, it responseItem
 		if ok, err := b.relHas(friendKey(self, from)); err != nil {
 			return err
 		} else if !ok {
-			if err := b.friendsFull(self, CodeSnsFriendsFull); err != nil {
+			if err := b.friendsFull(self, imerr.SnsFriendsFull); err != nil {
 				return err
 			}
 			if err := b.ensureGroups(rb, self, groups, now); err != nil {
@@ -777,7 +759,7 @@ func (b *Broker) respondFriend(ctx context.Context, self string, it responseItem
 // default) or sent (Pendency_Type_SendOut).
 func (b *Broker) reqFriendPending(_ context.Context, r *reqCtx) (any, error) {
 	var q struct{ PendencyType string }
-	if err := r.decode(&q, CodeSnsBadParams); err != nil {
+	if err := r.decode(&q, imerr.SnsBadParams); err != nil {
 		return nil, err
 	}
 	prefix, out := pendingPrefix(r.user), true
@@ -787,7 +769,7 @@ func (b *Broker) reqFriendPending(_ context.Context, r *reqCtx) (any, error) {
 	case pendSendOut:
 		prefix = sentPrefix(r.user)
 	default:
-		return nil, snsErr(CodeSnsBadParams, "PendencyType must be %s or %s", pendComeIn, pendSendOut)
+		return nil, imerr.SnsBadParams.New("PendencyType must be %s or %s", pendComeIn, pendSendOut)
 	}
 	items := []map[string]any{}
 	if err := b.relScan(prefix, func(peer string, v []byte) error {
@@ -816,18 +798,18 @@ func (b *Broker) reqFriendDelete(ctx context.Context, r *reqCtx) (any, error) {
 		To_Account []string
 		DeleteType string
 	}
-	if err := r.decode(&q, CodeSnsBadParams); err != nil {
+	if err := r.decode(&q, imerr.SnsBadParams); err != nil {
 		return nil, err
 	}
 	if len(q.To_Account) == 0 || len(q.To_Account) > maxRelItems {
-		return nil, snsErr(CodeSnsBadParams, "To_Account must hold 1 to %d accounts", maxRelItems)
+		return nil, imerr.SnsBadParams.New("To_Account must hold 1 to %d accounts", maxRelItems)
 	}
 	switch q.DeleteType {
 	case "":
 		q.DeleteType = deleteTypeSingle
 	case deleteTypeSingle, deleteTypeBoth:
 	default:
-		return nil, snsErr(CodeSnsBadParams, "DeleteType must be %s or %s", deleteTypeSingle, deleteTypeBoth)
+		return nil, imerr.SnsBadParams.New("DeleteType must be %s or %s", deleteTypeSingle, deleteTypeBoth)
 	}
 	var rs relResults
 	for _, to := range q.To_Account {
@@ -845,7 +827,7 @@ func (b *Broker) deleteFriend(ctx context.Context, a, to string, both bool) erro
 	unlock := lockUsers(a, to)
 	defer unlock()
 	if ok, err := b.relHas(friendKey(a, to)); err != nil || !ok {
-		return orErr(err, snsErr(CodeSnsBadParams, "%s is not your friend", to))
+		return orErr(err, imerr.SnsBadParams.New("%s is not your friend", to))
 	}
 	rb := newRelBatch()
 	rb.delFriend(a, to)
@@ -864,11 +846,11 @@ func (b *Broker) deleteFriend(ctx context.Context, a, to string, both bool) erro
 // reqFriendGet pages through the friend list (Tencent sns/friend_get).
 func (b *Broker) reqFriendGet(_ context.Context, r *reqCtx) (any, error) {
 	var q struct{ StartIndex int }
-	if err := r.decode(&q, CodeSnsBadParams); err != nil {
+	if err := r.decode(&q, imerr.SnsBadParams); err != nil {
 		return nil, err
 	}
 	if q.StartIndex < 0 {
-		return nil, snsErr(CodeSnsBadParams, "StartIndex must not be negative")
+		return nil, imerr.SnsBadParams.New("StartIndex must not be negative")
 	}
 	peers, recs, err := b.loadFriends(r.user)
 	if err != nil {
@@ -908,24 +890,24 @@ func (b *Broker) checkRelations(r *reqCtx, c relationCheck) (any, error) {
 		To_Account []string
 		CheckType  string
 	}
-	if err := r.decode(&q, CodeSnsBadParams); err != nil {
+	if err := r.decode(&q, imerr.SnsBadParams); err != nil {
 		return nil, err
 	}
 	if len(q.To_Account) == 0 || len(q.To_Account) > maxRelCheck {
-		return nil, snsErr(CodeSnsBadParams, "To_Account must hold 1 to %d accounts", maxRelCheck)
+		return nil, imerr.SnsBadParams.New("To_Account must hold 1 to %d accounts", maxRelCheck)
 	}
 	switch q.CheckType {
 	case "":
 		q.CheckType = c.both
 	case c.single, c.both:
 	default:
-		return nil, snsErr(CodeSnsBadParams, "CheckType must be %s or %s", c.single, c.both)
+		return nil, imerr.SnsBadParams.New("CheckType must be %s or %s", c.single, c.both)
 	}
 	items := []map[string]any{}
 	fail := []string{}
 	for _, to := range q.To_Account {
 		if ids.CheckUserID(to) != nil {
-			items = append(items, map[string]any{"To_Account": to, "Relation": "", "ResultCode": CodeSnsBadParams, "ResultInfo": "invalid To_Account"})
+			items = append(items, map[string]any{"To_Account": to, "Relation": "", "ResultCode": imerr.SnsBadParams.Code, "ResultInfo": "invalid To_Account"})
 			fail = append(fail, to)
 			continue
 		}
@@ -970,11 +952,11 @@ func (b *Broker) reqFriendUpdate(ctx context.Context, r *reqCtx) (any, error) {
 			}
 		}
 	}
-	if err := r.decode(&q, CodeSnsBadParams); err != nil {
+	if err := r.decode(&q, imerr.SnsBadParams); err != nil {
 		return nil, err
 	}
 	if len(q.UpdateItem) == 0 || len(q.UpdateItem) > maxRelItems {
-		return nil, snsErr(CodeSnsBadParams, "UpdateItem must hold 1 to %d items", maxRelItems)
+		return nil, imerr.SnsBadParams.New("UpdateItem must hold 1 to %d items", maxRelItems)
 	}
 	var rs relResults
 	for _, it := range q.UpdateItem {
@@ -983,20 +965,20 @@ func (b *Broker) reqFriendUpdate(ctx context.Context, r *reqCtx) (any, error) {
 				return err
 			}
 			if len(it.SnsItem) == 0 {
-				return snsErr(CodeSnsBadParams, "SnsItem is empty")
+				return imerr.SnsBadParams.New("SnsItem is empty")
 			}
 			unlock := lockUsers(r.user)
 			defer unlock()
 			var rec friendRec
 			if ok, err := b.relGetJSON(friendKey(r.user, it.To_Account), &rec); err != nil || !ok {
-				return orErr(err, snsErr(CodeSnsBadParams, "%s is not your friend", it.To_Account))
+				return orErr(err, imerr.SnsBadParams.New("%s is not your friend", it.To_Account))
 			}
 			rb := newRelBatch()
 			for _, s := range it.SnsItem {
 				switch s.Tag {
 				case tagSnsRemark:
 					if json.Unmarshal(s.Value, &rec.Remark) != nil {
-						return snsErr(CodeSnsBadParams, "%s takes a string", s.Tag)
+						return imerr.SnsBadParams.New("%s takes a string", s.Tag)
 					}
 					if err := checkRelText("Remark", rec.Remark, b.cfg.Relations.MaxRemarkBytes); err != nil {
 						return err
@@ -1011,7 +993,7 @@ func (b *Broker) reqFriendUpdate(ctx context.Context, r *reqCtx) (any, error) {
 					}
 					rec.GroupName = groups
 				default:
-					return snsErr(CodeSnsBadParams, "%s cannot be updated (only %s and %s)", s.Tag, tagSnsRemark, tagSnsGroup)
+					return imerr.SnsBadParams.New("%s cannot be updated (only %s and %s)", s.Tag, tagSnsRemark, tagSnsGroup)
 				}
 			}
 			rb.set(friendKey(r.user, it.To_Account), mustJSON(rec))
@@ -1032,7 +1014,7 @@ func (b *Broker) reqFriendGroupAdd(ctx context.Context, r *reqCtx) (any, error) 
 		GroupName  []string
 		To_Account []string
 	}
-	if err := r.decode(&q, CodeSnsBadParams); err != nil {
+	if err := r.decode(&q, imerr.SnsBadParams); err != nil {
 		return nil, err
 	}
 	names, err := checkGroupNames(q.GroupName)
@@ -1040,7 +1022,7 @@ func (b *Broker) reqFriendGroupAdd(ctx context.Context, r *reqCtx) (any, error) 
 		return nil, err
 	}
 	if len(names) == 0 || len(q.To_Account) > maxRelItems {
-		return nil, snsErr(CodeSnsBadParams, "GroupName must name at least one list and To_Account hold at most %d accounts", maxRelItems)
+		return nil, imerr.SnsBadParams.New("GroupName must name at least one list and To_Account hold at most %d accounts", maxRelItems)
 	}
 	unlock := lockUsers(r.user)
 	defer unlock()
@@ -1057,7 +1039,7 @@ func (b *Broker) reqFriendGroupAdd(ctx context.Context, r *reqCtx) (any, error) 
 			if ok, gerr := b.relGetJSON(friendKey(r.user, to), &rec); gerr != nil {
 				return nil, gerr
 			} else if !ok {
-				err = snsErr(CodeSnsBadParams, "%s is not your friend", to)
+				err = imerr.SnsBadParams.New("%s is not your friend", to)
 			}
 		}
 		if err == nil {
@@ -1083,7 +1065,7 @@ func (b *Broker) reqFriendGroupAdd(ctx context.Context, r *reqCtx) (any, error) 
 // reqFriendGroupDelete deletes friend lists; their friends stay friends.
 func (b *Broker) reqFriendGroupDelete(ctx context.Context, r *reqCtx) (any, error) {
 	var q struct{ GroupName []string }
-	if err := r.decode(&q, CodeSnsBadParams); err != nil {
+	if err := r.decode(&q, imerr.SnsBadParams); err != nil {
 		return nil, err
 	}
 	names, err := checkGroupNames(q.GroupName)
@@ -1091,7 +1073,7 @@ func (b *Broker) reqFriendGroupDelete(ctx context.Context, r *reqCtx) (any, erro
 		return nil, err
 	}
 	if len(names) == 0 {
-		return nil, snsErr(CodeSnsBadParams, "GroupName must name at least one list")
+		return nil, imerr.SnsBadParams.New("GroupName must name at least one list")
 	}
 	unlock := lockUsers(r.user)
 	defer unlock()
@@ -1102,7 +1084,7 @@ func (b *Broker) reqFriendGroupDelete(ctx context.Context, r *reqCtx) (any, erro
 	rb := newRelBatch()
 	for _, n := range names {
 		if !slices.Contains(have, n) {
-			return nil, snsErr(CodeSnsBadParams, "no friend list %q", n)
+			return nil, imerr.SnsBadParams.New("no friend list %q", n)
 		}
 		rb.del(friendGroupKey(r.user, n))
 	}
@@ -1131,7 +1113,7 @@ func (b *Broker) reqFriendGroupGet(_ context.Context, r *reqCtx) (any, error) {
 		GroupName  []string
 		NeedFriend string
 	}
-	if err := r.decode(&q, CodeSnsBadParams); err != nil {
+	if err := r.decode(&q, imerr.SnsBadParams); err != nil {
 		return nil, err
 	}
 	have, err := b.friendGroups(r.user)
@@ -1145,7 +1127,7 @@ func (b *Broker) reqFriendGroupGet(_ context.Context, r *reqCtx) (any, error) {
 		}
 		for _, n := range names {
 			if !slices.Contains(have, n) {
-				return nil, snsErr(CodeSnsBadParams, "no friend list %q", n)
+				return nil, imerr.SnsBadParams.New("no friend list %q", n)
 			}
 		}
 	}
@@ -1176,15 +1158,15 @@ func (b *Broker) reqFriendGroupGet(_ context.Context, r *reqCtx) (any, error) {
 // friend_add and friend_import.
 func (b *Broker) friendAddable(a, to string, groups []string, now int64) (*relBatch, error) {
 	if ok, err := b.relHas(friendKey(a, to)); err != nil || ok {
-		return nil, orErr(err, snsErr(CodeSnsBadParams, "%s is already your friend", to))
+		return nil, orErr(err, imerr.SnsBadParams.New("%s is already your friend", to))
 	}
 	if ok, err := b.relHas(blackKey(a, to)); err != nil || ok {
-		return nil, orErr(err, snsErr(CodeSnsPeerBlacklisted, "%s is on your blacklist", to))
+		return nil, orErr(err, imerr.SnsPeerBlacklisted.New("%s is on your blacklist", to))
 	}
 	if ok, err := b.relHas(blackKey(to, a)); err != nil || ok {
-		return nil, orErr(err, snsErr(CodeSnsYouBlacklisted, "you are on %s's blacklist", to))
+		return nil, orErr(err, imerr.SnsYouBlacklisted.New("you are on %s's blacklist", to))
 	}
-	if err := b.friendsFull(a, CodeSnsFriendsFull); err != nil {
+	if err := b.friendsFull(a, imerr.SnsFriendsFull); err != nil {
 		return nil, err
 	}
 	rb := newRelBatch()

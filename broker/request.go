@@ -3,7 +3,9 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
+	"github.com/imbroker/imbroker/internal/imerr"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -33,9 +35,9 @@ type reqCtx struct {
 }
 
 // decode unmarshals the request body into v, mapping failure to code.
-func (r *reqCtx) decode(v any, code int) error {
+func (r *reqCtx) decode(v any, kind *imerr.Kind) error {
 	if err := json.Unmarshal(r.payload, v); err != nil {
-		return newError(code, reasonPayloadFormat, "request fields: %v", err)
+		return kind.New("request fields: %v", err)
 	}
 	return nil
 }
@@ -101,25 +103,25 @@ func (b *Broker) requestHandlers() map[string]reqHandler {
 // travel in the reply.
 func (b *Broker) handleRequest(ctx context.Context, cl *mqtt.Client, pk packets.Packet, op string) {
 	var hdr requestHeader
-	fail := func(e *Error) {
+	fail := func(e *imerr.Error) {
 		b.reply(cl, pk, replyHeader{ID: hdr.ID, Op: op, ErrorCode: e.Code, ErrorInfo: e.Info})
 	}
 	if len(pk.Payload) > b.cfg.Messages.MaxRequestBytes {
-		fail(newError(CodeJSONTooLarge, reasonPayloadFormat, "request of %d bytes is too large", len(pk.Payload)))
+		fail(imerr.TooLarge.New("request of %d bytes is too large", len(pk.Payload)))
 		return
 	}
 	if err := json.Unmarshal(pk.Payload, &hdr); err != nil {
-		fail(newError(CodeBadJSON, reasonPayloadFormat, "request is not a valid JSON object: %v", err))
+		fail(imerr.BadJSON.New("request is not a valid JSON object: %v", err))
 		return
 	}
 	if len(hdr.ID) > maxRequestID {
 		hdr.ID = hdr.ID[:maxRequestID]
-		fail(newError(CodeBadParams, reasonPayloadFormat, "Id longer than %d bytes", maxRequestID))
+		fail(imerr.BadParams.New("Id longer than %d bytes", maxRequestID))
 		return
 	}
 	h, ok := b.handlers[op]
 	if !ok {
-		fail(newError(CodeBadCommand, reasonTopicInvalid, "unknown request %q", op))
+		fail(imerr.BadCommand.New("unknown request %q", op))
 		return
 	}
 	user := userOf(cl)
@@ -128,8 +130,8 @@ func (b *Broker) handleRequest(ctx context.Context, cl *mqtt.Client, pk packets.
 		return
 	}
 	if err != nil {
-		e := asError(err)
-		if e.Code == CodeInternal {
+		e := imerr.As(err)
+		if e.Code == imerr.Internal.Code {
 			b.log.Error("request failed", "op", op, "user", user, "error", err)
 		}
 		fail(e)
@@ -145,4 +147,4 @@ func (b *Broker) handleRequest(ctx context.Context, cl *mqtt.Client, pk packets.
 }
 
 // errReplied tells handleRequest the handler has replied itself.
-var errReplied = &Error{Code: -1, Info: "replied"}
+var errReplied = errors.New("replied")

@@ -7,6 +7,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 
 	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
 )
 
@@ -15,12 +16,10 @@ import (
 // a device by its own ClientID keeps them online throughout.
 
 const (
-	codeStatusBadParams = 70402 // query_online_status: invalid params
-	codeStatusNoAccount = 70107 // an account that cannot exist (invalid UserID)
-	maxStatusQuery      = 500   // accounts of one status.query (Tencent)
-	stateOnline         = "Online"
-	stateOffline        = "Offline"
-	eventStatusChanged  = "StatusChanged" // to those who have the user as a friend (relations.status_events)
+	maxStatusQuery     = 500 // accounts of one status.query (Tencent)
+	stateOnline        = "Online"
+	stateOffline       = "Offline"
+	eventStatusChanged = "StatusChanged" // to those who have the user as a friend (relations.status_events)
 )
 
 // presenceKey holds the last state announced with StatusChanged.
@@ -34,17 +33,17 @@ func (b *Broker) reqStatusQuery(_ context.Context, r *reqCtx) (any, error) {
 		To_Account   []string
 		IsNeedDetail int
 	}
-	if err := r.decode(&q, codeStatusBadParams); err != nil {
+	if err := r.decode(&q, imerr.AccountBadParams); err != nil {
 		return nil, err
 	}
 	if len(q.To_Account) == 0 || len(q.To_Account) > maxStatusQuery {
-		return nil, newError(codeStatusBadParams, reasonImplementation, "To_Account must hold 1 to %d accounts", maxStatusQuery)
+		return nil, imerr.AccountBadParams.New("To_Account must hold 1 to %d accounts", maxStatusQuery)
 	}
 	results := []map[string]any{}
 	errs := []map[string]any{}
 	for _, to := range q.To_Account {
 		if ids.CheckUserID(to) != nil {
-			errs = append(errs, map[string]any{"To_Account": to, "ErrorCode": codeStatusNoAccount})
+			errs = append(errs, map[string]any{"To_Account": to, "ErrorCode": imerr.AccountUnknown.Code})
 			continue
 		}
 		devs := b.OnlineDevices(to)

@@ -7,6 +7,7 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 
+	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
 )
 
@@ -30,17 +31,17 @@ func (b *Broker) reqSync(_ context.Context, r *reqCtx) (any, error) {
 		Since uint64
 		Epoch *uint64
 	}
-	if err := r.decode(&q, CodeBadParams); err != nil {
-		return nil, newError(CodeBadParams, reasonPayloadFormat, "Since must be an unsigned integer")
+	if err := r.decode(&q, imerr.BadParams); err != nil {
+		return nil, imerr.BadParams.New("Since must be an unsigned integer")
 	}
 	topic := topicUserPrefix + r.user
 	if !subscribed(r.cl, topic) {
-		return nil, newError(CodeBadParams, reasonTopicInvalid, "subscribe to %s before sync: events are replayed there", topic)
+		return nil, imerr.BadParams.New("subscribe to %s before sync: events are replayed there", topic)
 	}
 	rep := b.replay(r.cl, userStream(r.user), topic, q.Since, q.Epoch, 0)
 	b.metrics.syncs.Add(1)
 	if rep.ErrorCode != 0 {
-		return nil, &Error{Code: rep.ErrorCode, Info: rep.ErrorInfo}
+		return nil, &imerr.Error{Code: rep.ErrorCode, Info: rep.ErrorInfo}
 	}
 	return rep, nil
 }
@@ -66,7 +67,7 @@ func (b *Broker) replay(cl *mqtt.Client, stream, topic string, since uint64, epo
 		pg, err := b.store.ReadFrom(stream, from, min(page, budget))
 		if err != nil {
 			b.log.Error("replay read", "stream", stream, "error", err)
-			rep.ErrorCode, rep.ErrorInfo = CodeInternal, "internal error"
+			rep.ErrorCode, rep.ErrorInfo = imerr.Internal.Code, "internal error"
 			break
 		}
 		head := pg.Head
@@ -84,7 +85,7 @@ func (b *Broker) replay(cl *mqtt.Client, stream, topic string, since uint64, epo
 		}
 		for _, e := range pg.Entries {
 			if !b.writeDirect(cl, topic, envelope(e.Pos.Epoch, e.Pos.Seq, e.Payload), packets.Properties{}) {
-				rep.ErrorCode, rep.ErrorInfo = CodeBadParams, "connection closed or unsubscribed during replay"
+				rep.ErrorCode, rep.ErrorInfo = imerr.BadParams.Code, "connection closed or unsubscribed during replay"
 				return rep
 			}
 			since = e.Pos.Seq

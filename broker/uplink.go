@@ -10,6 +10,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/imbroker/imbroker/hooks/auth"
+	"github.com/imbroker/imbroker/internal/imerr"
 )
 
 const (
@@ -39,7 +40,7 @@ func (b *Broker) HandlePublish(cl *mqtt.Client, pk packets.Packet) (bool, error)
 	var err error
 	switch {
 	case user == "":
-		err = newError(CodeNoPermission, reasonNotAuthorized, "publishing to %q is not allowed", topic)
+		err = imerr.NoPermission.New("publishing to %q is not allowed", topic)
 	case strings.HasPrefix(topic, topicSendC2C):
 		_, err = b.SendC2C(ctx, user, topic[len(topicSendC2C):], pk.Payload)
 	case strings.HasPrefix(topic, topicSendGroup):
@@ -48,7 +49,7 @@ func (b *Broker) HandlePublish(cl *mqtt.Client, pk packets.Packet) (bool, error)
 		if dropped {
 			// Tencent drops messages over the group rate and reports success;
 			// the sender is told on rpc which one was dropped.
-			r := sendErrorReply(topic, pk.Payload, &Error{})
+			r := sendErrorReply(topic, pk.Payload, &imerr.Error{})
 			r["MsgDropReason"] = "MsgFreqLimit"
 			b.reply(cl, pk, r)
 		}
@@ -56,9 +57,9 @@ func (b *Broker) HandlePublish(cl *mqtt.Client, pk packets.Packet) (bool, error)
 		b.handleRequest(ctx, cl, pk, topic[len(topicReqPrefix):])
 		return false, nil
 	case strings.HasPrefix(topic, topicSendPrefix):
-		err = newError(CodeBadParams, reasonTopicInvalid, "unknown send topic %q", topic)
+		err = imerr.BadCommand.New("unknown send topic %q", topic)
 	default:
-		err = newError(CodeNoPermission, reasonNotAuthorized, "publishing to %q is not allowed", topic)
+		err = imerr.NoPermission.New("publishing to %q is not allowed", topic)
 	}
 	if err == nil {
 		return false, nil
@@ -70,21 +71,21 @@ func (b *Broker) HandlePublish(cl *mqtt.Client, pk packets.Packet) (bool, error)
 // clients that cannot read a PUBACK reason (3.1.1, QoS 0) are told on their
 // rpc topic.
 func (b *Broker) refusal(cl *mqtt.Client, pk packets.Packet, topic string, err error) packets.Code {
-	e := asError(err)
+	e := imerr.As(err)
 	user := userOf(cl)
-	if e.Code == CodeInternal {
+	if e.Code == imerr.Internal.Code {
 		b.log.Error("publish failed", "user", user, "topic", topic, "error", err)
 	}
 	b.metrics.refused.Add(1)
 	if user != "" && (cl.Properties.ProtocolVersion < 5 || pk.FixedHeader.Qos == 0) {
 		b.reply(cl, pk, sendErrorReply(topic, pk.Payload, e))
 	}
-	return e.packetCode()
+	return packetCode(e)
 }
 
 // sendErrorReply tells a client which send failed: the topic plus the
 // MsgRandom and ClientMsgID it sent, when they can be read.
-func sendErrorReply(topic string, payload []byte, e *Error) map[string]any {
+func sendErrorReply(topic string, payload []byte, e *imerr.Error) map[string]any {
 	var ids struct {
 		MsgRandom   *uint32 `json:"MsgRandom"`
 		ClientMsgID string  `json:"ClientMsgID"`

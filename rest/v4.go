@@ -18,7 +18,7 @@ import (
 
 	"github.com/imbroker/imbroker/broker"
 	"github.com/imbroker/imbroker/config"
-	"github.com/imbroker/imbroker/internal/usersig"
+	"github.com/imbroker/imbroker/internal/imerr"
 )
 
 // Admin is what the Tencent-compatible v4 API needs from the broker core.
@@ -59,15 +59,7 @@ const (
 	codeInternal      = 20005
 )
 
-// apiError is a refusal with a Tencent code.
-type apiError struct {
-	Code int
-	Info string
-}
-
-func (e *apiError) Error() string { return strconv.Itoa(e.Code) + " " + e.Info }
-
-func fail(code int, info string) error { return &apiError{Code: code, Info: info} }
+func fail(code int, info string) error { return imerr.Custom(code, info) }
 
 // endpoint is one v4 API. The router and /v4/openapi.json are both built
 // from the registry, so they cannot drift.
@@ -276,22 +268,7 @@ func readBody(w http.ResponseWriter, r *http.Request, max int, openim bool) ([]b
 }
 
 // code is err's Tencent code.
-func code(err error) int {
-	var ae *apiError
-	var be *broker.Error
-	var ue *usersig.Error
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ae):
-		return ae.Code
-	case errors.As(err, &be):
-		return be.Code
-	case errors.As(err, &ue):
-		return ue.Code
-	}
-	return codeInternal
-}
+func code(err error) int { return imerr.CodeOf(err) }
 
 // writeEnvelope writes {ActionStatus, ErrorCode, ErrorInfo, ...out} with
 // HTTP 200. Error texts come only from coded errors; anything else is
@@ -311,19 +288,8 @@ func writeEnvelope(w http.ResponseWriter, err error, out map[string]any) {
 
 // errInfo is err's code and the text a client may see.
 func errInfo(err error) (int, string) {
-	c := code(err)
-	var ae *apiError
-	var be *broker.Error
-	var ue *usersig.Error
-	switch {
-	case errors.As(err, &ae):
-		return c, ae.Info
-	case errors.As(err, &be) && c != codeInternal:
-		return c, be.Info
-	case errors.As(err, &ue):
-		return c, ue.Reason
-	}
-	return c, "internal error"
+	e := imerr.As(err)
+	return e.Code, e.Info
 }
 
 // openAPI builds the OpenAPI 3 document of eps.

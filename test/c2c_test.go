@@ -123,7 +123,7 @@ func badInputs() []struct {
 		{"recipient with colon", "im/send/c2c/bob:x", `{"MsgRandom":1,"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"x"}}]}`, 20003, 0x83},
 		{"recipient with level", "im/send/c2c/bob/x", `{"MsgRandom":1,"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"x"}}]}`, 20003, 0x83},
 		{"empty recipient", "im/send/c2c/", `{"MsgRandom":1,"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"x"}}]}`, 20003, 0x83},
-		{"unknown send kind", "im/send/fax/bob", `{}`, 60003, 0x90},
+		{"unknown send kind", "im/send/fax/bob", `{}`, 60009, 0x90},
 	}
 }
 

@@ -17,32 +17,26 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/imbroker/imbroker/internal/imerr"
 )
 
-// Error is a UserSig failure carrying Tencent's numeric error code, so the
-// API boundary can report the same code a Tencent client expects.
-type Error struct {
-	Code   int
-	Reason string
-}
-
-// Error implements the error interface.
-func (e *Error) Error() string { return "usersig: " + e.Reason + " (" + strconv.Itoa(e.Code) + ")" }
-
-// Sentinel errors returned by Verify and Decode; compare with errors.Is.
+// Sentinel errors returned by Verify and Decode (rows of the error table,
+// so the API boundary reports the code a Tencent client expects); compare
+// with errors.Is.
 var (
 	// ErrEmpty: no UserSig was supplied.
-	ErrEmpty = &Error{70002, "UserSig empty"}
+	ErrEmpty = imerr.UserSigEmpty.Err()
 	// ErrMalformed: bad encoding, compression, JSON, field types or version.
-	ErrMalformed = &Error{70003, "UserSig invalid"}
+	ErrMalformed = imerr.UserSigInvalid.Err()
 	// ErrExpired: the (authentic) UserSig is past TLS.time + TLS.expire.
-	ErrExpired = &Error{70001, "UserSig expired"}
+	ErrExpired = imerr.UserSigExpired.Err()
 	// ErrBadSig: the HMAC does not match (forged, or signed with another key).
-	ErrBadSig = &Error{70009, "UserSig verification failed"}
+	ErrBadSig = imerr.UserSigVerify.Err()
 	// ErrUserMismatch: the UserSig was issued for another UserID.
-	ErrUserMismatch = &Error{70013, "UserID does not match the UserSig"}
+	ErrUserMismatch = imerr.UserSigUser.Err()
 	// ErrAppMismatch: the UserSig was issued for another SDKAppID.
-	ErrAppMismatch = &Error{70014, "SDKAppID does not match the UserSig"}
+	ErrAppMismatch = imerr.UserSigApp.Err()
 )
 
 // MaxLen bounds both the encoded UserSig and its inflated JSON; real ones

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imbroker/imbroker/internal/imerr"
 )
 
 const (
@@ -36,10 +38,10 @@ func rawSig(t testing.TB, payload []byte, level int) string {
 }
 
 func TestError(t *testing.T) {
-	if got := ErrExpired.Error(); got != "usersig: UserSig expired (70001)" {
+	if got := ErrExpired.Error(); got != "70001 UserSig expired" {
 		t.Fatalf("Error() = %q", got)
 	}
-	var e *Error
+	var e *imerr.Error
 	if !errors.As(error(ErrBadSig), &e) || e.Code != 70009 {
 		t.Fatalf("errors.As failed: %v", e)
 	}
@@ -295,7 +297,7 @@ func FuzzVerify(f *testing.F) {
 	f.Fuzz(func(t *testing.T, id, sig string, now int64) {
 		exp, err := s.Verify(id, sig, time.Unix(now, 0))
 		if err != nil {
-			var e *Error
+			var e *imerr.Error
 			if !errors.As(err, &e) {
 				t.Fatalf("non-usersig error %v", err)
 			}
