@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -33,9 +34,9 @@ type ackPipe struct {
 
 // pendingAck is a send whose PUBACK is not written yet.
 type pendingAck struct {
-	finish func() (SendResult, error) // waits for the commit; nil: outcome known
-	err    error                      // the outcome when finish is nil
-	write  func(error)                // writes the PUBACK for an outcome
+	finish func() (wire.SendResult, error) // waits for the commit; nil: outcome known
+	err    error                           // the outcome when finish is nil
+	write  func(error)                     // writes the PUBACK for an outcome
 }
 
 // maxPipelined bounds a connection's unwritten acks. A client past the

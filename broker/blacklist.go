@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/internal/imerr"
 )
@@ -177,24 +178,24 @@ func (b *Broker) reqBlackCheck(_ context.Context, r *reqCtx) (any, error) {
 // the result to return). With relations.require_friendship_for_c2c,
 // non-friends get 20009 and one-way friends 20010 / 20011. Sending to
 // yourself, and any send from or to the app admin, is exempt.
-func (b *Broker) c2cRelationGate(from, to string, payload []byte) (res SendResult, stop bool, err error) {
+func (b *Broker) c2cRelationGate(from, to string, payload []byte) (res wire.SendResult, stop bool, err error) {
 	rc := b.cfg.Relations
 	if from == to || from == b.cfg.App.Admin || to == b.cfg.App.Admin {
-		return SendResult{}, false, nil
+		return wire.SendResult{}, false, nil
 	}
 	blocked, err := b.relHas(blackKey(to, from))
 	if err != nil {
-		return SendResult{}, true, fmt.Errorf("blacklist check: %w", err)
+		return wire.SendResult{}, true, fmt.Errorf("blacklist check: %w", err)
 	}
 	if blocked {
 		if rc.BlacklistedSend == config.BlacklistedSendError {
-			return SendResult{}, true, imerr.C2CBlacklisted.New("you are on %s's blacklist", to)
+			return wire.SendResult{}, true, imerr.C2CBlacklisted.New("you are on %s's blacklist", to)
 		}
-		req, _, err := b.parseSend(payload)
+		req, _, err := wire.ParseSend(payload, b.cfg.Messages)
 		if err != nil {
-			return SendResult{}, true, err
+			return wire.SendResult{}, true, err
 		}
-		res = SendResult{MsgSeq: req.MsgSeq, MsgTime: time.Now().Unix()}
+		res = wire.SendResult{MsgSeq: req.MsgSeq, MsgTime: time.Now().Unix()}
 		if res.MsgSeq == 0 {
 			res.MsgSeq = rand.Uint32N(1<<31-1) + 1
 		}
@@ -202,23 +203,23 @@ func (b *Broker) c2cRelationGate(from, to string, payload []byte) (res SendResul
 		return res, true, nil
 	}
 	if !rc.RequireFriendshipForC2C {
-		return SendResult{}, false, nil
+		return wire.SendResult{}, false, nil
 	}
 	mine, err := b.relHas(friendKey(from, to))
 	if err != nil {
-		return SendResult{}, true, fmt.Errorf("friend check: %w", err)
+		return wire.SendResult{}, true, fmt.Errorf("friend check: %w", err)
 	}
 	theirs, err := b.relHas(friendKey(to, from))
 	if err != nil {
-		return SendResult{}, true, fmt.Errorf("friend check: %w", err)
+		return wire.SendResult{}, true, fmt.Errorf("friend check: %w", err)
 	}
 	switch {
 	case !mine && !theirs:
-		return SendResult{}, true, imerr.C2CNotFriends.New("%s is not your friend", to)
+		return wire.SendResult{}, true, imerr.C2CNotFriends.New("%s is not your friend", to)
 	case !theirs:
-		return SendResult{}, true, imerr.C2CNotTheirs.New("you are not in %s's friend list", to)
+		return wire.SendResult{}, true, imerr.C2CNotTheirs.New("you are not in %s's friend list", to)
 	case !mine:
-		return SendResult{}, true, imerr.C2CNotYours.New("%s is not in your friend list", to)
+		return wire.SendResult{}, true, imerr.C2CNotYours.New("%s is not in your friend list", to)
 	}
-	return SendResult{}, false, nil
+	return wire.SendResult{}, false, nil
 }

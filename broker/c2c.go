@@ -9,35 +9,11 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
 )
-
-// c2cMsg is a stored and delivered one-to-one message (Tencent field names).
-type c2cMsg struct {
-	From              string          `json:"From_Account"`
-	To                string          `json:"To_Account"`
-	MsgSeq            uint32          `json:"MsgSeq"`
-	MsgRandom         uint32          `json:"MsgRandom"`
-	MsgTime           int64           `json:"MsgTime"`
-	MsgKey            string          `json:"MsgKey"`
-	MsgBody           json.RawMessage `json:"MsgBody"`
-	CloudCustomData   string          `json:"CloudCustomData,omitempty"`
-	ClientMsgID       string          `json:"ClientMsgID,omitempty"`
-	IsNeedReadReceipt int             `json:"IsNeedReadReceipt,omitempty"`
-	SendMsgControl    []string        `json:"SendMsgControl,omitempty"`
-	OfflinePushInfo   json.RawMessage `json:"OfflinePushInfo,omitempty"`
-	MsgFlagBits       int             `json:"MsgFlagBits,omitempty"` // 8: recalled (history only)
-}
-
-// SendResult is what a successful send returns.
-type SendResult struct {
-	MsgKey    string
-	MsgTime   int64
-	MsgSeq    uint32
-	Duplicate bool // an identical resend inside the dedup window; nothing new was stored
-}
 
 // userStream names a user's event stream in the store.
 func userStream(uid string) string { return "u/" + uid }
@@ -46,7 +22,7 @@ func userStream(uid string) string { return "u/" + uid }
 // the recipient's and the sender's stream copies are written in one synced
 // batch, so when it returns nil the message is durable in both streams.
 // Delivery follows from the commit. [IM-C2C-1]
-func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (SendResult, error) {
+func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (wire.SendResult, error) {
 	finish, res, err := b.startC2C(ctx, from, to, payload)
 	if err != nil || finish == nil {
 		return res, err
@@ -60,22 +36,22 @@ func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (
 // refused, or dropped by the callback with res) waits until the message is
 // durable and does what follows the commit. A connection can so have several
 // sends committing at once while keeping their order. [IM-C2C-PIPELINE]
-func (b *Broker) startC2C(ctx context.Context, from, to string, payload []byte) (finish func() (SendResult, error), res SendResult, err error) {
+func (b *Broker) startC2C(ctx context.Context, from, to string, payload []byte) (finish func() (wire.SendResult, error), res wire.SendResult, err error) {
 	if err := ids.CheckUserID(to); err != nil {
-		return nil, SendResult{}, imerr.BadAccount.New("invalid To_Account: %v", err)
+		return nil, wire.SendResult{}, imerr.BadAccount.New("invalid To_Account: %v", err)
 	}
 	if err := b.checkNoSpeaking(from, false); err != nil { // global mute [IM-NOSPEAKING]
-		return nil, SendResult{}, err
+		return nil, wire.SendResult{}, err
 	}
 	if res, stop, err := b.c2cRelationGate(from, to, payload); stop { // blacklist, friendship [IM-REL-C2C]
 		return nil, res, err
 	}
-	req, body, err := b.parseSend(payload)
+	req, body, err := wire.ParseSend(payload, b.cfg.Messages)
 	if err != nil {
-		return nil, SendResult{}, err
+		return nil, wire.SendResult{}, err
 	}
 	now := time.Now()
-	msg := c2cMsg{
+	msg := wire.C2CMsg{
 		From: from, To: to, MsgSeq: req.MsgSeq, MsgRandom: *req.MsgRandom, MsgTime: msgTimeOf(ctx, now),
 		MsgBody: body, CloudCustomData: req.CloudCustomData, ClientMsgID: req.ClientMsgID,
 		IsNeedReadReceipt: req.IsNeedReadReceipt, SendMsgControl: req.SendMsgControl, OfflinePushInfo: req.OfflinePushInfo,
@@ -83,7 +59,7 @@ func (b *Broker) startC2C(ctx context.Context, from, to string, payload []byte) 
 	if msg.MsgSeq == 0 {
 		msg.MsgSeq = rand.Uint32N(1<<31-1) + 1 // Tencent: random when the sender sets none
 	}
-	msg.MsgKey = c2cMsgKey(msg.MsgSeq, msg.MsgRandom, msg.MsgTime)
+	msg.MsgKey = wire.C2CMsgKey(msg.MsgSeq, msg.MsgRandom, msg.MsgTime)
 	var cbFields map[string]any // only built for callbacks that are configured
 	if b.callbacks.Enabled(cbC2CBefore) || b.callbacks.Enabled(cbC2CAfter) {
 		cbFields = map[string]any{"From_Account": from, "To_Account": to, "MsgSeq": msg.MsgSeq, "MsgRandom": msg.MsgRandom,
@@ -92,15 +68,15 @@ func (b *Broker) startC2C(ctx context.Context, from, to string, payload []byte) 
 	body0 := []byte(msg.MsgBody)
 	if err := b.beforeSend(ctx, cbC2CBefore, req.ForbidCallbackControl, cbFields, &body0, &msg.CloudCustomData,
 		c2cVerdicts); err == errDroppedByCallback {
-		return nil, SendResult{MsgKey: msg.MsgKey, MsgTime: msg.MsgTime, MsgSeq: msg.MsgSeq}, nil
+		return nil, wire.SendResult{MsgKey: msg.MsgKey, MsgTime: msg.MsgTime, MsgSeq: msg.MsgSeq}, nil
 	} else if err != nil {
-		return nil, SendResult{}, err
+		return nil, wire.SendResult{}, err
 	}
 	msg.MsgBody = body0
-	msgJSON := encodeC2CMsg(&msg)
-	event := c2cEvent(msgJSON)
-	res = SendResult{MsgKey: msg.MsgKey, MsgTime: msg.MsgTime, MsgSeq: msg.MsgSeq}
-	resJSON := encodeSendResult(res)
+	msgJSON := wire.EncodeC2CMsg(&msg)
+	event := wire.C2CEvent(msgJSON)
+	res = wire.SendResult{MsgKey: msg.MsgKey, MsgTime: msg.MsgTime, MsgSeq: msg.MsgSeq}
+	resJSON := wire.EncodeSendResult(res)
 	// Streams: the recipient's, the sender's (all their devices; not with
 	// SyncOtherMachine 2), and the pair's conversation history.
 	appends := []storage.Append{{Stream: userStream(to), Payload: event}}
@@ -132,15 +108,15 @@ func (b *Broker) startC2C(ctx context.Context, from, to string, payload []byte) 
 		DedupTTL:   b.cfg.Messages.DedupWindow,
 	})
 	if err != nil {
-		return nil, SendResult{}, fmt.Errorf("store c2c %s->%s: %w", from, to, err)
+		return nil, wire.SendResult{}, fmt.Errorf("store c2c %s->%s: %w", from, to, err)
 	}
-	finish = func() (SendResult, error) {
+	finish = func() (wire.SendResult, error) {
 		out, err := pending.Wait()
 		if err != nil {
-			return SendResult{}, fmt.Errorf("store c2c %s->%s: %w", from, to, err)
+			return wire.SendResult{}, fmt.Errorf("store c2c %s->%s: %w", from, to, err)
 		}
 		if out.Duplicate {
-			var prev SendResult
+			var prev wire.SendResult
 			_ = json.Unmarshal(out.DedupValue, &prev)
 			prev.Duplicate = true
 			return prev, nil
@@ -159,7 +135,7 @@ func (b *Broker) startC2C(ctx context.Context, from, to string, payload []byte) 
 
 // c2cDedupKey identifies a resend: same sender, recipient, MsgRandom and
 // content (Tencent treats the same Random and content as a duplicate).
-func c2cDedupKey(from, to string, random uint32, body []byte, req *sendRequest) []byte {
+func c2cDedupKey(from, to string, random uint32, body []byte, req *wire.SendRequest) []byte {
 	h := sha256.New()
 	h.Write(body)
 	h.Write([]byte{0})
@@ -167,5 +143,5 @@ func c2cDedupKey(from, to string, random uint32, body []byte, req *sendRequest) 
 	h.Write([]byte{0})
 	h.Write([]byte(req.ClientMsgID))
 	var sum [sha256.Size]byte
-	return appendDedupKey(from, to, random, h.Sum(sum[:0])[:16])
+	return wire.AppendDedupKey(from, to, random, h.Sum(sum[:0])[:16])
 }

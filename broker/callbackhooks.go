@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/internal/imerr"
@@ -42,7 +43,7 @@ func (b *Broker) beforeSend(ctx context.Context, command string, forbid []string
 		return verdicts.refusal(d)
 	}
 	if d.MsgBody != nil {
-		nb, err := validateBody(d.MsgBody, b.cfg.Messages.MaxElements)
+		nb, err := wire.ValidateBody(d.MsgBody, b.cfg.Messages.MaxElements)
 		if err != nil {
 			b.log.Warn("callback rewrite ignored: invalid MsgBody", "command", command, "error", err)
 		} else {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+
+	"github.com/imbroker/imbroker/broker/wire"
 )
 
 // Conversation records (cv/{uid}/{conv}) stay JSON on disk: conv.list,
@@ -24,11 +26,11 @@ func encodeConv(st *convState) []byte {
 	b = strconv.AppendInt(b, int64(st.Type), 10)
 	if st.Peer_Account != "" {
 		b = append(b, `,"Peer_Account":`...)
-		b = appendJSONString(b, st.Peer_Account)
+		b = wire.AppendJSONString(b, st.Peer_Account)
 	}
 	if st.GroupId != "" {
 		b = append(b, `,"GroupId":`...)
-		b = appendJSONString(b, st.GroupId)
+		b = wire.AppendJSONString(b, st.GroupId)
 	}
 	if len(st.LastMsg) > 0 {
 		b = append(b, `,"LastMsg":`...)
@@ -62,21 +64,6 @@ func decodeConv(raw []byte, st *convState) error {
 		return fmt.Errorf("conversation record: %w", err)
 	}
 	return nil
-}
-
-// appendJSONString appends s as a JSON string. IDs are plain ASCII and
-// take the fast path; anything else goes through encoding/json so the
-// escaping (HTML characters, control characters, bad UTF-8) is its own.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
 
 // appendRawJSON appends a JSON value that encoding/json produced (compact,

@@ -6,11 +6,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/storage"
 )
 
 func convSamples() []convState {
-	msg, _ := json.Marshal(c2cMsg{From: "alice", To: "bob", MsgSeq: 7, MsgRandom: 9, MsgTime: 1795634951, MsgKey: "7_9_1795634951",
+	msg, _ := json.Marshal(wire.C2CMsg{From: "alice", To: "bob", MsgSeq: 7, MsgRandom: 9, MsgTime: 1795634951, MsgKey: "7_9_1795634951",
 		MsgBody: json.RawMessage(`[{"MsgType":"TIMTextElem","MsgContent":{"Text":"<b>hi</b> & \u2028 张三 \"q\""}}]`)})
 	return []convState{
 		{},

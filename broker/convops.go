@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
@@ -280,7 +281,7 @@ func (b *Broker) reqMsgRead(ctx context.Context, r *reqCtx) (any, error) {
 // readEvents adds a read report's events to batch: ConvRead to the reader's
 // devices and, for C2C, a C2CReadReceipt naming the last message read to the peer.
 func (b *Broker) readEvents(batch *storage.Batch, uid string, kind int, peer, gid string, seq, msgSeq uint64, unread int, lastRead json.RawMessage) {
-	readEv, _ := encodeEvent(eventConvRead, map[string]any{"Type": kind, "Peer_Account": peer, "GroupId": gid,
+	readEv, _ := wire.EncodeEvent(eventConvRead, map[string]any{"Type": kind, "Peer_Account": peer, "GroupId": gid,
 		"Seq": seq, "MsgSeq": msgSeq, "UnreadMsgNum": unread, "ReadTime": time.Now().Unix()})
 	batch.Appends = append(batch.Appends, storage.Append{Stream: userStream(uid), Payload: readEv})
 	if kind == convC2C && peer != uid && lastRead != nil {
@@ -289,7 +290,7 @@ func (b *Broker) readEvents(batch *storage.Batch, uid string, kind int, peer, gi
 			MsgTime int64
 		}
 		_ = json.Unmarshal(lastRead, &m)
-		rc, _ := encodeEvent(eventReadReceipt, map[string]any{"Peer_Account": uid, "LastReadTime": m.MsgTime, "MsgKey": m.MsgKey})
+		rc, _ := wire.EncodeEvent(eventReadReceipt, map[string]any{"Peer_Account": uid, "LastReadTime": m.MsgTime, "MsgKey": m.MsgKey})
 		batch.Appends = append(batch.Appends, storage.Append{Stream: userStream(peer), Payload: rc})
 	}
 }
@@ -373,7 +374,7 @@ func (b *Broker) countIncoming(uid string, st convState, seq uint64) (int, json.
 		}
 		_ = json.Unmarshal(ev.Msg, &m)
 		switch {
-		case st.Type == convC2C && ev.Event == eventC2CMsg:
+		case st.Type == convC2C && ev.Event == wire.EventC2CMsg:
 			ours := (m.From_Account == st.Peer_Account && m.To_Account == uid) || (m.From_Account == uid && m.To_Account == st.Peer_Account)
 			noUnread, _ := msgControl(m.SendMsgControl)
 			return ev.Msg, ours, ours && m.From_Account != uid && !noUnread
@@ -453,7 +454,7 @@ func (b *Broker) reqConvDelete(ctx context.Context, r *reqCtx) (any, error) {
 	if q.ClearRamble == 1 {
 		batch.Sets[clearedKey(r.user, conv)] = []byte(strconv.FormatUint(head.Seq, 10))
 	}
-	ev, _ := encodeEvent(eventConvDeleted, map[string]any{"Type": kind, "Peer_Account": q.Peer_Account, "GroupId": q.GroupId, "ClearRamble": q.ClearRamble})
+	ev, _ := wire.EncodeEvent(eventConvDeleted, map[string]any{"Type": kind, "Peer_Account": q.Peer_Account, "GroupId": q.GroupId, "ClearRamble": q.ClearRamble})
 	batch.Appends = []storage.Append{{Stream: userStream(r.user), Payload: ev}}
 	if _, err := b.store.Commit(ctx, batch); err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/storage"
 )
 
@@ -78,7 +79,7 @@ func (d *deliverer) run(q chan storage.Entry) {
 		// stalled socket holds while writing, so one dead peer would stall the
 		// worker. At QoS 0 a stalled peer only loses live copies (its queue is
 		// full) and fills the gap by sync; the store is the guarantee.
-		if err := d.pub.Publish(topic, envelope(e.Pos.Epoch, e.Pos.Seq, e.Payload), false, 0); err != nil {
+		if err := d.pub.Publish(topic, wire.Envelope(e.Pos.Epoch, e.Pos.Seq, e.Payload), false, 0); err != nil {
 			d.log.Warn("live delivery failed", "stream", e.Stream, "seq", e.Pos.Seq, "error", err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
@@ -80,7 +81,7 @@ func (b *Broker) GroupSystemNotice(gid string, to []string, content string) (int
 		}
 	}
 	g.mu.RUnlock()
-	payload, err := encodeEvent(eventGroupSystemNote, map[string]any{"GroupId": gid, "Content": content, "MsgTime": time.Now().Unix()})
+	payload, err := wire.EncodeEvent(eventGroupSystemNote, map[string]any{"GroupId": gid, "Content": content, "MsgTime": time.Now().Unix()})
 	if err != nil {
 		return 0, err
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/imerr"
 	mqtt "github.com/mochi-mqtt/server/v2"
 )
@@ -131,7 +132,7 @@ func (b *Broker) reqGroupHistory(_ context.Context, r *reqCtx) (any, error) {
 			return nil, err
 		}
 		for i := len(entries) - 1; i >= 0; i-- {
-			list = append(list, envelope(entries[i].Pos.Epoch, entries[i].Pos.Seq, entries[i].Payload))
+			list = append(list, wire.Envelope(entries[i].Pos.Epoch, entries[i].Pos.Seq, entries[i].Payload))
 		}
 	}
 	return map[string]any{"GroupId": q.GroupId, "IsFinished": start <= floor, "RspMsgList": list}, nil

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
@@ -701,7 +702,7 @@ func (b *Broker) reqGroupDestroy(ctx context.Context, r *reqCtx) (any, error) {
 	}
 	tip := groupTip{GroupId: gid, TipType: tipDestroyed, Operator_Account: r.user, Type: g.info.Type}
 	tip.MsgTime = time.Now().Unix()
-	payload, err := encodeEvent(eventGroupTip, tip)
+	payload, err := wire.EncodeEvent(eventGroupTip, tip)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
@@ -122,7 +123,7 @@ func (b *Broker) commitGroupChange(ctx context.Context, g *group, c groupChange)
 			seq, epoch = g.memSeq+1, g.memEpoch
 		}
 		var err error
-		if payload, err = encodeEvent(c.eventName, c.build(seq, now)); err != nil {
+		if payload, err = wire.EncodeEvent(c.eventName, c.build(seq, now)); err != nil {
 			return 0, false, fmt.Errorf("encode %s: %w", c.eventName, err)
 		}
 		if g.policy.stored() {
@@ -152,7 +153,7 @@ func (b *Broker) commitGroupChange(ctx context.Context, g *group, c groupChange)
 	if c.notice != nil && len(c.noticeTo) > 0 {
 		tip := *c.notice
 		tip.MsgTime = now.Unix()
-		p, err := encodeEvent(eventGroupTip, tip)
+		p, err := wire.EncodeEvent(eventGroupTip, tip)
 		if err != nil {
 			return 0, false, fmt.Errorf("encode %s: %w", eventGroupTip, err)
 		}
@@ -214,7 +215,7 @@ func (b *Broker) notifyUsers(ctx context.Context, users []string, tip groupTip) 
 		return nil
 	}
 	tip.MsgTime = time.Now().Unix()
-	payload, err := encodeEvent(eventGroupTip, tip)
+	payload, err := wire.EncodeEvent(eventGroupTip, tip)
 	if err != nil {
 		return err
 	}
@@ -238,7 +239,7 @@ func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte
 	if err := b.checkNoSpeaking(from, true); err != nil { // global mute [IM-NOSPEAKING]
 		return 0, false, err
 	}
-	req, body, err := b.parseSend(payload)
+	req, body, err := wire.ParseSend(payload, b.cfg.Messages)
 	if err != nil {
 		return 0, false, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/imerr"
 )
 
@@ -73,7 +74,7 @@ func (b *Broker) reqMsgHistory(_ context.Context, r *reqCtx) (any, error) {
 				Event string
 				Msg   struct{ MsgTime int64 }
 			}
-			if json.Unmarshal(e.Payload, &ev) != nil || (ev.Event != eventC2CMsg && ev.Event != eventGroupMsg) {
+			if json.Unmarshal(e.Payload, &ev) != nil || (ev.Event != wire.EventC2CMsg && ev.Event != eventGroupMsg) {
 				continue
 			}
 			if q.MaxTime > 0 && ev.Msg.MsgTime > q.MaxTime {
@@ -83,7 +84,7 @@ func (b *Broker) reqMsgHistory(_ context.Context, r *reqCtx) (any, error) {
 				end = floor // older than asked: done
 				break
 			}
-			list = append(list, envelope(e.Pos.Epoch, e.Pos.Seq, e.Payload))
+			list = append(list, wire.Envelope(e.Pos.Epoch, e.Pos.Seq, e.Payload))
 			lastSeq = e.Pos.Seq
 		}
 		switch {
@@ -115,7 +116,7 @@ func (b *Broker) anyMessage(stream string, floor, end uint64, minTime int64) boo
 				Event string
 				Msg   struct{ MsgTime int64 }
 			}
-			if json.Unmarshal(entries[i].Payload, &ev) != nil || (ev.Event != eventC2CMsg && ev.Event != eventGroupMsg) {
+			if json.Unmarshal(entries[i].Payload, &ev) != nil || (ev.Event != wire.EventC2CMsg && ev.Event != eventGroupMsg) {
 				continue
 			}
 			return minTime == 0 || ev.Msg.MsgTime >= minTime

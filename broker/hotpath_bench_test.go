@@ -3,6 +3,7 @@ package broker
 import (
 	"testing"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/config"
 )
 
@@ -14,18 +15,18 @@ func BenchmarkParseSend(b *testing.B) {
 	b.SetBytes(int64(len(payload)))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if _, _, err := br.parseSend(payload); err != nil {
+		if _, _, err := wire.ParseSend(payload, br.cfg.Messages); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkEnvelope(b *testing.B) {
-	stored, _ := encodeEvent(eventC2CMsg, c2cMsg{From: "alice", To: "bob", MsgRandom: 1, MsgBody: []byte(`[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hello"}}]`)})
+	stored, _ := wire.EncodeEvent(wire.EventC2CMsg, wire.C2CMsg{From: "alice", To: "bob", MsgRandom: 1, MsgBody: []byte(`[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hello"}}]`)})
 	b.SetBytes(int64(len(stored)))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		_ = envelope(1795634951123, uint64(i), stored)
+		_ = wire.Envelope(1795634951123, uint64(i), stored)
 	}
 }
 

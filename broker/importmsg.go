@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 	"time"
+
+	"github.com/imbroker/imbroker/broker/wire"
 )
 
 // msgTimeKey carries an imported message's MsgTime through SendC2C.
@@ -21,6 +23,6 @@ func msgTimeOf(ctx context.Context, now time.Time) int64 {
 // openim/importmsg) through SendC2C's path with msgTime (Unix seconds) as
 // its MsgTime. The caller puts what the import mode implies in payload
 // (SendMsgControl, OfflinePushInfo, ForbidCallbackControl). [IM-IMPORTMSG]
-func (b *Broker) ImportC2C(ctx context.Context, from, to string, payload []byte, msgTime int64) (SendResult, error) {
+func (b *Broker) ImportC2C(ctx context.Context, from, to string, payload []byte, msgTime int64) (wire.SendResult, error) {
 	return b.SendC2C(context.WithValue(ctx, msgTimeKey{}, msgTime), from, to, payload)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
@@ -64,7 +65,7 @@ func (b *Broker) ModifyC2C(ctx context.Context, from, to, msgKey string, body js
 	if err != nil {
 		return imerr.BadMsgBody.New("MsgBody is not valid JSON")
 	}
-	_, valid, err := b.parseSend(check)
+	_, valid, err := wire.ParseSend(check, b.cfg.Messages)
 	if err != nil {
 		return err
 	}
@@ -74,12 +75,12 @@ func (b *Broker) ModifyC2C(ctx context.Context, from, to, msgKey string, body js
 	} else {
 		ev.Msg["CloudCustomData"] = newCCD
 	}
-	stored, err := encodeEvent(ev.Event, ev.Msg)
+	stored, err := wire.EncodeEvent(ev.Event, ev.Msg)
 	if err != nil {
 		return err
 	}
 	msgJSON, _ := json.Marshal(ev.Msg)
-	note, _ := encodeEvent(eventMsgModified, map[string]any{"From_Account": from, "To_Account": to, "MsgKey": msgKey})
+	note, _ := wire.EncodeEvent(eventMsgModified, map[string]any{"From_Account": from, "To_Account": to, "MsgKey": msgKey})
 	batch := storage.Batch{
 		Replaces: []storage.Replace{{Stream: stream, Seq: seq, Payload: stored}},
 		Appends:  []storage.Append{{Stream: userStream(to), Payload: note}},

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
@@ -230,7 +231,7 @@ func (b *Broker) reqProfileSet(ctx context.Context, r *reqCtx) (any, error) {
 		}
 		return mustJSON(m)
 	}}
-	own, err := encodeEvent(eventProfileChanged, map[string]any{"From_Account": target, "ProfileItem": all})
+	own, err := wire.EncodeEvent(eventProfileChanged, map[string]any{"From_Account": target, "ProfileItem": all})
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +242,7 @@ func (b *Broker) reqProfileSet(ctx context.Context, r *reqCtx) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		ev, err := encodeEvent(eventProfileChanged, map[string]any{"From_Account": target, "ProfileItem": public})
+		ev, err := wire.EncodeEvent(eventProfileChanged, map[string]any{"From_Account": target, "ProfileItem": public})
 		if err != nil {
 			return nil, err
 		}

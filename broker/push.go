@@ -3,6 +3,8 @@ package broker
 import (
 	"encoding/json"
 	"strings"
+
+	"github.com/imbroker/imbroker/broker/wire"
 )
 
 // cbOfflinePush is our own after-style command (Tencent has no push
@@ -80,7 +82,7 @@ func pushFields(to, from string, body, opi json.RawMessage) map[string]any {
 // pushC2C queues the offline push of a stored C2C message when its
 // recipient has no live connection. UnreadMsgNum is the recipient's
 // unread count of the conversation (one record read).
-func (b *Broker) pushC2C(msg *c2cMsg) {
+func (b *Broker) pushC2C(msg *wire.C2CMsg) {
 	if msg.To == msg.From || !b.callbacks.Enabled(cbOfflinePush) || len(b.OnlineDevices(msg.To)) > 0 {
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
@@ -34,7 +35,7 @@ func recalledPayload(stored []byte) ([]byte, map[string]any, error) {
 	ev.Msg["MsgFlagBits"] = msgFlagRecalled
 	ev.Msg["MsgBody"] = []any{}
 	delete(ev.Msg, "CloudCustomData")
-	out, err := encodeEvent(ev.Event, ev.Msg)
+	out, err := wire.EncodeEvent(ev.Event, ev.Msg)
 	return out, ev.Msg, err
 }
 
@@ -104,7 +105,7 @@ func (b *Broker) recallC2C(ctx context.Context, r *reqCtx, self, peer, msgKey st
 			return imerr.RecallWindow.New("the recall window of %v has passed", b.cfg.Conversations.RecallWindow)
 		}
 	}
-	ev, _ := encodeEvent(eventMsgRecalled, map[string]any{"Type": convC2C, "From_Account": from, "To_Account": to,
+	ev, _ := wire.EncodeEvent(eventMsgRecalled, map[string]any{"Type": convC2C, "From_Account": from, "To_Account": to,
 		"MsgKey": msgKey, "Operator_Account": r.user, "MsgFlagBits": msgFlagRecalled})
 	recalledMsg, _ := json.Marshal(msg)
 	batch := storage.Batch{

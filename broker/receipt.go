@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
 )
@@ -61,7 +62,7 @@ func (b *Broker) storedMsg(stream string, seq uint64) (map[string]any, bool) {
 		Event string
 		Msg   map[string]any
 	}
-	if json.Unmarshal(entries[0].Payload, &ev) != nil || (ev.Event != eventC2CMsg && ev.Event != eventGroupMsg) {
+	if json.Unmarshal(entries[0].Payload, &ev) != nil || (ev.Event != wire.EventC2CMsg && ev.Event != eventGroupMsg) {
 		return nil, false
 	}
 	return ev.Msg, true
@@ -90,7 +91,7 @@ func (b *Broker) receiptC2C(ctx context.Context, r *reqCtx, peer string, keys []
 	if len(acked) == 0 {
 		return nil
 	}
-	ev, _ := encodeEvent(eventMsgReceipt, map[string]any{"Type": convC2C, "Peer_Account": r.user, "MsgKeyList": acked})
+	ev, _ := wire.EncodeEvent(eventMsgReceipt, map[string]any{"Type": convC2C, "Peer_Account": r.user, "MsgKeyList": acked})
 	_, err := b.store.Commit(ctx, storage.Batch{Sets: sets, Appends: []storage.Append{{Stream: userStream(peer), Payload: ev}}})
 	return err
 }
@@ -126,7 +127,7 @@ func (b *Broker) receiptGroup(ctx context.Context, r *reqCtx, gid string, seqs [
 			batch.Sets[groupReceiptPrefix(gid, seq)+r.user] = []byte(now)
 		}
 		read, unread := receiptCounts(g, from, readers)
-		ev, _ := encodeEvent(eventGroupMsgReceipt, map[string]any{"GroupId": gid, "MsgSeq": seq, "ReadNum": read, "UnreadNum": unread, "Reader": r.user})
+		ev, _ := wire.EncodeEvent(eventGroupMsgReceipt, map[string]any{"GroupId": gid, "MsgSeq": seq, "ReadNum": read, "UnreadNum": unread, "Reader": r.user})
 		batch.Appends = append(batch.Appends, storage.Append{Stream: userStream(from), Payload: ev})
 	}
 	if len(batch.Sets) == 0 && len(batch.Appends) == 0 {

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
@@ -216,7 +217,7 @@ func (rb *relBatch) set(k string, v []byte) { delete(rb.dels, k); rb.sets[k] = v
 func (rb *relBatch) del(k string)           { delete(rb.sets, k); rb.dels[k] = true }
 
 func (rb *relBatch) event(uid, name string, body any) {
-	ev, err := encodeEvent(name, body)
+	ev, err := wire.EncodeEvent(name, body)
 	if err != nil {
 		panic("encode " + name + ": " + err.Error()) // only our own maps and structs
 	}

@@ -6,6 +6,7 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
@@ -103,7 +104,7 @@ func (b *Broker) presenceChanged(cl *mqtt.Client) {
 		b.log.Error("status: list watchers", "user", user, "error", err)
 		return
 	}
-	ev, err := encodeEvent(eventStatusChanged, map[string]any{"To_Account": user, "State": state})
+	ev, err := wire.EncodeEvent(eventStatusChanged, map[string]any{"To_Account": user, "State": state})
 	if err != nil {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
 )
@@ -84,7 +85,7 @@ func (b *Broker) replay(cl *mqtt.Client, stream, topic string, since uint64, epo
 			break
 		}
 		for _, e := range pg.Entries {
-			if !b.writeDirect(cl, topic, envelope(e.Pos.Epoch, e.Pos.Seq, e.Payload), packets.Properties{}) {
+			if !b.writeDirect(cl, topic, wire.Envelope(e.Pos.Epoch, e.Pos.Seq, e.Payload), packets.Properties{}) {
 				rep.ErrorCode, rep.ErrorInfo = imerr.BadParams.Code, "connection closed or unsubscribed during replay"
 				return rep
 			}

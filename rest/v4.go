@@ -17,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/imbroker/imbroker/broker"
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/internal/imerr"
 )
@@ -25,7 +26,7 @@ import (
 type Admin interface {
 	VerifyUserSig(user, sig string) error
 	AdminRequest(ctx context.Context, op, actor string, body []byte) (map[string]any, error)
-	SendC2C(ctx context.Context, from, to string, payload []byte) (broker.SendResult, error)
+	SendC2C(ctx context.Context, from, to string, payload []byte) (wire.SendResult, error)
 	GroupIDs(groupType string) ([]string, error)
 	Counters() (broker.AppCounters, error)
 	SendGroup(ctx context.Context, from, gid string, payload []byte) (seq uint64, dropped bool, err error)

@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 
 	"github.com/imbroker/imbroker/broker"
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/ids"
 )
 
 // importAdmin is the broker's import and modification side.
 type importAdmin interface {
-	ImportC2C(ctx context.Context, from, to string, payload []byte, msgTime int64) (broker.SendResult, error)
+	ImportC2C(ctx context.Context, from, to string, payload []byte, msgTime int64) (wire.SendResult, error)
 	ModifyC2C(ctx context.Context, from, to, msgKey string, body json.RawMessage, ccd *string) error
 	ImportFriends(ctx context.Context, from string, items []broker.FriendImportItem) (map[string]any, error)
 }

@@ -1,4 +1,4 @@
-package broker
+package wire
 
 import (
 	"bytes"
@@ -8,23 +8,23 @@ import (
 
 // Event names in a user's stream (docs/protocol.md).
 const (
-	eventC2CMsg = "C2CMsg"
+	EventC2CMsg = "C2CMsg"
 )
 
-// encodeEvent makes the stored form of an event: {"Event":name,"Msg":body}.
-// The stream position is not part of it; envelope adds it on the way out,
+// EncodeEvent makes the stored form of an event: {"Event":name,"Msg":body}.
+// The stream position is not part of it; Envelope adds it on the way out,
 // so live deliveries and sync replays are built by the same code from the
 // same stored bytes and are identical.
-func encodeEvent(name string, body any) ([]byte, error) {
+func EncodeEvent(name string, body any) ([]byte, error) {
 	return json.Marshal(struct {
 		Event string `json:"Event"`
 		Msg   any    `json:"Msg"`
 	}{name, body})
 }
 
-// envelope prefixes a stored event object with its stream position:
+// Envelope prefixes a stored event object with its stream position:
 // {"Seq":n,"Epoch":e,<stored fields>}.
-func envelope(epoch, seq uint64, stored []byte) []byte {
+func Envelope(epoch, seq uint64, stored []byte) []byte {
 	var buf bytes.Buffer
 	buf.Grow(len(stored) + 48)
 	buf.WriteString(`{"Seq":`)

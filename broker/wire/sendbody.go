@@ -1,4 +1,4 @@
-package broker
+package wire
 
 import (
 	"bytes"
@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/internal/imerr"
 )
 
-// sendRequest is the body of a publish to im/send/c2c/{to}: Tencent's sendmsg
+// SendRequest is the body of a publish to im/send/c2c/{to}: Tencent's sendmsg
 // fields that a client may set. Unknown top-level fields are ignored, as
 // Tencent does; MsgBody is checked element by element.
-type sendRequest struct {
+type SendRequest struct {
 	MsgBody           json.RawMessage `json:"MsgBody"`
 	MsgRandom         *uint32         `json:"MsgRandom"`
 	MsgSeq            uint32          `json:"MsgSeq"`
@@ -26,7 +27,7 @@ type sendRequest struct {
 	ForbidCallbackControl []string `json:"ForbidCallbackControl"`
 }
 
-const maxClientMsgID = 64
+const MaxClientMsgID = 64
 
 // field kinds for element checks.
 type kind int
@@ -63,25 +64,24 @@ var elementRules = map[string][]fieldRule{
 		{"AbstractList", arr, false}, {"MsgList", arr, false}, {"JsonMsgKey", str, false}},
 }
 
-// parseSend decodes and validates a send body. It returns the compacted
+// ParseSend decodes and validates a send body against lim. It returns the compacted
 // MsgBody to store.
-func (b *Broker) parseSend(payload []byte) (*sendRequest, []byte, error) {
-	lim := b.cfg.Messages
+func ParseSend(payload []byte, lim config.Messages) (*SendRequest, []byte, error) {
 	if len(payload) > lim.MaxPayloadBytes {
 		return nil, nil, imerr.TooLarge.New("payload of %d bytes is over %d", len(payload), lim.MaxPayloadBytes)
 	}
 	if !utf8.Valid(payload) { // RFC 8259: JSON is UTF-8; bad bytes would be stored and delivered as is
 		return nil, nil, imerr.BadJSON.New("body is not valid UTF-8")
 	}
-	var req sendRequest
+	var req SendRequest
 	if err := json.Unmarshal(payload, &req); err != nil {
 		return nil, nil, imerr.BadJSON.New("body is not valid JSON: %v", err)
 	}
 	if req.MsgRandom == nil {
 		return nil, nil, imerr.MsgRandom.New("MsgRandom is required")
 	}
-	if len(req.ClientMsgID) > maxClientMsgID {
-		return nil, nil, imerr.BadParams.New("ClientMsgID longer than %d bytes", maxClientMsgID)
+	if len(req.ClientMsgID) > MaxClientMsgID {
+		return nil, nil, imerr.BadParams.New("ClientMsgID longer than %d bytes", MaxClientMsgID)
 	}
 	body, err := validateValidBody(req.MsgBody, lim.MaxElements) // valid JSON: the whole payload decoded
 	if err != nil {
@@ -93,9 +93,9 @@ func (b *Broker) parseSend(payload []byte) (*sendRequest, []byte, error) {
 	return &req, body, nil
 }
 
-// validateBody checks a MsgBody and returns the form to store: every
+// ValidateBody checks a MsgBody and returns the form to store: every
 // element re-encoded from what was checked (validateValidBody).
-func validateBody(raw json.RawMessage, maxElements int) ([]byte, error) {
+func ValidateBody(raw json.RawMessage, maxElements int) ([]byte, error) {
 	if json.Valid(raw) {
 		if body, ok := fastBody(raw, maxElements); ok {
 			return body, nil
@@ -104,7 +104,7 @@ func validateBody(raw json.RawMessage, maxElements int) ([]byte, error) {
 	return slowValidateBody(raw, maxElements)
 }
 
-// validateValidBody is validateBody for a MsgBody known to be valid JSON.
+// validateValidBody is ValidateBody for a MsgBody known to be valid JSON.
 func validateValidBody(raw json.RawMessage, maxElements int) ([]byte, error) {
 	if body, ok := fastBody(raw, maxElements); ok {
 		return body, nil
@@ -112,7 +112,7 @@ func validateValidBody(raw json.RawMessage, maxElements int) ([]byte, error) {
 	return slowValidateBody(raw, maxElements)
 }
 
-// slowValidateBody is validateBody by encoding/json: it decides every case
+// slowValidateBody is ValidateBody by encoding/json: it decides every case
 // fastBody leaves to it and words every error.
 func slowValidateBody(raw json.RawMessage, maxElements int) ([]byte, error) {
 	bad := func(format string, args ...any) error {

@@ -1,4 +1,4 @@
-package broker
+package wire
 
 import (
 	"encoding/hex"
@@ -6,19 +6,19 @@ import (
 	"strconv"
 )
 
-// The send path encodes every message by hand: json.Marshal of a c2cMsg
-// (reflection, and re-compacting MsgBody that validateBody has just
+// The send path encodes every message by hand: json.Marshal of a C2CMsg
+// (reflection, and re-compacting MsgBody that ValidateBody has just
 // compacted) was a tenth of SendC2C. The output is byte for byte what
 // json.Marshal writes (TestEncodeC2CMatchesEncodingJSON), so stored events,
 // live deliveries and dedup values look exactly as before.
 
-// encodeC2CMsg is json.Marshal(m).
-func encodeC2CMsg(m *c2cMsg) []byte {
+// EncodeC2CMsg is json.Marshal(m).
+func EncodeC2CMsg(m *C2CMsg) []byte {
 	b := make([]byte, 0, 160+len(m.From)+len(m.To)+len(m.MsgKey)+len(m.MsgBody)+len(m.CloudCustomData)+len(m.ClientMsgID)+len(m.OfflinePushInfo))
 	b = append(b, `{"From_Account":`...)
-	b = appendJSONString(b, m.From)
+	b = AppendJSONString(b, m.From)
 	b = append(b, `,"To_Account":`...)
-	b = appendJSONString(b, m.To)
+	b = AppendJSONString(b, m.To)
 	b = append(b, `,"MsgSeq":`...)
 	b = strconv.AppendUint(b, uint64(m.MsgSeq), 10)
 	b = append(b, `,"MsgRandom":`...)
@@ -26,16 +26,16 @@ func encodeC2CMsg(m *c2cMsg) []byte {
 	b = append(b, `,"MsgTime":`...)
 	b = strconv.AppendInt(b, m.MsgTime, 10)
 	b = append(b, `,"MsgKey":`...)
-	b = appendJSONString(b, m.MsgKey)
+	b = AppendJSONString(b, m.MsgKey)
 	b = append(b, `,"MsgBody":`...)
 	b = appendClientJSON(b, m.MsgBody)
 	if m.CloudCustomData != "" {
 		b = append(b, `,"CloudCustomData":`...)
-		b = appendJSONString(b, m.CloudCustomData)
+		b = AppendJSONString(b, m.CloudCustomData)
 	}
 	if m.ClientMsgID != "" {
 		b = append(b, `,"ClientMsgID":`...)
-		b = appendJSONString(b, m.ClientMsgID)
+		b = AppendJSONString(b, m.ClientMsgID)
 	}
 	if m.IsNeedReadReceipt != 0 {
 		b = append(b, `,"IsNeedReadReceipt":`...)
@@ -47,7 +47,7 @@ func encodeC2CMsg(m *c2cMsg) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, s)
+			b = AppendJSONString(b, s)
 		}
 		b = append(b, ']')
 	}
@@ -64,7 +64,7 @@ func encodeC2CMsg(m *c2cMsg) []byte {
 
 // appendClientJSON appends a raw JSON value as json.Marshal would: as is
 // when it is already in the form json.Marshal writes (no whitespace
-// outside strings, no HTML characters, no U+2028/U+2029: what validateBody
+// outside strings, no HTML characters, no U+2028/U+2029: what ValidateBody
 // produces), else compacted and escaped by encoding/json. A nil or empty
 // value is null.
 func appendClientJSON(b []byte, v json.RawMessage) []byte {
@@ -106,20 +106,20 @@ func marshalForm(v []byte) bool {
 	return true
 }
 
-// c2cEvent is encodeEvent(eventC2CMsg, m) around an encoded message.
-func c2cEvent(msgJSON []byte) []byte {
-	const head = `{"Event":"` + eventC2CMsg + `","Msg":`
+// C2CEvent is EncodeEvent(EventC2CMsg, m) around an encoded message.
+func C2CEvent(msgJSON []byte) []byte {
+	const head = `{"Event":"` + EventC2CMsg + `","Msg":`
 	ev := make([]byte, 0, len(head)+len(msgJSON)+1)
 	ev = append(ev, head...)
 	ev = append(ev, msgJSON...)
 	return append(ev, '}')
 }
 
-// encodeSendResult is json.Marshal(r).
-func encodeSendResult(r SendResult) []byte {
+// EncodeSendResult is json.Marshal(r).
+func EncodeSendResult(r SendResult) []byte {
 	b := make([]byte, 0, 80+len(r.MsgKey))
 	b = append(b, `{"MsgKey":`...)
-	b = appendJSONString(b, r.MsgKey)
+	b = AppendJSONString(b, r.MsgKey)
 	b = append(b, `,"MsgTime":`...)
 	b = strconv.AppendInt(b, r.MsgTime, 10)
 	b = append(b, `,"MsgSeq":`...)
@@ -129,8 +129,8 @@ func encodeSendResult(r SendResult) []byte {
 	return append(b, '}')
 }
 
-// c2cMsgKey is fmt.Sprintf("%d_%d_%d", seq, random, time).
-func c2cMsgKey(seq, random uint32, t int64) string {
+// C2CMsgKey is fmt.Sprintf("%d_%d_%d", seq, random, time).
+func C2CMsgKey(seq, random uint32, t int64) string {
 	var a [48]byte
 	b := strconv.AppendUint(a[:0], uint64(seq), 10)
 	b = append(b, '_')
@@ -140,8 +140,8 @@ func c2cMsgKey(seq, random uint32, t int64) string {
 	return string(b)
 }
 
-// appendDedupKey is fmt.Appendf(nil, "c2c/%s/%s/%d/%x", from, to, random, sum).
-func appendDedupKey(from, to string, random uint32, sum []byte) []byte {
+// AppendDedupKey is fmt.Appendf(nil, "c2c/%s/%s/%d/%x", from, to, random, sum).
+func AppendDedupKey(from, to string, random uint32, sum []byte) []byte {
 	b := make([]byte, 0, 16+len(from)+len(to)+2*len(sum))
 	b = append(b, "c2c/"...)
 	b = append(b, from...)

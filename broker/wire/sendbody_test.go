@@ -1,4 +1,4 @@
-package broker
+package wire
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 
 // allElementsBody is a MsgBody with one element of every TIM type, each with
 // every field elementRules lists, spread over several lines so that
-// validateBody has something to compact.
+// ValidateBody has something to compact.
 const allElementsBody = `[
   {"MsgType": "TIMTextElem", "MsgContent": {"Text": "hello 张三"}},
   {"MsgType": "TIMFaceElem", "MsgContent": {"Index": 1, "Data": "content"}},
@@ -38,7 +38,9 @@ const allElementsBody = `[
 
 const textBody = `[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hi"}}]`
 
-func testBroker() *Broker { return &Broker{cfg: config.Default()} }
+var testLimits = config.Default().Messages
+
+func parseSend(payload []byte) (*SendRequest, []byte, error) { return ParseSend(payload, testLimits) }
 
 // wantCode fails unless err is an *imerr.Error with the given code.
 func wantCode(t *testing.T, err error, code int) {
@@ -56,9 +58,9 @@ func wantCode(t *testing.T, err error, code int) {
 }
 
 func TestValidateBodyAllElements(t *testing.T) {
-	out, err := validateBody(json.RawMessage(allElementsBody), 32)
+	out, err := ValidateBody(json.RawMessage(allElementsBody), 32)
 	if err != nil {
-		t.Fatalf("validateBody: %v", err)
+		t.Fatalf("ValidateBody: %v", err)
 	}
 	var canon []canonicalElement
 	if err := json.Unmarshal([]byte(allElementsBody), &canon); err != nil {
@@ -66,7 +68,7 @@ func TestValidateBodyAllElements(t *testing.T) {
 	}
 	want, _ := json.Marshal(canon)
 	if !bytes.Equal(out, want) {
-		t.Errorf("validateBody returned\n%s\nwant canonical\n%s", out, want)
+		t.Errorf("ValidateBody returned\n%s\nwant canonical\n%s", out, want)
 	}
 	var elems []canonicalElement
 	if err := json.Unmarshal(out, &elems); err != nil {
@@ -94,8 +96,8 @@ func TestValidateBodyMinimalElements(t *testing.T) {
 		`[{"MsgType":"TIMRelayElem","MsgContent":{"MsgNum":1e2,"Extra":{"kept":true}}}]`,
 		`[{"MsgType":"TIMTextElem","MsgContent":{"Text":"a"}},{"MsgType":"TIMCustomElem","MsgContent":{"Data":"d"}}]`,
 	} {
-		if _, err := validateBody(json.RawMessage(body), 32); err != nil {
-			t.Errorf("validateBody(%s) = %v, want nil", body, err)
+		if _, err := ValidateBody(json.RawMessage(body), 32); err != nil {
+			t.Errorf("ValidateBody(%s) = %v, want nil", body, err)
 		}
 	}
 }
@@ -147,9 +149,9 @@ func TestValidateBodyRefuses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := validateBody(json.RawMessage(tc.body), tc.max)
+			out, err := ValidateBody(json.RawMessage(tc.body), tc.max)
 			if out != nil {
-				t.Errorf("validateBody returned %q with an error", out)
+				t.Errorf("ValidateBody returned %q with an error", out)
 			}
 			wantCode(t, err, imerr.BadMsgBody.Code)
 		})
@@ -169,19 +171,18 @@ func sendPayload(msgBody string, extra map[string]string) []byte {
 }
 
 func TestParseSendValid(t *testing.T) {
-	b := testBroker()
 	payload := sendPayload(` [ {"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}} ] `, map[string]string{
-		"MsgRandom": "4294967295", "MsgSeq": "7", "CloudCustomData": `"ccd"`, "ClientMsgID": `"` + strings.Repeat("c", maxClientMsgID) + `"`,
+		"MsgRandom": "4294967295", "MsgSeq": "7", "CloudCustomData": `"ccd"`, "ClientMsgID": `"` + strings.Repeat("c", MaxClientMsgID) + `"`,
 		"SendMsgControl": `["NoUnread"]`, "Unknown": `{"ignored":1}`,
 	})
-	req, body, err := b.parseSend(payload)
+	req, body, err := parseSend(payload)
 	if err != nil {
 		t.Fatalf("parseSend: %v", err)
 	}
 	if req.MsgRandom == nil || *req.MsgRandom != math.MaxUint32 {
 		t.Errorf("MsgRandom = %v, want %d", req.MsgRandom, uint32(math.MaxUint32))
 	}
-	if req.MsgSeq != 7 || req.CloudCustomData != "ccd" || len(req.ClientMsgID) != maxClientMsgID {
+	if req.MsgSeq != 7 || req.CloudCustomData != "ccd" || len(req.ClientMsgID) != MaxClientMsgID {
 		t.Errorf("request = %+v", req)
 	}
 	if string(body) != textBody {
@@ -189,15 +190,14 @@ func TestParseSendValid(t *testing.T) {
 	}
 
 	// MsgRandom 0 is present, not missing.
-	req, _, err = b.parseSend(sendPayload(textBody, map[string]string{"MsgRandom": "0"}))
+	req, _, err = parseSend(sendPayload(textBody, map[string]string{"MsgRandom": "0"}))
 	if err != nil || req.MsgRandom == nil || *req.MsgRandom != 0 {
 		t.Errorf("MsgRandom 0: req=%+v err=%v", req, err)
 	}
 }
 
 func TestParseSendRefuses(t *testing.T) {
-	b := testBroker()
-	lim := b.cfg.Messages
+	lim := testLimits
 	// CloudCustomData sized so that body+CCD lands exactly on the limit.
 	fitCCD := strings.Repeat("x", lim.MaxBytes-len(textBody))
 	tests := []struct {
@@ -216,7 +216,7 @@ func TestParseSendRefuses(t *testing.T) {
 		{"MsgRandom missing", sendPayload(textBody, nil), imerr.MsgRandom.Code},
 		{"MsgRandom null", sendPayload(textBody, map[string]string{"MsgRandom": "null"}), imerr.MsgRandom.Code},
 		{"ClientMsgID too long", sendPayload(textBody, map[string]string{"MsgRandom": "1",
-			"ClientMsgID": `"` + strings.Repeat("c", maxClientMsgID+1) + `"`}), imerr.BadParams.Code},
+			"ClientMsgID": `"` + strings.Repeat("c", MaxClientMsgID+1) + `"`}), imerr.BadParams.Code},
 		{"MsgBody missing", []byte(`{"MsgRandom":1}`), imerr.BadMsgBody.Code},
 		{"MsgBody bad", sendPayload(`[{"MsgType":"TIMTextElem","MsgContent":{}}]`, map[string]string{"MsgRandom": "1"}), imerr.BadMsgBody.Code},
 		{"body+CCD one over", sendPayload(textBody, map[string]string{"MsgRandom": "1", "CloudCustomData": `"` + fitCCD + `x"`}), imerr.TooLong.Code},
@@ -226,7 +226,7 @@ func TestParseSendRefuses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req, body, err := b.parseSend(tc.payload)
+			req, body, err := parseSend(tc.payload)
 			if req != nil || body != nil {
 				t.Errorf("parseSend returned req=%+v body=%q with an error", req, body)
 			}
@@ -235,7 +235,7 @@ func TestParseSendRefuses(t *testing.T) {
 	}
 
 	// The limits themselves are accepted.
-	if _, _, err := b.parseSend(sendPayload(textBody, map[string]string{"MsgRandom": "1", "CloudCustomData": `"` + fitCCD + `"`})); err != nil {
+	if _, _, err := parseSend(sendPayload(textBody, map[string]string{"MsgRandom": "1", "CloudCustomData": `"` + fitCCD + `"`})); err != nil {
 		t.Errorf("body+CCD exactly at the limit: %v", err)
 	}
 	exact := sendPayload(textBody, map[string]string{"MsgRandom": "1", "Pad": `""`})
@@ -243,38 +243,38 @@ func TestParseSendRefuses(t *testing.T) {
 	if len(exact) != lim.MaxPayloadBytes {
 		t.Fatalf("test payload is %d bytes", len(exact))
 	}
-	if _, _, err := b.parseSend(exact); err != nil {
+	if _, _, err := parseSend(exact); err != nil {
 		t.Errorf("payload exactly MaxPayloadBytes: %v", err)
 	}
 }
 
 func TestEnvelope(t *testing.T) {
-	msg := c2cMsg{
+	msg := C2CMsg{
 		From: "alice", To: "bob", MsgSeq: 1, MsgRandom: 2, MsgTime: 1700000000, MsgKey: "1_2_1700000000",
 		MsgBody: json.RawMessage(textBody), CloudCustomData: `{"q":"\u2028"}`, SendMsgControl: []string{"NoUnread"},
 	}
 	bodies := []any{msg, map[string]any{}, nil, "s", []int{1, 2}}
 	positions := [][2]uint64{{0, 0}, {1, 2}, {math.MaxUint64, math.MaxUint64 - 1}}
 	for _, body := range bodies {
-		stored, err := encodeEvent(eventC2CMsg, body)
+		stored, err := EncodeEvent(EventC2CMsg, body)
 		if err != nil {
-			t.Fatalf("encodeEvent(%v): %v", body, err)
+			t.Fatalf("EncodeEvent(%v): %v", body, err)
 		}
 		want := decodeObject(t, stored)
 		for _, p := range positions {
 			epoch, seq := p[0], p[1]
-			out := envelope(epoch, seq, stored)
+			out := Envelope(epoch, seq, stored)
 			if !json.Valid(out) {
-				t.Fatalf("envelope(%d, %d, %s) = %s: not valid JSON", epoch, seq, stored, out)
+				t.Fatalf("Envelope(%d, %d, %s) = %s: not valid JSON", epoch, seq, stored, out)
 			}
 			got := decodeObject(t, out)
 			if got["Seq"] != json.Number(strconv.FormatUint(seq, 10)) || got["Epoch"] != json.Number(strconv.FormatUint(epoch, 10)) {
-				t.Errorf("envelope: Seq=%v Epoch=%v, want %d %d", got["Seq"], got["Epoch"], seq, epoch)
+				t.Errorf("Envelope: Seq=%v Epoch=%v, want %d %d", got["Seq"], got["Epoch"], seq, epoch)
 			}
 			delete(got, "Seq")
 			delete(got, "Epoch")
 			if !reflect.DeepEqual(got, want) {
-				t.Errorf("envelope fields = %v, want %v", got, want)
+				t.Errorf("Envelope fields = %v, want %v", got, want)
 			}
 		}
 	}
@@ -294,72 +294,6 @@ func decodeObject(t *testing.T, data []byte) map[string]any {
 	return m
 }
 
-func TestMatchFilter(t *testing.T) {
-	tests := []struct {
-		filter, topic string
-		want          bool
-	}{
-		{"a/b", "a/b", true},
-		{"a/+", "a/b", true},
-		{"a/+", "a/b/c", false},
-		{"a/+", "a", false},
-		{"a/#", "a", true},
-		{"a/#", "a/b/c", true},
-		{"a/b/#", "a", false},
-		{"#", "a", true},
-		{"#", "a/b", true},
-		{"+/b", "a/b", true},
-		{"+/b", "a/c", false},
-		{"a/b", "a", false},
-		{"a", "a/b", false},
-		{"a/b", "a/c", false},
-		{"+", "", true},
-		{"+", "a/b", false},
-		{"+/+", "/", true},
-		{"a/+/c", "a//c", true},
-		{"a/+/#", "a/b", true},
-		{"im/u/alice/#", "im/u/alice/rpc", true},
-		{"im/u/alice/#", "im/u/alice", true},
-		{"im/u/alice/#", "im/u/alicex", false},
-		{"im/u/alice", "im/u/alice/rpc", false},
-		{"im/u/alice/rpc", "im/u/alice/rpc", true},
-	}
-	for _, tc := range tests {
-		if got := matchFilter(tc.filter, tc.topic); got != tc.want {
-			t.Errorf("matchFilter(%q, %q) = %v, want %v", tc.filter, tc.topic, got, tc.want)
-		}
-	}
-}
-
-func TestOwnsUserTopic(t *testing.T) {
-	tests := []struct {
-		user, topic string
-		want        bool
-	}{
-		{"alice", "im/u/alice", true},
-		{"alice", "im/u/alice/rpc", true},
-		{"alice", "im/u/alice/#", true},
-		{"alice", "im/u/alice/+", true},
-		{"alice", "im/u/alicex", false},
-		{"alice", "im/u/alic", false},
-		{"alice", "im/u/bob", false},
-		{"alice", "im/u/+", false},
-		{"alice", "im/u/#", false},
-		{"alice", "im/u/", false},
-		{"alice", "im/u", false},
-		{"alice", "im/send/c2c/alice", false},
-		{"", "im/u/", false},
-		{"", "im/u//x", false},
-		{"alice", "$share/g/im/u/alice", false},
-		{"alice", "IM/U/alice", false},
-	}
-	for _, tc := range tests {
-		if got := ownsUserTopic(tc.user, tc.topic); got != tc.want {
-			t.Errorf("ownsUserTopic(%q, %q) = %v, want %v", tc.user, tc.topic, got, tc.want)
-		}
-	}
-}
-
 func FuzzParseSend(f *testing.F) {
 	f.Add(sendPayload(textBody, map[string]string{"MsgRandom": "1"}))
 	f.Add(sendPayload(allElementsBody, map[string]string{"MsgRandom": "42", "CloudCustomData": `"ccd"`, "ClientMsgID": `"id-1"`}))
@@ -367,10 +301,9 @@ func FuzzParseSend(f *testing.F) {
 	f.Add([]byte(`{"MsgRandom":1,"MsgBody":null}`))
 	f.Add([]byte("\x00\xff{[garbage"))
 	f.Add([]byte{})
-	b := testBroker()
-	lim := b.cfg.Messages
+	lim := testLimits
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		req, body, err := b.parseSend(payload)
+		req, body, err := parseSend(payload)
 		if err != nil {
 			var e *imerr.Error
 			if !errors.As(err, &e) || e.Code == 0 {
@@ -384,26 +317,26 @@ func FuzzParseSend(f *testing.F) {
 		if req == nil || req.MsgRandom == nil {
 			t.Fatalf("parseSend(%q) accepted without MsgRandom", payload)
 		}
-		if len(req.ClientMsgID) > maxClientMsgID {
+		if len(req.ClientMsgID) > MaxClientMsgID {
 			t.Fatalf("parseSend(%q) accepted a %d-byte ClientMsgID", payload, len(req.ClientMsgID))
 		}
 		if n := len(body) + len(req.CloudCustomData); n > lim.MaxBytes {
 			t.Fatalf("parseSend(%q) accepted %d bytes, limit %d", payload, n, lim.MaxBytes)
 		}
-		again, err := validateBody(body, lim.MaxElements)
+		again, err := ValidateBody(body, lim.MaxElements)
 		if err != nil {
 			t.Fatalf("parseSend(%q) body %s does not re-validate: %v", payload, body, err)
 		}
 		if !bytes.Equal(again, body) {
 			t.Fatalf("compacting is not idempotent: %s -> %s", body, again)
 		}
-		stored, err := encodeEvent(eventC2CMsg, c2cMsg{MsgBody: body, CloudCustomData: req.CloudCustomData,
+		stored, err := EncodeEvent(EventC2CMsg, C2CMsg{MsgBody: body, CloudCustomData: req.CloudCustomData,
 			OfflinePushInfo: req.OfflinePushInfo, SendMsgControl: req.SendMsgControl})
 		if err != nil {
-			t.Fatalf("encodeEvent of accepted payload %q: %v", payload, err)
+			t.Fatalf("EncodeEvent of accepted payload %q: %v", payload, err)
 		}
-		if out := envelope(1, 2, stored); !json.Valid(out) {
-			t.Fatalf("envelope of accepted payload %q is not valid JSON: %s", payload, out)
+		if out := Envelope(1, 2, stored); !json.Valid(out) {
+			t.Fatalf("Envelope of accepted payload %q is not valid JSON: %s", payload, out)
 		}
 	})
 }
@@ -417,16 +350,16 @@ func TestValidateBodyCanonical(t *testing.T) {
 		`[{"MsgType":"TIMTextElem","MsgContent":{"Text":"x"},"Extra":1}]`,
 		`[{"MsgType":"TIMTextElem"}]`,
 	} {
-		_, err := validateBody(json.RawMessage(body), 32)
+		_, err := ValidateBody(json.RawMessage(body), 32)
 		wantCode(t, err, imerr.BadMsgBody.Code)
 	}
-	out, err := validateBody(json.RawMessage(`[{"MsgContent":{"Text":1,"Text":"a","Z":2,"A":1},"MsgType":"TIMTextElem"}]`), 32)
+	out, err := ValidateBody(json.RawMessage(`[{"MsgContent":{"Text":1,"Text":"a","Z":2,"A":1},"MsgType":"TIMTextElem"}]`), 32)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := `[{"MsgType":"TIMTextElem","MsgContent":{"A":1,"Text":"a","Z":2}}]`; string(out) != want {
 		t.Fatalf("stored %s, want %s", out, want)
 	}
-	_, _, err = testBroker().parseSend([]byte("{\"MsgRandom\":1,\"MsgBody\":[{\"MsgType\":\"TIMTextElem\",\"MsgContent\":{\"Text\":\"\xff\xfe\"}}]}"))
+	_, _, err = parseSend([]byte("{\"MsgRandom\":1,\"MsgBody\":[{\"MsgType\":\"TIMTextElem\",\"MsgContent\":{\"Text\":\"\xff\xfe\"}}]}"))
 	wantCode(t, err, imerr.BadJSON.Code)
 }

@@ -1,4 +1,4 @@
-package broker
+package wire
 
 import (
 	"encoding/json"
@@ -38,9 +38,9 @@ func FuzzFastBody(f *testing.F) {
 		if ok && (err != nil || string(fast) != string(slow)) {
 			t.Fatalf("%s: fast %s, slow %s %v", raw, fast, slow, err)
 		}
-		got, gotErr := validateBody(raw, maxElements)
+		got, gotErr := ValidateBody(raw, maxElements)
 		if string(got) != string(slow) || (gotErr == nil) != (err == nil) || (err != nil && gotErr.Error() != err.Error()) {
-			t.Fatalf("%s: validateBody %s %v, encoding/json %s %v", raw, got, gotErr, slow, err)
+			t.Fatalf("%s: ValidateBody %s %v, encoding/json %s %v", raw, got, gotErr, slow, err)
 		}
 	})
 }

@@ -1,17 +1,17 @@
-package broker
+package wire
 
 import (
 	"slices"
 	"strings"
 )
 
-// fastBody is validateBody for the common MsgBody, without encoding/json:
+// fastBody is ValidateBody for the common MsgBody, without encoding/json:
 // decoding into maps of RawMessage and marshalling them back (sorted keys,
 // compacted values) was most of the ~40 allocations and ~9 µs of every
 // send. It handles only plain input: keys without escapes or HTML
 // characters, each key once, values already in the form json.Marshal
 // writes. For anything else, and for every error, it returns ok=false and
-// validateBody takes the encoding/json path, which decides and words the
+// ValidateBody takes the encoding/json path, which decides and words the
 // error. Its output is byte for byte what that path produces
 // (FuzzFastBody compares them). raw must be valid JSON.
 func fastBody(raw []byte, maxElements int) (out []byte, ok bool) {

@@ -1,4 +1,4 @@
-package broker
+package wire
 
 import (
 	"crypto/sha256"
@@ -7,12 +7,12 @@ import (
 	"testing"
 )
 
-func c2cSamples() []c2cMsg {
-	body, err := validateBody(json.RawMessage(allElementsBody), 20)
+func c2cSamples() []C2CMsg {
+	body, err := ValidateBody(json.RawMessage(allElementsBody), 20)
 	if err != nil {
 		panic(err)
 	}
-	return []c2cMsg{
+	return []C2CMsg{
 		{},
 		{From: "alice", To: "bob", MsgSeq: 1, MsgRandom: 2, MsgTime: 3, MsgKey: "1_2_3", MsgBody: json.RawMessage(textBody)},
 		{From: "alice", To: "bob", MsgSeq: 1<<32 - 1, MsgRandom: 1<<32 - 1, MsgTime: -5, MsgKey: "k", MsgBody: body,
@@ -33,29 +33,29 @@ func TestEncodeC2CMatchesEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := encodeC2CMsg(&m)
+		got := EncodeC2CMsg(&m)
 		if string(got) != string(want) {
 			t.Errorf("sample %d:\n got %s\nwant %s", i, got, want)
 		}
-		wantEv, _ := encodeEvent(eventC2CMsg, m)
-		if ev := c2cEvent(got); string(ev) != string(wantEv) {
+		wantEv, _ := EncodeEvent(EventC2CMsg, m)
+		if ev := C2CEvent(got); string(ev) != string(wantEv) {
 			t.Errorf("sample %d event:\n got %s\nwant %s", i, ev, wantEv)
 		}
 	}
 	for _, r := range []SendResult{{}, {MsgKey: "1_2_3", MsgTime: 3, MsgSeq: 1, Duplicate: true}, {MsgKey: "<&>", MsgTime: -1, MsgSeq: 1<<32 - 1}} {
 		want, _ := json.Marshal(r)
-		if got := encodeSendResult(r); string(got) != string(want) {
+		if got := EncodeSendResult(r); string(got) != string(want) {
 			t.Errorf("result: got %s want %s", got, want)
 		}
 	}
 	for _, k := range [][3]int64{{0, 0, 0}, {1<<32 - 1, 1<<32 - 1, -1}, {7, 9, 1795634951}} {
 		want := fmt.Sprintf("%d_%d_%d", uint32(k[0]), uint32(k[1]), k[2])
-		if got := c2cMsgKey(uint32(k[0]), uint32(k[1]), k[2]); got != want {
+		if got := C2CMsgKey(uint32(k[0]), uint32(k[1]), k[2]); got != want {
 			t.Errorf("msg key %q, want %q", got, want)
 		}
 	}
 	sum := sha256.Sum256([]byte("x"))
-	if got, want := string(appendDedupKey("alice", "bob", 42, sum[:16])), fmt.Sprintf("c2c/%s/%s/%d/%x", "alice", "bob", 42, sum[:16]); got != want {
+	if got, want := string(AppendDedupKey("alice", "bob", 42, sum[:16])), fmt.Sprintf("c2c/%s/%s/%d/%x", "alice", "bob", 42, sum[:16]); got != want {
 		t.Errorf("dedup key %q, want %q", got, want)
 	}
 }
@@ -64,7 +64,7 @@ func FuzzEncodeC2CMsg(f *testing.F) {
 	f.Add("alice", "bob", "ccd", `[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hi"}}]`, `{"PushFlag":0}`)
 	f.Add("a<", "b&", "\u2028", `[ {"a" : "x y"} ]`, ` null `)
 	f.Fuzz(func(t *testing.T, from, to, ccd, body, opi string) {
-		m := c2cMsg{From: from, To: to, CloudCustomData: ccd}
+		m := C2CMsg{From: from, To: to, CloudCustomData: ccd}
 		if json.Valid([]byte(body)) {
 			m.MsgBody = json.RawMessage(body)
 		}
@@ -75,7 +75,7 @@ func FuzzEncodeC2CMsg(f *testing.F) {
 		if err != nil {
 			t.Skip()
 		}
-		if got := encodeC2CMsg(&m); string(got) != string(want) {
+		if got := EncodeC2CMsg(&m); string(got) != string(want) {
 			t.Fatalf("got %s\nwant %s", got, want)
 		}
 	})
