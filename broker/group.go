@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/imbroker/imbroker/storage"
 )
 
@@ -71,8 +73,7 @@ type group struct {
 	// starts a new epoch (the history is gone).
 	memEpoch, memSeq uint64
 
-	tokens   float64 // rate limit bucket
-	lastFill time.Time
+	sendRate *rate.Limiter // groups.rate_limit (sendLimiter)
 
 	tips memberTips // live rooms: member tips waiting to be merged (under op)
 }
@@ -113,7 +114,7 @@ func (b *Broker) loadGroup(gid string) (*group, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	g = &group{members: map[string]*member{}, apps: map[string]*application{}, lastFill: time.Now()}
+	g = &group{members: map[string]*member{}, apps: map[string]*application{}, sendRate: b.sendLimiter()}
 	if err := json.Unmarshal(raw, &g.info); err != nil {
 		return nil, fmt.Errorf("decode group %s: %w", gid, err)
 	}
@@ -142,7 +143,6 @@ func (b *Broker) loadGroup(gid string) (*group, error) {
 		return nil, fmt.Errorf("load applications of %s: %w", gid, err)
 	}
 	g.memEpoch = uint64(time.Now().UnixMilli())
-	g.tokens = float64(b.cfg.Groups.RateLimit)
 	b.groups.loaded[gid] = g
 	return g, nil
 }
@@ -193,19 +193,10 @@ func (g *group) memberIDs() []string {
 	return ids
 }
 
-// allow takes one token from the group's rate bucket (rate per second,
-// burst of one second's worth). Callers hold g.op.
-func (g *group) allow(rate int, now time.Time) bool {
-	g.tokens += now.Sub(g.lastFill).Seconds() * float64(rate)
-	if g.tokens > float64(rate) {
-		g.tokens = float64(rate)
-	}
-	g.lastFill = now
-	if g.tokens < 1 {
-		return false
-	}
-	g.tokens--
-	return true
+// sendLimiter is a group's send rate limit: groups.rate_limit messages per
+// second, with a burst of one second's worth; a new group starts full.
+func (b *Broker) sendLimiter() *rate.Limiter {
+	return rate.NewLimiter(rate.Limit(b.cfg.Groups.RateLimit), b.cfg.Groups.RateLimit)
 }
 
 func mustJSON(v any) []byte {

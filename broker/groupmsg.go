@@ -287,7 +287,7 @@ func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte
 		h := sha256.Sum256(append(append([]byte{}, body...), req.CloudCustomData...))
 		dedupKey = fmt.Appendf(nil, "grp/%s/%s/%d/%x", gid, from, *req.MsgRandom, h[:16])
 	}
-	if !admin && !g.allow(b.cfg.Groups.RateLimit, now) {
+	if !admin && !g.sendRate.AllowN(now, 1) {
 		// A resend of a message already stored is not a new message: it
 		// must not be reported as dropped.
 		if dedupKey != nil {

@@ -173,7 +173,7 @@ func (b *Broker) reqGroupCreate(ctx context.Context, r *reqCtx) (any, error) {
 	}
 	now := time.Now()
 	g := &group{members: map[string]*member{}, apps: map[string]*application{}, policy: pol,
-		memEpoch: uint64(now.UnixMilli()), tokens: float64(b.cfg.Groups.RateLimit), lastFill: now}
+		memEpoch: uint64(now.UnixMilli()), sendRate: b.sendLimiter()}
 	g.info = groupInfo{Type: q.Type, Name: q.Name, Introduction: q.Introduction, Notification: q.Notification,
 		FaceUrl: q.FaceUrl, Owner_Account: owner, CreateTime: now.Unix(), LastInfoTime: now.Unix(),
 		MaxMemberNum: maxMembers, ApplyJoinOption: q.ApplyJoinOption, MuteAllMember: "Off", AppDefinedData: q.AppDefinedData}

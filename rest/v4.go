@@ -11,10 +11,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"golang.org/x/time/rate"
 
 	"github.com/imbroker/imbroker/broker"
 	"github.com/imbroker/imbroker/broker/wire"
@@ -115,26 +115,6 @@ func registry() []*endpoint {
 	return eps
 }
 
-// limiter is a token bucket per API: rate tokens per second, burst rate.
-type limiter struct {
-	mu     sync.Mutex
-	rate   float64
-	tokens float64
-	last   time.Time
-}
-
-func (l *limiter) allow(now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.tokens = min(l.rate, l.tokens+now.Sub(l.last).Seconds()*l.rate)
-	l.last = now
-	if l.tokens < 1 {
-		return false
-	}
-	l.tokens--
-	return true
-}
-
 // mountV4 adds the v4 API to r.
 func mountV4(r chi.Router, v V4) {
 	log := v.Log
@@ -143,9 +123,9 @@ func mountV4(r chi.Router, v V4) {
 	}
 	eps := registry()
 	for _, ep := range eps {
-		n := float64(v.REST.Limit(ep.Path))
-		lim := &limiter{rate: n, tokens: n, last: time.Now()}
-		r.Post("/v4/"+ep.Path, v4Handler(v, ep, lim, log))
+		// Per API: rest.rate_limit(s) calls per second, burst one second's worth.
+		n := v.REST.Limit(ep.Path)
+		r.Post("/v4/"+ep.Path, v4Handler(v, ep, rate.NewLimiter(rate.Limit(n), n), log))
 	}
 	doc := openAPI(eps)
 	r.Get("/v4/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
@@ -167,7 +147,7 @@ func v4NotFound(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-func v4Handler(v V4, ep *endpoint, lim *limiter, log *slog.Logger) http.HandlerFunc {
+func v4Handler(v V4, ep *endpoint, lim *rate.Limiter, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if p := recover(); p != nil {
@@ -181,7 +161,7 @@ func v4Handler(v V4, ep *endpoint, lim *limiter, log *slog.Logger) http.HandlerF
 		}
 		// After authentication, so unauthenticated calls cannot use up the
 		// admin's budget.
-		if !lim.allow(time.Now()) {
+		if !lim.Allow() {
 			writeEnvelope(w, fail(codeRateLimited, "REST API call rate exceeded for "+ep.Path), nil)
 			return
 		}
