@@ -54,6 +54,7 @@ type Broker struct {
 	stopErr   error
 
 	retention *retention // the retention sweep (nil: disabled)
+	tasks     *tasks     // device kicks and member-tip timers: stopped first at shutdown (tasks.go)
 }
 
 type metrics struct {
@@ -95,7 +96,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 		log.Info("app secret key from environment", "variable", config.EnvSecretKey)
 	}
 	b := &Broker{cfg: cfg, log: log, signer: usersig.New(cfg.App.SDKAppID, key), addrs: map[string]string{},
-		policies: groupPolicies(cfg.Groups), groups: groups{loaded: map[string]*group{}}}
+		policies: groupPolicies(cfg.Groups), groups: groups{loaded: map[string]*group{}}, tasks: newTasks()}
 	b.handlers = b.requestHandlers()
 	b.callbacks = newCallbacks(cfg, log)
 	defer func() {
@@ -239,6 +240,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		done := make(chan error, 1)
 		go func() {
 			b.retention.stop() // before the store closes: no trim in flight
+			// Kicks and member-tip flushes already running finish (the store
+			// and mochi are still open); pending ones are dropped (tasks.go).
+			b.tasks.stop()
 			b.closeMQTT()
 			b.pipelined.Wait()  // pipelined sends finish their commits (the store is still open)
 			b.callbacks.Close() // sends what is queued, each bounded by the timeout

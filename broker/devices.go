@@ -2,6 +2,7 @@ package broker
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"slices"
 	"sync"
@@ -198,8 +199,9 @@ func (b *Broker) trackDevice(cl *mqtt.Client) {
 		b.log.Info("device kicked: device limit", "user", user, "client", v.cl.ID, "online_since", v.connectedAt,
 			"by", cl.ID, "max", dc.MaxPerUser)
 		// Off the new connection's goroutine: its CONNACK must not wait
-		// on a write to another, possibly stalled, connection.
-		go b.kickDevice(v.cl, user, cl.ID)
+		// on a write to another, possibly stalled, connection. Refused at
+		// shutdown, which disconnects the victim anyway.
+		b.tasks.spawn(func(ctx context.Context) { b.kickDevice(ctx, v.cl, user, cl.ID) })
 	}
 }
 
@@ -222,10 +224,10 @@ type kickNotice struct {
 // kickDevice tells cl on its rpc topic (if it subscribed) that it was kicked
 // by the login of byClientID, then disconnects it: MQTT 5 clients get
 // DISCONNECT 0x98 "kicked: device limit"; 3.1.1 clients see the connection
-// close.
-func (b *Broker) kickDevice(cl *mqtt.Client, user, byClientID string) {
-	if !b.waitAttached(cl, kickWriteTimeout) {
-		return // ended, or taken over by its own ClientID, meanwhile
+// close. A shutdown (ctx) cancels a kick still waiting for its victim.
+func (b *Broker) kickDevice(ctx context.Context, cl *mqtt.Client, user, byClientID string) {
+	if !b.waitAttached(ctx, cl, kickWriteTimeout) {
+		return // ended, or taken over by its own ClientID, or shutting down, meanwhile
 	}
 	if cl.Net.Conn != nil {
 		// The connection is being closed: a write deadline only bounds how
@@ -245,9 +247,12 @@ func (b *Broker) kickDevice(cl *mqtt.Client, user, byClientID string) {
 // before its CONNACK: the client would see no reason, and mochi, whose
 // CONNACK write then fails, would return without unregistering it, keeping
 // the dead client in its map. It reports false when cl closed meanwhile
-// (also when a newer connection with its ClientID took it over).
-func (b *Broker) waitAttached(cl *mqtt.Client, max time.Duration) bool {
+// (also when a newer connection with its ClientID took it over), or when
+// ctx ends.
+func (b *Broker) waitAttached(ctx context.Context, cl *mqtt.Client, max time.Duration) bool {
 	deadline := time.Now().Add(max)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
 	for {
 		cur, ok := b.mq.Clients.Get(cl.ID)
 		switch {
@@ -258,6 +263,10 @@ func (b *Broker) waitAttached(cl *mqtt.Client, max time.Duration) bool {
 		case time.Now().After(deadline):
 			return true // kick anyway: it must not stay connected past the limit
 		}
-		time.Sleep(time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
 	}
 }

@@ -17,13 +17,19 @@ import (
 // leaver) always get their own copy on their user stream at once.
 // Stored groups (Private, Public, ChatRoom) are not limited: their tips are
 // roamed events. [IM-GROUP-LIVETIPS]
+//
+// Shutdown drops a merged tip still waiting for its timer instead of
+// flushing it: a live room keeps no history and starts a new epoch after a
+// restart, its subscribers are about to be disconnected, and the members
+// concerned already have their own copy. A flush already running finishes
+// before the store closes (tasks.go).
 
 // memberTips is a live room's limiter state. Guarded by g.op.
 type memberTips struct {
 	next    time.Time      // earliest time the next room tip may be published
 	pending []memberChange // changes not yet announced, in order
 	index   map[string]int // uid -> position in pending
-	timer   *time.Timer    // the scheduled flush, nil when none
+	timer   *time.Timer    // the scheduled flush (owned by b.tasks), nil when none
 	flushFn func()         // the timer's function (bound to the group once)
 }
 
@@ -82,7 +88,7 @@ func (b *Broker) queueMemberTip(g *group, tipType, operator string, uids []strin
 	if t.flushFn == nil {
 		t.flushFn = func() { b.flushMemberTips(g) }
 	}
-	t.timer = time.AfterFunc(max(time.Until(t.next), 0), t.flushFn)
+	t.timer = b.tasks.afterFunc(max(time.Until(t.next), 0), t.flushFn) // nil at shutdown: dropped
 }
 
 // flushMemberTips publishes a live room's merged member tips: one MemberJoin
@@ -100,7 +106,7 @@ func (b *Broker) flushMemberTips(g *group) {
 	}
 	now := time.Now()
 	if now.Before(t.next) { // the timer fired early: wait for the budget
-		t.timer = time.AfterFunc(t.next.Sub(now), t.flushFn)
+		t.timer = b.tasks.afterFunc(t.next.Sub(now), t.flushFn)
 		return
 	}
 	var joins, quits []memberChange
