@@ -63,7 +63,7 @@ func (b *Broker) blackAdd(ctx context.Context, a, to string) error {
 	if err := checkPeer(a, to); err != nil {
 		return err
 	}
-	unlock := lockUsers(a, to)
+	unlock := b.lockUsers(a, to)
 	defer unlock()
 	if ok, err := b.relHas(blackKey(a, to)); err != nil || ok {
 		return orErr(err, imerr.SnsBadParams.New("%s is already on your blacklist", to))
@@ -105,7 +105,7 @@ func (b *Broker) reqBlackDelete(ctx context.Context, r *reqCtx) (any, error) {
 			if err := checkPeer(r.user, to); err != nil {
 				return err
 			}
-			unlock := lockUsers(r.user)
+			unlock := b.lockUsers(r.user)
 			defer unlock()
 			if ok, err := b.relHas(blackKey(r.user, to)); err != nil || !ok {
 				return orErr(err, imerr.SnsBadParams.New("%s is not on your blacklist", to))

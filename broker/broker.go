@@ -43,7 +43,8 @@ type Broker struct {
 	policies map[string]*groupPolicy
 	groups   groups
 	handlers map[string]reqHandler
-	devices  devices // each user's live connections [IM-DEVICES]
+	devices  devices  // each user's live connections [IM-DEVICES]
+	relLocks relLocks // relation record lock stripes (relations.go lockUsers)
 
 	addrs    map[string]string // listener id -> bound address
 	ready    atomic.Bool

@@ -63,7 +63,7 @@ func (b *Broker) importFriend(ctx context.Context, a string, it FriendImportItem
 	if err != nil {
 		return err
 	}
-	unlock := lockUsers(a, to)
+	unlock := b.lockUsers(a, to)
 	defer unlock()
 	now := time.Now().Unix()
 	rb, err := b.friendAddable(a, to, groups, now)

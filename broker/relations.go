@@ -175,27 +175,30 @@ func (rs *relResults) reply() map[string]any {
 	return map[string]any{"ResultItem": rs.items, "Fail_Account": rs.fail}
 }
 
-// relLocks serialise changes of relation records per user (striped).
-var (
-	relLocks [256]sync.Mutex
-	relSeed  = maphash.MakeSeed()
-)
+// relLocks serialise changes of relation records per user (striped). Each
+// Broker has its own, so brokers sharing a process (tests) never wait on
+// each other's users.
+type relLocks [256]sync.Mutex
 
-// lockUsers takes the relation locks of users (in a fixed order, so two
-// changes never deadlock) and returns the unlock.
-func lockUsers(users ...string) (unlock func()) {
+var relSeed = maphash.MakeSeed() // picks a user's stripe; never changes
+
+// lockUsers takes the relation locks of users and returns the unlock. Lock
+// order: stripes in ascending index (sorted here), so two changes never
+// deadlock; a caller holding stripes takes no other stripe.
+func (b *Broker) lockUsers(users ...string) (unlock func()) {
+	locks := &b.relLocks
 	idx := make([]int, 0, len(users))
 	for _, u := range users {
-		idx = append(idx, int(maphash.String(relSeed, u)%uint64(len(relLocks))))
+		idx = append(idx, int(maphash.String(relSeed, u)%uint64(len(locks))))
 	}
 	slices.Sort(idx)
 	idx = slices.Compact(idx)
 	for _, i := range idx {
-		relLocks[i].Lock()
+		locks[i].Lock()
 	}
 	return func() {
 		for i := len(idx) - 1; i >= 0; i-- {
-			relLocks[idx[i]].Unlock()
+			locks[idx[i]].Unlock()
 		}
 	}
 }
@@ -580,7 +583,7 @@ func (b *Broker) addFriend(ctx context.Context, a string, it addFriendItem, addT
 	if err != nil {
 		return err
 	}
-	unlock := lockUsers(a, to)
+	unlock := b.lockUsers(a, to)
 	defer unlock()
 	now := time.Now().Unix()
 	rb, err := b.friendAddable(a, to, groups, now)
@@ -703,7 +706,7 @@ func (b *Broker) respondFriend(ctx context.Context, self string, it responseItem
 	if err != nil {
 		return err
 	}
-	unlock := lockUsers(self, from)
+	unlock := b.lockUsers(self, from)
 	defer unlock()
 	var p pendingRec
 	if ok, err := b.relGetJSON(pendingKey(self, from), &p); err != nil || !ok {
@@ -825,7 +828,7 @@ func (b *Broker) deleteFriend(ctx context.Context, a, to string, both bool) erro
 	if err := checkPeer(a, to); err != nil {
 		return err
 	}
-	unlock := lockUsers(a, to)
+	unlock := b.lockUsers(a, to)
 	defer unlock()
 	if ok, err := b.relHas(friendKey(a, to)); err != nil || !ok {
 		return orErr(err, imerr.SnsBadParams.New("%s is not your friend", to))
@@ -968,7 +971,7 @@ func (b *Broker) reqFriendUpdate(ctx context.Context, r *reqCtx) (any, error) {
 			if len(it.SnsItem) == 0 {
 				return imerr.SnsBadParams.New("SnsItem is empty")
 			}
-			unlock := lockUsers(r.user)
+			unlock := b.lockUsers(r.user)
 			defer unlock()
 			var rec friendRec
 			if ok, err := b.relGetJSON(friendKey(r.user, it.To_Account), &rec); err != nil || !ok {
@@ -1025,7 +1028,7 @@ func (b *Broker) reqFriendGroupAdd(ctx context.Context, r *reqCtx) (any, error) 
 	if len(names) == 0 || len(q.To_Account) > maxRelItems {
 		return nil, imerr.SnsBadParams.New("GroupName must name at least one list and To_Account hold at most %d accounts", maxRelItems)
 	}
-	unlock := lockUsers(r.user)
+	unlock := b.lockUsers(r.user)
 	defer unlock()
 	rb := newRelBatch()
 	if err := b.ensureGroups(rb, r.user, names, time.Now().Unix()); err != nil {
@@ -1076,7 +1079,7 @@ func (b *Broker) reqFriendGroupDelete(ctx context.Context, r *reqCtx) (any, erro
 	if len(names) == 0 {
 		return nil, imerr.SnsBadParams.New("GroupName must name at least one list")
 	}
-	unlock := lockUsers(r.user)
+	unlock := b.lockUsers(r.user)
 	defer unlock()
 	have, err := b.friendGroups(r.user)
 	if err != nil {
@@ -1155,7 +1158,7 @@ func (b *Broker) reqFriendGroupGet(_ context.Context, r *reqCtx) (any, error) {
 
 // friendAddable checks that a may add to as a friend (not yet friends, no
 // blacklist either way, a's list not full) and starts the batch with any
-// friend lists to create. Callers hold lockUsers(a, to). Shared by
+// friend lists to create. Callers hold b.lockUsers(a, to). Shared by
 // friend_add and friend_import.
 func (b *Broker) friendAddable(a, to string, groups []string, now int64) (*relBatch, error) {
 	if ok, err := b.relHas(friendKey(a, to)); err != nil || ok {

@@ -85,7 +85,7 @@ func (b *Broker) presenceChanged(cl *mqtt.Client) {
 	if user == "" {
 		return // guests have no status
 	}
-	unlock := lockUsers(user)
+	unlock := b.lockUsers(user)
 	defer unlock()
 	state := stateOffline
 	if len(b.OnlineDevices(user)) > 0 {
