@@ -233,7 +233,15 @@ func (b *Broker) reqGroupCreate(ctx context.Context, r *reqCtx) (any, error) {
 
 // claimGroupID reserves a custom or generated id for g, returning with g.op
 // held and g registered, so nobody else can create or use it meanwhile.
-func (b *Broker) claimGroupID(custom string, g *group) (string, error) {
+func (b *Broker) claimGroupID(custom string, g *group) (_ string, err error) {
+	// Lock order g.op -> groups.mu (destroy holds op and takes the registry
+	// lock): g is not registered yet, so taking its op first never waits.
+	g.op.Lock()
+	defer func() {
+		if err != nil {
+			g.op.Unlock()
+		}
+	}()
 	b.groups.mu.Lock()
 	defer b.groups.mu.Unlock()
 	free := func(gid string) (bool, error) {
@@ -267,7 +275,6 @@ func (b *Broker) claimGroupID(custom string, g *group) (string, error) {
 			}
 		}
 	}
-	g.op.Lock()
 	b.groups.loaded[gid] = g
 	return gid, nil
 }
