@@ -45,7 +45,8 @@ func newDeliverer(pub publisher, workers, queue int, log *slog.Logger) *delivere
 	return d
 }
 
-// enqueue is the store's OnCommit callback.
+// enqueue is the store's OnCommit callback, also called under g.op (live
+// rooms). d.mu is a leaf: nothing else is taken while it is held.
 func (d *deliverer) enqueue(entries []storage.Entry) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()

@@ -58,7 +58,8 @@ type application struct {
 // group is a group's live state. op serializes every change and every
 // message (so group seqs and membership checks are consistent); mu guards
 // the fields for readers such as the delivery ACL, which must not wait for
-// an fsync.
+// an fsync. Lock order: op, then mu; never two groups' op at once
+// (docs/architecture.md, "Lock order").
 type group struct {
 	op sync.Mutex
 
@@ -105,7 +106,7 @@ func (b *Broker) loadGroup(gid string) (*group, error) {
 	if ok {
 		return g, nil
 	}
-	b.groups.mu.Lock()
+	b.groups.mu.Lock() // groups.mu -> store: the group is read under the write lock
 	defer b.groups.mu.Unlock()
 	if g, ok := b.groups.loaded[gid]; ok {
 		return g, nil

@@ -209,7 +209,7 @@ func (b *Broker) ImportGroup(ctx context.Context, gid string, createTime int64) 
 	if createTime <= 0 {
 		return nil
 	}
-	g.mu.Lock()
+	g.mu.Lock() // op -> mu
 	g.info.CreateTime = createTime
 	raw := mustJSON(g.info)
 	g.mu.Unlock()
@@ -254,7 +254,7 @@ func (b *Broker) ImportGroupMembers(ctx context.Context, gid string, list []Impo
 	}
 	sets := map[string][]byte{}
 	var upd []storage.Update
-	g.mu.Lock()
+	g.mu.Lock() // op -> mu
 	for _, uid := range add {
 		m, im := g.members[uid], want[uid]
 		if m == nil {

@@ -16,7 +16,9 @@ const topicGroupPrefix = "im/g/"
 // dropGroupSubscriptions ends users' subscriptions to a group's topic at
 // once (kick, quit), server side; with no users (destroy) everyone's,
 // guests and BChatRoom listeners included. The delivery ACL refuses them
-// too, so nothing slips through while this runs.
+// too, so nothing slips through while this runs. Callers hold g.op: op ->
+// mochi's client map, subscription and topic locks, which mochi never holds
+// while it calls our hooks.
 func (b *Broker) dropGroupSubscriptions(gid string, users ...string) {
 	topic := topicGroupPrefix + gid
 	set := make(map[string]bool, len(users))

@@ -15,6 +15,7 @@ import (
 func muteKey(gid, uid string) string { return "gx/" + gid + "/" + uid }
 
 // applyMembers updates g's in-memory state after a committed change.
+// Callers hold g.op: op -> mu.
 func (g *group) apply(fn func()) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

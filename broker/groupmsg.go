@@ -178,6 +178,7 @@ func (b *Broker) commitGroupChange(ctx context.Context, g *group, c groupChange)
 	if c.build != nil && !g.policy.stored() {
 		// Under g.mu too: groupView reads memSeq holding only g.mu (it
 		// must not wait for g.op), so writing it under g.op alone raced.
+		// Lock order op -> mu; then op -> deliverer.mu (enqueue).
 		g.mu.Lock()
 		g.memSeq = seq
 		g.mu.Unlock()
@@ -263,6 +264,8 @@ func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte
 	} else if err != nil {
 		return 0, false, err
 	}
+	// Under op: the rate limiter's own lock, the commit, g.mu, and
+	// devices.mu and callbacks.mu (pushGroup, afterSend); see Lock order.
 	g.op.Lock()
 	defer g.op.Unlock()
 	if g.destroyed {
@@ -316,7 +319,7 @@ func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte
 	if err != nil {
 		return 0, false, err
 	}
-	g.mu.Lock()
+	g.mu.Lock() // op -> mu
 	g.info.LastMsgTime = now.Unix()
 	g.mu.Unlock()
 	b.metrics.groupSent.Add(1)

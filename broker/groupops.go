@@ -280,6 +280,7 @@ func (b *Broker) claimGroupID(custom string, g *group) (_ string, err error) {
 }
 
 // forget removes a group from the registry (failed create, destroy).
+// Callers hold g.op: lock order g.op -> groups.mu -> g.mu.
 func (gs *groups) forget(gid string, g *group) {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
@@ -305,7 +306,7 @@ func (b *Broker) checkJoinLimit(uid string) error {
 
 // groupView is a group's info as replies show it.
 func (b *Broker) groupView(g *group) map[string]any {
-	g.mu.RLock()
+	g.mu.RLock() // g.mu -> store: a Pebble read of the head, never a commit
 	defer g.mu.RUnlock()
 	head := g.memSeq
 	if g.policy.stored() {

@@ -88,6 +88,7 @@ func (b *Broker) queueMemberTip(g *group, tipType, operator string, uids []strin
 	if t.flushFn == nil {
 		t.flushFn = func() { b.flushMemberTips(g) }
 	}
+	// op -> tasks.mu; the timer's callback takes tasks.mu alone, then op.
 	t.timer = b.tasks.afterFunc(max(time.Until(t.next), 0), t.flushFn) // nil at shutdown: dropped
 }
 

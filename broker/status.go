@@ -85,7 +85,7 @@ func (b *Broker) presenceChanged(cl *mqtt.Client) {
 	if user == "" {
 		return // guests have no status
 	}
-	unlock := b.lockUsers(user)
+	unlock := b.lockUsers(user) // relation stripe -> devices.mu (OnlineDevices), the store
 	defer unlock()
 	state := stateOffline
 	if len(b.OnlineDevices(user)) > 0 {

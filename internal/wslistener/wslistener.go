@@ -244,7 +244,7 @@ func (c *wsConn) Read(p []byte) (int, error) {
 func (c *wsConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.dmu.Lock()
+	c.dmu.Lock() // wmu -> dmu; SetWriteDeadline takes dmu alone
 	_ = c.ws.SetWriteDeadline(c.wdl)
 	c.dmu.Unlock()
 	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
