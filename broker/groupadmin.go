@@ -13,7 +13,7 @@ import (
 	"github.com/imbroker/imbroker/storage"
 )
 
-// Group admin operations for the REST API (rest/v4_group2.go, docs/rest.md).
+// Group admin operations for the REST API (rest/group.go, docs/rest.md).
 
 // Group admin limits and names.
 const (

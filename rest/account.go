@@ -7,6 +7,8 @@ const (
 	maxAccountBatch    = 100
 )
 
+// accountEndpoints are the im_open_login_svc service: accounts and kicking
+// users off.
 func accountEndpoints() []*endpoint {
 	return []*endpoint{
 		{Path: "im_open_login_svc/account_import", Summary: "import one account", Request: []string{"UserID", "Nick", "FaceUrl"}, handle: accountImport},
@@ -14,8 +16,6 @@ func accountEndpoints() []*endpoint {
 		{Path: "im_open_login_svc/account_delete", Summary: "delete up to 100 accounts", Request: []string{"DeleteItem"}, handle: accountDelete},
 		{Path: "im_open_login_svc/account_check", Summary: "check up to 100 accounts are imported", Request: []string{"CheckItem"}, handle: accountCheck},
 		{Path: "im_open_login_svc/kick", Summary: "disconnect every connection of a user", Request: []string{"UserID"}, handle: kick},
-		{Path: "openim/query_online_status", Summary: "online state of up to 500 users", Request: []string{"To_Account", "IsNeedDetail"}, handle: passOp("status.query")},
-		{Path: "openim/querystate", Summary: "old name of query_online_status", Request: []string{"To_Account", "IsNeedDetail"}, handle: passOp("status.query")},
 	}
 }
 

@@ -1,9 +1,11 @@
 package rest
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 
+	"github.com/imbroker/imbroker/broker"
 	"github.com/imbroker/imbroker/internal/ids"
 )
 
@@ -15,11 +17,32 @@ const (
 	groupServicePath = "group_open_http_svc/"
 )
 
+const (
+	maxNoticeMembers  = 500
+	maxImportMembers  = 300
+	maxImportMsgs     = 20
+	codeGroupNoRights = 10007
+)
+
+// groupAdmin is what the online count, notice, unread, delete-by-sender and
+// import endpoints need beyond Admin; the broker has it.
+type groupAdmin interface {
+	GroupOnlineMemberNum(gid string) (int, error)
+	GroupSystemNotice(gid string, to []string, content string) (int, error)
+	SetGroupUnread(ctx context.Context, gid, uid string, n int) error
+	DeleteGroupMsgBySender(ctx context.Context, gid, sender string) (int, error)
+	ImportGroup(ctx context.Context, gid string, createTime int64) error
+	ImportGroupMembers(ctx context.Context, gid string, list []broker.ImportedMember) ([]int, error)
+	ImportGroupMsgs(ctx context.Context, gid string, recentContact bool, msgs []broker.ImportedMsg) ([]uint64, error)
+}
+
+// groupEndpoints are the group_open_http_svc service: groups, their
+// members and messages, and group import.
 func groupEndpoints() []*endpoint {
 	g := func(cmd, summary string, handle func(*call) (map[string]any, error), fields ...string) *endpoint {
 		return &endpoint{Path: groupServicePath + cmd, Summary: summary, Request: fields, handle: handle}
 	}
-	return append([]*endpoint{
+	return []*endpoint{
 		g("create_group", "create a group", passOp("group.create"), "Owner_Account", "Type", "GroupId", "Name", "Introduction",
 			"Notification", "FaceUrl", "MaxMemberCount", "ApplyJoinOption", "AppDefinedData", "MemberList"),
 		g("get_group_info", "group profiles", passOp("group.info"), "GroupIdList", "ResponseFilter"),
@@ -37,7 +60,20 @@ func groupEndpoints() []*endpoint {
 			"MsgPriority", "OfflinePushInfo", "SendMsgControl", "ForbidCallbackControl"),
 		g("group_msg_recall", "recall up to 10 group messages", groupMsgRecall, "GroupId", "MsgSeqList"),
 		g("group_msg_get_simple", "group history, newest first", groupMsgGetSimple, "GroupId", "ReqMsgNumber", "ReqMsgSeq"),
-	}, group2Endpoints()...)
+		g("modify_group_member_info", "change a member's role, name card, data or mute", modifyMember,
+			"GroupId", "Member_Account", "Role", "NameCard", "AppMemberDefinedData", "MuteTime"),
+		g("get_group_muted_account", "muted members of a group", mutedAccounts, "GroupId"),
+		g("get_appid_group_list", "every group of the app, paged", appGroupList, "Limit", "Next", "GroupType"),
+		g("get_group_shutted_uin", "old name of get_group_muted_account", mutedAccounts, "GroupId"),
+		g("get_online_member_num", "members with a live connection", onlineMemberNum, "GroupId"),
+		g("send_group_system_notification", "an online-only system notice to members", groupSystemNotice, "GroupId", "ToMembers_Account", "Content"),
+		g("set_unread_msg_num", "set a member's unread count", setUnreadMsgNum, "GroupId", "Member_Account", "UnreadMsgNum"),
+		g("delete_group_msg_by_sender", "recall every message of one sender", deleteGroupMsgBySender, "GroupId", "Sender_Account"),
+		g("import_group", "import a group", importGroup, "Owner_Account", "Type", "GroupId", "Name", "Introduction",
+			"Notification", "FaceUrl", "MaxMemberCount", "ApplyJoinOption", "AppDefinedData", "CreateTime"),
+		g("import_group_member", "import up to 300 members", importGroupMember, "GroupId", "MemberList"),
+		g("import_group_msg", "import up to 20 messages", importGroupMsg, "GroupId", "RecentContactFlag", "MsgList"),
+	}
 }
 
 func joinedGroups(c *call) (map[string]any, error) {
@@ -186,4 +222,282 @@ func groupMsgGetSimple(c *call) (map[string]any, error) {
 		finished = 1
 	}
 	return map[string]any{"GroupId": res["GroupId"], "IsFinished": finished, "RspMsgList": list}, nil
+}
+
+func modifyMember(c *call) (map[string]any, error) {
+	var q struct {
+		GroupId, Member_Account, Role string
+		NameCard                      *string
+		AppMemberDefinedData          []map[string]any
+		MuteTime                      *int64
+	}
+	if err := c.decode(&q, codeGroupParams); err != nil {
+		return nil, err
+	}
+	if q.GroupId == "" || q.Member_Account == "" {
+		return nil, fail(codeGroupParams, "GroupId and Member_Account are required")
+	}
+	if q.Role != "" {
+		if _, err := c.op("group.set_role", c.admin, map[string]any{"GroupId": q.GroupId, "Member_Account": q.Member_Account, "Role": q.Role}); err != nil {
+			return nil, err
+		}
+	}
+	if q.NameCard != nil || q.AppMemberDefinedData != nil {
+		body := map[string]any{"GroupId": q.GroupId, "Member_Account": q.Member_Account}
+		if q.NameCard != nil {
+			body["NameCard"] = *q.NameCard
+		}
+		if q.AppMemberDefinedData != nil {
+			body["AppMemberDefinedData"] = q.AppMemberDefinedData
+		}
+		if _, err := c.op("group.set_member", c.admin, body); err != nil {
+			return nil, err
+		}
+	}
+	if q.MuteTime != nil {
+		if _, err := c.op("group.mute", c.admin, map[string]any{"GroupId": q.GroupId, "Members_Account": []string{q.Member_Account}, "MuteTime": *q.MuteTime}); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+func mutedAccounts(c *call) (map[string]any, error) {
+	var q struct{ GroupId string }
+	if err := c.decode(&q, codeGroupParams); err != nil {
+		return nil, err
+	}
+	now := time.Now().Unix()
+	list := []map[string]any{}
+	for offset := 0; ; {
+		res, err := c.op("group.members", c.admin, map[string]any{"GroupId": q.GroupId, "Offset": offset})
+		if err != nil {
+			return nil, err
+		}
+		page := items(res, "MemberList")
+		for _, m := range page {
+			if until := toInt(m["MuteUntil"]); int64(until) > now {
+				list = append(list, map[string]any{"Member_Account": m["Member_Account"], "MutedUntil": until})
+			}
+		}
+		offset += len(page)
+		if len(page) == 0 || offset >= toInt(res["MemberNum"]) {
+			break
+		}
+	}
+	return map[string]any{"MutedAccountList": list}, nil
+}
+
+const maxGroupListLimit = 10000
+
+// appGroupList pages through every group; Next is the offset of the next
+// page (0: none).
+func appGroupList(c *call) (map[string]any, error) {
+	var q struct {
+		Limit     int
+		Next      int
+		GroupType string
+	}
+	if err := c.decode(&q, codeGroupParams); err != nil {
+		return nil, err
+	}
+	if q.Limit <= 0 || q.Limit > maxGroupListLimit {
+		q.Limit = maxGroupListLimit
+	}
+	if q.Next < 0 {
+		return nil, fail(codeGroupParams, "Next must not be negative")
+	}
+	gids, err := c.a.GroupIDs(q.GroupType)
+	if err != nil {
+		return nil, err
+	}
+	list := []map[string]any{}
+	i := q.Next
+	for ; i < len(gids) && len(list) < q.Limit; i++ {
+		list = append(list, map[string]any{"GroupId": gids[i]})
+	}
+	if i >= len(gids) {
+		i = 0
+	}
+	return map[string]any{"TotalCount": len(gids), "GroupIdList": list, "Next": i}, nil
+}
+
+func groupAdm(c *call) (groupAdmin, error) {
+	ga, ok := c.a.(groupAdmin)
+	if !ok {
+		return nil, fail(codeInternal, "not supported by this server")
+	}
+	return ga, nil
+}
+
+func onlineMemberNum(c *call) (map[string]any, error) {
+	var q struct{ GroupId string }
+	if err := c.decode(&q, codeGroupParams); err != nil {
+		return nil, err
+	}
+	ga, err := groupAdm(c)
+	if err != nil {
+		return nil, err
+	}
+	n, err := ga.GroupOnlineMemberNum(q.GroupId)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"OnlineMemberNum": n}, nil
+}
+
+func groupSystemNotice(c *call) (map[string]any, error) {
+	var q struct {
+		GroupId           string
+		ToMembers_Account []string
+		Content           string
+	}
+	if err := c.decode(&q, codeGroupParams); err != nil {
+		return nil, err
+	}
+	if q.Content == "" {
+		return nil, fail(codeGroupParams, "Content is required")
+	}
+	if len(q.ToMembers_Account) > maxNoticeMembers {
+		return nil, fail(codeGroupParams, "ToMembers_Account holds at most 500 accounts")
+	}
+	ga, err := groupAdm(c)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ga.GroupSystemNotice(q.GroupId, q.ToMembers_Account, q.Content); err != nil {
+		return nil, err
+	}
+	return map[string]any{}, nil
+}
+
+func setUnreadMsgNum(c *call) (map[string]any, error) {
+	var q struct {
+		GroupId, Member_Account string
+		UnreadMsgNum            *int
+	}
+	if err := c.decode(&q, codeGroupParams); err != nil {
+		return nil, err
+	}
+	if ids.CheckUserID(q.Member_Account) != nil || q.UnreadMsgNum == nil || *q.UnreadMsgNum < 0 {
+		return nil, fail(codeGroupParams, "Member_Account and a non-negative UnreadMsgNum are required")
+	}
+	ga, err := groupAdm(c)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{}, ga.SetGroupUnread(c.ctx, q.GroupId, q.Member_Account, *q.UnreadMsgNum)
+}
+
+func deleteGroupMsgBySender(c *call) (map[string]any, error) {
+	var q struct{ GroupId, Sender_Account string }
+	if err := c.decode(&q, codeGroupParams); err != nil {
+		return nil, err
+	}
+	if ids.CheckUserID(q.Sender_Account) != nil {
+		return nil, fail(codeGroupParams, "Sender_Account is missing or invalid")
+	}
+	ga, err := groupAdm(c)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ga.DeleteGroupMsgBySender(c.ctx, q.GroupId, q.Sender_Account); err != nil {
+		return nil, err
+	}
+	return map[string]any{}, nil
+}
+
+func importGroup(c *call) (map[string]any, error) {
+	var q map[string]json.RawMessage
+	if err := c.decode(&q, codeGroupParams); err != nil {
+		return nil, err
+	}
+	var gtype string
+	var created int64
+	_ = json.Unmarshal(q["Type"], &gtype)
+	if raw, ok := q["CreateTime"]; ok {
+		if err := json.Unmarshal(raw, &created); err != nil || created < 0 {
+			return nil, fail(codeGroupParams, "CreateTime must be a Unix time")
+		}
+	}
+	if gtype == "AVChatRoom" {
+		return nil, fail(codeGroupNoRights, "AVChatRoom groups cannot be imported")
+	}
+	ga, err := groupAdm(c)
+	if err != nil {
+		return nil, err
+	}
+	delete(q, "CreateTime")
+	delete(q, "MemberList") // import_group_member adds members
+	res, err := c.op("group.create", c.admin, q)
+	if err != nil {
+		return nil, err
+	}
+	gid, _ := res["GroupId"].(string)
+	if err := ga.ImportGroup(c.ctx, gid, created); err != nil {
+		return nil, err
+	}
+	return map[string]any{"GroupId": gid}, nil
+}
+
+func importGroupMember(c *call) (map[string]any, error) {
+	var q struct {
+		GroupId    string
+		MemberList []broker.ImportedMember
+	}
+	if err := c.decode(&q, codeGroupParams); err != nil {
+		return nil, err
+	}
+	if len(q.MemberList) == 0 || len(q.MemberList) > maxImportMembers {
+		return nil, fail(codeGroupParams, "MemberList must hold 1 to 300 members")
+	}
+	ga, err := groupAdm(c)
+	if err != nil {
+		return nil, err
+	}
+	res, err := ga.ImportGroupMembers(c.ctx, q.GroupId, q.MemberList)
+	if err != nil {
+		return nil, err
+	}
+	list := []map[string]any{}
+	for i, m := range q.MemberList {
+		list = append(list, map[string]any{"Member_Account": m.Member_Account, "Result": res[i]})
+	}
+	return map[string]any{"MemberList": list}, nil
+}
+
+func importGroupMsg(c *call) (map[string]any, error) {
+	var q struct {
+		GroupId           string
+		RecentContactFlag int
+		MsgList           []broker.ImportedMsg
+	}
+	if err := c.decode(&q, codeGroupParams); err != nil {
+		return nil, err
+	}
+	if len(q.MsgList) == 0 || len(q.MsgList) > maxImportMsgs {
+		return nil, fail(codeGroupParams, "MsgList must hold 1 to 20 messages")
+	}
+	for i := 1; i < len(q.MsgList); i++ {
+		if q.MsgList[i].SendTime < q.MsgList[i-1].SendTime {
+			return nil, fail(codeGroupParams, "MsgList must be in ascending SendTime")
+		}
+	}
+	ga, err := groupAdm(c)
+	if err != nil {
+		return nil, err
+	}
+	seqs, err := ga.ImportGroupMsgs(c.ctx, q.GroupId, q.RecentContactFlag == 1, q.MsgList)
+	if err != nil {
+		return nil, err
+	}
+	list := []map[string]any{}
+	for i, m := range q.MsgList {
+		r := 0
+		if seqs[i] == 0 {
+			r = 1
+		}
+		list = append(list, map[string]any{"Result": r, "MsgTime": m.SendTime, "MsgSeq": seqs[i]})
+	}
+	return map[string]any{"ImportMsgResult": list}, nil
 }

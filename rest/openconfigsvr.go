@@ -1,13 +1,27 @@
 package rest
 
 import (
+	"context"
 	"strconv"
 	"time"
+
+	"github.com/imbroker/imbroker/internal/ids"
 )
 
-func opsEndpoints() []*endpoint {
+// noSpeakingAdmin is the broker's global mute (openconfigsvr).
+type noSpeakingAdmin interface {
+	SetNoSpeaking(ctx context.Context, uid string, c2c, group *uint32) error
+	GetNoSpeaking(uid string) (c2c, group uint32, err error)
+}
+
+// openconfigsvrEndpoints are the openconfigsvr service: the app's counters
+// and global mutes.
+func openconfigsvrEndpoints() []*endpoint {
 	return []*endpoint{
 		{Path: "openconfigsvr/getappinfo", Summary: "the app's counters", Request: []string{"RequestField"}, handle: getAppInfo},
+		{Path: "openconfigsvr/setnospeaking", Summary: "set an account's global mute",
+			Request: []string{"Set_Account", "C2CmsgNospeakingTime", "GroupmsgNospeakingTime"}, handle: setNoSpeaking},
+		{Path: "openconfigsvr/getnospeaking", Summary: "an account's global mute", Request: []string{"Get_Account"}, handle: getNoSpeaking},
 	}
 }
 
@@ -44,4 +58,52 @@ func getAppInfo(c *call) (map[string]any, error) {
 		}
 	}
 	return map[string]any{"Result": []map[string]any{item}}, nil
+}
+
+func noSpeaking(c *call) (noSpeakingAdmin, error) {
+	a, ok := c.a.(noSpeakingAdmin)
+	if !ok {
+		return nil, fail(codeInternal, "not supported")
+	}
+	return a, nil
+}
+
+func setNoSpeaking(c *call) (map[string]any, error) {
+	var q struct {
+		Set_Account                                  string
+		C2CmsgNospeakingTime, GroupmsgNospeakingTime *uint32
+	}
+	if err := c.decode(&q, codeJSONParse); err != nil {
+		return nil, err
+	}
+	if ids.CheckUserID(q.Set_Account) != nil {
+		return nil, fail(codeJSONParse, "Set_Account is missing or invalid")
+	}
+	if q.C2CmsgNospeakingTime == nil && q.GroupmsgNospeakingTime == nil {
+		return nil, fail(codeJSONParse, "C2CmsgNospeakingTime or GroupmsgNospeakingTime is required")
+	}
+	a, err := noSpeaking(c)
+	if err != nil {
+		return nil, err
+	}
+	return nil, a.SetNoSpeaking(c.ctx, q.Set_Account, q.C2CmsgNospeakingTime, q.GroupmsgNospeakingTime)
+}
+
+func getNoSpeaking(c *call) (map[string]any, error) {
+	var q struct{ Get_Account string }
+	if err := c.decode(&q, codeJSONParse); err != nil {
+		return nil, err
+	}
+	if ids.CheckUserID(q.Get_Account) != nil {
+		return nil, fail(codeJSONParse, "Get_Account is missing or invalid")
+	}
+	a, err := noSpeaking(c)
+	if err != nil {
+		return nil, err
+	}
+	c2c, group, err := a.GetNoSpeaking(q.Get_Account)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"C2CmsgNospeakingTime": c2c, "GroupmsgNospeakingTime": group}, nil
 }

@@ -18,6 +18,11 @@ const (
 	recalledFlagBits = 8
 )
 
+// codeMsgTimeMissing: importmsg without MsgTimeStamp (tencent-im.md §2).
+const codeMsgTimeMissing = 90006
+
+// openimEndpoints are the openim service: one-to-one messages and online
+// status.
 func openimEndpoints() []*endpoint {
 	msg := []string{"SyncOtherMachine", "From_Account", "To_Account", "MsgSeq", "MsgRandom", "MsgBody", "CloudCustomData",
 		"OfflinePushInfo", "ForbidCallbackControl", "SendMsgControl", "IsNeedReadReceipt"}
@@ -30,18 +35,13 @@ func openimEndpoints() []*endpoint {
 		{Path: "openim/admin_set_msg_read", Summary: "mark a one-to-one conversation read",
 			Request: []string{"Report_Account", "Peer_Account", "MsgReadTime"}, handle: setMsgRead},
 		{Path: "openim/get_c2c_unread_msg_num", Summary: "one-to-one unread counts", Request: []string{"To_Account", "Peer_Account"}, handle: c2cUnread},
+		{Path: "openim/importmsg", Summary: "import a one-to-one message from an old system",
+			Request: []string{"SyncFromOldSystem", "From_Account", "To_Account", "MsgSeq", "MsgRandom", "MsgTimeStamp", "MsgBody", "CloudCustomData"}, handle: importMsg},
+		{Path: "openim/modify_c2c_msg", Summary: "overwrite a stored one-to-one message",
+			Request: []string{"From_Account", "To_Account", "MsgKey", "MsgBody", "CloudCustomData"}, handle: modifyC2CMsg},
+		{Path: "openim/query_online_status", Summary: "online state of up to 500 users", Request: []string{"To_Account", "IsNeedDetail"}, handle: passOp("status.query")},
+		{Path: "openim/querystate", Summary: "old name of query_online_status", Request: []string{"To_Account", "IsNeedDetail"}, handle: passOp("status.query")},
 	}
-}
-
-// sender is From_Account, or the admin when it is omitted.
-func sender(c *call, from string) (string, error) {
-	if from == "" {
-		return c.admin, nil
-	}
-	if ids.CheckUserID(from) != nil {
-		return "", fail(codeBadAccount, "invalid From_Account")
-	}
-	return from, nil
 }
 
 func sendMsg(c *call) (map[string]any, error) {
@@ -259,4 +259,74 @@ func requireMsgRef(from, to, msgKey string) error {
 		return fail(codeBadMsgKey, "MsgKey is required")
 	}
 	return nil
+}
+
+// importMsg stores a message with its old MsgTimeStamp. SyncFromOldSystem
+// 2 (history): no unread count, no offline push; 5 (realtime): counted as
+// unread and pushed. Neither fires callbacks.
+func importMsg(c *call) (map[string]any, error) {
+	var q struct {
+		SyncFromOldSystem        int
+		From_Account, To_Account string
+		MsgTimeStamp             *int64
+	}
+	if err := c.decode(&q, codeBodyJSON); err != nil {
+		return nil, err
+	}
+	switch {
+	case q.From_Account == "":
+		return nil, fail(codeFromMissing, "From_Account is required")
+	case ids.CheckUserID(q.From_Account) != nil:
+		return nil, fail(codeBadAccount, "invalid From_Account")
+	case q.To_Account == "":
+		return nil, fail(codeToMissing, "To_Account is required")
+	case q.MsgTimeStamp == nil || *q.MsgTimeStamp <= 0:
+		return nil, fail(codeMsgTimeMissing, "MsgTimeStamp is required")
+	case q.SyncFromOldSystem != 2 && q.SyncFromOldSystem != 5:
+		return nil, fail(codeBodyJSON, "SyncFromOldSystem must be 2 (history) or 5 (realtime)")
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(c.body, &m); err != nil {
+		return nil, fail(codeBodyJSON, "body is not a JSON object")
+	}
+	for _, k := range []string{"SendMsgControl", "OfflinePushInfo", "SyncOtherMachine", "ClientMsgID", "IsNeedReadReceipt"} {
+		delete(m, k)
+	}
+	m["ForbidCallbackControl"] = json.RawMessage(`["ForbidBeforeSendMsgCallback","ForbidAfterSendMsgCallback"]`)
+	if q.SyncFromOldSystem == 2 {
+		m["SendMsgControl"] = json.RawMessage(`["NoUnread"]`)
+		m["OfflinePushInfo"] = json.RawMessage(`{"PushFlag":1}`)
+	}
+	payload, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	a, err := importer(c)
+	if err != nil {
+		return nil, err
+	}
+	_, err = a.ImportC2C(c.ctx, q.From_Account, q.To_Account, payload, *q.MsgTimeStamp)
+	return nil, err
+}
+
+func modifyC2CMsg(c *call) (map[string]any, error) {
+	var q struct {
+		From_Account, To_Account, MsgKey string
+		MsgBody                          json.RawMessage
+		CloudCustomData                  *string
+	}
+	if err := c.decode(&q, codeBodyJSON); err != nil {
+		return nil, err
+	}
+	if err := requireMsgRef(q.From_Account, q.To_Account, q.MsgKey); err != nil {
+		return nil, err
+	}
+	if string(q.MsgBody) == "null" {
+		q.MsgBody = nil
+	}
+	a, err := importer(c)
+	if err != nil {
+		return nil, err
+	}
+	return nil, a.ModifyC2C(c.ctx, q.From_Account, q.To_Account, q.MsgKey, q.MsgBody, q.CloudCustomData)
 }

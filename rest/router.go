@@ -1,6 +1,10 @@
 // Package rest is the HTTP adapter: health endpoints and the Tencent v4
-// admin API (rest/v4*.go, docs/rest.md). Handlers are thin and call the broker
-// through the small interfaces declared here.
+// admin API (docs/rest.md). v4.go holds the v4 plumbing (registry,
+// authentication, rate limit, envelope), openapi.go the OpenAPI document, and
+// one file per Tencent service its endpoints: account.go
+// (im_open_login_svc), openim.go, sns.go, profile.go, recentcontact.go,
+// group.go (group_open_http_svc), openconfigsvr.go. Handlers are thin and
+// call the broker through the small interfaces declared here.
 package rest
 
 import (

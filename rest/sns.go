@@ -1,6 +1,6 @@
 package rest
 
-import "github.com/imbroker/imbroker/internal/ids"
+import "github.com/imbroker/imbroker/broker"
 
 // Relationship-chain codes (tencent-im.md §2).
 const (
@@ -8,8 +8,9 @@ const (
 	codeConvParams = 50001
 )
 
-// moreEndpoints are the profile, relations and conversation APIs.
-func moreEndpoints() []*endpoint {
+// snsEndpoints are the sns service: friends, friend lists and the
+// blacklist.
+func snsEndpoints() []*endpoint {
 	sns := func(cmd, op, summary string, fields ...string) *endpoint {
 		h := asFrom(op, codeSnsParams)
 		switch cmd {
@@ -21,8 +22,6 @@ func moreEndpoints() []*endpoint {
 		return &endpoint{Path: "sns/" + cmd, Summary: summary, Request: append([]string{"From_Account"}, fields...), handle: h}
 	}
 	return []*endpoint{
-		{Path: "profile/portrait_set", Summary: "set profile fields", Request: []string{"From_Account", "ProfileItem"}, handle: passOp("profile.set")},
-		{Path: "profile/portrait_get", Summary: "read profile fields of up to 100 users", Request: []string{"To_Account", "TagList"}, handle: passOp("profile.get")},
 		sns("friend_add", "friend.add", "add friends (per the peer's AllowType)", "AddFriendItem", "AddType"),
 		sns("friend_update", "friend.update", "update friend fields", "UpdateItem"),
 		sns("friend_delete", "friend.delete", "delete friends", "To_Account", "DeleteType"),
@@ -35,8 +34,10 @@ func moreEndpoints() []*endpoint {
 		sns("group_add", "friend.group_add", "add friend lists", "GroupName", "To_Account"),
 		sns("group_delete", "friend.group_delete", "delete friend lists", "GroupName"),
 		sns("group_get", "friend.group_get", "read friend lists", "NeedFriend", "GroupName"),
-		{Path: "recentcontact/get_list", Summary: "a user's conversation list", Request: []string{"From_Account", "StartIndex", "TimeStamp"}, handle: recentList},
-		{Path: "recentcontact/delete", Summary: "delete a conversation", Request: []string{"From_Account", "Type", "To_Account", "ToGroupid", "ClearRamble"}, handle: recentDelete},
+		{Path: "sns/friend_get_list", Summary: "SNS and profile tags of chosen friends", Request: []string{"From_Account", "To_Account", "TagList"}, handle: friendGetList},
+		{Path: "sns/friend_delete_all", Summary: "delete every friend of a user", Request: []string{"From_Account", "DeleteType"}, handle: friendDeleteAll},
+		{Path: "sns/friend_import", Summary: "import friends without approval",
+			Request: []string{"From_Account", "AddFriendItem"}, handle: friendImport},
 	}
 }
 
@@ -59,18 +60,6 @@ func withDefaults(h func(*call) (map[string]any, error), def map[string]any) fun
 	}
 }
 
-// fromAccount decodes and checks the required From_Account.
-func fromAccount(c *call, code int) (string, error) {
-	var q struct{ From_Account string }
-	if err := c.decode(&q, code); err != nil {
-		return "", err
-	}
-	if q.From_Account == "" || ids.CheckUserID(q.From_Account) != nil {
-		return "", fail(code, "From_Account is missing or invalid")
-	}
-	return q.From_Account, nil
-}
-
 // asFrom runs op as From_Account with the body unchanged.
 func asFrom(op string, code int) func(c *call) (map[string]any, error) {
 	return func(c *call) (map[string]any, error) {
@@ -82,81 +71,153 @@ func asFrom(op string, code int) func(c *call) (map[string]any, error) {
 	}
 }
 
-func recentList(c *call) (map[string]any, error) {
-	from, err := fromAccount(c, codeConvParams)
+const maxFriendDelete = 1000 // friend.delete accounts per call
+
+func friendDeleteAll(c *call) (map[string]any, error) {
+	from, err := fromAccount(c, codeSnsParams)
 	if err != nil {
 		return nil, err
 	}
-	var q struct{ StartIndex, Limit int }
-	if err := c.decode(&q, codeConvParams); err != nil {
+	var q struct{ DeleteType string }
+	if err := c.decode(&q, codeSnsParams); err != nil {
 		return nil, err
 	}
-	res, err := c.op("conv.list", from, map[string]any{"Offset": q.StartIndex, "Limit": q.Limit})
-	if err != nil {
-		return nil, err
-	}
-	list := items(res, "ConvList")
-	sessions := []map[string]any{}
-	for _, cv := range list {
-		s := map[string]any{"Type": cv["Type"], "MsgTime": cv["LastMsgTime"], "TopFlag": 0, "UnreadMsgNum": cv["UnreadMsgNum"]}
-		if p, ok := cv["Peer_Account"]; ok {
-			s["To_Account"] = p
+	var all []string
+	for start := 0; ; {
+		res, err := c.op("friend.get", from, map[string]any{"StartIndex": start})
+		if err != nil {
+			return nil, err
 		}
-		if g, ok := cv["GroupId"]; ok {
-			s["GroupId"] = g
+		for _, it := range items(res, "UserDataItem") {
+			if to, ok := it["To_Account"].(string); ok {
+				all = append(all, to)
+			}
 		}
-		sessions = append(sessions, s)
+		next := toInt(res["NextStartIndex"])
+		if toInt(res["CompleteFlag"]) == 1 || next <= start {
+			break
+		}
+		start = next
 	}
-	total := toInt(res["TotalCount"])
-	next := q.StartIndex + len(list)
-	complete := 0
-	if next >= total {
-		complete, next = 1, 0
+	for len(all) > 0 {
+		n := min(len(all), maxFriendDelete)
+		body := map[string]any{"To_Account": all[:n], "DeleteType": q.DeleteType}
+		if _, err := c.op("friend.delete", from, body); err != nil {
+			return nil, err
+		}
+		all = all[n:]
 	}
-	return map[string]any{"SessionItem": sessions, "CompleteFlag": complete, "StartIndex": next, "TimeStamp": 0,
-		"TopTimeStamp": 0, "TopStartIndex": 0}, nil
+	return nil, nil
 }
 
-func recentDelete(c *call) (map[string]any, error) {
-	from, err := fromAccount(c, codeConvParams)
+const (
+	maxFriendGetList = 100
+	codeSnsNotFriend = 30006 // the account is not a friend
+)
+
+// friendGetList answers sns/friend_get_list: for each of To_Account, the
+// requested SNS tags (Tag_SNS_IM_*) from From_Account's friend record and
+// profile tags (Tag_Profile_*) from the friend's profile.
+func friendGetList(c *call) (map[string]any, error) {
+	from, err := fromAccount(c, codeSnsParams)
 	if err != nil {
 		return nil, err
 	}
 	var q struct {
-		Type        int
-		To_Account  string
-		ToGroupid   string
-		ClearRamble int
+		To_Account []string
+		TagList    []string
 	}
-	if err := c.decode(&q, codeConvParams); err != nil {
+	if err := c.decode(&q, codeSnsParams); err != nil {
 		return nil, err
 	}
-	_, err = c.op("conv.delete", from, map[string]any{"Type": q.Type, "Peer_Account": q.To_Account, "GroupId": q.ToGroupid, "ClearRamble": q.ClearRamble})
-	return nil, err
-}
-
-// items is m[field] as a list of objects.
-func items(m map[string]any, field string) []map[string]any {
-	list, _ := m[field].([]any)
-	out := make([]map[string]any, 0, len(list))
-	for _, it := range list {
-		if o, ok := it.(map[string]any); ok {
-			out = append(out, o)
+	if len(q.To_Account) == 0 || len(q.To_Account) > maxFriendGetList || len(q.TagList) == 0 {
+		return nil, fail(codeSnsParams, "To_Account must hold 1 to 100 accounts and TagList at least one tag")
+	}
+	sns := map[string]map[string]any{} // friend -> tag -> value
+	for start := 0; ; {
+		res, err := c.op("friend.get", from, map[string]any{"StartIndex": start})
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items(res, "UserDataItem") {
+			to, _ := it["To_Account"].(string)
+			tags := map[string]any{}
+			for _, v := range items(it, "ValueItem") {
+				tag, _ := v["Tag"].(string)
+				tags[tag] = v["Value"]
+			}
+			sns[to] = tags
+		}
+		next := toInt(res["NextStartIndex"])
+		if toInt(res["CompleteFlag"]) == 1 || next <= start {
+			break
+		}
+		start = next
+	}
+	var profTags []string
+	for _, t := range q.TagList {
+		if len(t) > len("Tag_Profile_") && t[:len("Tag_Profile_")] == "Tag_Profile_" {
+			profTags = append(profTags, t)
 		}
 	}
-	return out
+	prof := map[string]map[string]any{}
+	var friends []string
+	for _, to := range q.To_Account {
+		if sns[to] != nil {
+			friends = append(friends, to)
+		}
+	}
+	if len(profTags) > 0 && len(friends) > 0 {
+		res, err := c.op("profile.get", c.admin, map[string]any{"To_Account": friends, "TagList": profTags})
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items(res, "UserProfileItem") {
+			to, _ := it["To_Account"].(string)
+			tags := map[string]any{}
+			for _, v := range items(it, "ProfileItem") {
+				tag, _ := v["Tag"].(string)
+				tags[tag] = v["Value"]
+			}
+			prof[to] = tags
+		}
+	}
+	info := []map[string]any{}
+	failed := []string{}
+	for _, to := range q.To_Account {
+		tags, ok := sns[to]
+		if !ok {
+			failed = append(failed, to)
+			info = append(info, map[string]any{"To_Account": to, "SnsProfileItem": []any{}, "ResultCode": codeSnsNotFriend, "ResultInfo": "not a friend"})
+			continue
+		}
+		list := []map[string]any{}
+		for _, t := range q.TagList {
+			if v, ok := tags[t]; ok {
+				list = append(list, map[string]any{"Tag": t, "Value": v})
+			} else if v, ok := prof[to][t]; ok {
+				list = append(list, map[string]any{"Tag": t, "Value": v})
+			}
+		}
+		info = append(info, map[string]any{"To_Account": to, "SnsProfileItem": list, "ResultCode": 0, "ResultInfo": ""})
+	}
+	return map[string]any{"InfoItem": info, "Fail_Account": failed}, nil
 }
 
-// toInt reads a number decoded with UseNumber (or an int).
-func toInt(v any) int {
-	switch n := v.(type) {
-	case interface{ Int64() (int64, error) }:
-		i, _ := n.Int64()
-		return int(i)
-	case int:
-		return n
-	case float64:
-		return int(n)
+func friendImport(c *call) (map[string]any, error) {
+	var q struct {
+		From_Account  string
+		AddFriendItem []broker.FriendImportItem
 	}
-	return 0
+	if err := c.decode(&q, codeSnsParams); err != nil {
+		return nil, err
+	}
+	if q.From_Account == "" {
+		return nil, fail(codeSnsParams, "From_Account is required")
+	}
+	a, err := importer(c)
+	if err != nil {
+		return nil, err
+	}
+	return a.ImportFriends(c.ctx, q.From_Account, q.AddFriendItem)
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/imbroker/imbroker/broker"
 	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/config"
+	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 )
 
@@ -36,6 +36,14 @@ type Admin interface {
 	KickUser(user string) int
 	C2CUnread(uid string, peers []string) (map[string]int, int, error)
 	C2CMsgPos(a, b, msgKey string) (uint64, bool, error)
+}
+
+// importAdmin is the broker's import and modification side (openim importmsg
+// and modify_c2c_msg, sns friend_import).
+type importAdmin interface {
+	ImportC2C(ctx context.Context, from, to string, payload []byte, msgTime int64) (wire.SendResult, error)
+	ModifyC2C(ctx context.Context, from, to, msgKey string, body json.RawMessage, ccd *string) error
+	ImportFriends(ctx context.Context, from string, items []broker.FriendImportItem) (map[string]any, error)
 }
 
 // V4 configures the v4 API.
@@ -102,16 +110,74 @@ func passOp(op string) func(c *call) (map[string]any, error) {
 	return func(c *call) (map[string]any, error) { return c.a.AdminRequest(c.ctx, op, c.admin, c.body) }
 }
 
-// registry lists every v4 endpoint, in document order.
+// sender is From_Account, or the admin when it is omitted.
+func sender(c *call, from string) (string, error) {
+	if from == "" {
+		return c.admin, nil
+	}
+	if ids.CheckUserID(from) != nil {
+		return "", fail(codeBadAccount, "invalid From_Account")
+	}
+	return from, nil
+}
+
+// fromAccount decodes and checks the required From_Account.
+func fromAccount(c *call, code int) (string, error) {
+	var q struct{ From_Account string }
+	if err := c.decode(&q, code); err != nil {
+		return "", err
+	}
+	if q.From_Account == "" || ids.CheckUserID(q.From_Account) != nil {
+		return "", fail(code, "From_Account is missing or invalid")
+	}
+	return q.From_Account, nil
+}
+
+// items is m[field] as a list of objects.
+func items(m map[string]any, field string) []map[string]any {
+	list, _ := m[field].([]any)
+	out := make([]map[string]any, 0, len(list))
+	for _, it := range list {
+		if o, ok := it.(map[string]any); ok {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// toInt reads a number decoded with UseNumber (or an int).
+func toInt(v any) int {
+	switch n := v.(type) {
+	case interface{ Int64() (int64, error) }:
+		i, _ := n.Int64()
+		return int(i)
+	case int:
+		return n
+	case float64:
+		return int(n)
+	}
+	return 0
+}
+
+// importer is c's importAdmin.
+func importer(c *call) (importAdmin, error) {
+	a, ok := c.a.(importAdmin)
+	if !ok {
+		return nil, fail(codeInternal, "not supported")
+	}
+	return a, nil
+}
+
+// registry lists every v4 endpoint: one list per Tencent service, each in
+// the service's file (account.go for im_open_login_svc, openim.go, sns.go,
+// profile.go, recentcontact.go, group.go for group_open_http_svc,
+// openconfigsvr.go).
 func registry() []*endpoint {
 	var eps []*endpoint
-	eps = append(eps, accountEndpoints()...)
-	eps = append(eps, openimEndpoints()...)
-	eps = append(eps, moreEndpoints()...)
-	eps = append(eps, groupEndpoints()...)
-	eps = append(eps, extraEndpoints()...)
-	eps = append(eps, opsEndpoints()...)
-	eps = append(eps, importEndpoints()...)
+	for _, service := range [][]*endpoint{accountEndpoints(), openimEndpoints(), snsEndpoints(), profileEndpoints(),
+		recentContactEndpoints(), groupEndpoints(), openconfigsvrEndpoints()} {
+		eps = append(eps, service...)
+	}
 	return eps
 }
 
@@ -271,52 +337,4 @@ func writeEnvelope(w http.ResponseWriter, err error, out map[string]any) {
 func errInfo(err error) (int, string) {
 	e := imerr.As(err)
 	return e.Code, e.Info
-}
-
-// openAPI builds the OpenAPI 3 document of eps.
-func openAPI(eps []*endpoint) []byte {
-	param := func(name, desc string, required bool, schema map[string]any) map[string]any {
-		return map[string]any{"name": name, "in": "query", "required": required, "description": desc, "schema": schema}
-	}
-	str := map[string]any{"type": "string"}
-	params := []any{
-		param("sdkappid", "the app's SDKAppID", true, map[string]any{"type": "integer", "format": "int64"}),
-		param("identifier", "the app admin identifier", true, str),
-		param("usersig", "a UserSig of the admin", true, str),
-		param("random", "a random 32-bit unsigned integer", true, map[string]any{"type": "integer", "format": "int64", "minimum": 0, "maximum": 4294967295}),
-		param("contenttype", "json", false, map[string]any{"type": "string", "enum": []string{"json"}}),
-	}
-	envelope := map[string]any{"type": "object", "required": []string{"ActionStatus", "ErrorCode", "ErrorInfo"},
-		"properties": map[string]any{
-			"ActionStatus": map[string]any{"type": "string", "enum": []string{"OK", "FAIL"}},
-			"ErrorCode":    map[string]any{"type": "integer"},
-			"ErrorInfo":    str,
-		}, "additionalProperties": true}
-	paths := map[string]any{}
-	for _, ep := range eps {
-		props := map[string]any{}
-		fields := append([]string(nil), ep.Request...)
-		sort.Strings(fields)
-		for _, f := range fields {
-			props[f] = map[string]any{}
-		}
-		paths["/v4/"+ep.Path] = map[string]any{"post": map[string]any{
-			"operationId": strings.ReplaceAll(ep.Path, "/", "_"),
-			"summary":     ep.Summary,
-			"parameters":  params,
-			"requestBody": map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{
-				"schema": map[string]any{"type": "object", "properties": props}}}},
-			"responses": map[string]any{"200": map[string]any{"description": "Tencent envelope; HTTP is always 200",
-				"content": map[string]any{"application/json": map[string]any{"schema": envelope}}}},
-		}}
-	}
-	paths["/v4/openapi.json"] = map[string]any{"get": map[string]any{"operationId": "openapi", "summary": "this document",
-		"responses": map[string]any{"200": map[string]any{"description": "OpenAPI 3 document"}}}}
-	doc, _ := json.MarshalIndent(map[string]any{
-		"openapi": "3.0.3",
-		"info": map[string]any{"title": "imbroker v4 admin API (Tencent Cloud IM compatible)", "version": "1",
-			"description": "See docs/rest.md. Every response is HTTP 200 with the {ActionStatus, ErrorCode, ErrorInfo} envelope."},
-		"paths": paths,
-	}, "", "  ")
-	return doc
 }
