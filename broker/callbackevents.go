@@ -14,7 +14,7 @@ import (
 	"github.com/imbroker/imbroker/internal/imerr"
 )
 
-// More callback commands (tencent-im.md §5; docs/callbacks.md "More commands").
+// Event callback commands (tencent-im.md §5; docs/callbacks.md "Event commands").
 const (
 	cbStateChange       = "State.StateChange"
 	cbC2CMsgReport      = "C2C.CallbackAfterMsgReport"

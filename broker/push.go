@@ -10,7 +10,7 @@ import (
 // cbOfflinePush is our own after-style command (Tencent has no push
 // callback in §5): a message was stored for a recipient with no live
 // connection, so the app backend can forward it to APNs/FCM.
-// docs/callbacks.md "More commands".
+// docs/callbacks.md "Event commands".
 const cbOfflinePush = "Push.CallbackOfflinePush"
 
 // offlinePushInfo is the part of a message's OfflinePushInfo the push uses.

@@ -209,7 +209,7 @@ type relBatch struct {
 	sets    map[string][]byte
 	dels    map[string]bool
 	appends []storage.Append
-	after   map[string][]map[string]any // after-callback pairs, sent once committed (callbacks_more.go)
+	after   map[string][]map[string]any // after-callback pairs, sent once committed (callbackevents.go)
 }
 
 func newRelBatch() *relBatch {

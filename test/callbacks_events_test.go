@@ -10,6 +10,10 @@ import (
 	"github.com/imbroker/imbroker/config"
 )
 
+// The event callbacks (docs/callbacks.md "Event commands"): group, relation,
+// state, read-report, recall and offline-push commands against a real
+// callback server. The send callbacks and cbServer are in callbacks_test.go.
+
 // cbLog reads a callback server's requests and hands them out by command
 // and predicate, in arrival order, each once; requests of other commands
 // are kept for later waits (after-callbacks of several workers interleave).
@@ -106,7 +110,7 @@ func cbMembers(v any) []string {
 	return out
 }
 
-func TestE2E_CallbackGroupMore(t *testing.T) {
+func TestE2E_CallbackGroupEvents(t *testing.T) {
 	cb := newCBServer(t)
 	b := StartBroker(t, func(c *config.Config) { c.Callbacks.URL = cb.URL })
 	log := newCBLog(t, cb)
@@ -223,7 +227,7 @@ func TestE2E_CallbackGroupMore(t *testing.T) {
 	_ = bob
 }
 
-func TestE2E_CallbackSnsMore(t *testing.T) {
+func TestE2E_CallbackSnsEvents(t *testing.T) {
 	cb := newCBServer(t)
 	b := StartBroker(t, func(c *config.Config) { c.Callbacks.URL = cb.URL })
 	log := newCBLog(t, cb)
@@ -294,9 +298,9 @@ func TestE2E_CallbackSnsMore(t *testing.T) {
 	}
 }
 
-// TestE2E_CallbackMoreRefusePolicy: a failing callback under on_failure
+// TestE2E_CallbackEventsRefusePolicy: a failing callback under on_failure
 // refuse gives 80003 for group creation and per friend item.
-func TestE2E_CallbackMoreRefusePolicy(t *testing.T) {
+func TestE2E_CallbackEventsRefusePolicy(t *testing.T) {
 	cb := newCBServer(t)
 	b := StartBroker(t, func(c *config.Config) { c.Callbacks.URL, c.Callbacks.OnFailure = cb.URL, "refuse" })
 	cb.setReply(func(string, map[string]any) (int, string) { return 500, "boom" })
