@@ -1,18 +1,21 @@
 package test
 
 // End-to-end tests of conversations (tencent-im.md §7): read reports and
-// receipts, unread counts and the conversation list, conv.delete and
-// ClearRamble, recall, roaming history, multi-device consistency and
-// SyncOtherMachine. Helpers are prefixed cv; recall, history, multi-device
-// and read-diffusion tests are in conv_more_test.go.
+// receipts, unread counts and the conversation list (paging, read-diffusion
+// groups, concurrent counts), conv.delete and ClearRamble, restart. Helpers
+// are prefixed cv; recall_test.go, history_test.go and multidevice_test.go
+// use them too.
 
 import (
 	"fmt"
 	"maps"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/imbroker/imbroker/config"
 )
 
 // cvWait reads c's stream until an event matching want arrives (5 s
@@ -559,4 +562,169 @@ func TestE2E_ConvCountsSurviveRestart(t *testing.T) {
 	cvUnread(t, alice, 2, gid, 3)
 	gtOK(t, "read all", alice.Req("msg.read", cvC2C("bob")))
 	cvUnread(t, alice, 1, "bob", 0)
+}
+
+// TestE2E_ConvReadDiffusionGroup: a Public group under read diffusion (no
+// per-member records) still lists with its last message and unread count;
+// reads by MsgSeq and of everything keep it listed; a member who joined
+// later counts only what came after; conv.delete hides it until a new
+// message, which then counts alone.
+func TestE2E_ConvReadDiffusionGroup(t *testing.T) {
+	b := StartBroker(t, func(c *config.Config) { c.Groups.ReadDiffusionAbove = 2 })
+	alice, pad := b.Connect("alice", "alice"), b.Connect("alice:pad", "alice")
+	bob, dave := b.Connect("bob", "bob"), b.Connect("dave", "dave")
+	gid := gtCreate(t, alice, map[string]any{"Type": "Public", "ApplyJoinOption": "FreeAccess", "MemberList": gtMembers("bob", "carol")})
+	if d := gtInfoItem(alice, gid)["Diffusion"]; d != "read" {
+		t.Fatalf("Diffusion %v, want read", d)
+	}
+	for i := 1; i <= 3; i++ {
+		cvSendGroup(t, bob, gid, fmt.Sprintf("g%d", i), nil)
+	}
+	_, hist := cvHistory(t, alice, cvGroup(gid))
+	g1 := cvNum(hist[2]["Seq"])
+	if cv := cvUnread(t, alice, 2, gid, 3); cvLastText(cv) != "g3" {
+		t.Fatalf("alice's conversation: %v", cv)
+	}
+	cvUnread(t, bob, 2, gid, 0)
+
+	r := gtOK(t, "read up to g1", alice.Req("msg.read", cvGroup(gid, "MsgSeq", g1)))
+	if cvNum(r["UnreadMsgNum"]) != 2 {
+		t.Fatalf("read reply: %v", r)
+	}
+	cvUnread(t, alice, 2, gid, 2)
+	cvWait(t, pad, cvIs("ConvRead", "Type", 2, "GroupId", gid, "MsgSeq", g1, "UnreadMsgNum", 2))
+	gtOK(t, "read all", alice.Req("msg.read", cvGroup(gid)))
+	if cv := cvUnread(t, alice, 2, gid, 0); cvLastText(cv) != "g3" {
+		t.Fatalf("after reading everything: %v", cv)
+	}
+	cvSendGroup(t, bob, gid, "g4", nil)
+	cvUnread(t, alice, 2, gid, 1)
+
+	// dave joins now: nothing before counts, nothing is listed yet.
+	gtOK(t, "dave joins", dave.Req("group.join", gtG(gid)))
+	if cv := cvConv(t, dave, 2, gid); cv != nil {
+		t.Fatalf("dave lists a group with no message since he joined: %v", cv)
+	}
+	cvSendGroup(t, bob, gid, "g5", nil)
+	if cv := cvUnread(t, dave, 2, gid, 1); cvLastText(cv) != "g5" {
+		t.Fatalf("dave's conversation: %v", cv)
+	}
+	cvUnread(t, alice, 2, gid, 2)
+
+	// Delete: gone from the list until the next message, which counts alone.
+	gtOK(t, "alice deletes", alice.Req("conv.delete", cvGroup(gid)))
+	cvWait(t, pad, cvIs("ConvDeleted", "Type", 2, "GroupId", gid))
+	if cv := cvConv(t, alice, 2, gid); cv != nil {
+		t.Fatalf("the deleted conversation is listed: %v", cv)
+	}
+	if l := cvList(t, alice); cvNum(l["AllUnreadMsgNum"]) != 0 {
+		t.Fatalf("list after delete: %v", l)
+	}
+	cvSendGroup(t, bob, gid, "g6", nil)
+	if cv := cvUnread(t, alice, 2, gid, 1); cvLastText(cv) != "g6" {
+		t.Fatalf("after a new message: %v", cv)
+	}
+	// A recalled last message shows as the marker (read from the stream).
+	_, hist = cvHistory(t, bob, cvGroup(gid, "MaxCnt", 1))
+	gtOK(t, "bob recalls g6", bob.Req("msg.recall", cvGroup(gid, "MsgSeq", hist[0]["Seq"])))
+	if cv := cvConv(t, alice, 2, gid); cvLastText(cv) != "" || cvNum(cv["LastMsg"].(map[string]any)["MsgFlagBits"]) != 8 {
+		t.Fatalf("after the recall: %v", cv)
+	}
+}
+
+// TestE2E_ConvListPaging: Limit and Offset page the list, newest first,
+// with the totals of the whole list.
+func TestE2E_ConvListPaging(t *testing.T) {
+	b := StartBroker(t)
+	alice := b.Connect("alice", "alice")
+	want := map[string]bool{}
+	var newest Event
+	for i := range 5 {
+		u := fmt.Sprintf("u%d", i)
+		want[u] = true
+		c := b.Connect(u, u)
+		for range i + 1 {
+			cvSendC2C(c, "alice", "hi", nil)
+		}
+		if i == 4 {
+			cvPassSecond(t, time.Now().Unix()) // u4 is strictly the newest
+			r := cvSendC2C(c, "alice", "last", nil)
+			newest, _ = cvWait(t, alice, cvRand(r))
+		}
+	}
+	seen := map[string]bool{}
+	prev := int64(1 << 62)
+	for off := 0; off < 6; off += 2 {
+		r := gtOK(t, "page", alice.Req("conv.list", map[string]any{"Limit": 2, "Offset": off}))
+		if cvNum(r["TotalCount"]) != 5 || cvNum(r["AllUnreadMsgNum"]) != 1+2+3+4+6 {
+			t.Fatalf("page at %d: %v", off, r)
+		}
+		list := r["ConvList"].([]any)
+		if len(list) != min(2, 5-off) {
+			t.Fatalf("page at %d has %d entries", off, len(list))
+		}
+		for i, it := range list {
+			cv := it.(map[string]any)
+			p := cv["Peer_Account"].(string)
+			if seen[p] || !want[p] {
+				t.Fatalf("page at %d lists %s again or unexpectedly", off, p)
+			}
+			if off == 0 && i == 0 && (p != "u4" || cvNum(cv["LastMsgTime"]) != int(newest.Msg.MsgTime)) {
+				t.Fatalf("the newest conversation is not first: %v", cv)
+			}
+			seen[p] = true
+			if tm := int64(cvNum(cv["LastMsgTime"])); tm > prev {
+				t.Fatalf("list not newest first at %s", p)
+			} else {
+				prev = tm
+			}
+		}
+	}
+	if len(seen) != 5 {
+		t.Fatalf("pages listed %v", seen)
+	}
+}
+
+// TestE2E_ConvConcurrentCounts: messages committed concurrently, to one
+// user and to one group, never lose a count, and reads racing them never
+// mark what arrived after the read position.
+func TestE2E_ConvConcurrentCounts(t *testing.T) {
+	b := StartBroker(t, func(c *config.Config) { c.Groups.RateLimit = 100000 })
+	alice := b.Connect("alice", "alice")
+	const senders, each = 4, 25
+	var names []string
+	for i := range senders {
+		names = append(names, fmt.Sprintf("s%d", i))
+	}
+	gid := gtCreate(t, alice, map[string]any{"Type": "Private", "MemberList": gtMembers(names...)})
+	clients := make([]*Client, senders)
+	for i, u := range names {
+		clients[i] = b.Connect(u, u)
+	}
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Add(1)
+		go func(c *Client) {
+			defer wg.Done()
+			for i := range each {
+				c.Publish1("im/send/c2c/alice", Text(fmt.Sprintf("c%d", i), Random()))
+				c.Publish1("im/send/group/"+gid, Text(fmt.Sprintf("g%d", i), Random()))
+			}
+		}(c)
+	}
+	// Reads of everything race the sends: each leaves only later messages.
+	for range 5 {
+		gtOK(t, "read all", alice.Req("msg.read", cvC2C("s0")))
+	}
+	wg.Wait()
+	gtOK(t, "read s0", alice.Req("msg.read", cvC2C("s0")))
+	l := cvList(t, alice)
+	if cvNum(l["AllUnreadMsgNum"]) != (senders-1)*each+senders*each {
+		t.Fatalf("all unread %v, want %d", l["AllUnreadMsgNum"], (senders-1)*each+senders*each)
+	}
+	for _, u := range names[1:] {
+		cvUnread(t, alice, 1, u, each)
+	}
+	cvUnread(t, alice, 1, "s0", 0)
+	cvUnread(t, alice, 2, gid, senders*each)
 }

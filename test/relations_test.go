@@ -10,9 +10,10 @@ import (
 	"github.com/imbroker/imbroker/config"
 )
 
-// Profiles, friends and friend lists (docs/relations.md). Helpers are
-// prefixed rel; the blacklist, C2C checks, online status and restart tests
-// are in relations_more_test.go.
+// Profiles, friends and friend lists, and all relations across a restart
+// (docs/relations.md). Helpers are prefixed rel; the blacklist and C2C
+// checks are in relations_blacklist_test.go, online status in
+// relations_status_test.go.
 
 // relMsg is an event's Msg as a map.
 func relMsg(e Event) map[string]any {
@@ -717,4 +718,50 @@ relations:
 	if err != nil || cfg.Relations.BlacklistedSend != "error" || !cfg.Relations.CustomProfile["Hobby"].Public || cfg.Relations.MaxFriends != 3000 {
 		t.Fatalf("good config: %+v %v", cfg.Relations, err)
 	}
+}
+
+func TestE2E_RelSurviveRestart(t *testing.T) {
+	b := StartBroker(t, customProfile)
+	alice := b.Connect("alice", "alice")
+	bob := b.Connect("bob", "bob")
+	dave := b.Connect("dave", "dave")
+	erin := b.Connect("erin", "erin")
+	relOK(t, "profile", relSet(alice, "Tag_Profile_IM_Nick", "Alice", "Tag_Profile_Custom_Hobby", "chess", "Tag_Profile_IM_AllowType", "AllowType_Type_AllowAny"))
+	relItem(t, "bob adds alice", relAdd(bob, "alice", "", map[string]any{"Remark": "A", "GroupName": "pals"}), "alice", 0)
+	relItem(t, "dave asks bob", relAdd(dave, "bob", "", map[string]any{"AddWording": "hi bob"}), "bob", 30539)
+	relItem(t, "alice blocks erin", alice.Req("black.add", map[string]any{"To_Account": []any{"erin"}}), "erin", 0)
+	for _, c := range []*Client{alice, bob, dave, erin} {
+		c.Disconnect(100)
+	}
+	b.Stop()
+
+	b2 := StartWith(t, b.Cfg)
+	alice, bob, dave, erin = b2.Connect("alice", "alice"), b2.Connect("bob", "bob"), b2.Connect("dave", "dave"), b2.Connect("erin", "erin")
+	if p := relProfile(t, bob, "alice", "Tag_Profile_IM_Nick", "Tag_Profile_Custom_Hobby", "Tag_Profile_IM_AllowType"); p["Tag_Profile_IM_Nick"] != "Alice" ||
+		p["Tag_Profile_Custom_Hobby"] != "chess" || p["Tag_Profile_IM_AllowType"] != "AllowType_Type_AllowAny" {
+		t.Fatalf("profile after restart: %v", p)
+	}
+	if fs := relFriends(t, bob); len(fs) != 1 || fs["alice"]["Tag_SNS_IM_Remark"] != "A" || relStr(fs["alice"]["Tag_SNS_IM_Group"]) != `["pals"]` {
+		t.Fatalf("bob's friends after restart: %v", fs)
+	}
+	if rel := relCheck(t, alice, "bob", ""); rel != "CheckResult_Type_BothWay" {
+		t.Fatal(rel)
+	}
+	if g := relGroups(t, bob); g["pals"] != `["alice"]` {
+		t.Fatalf("bob's lists after restart: %v", g)
+	}
+	pend := relList(relOK(t, "pending", bob.Req("friend.pending", map[string]any{})), "PendencyItem")
+	if len(pend) != 1 || pend[0]["To_Account"] != "dave" || pend[0]["AddWording"] != "hi bob" {
+		t.Fatalf("bob's requests after restart: %v", pend)
+	}
+	relItem(t, "answer after restart", bob.Req("friend.response", map[string]any{"ResponseFriendItem": []any{
+		map[string]any{"To_Account": "dave", "ResponseAction": "Response_Action_AgreeAndAdd"}}}), "dave", 0)
+	if rel := relCheck(t, dave, "bob", ""); rel != "CheckResult_Type_BothWay" {
+		t.Fatal(rel)
+	}
+	if items := relList(relOK(t, "black.get", alice.Req("black.get", map[string]any{})), "BlackListItem"); len(items) != 1 || items[0]["To_Account"] != "erin" {
+		t.Fatalf("blacklist after restart: %v", items)
+	}
+	erin.Publish1("im/send/c2c/alice", Text("still blocked", Random()))
+	relNoC2C(t, relMarker(t, bob, alice), "erin", "alice")
 }

@@ -1,9 +1,13 @@
 package test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/imbroker/imbroker/config"
 )
 
 func restText(s string, random uint32) map[string]any {
@@ -176,4 +180,134 @@ func TestRESTRoamWithdrawRead(t *testing.T) {
 		t.Fatal("no C2CReadReceipt for alice")
 	}
 	wantCode(t, "unread without To_Account", b.v4("openim/get_c2c_unread_msg_num", map[string]any{}), 90003)
+}
+
+// TestRESTBatchSendNoCallbacks: batchsendmsg fires no third-party
+// callbacks (Tencent), while sendmsg fires both C2C send callbacks.
+// [REST-BATCHSEND-NOCB]
+func TestRESTBatchSendNoCallbacks(t *testing.T) {
+	cb := newCBServer(t)
+	b := StartBroker(t, func(c *config.Config) {
+		c.Callbacks.URL, c.Callbacks.Token, c.Callbacks.Timeout = cb.URL, "s3cret", 300*time.Millisecond
+	})
+	bob := b.Connect("bob", "bob")
+
+	batch := restText("batch-no-callback", Random())
+	batch["From_Account"], batch["To_Account"] = "alice", []string{"bob"}
+	b.v4OK("openim/batchsendmsg", batch)
+	if e := bob.NextEvent(); !strings.Contains(string(e.Msg.MsgBody), "batch-no-callback") {
+		t.Fatalf("bob got %s", e.Raw)
+	}
+
+	single := restText("single-with-callback", Random())
+	single["From_Account"], single["To_Account"] = "alice", "bob"
+	b.v4OK("openim/sendmsg", single)
+	if e := bob.NextEvent(); !strings.Contains(string(e.Msg.MsgBody), "single-with-callback") {
+		t.Fatalf("bob got %s", e.Raw)
+	}
+	// Collect callbacks until sendmsg's after-send one: sendmsg's two
+	// arrive, batchsendmsg's never do.
+	sawBefore := false
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case r := <-cb.got:
+			raw, _ := json.Marshal(r.Body)
+			if strings.Contains(string(raw), "batch-no-callback") {
+				t.Fatalf("batchsendmsg fired %s: %s", r.Command, raw)
+			}
+			if r.Command == "C2C.CallbackBeforeSendMsg" && strings.Contains(string(raw), "single-with-callback") {
+				sawBefore = true
+			}
+			if r.Command == "C2C.CallbackAfterSendMsg" && strings.Contains(string(raw), "single-with-callback") {
+				if !sawBefore {
+					t.Fatal("sendmsg: no before-send callback")
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("sendmsg: no after-send callback within 5s")
+		}
+	}
+}
+
+// TestRESTImportMsg: importmsg stores a message with its old MsgTimeStamp;
+// mode 2 (history) counts no unread, mode 5 (realtime) does; both are in
+// the pair's roaming history and reach the recipient's stream. [REST-IMPORTMSG]
+func TestRESTImportMsg(t *testing.T) {
+	b := StartBroker(t)
+	bob := b.Connect("bob", "bob")
+	unread := func() float64 {
+		return b.v4OK("openim/get_c2c_unread_msg_num", map[string]any{"To_Account": "bob"})["AllC2CUnreadMsgNum"].(float64)
+	}
+	hist := restText("old history", Random())
+	hist["SyncFromOldSystem"], hist["From_Account"], hist["To_Account"], hist["MsgTimeStamp"], hist["MsgSeq"] = 2, "alice", "bob", 1600000000, 7
+	b.v4OK("openim/importmsg", hist)
+	e := nextEventOf(bob, "C2CMsg")
+	if e.Msg.MsgTime != 1600000000 || e.Msg.MsgSeq != 7 || !strings.Contains(string(e.Msg.MsgBody), "old history") {
+		t.Fatalf("imported history: %s", e.Raw)
+	}
+	if n := unread(); n != 0 {
+		t.Fatalf("mode 2 counted %v unread", n)
+	}
+	rt := restText("old realtime", Random())
+	rt["SyncFromOldSystem"], rt["From_Account"], rt["To_Account"], rt["MsgTimeStamp"] = 5, "alice", "bob", 1600000100
+	b.v4OK("openim/importmsg", rt)
+	if e := nextEventOf(bob, "C2CMsg"); e.Msg.MsgTime != 1600000100 {
+		t.Fatalf("imported realtime: %s", e.Raw)
+	}
+	if n := unread(); n != 1 {
+		t.Fatalf("mode 5: unread %v, want 1", n)
+	}
+	roam := b.v4OK("openim/admin_getroammsg", map[string]any{"Operator_Account": "bob", "Peer_Account": "alice", "MaxCnt": 10})
+	s := string(mustJSON(roam))
+	if !strings.Contains(s, `"MsgTimeStamp":1600000000`) || !strings.Contains(s, `"MsgTimeStamp":1600000100`) {
+		t.Fatalf("roaming history: %s", s)
+	}
+
+	noTime := restText("x", Random())
+	noTime["SyncFromOldSystem"], noTime["From_Account"], noTime["To_Account"] = 2, "alice", "bob"
+	wantCode(t, "no MsgTimeStamp", b.v4("openim/importmsg", noTime), 90006)
+	noTime["MsgTimeStamp"], noTime["SyncFromOldSystem"] = 1600000000, 3
+	wantCode(t, "bad SyncFromOldSystem", b.v4("openim/importmsg", noTime), 90001)
+	noTime["SyncFromOldSystem"] = 2
+	delete(noTime, "From_Account")
+	wantCode(t, "no From_Account", b.v4("openim/importmsg", noTime), 90008)
+}
+
+// TestRESTModifyC2CMsg: modify_c2c_msg overwrites a stored message in the
+// pair's history and tells both users (MsgModified). [REST-MODIFYMSG]
+func TestRESTModifyC2CMsg(t *testing.T) {
+	b := StartBroker(t)
+	alice := b.Connect("alice", "alice")
+	bob := b.Connect("bob", "bob")
+	req := restText("original text", Random())
+	req["From_Account"], req["To_Account"] = "alice", "bob"
+	key := b.v4OK("openim/sendmsg", req)["MsgKey"].(string)
+	nextEventOf(bob, "C2CMsg")
+	nextEventOf(alice, "C2CMsg")
+
+	body := []any{map[string]any{"MsgType": "TIMTextElem", "MsgContent": map[string]any{"Text": "edited text"}}}
+	b.v4OK("openim/modify_c2c_msg", map[string]any{"From_Account": "alice", "To_Account": "bob", "MsgKey": key, "MsgBody": body, "CloudCustomData": "cc2"})
+	for _, c := range []*Client{alice, bob} {
+		if e := nextEventOf(c, "MsgModified"); e.Msg.MsgKey != key || e.Msg.From_Account != "alice" || e.Msg.To_Account != "bob" {
+			t.Fatalf("%s: %s", c.User, e.Raw)
+		}
+	}
+	roam := string(mustJSON(b.v4OK("openim/admin_getroammsg", map[string]any{"Operator_Account": "bob", "Peer_Account": "alice", "MaxCnt": 10})))
+	if !strings.Contains(roam, "edited text") || strings.Contains(roam, "original text") || !strings.Contains(roam, `"cc2"`) {
+		t.Fatalf("history after modify: %s", roam)
+	}
+	// Only the custom data: the body stays.
+	b.v4OK("openim/modify_c2c_msg", map[string]any{"From_Account": "alice", "To_Account": "bob", "MsgKey": key, "CloudCustomData": "cc3"})
+	roam = string(mustJSON(b.v4OK("openim/admin_getroammsg", map[string]any{"Operator_Account": "alice", "Peer_Account": "bob", "MaxCnt": 10})))
+	if !strings.Contains(roam, "edited text") || !strings.Contains(roam, `"cc3"`) {
+		t.Fatalf("history after second modify: %s", roam)
+	}
+
+	bad := []any{map[string]any{"MsgType": "TIMNoSuchElem", "MsgContent": map[string]any{}}}
+	wantCode(t, "bad MsgBody", b.v4("openim/modify_c2c_msg", map[string]any{"From_Account": "alice", "To_Account": "bob", "MsgKey": key, "MsgBody": bad}), 90002)
+	wantCode(t, "unknown MsgKey", b.v4("openim/modify_c2c_msg", map[string]any{"From_Account": "alice", "To_Account": "bob", "MsgKey": "1_2_3", "MsgBody": body}), 20022)
+	wantCode(t, "not the sender", b.v4("openim/modify_c2c_msg", map[string]any{"From_Account": "bob", "To_Account": "alice", "MsgKey": key, "MsgBody": body}), 20022)
+	wantCode(t, "no MsgKey", b.v4("openim/modify_c2c_msg", map[string]any{"From_Account": "alice", "To_Account": "bob"}), 90054)
 }

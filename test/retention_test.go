@@ -2,6 +2,7 @@ package test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,7 +10,8 @@ import (
 )
 
 // Retention: the background sweep trims streams; sync, group.sync and
-// group.history across the cutoff say so instead of skipping silently.
+// group.history across the cutoff say so instead of skipping silently, and
+// reads, history and recall treat trimmed messages as gone.
 
 // rtRetention keeps the 5 newest events per stream and sweeps every 50ms.
 func rtRetention(c *config.Config) {
@@ -205,5 +207,53 @@ func TestE2E_RetentionGroupHistoryPagingAcrossCutoff(t *testing.T) {
 	}
 	if len(got) != int(head-low+1) || got[0] != head || got[len(got)-1] != low {
 		t.Fatalf("group.history gave %v, want %d..%d", got, head, low)
+	}
+}
+
+// TestE2E_ReadAfterRetentionTrim: a partial read whose range retention has
+// trimmed from the reader's stream still answers (it used to spin forever
+// when the conversation's last message was trimmed but newer events were
+// kept), and history and recall treat trimmed messages as gone.
+func TestE2E_ReadAfterRetentionTrim(t *testing.T) {
+	b := StartBroker(t, func(c *config.Config) {
+		c.Retention = config.Retention{MaxPerStream: 3, SweepInterval: 10 * time.Millisecond}
+	})
+	alice, bob, carol := b.Connect("alice", "alice"), b.Connect("bob", "bob"), b.Connect("carol", "carol")
+	r1 := cvSendC2C(bob, "alice", "m1", nil) // u/alice Seq 1
+	cvSendC2C(bob, "alice", "m2", nil)       // Seq 2: the conversation's last message
+	m1, _ := cvWait(t, alice, cvRand(r1))
+	var c0 Event
+	for i := range 5 { // Seq 3..7; pair stream alice:carol keeps c2..c4
+		r := cvSendC2C(carol, "alice", fmt.Sprintf("c%d", i), nil)
+		if i == 0 {
+			c0, _ = cvWait(t, alice, cvRand(r))
+		}
+	}
+	// Wait for the sweep to keep only the 3 newest of each stream.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(5 * time.Second)
+	for stream, want := range map[string]uint64{"u/alice": 5, "c/alice:carol": 3} {
+		for {
+			_, low, err := b.App.Broker.StreamBounds(stream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if low >= want {
+				break
+			}
+			select {
+			case <-tick.C:
+			case <-deadline:
+				t.Fatalf("retention did not trim %s (low %d)", stream, low)
+			}
+		}
+	}
+	gtOK(t, "read bob up to m1 (trimmed)", alice.Req("msg.read", cvC2C("bob", "Seq", m1.Seq)))
+	gtOK(t, "read carol up to a trimmed seq", alice.Req("msg.read", cvC2C("carol", "Seq", c0.Seq)))
+	gtCode(t, "recall a trimmed message", carol.Req("msg.recall", cvC2C("alice", "MsgKey", c0.Msg.MsgKey)), 20022)
+	all, _ := cvHistoryAll(t, alice, cvC2C("carol"), 2)
+	if got := strings.Join(cvTexts(all), ","); got != "c4,c3,c2" {
+		t.Fatalf("history after the trim: %s", got)
 	}
 }
