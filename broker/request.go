@@ -1,9 +1,11 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/imbroker/imbroker/internal/imerr"
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -137,13 +139,86 @@ func (b *Broker) handleRequest(ctx context.Context, cl *mqtt.Client, pk packets.
 		fail(e)
 		return
 	}
-	out := map[string]any{}
-	if res != nil {
-		raw, _ := json.Marshal(res)
-		_ = json.Unmarshal(raw, &out)
+	payload, err := okReply(replyHeader{ID: hdr.ID, Op: op}, res)
+	if err != nil {
+		b.log.Error("encode reply", "op", op, "user", user, "error", err)
+		fail(imerr.As(err))
+		return
 	}
-	out["Id"], out["Op"], out["ErrorCode"], out["ErrorInfo"] = hdr.ID, op, 0, ""
-	b.reply(cl, pk, out)
+	b.replyRaw(cl, pk, payload)
+}
+
+// okReply is a success reply: hdr's fields, then res's (a JSON object, or
+// nil). res is marshalled once and its members spliced in: decoding it into
+// a map would turn every number into a float64, and int64s above 2^53
+// (MuteUntil of a permanent mute, a FileSize) would come back changed.
+func okReply(hdr replyHeader, res any) ([]byte, error) {
+	head, err := json.Marshal(hdr)
+	if err != nil {
+		return nil, err
+	}
+	if res == nil {
+		return head, nil
+	}
+	body, err := json.Marshal(res)
+	if err != nil {
+		return nil, err
+	}
+	if string(body) == "null" {
+		return head, nil
+	}
+	if body[0] != '{' {
+		return nil, fmt.Errorf("reply of %T is not a JSON object", res)
+	}
+	// The header's fields win over the result's (sync's result embeds a
+	// replyHeader). Marshalled JSON escapes quotes inside strings, so
+	// `"Id":` can only be a key: most replies skip the scan.
+	for _, k := range []string{`"Id":`, `"Op":`, `"ErrorCode":`, `"ErrorInfo":`} {
+		if bytes.Contains(body, []byte(k)) {
+			if body, err = withoutHeaderFields(body); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
+	if string(body) == "{}" {
+		return head, nil
+	}
+	out := make([]byte, 0, len(head)+len(body))
+	out = append(out, head[:len(head)-1]...) // without its '}'
+	out = append(out, ',')
+	return append(out, body[1:]...), nil
+}
+
+// withoutHeaderFields drops the top-level members of obj named like the
+// header's fields and keeps the others byte for byte.
+func withoutHeaderFields(obj []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if _, err := dec.Token(); err != nil { // '{'
+		return nil, err
+	}
+	out := []byte{'{'}
+	for dec.More() {
+		start := dec.InputOffset()
+		key, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		switch key {
+		case "Id", "Op", "ErrorCode", "ErrorInfo":
+			continue
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		// The member as marshalled, without the comma before it.
+		out = append(out, bytes.TrimLeft(obj[start:dec.InputOffset()], ",")...)
+	}
+	return append(out, '}'), nil
 }
 
 // errReplied tells handleRequest the handler has replied itself.

@@ -111,6 +111,11 @@ func (b *Broker) reply(cl *mqtt.Client, req packets.Packet, body any) {
 		b.log.Error("encode reply", "error", err)
 		return
 	}
+	b.replyRaw(cl, req, payload)
+}
+
+// replyRaw is reply with the body already encoded.
+func (b *Broker) replyRaw(cl *mqtt.Client, req packets.Packet, payload []byte) {
 	topic := topicUserPrefix + userOf(cl) + rpcSuffix
 	var props packets.Properties
 	if rt := req.Properties.ResponseTopic; rt != "" && cl.Properties.ProtocolVersion == 5 &&
