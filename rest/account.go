@@ -1,10 +1,10 @@
 package rest
 
+import "github.com/imbroker/imbroker/internal/imerr"
+
 // Account codes (tencent-im.md §2).
 const (
-	codeAccountParams  = 70402
-	codeAccountUnknown = 70107
-	maxAccountBatch    = 100
+	maxAccountBatch = 100
 )
 
 // accountEndpoints are the im_open_login_svc service: accounts and kicking
@@ -21,30 +21,30 @@ func accountEndpoints() []*endpoint {
 
 func accountImport(c *call) (map[string]any, error) {
 	var q struct{ UserID, Identifier, Nick, FaceUrl string }
-	if err := c.decode(&q, codeAccountParams); err != nil {
+	if err := c.decode(&q, imerr.AccountBadParams); err != nil {
 		return nil, err
 	}
 	if q.UserID == "" {
 		q.UserID = q.Identifier // the API's old field name
 	}
 	if q.UserID == "" {
-		return nil, fail(codeAccountParams, "UserID is required")
+		return nil, fail(imerr.AccountBadParams, "UserID is required")
 	}
 	return nil, c.a.ImportAccount(c.ctx, q.UserID, q.Nick, q.FaceUrl)
 }
 
 func multiAccountImport(c *call) (map[string]any, error) {
 	var q struct{ Accounts []string }
-	if err := c.decode(&q, codeAccountParams); err != nil {
+	if err := c.decode(&q, imerr.AccountBadParams); err != nil {
 		return nil, err
 	}
 	if len(q.Accounts) == 0 || len(q.Accounts) > maxAccountBatch {
-		return nil, fail(codeAccountParams, "Accounts must hold 1 to 100 UserIDs")
+		return nil, fail(imerr.AccountBadParams, "Accounts must hold 1 to 100 UserIDs")
 	}
 	failed := []string{}
 	for _, uid := range q.Accounts {
 		if err := c.a.ImportAccount(c.ctx, uid, "", ""); err != nil {
-			if code(err) == codeInternal {
+			if code(err) == imerr.Internal.Code {
 				return nil, err
 			}
 			failed = append(failed, uid)
@@ -57,12 +57,12 @@ type userItem struct{ UserID string }
 
 func userItems(c *call, field string) ([]userItem, error) {
 	var q map[string][]userItem
-	if err := c.decode(&q, codeAccountParams); err != nil {
+	if err := c.decode(&q, imerr.AccountBadParams); err != nil {
 		return nil, err
 	}
 	items := q[field]
 	if len(items) == 0 || len(items) > maxAccountBatch {
-		return nil, fail(codeAccountParams, field+" must hold 1 to 100 items")
+		return nil, fail(imerr.AccountBadParams, field+" must hold 1 to 100 items")
 	}
 	return items, nil
 }
@@ -83,7 +83,7 @@ func accountDelete(c *call) (map[string]any, error) {
 	res := []map[string]any{}
 	for _, it := range items {
 		err := c.a.DeleteAccount(c.ctx, it.UserID)
-		if code(err) == codeInternal {
+		if code(err) == imerr.Internal.Code {
 			return nil, err
 		}
 		res = append(res, resultItem(it.UserID, err))
@@ -114,14 +114,14 @@ func accountCheck(c *call) (map[string]any, error) {
 
 func kick(c *call) (map[string]any, error) {
 	var q struct{ UserID, Identifier string }
-	if err := c.decode(&q, codeAccountParams); err != nil {
+	if err := c.decode(&q, imerr.AccountBadParams); err != nil {
 		return nil, err
 	}
 	if q.UserID == "" {
 		q.UserID = q.Identifier
 	}
 	if q.UserID == "" {
-		return nil, fail(codeAccountParams, "UserID is required")
+		return nil, fail(imerr.AccountBadParams, "UserID is required")
 	}
 	_ = c.a.KickUser(q.UserID)
 	return nil, nil

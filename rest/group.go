@@ -7,21 +7,20 @@ import (
 
 	"github.com/imbroker/imbroker/broker"
 	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/internal/imerr"
 )
 
 // Group codes (tencent-im.md §2).
 const (
-	codeGroupParams  = 10004
 	maxRecallSeqs    = 10
 	maxRoleQuery     = 500
 	groupServicePath = "group_open_http_svc/"
 )
 
 const (
-	maxNoticeMembers  = 500
-	maxImportMembers  = 300
-	maxImportMsgs     = 20
-	codeGroupNoRights = 10007
+	maxNoticeMembers = 500
+	maxImportMembers = 300
+	maxImportMsgs    = 20
 )
 
 // groupAdmin is what the online count, notice, unread, delete-by-sender and
@@ -81,11 +80,11 @@ func joinedGroups(c *call) (map[string]any, error) {
 		Member_Account string
 		Limit, Offset  int
 	}
-	if err := c.decode(&q, codeGroupParams); err != nil {
+	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	if ids.CheckUserID(q.Member_Account) != nil {
-		return nil, fail(codeGroupParams, "Member_Account is missing or invalid")
+		return nil, fail(imerr.GroupBadParams, "Member_Account is missing or invalid")
 	}
 	return c.op("group.joined", q.Member_Account, map[string]any{"Limit": q.Limit, "Offset": q.Offset})
 }
@@ -95,11 +94,11 @@ func roleInGroup(c *call) (map[string]any, error) {
 		GroupId      string
 		User_Account []string
 	}
-	if err := c.decode(&q, codeGroupParams); err != nil {
+	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	if len(q.User_Account) == 0 || len(q.User_Account) > maxRoleQuery {
-		return nil, fail(codeGroupParams, "User_Account must hold 1 to 500 accounts")
+		return nil, fail(imerr.GroupBadParams, "User_Account must hold 1 to 500 accounts")
 	}
 	roles := map[string]string{}
 	for offset := 0; ; {
@@ -131,7 +130,7 @@ func roleInGroup(c *call) (map[string]any, error) {
 
 func sendGroupMsg(c *call) (map[string]any, error) {
 	var q map[string]json.RawMessage
-	if err := c.decode(&q, codeGroupParams); err != nil {
+	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	var gid, from string
@@ -161,16 +160,16 @@ func groupMsgRecall(c *call) (map[string]any, error) {
 		GroupId    string
 		MsgSeqList []struct{ MsgSeq uint64 }
 	}
-	if err := c.decode(&q, codeGroupParams); err != nil {
+	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	if len(q.MsgSeqList) == 0 || len(q.MsgSeqList) > maxRecallSeqs {
-		return nil, fail(codeGroupParams, "MsgSeqList must hold 1 to 10 items")
+		return nil, fail(imerr.GroupBadParams, "MsgSeqList must hold 1 to 10 items")
 	}
 	list := []map[string]any{}
 	for _, it := range q.MsgSeqList {
 		_, err := c.op("msg.recall", c.admin, map[string]any{"Type": 2, "GroupId": q.GroupId, "MsgSeq": it.MsgSeq})
-		if code(err) == codeInternal {
+		if code(err) == imerr.Internal.Code {
 			return nil, err
 		}
 		list = append(list, map[string]any{"MsgSeq": it.MsgSeq, "RetCode": code(err)})
@@ -231,11 +230,11 @@ func modifyMember(c *call) (map[string]any, error) {
 		AppMemberDefinedData          []map[string]any
 		MuteTime                      *int64
 	}
-	if err := c.decode(&q, codeGroupParams); err != nil {
+	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	if q.GroupId == "" || q.Member_Account == "" {
-		return nil, fail(codeGroupParams, "GroupId and Member_Account are required")
+		return nil, fail(imerr.GroupBadParams, "GroupId and Member_Account are required")
 	}
 	if q.Role != "" {
 		if _, err := c.op("group.set_role", c.admin, map[string]any{"GroupId": q.GroupId, "Member_Account": q.Member_Account, "Role": q.Role}); err != nil {
@@ -264,7 +263,7 @@ func modifyMember(c *call) (map[string]any, error) {
 
 func mutedAccounts(c *call) (map[string]any, error) {
 	var q struct{ GroupId string }
-	if err := c.decode(&q, codeGroupParams); err != nil {
+	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	now := time.Now().Unix()
@@ -298,14 +297,14 @@ func appGroupList(c *call) (map[string]any, error) {
 		Next      int
 		GroupType string
 	}
-	if err := c.decode(&q, codeGroupParams); err != nil {
+	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	if q.Limit <= 0 || q.Limit > maxGroupListLimit {
 		q.Limit = maxGroupListLimit
 	}
 	if q.Next < 0 {
-		return nil, fail(codeGroupParams, "Next must not be negative")
+		return nil, fail(imerr.GroupBadParams, "Next must not be negative")
 	}
 	gids, err := c.a.GroupIDs(q.GroupType)
 	if err != nil {
@@ -325,14 +324,14 @@ func appGroupList(c *call) (map[string]any, error) {
 func groupAdm(c *call) (groupAdmin, error) {
 	ga, ok := c.a.(groupAdmin)
 	if !ok {
-		return nil, fail(codeInternal, "not supported by this server")
+		return nil, fail(imerr.Internal, "not supported by this server")
 	}
 	return ga, nil
 }
 
 func onlineMemberNum(c *call) (map[string]any, error) {
 	var q struct{ GroupId string }
-	if err := c.decode(&q, codeGroupParams); err != nil {
+	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	ga, err := groupAdm(c)
@@ -352,14 +351,14 @@ func groupSystemNotice(c *call) (map[string]any, error) {
 		ToMembers_Account []string
 		Content           string
 	}
-	if err := c.decode(&q, codeGroupParams); err != nil {
+	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	if q.Content == "" {
-		return nil, fail(codeGroupParams, "Content is required")
+		return nil, fail(imerr.GroupBadParams, "Content is required")
 	}
 	if len(q.ToMembers_Account) > maxNoticeMembers {
-		return nil, fail(codeGroupParams, "ToMembers_Account holds at most 500 accounts")
+		return nil, fail(imerr.GroupBadParams, "ToMembers_Account holds at most 500 accounts")
 	}
 	ga, err := groupAdm(c)
 	if err != nil {
@@ -376,11 +375,11 @@ func setUnreadMsgNum(c *call) (map[string]any, error) {
 		GroupId, Member_Account string
 		UnreadMsgNum            *int
 	}
-	if err := c.decode(&q, codeGroupParams); err != nil {
+	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	if ids.CheckUserID(q.Member_Account) != nil || q.UnreadMsgNum == nil || *q.UnreadMsgNum < 0 {
-		return nil, fail(codeGroupParams, "Member_Account and a non-negative UnreadMsgNum are required")
+		return nil, fail(imerr.GroupBadParams, "Member_Account and a non-negative UnreadMsgNum are required")
 	}
 	ga, err := groupAdm(c)
 	if err != nil {
@@ -391,11 +390,11 @@ func setUnreadMsgNum(c *call) (map[string]any, error) {
 
 func deleteGroupMsgBySender(c *call) (map[string]any, error) {
 	var q struct{ GroupId, Sender_Account string }
-	if err := c.decode(&q, codeGroupParams); err != nil {
+	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	if ids.CheckUserID(q.Sender_Account) != nil {
-		return nil, fail(codeGroupParams, "Sender_Account is missing or invalid")
+		return nil, fail(imerr.GroupBadParams, "Sender_Account is missing or invalid")
 	}
 	ga, err := groupAdm(c)
 	if err != nil {
@@ -409,7 +408,7 @@ func deleteGroupMsgBySender(c *call) (map[string]any, error) {
 
 func importGroup(c *call) (map[string]any, error) {
 	var q map[string]json.RawMessage
-	if err := c.decode(&q, codeGroupParams); err != nil {
+	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	var gtype string
@@ -417,11 +416,11 @@ func importGroup(c *call) (map[string]any, error) {
 	_ = json.Unmarshal(q["Type"], &gtype)
 	if raw, ok := q["CreateTime"]; ok {
 		if err := json.Unmarshal(raw, &created); err != nil || created < 0 {
-			return nil, fail(codeGroupParams, "CreateTime must be a Unix time")
+			return nil, fail(imerr.GroupBadParams, "CreateTime must be a Unix time")
 		}
 	}
 	if gtype == "AVChatRoom" {
-		return nil, fail(codeGroupNoRights, "AVChatRoom groups cannot be imported")
+		return nil, fail(imerr.GroupNoPermission, "AVChatRoom groups cannot be imported")
 	}
 	ga, err := groupAdm(c)
 	if err != nil {
@@ -445,11 +444,11 @@ func importGroupMember(c *call) (map[string]any, error) {
 		GroupId    string
 		MemberList []broker.ImportedMember
 	}
-	if err := c.decode(&q, codeGroupParams); err != nil {
+	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	if len(q.MemberList) == 0 || len(q.MemberList) > maxImportMembers {
-		return nil, fail(codeGroupParams, "MemberList must hold 1 to 300 members")
+		return nil, fail(imerr.GroupBadParams, "MemberList must hold 1 to 300 members")
 	}
 	ga, err := groupAdm(c)
 	if err != nil {
@@ -472,15 +471,15 @@ func importGroupMsg(c *call) (map[string]any, error) {
 		RecentContactFlag int
 		MsgList           []broker.ImportedMsg
 	}
-	if err := c.decode(&q, codeGroupParams); err != nil {
+	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	if len(q.MsgList) == 0 || len(q.MsgList) > maxImportMsgs {
-		return nil, fail(codeGroupParams, "MsgList must hold 1 to 20 messages")
+		return nil, fail(imerr.GroupBadParams, "MsgList must hold 1 to 20 messages")
 	}
 	for i := 1; i < len(q.MsgList); i++ {
 		if q.MsgList[i].SendTime < q.MsgList[i-1].SendTime {
-			return nil, fail(codeGroupParams, "MsgList must be in ascending SendTime")
+			return nil, fail(imerr.GroupBadParams, "MsgList must be in ascending SendTime")
 		}
 	}
 	ga, err := groupAdm(c)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/internal/imerr"
 )
 
 // noSpeakingAdmin is the broker's global mute (openconfigsvr).
@@ -29,7 +30,7 @@ func openconfigsvrEndpoints() []*endpoint {
 // since it started (messages) or now (totals), as strings like Tencent's.
 func getAppInfo(c *call) (map[string]any, error) {
 	var q struct{ RequestField []string }
-	if err := c.decode(&q, codeJSONParse); err != nil {
+	if err := c.decode(&q, imerr.BadParams); err != nil {
 		return nil, err
 	}
 	n, err := c.a.Counters()
@@ -63,7 +64,7 @@ func getAppInfo(c *call) (map[string]any, error) {
 func noSpeaking(c *call) (noSpeakingAdmin, error) {
 	a, ok := c.a.(noSpeakingAdmin)
 	if !ok {
-		return nil, fail(codeInternal, "not supported")
+		return nil, fail(imerr.Internal, "not supported")
 	}
 	return a, nil
 }
@@ -73,14 +74,14 @@ func setNoSpeaking(c *call) (map[string]any, error) {
 		Set_Account                                  string
 		C2CmsgNospeakingTime, GroupmsgNospeakingTime *uint32
 	}
-	if err := c.decode(&q, codeJSONParse); err != nil {
+	if err := c.decode(&q, imerr.BadParams); err != nil {
 		return nil, err
 	}
 	if ids.CheckUserID(q.Set_Account) != nil {
-		return nil, fail(codeJSONParse, "Set_Account is missing or invalid")
+		return nil, fail(imerr.BadParams, "Set_Account is missing or invalid")
 	}
 	if q.C2CmsgNospeakingTime == nil && q.GroupmsgNospeakingTime == nil {
-		return nil, fail(codeJSONParse, "C2CmsgNospeakingTime or GroupmsgNospeakingTime is required")
+		return nil, fail(imerr.BadParams, "C2CmsgNospeakingTime or GroupmsgNospeakingTime is required")
 	}
 	a, err := noSpeaking(c)
 	if err != nil {
@@ -91,11 +92,11 @@ func setNoSpeaking(c *call) (map[string]any, error) {
 
 func getNoSpeaking(c *call) (map[string]any, error) {
 	var q struct{ Get_Account string }
-	if err := c.decode(&q, codeJSONParse); err != nil {
+	if err := c.decode(&q, imerr.BadParams); err != nil {
 		return nil, err
 	}
 	if ids.CheckUserID(q.Get_Account) != nil {
-		return nil, fail(codeJSONParse, "Get_Account is missing or invalid")
+		return nil, fail(imerr.BadParams, "Get_Account is missing or invalid")
 	}
 	a, err := noSpeaking(c)
 	if err != nil {

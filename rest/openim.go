@@ -5,21 +5,15 @@ import (
 	"sort"
 
 	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/internal/imerr"
 )
 
 // One-to-one message codes (tencent-im.md §2).
 const (
-	codeBadAccount   = 20003
-	codeToMissing    = 90003
-	codeFromMissing  = 90008
-	codeTooManyTo    = 90011
-	codeBadMsgKey    = 90054
 	maxBatchSend     = 500
 	recalledFlagBits = 8
 )
 
-// codeMsgTimeMissing: importmsg without MsgTimeStamp (tencent-im.md §2).
-const codeMsgTimeMissing = 90006
 
 // openimEndpoints are the openim service: one-to-one messages and online
 // status.
@@ -46,7 +40,7 @@ func openimEndpoints() []*endpoint {
 
 func sendMsg(c *call) (map[string]any, error) {
 	var q struct{ From_Account, To_Account string }
-	if err := c.decode(&q, codeBodyJSON); err != nil {
+	if err := c.decode(&q, imerr.BadJSON); err != nil {
 		return nil, err
 	}
 	from, err := sender(c, q.From_Account)
@@ -54,7 +48,7 @@ func sendMsg(c *call) (map[string]any, error) {
 		return nil, err
 	}
 	if q.To_Account == "" {
-		return nil, fail(codeToMissing, "To_Account is required")
+		return nil, fail(imerr.ToMissing, "To_Account is required")
 	}
 	res, err := c.a.SendC2C(c.ctx, from, q.To_Account, c.body)
 	if err != nil {
@@ -68,7 +62,7 @@ func batchSendMsg(c *call) (map[string]any, error) {
 		From_Account string
 		To_Account   []string
 	}
-	if err := c.decode(&q, codeBodyJSON); err != nil {
+	if err := c.decode(&q, imerr.BadJSON); err != nil {
 		return nil, err
 	}
 	from, err := sender(c, q.From_Account)
@@ -77,14 +71,14 @@ func batchSendMsg(c *call) (map[string]any, error) {
 	}
 	switch {
 	case len(q.To_Account) == 0:
-		return nil, fail(codeToMissing, "To_Account is required")
+		return nil, fail(imerr.ToMissing, "To_Account is required")
 	case len(q.To_Account) > maxBatchSend:
-		return nil, fail(codeTooManyTo, "To_Account holds more than 500 accounts")
+		return nil, fail(imerr.TooManyTo, "To_Account holds more than 500 accounts")
 	}
 	// Tencent: batchsendmsg fires no third-party callbacks.
 	body, err := withForbidCallbacks(c.body)
 	if err != nil {
-		return nil, fail(codeBodyJSON, "body is not a JSON object")
+		return nil, fail(imerr.BadJSON, "body is not a JSON object")
 	}
 	errs := []map[string]any{}
 	var first error
@@ -92,7 +86,7 @@ func batchSendMsg(c *call) (map[string]any, error) {
 	for _, to := range q.To_Account {
 		res, err := c.a.SendC2C(c.ctx, from, to, body)
 		if err != nil {
-			if code(err) == codeInternal {
+			if code(err) == imerr.Internal.Code {
 				return nil, err
 			}
 			first = cmpOr(first, err)
@@ -135,11 +129,11 @@ func getRoamMsg(c *call) (map[string]any, error) {
 		MinTime, MaxTime               int64
 		LastMsgKey                     string
 	}
-	if err := c.decode(&q, codeBodyJSON); err != nil {
+	if err := c.decode(&q, imerr.BadJSON); err != nil {
 		return nil, err
 	}
 	if q.Operator_Account == "" || q.Peer_Account == "" {
-		return nil, fail(codeToMissing, "Operator_Account and Peer_Account are required")
+		return nil, fail(imerr.ToMissing, "Operator_Account and Peer_Account are required")
 	}
 	var last uint64
 	if q.LastMsgKey != "" {
@@ -148,7 +142,7 @@ func getRoamMsg(c *call) (map[string]any, error) {
 			return nil, err
 		}
 		if !ok {
-			return nil, fail(codeBadMsgKey, "unknown LastMsgKey")
+			return nil, fail(imerr.BadMsgKey, "unknown LastMsgKey")
 		}
 		last = pos
 	}
@@ -192,7 +186,7 @@ func getRoamMsg(c *call) (map[string]any, error) {
 
 func msgWithdraw(c *call) (map[string]any, error) {
 	var q struct{ From_Account, To_Account, MsgKey string }
-	if err := c.decode(&q, codeBodyJSON); err != nil {
+	if err := c.decode(&q, imerr.BadJSON); err != nil {
 		return nil, err
 	}
 	if err := requireMsgRef(q.From_Account, q.To_Account, q.MsgKey); err != nil {
@@ -207,14 +201,14 @@ func setMsgRead(c *call) (map[string]any, error) {
 		Report_Account, Peer_Account string
 		MsgReadTime                  int64
 	}
-	if err := c.decode(&q, codeBodyJSON); err != nil {
+	if err := c.decode(&q, imerr.BadJSON); err != nil {
 		return nil, err
 	}
 	if q.Report_Account == "" || q.Peer_Account == "" {
-		return nil, fail(codeToMissing, "Report_Account and Peer_Account are required")
+		return nil, fail(imerr.ToMissing, "Report_Account and Peer_Account are required")
 	}
 	if ids.CheckUserID(q.Report_Account) != nil {
-		return nil, fail(codeBadAccount, "invalid Report_Account")
+		return nil, fail(imerr.BadAccount, "invalid Report_Account")
 	}
 	_, err := c.op("msg.read", q.Report_Account, map[string]any{"Type": 1, "Peer_Account": q.Peer_Account})
 	return nil, err
@@ -225,11 +219,11 @@ func c2cUnread(c *call) (map[string]any, error) {
 		To_Account   string
 		Peer_Account []string
 	}
-	if err := c.decode(&q, codeBodyJSON); err != nil {
+	if err := c.decode(&q, imerr.BadJSON); err != nil {
 		return nil, err
 	}
 	if q.To_Account == "" {
-		return nil, fail(codeToMissing, "To_Account is required")
+		return nil, fail(imerr.ToMissing, "To_Account is required")
 	}
 	counts, total, err := c.a.C2CUnread(q.To_Account, q.Peer_Account)
 	if err != nil {
@@ -252,11 +246,11 @@ func c2cUnread(c *call) (map[string]any, error) {
 func requireMsgRef(from, to, msgKey string) error {
 	switch {
 	case from == "":
-		return fail(codeFromMissing, "From_Account is required")
+		return fail(imerr.FromMissing, "From_Account is required")
 	case to == "":
-		return fail(codeToMissing, "To_Account is required")
+		return fail(imerr.ToMissing, "To_Account is required")
 	case msgKey == "":
-		return fail(codeBadMsgKey, "MsgKey is required")
+		return fail(imerr.BadMsgKey, "MsgKey is required")
 	}
 	return nil
 }
@@ -270,24 +264,24 @@ func importMsg(c *call) (map[string]any, error) {
 		From_Account, To_Account string
 		MsgTimeStamp             *int64
 	}
-	if err := c.decode(&q, codeBodyJSON); err != nil {
+	if err := c.decode(&q, imerr.BadJSON); err != nil {
 		return nil, err
 	}
 	switch {
 	case q.From_Account == "":
-		return nil, fail(codeFromMissing, "From_Account is required")
+		return nil, fail(imerr.FromMissing, "From_Account is required")
 	case ids.CheckUserID(q.From_Account) != nil:
-		return nil, fail(codeBadAccount, "invalid From_Account")
+		return nil, fail(imerr.BadAccount, "invalid From_Account")
 	case q.To_Account == "":
-		return nil, fail(codeToMissing, "To_Account is required")
+		return nil, fail(imerr.ToMissing, "To_Account is required")
 	case q.MsgTimeStamp == nil || *q.MsgTimeStamp <= 0:
-		return nil, fail(codeMsgTimeMissing, "MsgTimeStamp is required")
+		return nil, fail(imerr.MsgTime, "MsgTimeStamp is required")
 	case q.SyncFromOldSystem != 2 && q.SyncFromOldSystem != 5:
-		return nil, fail(codeBodyJSON, "SyncFromOldSystem must be 2 (history) or 5 (realtime)")
+		return nil, fail(imerr.BadJSON, "SyncFromOldSystem must be 2 (history) or 5 (realtime)")
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(c.body, &m); err != nil {
-		return nil, fail(codeBodyJSON, "body is not a JSON object")
+		return nil, fail(imerr.BadJSON, "body is not a JSON object")
 	}
 	for _, k := range []string{"SendMsgControl", "OfflinePushInfo", "SyncOtherMachine", "ClientMsgID", "IsNeedReadReceipt"} {
 		delete(m, k)
@@ -315,7 +309,7 @@ func modifyC2CMsg(c *call) (map[string]any, error) {
 		MsgBody                          json.RawMessage
 		CloudCustomData                  *string
 	}
-	if err := c.decode(&q, codeBodyJSON); err != nil {
+	if err := c.decode(&q, imerr.BadJSON); err != nil {
 		return nil, err
 	}
 	if err := requireMsgRef(q.From_Account, q.To_Account, q.MsgKey); err != nil {

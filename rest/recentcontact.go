@@ -1,5 +1,7 @@
 package rest
 
+import "github.com/imbroker/imbroker/internal/imerr"
+
 // recentContactEndpoints are the recentcontact service: a user's
 // conversation list.
 func recentContactEndpoints() []*endpoint {
@@ -10,12 +12,12 @@ func recentContactEndpoints() []*endpoint {
 }
 
 func recentList(c *call) (map[string]any, error) {
-	from, err := fromAccount(c, codeConvParams)
+	from, err := fromAccount(c, imerr.ConversationBadParam)
 	if err != nil {
 		return nil, err
 	}
 	var q struct{ StartIndex, Limit int }
-	if err := c.decode(&q, codeConvParams); err != nil {
+	if err := c.decode(&q, imerr.ConversationBadParam); err != nil {
 		return nil, err
 	}
 	res, err := c.op("conv.list", from, map[string]any{"Offset": q.StartIndex, "Limit": q.Limit})
@@ -45,7 +47,7 @@ func recentList(c *call) (map[string]any, error) {
 }
 
 func recentDelete(c *call) (map[string]any, error) {
-	from, err := fromAccount(c, codeConvParams)
+	from, err := fromAccount(c, imerr.ConversationBadParam)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +57,7 @@ func recentDelete(c *call) (map[string]any, error) {
 		ToGroupid   string
 		ClearRamble int
 	}
-	if err := c.decode(&q, codeConvParams); err != nil {
+	if err := c.decode(&q, imerr.ConversationBadParam); err != nil {
 		return nil, err
 	}
 	_, err = c.op("conv.delete", from, map[string]any{"Type": q.Type, "Peer_Account": q.To_Account, "GroupId": q.ToGroupid, "ClearRamble": q.ClearRamble})

@@ -1,18 +1,17 @@
 package rest
 
-import "github.com/imbroker/imbroker/broker"
+import (
+	"github.com/imbroker/imbroker/broker"
+	"github.com/imbroker/imbroker/internal/imerr"
+)
 
 // Relationship-chain codes (tencent-im.md §2).
-const (
-	codeSnsParams  = 30001
-	codeConvParams = 50001
-)
 
 // snsEndpoints are the sns service: friends, friend lists and the
 // blacklist.
 func snsEndpoints() []*endpoint {
 	sns := func(cmd, op, summary string, fields ...string) *endpoint {
-		h := asFrom(op, codeSnsParams)
+		h := asFrom(op, imerr.SnsBadParams)
 		switch cmd {
 		case "black_list_get":
 			h = withDefaults(h, map[string]any{"CurruentSequence": 0}) // sic, Tencent's spelling
@@ -61,9 +60,9 @@ func withDefaults(h func(*call) (map[string]any, error), def map[string]any) fun
 }
 
 // asFrom runs op as From_Account with the body unchanged.
-func asFrom(op string, code int) func(c *call) (map[string]any, error) {
+func asFrom(op string, kind *imerr.Kind) func(c *call) (map[string]any, error) {
 	return func(c *call) (map[string]any, error) {
-		from, err := fromAccount(c, code)
+		from, err := fromAccount(c, kind)
 		if err != nil {
 			return nil, err
 		}
@@ -74,12 +73,12 @@ func asFrom(op string, code int) func(c *call) (map[string]any, error) {
 const maxFriendDelete = 1000 // friend.delete accounts per call
 
 func friendDeleteAll(c *call) (map[string]any, error) {
-	from, err := fromAccount(c, codeSnsParams)
+	from, err := fromAccount(c, imerr.SnsBadParams)
 	if err != nil {
 		return nil, err
 	}
 	var q struct{ DeleteType string }
-	if err := c.decode(&q, codeSnsParams); err != nil {
+	if err := c.decode(&q, imerr.SnsBadParams); err != nil {
 		return nil, err
 	}
 	var all []string
@@ -112,14 +111,13 @@ func friendDeleteAll(c *call) (map[string]any, error) {
 
 const (
 	maxFriendGetList = 100
-	codeSnsNotFriend = 30006 // the account is not a friend
 )
 
 // friendGetList answers sns/friend_get_list: for each of To_Account, the
 // requested SNS tags (Tag_SNS_IM_*) from From_Account's friend record and
 // profile tags (Tag_Profile_*) from the friend's profile.
 func friendGetList(c *call) (map[string]any, error) {
-	from, err := fromAccount(c, codeSnsParams)
+	from, err := fromAccount(c, imerr.SnsBadParams)
 	if err != nil {
 		return nil, err
 	}
@@ -127,11 +125,11 @@ func friendGetList(c *call) (map[string]any, error) {
 		To_Account []string
 		TagList    []string
 	}
-	if err := c.decode(&q, codeSnsParams); err != nil {
+	if err := c.decode(&q, imerr.SnsBadParams); err != nil {
 		return nil, err
 	}
 	if len(q.To_Account) == 0 || len(q.To_Account) > maxFriendGetList || len(q.TagList) == 0 {
-		return nil, fail(codeSnsParams, "To_Account must hold 1 to 100 accounts and TagList at least one tag")
+		return nil, fail(imerr.SnsBadParams, "To_Account must hold 1 to 100 accounts and TagList at least one tag")
 	}
 	sns := map[string]map[string]any{} // friend -> tag -> value
 	for start := 0; ; {
@@ -188,7 +186,7 @@ func friendGetList(c *call) (map[string]any, error) {
 		tags, ok := sns[to]
 		if !ok {
 			failed = append(failed, to)
-			info = append(info, map[string]any{"To_Account": to, "SnsProfileItem": []any{}, "ResultCode": codeSnsNotFriend, "ResultInfo": "not a friend"})
+			info = append(info, map[string]any{"To_Account": to, "SnsProfileItem": []any{}, "ResultCode": imerr.SnsNotFriend.Code, "ResultInfo": "not a friend"})
 			continue
 		}
 		list := []map[string]any{}
@@ -209,11 +207,11 @@ func friendImport(c *call) (map[string]any, error) {
 		From_Account  string
 		AddFriendItem []broker.FriendImportItem
 	}
-	if err := c.decode(&q, codeSnsParams); err != nil {
+	if err := c.decode(&q, imerr.SnsBadParams); err != nil {
 		return nil, err
 	}
 	if q.From_Account == "" {
-		return nil, fail(codeSnsParams, "From_Account is required")
+		return nil, fail(imerr.SnsBadParams, "From_Account is required")
 	}
 	a, err := importer(c)
 	if err != nil {

@@ -54,21 +54,8 @@ type V4 struct {
 	Log   *slog.Logger
 }
 
-// REST common codes (tencent-im.md §2).
-const (
-	codeURLParse      = 60002
-	codeJSONParse     = 60003
-	codeBadAppID      = 60006
-	codeRateLimited   = 60007
-	codeBadURL        = 60009
-	codeAdminRequired = 60010
-	codeAppIDMissing  = 60012
-	codeBodyJSON      = 90001 // openim: body JSON parse
-	codeTooLarge      = 93000
-	codeInternal      = 20005
-)
-
-func fail(code int, info string) error { return imerr.Custom(code, info) }
+// fail is a refusal of kind with a detail.
+func fail(kind *imerr.Kind, info string) error { return kind.New("%s", info) }
 
 // endpoint is one v4 API. The router and /v4/openapi.json are both built
 // from the registry, so they cannot drift.
@@ -88,10 +75,10 @@ type call struct {
 	ep    *endpoint
 }
 
-// decode unmarshals the body into v; a type mismatch is code.
-func (c *call) decode(v any, code int) error {
+// decode unmarshals the body into v; a type mismatch is refused as kind.
+func (c *call) decode(v any, kind *imerr.Kind) error {
 	if err := json.Unmarshal(c.body, v); err != nil {
-		return fail(code, "request fields: "+err.Error())
+		return fail(kind, "request fields: "+err.Error())
 	}
 	return nil
 }
@@ -116,19 +103,19 @@ func sender(c *call, from string) (string, error) {
 		return c.admin, nil
 	}
 	if ids.CheckUserID(from) != nil {
-		return "", fail(codeBadAccount, "invalid From_Account")
+		return "", fail(imerr.BadAccount, "invalid From_Account")
 	}
 	return from, nil
 }
 
 // fromAccount decodes and checks the required From_Account.
-func fromAccount(c *call, code int) (string, error) {
+func fromAccount(c *call, kind *imerr.Kind) (string, error) {
 	var q struct{ From_Account string }
-	if err := c.decode(&q, code); err != nil {
+	if err := c.decode(&q, kind); err != nil {
 		return "", err
 	}
 	if q.From_Account == "" || ids.CheckUserID(q.From_Account) != nil {
-		return "", fail(code, "From_Account is missing or invalid")
+		return "", fail(kind, "From_Account is missing or invalid")
 	}
 	return q.From_Account, nil
 }
@@ -163,7 +150,7 @@ func toInt(v any) int {
 func importer(c *call) (importAdmin, error) {
 	a, ok := c.a.(importAdmin)
 	if !ok {
-		return nil, fail(codeInternal, "not supported")
+		return nil, fail(imerr.Internal, "not supported")
 	}
 	return a, nil
 }
@@ -206,10 +193,10 @@ func v4NotFound(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	if r.Method != http.MethodPost {
-		writeEnvelope(w, fail(codeURLParse, "only POST is supported"), nil)
+		writeEnvelope(w, fail(imerr.URLParse, "only POST is supported"), nil)
 		return true
 	}
-	writeEnvelope(w, fail(codeBadURL, "unknown API "+strings.TrimPrefix(r.URL.Path, "/v4/")), nil)
+	writeEnvelope(w, fail(imerr.BadCommand, "unknown API "+strings.TrimPrefix(r.URL.Path, "/v4/")), nil)
 	return true
 }
 
@@ -218,7 +205,7 @@ func v4Handler(v V4, ep *endpoint, lim *rate.Limiter, log *slog.Logger) http.Han
 		defer func() {
 			if p := recover(); p != nil {
 				log.Error("v4 API panicked", "api", ep.Path, "panic", p)
-				writeEnvelope(w, fail(codeInternal, "internal error"), nil)
+				writeEnvelope(w, fail(imerr.Internal, "internal error"), nil)
 			}
 		}()
 		if err := checkAuth(v, r.URL.Query()); err != nil {
@@ -228,7 +215,7 @@ func v4Handler(v V4, ep *endpoint, lim *rate.Limiter, log *slog.Logger) http.Han
 		// After authentication, so unauthenticated calls cannot use up the
 		// admin's budget.
 		if !lim.Allow() {
-			writeEnvelope(w, fail(codeRateLimited, "REST API call rate exceeded for "+ep.Path), nil)
+			writeEnvelope(w, fail(imerr.RateLimited, "REST API call rate exceeded for "+ep.Path), nil)
 			return
 		}
 		body, err := readBody(w, r, v.REST.MaxBodyBytes, strings.HasPrefix(ep.Path, "openim/"))
@@ -239,7 +226,7 @@ func v4Handler(v V4, ep *endpoint, lim *rate.Limiter, log *slog.Logger) http.Han
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()
 		out, err := ep.handle(&call{ctx: ctx, a: v.Admin, admin: v.App.Admin, body: body, ep: ep})
-		if err != nil && code(err) == codeInternal {
+		if err != nil && code(err) == imerr.Internal.Code {
 			log.Error("v4 API failed", "api", ep.Path, "error", err)
 		}
 		writeEnvelope(w, err, out)
@@ -258,33 +245,33 @@ func checkAuth(v V4, q map[string][]string) error {
 	}
 	appID, ok := get("sdkappid")
 	if !ok || appID == "" {
-		return fail(codeAppIDMissing, "sdkappid is missing")
+		return fail(imerr.AppIDMissing, "sdkappid is missing")
 	}
 	n, err := strconv.ParseUint(appID, 10, 64)
 	if err != nil {
-		return fail(codeURLParse, "sdkappid is not a number")
+		return fail(imerr.URLParse, "sdkappid is not a number")
 	}
 	if n != v.App.SDKAppID {
-		return fail(codeBadAppID, "invalid sdkappid")
+		return fail(imerr.BadAppID, "invalid sdkappid")
 	}
 	id, _ := get("identifier")
 	sig, _ := get("usersig")
 	if id == "" || sig == "" {
-		return fail(codeURLParse, "identifier and usersig are required")
+		return fail(imerr.URLParse, "identifier and usersig are required")
 	}
 	if rnd, ok := get("random"); !ok {
-		return fail(codeURLParse, "random is required")
+		return fail(imerr.URLParse, "random is required")
 	} else if _, err := strconv.ParseUint(rnd, 10, 32); err != nil {
-		return fail(codeURLParse, "random must be a 32-bit unsigned integer")
+		return fail(imerr.URLParse, "random must be a 32-bit unsigned integer")
 	}
 	if ct, ok := get("contenttype"); ok && ct != "json" {
-		return fail(codeURLParse, "contenttype must be json")
+		return fail(imerr.URLParse, "contenttype must be json")
 	}
 	if err := v.Admin.VerifyUserSig(id, sig); err != nil {
 		return err
 	}
 	if id != v.App.Admin {
-		return fail(codeAdminRequired, "identifier is not the app admin")
+		return fail(imerr.AdminOnly, "identifier is not the app admin")
 	}
 	return nil
 }
@@ -294,14 +281,14 @@ func readBody(w http.ResponseWriter, r *http.Request, max int, openim bool) ([]b
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(max)))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return nil, fail(codeTooLarge, "request body over "+strconv.Itoa(max)+" bytes")
+		return nil, fail(imerr.TooLarge, "request body over "+strconv.Itoa(max)+" bytes")
 	}
-	parseCode := codeJSONParse
+	parseCode := imerr.BadParams
 	if openim {
-		parseCode = codeBodyJSON
+		parseCode = imerr.BadJSON
 	}
 	if err != nil {
-		return nil, fail(codeURLParse, "reading the body failed")
+		return nil, fail(imerr.URLParse, "reading the body failed")
 	}
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
