@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/cockroachdb/pebble"
@@ -21,6 +22,9 @@ func (s *Store) commitLoop() {
 		select {
 		case r := <-s.queue:
 			group = append(group[:0], r)
+			if s.gathering != nil {
+				s.gathering()
+			}
 		case <-s.stop:
 			// Finish what was queued before Close, then stop.
 			for {
@@ -45,26 +49,29 @@ func (s *Store) commitLoop() {
 	}
 }
 
-// commitGroup writes a group of requests in one Pebble batch.
+// commitGroup writes a group of requests in one Pebble batch. Each request
+// is staged on its own and joins the batch only once all of it has staged:
+// a request that fails leaves nothing in the group, which commits the rest.
 func (s *Store) commitGroup(group []*request) {
 	b := s.db.NewBatch()
 	defer b.Close()
-	heads := make(map[string]meta)    // metas as changed by this group (zero: dropped)
-	dedups := make(map[string][]byte) // dedup keys written by this group
-	kvs := make(map[string]kvPending) // KV values written by this group, for Updates
-	var entries []Entry               // for OnCommit, in order
-	now := s.clock()
+	g := newGroupStage(s, b)
 	for _, r := range group {
-		if err := s.applyRequest(b, r, heads, dedups, kvs, now, &entries); err != nil {
+		if err := g.stage(r); err != nil {
+			g.discard()
 			r.err = err
+			continue
+		}
+		if err := g.keep(r); err != nil {
+			s.failGroup(group, err) // the batch holds part of a request: commit none of it
+			return
 		}
 	}
-	for stream, m := range heads {
+	for stream, m := range g.heads {
 		if m == (meta{}) {
 			continue // dropped in this group
 		}
 		if err := b.Set(metaKey(stream), encodeMeta(m), nil); err != nil {
-			s.reads.invalidate(kvs)
 			s.failGroup(group, fmt.Errorf("stage meta: %w", err))
 			return
 		}
@@ -75,32 +82,169 @@ func (s *Store) commitGroup(group []*request) {
 	}
 	began := time.Now()
 	if err := b.Commit(wo); err != nil {
-		s.reads.invalidate(kvs) // perhaps partly applied
+		s.reads.invalidate(g.kvs) // perhaps partly applied
 		s.failGroup(group, fmt.Errorf("commit: %w", err))
 		return
 	}
 	s.stats.observe(len(group), time.Since(began))
-	for stream, m := range heads {
+	for stream, m := range g.heads {
 		if m == (meta{}) {
 			delete(s.heads, stream)
 			continue
 		}
 		s.heads[stream] = m
 	}
-	s.keepDecoded(kvs)
-	s.reads.invalidate(kvs) // before anyone learns of the commit
-	if s.opts.OnCommit != nil && len(entries) > 0 {
-		s.opts.OnCommit(entries)
+	for key := range g.dedups { // only now: a key of a request that failed, or of a group that did, was never stored
+		s.dedupMem.add([]byte(key), g.now)
+	}
+	s.keepDecoded(g.kvs)
+	s.reads.invalidate(g.kvs) // before anyone learns of the commit
+	if s.opts.OnCommit != nil && len(g.entries) > 0 {
+		s.opts.OnCommit(g.entries)
 	}
 	for _, r := range group {
 		close(r.done)
 	}
 }
 
-// applyRequest stages one request. On error nothing of it is staged.
-func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]meta, dedups map[string][]byte, kvs map[string]kvPending, now time.Time, entries *[]Entry) error {
+// groupStage is what a group commit has staged: the Pebble batch and
+// overlays of the metas, dedup records and KV values its requests wrote,
+// which the requests' reads see before the committed state. The request
+// being staged writes only to req; keep adds it to the group once all of
+// it has staged, discard forgets it.
+type groupStage struct {
+	s       *Store
+	b       *pebble.Batch
+	now     time.Time
+	heads   map[string]meta      // metas as the group changed them (zero: dropped)
+	dedups  map[string][]byte    // dedup records the group wrote
+	kvs     map[string]kvPending // KV values the group wrote
+	entries []Entry              // for OnCommit, in order
+	req     reqStage
+}
+
+// reqStage is what one request has staged so far.
+type reqStage struct {
+	ops    []op
+	local  map[string]meta // heads its appends advanced, merged into heads after its drops (as ever)
+	heads  map[string]meta
+	dedups map[string][]byte
+	kvs    map[string]kvPending
+}
+
+// op is one staged write.
+type op struct {
+	kind       opKind
+	key, value []byte // value: the end of an opDeleteRange
+}
+
+type opKind uint8
+
+const (
+	opSet opKind = iota
+	opDelete
+	opDeleteRange
+)
+
+func newGroupStage(s *Store, b *pebble.Batch) *groupStage {
+	return &groupStage{
+		s: s, b: b, now: s.clock(),
+		heads: map[string]meta{}, dedups: map[string][]byte{}, kvs: map[string]kvPending{},
+		req: reqStage{local: map[string]meta{}, heads: map[string]meta{}, dedups: map[string][]byte{}, kvs: map[string]kvPending{}},
+	}
+}
+
+func (g *groupStage) set(key, value []byte) {
+	g.req.ops = append(g.req.ops, op{kind: opSet, key: key, value: value})
+}
+func (g *groupStage) del(key []byte) { g.req.ops = append(g.req.ops, op{kind: opDelete, key: key}) }
+func (g *groupStage) delRange(from, to []byte) {
+	g.req.ops = append(g.req.ops, op{kind: opDeleteRange, key: from, value: to})
+}
+
+// head returns a stream's meta as the request leaves it so far.
+func (g *groupStage) head(stream string) (meta, error) {
+	if m, ok := g.req.heads[stream]; ok {
+		return m, nil
+	}
+	if m, ok := g.heads[stream]; ok {
+		return m, nil
+	}
+	s := g.s
+	if m, ok := s.heads[stream]; ok {
+		return m, nil
+	}
+	m, err := s.getMeta(s.db, stream)
+	if err != nil {
+		return meta{}, err
+	}
+	s.heads[stream] = m // committed: the committer is the only writer
+	return m, nil
+}
+
+// kv returns a KV value as the request leaves it so far, if the group wrote it.
+func (g *groupStage) kv(name string) (kvPending, bool) {
+	if p, ok := g.req.kvs[name]; ok {
+		return p, true
+	}
+	p, ok := g.kvs[name]
+	return p, ok
+}
+
+// dedup reports whether the group (this request included) wrote a dedup record for key.
+func (g *groupStage) dedup(key []byte) ([]byte, bool) {
+	if v, ok := g.req.dedups[string(key)]; ok {
+		return v, true
+	}
+	v, ok := g.dedups[string(key)]
+	return v, ok
+}
+
+// keep adds the staged request to the group: its writes to the batch, its
+// overlays to the group's, its appends to the entries for OnCommit. An
+// error leaves part of the request in the batch.
+func (g *groupStage) keep(r *request) error {
+	for _, o := range g.req.ops {
+		var err error
+		switch o.kind {
+		case opSet:
+			err = g.b.Set(o.key, o.value, nil)
+		case opDelete:
+			err = g.b.Delete(o.key, nil)
+		case opDeleteRange:
+			err = g.b.DeleteRange(o.key, o.value, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("stage: %w", err)
+		}
+	}
+	maps.Copy(g.heads, g.req.heads)
+	maps.Copy(g.dedups, g.req.dedups)
+	maps.Copy(g.kvs, g.req.kvs)
+	at := entryTime(g.now.UnixMilli())
+	for i, p := range r.res.Pos { // none for a duplicate
+		a := r.batch.Appends[i]
+		g.entries = append(g.entries, Entry{Stream: a.Stream, Pos: p, Payload: a.Payload, Time: at})
+	}
+	g.discard()
+	return nil
+}
+
+// discard forgets what the request staged (the batch copied what keep added).
+func (g *groupStage) discard() {
+	clear(g.req.ops) // drop references to keys and values
+	g.req.ops = g.req.ops[:0]
+	clear(g.req.local)
+	clear(g.req.heads)
+	clear(g.req.dedups)
+	clear(g.req.kvs)
+}
+
+// stage stages one request into g.req; on error the caller discards it.
+func (g *groupStage) stage(r *request) error {
+	s, now := g.s, g.now
 	if len(r.batch.DedupKey) > 0 {
-		if v, ok := dedups[string(r.batch.DedupKey)]; ok {
+		if v, ok := g.dedup(r.batch.DedupKey); ok {
 			r.res = Result{Duplicate: true, DedupValue: v}
 			return nil
 		}
@@ -117,14 +261,13 @@ func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]meta,
 			return nil
 		}
 	}
-	// Allocate positions first, on a copy, so a failure stages nothing.
 	pos := make([]Pos, len(r.batch.Appends))
-	local := make(map[string]meta, len(r.batch.Appends))
+	local := g.req.local
 	for i, a := range r.batch.Appends {
 		m, ok := local[a.Stream]
 		if !ok {
 			var err error
-			if m, err = s.headFor(a.Stream, heads); err != nil {
+			if m, err = g.head(a.Stream); err != nil {
 				return err
 			}
 		}
@@ -137,32 +280,23 @@ func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]meta,
 	}
 	millis := now.UnixMilli()
 	for i, a := range r.batch.Appends {
-		if err := b.Set(entryKey(a.Stream, pos[i].Seq), encodeEntry(millis, a.Payload), nil); err != nil {
-			return fmt.Errorf("stage entry: %w", err)
-		}
+		g.set(entryKey(a.Stream, pos[i].Seq), encodeEntry(millis, a.Payload))
 	}
 	if len(r.batch.DedupKey) > 0 {
 		exp := now.Add(r.batch.DedupTTL).UnixNano()
-		if err := b.Set(dedupKey(r.batch.DedupKey), encodeDedup(exp, r.batch.DedupValue), nil); err != nil {
-			return fmt.Errorf("stage dedup: %w", err)
-		}
-		dedups[string(r.batch.DedupKey)] = r.batch.DedupValue
-		s.dedupMem.add(r.batch.DedupKey, now)
+		g.set(dedupKey(r.batch.DedupKey), encodeDedup(exp, r.batch.DedupValue))
+		g.req.dedups[string(r.batch.DedupKey)] = r.batch.DedupValue
 	}
 	for name, v := range r.batch.Sets {
-		if err := b.Set(kvKey(name), v, nil); err != nil {
-			return fmt.Errorf("stage kv: %w", err)
-		}
-		kvs[name] = kvPending{value: v, found: true}
+		g.set(kvKey(name), v)
+		g.req.kvs[name] = kvPending{value: v, found: true}
 	}
 	for _, name := range r.batch.Deletes {
-		if err := b.Delete(kvKey(name), nil); err != nil {
-			return fmt.Errorf("stage kv delete: %w", err)
-		}
-		kvs[name] = kvPending{}
+		g.del(kvKey(name))
+		g.req.kvs[name] = kvPending{}
 	}
 	for _, u := range r.batch.Updates {
-		cur, ok := kvs[u.Name]
+		cur, ok := g.kv(u.Name)
 		if !ok && u.Decoded != nil {
 			if obj, hit := s.decoded[u.Name]; hit {
 				cur, ok = kvPending{found: true, obj: obj}, true
@@ -190,19 +324,15 @@ func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]meta,
 			nv = u.Fn(cur.value, cur.found, pos)
 		}
 		if nv == nil {
-			if err := b.Delete(kvKey(u.Name), nil); err != nil {
-				return fmt.Errorf("stage update: %w", err)
-			}
-			kvs[u.Name] = kvPending{}
+			g.del(kvKey(u.Name))
+			g.req.kvs[u.Name] = kvPending{}
 			continue
 		}
-		if err := b.Set(kvKey(u.Name), nv, nil); err != nil {
-			return fmt.Errorf("stage update: %w", err)
-		}
-		kvs[u.Name] = kvPending{value: nv, found: true, obj: next}
+		g.set(kvKey(u.Name), nv)
+		g.req.kvs[u.Name] = kvPending{value: nv, found: true, obj: next}
 	}
 	for _, rp := range r.batch.Replaces {
-		if m, err := s.headFor(rp.Stream, heads); err != nil {
+		if m, err := g.head(rp.Stream); err != nil {
 			return err
 		} else if rp.Seq < m.low() {
 			continue // trimmed (perhaps earlier in this group): do not bring it back
@@ -220,27 +350,17 @@ func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]meta,
 		if err != nil {
 			return fmt.Errorf("replace %s/%d: %w", rp.Stream, rp.Seq, err)
 		}
-		if err := b.Set(key, encodeEntry(at, rp.Payload), nil); err != nil { // keeps its commit time: retention goes by it
-			return fmt.Errorf("stage replace: %w", err)
-		}
+		g.set(key, encodeEntry(at, rp.Payload)) // keeps its commit time: retention goes by it
 	}
 	for _, stream := range r.batch.Drops {
-		if err := b.DeleteRange(entryKey(stream, 0), entryKey(stream, ^uint64(0)), nil); err != nil {
-			return fmt.Errorf("stage drop: %w", err)
-		}
-		if err := b.Delete(entryKey(stream, ^uint64(0)), nil); err != nil {
-			return fmt.Errorf("stage drop: %w", err)
-		}
-		if err := b.Delete(metaKey(stream), nil); err != nil {
-			return fmt.Errorf("stage drop: %w", err)
-		}
-		heads[stream] = meta{} // zero meta: not written back, cache cleared after commit
+		g.delRange(entryKey(stream, 0), entryKey(stream, ^uint64(0)))
+		g.del(entryKey(stream, ^uint64(0)))
+		g.del(metaKey(stream))
+		g.req.heads[stream] = meta{} // zero meta: not written back, cache cleared after commit
 	}
-	for stream, m := range local {
-		heads[stream] = m
-	}
+	maps.Copy(g.req.heads, local)
 	for _, k := range r.batch.ExpireDedups {
-		if _, ok := dedups[string(k)]; ok {
+		if _, ok := g.dedup(k); ok {
 			continue // written again by this group
 		}
 		if _, live, err := s.lookupDedup(k, now); err != nil && !errors.Is(err, errCorrupt) {
@@ -248,12 +368,10 @@ func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]meta,
 		} else if live {
 			continue // written again since the sweep read it
 		}
-		if err := b.Delete(dedupKey(k), nil); err != nil {
-			return fmt.Errorf("stage dedup delete: %w", err)
-		}
+		g.del(dedupKey(k))
 	}
 	for _, t := range r.batch.Trims {
-		m, err := s.headFor(t.Stream, heads)
+		m, err := g.head(t.Stream)
 		if err != nil {
 			return err
 		}
@@ -264,34 +382,12 @@ func (s *Store) applyRequest(b *pebble.Batch, r *request, heads map[string]meta,
 		if below <= m.low() {
 			continue // never lowered
 		}
-		if err := b.DeleteRange(entryKey(t.Stream, 0), entryKey(t.Stream, below), nil); err != nil {
-			return fmt.Errorf("stage trim: %w", err)
-		}
+		g.delRange(entryKey(t.Stream, 0), entryKey(t.Stream, below))
 		m.Low = below
-		heads[t.Stream] = m
-	}
-	at := entryTime(now.UnixMilli())
-	for i, a := range r.batch.Appends {
-		*entries = append(*entries, Entry{Stream: a.Stream, Pos: pos[i], Payload: a.Payload, Time: at})
+		g.req.heads[t.Stream] = m
 	}
 	r.res = Result{Pos: pos}
 	return nil
-}
-
-// headFor returns a stream's meta as this group leaves it so far.
-func (s *Store) headFor(stream string, heads map[string]meta) (meta, error) {
-	if m, ok := heads[stream]; ok {
-		return m, nil
-	}
-	if m, ok := s.heads[stream]; ok {
-		return m, nil
-	}
-	m, err := s.getMeta(s.db, stream)
-	if err != nil {
-		return meta{}, err
-	}
-	s.heads[stream] = m
-	return m, nil
 }
 
 func (s *Store) lookupDedup(key []byte, now time.Time) ([]byte, bool, error) {

@@ -192,6 +192,9 @@ type Store struct {
 	stats    commitStats // stats.go
 	nowEpoch func() uint64
 	clock    func() time.Time // commit times (a test hook, like nowEpoch)
+	// gathering, a test hook, runs on the committer after it took a group's
+	// first request and before it takes the rest (export_test.go).
+	gathering func()
 }
 
 type request struct {
