@@ -56,6 +56,7 @@ type Broker struct {
 
 	retention *retention // the retention sweep (nil: disabled)
 	tasks     *tasks     // device kicks and member-tip timers: stopped first at shutdown (tasks.go)
+	convs     *convCache // conversation records as convUpdates last encoded them (convcodec.go)
 }
 
 type metrics struct {
@@ -97,7 +98,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 		log.Info("app secret key from environment", "variable", config.EnvSecretKey)
 	}
 	b := &Broker{cfg: cfg, log: log, signer: usersig.New(cfg.App.SDKAppID, key), addrs: map[string]string{},
-		policies: groupPolicies(cfg.Groups), groups: groups{loaded: map[string]*group{}}, tasks: newTasks()}
+		policies: groupPolicies(cfg.Groups), groups: groups{loaded: map[string]*group{}}, tasks: newTasks(), convs: newConvCache(convCacheRecords)}
 	b.handlers = b.requestHandlers()
 	b.callbacks = newCallbacks(cfg, log)
 	defer func() {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"time"
 
 	"github.com/imbroker/imbroker/broker/wire"
@@ -86,20 +85,17 @@ func (b *Broker) startC2C(ctx context.Context, from, to string, payload []byte) 
 		appends = append(appends, storage.Append{Stream: userStream(from), Payload: event})
 	}
 	pairAt := len(appends)
-	appends = append(appends, storage.Append{Stream: pairStream(from, to), Payload: event})
+	appends = append(appends, storage.Append{Stream: pairStream(from, to), Payload: event, Index: msgKeyIndex(from, to, msg.MsgKey)})
 	noUnread, noLastMsg := msgControl(req.SendMsgControl)
 	in := convUpdate{uid: to, conv: c2cConvID(from), state: convState{Type: convC2C, Peer_Account: from}, msg: msgJSON,
 		msgTime: msg.MsgTime, seqFrom: pairAt, userSeqFrom: 0, incoming: to != from, countsUnread: true,
 		noUnread: noUnread, noLastMsg: noLastMsg}
-	updates := []storage.Update{in.storageUpdate()}
+	updates := []storage.Update{in.storageUpdate(b.convs)}
 	if to != from {
 		outConv := in
 		outConv.uid, outConv.conv, outConv.state, outConv.incoming, outConv.userSeqFrom = from, c2cConvID(to), convState{Type: convC2C, Peer_Account: to}, false, senderAt
-		updates = append(updates, outConv.storageUpdate())
+		updates = append(updates, outConv.storageUpdate(b.convs))
 	}
-	updates = append(updates, storage.Update{Name: msgKeyIndex(from, to, msg.MsgKey), Blind: true, Fn: func(_ []byte, _ bool, pos []storage.Pos) []byte {
-		return []byte(strconv.FormatUint(pos[pairAt].Seq, 10))
-	}})
 	pending, err := b.store.Submit(ctx, storage.Batch{
 		Appends:    appends,
 		Updates:    updates,

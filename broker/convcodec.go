@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/imbroker/imbroker/broker/wire"
 )
@@ -14,8 +15,68 @@ import (
 // encoding/json. They are written on every message, twice for C2C, by the
 // committer, so they are encoded here by hand (a few hundred ns, against
 // several µs for encoding/json with its reflection and the compaction of
-// LastMsg) and the committer keeps the decoded record between messages
-// (storage.Update.Decoded), so a hot record is not decoded again.
+// LastMsg), and convCache keeps the records the broker last encoded
+// decoded, so a hot record is not decoded again.
+
+// convCacheRecords bounds convCache: the conversations active at once.
+const convCacheRecords = 16384
+
+// convCache keeps the conversation records convUpdates encoded, with their
+// decoded form, so the next update of a record starts from that form instead
+// of decoding JSON. A form is used only when the record's current bytes are
+// exactly the bytes it was encoded to: a write by anything else (a read
+// report, a recall), an update whose commit failed or an eviction only
+// means decoding again. Past max records it forgets arbitrary ones (map
+// order), an eighth more at a time.
+type convCache struct {
+	mu  sync.Mutex // updates run on the store's committer, tests anywhere
+	m   map[string]convCached
+	max int
+}
+
+type convCached struct {
+	raw []byte // never changed: the store holds it too
+	st  convState
+}
+
+func newConvCache(max int) *convCache {
+	return &convCache{m: make(map[string]convCached), max: max}
+}
+
+// get returns the decoded form of record name's current bytes, if they are
+// the bytes put last stored for it.
+func (c *convCache) get(name string, cur []byte, found bool) (convState, bool) {
+	if c == nil || !found {
+		return convState{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[name]
+	if !ok || !bytes.Equal(e.raw, cur) {
+		return convState{}, false
+	}
+	return e.st, true
+}
+
+// put remembers that raw, which must not be changed afterwards, encodes st.
+func (c *convCache) put(name string, raw []byte, st convState) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[name] = convCached{raw: raw, st: st}
+	if over := len(c.m) - c.max; over > 0 {
+		over += c.max / 8 // evict in steps, not one record per update
+		for n := range c.m {
+			if over <= 0 {
+				break
+			}
+			delete(c.m, n)
+			over--
+		}
+	}
+}
 
 // encodeConv is json.Marshal(st), by hand: the same fields in the same
 // order with the same omitempty rules, byte for byte the same output for

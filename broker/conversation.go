@@ -71,20 +71,22 @@ type convUpdate struct {
 }
 
 // storageUpdate turns a convUpdate into an atomic record update. It runs
-// on the committer, which keeps the record decoded between messages.
-func (u convUpdate) storageUpdate() storage.Update {
-	return storage.Update{Name: convKey(u.uid, u.conv), Decoded: func(old []byte, prev any, found bool, pos []storage.Pos) ([]byte, any) {
-		st := new(convState)
-		if p, ok := prev.(*convState); ok && p != nil {
-			*st = *p // never changed in place: the committer shares it
-		} else {
-			*st = u.state
+// on the committer; decoded (nil: none) spares decoding a record this
+// broker wrote last.
+func (u convUpdate) storageUpdate(decoded *convCache) storage.Update {
+	name := convKey(u.uid, u.conv)
+	return storage.Update{Name: name, Fn: func(cur []byte, found bool, pos []storage.Pos) ([]byte, error) {
+		st, ok := decoded.get(name, cur, found)
+		if !ok {
+			st = u.state
 			if found {
-				_ = decodeConv(old, st) // as ever: a record that does not decode is rebuilt from this message
+				_ = decodeConv(cur, &st) // as ever: a record that does not decode is rebuilt from this message
 			}
 		}
-		u.apply(st, pos)
-		return encodeConv(st), st
+		u.apply(&st, pos)
+		nv := encodeConv(&st)
+		decoded.put(name, nv, st)
+		return nv, nil
 	}}
 }
 

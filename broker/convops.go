@@ -251,7 +251,7 @@ func (b *Broker) reqMsgRead(ctx context.Context, r *reqCtx) (any, error) {
 	}
 	recv0 := cur.RecvTotal
 	state := convState{Type: kind, Peer_Account: q.Peer_Account, GroupId: q.GroupId}
-	upd := storage.Update{Name: convKey(r.user, conv), Fn: func(old []byte, found bool, _ []storage.Pos) []byte {
+	upd := storage.Update{Name: convKey(r.user, conv), Fn: func(old []byte, found bool, _ []storage.Pos) ([]byte, error) {
 		st := state
 		if found {
 			_ = json.Unmarshal(old, &st)
@@ -265,7 +265,7 @@ func (b *Broker) reqMsgRead(ctx context.Context, r *reqCtx) (any, error) {
 			st.UnreadMsgNum = count + int(st.RecvTotal-recv0)
 			st.ReadUserSeq, st.ReadSeq = readUser, readPos
 		}
-		return mustJSON(st)
+		return mustJSON(st), nil
 	}}
 	batch := storage.Batch{Updates: []storage.Update{upd}}
 	b.readEvents(&batch, r.user, kind, q.Peer_Account, q.GroupId, q.Seq, q.MsgSeq, count, lastRead)
@@ -310,13 +310,13 @@ func (b *Broker) readGroupStream(ctx context.Context, r *reqCtx, gid string, msg
 	cur.Type, cur.GroupId, cur.ReadSeq = convGroup, gid, msgSeq
 	count := b.streamConv(r.user, cur, floor, counts).UnreadMsgNum
 	state := convState{Type: convGroup, GroupId: gid}
-	upd := storage.Update{Name: convKey(r.user, groupConvID(gid)), Fn: func(old []byte, found bool, _ []storage.Pos) []byte {
+	upd := storage.Update{Name: convKey(r.user, groupConvID(gid)), Fn: func(old []byte, found bool, _ []storage.Pos) ([]byte, error) {
 		st := state
 		if found {
 			_ = json.Unmarshal(old, &st)
 		}
 		st.ReadSeq, st.UnreadMsgNum = msgSeq, 0 // unread is counted from the stream when listed
-		return mustJSON(st)
+		return mustJSON(st), nil
 	}}
 	batch := storage.Batch{Updates: []storage.Update{upd}}
 	b.readEvents(&batch, r.user, convGroup, "", gid, seq, msgSeq, count, nil)

@@ -120,13 +120,13 @@ func (b *Broker) SetGroupUnread(ctx context.Context, gid, uid string, n int) err
 }
 
 func setUnread(uid, gid string, n int) storage.Update {
-	return storage.Update{Name: convKey(uid, groupConvID(gid)), Fn: func(old []byte, found bool, _ []storage.Pos) []byte {
+	return storage.Update{Name: convKey(uid, groupConvID(gid)), Fn: func(old []byte, found bool, _ []storage.Pos) ([]byte, error) {
 		st := convState{Type: convGroup, GroupId: gid}
 		if found {
 			_ = json.Unmarshal(old, &st)
 		}
 		st.UnreadMsgNum = n
-		return mustJSON(st)
+		return mustJSON(st), nil
 	}}
 }
 

@@ -145,7 +145,7 @@ func (b *Broker) commitGroupChange(ctx context.Context, g *group, c groupChange)
 					msg: ev.Msg, msgTime: msgTime, seq: seq, seqFrom: -1, userSeqFrom: base + i,
 					incoming: uid != c.conv.from, countsUnread: g.policy.unread(),
 					noUnread: c.conv.noUnread, noLastMsg: c.conv.noLastMsg}
-				batch.Updates = append(batch.Updates, u.storageUpdate())
+				batch.Updates = append(batch.Updates, u.storageUpdate(b.convs))
 			}
 		}
 		batch.DedupValue = []byte(fmt.Sprint(seq))

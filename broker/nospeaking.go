@@ -57,7 +57,7 @@ func (b *Broker) SetNoSpeaking(ctx context.Context, uid string, c2c, group *uint
 	}
 	now := time.Now()
 	_, err := b.store.Commit(ctx, storage.Batch{Updates: []storage.Update{{Name: noSpeakingKey(uid),
-		Fn: func(old []byte, found bool, _ []storage.Pos) []byte {
+		Fn: func(old []byte, found bool, _ []storage.Pos) ([]byte, error) {
 			var ns noSpeaking
 			if found {
 				_ = json.Unmarshal(old, &ns)
@@ -69,9 +69,9 @@ func (b *Broker) SetNoSpeaking(ctx context.Context, uid string, c2c, group *uint
 				ns.Group = untilOf(*group, now)
 			}
 			if ns.C2C == 0 && ns.Group == 0 {
-				return nil
+				return nil, nil
 			}
-			return mustJSON(ns)
+			return mustJSON(ns), nil
 		}}}})
 	return err
 }

@@ -221,7 +221,7 @@ func (b *Broker) reqProfileSet(ctx context.Context, r *reqCtx) (any, error) {
 			public = append(public, tagValue{tag, changed[tag]})
 		}
 	}
-	upd := storage.Update{Name: profileKey(target), Fn: func(old []byte, found bool, _ []storage.Pos) []byte {
+	upd := storage.Update{Name: profileKey(target), Fn: func(old []byte, found bool, _ []storage.Pos) ([]byte, error) {
 		m := map[string]json.RawMessage{}
 		if found {
 			_ = json.Unmarshal(old, &m)
@@ -229,7 +229,7 @@ func (b *Broker) reqProfileSet(ctx context.Context, r *reqCtx) (any, error) {
 		for k, v := range changed {
 			m[k] = v
 		}
-		return mustJSON(m)
+		return mustJSON(m), nil
 	}}
 	own, err := wire.EncodeEvent(eventProfileChanged, map[string]any{"From_Account": target, "ProfileItem": all})
 	if err != nil {

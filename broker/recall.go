@@ -126,20 +126,20 @@ func (b *Broker) recallC2C(ctx context.Context, r *reqCtx, self, peer, msgKey st
 // lastMsgRecalled replaces a conversation's last message by its recall
 // marker when it is the recalled one.
 func lastMsgRecalled(uid, conv, msgKey string, marker json.RawMessage) storage.Update {
-	return storage.Update{Name: convKey(uid, conv), Fn: func(old []byte, found bool, _ []storage.Pos) []byte {
+	return storage.Update{Name: convKey(uid, conv), Fn: func(old []byte, found bool, _ []storage.Pos) ([]byte, error) {
 		if !found {
-			return nil
+			return nil, nil
 		}
 		var st convState
 		if json.Unmarshal(old, &st) != nil {
-			return old
+			return old, nil
 		}
 		var last struct{ MsgKey string }
 		_ = json.Unmarshal(st.LastMsg, &last)
 		if last.MsgKey == msgKey {
 			st.LastMsg = marker
 		}
-		return mustJSON(st)
+		return mustJSON(st), nil
 	}}
 }
 
@@ -216,19 +216,19 @@ func (b *Broker) recallGroup(ctx context.Context, r *reqCtx, gid string, seq uin
 // lastGroupMsgRecalled replaces a group conversation's last message by its
 // recall marker when it is the recalled one (group position seq).
 func lastGroupMsgRecalled(uid, gid string, seq uint64, marker json.RawMessage) storage.Update {
-	return storage.Update{Name: convKey(uid, groupConvID(gid)), Fn: func(old []byte, found bool, _ []storage.Pos) []byte {
+	return storage.Update{Name: convKey(uid, groupConvID(gid)), Fn: func(old []byte, found bool, _ []storage.Pos) ([]byte, error) {
 		if !found {
-			return nil
+			return nil, nil
 		}
 		var st convState
 		if json.Unmarshal(old, &st) != nil {
-			return old
+			return old, nil
 		}
 		var last struct{ MsgSeq uint64 }
 		if json.Unmarshal(st.LastMsg, &last) == nil && last.MsgSeq == seq { // not LastSeq: NoLastMsg messages advance it
 			st.LastMsg = marker
 		}
-		return mustJSON(st)
+		return mustJSON(st), nil
 	}}
 }
 

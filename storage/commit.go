@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"strconv"
 	"time"
 
 	"github.com/cockroachdb/pebble"
@@ -17,6 +18,7 @@ import (
 // commit (and its fsync) runs are committed together in the next group.
 func (s *Store) commitLoop() {
 	defer close(s.done)
+	defer s.staged.req.b.Close()
 	group := make([]*request, 0, s.opts.MaxBatch)
 	for {
 		select {
@@ -55,7 +57,9 @@ func (s *Store) commitLoop() {
 func (s *Store) commitGroup(group []*request) {
 	b := s.db.NewBatch()
 	defer b.Close()
-	g := newGroupStage(s, b)
+	g := s.staged
+	g.begin(b, s.clock())
+	defer g.end()
 	for _, r := range group {
 		if err := g.stage(r); err != nil {
 			g.discard()
@@ -83,6 +87,7 @@ func (s *Store) commitGroup(group []*request) {
 	began := time.Now()
 	if err := b.Commit(wo); err != nil {
 		s.reads.invalidate(g.kvs) // perhaps partly applied
+		s.updated.forget(g.kvs)
 		s.failGroup(group, fmt.Errorf("commit: %w", err))
 		return
 	}
@@ -94,10 +99,12 @@ func (s *Store) commitGroup(group []*request) {
 		}
 		s.heads[stream] = m
 	}
-	for key := range g.dedups { // only now: a key of a request that failed, or of a group that did, was never stored
-		s.dedupMem.add([]byte(key), g.now)
+	for _, r := range group { // only now: a failed request's key, or a failed group's, was never stored
+		if r.err == nil && !r.res.Duplicate && len(r.batch.DedupKey) > 0 {
+			s.dedupMem.add(r.batch.DedupKey, g.now)
+		}
 	}
-	s.keepDecoded(g.kvs)
+	s.updated.committed(g.kvs)
 	s.reads.invalidate(g.kvs) // before anyone learns of the commit
 	if s.opts.OnCommit != nil && len(g.entries) > 0 {
 		s.opts.OnCommit(g.entries)
@@ -123,43 +130,49 @@ type groupStage struct {
 	req     reqStage
 }
 
-// reqStage is what one request has staged so far.
+// reqStage is what one request has staged so far: its writes in a batch
+// of its own (which copies keys and values, as the group batch would) and
+// its overlays.
 type reqStage struct {
-	ops    []op
+	b      *pebble.Batch
 	local  map[string]meta // heads its appends advanced, merged into heads after its drops (as ever)
 	heads  map[string]meta
 	dedups map[string][]byte
 	kvs    map[string]kvPending
 }
 
-// op is one staged write.
-type op struct {
-	kind       opKind
-	key, value []byte // value: the end of an opDeleteRange
-}
-
-type opKind uint8
-
-const (
-	opSet opKind = iota
-	opDelete
-	opDeleteRange
-)
-
-func newGroupStage(s *Store, b *pebble.Batch) *groupStage {
+// newGroupStage returns the committer's groupStage, reused by every group
+// so its maps and request batch keep their memory.
+func newGroupStage(s *Store) *groupStage {
 	return &groupStage{
-		s: s, b: b, now: s.clock(),
+		s:     s,
 		heads: map[string]meta{}, dedups: map[string][]byte{}, kvs: map[string]kvPending{},
-		req: reqStage{local: map[string]meta{}, heads: map[string]meta{}, dedups: map[string][]byte{}, kvs: map[string]kvPending{}},
+		req: reqStage{b: s.db.NewBatch(), local: map[string]meta{}, heads: map[string]meta{}, dedups: map[string][]byte{}, kvs: map[string]kvPending{}},
 	}
 }
 
-func (g *groupStage) set(key, value []byte) {
-	g.req.ops = append(g.req.ops, op{kind: opSet, key: key, value: value})
+// begin starts staging a group into b at commit time now.
+func (g *groupStage) begin(b *pebble.Batch, now time.Time) {
+	g.b, g.now = b, now
 }
-func (g *groupStage) del(key []byte) { g.req.ops = append(g.req.ops, op{kind: opDelete, key: key}) }
-func (g *groupStage) delRange(from, to []byte) {
-	g.req.ops = append(g.req.ops, op{kind: opDeleteRange, key: from, value: to})
+
+// end forgets the group. The entries went to OnCommit, which may keep them.
+func (g *groupStage) end() {
+	g.discard()
+	g.b, g.entries = nil, nil
+	g.heads = reset(g.heads)
+	g.dedups = reset(g.dedups)
+	g.kvs = reset(g.kvs)
+}
+
+// reset empties a map for reuse, or replaces it after an unusually large
+// group: clearing costs as much as the map's capacity, every group.
+func reset[V any](m map[string]V) map[string]V {
+	if len(m) > 4096 {
+		return map[string]V{}
+	}
+	clear(m)
+	return m
 }
 
 // head returns a stream's meta as the request leaves it so far.
@@ -191,6 +204,28 @@ func (g *groupStage) kv(name string) (kvPending, bool) {
 	return p, ok
 }
 
+// current returns a KV record's value as the request leaves it so far, for
+// an Update: staged by the group, else committed (from the update cache or
+// Pebble).
+func (g *groupStage) current(name string) (kvPending, error) {
+	if p, ok := g.kv(name); ok {
+		return p, nil
+	}
+	s := g.s
+	if p, ok := s.updated.get(name); ok {
+		return p, nil
+	}
+	v, closer, err := s.db.Get(kvKey(name))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return kvPending{}, nil
+	}
+	if err != nil {
+		return kvPending{}, fmt.Errorf("update %s: %w", name, err)
+	}
+	defer closer.Close()
+	return kvPending{value: bytes.Clone(v), found: true}, nil
+}
+
 // dedup reports whether the group (this request included) wrote a dedup record for key.
 func (g *groupStage) dedup(key []byte) ([]byte, bool) {
 	if v, ok := g.req.dedups[string(key)]; ok {
@@ -201,22 +236,11 @@ func (g *groupStage) dedup(key []byte) ([]byte, bool) {
 }
 
 // keep adds the staged request to the group: its writes to the batch, its
-// overlays to the group's, its appends to the entries for OnCommit. An
-// error leaves part of the request in the batch.
+// overlays to the group's, its appends to the entries for OnCommit. After
+// an error the group batch may hold part of the request.
 func (g *groupStage) keep(r *request) error {
-	for _, o := range g.req.ops {
-		var err error
-		switch o.kind {
-		case opSet:
-			err = g.b.Set(o.key, o.value, nil)
-		case opDelete:
-			err = g.b.Delete(o.key, nil)
-		case opDeleteRange:
-			err = g.b.DeleteRange(o.key, o.value, nil)
-		}
-		if err != nil {
-			return fmt.Errorf("stage: %w", err)
-		}
+	if err := g.b.Apply(g.req.b, nil); err != nil {
+		return fmt.Errorf("stage: %w", err)
 	}
 	maps.Copy(g.heads, g.req.heads)
 	maps.Copy(g.dedups, g.req.dedups)
@@ -230,19 +254,18 @@ func (g *groupStage) keep(r *request) error {
 	return nil
 }
 
-// discard forgets what the request staged (the batch copied what keep added).
+// discard forgets what the request staged.
 func (g *groupStage) discard() {
-	clear(g.req.ops) // drop references to keys and values
-	g.req.ops = g.req.ops[:0]
-	clear(g.req.local)
-	clear(g.req.heads)
-	clear(g.req.dedups)
-	clear(g.req.kvs)
+	g.req.b.Reset()
+	g.req.local = reset(g.req.local)
+	g.req.heads = reset(g.req.heads)
+	g.req.dedups = reset(g.req.dedups)
+	g.req.kvs = reset(g.req.kvs)
 }
 
 // stage stages one request into g.req; on error the caller discards it.
 func (g *groupStage) stage(r *request) error {
-	s, now := g.s, g.now
+	s, now, rb := g.s, g.now, g.req.b
 	if len(r.batch.DedupKey) > 0 {
 		if v, ok := g.dedup(r.batch.DedupKey); ok {
 			r.res = Result{Duplicate: true, DedupValue: v}
@@ -280,56 +303,56 @@ func (g *groupStage) stage(r *request) error {
 	}
 	millis := now.UnixMilli()
 	for i, a := range r.batch.Appends {
-		g.set(entryKey(a.Stream, pos[i].Seq), encodeEntry(millis, a.Payload))
+		if err := rb.Set(entryKey(a.Stream, pos[i].Seq), encodeEntry(millis, a.Payload), nil); err != nil {
+			return fmt.Errorf("stage entry: %w", err)
+		}
+		if a.Index != "" {
+			v := strconv.AppendUint(nil, pos[i].Seq, 10)
+			if err := rb.Set(kvKey(a.Index), v, nil); err != nil {
+				return fmt.Errorf("stage index: %w", err)
+			}
+			g.req.kvs[a.Index] = kvPending{value: v, found: true}
+		}
 	}
 	if len(r.batch.DedupKey) > 0 {
 		exp := now.Add(r.batch.DedupTTL).UnixNano()
-		g.set(dedupKey(r.batch.DedupKey), encodeDedup(exp, r.batch.DedupValue))
+		if err := rb.Set(dedupKey(r.batch.DedupKey), encodeDedup(exp, r.batch.DedupValue), nil); err != nil {
+			return fmt.Errorf("stage dedup: %w", err)
+		}
 		g.req.dedups[string(r.batch.DedupKey)] = r.batch.DedupValue
 	}
 	for name, v := range r.batch.Sets {
-		g.set(kvKey(name), v)
+		if err := rb.Set(kvKey(name), v, nil); err != nil {
+			return fmt.Errorf("stage kv: %w", err)
+		}
 		g.req.kvs[name] = kvPending{value: v, found: true}
 	}
 	for _, name := range r.batch.Deletes {
-		g.del(kvKey(name))
+		if err := rb.Delete(kvKey(name), nil); err != nil {
+			return fmt.Errorf("stage kv delete: %w", err)
+		}
 		g.req.kvs[name] = kvPending{}
 	}
 	for _, u := range r.batch.Updates {
-		cur, ok := g.kv(u.Name)
-		if !ok && u.Decoded != nil {
-			if obj, hit := s.decoded[u.Name]; hit {
-				cur, ok = kvPending{found: true, obj: obj}, true
-			}
+		cur, err := g.current(u.Name)
+		if err != nil {
+			return err
 		}
-		if !ok && !(u.Blind && u.Decoded == nil) {
-			v, closer, err := s.db.Get(kvKey(u.Name))
-			switch {
-			case errors.Is(err, pebble.ErrNotFound):
-			case err != nil:
-				return fmt.Errorf("update %s: %w", u.Name, err)
-			default:
-				cur = kvPending{value: bytes.Clone(v), found: true}
-				closer.Close()
-			}
-		}
-		var nv []byte
-		var next any
-		switch {
-		case u.Decoded != nil:
-			nv, next = u.Decoded(cur.value, cur.obj, cur.found, pos)
-		case u.Blind:
-			nv = u.Fn(nil, false, pos)
-		default:
-			nv = u.Fn(cur.value, cur.found, pos)
+		nv, err := u.Fn(cur.value, cur.found, pos)
+		if err != nil {
+			return fmt.Errorf("update %s: %w", u.Name, err)
 		}
 		if nv == nil {
-			g.del(kvKey(u.Name))
-			g.req.kvs[u.Name] = kvPending{}
+			if err := rb.Delete(kvKey(u.Name), nil); err != nil {
+				return fmt.Errorf("stage update: %w", err)
+			}
+			g.req.kvs[u.Name] = kvPending{update: true}
 			continue
 		}
-		g.set(kvKey(u.Name), nv)
-		g.req.kvs[u.Name] = kvPending{value: nv, found: true, obj: next}
+		if err := rb.Set(kvKey(u.Name), nv, nil); err != nil {
+			return fmt.Errorf("stage update: %w", err)
+		}
+		g.req.kvs[u.Name] = kvPending{value: nv, found: true, update: true}
 	}
 	for _, rp := range r.batch.Replaces {
 		if m, err := g.head(rp.Stream); err != nil {
@@ -350,12 +373,20 @@ func (g *groupStage) stage(r *request) error {
 		if err != nil {
 			return fmt.Errorf("replace %s/%d: %w", rp.Stream, rp.Seq, err)
 		}
-		g.set(key, encodeEntry(at, rp.Payload)) // keeps its commit time: retention goes by it
+		if err := rb.Set(key, encodeEntry(at, rp.Payload), nil); err != nil { // keeps its commit time: retention goes by it
+			return fmt.Errorf("stage replace: %w", err)
+		}
 	}
 	for _, stream := range r.batch.Drops {
-		g.delRange(entryKey(stream, 0), entryKey(stream, ^uint64(0)))
-		g.del(entryKey(stream, ^uint64(0)))
-		g.del(metaKey(stream))
+		if err := rb.DeleteRange(entryKey(stream, 0), entryKey(stream, ^uint64(0)), nil); err != nil {
+			return fmt.Errorf("stage drop: %w", err)
+		}
+		if err := rb.Delete(entryKey(stream, ^uint64(0)), nil); err != nil {
+			return fmt.Errorf("stage drop: %w", err)
+		}
+		if err := rb.Delete(metaKey(stream), nil); err != nil {
+			return fmt.Errorf("stage drop: %w", err)
+		}
 		g.req.heads[stream] = meta{} // zero meta: not written back, cache cleared after commit
 	}
 	maps.Copy(g.req.heads, local)
@@ -368,7 +399,9 @@ func (g *groupStage) stage(r *request) error {
 		} else if live {
 			continue // written again since the sweep read it
 		}
-		g.del(dedupKey(k))
+		if err := rb.Delete(dedupKey(k), nil); err != nil {
+			return fmt.Errorf("stage dedup delete: %w", err)
+		}
 	}
 	for _, t := range r.batch.Trims {
 		m, err := g.head(t.Stream)
@@ -382,7 +415,9 @@ func (g *groupStage) stage(r *request) error {
 		if below <= m.low() {
 			continue // never lowered
 		}
-		g.delRange(entryKey(t.Stream, 0), entryKey(t.Stream, below))
+		if err := rb.DeleteRange(entryKey(t.Stream, 0), entryKey(t.Stream, below), nil); err != nil {
+			return fmt.Errorf("stage trim: %w", err)
+		}
 		m.Low = below
 		g.req.heads[t.Stream] = m
 	}
@@ -420,38 +455,11 @@ func (s *Store) failGroup(group []*request, err error) {
 	}
 }
 
-// kvPending is a KV value as this commit group leaves it.
+// kvPending is a KV value as a commit group leaves it.
 type kvPending struct {
-	value []byte
-	found bool
-	obj   any // its decoded form, when a Decoded update wrote it
-}
-
-// keepDecoded records, after a successful commit, the decoded forms the
-// group's Decoded updates left, and forgets those of records the group
-// wrote any other way. Past Options.DecodedRecords it forgets arbitrary
-// records (map order): they are read and decoded again when next updated.
-func (s *Store) keepDecoded(kvs map[string]kvPending) {
-	if s.opts.DecodedRecords < 0 {
-		return
-	}
-	for name, p := range kvs {
-		if p.obj == nil {
-			delete(s.decoded, name)
-			continue
-		}
-		s.decoded[name] = p.obj
-	}
-	if over := len(s.decoded) - s.opts.DecodedRecords; over > 0 {
-		over += s.opts.DecodedRecords / 8 // evict in steps, not one record per commit
-		for name := range s.decoded {
-			if over <= 0 {
-				break
-			}
-			delete(s.decoded, name)
-			over--
-		}
-	}
+	value  []byte
+	found  bool
+	update bool // written by an Update: kept in the update cache once committed
 }
 
 // pebbleLogger routes Pebble's own log lines into slog.

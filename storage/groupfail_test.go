@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -43,13 +42,7 @@ func rawAbsent(t *testing.T, s *Store, what string, key []byte) {
 // before the failing read and committed with the group, and a resend was
 // answered Duplicate for a message never stored.
 func TestStore_FailedRequestInGroupStagesNothing(t *testing.T) {
-	incr := Update{Name: "ctr", Fn: func(old []byte, found bool, _ []Pos) []byte {
-		n := 0
-		if found {
-			fmt.Sscan(string(old), &n)
-		}
-		return fmt.Append(nil, n+1)
-	}}
+	incr := counter("ctr")
 	for _, tc := range []struct {
 		name string
 		fail func(b *Batch) // makes the middle request fail after it staged everything else
@@ -58,6 +51,11 @@ func TestStore_FailedRequestInGroupStagesNothing(t *testing.T) {
 			b.Replaces = []Replace{{Stream: "bad", Seq: 1, Payload: []byte("x")}}
 		}},
 		{"trim reads a corrupt meta", func(b *Batch) { b.Trims = []Trim{{Stream: "bad", Below: 2}} }},
+		{"an update fails", func(b *Batch) {
+			b.Updates = append(b.Updates, Update{Name: "rec", Fn: func([]byte, bool, []Pos) ([]byte, error) {
+				return nil, errors.New("corrupt record")
+			}})
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -79,7 +77,7 @@ func TestStore_FailedRequestInGroupStagesNothing(t *testing.T) {
 			}
 
 			failing := Batch{
-				Appends:  []Append{{Stream: "u/a", Payload: []byte("r2")}, {Stream: "u/b", Payload: []byte("r2")}},
+				Appends:  []Append{{Stream: "u/a", Payload: []byte("r2")}, {Stream: "u/b", Payload: []byte("r2"), Index: "idx/r2"}},
 				DedupKey: []byte("k2"), DedupValue: []byte("r2"), DedupTTL: time.Hour,
 				Sets:    map[string][]byte{"set/r2": []byte("2")},
 				Deletes: []string{"keep"},
@@ -135,7 +133,7 @@ func TestStore_FailedRequestInGroupStagesNothing(t *testing.T) {
 				if head, es, _ := s.Read("u/c", 0, 10); head.Seq != 1 || len(es) != 1 {
 					t.Fatalf("u/c dropped: head %+v, %d entries", head, len(es))
 				}
-				for name, want := range map[string]string{"ctr": "2", "set/r1": "1", "keep": "k", "set/r2": ""} {
+				for name, want := range map[string]string{"ctr": "2", "set/r1": "1", "keep": "k", "set/r2": "", "idx/r2": ""} {
 					v, found, err := s.Get(name)
 					if err != nil || string(v) != want || found != (want != "") {
 						t.Fatalf("kv %s = %q (found %v, %v), want %q", name, v, found, err, want)
@@ -151,6 +149,9 @@ func TestStore_FailedRequestInGroupStagesNothing(t *testing.T) {
 				}
 			}
 			check(t, s)
+			if p, ok := s.updated.get("ctr"); ok && string(p.value) != "2" {
+				t.Fatalf("update cache holds ctr %q, want 2", p.value)
+			}
 			if !s.dedupMem.missIsFinal([]byte("k2"), time.Now(), time.Hour) {
 				t.Fatal("the failed request's dedup key is in the in-memory dedup index")
 			}
@@ -168,6 +169,9 @@ func TestStore_FailedRequestInGroupStagesNothing(t *testing.T) {
 			}
 			if r.Pos[0].Seq != 3 || r.Pos[1].Seq != 1 {
 				t.Fatalf("resend positions %+v, want u/a 3, u/b 1", r.Pos)
+			}
+			if v, _, _ := s.Get("idx/r2"); string(v) != "1" {
+				t.Fatalf("resend's index = %q, want 1", v)
 			}
 		})
 	}

@@ -39,6 +39,11 @@ type Pos struct {
 type Append struct {
 	Stream  string
 	Payload []byte
+	// Index, when set, names a KV record set to this append's seq (in
+	// decimal) in the same commit, without reading it: an index from a
+	// caller's key to the entry. The batch's Sets, Deletes and Updates
+	// come after it.
+	Index string
 }
 
 // Batch is one atomic commit: all appends land, or none do. With a DedupKey
@@ -81,25 +86,14 @@ type Trim struct {
 
 // Update changes one KV record. Fn gets the current value (found=false when
 // absent) and the positions of this batch's appends; it returns the new
-// value, or nil to delete the record. Fn runs on the committer goroutine:
-// it must be quick and must not call the store.
+// value, or nil to delete the record. An error fails the whole batch, which
+// then writes nothing. Fn runs on the committer goroutine: it must be quick
+// and must not call the store. It must not change cur, and must not change
+// the value it returns afterwards: the store keeps both (a recent update's
+// value is handed to the record's next update without a read).
 type Update struct {
 	Name string
-	Fn   func(old []byte, found bool, pos []Pos) []byte
-	// Blind marks an Fn that does not look at the old value: the committer
-	// does not read the record and Fn gets nil, false.
-	Blind bool
-	// Decoded, when set, is used instead of Fn, for records that change
-	// with almost every message (conversation records). The committer keeps
-	// the decoded form the last Decoded update of a record returned (next)
-	// and hands it to the following one as prev, so a hot record is neither
-	// read back nor decoded again; prev is nil when the committer does not
-	// hold the record decoded, and then old and found are as for Fn (old
-	// may be nil when prev is set). It returns the new value (nil deletes
-	// the record) and its decoded form. next must never be changed
-	// afterwards: it is shared with later updates. A Set, Delete or Fn
-	// update of the record drops the decoded form.
-	Decoded func(old []byte, prev any, found bool, pos []Pos) (nv []byte, next any)
+	Fn   func(cur []byte, found bool, pos []Pos) ([]byte, error)
 }
 
 // Replace overwrites one stream entry's payload.
@@ -162,9 +156,11 @@ type Options struct {
 	// remembers (a hash each, ~40 bytes) to answer "not a resend" without a
 	// disk read (0: 1,048,576; negative: always read the disk).
 	DedupMemoryKeys int
-	// DecodedRecords bounds how many records the committer keeps decoded
-	// for Update.Decoded (0: 32768; negative: none).
-	DecodedRecords int
+	// UpdateCacheBytes bounds the memory of the committer's cache of the
+	// KV records recent Updates wrote, which the next Update of a record
+	// reads instead of Pebble: conversation records change with almost
+	// every message (0: 32 MiB; negative: no cache).
+	UpdateCacheBytes int
 	// OnCommit is called on the committer goroutine after each group commit
 	// with its entries in commit order, so a consumer sees every stream in
 	// seq order. It must not block for long: it holds up every commit.
@@ -183,7 +179,8 @@ type Store struct {
 	stop     chan struct{}
 	done     chan struct{}
 	heads    map[string]meta // committer-owned cache of stream metas (head and low)
-	decoded  map[string]any  // committer-owned: KV records as the last Decoded update left them (committed)
+	staged   *groupStage     // committer-owned: the group being staged (commit.go)
+	updated  *updateCache    // committer-owned: KV records recent Updates wrote (updatecache.go)
 	reads    *readCache      // KV records read by Get
 	dedupMem *recentDedups   // committer-owned: recent dedup keys (dedupmem.go)
 
@@ -213,8 +210,8 @@ func Open(opts Options) (*Store, error) {
 	if opts.MaxQueue <= 0 {
 		opts.MaxQueue = 8192
 	}
-	if opts.DecodedRecords == 0 {
-		opts.DecodedRecords = 32768
+	if opts.UpdateCacheBytes == 0 {
+		opts.UpdateCacheBytes = 32 << 20
 	}
 	if opts.ReadCacheBytes == 0 {
 		opts.ReadCacheBytes = 16 << 20
@@ -258,7 +255,7 @@ func Open(opts Options) (*Store, error) {
 		queue: make(chan *request, opts.MaxQueue),
 		stop:  make(chan struct{}), done: make(chan struct{}),
 		heads:    make(map[string]meta),
-		decoded:  make(map[string]any),
+		updated:  newUpdateCache(opts.UpdateCacheBytes),
 		reads:    newReadCache(opts.ReadCacheBytes),
 		nowEpoch: func() uint64 { return uint64(time.Now().UnixMilli()) },
 		clock:    time.Now,
@@ -273,6 +270,7 @@ func Open(opts Options) (*Store, error) {
 		complete = time.Time{}
 	}
 	s.dedupMem = newRecentDedups(opts.DedupMemoryKeys, complete)
+	s.staged = newGroupStage(s)
 	go s.commitLoop()
 	return s, nil
 }

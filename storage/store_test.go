@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/pebble"
 )
 
 func openStore(t *testing.T, opts Options) *Store {
@@ -233,23 +236,29 @@ func TestStore_KVScanDeleteAndDrop(t *testing.T) {
 	})
 }
 
+// counter is an Update that counts in decimal.
+func counter(name string) Update {
+	return Update{Name: name, Fn: func(cur []byte, found bool, _ []Pos) ([]byte, error) {
+		n := 0
+		if found {
+			if _, err := fmt.Sscan(string(cur), &n); err != nil {
+				return nil, fmt.Errorf("counter %s: %w", name, err)
+			}
+		}
+		return fmt.Append(nil, n+1), nil
+	}}
+}
+
 func TestStore_UpdatesAreAtomicAndSeePositions(t *testing.T) {
 	backends(t, func(t *testing.T, opts Options) {
 		s := openStore(t, opts)
-		incr := func(old []byte, found bool, pos []Pos) []byte {
-			n := 0
-			if found {
-				fmt.Sscan(string(old), &n)
-			}
-			return []byte(fmt.Sprint(n + 1))
-		}
 		var wg sync.WaitGroup
 		for w := 0; w < 8; w++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for i := 0; i < 50; i++ {
-					if _, err := s.Commit(context.Background(), Batch{Updates: []Update{{Name: "ctr", Fn: incr}}}); err != nil {
+					if _, err := s.Commit(context.Background(), Batch{Updates: []Update{counter("ctr")}}); err != nil {
 						t.Error(err)
 					}
 				}
@@ -262,14 +271,14 @@ func TestStore_UpdatesAreAtomicAndSeePositions(t *testing.T) {
 		var seen []Pos
 		_, err := s.Commit(context.Background(), Batch{
 			Appends: []Append{{Stream: "u/a", Payload: []byte("x")}},
-			Updates: []Update{{Name: "last", Fn: func(_ []byte, _ bool, pos []Pos) []byte { seen = pos; return []byte("set") }}},
+			Updates: []Update{{Name: "last", Fn: func(_ []byte, _ bool, pos []Pos) ([]byte, error) { seen = pos; return []byte("set"), nil }}},
 		})
 		if err != nil || len(seen) != 1 || seen[0].Seq != 1 {
 			t.Fatalf("update saw %+v, %v", seen, err)
 		}
 		// nil deletes; Replace overwrites an entry and skips missing ones.
 		if _, err := s.Commit(context.Background(), Batch{
-			Updates:  []Update{{Name: "last", Fn: func([]byte, bool, []Pos) []byte { return nil }}},
+			Updates:  []Update{{Name: "last", Fn: func([]byte, bool, []Pos) ([]byte, error) { return nil, nil }}},
 			Replaces: []Replace{{Stream: "u/a", Seq: 1, Payload: []byte("recalled")}, {Stream: "u/a", Seq: 9, Payload: []byte("nope")}},
 		}); err != nil {
 			t.Fatal(err)
@@ -284,39 +293,38 @@ func TestStore_UpdatesAreAtomicAndSeePositions(t *testing.T) {
 	})
 }
 
-// decodedCtr is a Decoded counter: it records whether each call got the
-// decoded form (prev) or had to parse the stored bytes.
-type decodedCtr struct {
-	mu            sync.Mutex
-	hits, parsed  int
-	parseFailures int
-}
-
-func (d *decodedCtr) update(name string) Update {
-	return Update{Name: name, Decoded: func(old []byte, prev any, found bool, _ []Pos) ([]byte, any) {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		n := 0
-		switch {
-		case prev != nil:
-			d.hits++
-			n = *prev.(*int)
-		case found:
-			d.parsed++
-			if _, err := fmt.Sscan(string(old), &n); err != nil {
-				d.parseFailures++
-			}
+// An Update's error fails its batch, which writes nothing, and comes back
+// from Commit.
+func TestStore_UpdateErrorFailsTheBatch(t *testing.T) {
+	s := openStore(t, Options{InMemory: true})
+	ctx := context.Background()
+	if err := s.Set(ctx, "ctr", []byte("not a number")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Commit(ctx, Batch{
+		Appends: []Append{{Stream: "u/a", Payload: []byte("x"), Index: "idx"}},
+		Sets:    map[string][]byte{"other": []byte("1")},
+		Updates: []Update{counter("ctr")},
+	})
+	if err == nil || !strings.Contains(err.Error(), "update ctr: counter ctr") {
+		t.Fatalf("commit: %v, want the update's error with its record", err)
+	}
+	if head, _ := s.Head("u/a"); head.Seq != 0 {
+		t.Fatalf("failed batch appended: head %+v", head)
+	}
+	for _, name := range []string{"other", "idx"} {
+		if _, ok, _ := s.Get(name); ok {
+			t.Fatalf("failed batch wrote %s", name)
 		}
-		n++
-		return []byte(fmt.Sprint(n)), &n
-	}}
+	}
 }
 
-func TestStore_DecodedUpdatesKeepTheRecordDecoded(t *testing.T) {
+// The next Update of a record gets what the last one wrote from the update
+// cache, not from Pebble; any other write of the record is seen instead.
+func TestStore_UpdateCacheServesTheLastUpdate(t *testing.T) {
 	backends(t, func(t *testing.T, opts Options) {
 		s := openStore(t, opts)
 		ctx := context.Background()
-		var d decodedCtr
 		commit := func(b Batch) {
 			t.Helper()
 			if _, err := s.Commit(ctx, b); err != nil {
@@ -324,115 +332,85 @@ func TestStore_DecodedUpdatesKeepTheRecordDecoded(t *testing.T) {
 			}
 		}
 		get := func() string { v, _, _ := s.Get("ctr"); return string(v) }
-		// Concurrent Decoded updates lose nothing.
-		var wg sync.WaitGroup
-		for w := 0; w < 8; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := 0; i < 50; i++ {
-					if _, err := s.Commit(ctx, Batch{Updates: []Update{d.update("ctr")}}); err != nil {
-						t.Error(err)
-					}
-				}
-			}()
+		commit(Batch{Updates: []Update{counter("ctr")}})
+		// Behind the store's back: a cached record is not read again.
+		if err := s.db.Set(kvKey("ctr"), []byte("100"), pebble.Sync); err != nil {
+			t.Fatal(err)
 		}
-		wg.Wait()
-		if get() != "400" || d.parsed != 0 || d.hits != 399 {
-			t.Fatalf("ctr %s, parsed %d, hits %d: want 400, 0, 399", get(), d.parsed, d.hits)
+		commit(Batch{Updates: []Update{counter("ctr")}})
+		if get() != "2" {
+			t.Fatalf("ctr %s, want 2: the update read Pebble instead of the cache", get())
 		}
 		// Two updates of one record in one batch: the second sees the first.
-		commit(Batch{Updates: []Update{d.update("ctr"), d.update("ctr")}})
-		if get() != "402" {
-			t.Fatalf("ctr %s after two in one batch, want 402", get())
+		commit(Batch{Updates: []Update{counter("ctr"), counter("ctr")}})
+		if get() != "4" {
+			t.Fatalf("ctr %s after two in one batch, want 4", get())
 		}
-		// A Set drops the decoded form: the next update reads the stored value.
+		// A Set replaces the cached value, in a batch of its own or before an update.
 		commit(Batch{Sets: map[string][]byte{"ctr": []byte("10")}})
-		d.parsed = 0
-		commit(Batch{Updates: []Update{d.update("ctr")}})
-		if get() != "11" || d.parsed != 1 {
-			t.Fatalf("after Set: ctr %s, parsed %d; want 11, 1", get(), d.parsed)
+		commit(Batch{Updates: []Update{counter("ctr")}})
+		if get() != "11" {
+			t.Fatalf("after Set: ctr %s, want 11", get())
 		}
-		// So does an Fn update, in the same batch as Decoded ones too.
-		double := Update{Name: "ctr", Fn: func(old []byte, _ bool, _ []Pos) []byte {
-			var n int
-			fmt.Sscan(string(old), &n)
-			return []byte(fmt.Sprint(2 * n))
-		}}
-		commit(Batch{Updates: []Update{d.update("ctr"), double}}) // 12, then 24
-		d.parsed = 0
-		commit(Batch{Updates: []Update{d.update("ctr")}})
-		if get() != "25" || d.parsed != 1 {
-			t.Fatalf("after Fn: ctr %s, parsed %d; want 25, 1", get(), d.parsed)
-		}
-		// And a Delete: the next update starts from nothing.
+		// So does a Delete, and an update deleting the record.
 		commit(Batch{Deletes: []string{"ctr"}})
-		commit(Batch{Updates: []Update{d.update("ctr")}})
+		commit(Batch{Updates: []Update{counter("ctr")}})
 		if get() != "1" {
 			t.Fatalf("after Delete: ctr %s, want 1", get())
 		}
-		// A Decoded update returning nil deletes the record and its decoded form.
-		commit(Batch{Updates: []Update{{Name: "ctr", Decoded: func([]byte, any, bool, []Pos) ([]byte, any) { return nil, nil }}}})
-		if _, ok, _ := s.Get("ctr"); ok {
-			t.Fatal("nil Decoded update did not delete")
-		}
-		d.hits = 0
-		commit(Batch{Updates: []Update{d.update("ctr")}})
-		if get() != "1" || d.hits != 0 || d.parseFailures != 0 {
-			t.Fatalf("after nil update: ctr %s, hits %d, parse failures %d", get(), d.hits, d.parseFailures)
+		commit(Batch{Updates: []Update{{Name: "ctr", Fn: func([]byte, bool, []Pos) ([]byte, error) { return nil, nil }}}})
+		commit(Batch{Updates: []Update{counter("ctr")}})
+		if get() != "1" {
+			t.Fatalf("after a deleting update: ctr %s, want 1", get())
 		}
 	})
 }
 
-func TestStore_DecodedRecordsAreBounded(t *testing.T) {
-	s := openStore(t, Options{InMemory: true, DecodedRecords: 16})
-	var d decodedCtr
-	for i := 0; i < 100; i++ {
-		if _, err := s.Commit(context.Background(), Batch{Updates: []Update{d.update(fmt.Sprint("r", i))}}); err != nil {
-			t.Fatal(err)
+func TestStore_UpdateCacheIsBounded(t *testing.T) {
+	s := openStore(t, Options{InMemory: true, UpdateCacheBytes: 4096})
+	for round := 1; round <= 2; round++ {
+		for i := 0; i < 100; i++ {
+			name := fmt.Sprint("r", i)
+			if _, err := s.Commit(context.Background(), Batch{Updates: []Update{counter(name)}}); err != nil {
+				t.Fatal(err)
+			}
+			// Evicted records are read back: nothing is lost.
+			if v, _, _ := s.Get(name); string(v) != fmt.Sprint(round) {
+				t.Fatalf("%s = %s, want %d", name, v, round)
+			}
 		}
 	}
-	// Evicted records are read back and parsed: nothing is lost.
-	for i := 0; i < 100; i++ {
-		if _, err := s.Commit(context.Background(), Batch{Updates: []Update{d.update(fmt.Sprint("r", i))}}); err != nil {
-			t.Fatal(err)
-		}
-		if v, _, _ := s.Get(fmt.Sprint("r", i)); string(v) != "2" {
-			t.Fatalf("r%d = %s, want 2", i, v)
-		}
-	}
-	if d.parsed < 100-16 || d.hits > 16 {
-		t.Fatalf("parsed %d, hits %d: the bound of 16 was not applied", d.parsed, d.hits)
-	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(); err != nil { // the committer is done with the cache
 		t.Fatal(err)
 	}
-	if n := len(s.decoded); n > 16 {
-		t.Fatalf("%d records kept decoded, bound 16", n)
+	if s.updated.bytes > 4096 || len(s.updated.m) == 0 {
+		t.Fatalf("update cache holds %d bytes in %d records, budget 4096", s.updated.bytes, len(s.updated.m))
 	}
 }
 
-func TestStore_BlindUpdateDoesNotRead(t *testing.T) {
-	s := openStore(t, Options{InMemory: true})
-	ctx := context.Background()
-	if err := s.Set(ctx, "k", []byte("old")); err != nil {
-		t.Fatal(err)
-	}
-	var gotOld []byte
-	var gotFound bool
-	_, err := s.Commit(ctx, Batch{
-		Appends: []Append{{Stream: "c/a:b", Payload: []byte("m")}},
-		Updates: []Update{{Name: "k", Blind: true, Fn: func(old []byte, found bool, pos []Pos) []byte {
-			gotOld, gotFound = old, found
-			return []byte(fmt.Sprint(pos[0].Seq))
-		}}},
+// Append.Index sets a record to the append's seq, without reading it.
+func TestStore_AppendIndex(t *testing.T) {
+	backends(t, func(t *testing.T, opts Options) {
+		s := openStore(t, opts)
+		ctx := context.Background()
+		appendN(t, s, "c/a:b", 41)
+		if err := s.Set(ctx, "mk/old", []byte("whatever")); err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.Commit(ctx, Batch{Appends: []Append{
+			{Stream: "u/a", Payload: []byte("m")},
+			{Stream: "c/a:b", Payload: []byte("m"), Index: "mk/old"},
+			{Stream: "c/a:b", Payload: []byte("m2"), Index: "mk/new"},
+		}})
+		if err != nil || r.Pos[1].Seq != 42 {
+			t.Fatalf("commit: %+v %v", r, err)
+		}
+		for name, want := range map[string]string{"mk/old": "42", "mk/new": "43"} {
+			if v, _, _ := s.Get(name); string(v) != want {
+				t.Fatalf("%s = %q, want %s", name, v, want)
+			}
+		}
 	})
-	if err != nil || gotOld != nil || gotFound {
-		t.Fatalf("blind update got %q %v, %v", gotOld, gotFound, err)
-	}
-	if v, _, _ := s.Get("k"); string(v) != "1" {
-		t.Fatalf("k = %s, want 1", v)
-	}
 }
 
 // Get is served from the read cache, which never hides a commit that has
@@ -478,13 +456,7 @@ func TestStore_GetCacheSeesEveryReturnedCommit(t *testing.T) {
 				}
 			}()
 		}
-		incr := Update{Name: "ctr", Fn: func(old []byte, found bool, _ []Pos) []byte {
-			n := 0
-			if found {
-				fmt.Sscan(string(old), &n)
-			}
-			return []byte(fmt.Sprint(n + 1))
-		}}
+		incr := counter("ctr")
 		for i := 1; i <= 300; i++ {
 			if _, err := s.Commit(ctx, Batch{Updates: []Update{incr}}); err != nil {
 				t.Fatal(err)
