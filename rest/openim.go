@@ -14,7 +14,6 @@ const (
 	recalledFlagBits = 8
 )
 
-
 // openimEndpoints are the openim service: one-to-one messages and online
 // status.
 func openimEndpoints() []*endpoint {
