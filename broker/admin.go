@@ -9,6 +9,7 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
@@ -153,12 +154,12 @@ func (b *Broker) C2CUnread(uid string, peers []string) (map[string]int, int, err
 	out := map[string]int{}
 	total := 0
 	if len(peers) == 0 {
-		err := scanAll(b.store, convPrefix(uid), func(v []byte) error {
-			var st convState
+		err := scanAll(b.store, convs.Prefix(uid), func(v []byte) error {
+			var st convs.State
 			if err := json.Unmarshal(v, &st); err != nil {
 				return err
 			}
-			if st.Type == convC2C {
+			if st.Type == convs.TypeC2C {
 				out[st.Peer_Account] = st.UnreadMsgNum
 				total += st.UnreadMsgNum
 			}
@@ -167,7 +168,7 @@ func (b *Broker) C2CUnread(uid string, peers []string) (map[string]int, int, err
 		return out, total, err
 	}
 	for _, p := range peers {
-		st, _, err := b.loadConv(uid, c2cConvID(p))
+		st, _, err := b.loadConv(uid, convs.C2CID(p))
 		if err != nil {
 			return nil, 0, err
 		}
@@ -180,7 +181,7 @@ func (b *Broker) C2CUnread(uid string, peers []string) (map[string]int, int, err
 // C2CMsgPos returns the position in the a–b conversation history of the
 // message msgKey (msg.history's Seq), for admin_getroammsg's LastMsgKey.
 func (b *Broker) C2CMsgPos(a, c, msgKey string) (uint64, bool, error) {
-	raw, ok, err := b.store.Get(msgKeyIndex(a, c, msgKey))
+	raw, ok, err := b.store.Get(convs.MsgKeyIndex(a, c, msgKey))
 	if err != nil || !ok {
 		return 0, false, err
 	}

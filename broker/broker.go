@@ -18,6 +18,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/hooks/auth"
@@ -54,9 +55,9 @@ type Broker struct {
 	pipelined sync.WaitGroup // sends whose PUBACK waits for their commit
 	stopErr   error
 
-	retention *retention // the retention sweep (nil: disabled)
-	tasks     *tasks     // device kicks and member-tip timers: stopped first at shutdown (tasks.go)
-	convs     *convCache // conversation records as convUpdates last encoded them (convcodec.go)
+	retention *retention   // the retention sweep (nil: disabled)
+	tasks     *tasks       // device kicks and member-tip timers: stopped first at shutdown (tasks.go)
+	convCache *convs.Cache // conversation records as convUpdates last encoded them (broker/convs)
 }
 
 type metrics struct {
@@ -98,7 +99,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 		log.Info("app secret key from environment", "variable", config.EnvSecretKey)
 	}
 	b := &Broker{cfg: cfg, log: log, signer: usersig.New(cfg.App.SDKAppID, key), addrs: map[string]string{},
-		policies: groupPolicies(cfg.Groups), groups: groups{loaded: map[string]*group{}}, tasks: newTasks(), convs: newConvCache(convCacheRecords)}
+		policies: groupPolicies(cfg.Groups), groups: groups{loaded: map[string]*group{}}, tasks: newTasks(), convCache: convs.NewCache(convs.CacheRecords)}
 	b.handlers = b.requestHandlers()
 	b.callbacks = newCallbacks(cfg, log)
 	defer func() {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
@@ -85,16 +86,16 @@ func (b *Broker) startC2C(ctx context.Context, from, to string, payload []byte) 
 		appends = append(appends, storage.Append{Stream: userStream(from), Payload: event})
 	}
 	pairAt := len(appends)
-	appends = append(appends, storage.Append{Stream: pairStream(from, to), Payload: event, Index: msgKeyIndex(from, to, msg.MsgKey)})
-	noUnread, noLastMsg := msgControl(req.SendMsgControl)
-	in := convUpdate{uid: to, conv: c2cConvID(from), state: convState{Type: convC2C, Peer_Account: from}, msg: msgJSON,
-		msgTime: msg.MsgTime, seqFrom: pairAt, userSeqFrom: 0, incoming: to != from, countsUnread: true,
-		noUnread: noUnread, noLastMsg: noLastMsg}
-	updates := []storage.Update{in.storageUpdate(b.convs)}
+	appends = append(appends, storage.Append{Stream: convs.PairStream(from, to), Payload: event, Index: convs.MsgKeyIndex(from, to, msg.MsgKey)})
+	noUnread, noLastMsg := convs.MsgControl(req.SendMsgControl)
+	in := convs.Update{UID: to, Conv: convs.C2CID(from), State: convs.State{Type: convs.TypeC2C, Peer_Account: from}, Msg: msgJSON,
+		MsgTime: msg.MsgTime, SeqFrom: pairAt, UserSeqFrom: 0, Incoming: to != from, CountsUnread: true,
+		NoUnread: noUnread, NoLastMsg: noLastMsg}
+	updates := []storage.Update{in.StorageUpdate(b.convCache)}
 	if to != from {
 		outConv := in
-		outConv.uid, outConv.conv, outConv.state, outConv.incoming, outConv.userSeqFrom = from, c2cConvID(to), convState{Type: convC2C, Peer_Account: to}, false, senderAt
-		updates = append(updates, outConv.storageUpdate(b.convs))
+		outConv.UID, outConv.Conv, outConv.State, outConv.Incoming, outConv.UserSeqFrom = from, convs.C2CID(to), convs.State{Type: convs.TypeC2C, Peer_Account: to}, false, senderAt
+		updates = append(updates, outConv.StorageUpdate(b.convCache))
 	}
 	pending, err := b.store.Submit(ctx, storage.Batch{
 		Appends:    appends,

@@ -9,6 +9,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
@@ -253,7 +254,7 @@ func (b *Broker) afterWithDraw(from, to, msgKey string) {
 		return
 	}
 	fields := map[string]any{"From_Account": from, "To_Account": to, "MsgKey": msgKey}
-	if st, ok, err := b.loadConv(to, c2cConvID(from)); err == nil && ok {
+	if st, ok, err := b.loadConv(to, convs.C2CID(from)); err == nil && ok {
 		fields["UnreadMsgNum"] = st.UnreadMsgNum
 	}
 	b.callbacks.After(cbC2CWithDraw, fields)

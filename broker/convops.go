@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
@@ -36,30 +37,30 @@ func (t convTarget) resolve() (int, string, error) {
 		if ids.CheckUserID(t.Peer_Account) != nil {
 			return 0, "", imerr.BadAccount.New("invalid Peer_Account")
 		}
-		return convC2C, c2cConvID(t.Peer_Account), nil
+		return convs.TypeC2C, convs.C2CID(t.Peer_Account), nil
 	case "2", "Group":
 		if ids.CheckGroupID(t.GroupId, false) != nil {
 			return 0, "", imerr.GroupInvalid.New("invalid GroupId")
 		}
-		return convGroup, groupConvID(t.GroupId), nil
+		return convs.TypeGroup, convs.GroupID(t.GroupId), nil
 	}
 	return 0, "", imerr.BadParams.New("Type must be 1 (C2C) or 2 (Group)")
 }
 
-func (b *Broker) loadConv(uid, conv string) (convState, bool, error) {
-	raw, ok, err := b.store.Get(convKey(uid, conv))
+func (b *Broker) loadConv(uid, conv string) (convs.State, bool, error) {
+	raw, ok, err := b.store.Get(convs.Key(uid, conv))
 	if err != nil || !ok {
-		return convState{}, ok, err
+		return convs.State{}, ok, err
 	}
-	var st convState
-	return st, true, decodeConv(raw, &st)
+	var st convs.State
+	return st, true, convs.Decode(raw, &st)
 }
 
 // convView is a conversation as conv.list shows it.
-func convView(st convState) map[string]any {
+func convView(st convs.State) map[string]any {
 	v := map[string]any{"Type": st.Type, "LastMsg": st.LastMsg, "LastMsgTime": st.LastMsgTime,
 		"UnreadMsgNum": st.UnreadMsgNum, "LastSeq": st.LastSeq, "LastUserSeq": st.LastUserSeq, "ReadSeq": st.ReadSeq}
-	if st.Type == convC2C {
+	if st.Type == convs.TypeC2C {
 		v["Peer_Account"] = st.Peer_Account
 	} else {
 		v["GroupId"] = st.GroupId
@@ -82,12 +83,12 @@ func (b *Broker) reqConvList(_ context.Context, r *reqCtx) (any, error) {
 	// record of such a group (even one msg.read wrote, with no message)
 	// hid the group from the list.
 	rd, list := b.readDiffusionConvs(r.user)
-	if err := scanAll(b.store, convPrefix(r.user), func(v []byte) error {
-		var st convState
+	if err := scanAll(b.store, convs.Prefix(r.user), func(v []byte) error {
+		var st convs.State
 		if err := json.Unmarshal(v, &st); err != nil {
 			return err
 		}
-		if st.LastMsgTime > 0 && !(st.Type == convGroup && rd[st.GroupId]) {
+		if st.LastMsgTime > 0 && !(st.Type == convs.TypeGroup && rd[st.GroupId]) {
 			list = append(list, st)
 		}
 		return nil
@@ -111,9 +112,9 @@ func (b *Broker) reqConvList(_ context.Context, r *reqCtx) (any, error) {
 // last message comes from the group stream, and unread (for types that
 // count it) from the messages after the user's read position. It also
 // returns every read-diffusion group of the user, listed or not.
-func (b *Broker) readDiffusionConvs(uid string) (map[string]bool, []convState) {
+func (b *Broker) readDiffusionConvs(uid string) (map[string]bool, []convs.State) {
 	rd := map[string]bool{}
-	var out []convState
+	var out []convs.State
 	kvs, err := b.store.Scan(joinedPrefix(uid), "", b.cfg.Groups.MaxJoinedPerUser+1)
 	if err != nil {
 		return rd, nil
@@ -133,9 +134,9 @@ func (b *Broker) readDiffusionConvs(uid string) (map[string]bool, []convState) {
 			continue
 		}
 		rd[gid] = true
-		st, _, _ := b.loadConv(uid, groupConvID(gid))
-		st.Type, st.GroupId = convGroup, gid
-		if st = b.streamConv(uid, st, max(floor, b.clearedFloor(uid, groupConvID(gid))), counts); st.LastMsgTime > 0 && st.LastSeq > st.DeletedSeq {
+		st, _, _ := b.loadConv(uid, convs.GroupID(gid))
+		st.Type, st.GroupId = convs.TypeGroup, gid
+		if st = b.streamConv(uid, st, max(floor, b.clearedFloor(uid, convs.GroupID(gid))), counts); st.LastMsgTime > 0 && st.LastSeq > st.DeletedSeq {
 			out = append(out, st)
 		}
 	}
@@ -148,7 +149,7 @@ func (b *Broker) readDiffusionConvs(uid string) (map[string]bool, []convState) {
 // Before, the scan started at ReadSeq, so a conversation read to the end
 // had no last message and vanished from the list; and it started below the
 // member's join point, counting messages from before they joined.
-func (b *Broker) streamConv(uid string, st convState, floor uint64, counts bool) convState {
+func (b *Broker) streamConv(uid string, st convs.State, floor uint64, counts bool) convs.State {
 	st.LastMsg, st.LastMsgTime, st.LastSeq, st.UnreadMsgNum = nil, 0, 0, 0
 	_, entries, err := b.store.Read(groupStream(st.GroupId), max(floor, b.historyStart(st.GroupId, 250)), 250)
 	if err != nil {
@@ -201,7 +202,7 @@ func (b *Broker) reqMsgRead(ctx context.Context, r *reqCtx) (any, error) {
 		return nil, err
 	}
 	readDiffusion, counts, floor := false, false, uint64(0)
-	if kind == convGroup {
+	if kind == convs.TypeGroup {
 		g, err := b.lockGroup(q.GroupId)
 		if err != nil {
 			return nil, err
@@ -241,7 +242,7 @@ func (b *Broker) reqMsgRead(ctx context.Context, r *reqCtx) (any, error) {
 			return nil, err
 		}
 		readUser, readPos = userSeq, cur.ReadSeq
-		if kind == convGroup {
+		if kind == convs.TypeGroup {
 			var m struct{ MsgSeq uint64 }
 			_ = json.Unmarshal(lastRead, &m)
 			if p := max(q.MsgSeq, m.MsgSeq); p > 0 {
@@ -250,8 +251,8 @@ func (b *Broker) reqMsgRead(ctx context.Context, r *reqCtx) (any, error) {
 		}
 	}
 	recv0 := cur.RecvTotal
-	state := convState{Type: kind, Peer_Account: q.Peer_Account, GroupId: q.GroupId}
-	upd := storage.Update{Name: convKey(r.user, conv), Fn: func(old []byte, found bool, _ []storage.Pos) ([]byte, error) {
+	state := convs.State{Type: kind, Peer_Account: q.Peer_Account, GroupId: q.GroupId}
+	upd := storage.Update{Name: convs.Key(r.user, conv), Fn: func(old []byte, found bool, _ []storage.Pos) ([]byte, error) {
 		st := state
 		if found {
 			_ = json.Unmarshal(old, &st)
@@ -272,7 +273,7 @@ func (b *Broker) reqMsgRead(ctx context.Context, r *reqCtx) (any, error) {
 	if _, err := b.store.Commit(ctx, batch); err != nil {
 		return nil, err
 	}
-	if kind == convC2C {
+	if kind == convs.TypeC2C {
 		b.afterMsgReport(r.user, q.Peer_Account, count) // C2C.CallbackAfterMsgReport
 	}
 	return map[string]any{"UnreadMsgNum": count}, nil
@@ -284,7 +285,7 @@ func (b *Broker) readEvents(batch *storage.Batch, uid string, kind int, peer, gi
 	readEv, _ := wire.EncodeEvent(eventConvRead, map[string]any{"Type": kind, "Peer_Account": peer, "GroupId": gid,
 		"Seq": seq, "MsgSeq": msgSeq, "UnreadMsgNum": unread, "ReadTime": time.Now().Unix()})
 	batch.Appends = append(batch.Appends, storage.Append{Stream: userStream(uid), Payload: readEv})
-	if kind == convC2C && peer != uid && lastRead != nil {
+	if kind == convs.TypeC2C && peer != uid && lastRead != nil {
 		var m struct {
 			MsgKey  string
 			MsgTime int64
@@ -299,7 +300,7 @@ func (b *Broker) readEvents(batch *storage.Batch, uid string, kind int, peer, gi
 // only keeps ReadSeq: up to MsgSeq, or (none given) the group's head.
 // Before, "everything" set ReadSeq to the record's LastSeq, which such
 // groups never set, so it marked every message unread again.
-func (b *Broker) readGroupStream(ctx context.Context, r *reqCtx, gid string, msgSeq, seq uint64, cur convState, floor uint64, counts bool) (any, error) {
+func (b *Broker) readGroupStream(ctx context.Context, r *reqCtx, gid string, msgSeq, seq uint64, cur convs.State, floor uint64, counts bool) (any, error) {
 	if msgSeq == 0 {
 		head, err := b.store.Head(groupStream(gid))
 		if err != nil {
@@ -307,10 +308,10 @@ func (b *Broker) readGroupStream(ctx context.Context, r *reqCtx, gid string, msg
 		}
 		msgSeq = head.Seq
 	}
-	cur.Type, cur.GroupId, cur.ReadSeq = convGroup, gid, msgSeq
+	cur.Type, cur.GroupId, cur.ReadSeq = convs.TypeGroup, gid, msgSeq
 	count := b.streamConv(r.user, cur, floor, counts).UnreadMsgNum
-	state := convState{Type: convGroup, GroupId: gid}
-	upd := storage.Update{Name: convKey(r.user, groupConvID(gid)), Fn: func(old []byte, found bool, _ []storage.Pos) ([]byte, error) {
+	state := convs.State{Type: convs.TypeGroup, GroupId: gid}
+	upd := storage.Update{Name: convs.Key(r.user, convs.GroupID(gid)), Fn: func(old []byte, found bool, _ []storage.Pos) ([]byte, error) {
 		st := state
 		if found {
 			_ = json.Unmarshal(old, &st)
@@ -319,7 +320,7 @@ func (b *Broker) readGroupStream(ctx context.Context, r *reqCtx, gid string, msg
 		return mustJSON(st), nil
 	}}
 	batch := storage.Batch{Updates: []storage.Update{upd}}
-	b.readEvents(&batch, r.user, convGroup, "", gid, seq, msgSeq, count, nil)
+	b.readEvents(&batch, r.user, convs.TypeGroup, "", gid, seq, msgSeq, count, nil)
 	if _, err := b.store.Commit(ctx, batch); err != nil {
 		return nil, err
 	}
@@ -357,7 +358,7 @@ func (b *Broker) userSeqAtGroupPos(uid, gid string, msgSeq, lastUserSeq uint64) 
 // stream after seq, up to the record's last message, and returns the
 // message at seq (the last one read). C2C messages sent with NoUnread do
 // not count (they never did in UnreadMsgNum either).
-func (b *Broker) countIncoming(uid string, st convState, seq uint64) (int, json.RawMessage, error) {
+func (b *Broker) countIncoming(uid string, st convs.State, seq uint64) (int, json.RawMessage, error) {
 	n := 0
 	var last json.RawMessage
 	match := func(payload []byte) (json.RawMessage, bool, bool) {
@@ -374,11 +375,11 @@ func (b *Broker) countIncoming(uid string, st convState, seq uint64) (int, json.
 		}
 		_ = json.Unmarshal(ev.Msg, &m)
 		switch {
-		case st.Type == convC2C && ev.Event == wire.EventC2CMsg:
+		case st.Type == convs.TypeC2C && ev.Event == wire.EventC2CMsg:
 			ours := (m.From_Account == st.Peer_Account && m.To_Account == uid) || (m.From_Account == uid && m.To_Account == st.Peer_Account)
-			noUnread, _ := msgControl(m.SendMsgControl)
+			noUnread, _ := convs.MsgControl(m.SendMsgControl)
 			return ev.Msg, ours, ours && m.From_Account != uid && !noUnread
-		case st.Type == convGroup && ev.Event == eventGroupMsg:
+		case st.Type == convs.TypeGroup && ev.Event == eventGroupMsg:
 			return ev.Msg, m.GroupId == st.GroupId, m.GroupId == st.GroupId && m.From_Account != uid
 		}
 		return nil, false, false
@@ -432,8 +433,8 @@ func (b *Broker) reqConvDelete(ctx context.Context, r *reqCtx) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	stream := pairStream(r.user, q.Peer_Account)
-	if kind == convGroup {
+	stream := convs.PairStream(r.user, q.Peer_Account)
+	if kind == convs.TypeGroup {
 		stream = groupStream(q.GroupId)
 	}
 	head, err := b.store.Head(stream)
@@ -441,15 +442,15 @@ func (b *Broker) reqConvDelete(ctx context.Context, r *reqCtx) (any, error) {
 		return nil, err
 	}
 	batch := storage.Batch{Sets: map[string][]byte{}}
-	if kind == convGroup {
+	if kind == convs.TypeGroup {
 		// A tombstone, not a delete: a read-diffusion group's conversation
 		// is rebuilt from its stream, so deleting the record made it come
 		// straight back, with every message unread. The tombstone is not
 		// listed (no last message) and a write-diffusion message simply
 		// fills it in again.
-		batch.Sets[convKey(r.user, conv)] = mustJSON(convState{Type: convGroup, GroupId: q.GroupId, ReadSeq: head.Seq, DeletedSeq: head.Seq})
+		batch.Sets[convs.Key(r.user, conv)] = mustJSON(convs.State{Type: convs.TypeGroup, GroupId: q.GroupId, ReadSeq: head.Seq, DeletedSeq: head.Seq})
 	} else {
-		batch.Deletes = []string{convKey(r.user, conv)}
+		batch.Deletes = []string{convs.Key(r.user, conv)}
 	}
 	if q.ClearRamble == 1 {
 		batch.Sets[clearedKey(r.user, conv)] = []byte(strconv.FormatUint(head.Seq, 10))

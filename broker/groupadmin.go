@@ -7,6 +7,7 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
@@ -120,8 +121,8 @@ func (b *Broker) SetGroupUnread(ctx context.Context, gid, uid string, n int) err
 }
 
 func setUnread(uid, gid string, n int) storage.Update {
-	return storage.Update{Name: convKey(uid, groupConvID(gid)), Fn: func(old []byte, found bool, _ []storage.Pos) ([]byte, error) {
-		st := convState{Type: convGroup, GroupId: gid}
+	return storage.Update{Name: convs.Key(uid, convs.GroupID(gid)), Fn: func(old []byte, found bool, _ []storage.Pos) ([]byte, error) {
+		st := convs.State{Type: convs.TypeGroup, GroupId: gid}
 		if found {
 			_ = json.Unmarshal(old, &st)
 		}

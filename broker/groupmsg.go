@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
@@ -141,11 +142,11 @@ func (b *Broker) commitGroupChange(ctx context.Context, g *group, c groupChange)
 				msgTime = c.conv.msgTime
 			}
 			for i, uid := range c.userCopies {
-				u := convUpdate{uid: uid, conv: groupConvID(gid), state: convState{Type: convGroup, GroupId: gid},
-					msg: ev.Msg, msgTime: msgTime, seq: seq, seqFrom: -1, userSeqFrom: base + i,
-					incoming: uid != c.conv.from, countsUnread: g.policy.unread(),
-					noUnread: c.conv.noUnread, noLastMsg: c.conv.noLastMsg}
-				batch.Updates = append(batch.Updates, u.storageUpdate(b.convs))
+				u := convs.Update{UID: uid, Conv: convs.GroupID(gid), State: convs.State{Type: convs.TypeGroup, GroupId: gid},
+					Msg: ev.Msg, MsgTime: msgTime, Seq: seq, SeqFrom: -1, UserSeqFrom: base + i,
+					Incoming: uid != c.conv.from, CountsUnread: g.policy.unread(),
+					NoUnread: c.conv.noUnread, NoLastMsg: c.conv.noLastMsg}
+				batch.Updates = append(batch.Updates, u.StorageUpdate(b.convCache))
 			}
 		}
 		batch.DedupValue = []byte(fmt.Sprint(seq))
@@ -302,7 +303,7 @@ func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte
 		b.metrics.groupDropped.Add(1)
 		return 0, true, nil
 	}
-	noUnread, noLastMsg := msgControl(req.SendMsgControl)
+	noUnread, noLastMsg := convs.MsgControl(req.SendMsgControl)
 	c := groupChange{
 		eventName:  eventGroupMsg,
 		userCopies: b.userCopiesFor(g),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/imerr"
 )
@@ -36,8 +37,8 @@ func (b *Broker) reqMsgHistory(_ context.Context, r *reqCtx) (any, error) {
 	}
 	var stream string
 	floor := b.clearedFloor(r.user, conv)
-	if kind == convC2C {
-		stream = pairStream(r.user, q.Peer_Account)
+	if kind == convs.TypeC2C {
+		stream = convs.PairStream(r.user, q.Peer_Account)
 	} else {
 		_, gfloor, err := b.readableGroup(r, q.GroupId)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 
+	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
@@ -25,7 +26,7 @@ func (b *Broker) ModifyC2C(ctx context.Context, from, to, msgKey string, body js
 	if ids.CheckUserID(from) != nil || ids.CheckUserID(to) != nil {
 		return imerr.BadAccount.New("invalid From_Account or To_Account")
 	}
-	raw, ok, err := b.store.Get(msgKeyIndex(from, to, msgKey))
+	raw, ok, err := b.store.Get(convs.MsgKeyIndex(from, to, msgKey))
 	if err != nil {
 		return err
 	}
@@ -33,7 +34,7 @@ func (b *Broker) ModifyC2C(ctx context.Context, from, to, msgKey string, body js
 		return imerr.RecallNone.New("no message %q between %s and %s", msgKey, from, to)
 	}
 	seq, _ := strconv.ParseUint(string(raw), 10, 64)
-	stream := pairStream(from, to)
+	stream := convs.PairStream(from, to)
 	_, entries, err := b.store.Read(stream, seq-1, 1)
 	if err != nil {
 		return err
@@ -84,7 +85,7 @@ func (b *Broker) ModifyC2C(ctx context.Context, from, to, msgKey string, body js
 	batch := storage.Batch{
 		Replaces: []storage.Replace{{Stream: stream, Seq: seq, Payload: stored}},
 		Appends:  []storage.Append{{Stream: userStream(to), Payload: note}},
-		Updates:  []storage.Update{lastMsgRecalled(to, c2cConvID(from), msgKey, msgJSON), lastMsgRecalled(from, c2cConvID(to), msgKey, msgJSON)},
+		Updates:  []storage.Update{lastMsgRecalled(to, convs.C2CID(from), msgKey, msgJSON), lastMsgRecalled(from, convs.C2CID(to), msgKey, msgJSON)},
 	}
 	if from != to {
 		batch.Appends = append(batch.Appends, storage.Append{Stream: userStream(from), Payload: note})

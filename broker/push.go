@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/wire"
 )
 
@@ -91,7 +92,7 @@ func (b *Broker) pushC2C(msg *wire.C2CMsg) {
 		return
 	}
 	f["MsgKey"] = msg.MsgKey
-	if st, ok, err := b.loadConv(msg.To, c2cConvID(msg.From)); err == nil && ok {
+	if st, ok, err := b.loadConv(msg.To, convs.C2CID(msg.From)); err == nil && ok {
 		f["UnreadMsgNum"] = st.UnreadMsgNum
 	}
 	b.callbacks.After(cbOfflinePush, f)

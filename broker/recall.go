@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
@@ -55,7 +56,7 @@ func (b *Broker) reqMsgRecall(ctx context.Context, r *reqCtx) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if kind == convGroup {
+	if kind == convs.TypeGroup {
 		return nil, b.recallGroup(ctx, r, q.GroupId, q.MsgSeq)
 	}
 	self := r.user
@@ -74,7 +75,7 @@ func (b *Broker) reqMsgRecall(ctx context.Context, r *reqCtx) (any, error) {
 // recallC2C recalls the message msgKey of the conversation between self
 // (the requester, or whom the app admin names) and peer.
 func (b *Broker) recallC2C(ctx context.Context, r *reqCtx, self, peer, msgKey string) error {
-	raw, ok, err := b.store.Get(msgKeyIndex(self, peer, msgKey))
+	raw, ok, err := b.store.Get(convs.MsgKeyIndex(self, peer, msgKey))
 	if err != nil {
 		return err
 	}
@@ -82,7 +83,7 @@ func (b *Broker) recallC2C(ctx context.Context, r *reqCtx, self, peer, msgKey st
 		return imerr.RecallNone.New("no message %q with %s", msgKey, peer)
 	}
 	seq, _ := strconv.ParseUint(string(raw), 10, 64)
-	stream := pairStream(self, peer)
+	stream := convs.PairStream(self, peer)
 	_, entries, err := b.store.Read(stream, seq-1, 1)
 	if err != nil {
 		return err
@@ -105,13 +106,13 @@ func (b *Broker) recallC2C(ctx context.Context, r *reqCtx, self, peer, msgKey st
 			return imerr.RecallWindow.New("the recall window of %v has passed", b.cfg.Conversations.RecallWindow)
 		}
 	}
-	ev, _ := wire.EncodeEvent(eventMsgRecalled, map[string]any{"Type": convC2C, "From_Account": from, "To_Account": to,
+	ev, _ := wire.EncodeEvent(eventMsgRecalled, map[string]any{"Type": convs.TypeC2C, "From_Account": from, "To_Account": to,
 		"MsgKey": msgKey, "Operator_Account": r.user, "MsgFlagBits": msgFlagRecalled})
 	recalledMsg, _ := json.Marshal(msg)
 	batch := storage.Batch{
 		Replaces: []storage.Replace{{Stream: stream, Seq: seq, Payload: marker}},
 		Appends:  []storage.Append{{Stream: userStream(to), Payload: ev}},
-		Updates:  []storage.Update{lastMsgRecalled(to, c2cConvID(from), msgKey, recalledMsg), lastMsgRecalled(from, c2cConvID(to), msgKey, recalledMsg)},
+		Updates:  []storage.Update{lastMsgRecalled(to, convs.C2CID(from), msgKey, recalledMsg), lastMsgRecalled(from, convs.C2CID(to), msgKey, recalledMsg)},
 	}
 	if from != to {
 		batch.Appends = append(batch.Appends, storage.Append{Stream: userStream(from), Payload: ev})
@@ -126,11 +127,11 @@ func (b *Broker) recallC2C(ctx context.Context, r *reqCtx, self, peer, msgKey st
 // lastMsgRecalled replaces a conversation's last message by its recall
 // marker when it is the recalled one.
 func lastMsgRecalled(uid, conv, msgKey string, marker json.RawMessage) storage.Update {
-	return storage.Update{Name: convKey(uid, conv), Fn: func(old []byte, found bool, _ []storage.Pos) ([]byte, error) {
+	return storage.Update{Name: convs.Key(uid, conv), Fn: func(old []byte, found bool, _ []storage.Pos) ([]byte, error) {
 		if !found {
 			return nil, nil
 		}
-		var st convState
+		var st convs.State
 		if json.Unmarshal(old, &st) != nil {
 			return old, nil
 		}
@@ -216,11 +217,11 @@ func (b *Broker) recallGroup(ctx context.Context, r *reqCtx, gid string, seq uin
 // lastGroupMsgRecalled replaces a group conversation's last message by its
 // recall marker when it is the recalled one (group position seq).
 func lastGroupMsgRecalled(uid, gid string, seq uint64, marker json.RawMessage) storage.Update {
-	return storage.Update{Name: convKey(uid, groupConvID(gid)), Fn: func(old []byte, found bool, _ []storage.Pos) ([]byte, error) {
+	return storage.Update{Name: convs.Key(uid, convs.GroupID(gid)), Fn: func(old []byte, found bool, _ []storage.Pos) ([]byte, error) {
 		if !found {
 			return nil, nil
 		}
-		var st convState
+		var st convs.State
 		if json.Unmarshal(old, &st) != nil {
 			return old, nil
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
@@ -20,7 +21,9 @@ const (
 	maxReceiptBatch      = 100
 )
 
-func c2cReceiptKey(a, b, msgKey string) string { return "rc/" + pairStream(a, b)[2:] + "/" + msgKey }
+func c2cReceiptKey(a, b, msgKey string) string {
+	return "rc/" + convs.PairStream(a, b)[2:] + "/" + msgKey
+}
 func groupReceiptPrefix(gid string, seq uint64) string {
 	return "rr/" + gid + "/" + strconv.FormatUint(seq, 10) + "/"
 }
@@ -43,7 +46,7 @@ func (b *Broker) reqMsgReceipt(ctx context.Context, r *reqCtx) (any, error) {
 	if len(q.MsgKeyList) > maxReceiptBatch || len(q.MsgSeqList) > maxReceiptBatch {
 		return nil, imerr.BadParams.New("at most %d messages per receipt", maxReceiptBatch)
 	}
-	if kind == convC2C {
+	if kind == convs.TypeC2C {
 		return nil, b.receiptC2C(ctx, r, q.Peer_Account, q.MsgKeyList)
 	}
 	return nil, b.receiptGroup(ctx, r, q.GroupId, q.MsgSeqList)
@@ -73,12 +76,12 @@ func (b *Broker) receiptC2C(ctx context.Context, r *reqCtx, peer string, keys []
 	var acked []string
 	now := strconv.FormatInt(time.Now().Unix(), 10)
 	for _, k := range keys {
-		raw, ok, err := b.store.Get(msgKeyIndex(r.user, peer, k))
+		raw, ok, err := b.store.Get(convs.MsgKeyIndex(r.user, peer, k))
 		if err != nil {
 			return err
 		}
 		seq, _ := strconv.ParseUint(string(raw), 10, 64)
-		msg, found := b.storedMsg(pairStream(r.user, peer), seq)
+		msg, found := b.storedMsg(convs.PairStream(r.user, peer), seq)
 		if !ok || !found || msg["From_Account"] != peer {
 			return imerr.RecallNone.New("no message %q from %s", k, peer)
 		}
@@ -91,7 +94,7 @@ func (b *Broker) receiptC2C(ctx context.Context, r *reqCtx, peer string, keys []
 	if len(acked) == 0 {
 		return nil
 	}
-	ev, _ := wire.EncodeEvent(eventMsgReceipt, map[string]any{"Type": convC2C, "Peer_Account": r.user, "MsgKeyList": acked})
+	ev, _ := wire.EncodeEvent(eventMsgReceipt, map[string]any{"Type": convs.TypeC2C, "Peer_Account": r.user, "MsgKeyList": acked})
 	_, err := b.store.Commit(ctx, storage.Batch{Sets: sets, Appends: []storage.Append{{Stream: userStream(peer), Payload: ev}}})
 	return err
 }

@@ -1,4 +1,4 @@
-package broker
+package convs
 
 import (
 	"encoding/json"
@@ -10,22 +10,22 @@ import (
 	"github.com/imbroker/imbroker/storage"
 )
 
-func convSamples() []convState {
+func convSamples() []State {
 	msg, _ := json.Marshal(wire.C2CMsg{From: "alice", To: "bob", MsgSeq: 7, MsgRandom: 9, MsgTime: 1795634951, MsgKey: "7_9_1795634951",
 		MsgBody: json.RawMessage(`[{"MsgType":"TIMTextElem","MsgContent":{"Text":"<b>hi</b> & \u2028 张三 \"q\""}}]`)})
-	return []convState{
+	return []State{
 		{},
-		{Type: convC2C, Peer_Account: "alice"},
-		{Type: convC2C, Peer_Account: "alice", LastMsg: msg, LastMsgTime: 1795634951, LastSeq: 12, LastUserSeq: 40,
+		{Type: TypeC2C, Peer_Account: "alice"},
+		{Type: TypeC2C, Peer_Account: "alice", LastMsg: msg, LastMsgTime: 1795634951, LastSeq: 12, LastUserSeq: 40,
 			UnreadMsgNum: 3, RecvTotal: 77, ReadUserSeq: 37, ReadSeq: 9},
-		{Type: convGroup, GroupId: "@TGS#1<&>\"x\\", ReadSeq: 5, DeletedSeq: 5},
-		{Type: convGroup, GroupId: "g1", LastMsg: json.RawMessage(`{"MsgSeq":3,"Text":"a<b"}`), LastMsgTime: -1,
+		{Type: TypeGroup, GroupId: "@TGS#1<&>\"x\\", ReadSeq: 5, DeletedSeq: 5},
+		{Type: TypeGroup, GroupId: "g1", LastMsg: json.RawMessage(`{"MsgSeq":3,"Text":"a<b"}`), LastMsgTime: -1,
 			LastSeq: 1<<64 - 1, UnreadMsgNum: -2},
-		{Type: convC2C, Peer_Account: "bad\x01utf8\xff"},
+		{Type: TypeC2C, Peer_Account: "bad\x01utf8\xff"},
 	}
 }
 
-// encodeConv writes what json.Marshal wrote, so every reader (conv.list,
+// Encode writes what json.Marshal wrote, so every reader (conv.list,
 // the REST unread queries, older binaries) reads the records as before.
 func TestEncodeConvMatchesEncodingJSON(t *testing.T) {
 	for i, st := range convSamples() {
@@ -33,23 +33,23 @@ func TestEncodeConvMatchesEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := encodeConv(&st); string(got) != string(want) {
+		if got := Encode(&st); string(got) != string(want) {
 			t.Errorf("sample %d:\n got %s\nwant %s", i, got, want)
 		}
 	}
 }
 
 // Records written by earlier versions (encoding/json) decode, and decode
-// to what was encoded (round trip through encodeConv too).
+// to what was encoded (round trip through Encode too).
 func TestDecodeConvOldAndNewRecords(t *testing.T) {
 	for i, st := range convSamples() {
 		old, _ := json.Marshal(st)
-		for _, raw := range [][]byte{old, encodeConv(&st)} {
-			var got convState
-			if err := decodeConv(raw, &got); err != nil {
+		for _, raw := range [][]byte{old, Encode(&st)} {
+			var got State
+			if err := Decode(raw, &got); err != nil {
 				t.Fatalf("sample %d: %v", i, err)
 			}
-			var want convState
+			var want State
 			_ = json.Unmarshal(old, &want) // what the previous code read
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("sample %d: decoded %+v, want %+v", i, got, want)
@@ -57,37 +57,37 @@ func TestDecodeConvOldAndNewRecords(t *testing.T) {
 		}
 	}
 	// An old record without the later fields keeps the defaults given.
-	st := convState{Type: convC2C, Peer_Account: "alice"}
-	if err := decodeConv([]byte(`{"LastMsgTime":5,"UnreadMsgNum":2}`), &st); err != nil {
+	st := State{Type: TypeC2C, Peer_Account: "alice"}
+	if err := Decode([]byte(`{"LastMsgTime":5,"UnreadMsgNum":2}`), &st); err != nil {
 		t.Fatal(err)
 	}
-	if st.Type != convC2C || st.Peer_Account != "alice" || st.UnreadMsgNum != 2 || st.LastMsgTime != 5 {
+	if st.Type != TypeC2C || st.Peer_Account != "alice" || st.UnreadMsgNum != 2 || st.LastMsgTime != 5 {
 		t.Fatalf("decoded %+v", st)
 	}
 }
 
 func TestDecodeConvCorruptIsAnError(t *testing.T) {
 	for _, raw := range []string{"", "{", "\x00\x01\x02", `{"Type":"x"}`, `[1,2]`, `{"LastSeq":-1}`} {
-		var st convState
-		err := decodeConv([]byte(raw), &st)
+		var st State
+		err := Decode([]byte(raw), &st)
 		if err == nil || !strings.Contains(err.Error(), "conversation record") {
 			t.Errorf("%q: error %v, want a conversation record error", raw, err)
 		}
 	}
 }
 
-// convCache spares decoding a record only when its bytes are those the
+// Cache spares decoding a record only when its bytes are those the
 // cached form was encoded to; the result is the same as decoding them.
 func TestConvUpdateCacheEqualsDecoding(t *testing.T) {
 	msg := json.RawMessage(`{"MsgKey":"k","Text":"<b>"}`)
-	in := convUpdate{uid: "bob", conv: c2cConvID("alice"), state: convState{Type: convC2C, Peer_Account: "alice"}, msg: msg,
-		msgTime: 100, seqFrom: 1, userSeqFrom: 0, incoming: true, countsUnread: true}
+	in := Update{UID: "bob", Conv: C2CID("alice"), State: State{Type: TypeC2C, Peer_Account: "alice"}, Msg: msg,
+		MsgTime: 100, SeqFrom: 1, UserSeqFrom: 0, Incoming: true, CountsUnread: true}
 	out := in
-	out.uid, out.conv, out.state, out.incoming = "alice", c2cConvID("bob"), convState{Type: convC2C, Peer_Account: "bob"}, false
-	for _, u := range []convUpdate{in, out} {
-		name := convKey(u.uid, u.conv)
-		cache := newConvCache(16)
-		viaCache, viaBytes := u.storageUpdate(cache).Fn, u.storageUpdate(nil).Fn
+	out.UID, out.Conv, out.State, out.Incoming = "alice", C2CID("bob"), State{Type: TypeC2C, Peer_Account: "bob"}, false
+	for _, u := range []Update{in, out} {
+		name := Key(u.UID, u.Conv)
+		cache := NewCache(16)
+		viaCache, viaBytes := u.StorageUpdate(cache).Fn, u.StorageUpdate(nil).Fn
 		update := func(fn func([]byte, bool, []storage.Pos) ([]byte, error), raw []byte, found bool, i uint64) []byte {
 			t.Helper()
 			nv, err := fn(raw, found, []storage.Pos{{Epoch: 1, Seq: 10 * i}, {Epoch: 1, Seq: i}})
@@ -101,18 +101,18 @@ func TestConvUpdateCacheEqualsDecoding(t *testing.T) {
 		for i := uint64(1); i <= 5; i++ {
 			cached, decoded := update(viaCache, raw, found, i), update(viaBytes, raw, found, i)
 			if string(cached) != string(decoded) {
-				t.Fatalf("%s message %d: from the cached record %s, from the stored one %s", u.uid, i, cached, decoded)
+				t.Fatalf("%s message %d: from the cached record %s, from the stored one %s", u.UID, i, cached, decoded)
 			}
 			raw, found = cached, true
 		}
-		var st convState
-		if err := decodeConv(raw, &st); err != nil {
+		var st State
+		if err := Decode(raw, &st); err != nil {
 			t.Fatal(err)
 		}
-		if u.incoming && (st.UnreadMsgNum != 5 || st.RecvTotal != 5 || st.LastSeq != 5 || st.LastUserSeq != 50) {
+		if u.Incoming && (st.UnreadMsgNum != 5 || st.RecvTotal != 5 || st.LastSeq != 5 || st.LastUserSeq != 50) {
 			t.Fatalf("incoming: %+v", st)
 		}
-		if !u.incoming && (st.UnreadMsgNum != 0 || st.ReadSeq != 5 || st.ReadUserSeq != 50) {
+		if !u.Incoming && (st.UnreadMsgNum != 0 || st.ReadSeq != 5 || st.ReadUserSeq != 50) {
 			t.Fatalf("outgoing: %+v", st)
 		}
 		// The cached form is what the next update starts from when the
@@ -121,29 +121,29 @@ func TestConvUpdateCacheEqualsDecoding(t *testing.T) {
 		marked := cache.m[name]
 		marked.st.RecvTotal = 1000
 		cache.m[name] = marked
-		if err := decodeConv(update(viaCache, raw, true, 6), &st); err != nil || st.RecvTotal < 1000 {
+		if err := Decode(update(viaCache, raw, true, 6), &st); err != nil || st.RecvTotal < 1000 {
 			t.Fatalf("cached form not used: %+v %v", st, err)
 		}
 		cache.m[name] = marked
 		other := []byte(strings.Replace(string(raw), `"LastMsgTime":100`, `"LastMsgTime":99`, 1))
-		if err := decodeConv(update(viaCache, other, true, 6), &st); err != nil || st.RecvTotal >= 1000 {
+		if err := Decode(update(viaCache, other, true, 6), &st); err != nil || st.RecvTotal >= 1000 {
 			t.Fatalf("cached form used for other bytes: %+v %v", st, err)
 		}
 	}
 	// A stored record that does not decode is rebuilt from the message, as
 	// before, rather than failing the commit or panicking.
-	nv, err := in.storageUpdate(newConvCache(16)).Fn([]byte("\xffgarbage"), true, []storage.Pos{{Seq: 1}, {Seq: 2}})
-	var st convState
-	if err != nil || decodeConv(nv, &st) != nil || st.Peer_Account != "alice" || st.UnreadMsgNum != 1 {
+	nv, err := in.StorageUpdate(NewCache(16)).Fn([]byte("\xffgarbage"), true, []storage.Pos{{Seq: 1}, {Seq: 2}})
+	var st State
+	if err != nil || Decode(nv, &st) != nil || st.Peer_Account != "alice" || st.UnreadMsgNum != 1 {
 		t.Fatalf("rebuilt %s: %+v %v", nv, st, err)
 	}
 }
 
 // The cache stays within its bound.
 func TestConvCacheIsBounded(t *testing.T) {
-	c := newConvCache(16)
+	c := NewCache(16)
 	for i := range 100 {
-		c.put(convKey("u", c2cConvID(strings.Repeat("p", i+1))), []byte("{}"), convState{})
+		c.put(Key("u", C2CID(strings.Repeat("p", i+1))), []byte("{}"), State{})
 	}
 	if n := len(c.m); n > 16 || n == 0 {
 		t.Fatalf("%d records cached, bound 16", n)

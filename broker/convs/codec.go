@@ -1,4 +1,4 @@
-package broker
+package convs
 
 import (
 	"bytes"
@@ -15,57 +15,57 @@ import (
 // encoding/json. They are written on every message, twice for C2C, by the
 // committer, so they are encoded here by hand (a few hundred ns, against
 // several µs for encoding/json with its reflection and the compaction of
-// LastMsg), and convCache keeps the records the broker last encoded
+// LastMsg), and Cache keeps the records the broker last encoded
 // decoded, so a hot record is not decoded again.
 
-// convCacheRecords bounds convCache: the conversations active at once.
-const convCacheRecords = 16384
+// CacheRecords bounds Cache: the conversations active at once.
+const CacheRecords = 16384
 
-// convCache keeps the conversation records convUpdates encoded, with their
+// Cache keeps the conversation records convUpdates encoded, with their
 // decoded form, so the next update of a record starts from that form instead
 // of decoding JSON. A form is used only when the record's current bytes are
 // exactly the bytes it was encoded to: a write by anything else (a read
 // report, a recall), an update whose commit failed or an eviction only
 // means decoding again. Past max records it forgets arbitrary ones (map
 // order), an eighth more at a time.
-type convCache struct {
+type Cache struct {
 	mu  sync.Mutex // updates run on the store's committer, tests anywhere
-	m   map[string]convCached
+	m   map[string]cached
 	max int
 }
 
-type convCached struct {
+type cached struct {
 	raw []byte // never changed: the store holds it too
-	st  convState
+	st  State
 }
 
-func newConvCache(max int) *convCache {
-	return &convCache{m: make(map[string]convCached), max: max}
+func NewCache(max int) *Cache {
+	return &Cache{m: make(map[string]cached), max: max}
 }
 
 // get returns the decoded form of record name's current bytes, if they are
 // the bytes put last stored for it.
-func (c *convCache) get(name string, cur []byte, found bool) (convState, bool) {
+func (c *Cache) get(name string, cur []byte, found bool) (State, bool) {
 	if c == nil || !found {
-		return convState{}, false
+		return State{}, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[name]
 	if !ok || !bytes.Equal(e.raw, cur) {
-		return convState{}, false
+		return State{}, false
 	}
 	return e.st, true
 }
 
 // put remembers that raw, which must not be changed afterwards, encodes st.
-func (c *convCache) put(name string, raw []byte, st convState) {
+func (c *Cache) put(name string, raw []byte, st State) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.m[name] = convCached{raw: raw, st: st}
+	c.m[name] = cached{raw: raw, st: st}
 	if over := len(c.m) - c.max; over > 0 {
 		over += c.max / 8 // evict in steps, not one record per update
 		for n := range c.m {
@@ -78,10 +78,10 @@ func (c *convCache) put(name string, raw []byte, st convState) {
 	}
 }
 
-// encodeConv is json.Marshal(st), by hand: the same fields in the same
+// Encode is json.Marshal(st), by hand: the same fields in the same
 // order with the same omitempty rules, byte for byte the same output for
 // records whose LastMsg is compact JSON (what encoding/json produced).
-func encodeConv(st *convState) []byte {
+func Encode(st *State) []byte {
 	b := make([]byte, 0, 200+len(st.LastMsg))
 	b = append(b, `{"Type":`...)
 	b = strconv.AppendInt(b, int64(st.Type), 10)
@@ -118,9 +118,9 @@ func encodeConv(st *convState) []byte {
 	return append(b, '}')
 }
 
-// decodeConv reads a stored conversation record (every record ever
+// Decode reads a stored conversation record (every record ever
 // written is JSON) over st, which holds the defaults for absent fields.
-func decodeConv(raw []byte, st *convState) error {
+func Decode(raw []byte, st *State) error {
 	if err := json.Unmarshal(raw, st); err != nil {
 		return fmt.Errorf("conversation record: %w", err)
 	}
