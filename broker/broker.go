@@ -24,6 +24,7 @@ import (
 	"github.com/imbroker/imbroker/hooks/auth"
 	"github.com/imbroker/imbroker/hooks/intake"
 	"github.com/imbroker/imbroker/hooks/session"
+	"github.com/imbroker/imbroker/internal/mochifix"
 	"github.com/imbroker/imbroker/internal/usersig"
 	"github.com/imbroker/imbroker/internal/wslistener"
 	"github.com/imbroker/imbroker/storage"
@@ -36,6 +37,7 @@ type Broker struct {
 	signer  *usersig.Signer
 	store   *storage.Store
 	mq      *mqtt.Server
+	fix     *mochifix.Hook // mends mochi; also tells when a connection is attached
 	deliver *deliverer
 	metrics metrics
 
@@ -111,7 +113,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 	b.mq = mqtt.New(&mqtt.Options{
 		InlineClient:             true,
 		Capabilities:             b.capabilities(),
-		Logger:                   mochiLogger(log, cfg.Log.Level),
+		Logger:                   mochifix.Logger(log, cfg.Log.Level == "debug").With("component", "mqtt"),
 		SysTopicResendInterval:   60,
 		ClientNetWriteBufferSize: 2048,
 		ClientNetReadBufferSize:  2048,
@@ -174,18 +176,20 @@ func (b *Broker) capabilities() *mqtt.Capabilities {
 	c.ReceiveMaximum = m.ReceiveMaximum
 	c.MaximumSessionExpiryInterval = uint32(m.SessionExpiry / time.Second)
 	c.MaximumClients = m.MaxClients
-	// Inbound aliases; outbound ones are assigned by the auth hook instead of
-	// mochi, whose own (#500) can reach a new connection unresolved.
-	c.TopicAliasMaximum = m.TopicAliasMaximum
-	c.Compatibilities.ObscureNotAuthorized = m.ObscureNotAuthorized // SUBACK 0x80 instead of 0x87
-	c.Compatibilities.NoInheritedPropertiesOnAck = true             // acks never echo a PUBLISH's properties
+	c.TopicAliasMaximum = m.TopicAliasMaximum                       // both directions, by the mochifix hook
+	c.Compatibilities.ObscureNotAuthorized = m.ObscureNotAuthorized // 0x80 instead of 0x87
+	mochifix.SetCapabilities(c)
 	return c
 }
 
 func (b *Broker) addHooks() error {
-	if err := b.mq.AddHook(new(auth.Hook), &auth.Options{
-		Authorizer: b, Server: b.mq, KeepaliveMin: b.cfg.MQTT.KeepaliveMin, KeepaliveMax: b.cfg.MQTT.KeepaliveMax,
+	b.fix = new(mochifix.Hook) // first: see mochifix.Hook
+	if err := b.mq.AddHook(b.fix, &mochifix.Options{
+		Server: b.mq, KeepaliveMin: b.cfg.MQTT.KeepaliveMin, KeepaliveMax: b.cfg.MQTT.KeepaliveMax,
 	}); err != nil {
+		return fmt.Errorf("add mochifix hook: %w", err)
+	}
+	if err := b.mq.AddHook(new(auth.Hook), &auth.Options{Authorizer: b, Server: b.mq}); err != nil {
 		return fmt.Errorf("add auth hook: %w", err)
 	}
 	if err := b.mq.AddHook(new(session.Hook), session.Watcher(b)); err != nil {
@@ -262,47 +266,14 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 }
 
 // closeMQTT stops the MQTT side: listeners stop accepting, every client is
-// sent DISCONNECT 0x8B (server shutting down), and mochi's Close waits for
-// their goroutines, so no send is in flight afterwards. mochi's own Close
-// disconnects clients through Clients.GetByListener, which takes a read lock
-// twice and deadlocks when a client connects or leaves in between (mochi
-// #488); closing the listeners first with a no-op closer (which mochi then
-// does not repeat) and disconnecting clients via GetAll avoids that path.
+// sent DISCONNECT 0x8B (server shutting down), and no send is in flight
+// afterwards (mochifix.Close).
 func (b *Broker) closeMQTT() {
+	ids := make([]string, 0, len(b.addrs))
 	for id := range b.addrs {
-		b.mq.Listeners.Close(id, func(string) {})
+		ids = append(ids, id)
 	}
-	disconnectAll := func() {
-		for _, cl := range b.mq.Clients.GetAll() {
-			if !cl.Net.Inline && !cl.Closed() {
-				_ = b.mq.DisconnectClient(cl, packets.ErrServerShuttingDown)
-			}
-		}
-	}
-	// This goroutine reads the client map before Close waits for the
-	// clients: that orders every attached client's WaitGroup Add before the
-	// Wait, as mochi's own Close path does.
-	disconnectAll()
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		// A connection accepted just before its listener closed may finish
-		// attaching after the first pass: keep disconnecting until Close returns.
-		defer close(done)
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				disconnectAll()
-			}
-		}
-	}()
-	_ = b.mq.Close()
-	close(stop)
-	<-done
+	_ = mochifix.Close(b.mq, ids)
 }
 
 // SessionStarting implements session.Watcher. A persistent session may hold
@@ -315,15 +286,7 @@ func (b *Broker) SessionStarting(cl *mqtt.Client) {
 	b.trackDevice(cl)
 	b.presenceChanged(cl) // StatusChanged to friends (relations.status_events)
 	b.stateLogin(cl)      // State.StateChange Login
-	old, ok := b.mq.Clients.Get(cl.ID)
-	if !ok {
-		return
-	}
-	for _, pk := range old.State.Inflight.GetAll(false) {
-		if strings.HasPrefix(pk.TopicName, topicUserPrefix) {
-			old.State.Inflight.Delete(pk.PacketID)
-		}
-	}
+	mochifix.DropInflight(b.mq, cl.ID, func(pk packets.Packet) bool { return strings.HasPrefix(pk.TopicName, topicUserPrefix) })
 }
 
 // SessionEnded implements session.Watcher. The connection stops counting as
@@ -335,41 +298,6 @@ func (b *Broker) SessionEnded(cl *mqtt.Client, err error) {
 	b.stateEnded(cl, err) // State.StateChange Logout / Disconnect (takeovers never get here)
 	b.log.Debug("client disconnected", "client", cl.ID, "user", userOf(cl), "cause", err)
 }
-
-// mochiLogger quiets mochi below debug: it logs every refused login and
-// every dropped connection at Warn, per event, which floods under load.
-func mochiLogger(log *slog.Logger, level string) *slog.Logger {
-	min := slog.LevelError
-	if level == "debug" {
-		min = slog.LevelDebug
-	}
-	return slog.New(minLevel{log.Handler(), min}).With("component", "mqtt")
-}
-
-// minLevel drops records below a level, and mochi's "publish packet error",
-// which it logs (with the whole packet) for every refusal our intake hook
-// returns as a reason code: refusals are expected traffic, counted and
-// logged by the broker itself.
-type minLevel struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= m.min && m.Handler.Enabled(ctx, l)
-}
-
-func (m minLevel) Handle(ctx context.Context, r slog.Record) error {
-	if r.Message == "publish packet error" {
-		return nil
-	}
-	return m.Handler.Handle(ctx, r)
-}
-
-func (m minLevel) WithAttrs(as []slog.Attr) slog.Handler {
-	return minLevel{m.Handler.WithAttrs(as), m.min}
-}
-func (m minLevel) WithGroup(g string) slog.Handler { return minLevel{m.Handler.WithGroup(g), m.min} }
 
 // Stats are the broker's counters (for tests now, /metrics later).
 type Stats struct {

@@ -226,7 +226,9 @@ type kickNotice struct {
 // DISCONNECT 0x98 "kicked: device limit"; 3.1.1 clients see the connection
 // close. A shutdown (ctx) cancels a kick still waiting for its victim.
 func (b *Broker) kickDevice(ctx context.Context, cl *mqtt.Client, user, byClientID string) {
-	if !b.waitAttached(ctx, cl, kickWriteTimeout) {
+	// A victim chosen while its own login is still in progress (logins
+	// racing) is closed only after its CONNACK.
+	if !b.fix.WaitAttached(ctx, cl, kickWriteTimeout) {
 		return // ended, or taken over by its own ClientID, or shutting down, meanwhile
 	}
 	if cl.Net.Conn != nil {
@@ -239,34 +241,4 @@ func (b *Broker) kickDevice(ctx context.Context, cl *mqtt.Client, user, byClient
 		b.writeDirect(cl, topicUserPrefix+user+rpcSuffix, payload, packets.Properties{})
 	}
 	_ = b.mq.DisconnectClient(cl, errKickedDeviceLimit)
-}
-
-// waitAttached waits until mochi has registered cl under its ClientID, which
-// it does just before sending cl's CONNACK. A victim chosen while its own
-// login is still in progress (logins racing) would otherwise be closed
-// before its CONNACK: the client would see no reason, and mochi, whose
-// CONNACK write then fails, would return without unregistering it, keeping
-// the dead client in its map. It reports false when cl closed meanwhile
-// (also when a newer connection with its ClientID took it over), or when
-// ctx ends.
-func (b *Broker) waitAttached(ctx context.Context, cl *mqtt.Client, max time.Duration) bool {
-	deadline := time.Now().Add(max)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for {
-		cur, ok := b.mq.Clients.Get(cl.ID)
-		switch {
-		case cl.Closed():
-			return false
-		case ok && cur == cl:
-			return true
-		case time.Now().After(deadline):
-			return true // kick anyway: it must not stay connected past the limit
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-tick.C:
-		}
-	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
 	"go.uber.org/goleak"
 
 	"github.com/imbroker/imbroker/config"
@@ -42,18 +43,20 @@ func shutdown(t *testing.T, b *Broker) {
 }
 
 // loggingIn is a connection of user whose login is in progress: past auth
-// and SessionStarting, not yet registered by mochi.
+// and OnSessionEstablish (the mochifix hook's, then SessionStarting), its
+// CONNACK not yet written.
 func loggingIn(t *testing.T, b *Broker, clientID, user string) *mqtt.Client {
 	t.Helper()
 	server, client := net.Pipe()
 	t.Cleanup(func() { _, _ = server.Close(), client.Close() })
 	cl := b.mq.NewClient(server, ListenerTCP, clientID, false)
 	cl.Properties.Username = []byte(user)
+	b.fix.OnSessionEstablish(cl, packets.Packet{})
 	return cl
 }
 
 // TestShutdownCancelsPendingKick: a device kick waits for its victim's own
-// login to finish (waitAttached, up to 5 s); Shutdown cancels it and waits
+// login to finish (mochifix WaitAttached, up to 5 s); Shutdown cancels it and waits
 // for it, so no goroutine outlives the broker.
 func TestShutdownCancelsPendingKick(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()

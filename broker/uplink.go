@@ -9,8 +9,8 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/imbroker/imbroker/hooks/auth"
 	"github.com/imbroker/imbroker/internal/imerr"
+	"github.com/imbroker/imbroker/internal/mochifix"
 )
 
 const (
@@ -26,7 +26,7 @@ const (
 // mqtt.acl allows returns true: mochi retains and delivers it. [MQTT-PLAIN-ACL]
 func (b *Broker) HandlePublish(cl *mqtt.Client, pk packets.Packet) (bool, error) {
 	user := userOf(cl)
-	topic := auth.OriginalTopic(pk.TopicName) // a $SYS publish, renamed to be refused with an ack
+	topic := mochifix.OriginalTopic(pk.TopicName) // a $SYS publish, renamed to be refused with an ack
 	if pk.FixedHeader.Qos == 1 && user != "" && strings.HasPrefix(topic, topicSendC2C) &&
 		b.sendC2CPipelined(cl, pk, user, topic[len(topicSendC2C):], topic) {
 		return false, packets.ErrRejectPacket // acked by the pipe once durable [IM-C2C-PIPELINE]

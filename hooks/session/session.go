@@ -3,10 +3,11 @@ package session
 
 import (
 	"bytes"
-	"errors"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/imbroker/imbroker/internal/mochifix"
 )
 
 // Watcher is told about sessions.
@@ -48,13 +49,11 @@ func (h *Hook) Init(config any) error {
 // OnSessionEstablish forwards to SessionStarting.
 func (h *Hook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) { h.w.SessionStarting(cl) }
 
-// OnDisconnect forwards to SessionEnded, skipping takeovers (#173: the old
-// connection's disconnect can land after the new one is established).
+// OnDisconnect forwards to SessionEnded, skipping takeovers: the old
+// connection's end can land after the new one is established
+// (mochifix.TakenOver).
 func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
-	// mochi stops the old connection with ErrSessionTakenOver before it
-	// sets IsTakenOver, so the old connection's end can arrive with the flag
-	// still false: the stop cause tells the truth earlier.
-	if cl.IsTakenOver() || errors.Is(err, packets.ErrSessionTakenOver) || errors.Is(cl.StopCause(), packets.ErrSessionTakenOver) {
+	if mochifix.TakenOver(cl, err) {
 		return
 	}
 	h.w.SessionEnded(cl, err)

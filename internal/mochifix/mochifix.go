@@ -1,0 +1,226 @@
+// Package mochifix holds every workaround imbroker needs for the embedded
+// mochi-mqtt broker (github.com/mochi-mqtt/server/v2, written against
+// v2.7.9): a Hook that mends mochi's MQTT 5 behaviour, and helpers for what a
+// hook cannot reach (shutdown, a resumed session's inflight messages, log
+// volume, CONNACK refusals, takeovers). Each workaround names the mochi
+// version and the upstream issue; docs/mochi-upgrade.md is the checklist to
+// walk through on a mochi upgrade.
+package mochifix
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// Options configure the Hook.
+type Options struct {
+	// Server is the mochi server the hook is added to: the hook disconnects
+	// and unsubscribes clients through it, and its Capabilities give the
+	// topic alias maximum, the maximum packet size and ObscureNotAuthorized.
+	Server       *mqtt.Server
+	KeepaliveMin uint16 // seconds; lower (and 0) keepalives are raised to it
+	KeepaliveMax uint16 // seconds; higher keepalives are lowered to it
+}
+
+// Hook mends mochi's MQTT 5 behaviour. Add it before every other hook: its
+// OnConnect must run before a refusing CONNACK is sent, its
+// OnSessionEstablish before anyone waits for the connection (WaitAttached).
+type Hook struct {
+	mqtt.HookBase
+	opts     Options
+	caps     *mqtt.Capabilities
+	conns    sync.Map // *mqtt.Client -> *conn: MQTT 5 topic aliases of a live connection
+	attached attachWaits
+}
+
+var _ mqtt.Hook = (*Hook)(nil)
+
+// ID returns the hook id.
+func (h *Hook) ID() string { return "imbroker-mochifix" }
+
+// Provides lists the events this hook handles.
+func (h *Hook) Provides(b byte) bool {
+	return bytes.Contains([]byte{
+		mqtt.OnConnect, mqtt.OnSessionEstablish, mqtt.OnSessionEstablished, mqtt.OnDisconnect,
+		mqtt.OnPacketRead, mqtt.OnPacketEncode, mqtt.OnPacketSent, mqtt.OnClientExpired, mqtt.OnSysInfoTick,
+	}, []byte{b})
+}
+
+// Init takes *Options.
+func (h *Hook) Init(config any) error {
+	o, ok := config.(*Options)
+	if !ok || o == nil || o.Server == nil || o.Server.Options == nil || o.Server.Options.Capabilities == nil {
+		return mqtt.ErrInvalidConfigType
+	}
+	h.opts = *o
+	h.caps = o.Server.Options.Capabilities
+	return nil
+}
+
+// Stop releases every WaitAttached caller: the server is closing.
+func (h *Hook) Stop() error {
+	h.attached.releaseAll()
+	return nil
+}
+
+// OnConnect clamps the keepalive and keeps mochi from assigning outbound
+// topic aliases (the hook does, see alias.go).
+//
+// Keepalive, mochi v2.7.9, no upstream issue: mochi has no bounds for the
+// client's keepalive, and with keepalive 0 it sets no deadline on the
+// connection; as it holds the client's lock while writing to it (since #196),
+// one stalled peer would block every delivery to it forever.
+func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	ka := cl.State.Keepalive
+	switch {
+	case ka < h.opts.KeepaliveMin:
+		ka = h.opts.KeepaliveMin
+	case ka > h.opts.KeepaliveMax:
+		ka = h.opts.KeepaliveMax
+	}
+	if ka != cl.State.Keepalive {
+		cl.State.Keepalive = ka
+		cl.State.ServerKeepalive = true // [MQTT-3.2.2-21] v5 clients are told the value
+	}
+	// mochi v2.7.9, #500: mochi's outbound aliases are keyed on the wrong
+	// topic, and a queued message whose topic was blanked for an alias is
+	// resent so on a new connection, where the client knows no alias.
+	cl.Properties.Props.TopicAliasMaximum = 0
+	return nil
+}
+
+// OnSessionEstablish starts the wait for cl's CONNACK (WaitAttached).
+func (h *Hook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
+	h.attached.start(cl)
+}
+
+// OnDisconnect forgets the connection.
+func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	h.conns.Delete(cl)
+	h.attached.done(cl)
+}
+
+// OnPacketRead resolves an inbound topic alias (alias.go), renames
+// PUBLISHes to $SYS (RefusedTopicPrefix), and returns the send quota a
+// PUBACK frees for a message mochi already forgot.
+func (h *Hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	switch pk.FixedHeader.Type {
+	case packets.Publish:
+		if c := h.conn(cl); c != nil && pk.Properties.TopicAliasFlag && pk.Properties.TopicAlias > 0 && pk.Properties.TopicAlias <= c.inMax {
+			if !c.resolve(&pk) { // an alias never set: a Protocol Error (MQTT 5 §3.3.2.3.4)
+				_ = h.opts.Server.DisconnectClient(cl, packets.Code{Code: packets.ErrProtocolViolation.Code, Reason: "topic alias not set"})
+				return pk, packets.ErrRejectPacket
+			}
+		}
+		if len(pk.TopicName) >= 4 && strings.EqualFold(pk.TopicName[:4], "$SYS") {
+			pk.TopicName = RefusedTopicPrefix + pk.TopicName
+		}
+	case packets.Puback:
+		// Send quota, mochi v2.7.9, no upstream issue (the notes of #340
+		// touch the same code): a message mochi held back for the client's
+		// Receive Maximum is deleted from the inflight map as it is sent
+		// (processPacket, NextImmediate), so its PUBACK would free no quota
+		// and the session would stall for good after a few messages.
+		if _, ok := cl.State.Inflight.Get(pk.PacketID); !ok {
+			cl.State.Inflight.IncreaseSendQuota()
+		}
+	}
+	return pk, nil
+}
+
+// RefusedTopicPrefix is put before the topic of a client PUBLISH to $SYS.
+//
+// mochi v2.7.9, no upstream issue: processPublish drops a publish to a topic
+// that is not a valid publish topic ($SYS included) without any
+// acknowledgement, so a QoS 1 publisher would wait forever [MQTT-3.3.5-2].
+// Renamed, it reaches the ACL and is refused like any other forbidden publish
+// (every $ topic is). See OriginalTopic.
+const RefusedTopicPrefix = "$refused/"
+
+// OriginalTopic undoes RefusedTopicPrefix, for error messages.
+func OriginalTopic(topic string) string { return strings.TrimPrefix(topic, RefusedTopicPrefix) }
+
+// OnPacketEncode completes mochi's outbound packets (mochi v2.7.9):
+//   - CONNACK states the server's Topic Alias Maximum and Maximum Packet
+//     Size [MQTT-3.2.2-17] [MQTT-3.2.2-15]; mochi leaves both out (no upstream
+//     issue), so clients could use no alias and send any size;
+//   - Request Problem Information 0 makes mochi strip reason strings and user
+//     properties from every packet (no upstream issue), but [MQTT-3.1.2-29]
+//     still allows them on PUBLISH, CONNACK and DISCONNECT;
+//   - a QoS 1 PUBACK says 0x00 (success), not 0x01 "granted QoS 1" (#474,
+//     PR #497), which mochi writes whenever the ack has properties;
+//   - SUBACK and UNSUBACK do not echo the request's user properties (no
+//     upstream issue);
+//   - obscure_not_authorized turns 0x87 into 0x80 on every packet: mochi
+//     applies ObscureNotAuthorized to SUBACK ACL refusals only (no upstream
+//     issue), not to PUBACK/PUBREC refusals nor to our CONNACKs;
+//   - a PUBLISH gets an outbound topic alias (alias.go, #500).
+func (h *Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	switch pk.FixedHeader.Type {
+	case packets.Connack:
+		if pk.ReasonCode < packets.ErrUnspecifiedError.Code {
+			pk.Properties.TopicAliasMaximum = h.caps.TopicAliasMaximum
+			pk.Properties.MaximumPacketSize = h.caps.MaximumPacketSize
+		}
+		pk.Mods.DisallowProblemInfo = false
+	case packets.Disconnect:
+		pk.Mods.DisallowProblemInfo = false
+	case packets.Publish:
+		pk.Mods.DisallowProblemInfo = false
+		if h.caps.TopicAliasMaximum > 0 && cl.Properties.ProtocolVersion == 5 {
+			if c := h.conn(cl); c != nil {
+				c.alias(&pk)
+			}
+		}
+	case packets.Puback:
+		if pk.ReasonCode == packets.CodeGrantedQos1.Code {
+			pk.ReasonCode = packets.CodeSuccess.Code
+		}
+	case packets.Suback, packets.Unsuback:
+		pk.Properties.User = nil
+	}
+	if h.caps.Compatibilities.ObscureNotAuthorized && cl.Properties.ProtocolVersion == 5 {
+		if pk.ReasonCode == packets.ErrNotAuthorized.Code && pk.FixedHeader.Type != packets.Publish {
+			pk.ReasonCode = packets.ErrUnspecifiedError.Code
+		}
+		if pk.FixedHeader.Type == packets.Suback {
+			codes := append([]byte(nil), pk.ReasonCodes...)
+			for i, rc := range codes {
+				if rc == packets.ErrNotAuthorized.Code {
+					codes[i] = packets.ErrUnspecifiedError.Code
+				}
+			}
+			pk.ReasonCodes = codes
+		}
+	}
+	return pk
+}
+
+// OnPacketSent marks an outbound alias as known to the client, and a
+// CONNACK as written (WaitAttached).
+func (h *Hook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, b []byte) {
+	switch pk.FixedHeader.Type {
+	case packets.Connack:
+		h.attached.done(cl)
+	case packets.Publish:
+		if c := h.conn(cl); c != nil {
+			c.sent(&pk)
+		}
+	}
+}
+
+// OnClientExpired ends an expired session completely.
+//
+// mochi v2.7.9, no upstream issue: clearExpiredClients only forgets the
+// client; its subscriptions stay in the topic index (and in Info) and are
+// inherited by the next session with that ClientID, even a clean one, and
+// its queued messages are never dropped.
+func (h *Hook) OnClientExpired(cl *mqtt.Client) {
+	h.opts.Server.UnsubscribeClient(cl)
+	cl.ClearInflights()
+	h.attached.done(cl)
+}
