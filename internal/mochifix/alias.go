@@ -8,10 +8,11 @@ import (
 )
 
 // MQTT 5 topic aliases, both directions, in place of mochi's (v2.7.9):
-//   - inbound, no upstream issue: processPublish checks a PUBLISH's topic
-//     (validity, then the ACL) before it resolves the alias, so an aliased
-//     PUBLISH with an empty topic is dropped without an ack or checked as "",
-//     and one using an alias never set is not refused;
+//   - inbound, no upstream issue: processPublish runs the ACL check on a
+//     PUBLISH's topic before it resolves the alias, so an aliased PUBLISH
+//     with an empty topic is judged as "" rather than as its real topic, and
+//     one using an alias never set goes on with an empty topic instead of
+//     ending the connection;
 //   - outbound, #500: mochi keys its aliases on the publisher's topic rather
 //     than the one sent, and stores a queued message with its topic blanked
 //     for the alias, so the message is resent without a topic on a new

@@ -72,8 +72,8 @@ func (h *Hook) Stop() error {
 //
 // Keepalive, mochi v2.7.9, no upstream issue: mochi has no bounds for the
 // client's keepalive, and with keepalive 0 it sets no deadline on the
-// connection; as it holds the client's lock while writing to it (since #196),
-// one stalled peer would block every delivery to it forever.
+// connection. As it holds the client's lock while writing to it (since #196),
+// one stalled peer would then block whoever writes to it, forever.
 func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	ka := cl.State.Keepalive
 	switch {
@@ -120,8 +120,8 @@ func (h *Hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 			pk.TopicName = RefusedTopicPrefix + pk.TopicName
 		}
 	case packets.Puback:
-		// Send quota, mochi v2.7.9, no upstream issue (the notes of #340
-		// touch the same code): a message mochi held back for the client's
+		// Send quota, mochi v2.7.9, no upstream issue (#340 discusses the
+		// same code): a message mochi held back for the client's
 		// Receive Maximum is deleted from the inflight map as it is sent
 		// (processPacket, NextImmediate), so its PUBACK would free no quota
 		// and the session would stall for good after a few messages.
