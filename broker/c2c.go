@@ -10,6 +10,7 @@ import (
 
 	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/wire"
+	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
@@ -67,7 +68,7 @@ func (b *Broker) startC2C(ctx context.Context, from, to string, payload []byte) 
 	}
 	body0 := []byte(msg.MsgBody)
 	if err := b.beforeSend(ctx, cbC2CBefore, req.ForbidCallbackControl, cbFields, &body0, &msg.CloudCustomData,
-		c2cVerdicts); err == errDroppedByCallback {
+		callbacks.C2CVerdicts); err == errDroppedByCallback {
 		return nil, wire.SendResult{MsgKey: msg.MsgKey, MsgTime: msg.MsgTime, MsgSeq: msg.MsgSeq}, nil
 	} else if err != nil {
 		return nil, wire.SendResult{}, err

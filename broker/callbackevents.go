@@ -42,7 +42,7 @@ const (
 // beforeVerdict runs a before-callback that can only allow or reject (the
 // group and relation commands), mapped to an error by verdicts.refusal.
 // Drop (2) is a send-only verdict and counts as a reject here.
-func (b *Broker) beforeVerdict(ctx context.Context, command string, fields map[string]any, verdicts verdictRange) (callbacks.Decision, error) {
+func (b *Broker) beforeVerdict(ctx context.Context, command string, fields map[string]any, verdicts callbacks.Verdicts) (callbacks.Decision, error) {
 	if !b.callbacks.Enabled(command) {
 		return callbacks.Decision{}, nil
 	}
@@ -50,7 +50,7 @@ func (b *Broker) beforeVerdict(ctx context.Context, command string, fields map[s
 	if d.Action == callbacks.Allow {
 		return d, nil
 	}
-	return d, verdicts.refusal(d)
+	return d, verdicts.Refusal(d)
 }
 
 // peekGroupType reads a group's type without its op lock (before-callbacks
@@ -87,7 +87,7 @@ func (b *Broker) beforeCreateGroup(ctx context.Context, operator, owner string, 
 		members = append(members, map[string]any{"Member_Account": m.Member_Account})
 	}
 	_, err := b.beforeVerdict(ctx, cbGroupBeforeCreate, map[string]any{"Operator_Account": operator, "Owner_Account": owner,
-		"Type": q.Type, "Name": q.Name, "CreateGroupNum": 0, "MemberList": members}, groupVerdicts)
+		"Type": q.Type, "Name": q.Name, "CreateGroupNum": 0, "MemberList": members}, callbacks.GroupVerdicts)
 	return err
 }
 
@@ -101,7 +101,7 @@ func (b *Broker) beforeApplyJoin(ctx context.Context, gid, requestor string) err
 		return nil
 	}
 	_, err := b.beforeVerdict(ctx, cbGroupBeforeApply, map[string]any{"GroupId": gid, "Type": typ, "Requestor_Account": requestor},
-		groupVerdicts)
+		callbacks.GroupVerdicts)
 	return err
 }
 
@@ -116,7 +116,7 @@ func (b *Broker) beforeInvite(ctx context.Context, gid, operator string, members
 		return nil, nil
 	}
 	d, err := b.beforeVerdict(ctx, cbGroupBeforeInvite, map[string]any{"GroupId": gid, "Type": typ, "Operator_Account": operator,
-		"DestinationMembers": memberItems(members)}, groupVerdicts)
+		"DestinationMembers": memberItems(members)}, callbacks.GroupVerdicts)
 	if err != nil || d.Reply == nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func (b *Broker) snsVerdict(ctx context.Context, command string, fields map[stri
 	d := b.callbacks.Before(ctx, command, fields)
 	refused := map[string]error{}
 	if d.Action != callbacks.Allow {
-		e := snsVerdicts.refusal(d)
+		e := callbacks.SnsVerdicts.Refusal(d)
 		for _, a := range accounts {
 			refused[a] = e
 		}
@@ -158,7 +158,7 @@ func (b *Broker) snsVerdict(ctx context.Context, command string, fields map[stri
 		_ = json.Unmarshal(d.Reply, &rep)
 	}
 	for _, it := range rep.ResultItem {
-		if snsVerdicts.appCode(it.ResultCode) {
+		if callbacks.SnsVerdicts.AppCode(it.ResultCode) {
 			info := it.ResultInfo
 			if info == "" {
 				info = "refused by the app's callback"

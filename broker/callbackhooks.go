@@ -9,7 +9,6 @@ import (
 	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/config"
-	"github.com/imbroker/imbroker/internal/imerr"
 )
 
 // Callback commands (tencent-im.md §5).
@@ -30,7 +29,7 @@ var errDroppedByCallback = errors.New("dropped by callback")
 // reject becomes the Tencent code (or the app's own code in its range).
 // [IM-CALLBACK-1]
 func (b *Broker) beforeSend(ctx context.Context, command string, forbid []string, fields map[string]any,
-	body *[]byte, ccd *string, verdicts verdictRange) error {
+	body *[]byte, ccd *string, verdicts callbacks.Verdicts) error {
 	if slices.Contains(forbid, "ForbidBeforeSendMsgCallback") || !b.callbacks.Enabled(command) {
 		return nil
 	}
@@ -40,7 +39,7 @@ func (b *Broker) beforeSend(ctx context.Context, command string, forbid []string
 	case callbacks.Drop:
 		return errDroppedByCallback
 	case callbacks.Reject:
-		return verdicts.refusal(d)
+		return verdicts.Refusal(d)
 	}
 	if d.MsgBody != nil {
 		nb, err := wire.ValidateBody(d.MsgBody, b.cfg.Messages.MaxElements)
@@ -54,37 +53,6 @@ func (b *Broker) beforeSend(ctx context.Context, command string, forbid []string
 		*ccd = *d.CloudCustomData
 	}
 	return nil
-}
-
-// verdictRange is how one family of before-callbacks refuses: the code
-// when the app names none of its own, and the range of codes Tencent leaves
-// to the app (tencent-im.md §5).
-type verdictRange struct {
-	reject *imerr.Kind
-	lo, hi int
-}
-
-var (
-	c2cVerdicts   = verdictRange{imerr.CallbackRejectC2C, 120001, 130000}
-	groupVerdicts = verdictRange{imerr.CallbackRejectGroup, 10100, 10200}
-	snsVerdicts   = verdictRange{imerr.CallbackRejectSns, 38000, 39000}
-)
-
-// appCode reports whether code is one the app may choose.
-func (v verdictRange) appCode(code int) bool { return code >= v.lo && code <= v.hi }
-
-// refusal is the error a refusing verdict (reject, drop where it means
-// reject, or a failure under the refuse policy) becomes: the one mapping
-// from callback verdicts to errors.
-func (v verdictRange) refusal(d callbacks.Decision) *imerr.Error {
-	switch {
-	case d.Failed:
-		return imerr.CallbackFailed.Err()
-	case v.appCode(d.Code):
-		return imerr.Custom(d.Code, d.Info)
-	default:
-		return v.reject.Err()
-	}
 }
 
 // afterSend queues an after-send callback unless forbidden.

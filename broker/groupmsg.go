@@ -10,6 +10,7 @@ import (
 
 	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/wire"
+	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
@@ -260,7 +261,7 @@ func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte
 	cbFields := map[string]any{"GroupId": gid, "Type": gtype, "From_Account": from, "Operator_Account": from,
 		"Random": *req.MsgRandom, "OnlineOnlyFlag": 0}
 	if err := b.beforeSend(ctx, cbGroupBefore, req.ForbidCallbackControl, cbFields, &body, &req.CloudCustomData,
-		groupVerdicts); err == errDroppedByCallback {
+		callbacks.GroupVerdicts); err == errDroppedByCallback {
 		return 0, false, nil
 	} else if err != nil {
 		return 0, false, err
