@@ -10,16 +10,13 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/imbroker/imbroker/broker/convs"
-	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/broker/ops"
+	"github.com/imbroker/imbroker/broker/relations"
 	"github.com/imbroker/imbroker/internal/imerr"
-	"github.com/imbroker/imbroker/storage"
 )
 
 // The core of the REST admin API (rest/v4.go, docs/rest.md): im/req ops run
 // without an MQTT client, and the account registry.
-
-// accountKey holds an imported account: {"UserID","ImportTime"}.
-func accountKey(uid string) string { return "ac/" + uid }
 
 // errKickedAdmin is the DISCONNECT reason of a connection the admin kicked.
 var errKickedAdmin = packets.Code{Code: packets.ErrAdministrativeAction.Code, Reason: "kicked: admin"}
@@ -40,14 +37,10 @@ func (b *Broker) AdminRequest(ctx context.Context, op, actor string, body []byte
 	if op == "sync" || op == "group.sync" {
 		return nil, imerr.BadCommand.New("%s needs an MQTT connection", op)
 	}
-	h, ok := b.handlers[op]
-	if !ok {
-		return nil, imerr.BadCommand.New("unknown request %q", op)
-	}
 	if len(body) == 0 {
 		body = []byte("{}")
 	}
-	res, err := h(ctx, &reqCtx{user: actor, admin: actor == b.cfg.App.Admin, payload: body})
+	res, err := b.runOp(ctx, op, ops.Actor{User: actor, Admin: actor == b.cfg.App.Admin}, nil, packets.Packet{}, body)
 	if err != nil {
 		if e := imerr.As(err); e.Code == imerr.Internal.Code {
 			b.log.Error("admin request failed", "op", op, "actor", actor, "error", err)
@@ -70,59 +63,16 @@ func (b *Broker) AdminRequest(ctx context.Context, op, actor string, body []byte
 	return out, nil
 }
 
-// ImportAccount records uid as imported (Tencent account_import); importing
-// again is a success. Nick and FaceUrl, when given, go to the profile.
+// ImportAccount, AccountImported and DeleteAccount are the relations
+// service's, for rest.Admin until the REST API calls the service itself.
 func (b *Broker) ImportAccount(ctx context.Context, uid, nick, faceURL string) error {
-	if ids.CheckUserID(uid) != nil {
-		return imerr.AccountBadParams.New("invalid UserID %q", uid)
-	}
-	if _, ok, err := b.store.Get(accountKey(uid)); err != nil {
-		return err
-	} else if !ok {
-		rec, _ := json.Marshal(map[string]any{"UserID": uid, "ImportTime": time.Now().Unix()})
-		if err := b.store.Set(ctx, accountKey(uid), rec); err != nil {
-			return err
-		}
-	}
-	var items []map[string]any
-	if nick != "" {
-		items = append(items, map[string]any{"Tag": "Tag_Profile_IM_Nick", "Value": nick})
-	}
-	if faceURL != "" {
-		items = append(items, map[string]any{"Tag": "Tag_Profile_IM_Image", "Value": faceURL})
-	}
-	if len(items) == 0 {
-		return nil
-	}
-	body, _ := json.Marshal(map[string]any{"From_Account": uid, "ProfileItem": items})
-	_, err := b.AdminRequest(ctx, "profile.set", b.cfg.App.Admin, body)
-	return err
+	return b.relations.ImportAccount(ctx, uid, nick, faceURL)
 }
 
-// AccountImported reports whether uid was imported.
-func (b *Broker) AccountImported(uid string) (bool, error) {
-	if ids.CheckUserID(uid) != nil {
-		return false, nil
-	}
-	_, ok, err := b.store.Get(accountKey(uid))
-	return ok, err
-}
+func (b *Broker) AccountImported(uid string) (bool, error) { return b.relations.AccountImported(uid) }
 
-// DeleteAccount forgets an imported account (Tencent account_delete) and
-// disconnects its connections. Its messages, relations and profile stay.
 func (b *Broker) DeleteAccount(ctx context.Context, uid string) error {
-	ok, err := b.AccountImported(uid)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return imerr.AccountUnknown.New("account %q is not imported", uid)
-	}
-	if _, err := b.store.Commit(ctx, storage.Batch{Deletes: []string{accountKey(uid)}}); err != nil {
-		return err
-	}
-	b.KickUser(uid)
-	return nil
+	return b.relations.DeleteAccount(ctx, uid)
 }
 
 // KickUser disconnects every connection of user (Tencent kick): each gets
@@ -226,10 +176,33 @@ func (b *Broker) Counters() (AppCounters, error) {
 		}
 	}
 	b.devices.mu.Unlock()
-	if err := scanAll(b.store, "ac/", func([]byte) error { c.RegistUserNumTotal++; return nil }); err != nil {
+	var err error
+	if c.RegistUserNumTotal, err = b.relations.AccountCount(); err != nil {
 		return c, err
 	}
 	gids, err := b.GroupIDs("")
 	c.GroupAllGroupNum = len(gids)
 	return c, err
+}
+
+// SetNoSpeaking, GetNoSpeaking and ImportFriends are the relations
+// service's, for the REST API until it calls the service itself.
+func (b *Broker) SetNoSpeaking(ctx context.Context, uid string, c2c, group *uint32) error {
+	return b.relations.SetNoSpeaking(ctx, uid, c2c, group)
+}
+
+func (b *Broker) GetNoSpeaking(uid string) (c2c, group uint32, err error) {
+	return b.relations.GetNoSpeaking(uid)
+}
+
+// FriendImportItem is relations.FriendImportItem.
+type FriendImportItem = relations.FriendImportItem
+
+func (b *Broker) ImportFriends(ctx context.Context, from string, items []FriendImportItem) (map[string]any, error) {
+	res, err := b.relations.FriendImport(ctx, ops.Actor{User: from, Admin: from == b.cfg.App.Admin},
+		&relations.FriendImportRequest{AddFriendItem: items})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"ResultItem": res.ResultItem, "Fail_Account": res.Fail_Account}, nil
 }

@@ -19,6 +19,8 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/imbroker/imbroker/broker/convs"
+	"github.com/imbroker/imbroker/broker/ops"
+	"github.com/imbroker/imbroker/broker/relations"
 	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/hooks/auth"
@@ -46,8 +48,10 @@ type Broker struct {
 	policies map[string]*groupPolicy
 	groups   groups
 	handlers map[string]reqHandler
-	devices  devices  // each user's live connections [IM-DEVICES]
-	relLocks relLocks // relation record lock stripes (relations.go lockUsers)
+	ops      *ops.Registry // typed im/req operations of the domain services (looked up before handlers)
+	devices  devices       // each user's live connections [IM-DEVICES]
+
+	relations *relations.Service // profiles, friends, blacklist, status, mutes, accounts
 
 	addrs    map[string]string // listener id -> bound address
 	ready    atomic.Bool
@@ -69,6 +73,14 @@ type metrics struct {
 	refused      atomic.Int64
 	syncs        atomic.Int64
 }
+
+// What the services need, implemented here or by the MQTT side.
+var (
+	_ relations.Store     = (*storage.Store)(nil)
+	_ relations.Callbacks = (*callbacks.Client)(nil)
+	_ relations.Presence  = (*devices)(nil)
+	_ relations.Kicker    = (*Broker)(nil)
+)
 
 // Listener ids.
 const (
@@ -139,6 +151,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 			_ = b.store.Close()
 		}
 	}()
+	b.relations = relations.New(relations.Options{Store: b.store, Config: cfg.Relations, Admin: cfg.App.Admin,
+		Callbacks: b.callbacks, Presence: &b.devices, Kicker: b, Log: log.With("component", "relations")})
+	if b.ops, err = ops.NewRegistry(b.relations.Ops()); err != nil {
+		return nil, err
+	}
 	if err := b.addHooks(); err != nil {
 		return nil, err
 	}
@@ -298,6 +315,22 @@ func (b *Broker) SessionEnded(cl *mqtt.Client, err error) {
 	b.stateEnded(cl, err) // State.StateChange Logout / Disconnect (takeovers never get here)
 	b.log.Debug("client disconnected", "client", cl.ID, "user", userOf(cl), "cause", err)
 }
+
+// presenceChanged hands a connection's start or end to the relations
+// service, which announces the user's state to their friends
+// (relations.status_events). Guests and the inline client have no state.
+func (b *Broker) presenceChanged(cl *mqtt.Client) {
+	user := userOf(cl)
+	if cl.Net.Inline || user == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Storage.CommitTimeout)
+	defer cancel()
+	b.relations.PresenceChanged(ctx, user)
+}
+
+// Relations is the relations service (for the REST API).
+func (b *Broker) Relations() *relations.Service { return b.relations }
 
 // Stats are the broker's counters (for tests now, /metrics later).
 type Stats struct {

@@ -11,6 +11,7 @@ import (
 	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/callbacks"
+	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
@@ -41,10 +42,13 @@ func (b *Broker) startC2C(ctx context.Context, from, to string, payload []byte) 
 	if err := ids.CheckUserID(to); err != nil {
 		return nil, wire.SendResult{}, imerr.BadAccount.New("invalid To_Account: %v", err)
 	}
-	if err := b.checkNoSpeaking(from, false); err != nil { // global mute [IM-NOSPEAKING]
+	if err := b.relations.CheckNoSpeaking(from, false); err != nil { // global mute [IM-NOSPEAKING]
 		return nil, wire.SendResult{}, err
 	}
-	if res, stop, err := b.c2cRelationGate(from, to, payload); stop { // blacklist, friendship [IM-REL-C2C]
+	if drop, err := b.relations.CheckC2C(from, to); err != nil { // blacklist, friendship [IM-REL-C2C]
+		return nil, wire.SendResult{}, err
+	} else if drop {
+		res, err := silentResult(payload, b.cfg.Messages)
 		return nil, res, err
 	}
 	req, body, err := wire.ParseSend(payload, b.cfg.Messages)
@@ -142,4 +146,21 @@ func c2cDedupKey(from, to string, random uint32, body []byte, req *wire.SendRequ
 	h.Write([]byte(req.ClientMsgID))
 	var sum [sha256.Size]byte
 	return wire.AppendDedupKey(from, to, random, h.Sum(sum[:0])[:16])
+}
+
+// silentResult is what the sender of a message nobody will get (the
+// recipient blacklisted them, relations.blacklisted_send success) is told:
+// the payload is still validated, and the result looks like a real send's,
+// but nothing is stored in any stream.
+func silentResult(payload []byte, lim config.Messages) (wire.SendResult, error) {
+	req, _, err := wire.ParseSend(payload, lim)
+	if err != nil {
+		return wire.SendResult{}, err
+	}
+	res := wire.SendResult{MsgSeq: req.MsgSeq, MsgTime: time.Now().Unix()}
+	if res.MsgSeq == 0 {
+		res.MsgSeq = rand.Uint32N(1<<31-1) + 1
+	}
+	res.MsgKey = wire.C2CMsgKey(res.MsgSeq, *req.MsgRandom, res.MsgTime)
+	return res, nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/internal/ids"
-	"github.com/imbroker/imbroker/internal/imerr"
 )
 
 // Event callback commands (tencent-im.md §5; docs/callbacks.md "Event commands").
@@ -30,17 +29,10 @@ const (
 	cbGroupDestroyed    = "Group.CallbackAfterGroupDestroyed"
 	cbGroupInfoChanged  = "Group.CallbackAfterGroupInfoChanged"
 	cbGroupRecall       = "Group.CallbackAfterRecallMsg"
-	cbSnsPrevAdd        = "Sns.CallbackPrevFriendAdd"
-	cbSnsPrevResponse   = "Sns.CallbackPrevFriendResponse"
-	cbSnsFriendAdd      = "Sns.CallbackFriendAdd"
-	cbSnsFriendDelete   = "Sns.CallbackFriendDelete"
-	cbSnsBlackAdd       = "Sns.CallbackBlackListAdd"
-	cbSnsBlackDelete    = "Sns.CallbackBlackListDelete"
-	cbPortraitSet       = "Profile.CallbackPortraitSet"
 )
 
 // beforeVerdict runs a before-callback that can only allow or reject (the
-// group and relation commands), mapped to an error by verdicts.refusal.
+// group and relation commands), mapped to an error by verdicts.Refusal.
 // Drop (2) is a send-only verdict and counts as a reject here.
 func (b *Broker) beforeVerdict(ctx context.Context, command string, fields map[string]any, verdicts callbacks.Verdicts) (callbacks.Decision, error) {
 	if !b.callbacks.Enabled(command) {
@@ -127,78 +119,6 @@ func (b *Broker) beforeInvite(ctx context.Context, gid, operator string, members
 		refused[u] = true
 	}
 	return refused, nil
-}
-
-// snsVerdict runs a Sns before-callback whose reply refuses items
-// (ResultItem[{To_Account, ResultCode}], ResultCode in 38000–39000). It
-// returns each refused account's item error. A reject of the whole request
-// refuses every item: with the app's code when in range, 80003 when the
-// callback failed under the refuse policy, else 38000.
-func (b *Broker) snsVerdict(ctx context.Context, command string, fields map[string]any, accounts []string) map[string]error {
-	if !b.callbacks.Enabled(command) {
-		return nil
-	}
-	d := b.callbacks.Before(ctx, command, fields)
-	refused := map[string]error{}
-	if d.Action != callbacks.Allow {
-		e := callbacks.SnsVerdicts.Refusal(d)
-		for _, a := range accounts {
-			refused[a] = e
-		}
-		return refused
-	}
-	var rep struct {
-		ResultItem []struct {
-			To_Account string
-			ResultCode int
-			ResultInfo string
-		}
-	}
-	if d.Reply != nil {
-		_ = json.Unmarshal(d.Reply, &rep)
-	}
-	for _, it := range rep.ResultItem {
-		if callbacks.SnsVerdicts.AppCode(it.ResultCode) {
-			info := it.ResultInfo
-			if info == "" {
-				info = "refused by the app's callback"
-			}
-			refused[it.To_Account] = imerr.Custom(it.ResultCode, info)
-		}
-	}
-	return refused
-}
-
-// prevFriendAdd: Sns.CallbackPrevFriendAdd.
-func (b *Broker) prevFriendAdd(ctx context.Context, requester string, items []addFriendItem, addType string) map[string]error {
-	if !b.callbacks.Enabled(cbSnsPrevAdd) {
-		return nil
-	}
-	list := make([]map[string]any, 0, len(items))
-	accounts := make([]string, 0, len(items))
-	for _, it := range items {
-		groups, _ := groupNames(it.GroupName)
-		list = append(list, map[string]any{"To_Account": it.To_Account, "Remark": it.Remark, "GroupName": nonNilStrs(groups),
-			"AddSource": it.AddSource, "AddWording": it.AddWording})
-		accounts = append(accounts, it.To_Account)
-	}
-	return b.snsVerdict(ctx, cbSnsPrevAdd, map[string]any{"Requester_Account": requester, "From_Account": requester,
-		"FriendItem": list, "AddType": addType, "ForceAddFlags": 0}, accounts)
-}
-
-// prevFriendResponse: Sns.CallbackPrevFriendResponse.
-func (b *Broker) prevFriendResponse(ctx context.Context, responder string, items []responseItem) map[string]error {
-	if !b.callbacks.Enabled(cbSnsPrevResponse) {
-		return nil
-	}
-	list := make([]map[string]any, 0, len(items))
-	accounts := make([]string, 0, len(items))
-	for _, it := range items {
-		list = append(list, map[string]any{"To_Account": it.To_Account, "ResponseAction": it.ResponseAction, "Remark": it.Remark})
-		accounts = append(accounts, it.To_Account)
-	}
-	return b.snsVerdict(ctx, cbSnsPrevResponse, map[string]any{"Requester_Account": responder, "From_Account": responder,
-		"ResponseFriendItem": list}, accounts)
 }
 
 // --- after-callbacks (queued; never block) ---
@@ -323,30 +243,4 @@ func (b *Broker) afterGroupInfoChanged(gid, typ, operator string, changed map[st
 func (b *Broker) afterGroupRecall(gid, typ, operator string, seq uint64) {
 	b.callbacks.After(cbGroupRecall, map[string]any{"GroupId": gid, "Type": typ, "Operator_Account": operator,
 		"MsgSeqList": []map[string]any{{"MsgSeq": seq}}, "TopicId": ""})
-}
-
-// relCallback records a pair for an after-callback sent once the relation
-// batch commits (Sns.CallbackFriendAdd / FriendDelete / BlackListAdd /
-// BlackListDelete).
-func (rb *relBatch) callback(command string, from, to, initiator string) {
-	if rb.after == nil {
-		rb.after = map[string][]map[string]any{}
-	}
-	rb.after[command] = append(rb.after[command], map[string]any{"From_Account": from, "To_Account": to, "Initiator_Account": initiator})
-}
-
-// relAfter sends a committed relation batch's after-callbacks.
-func (b *Broker) relAfter(rb *relBatch) {
-	for command, pairs := range rb.after {
-		fields := map[string]any{"PairList": pairs}
-		if command == cbSnsFriendAdd || command == cbSnsFriendDelete {
-			fields["ForceFlag"] = 0
-		}
-		b.callbacks.After(command, fields)
-	}
-}
-
-// afterPortraitSet: Profile.CallbackPortraitSet.
-func (b *Broker) afterPortraitSet(target, operator string, items []tagValue) {
-	b.callbacks.After(cbPortraitSet, map[string]any{"From_Account": target, "Operator_Account": operator, "ProfileItem": items})
 }

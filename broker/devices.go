@@ -158,11 +158,15 @@ func (d *devices) list(user string) []string {
 
 // OnlineDevices returns the ClientIDs user is connected with right now,
 // oldest connection first; nil when the user is offline.
-func (b *Broker) OnlineDevices(user string) []string {
+func (b *Broker) OnlineDevices(user string) []string { return b.devices.OnlineDevices(user) }
+
+// OnlineDevices is Broker.OnlineDevices; it makes the device registry the
+// relations service's Presence.
+func (d *devices) OnlineDevices(user string) []string {
 	if user == "" {
 		return nil
 	}
-	if ids := b.devices.list(user); len(ids) > 0 {
+	if ids := d.list(user); len(ids) > 0 {
 		return ids
 	}
 	return nil

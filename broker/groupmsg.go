@@ -239,7 +239,7 @@ func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte
 	if err := ids.CheckGroupID(gid, false); err != nil {
 		return 0, false, imerr.GroupInvalid.New("invalid GroupId: %v", err)
 	}
-	if err := b.checkNoSpeaking(from, true); err != nil { // global mute [IM-NOSPEAKING]
+	if err := b.relations.CheckNoSpeaking(from, true); err != nil { // global mute [IM-NOSPEAKING]
 		return 0, false, err
 	}
 	req, body, err := wire.ParseSend(payload, b.cfg.Messages)

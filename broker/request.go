@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/imbroker/imbroker/broker/ops"
 	"github.com/imbroker/imbroker/internal/imerr"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -44,9 +45,10 @@ func (r *reqCtx) decode(v any, kind *imerr.Kind) error {
 	return nil
 }
 
-// reqHandler handles one op. It returns the reply fields (a struct or map;
-// nil for none) or an error mapped to a code. Handlers that write to the
-// connection themselves (sync) return handled=true through errReplied.
+// reqHandler handles one op not yet in the typed registry (broker/ops). It
+// returns the reply fields (a struct or map; nil for none) or an error
+// mapped to a code. Handlers that write to the connection themselves (sync)
+// return errReplied.
 type reqHandler func(ctx context.Context, r *reqCtx) (any, error)
 
 func (b *Broker) requestHandlers() map[string]reqHandler {
@@ -79,24 +81,6 @@ func (b *Broker) requestHandlers() map[string]reqHandler {
 		"msg.receipt":              b.reqMsgReceipt,
 		"msg.receipt_info":         b.reqMsgReceiptInfo,
 		"msg.receipt_detail":       b.reqMsgReceiptDetail,
-		// Profiles, friends, blacklist, online status (docs/relations.md).
-		"profile.set":         b.reqProfileSet,
-		"profile.get":         b.reqProfileGet,
-		"friend.add":          b.reqFriendAdd,
-		"friend.response":     b.reqFriendResponse,
-		"friend.pending":      b.reqFriendPending,
-		"friend.delete":       b.reqFriendDelete,
-		"friend.get":          b.reqFriendGet,
-		"friend.check":        b.reqFriendCheck,
-		"friend.update":       b.reqFriendUpdate,
-		"friend.group_add":    b.reqFriendGroupAdd,
-		"friend.group_delete": b.reqFriendGroupDelete,
-		"friend.group_get":    b.reqFriendGroupGet,
-		"black.add":           b.reqBlackAdd,
-		"black.delete":        b.reqBlackDelete,
-		"black.get":           b.reqBlackGet,
-		"black.check":         b.reqBlackCheck,
-		"status.query":        b.reqStatusQuery,
 	}
 }
 
@@ -121,13 +105,8 @@ func (b *Broker) handleRequest(ctx context.Context, cl *mqtt.Client, pk packets.
 		fail(imerr.BadParams.New("Id longer than %d bytes", maxRequestID))
 		return
 	}
-	h, ok := b.handlers[op]
-	if !ok {
-		fail(imerr.BadCommand.New("unknown request %q", op))
-		return
-	}
 	user := userOf(cl)
-	res, err := h(ctx, &reqCtx{cl: cl, pk: pk, user: user, admin: user == b.cfg.App.Admin, payload: pk.Payload})
+	res, err := b.runOp(ctx, op, ops.Actor{User: user, Admin: user == b.cfg.App.Admin}, cl, pk, pk.Payload)
 	if err == errReplied {
 		return
 	}
@@ -146,6 +125,20 @@ func (b *Broker) handleRequest(ctx context.Context, cl *mqtt.Client, pk packets.
 		return
 	}
 	b.replyRaw(cl, pk, payload)
+}
+
+// runOp runs the im/req operation op as a: a typed one of the registry,
+// else one of the handler map (operations no service has taken over yet).
+// cl and pk are zero for AdminRequest.
+func (b *Broker) runOp(ctx context.Context, op string, a ops.Actor, cl *mqtt.Client, pk packets.Packet, payload []byte) (any, error) {
+	if o, ok := b.ops.Lookup(op); ok {
+		return o.Run(ctx, a, payload)
+	}
+	h, ok := b.handlers[op]
+	if !ok {
+		return nil, imerr.BadCommand.New("unknown request %q", op)
+	}
+	return h(ctx, &reqCtx{cl: cl, pk: pk, user: a.User, admin: a.Admin, payload: payload})
 }
 
 // okReply is a success reply: hdr's fields, then res's (a JSON object, or

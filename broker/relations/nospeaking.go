@@ -1,8 +1,9 @@
-package broker
+package relations
 
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/imbroker/imbroker/internal/ids"
@@ -13,10 +14,9 @@ import (
 // Global mute (Tencent openconfigsvr/setnospeaking): an account may be
 // stopped from sending one-to-one and/or group messages for a number of
 // seconds. The app admin is never muted. [IM-NOSPEAKING]
-const (
-	// NoSpeakingForever is the Tencent value for "muted until unmuted".
-	NoSpeakingForever = 4294967295
-)
+
+// NoSpeakingForever is the Tencent value for "muted until unmuted".
+const NoSpeakingForever = 4294967295
 
 // noSpeaking is the stored record: Unix seconds until which the account
 // is muted; 0 none, -1 forever.
@@ -24,8 +24,6 @@ type noSpeaking struct {
 	C2C   int64 `json:"c2c,omitempty"`
 	Group int64 `json:"group,omitempty"`
 }
-
-func noSpeakingKey(uid string) string { return "nsp/" + uid }
 
 // untilOf turns a Tencent duration (seconds) into a stored deadline.
 func untilOf(secs uint32, now time.Time) int64 {
@@ -51,12 +49,12 @@ func remaining(until int64, now time.Time) uint32 {
 
 // SetNoSpeaking sets uid's global mute; a nil duration leaves that kind
 // unchanged, 0 unmutes, NoSpeakingForever mutes until unmuted.
-func (b *Broker) SetNoSpeaking(ctx context.Context, uid string, c2c, group *uint32) error {
+func (s *Service) SetNoSpeaking(ctx context.Context, uid string, c2c, group *uint32) error {
 	if err := ids.CheckUserID(uid); err != nil {
 		return imerr.BadAccount.New("invalid Set_Account: %v", err)
 	}
 	now := time.Now()
-	_, err := b.store.Commit(ctx, storage.Batch{Updates: []storage.Update{{Name: noSpeakingKey(uid),
+	_, err := s.store.Commit(ctx, storage.Batch{Updates: []storage.Update{{Name: noSpeakingKey(uid),
 		Fn: func(old []byte, found bool, _ []storage.Pos) ([]byte, error) {
 			var ns noSpeaking
 			if found {
@@ -73,30 +71,34 @@ func (b *Broker) SetNoSpeaking(ctx context.Context, uid string, c2c, group *uint
 			}
 			return mustJSON(ns), nil
 		}}}})
-	return err
+	if err != nil {
+		return fmt.Errorf("set nospeaking of %s: %w", uid, err)
+	}
+	return nil
 }
 
 // GetNoSpeaking is the seconds left of uid's one-to-one and group mutes
 // (0 unmuted, NoSpeakingForever until unmuted).
-func (b *Broker) GetNoSpeaking(uid string) (c2c, group uint32, err error) {
+func (s *Service) GetNoSpeaking(uid string) (c2c, group uint32, err error) {
 	if err := ids.CheckUserID(uid); err != nil {
 		return 0, 0, imerr.BadAccount.New("invalid Get_Account: %v", err)
 	}
 	var ns noSpeaking
-	if _, err := b.relGetJSON(noSpeakingKey(uid), &ns); err != nil {
+	if _, err := s.getJSON(noSpeakingKey(uid), &ns); err != nil {
 		return 0, 0, err
 	}
 	now := time.Now()
 	return remaining(ns.C2C, now), remaining(ns.Group, now), nil
 }
 
-// checkNoSpeaking refuses a send by a globally muted account: 20012 for
-// one-to-one, 10017 for group messages.
-func (b *Broker) checkNoSpeaking(uid string, group bool) error {
-	if uid == b.cfg.App.Admin || ids.CheckUserID(uid) != nil { // an invalid sender is refused elsewhere
+// CheckNoSpeaking refuses a send by a globally muted account: 20012 for
+// one-to-one, 10017 for group messages. The C2C and group send paths call
+// it.
+func (s *Service) CheckNoSpeaking(uid string, group bool) error {
+	if uid == s.admin || ids.CheckUserID(uid) != nil { // an invalid sender is refused elsewhere
 		return nil
 	}
-	c2c, grp, err := b.GetNoSpeaking(uid)
+	c2c, grp, err := s.GetNoSpeaking(uid)
 	if err != nil {
 		return err
 	}

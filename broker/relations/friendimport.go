@@ -1,10 +1,11 @@
-package broker
+package relations
 
 import (
 	"context"
 	"encoding/json"
 	"time"
 
+	"github.com/imbroker/imbroker/broker/ops"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 )
@@ -24,30 +25,36 @@ type FriendImportItem struct {
 	CustomItem json.RawMessage // custom friend fields: refused when non-empty (none are defined)
 }
 
-// ImportFriends puts friends in from's list as they were in an old system
+// FriendImportRequest is Tencent's sns/friend_import; the actor is its
+// From_Account.
+type FriendImportRequest struct {
+	AddFriendItem []FriendImportItem
+}
+
+// FriendImport puts friends in a's list as they were in an old system
 // (Tencent sns/friend_import): one-way, without the peer's approval or
 // AllowType, with the given AddTime; the blacklist and list limits still
-// apply and no relation callback fires. The answer is friend.add's
-// (ResultItem, Fail_Account). [IM-REL-IMPORT]
-func (b *Broker) ImportFriends(ctx context.Context, from string, items []FriendImportItem) (map[string]any, error) {
-	if ids.CheckUserID(from) != nil {
+// apply and no relation callback fires. The answer is friend.add's.
+// [IM-REL-IMPORT]
+func (s *Service) FriendImport(ctx context.Context, a ops.Actor, q *FriendImportRequest) (*Results, error) {
+	if ids.CheckUserID(a.User) != nil {
 		return nil, imerr.SnsBadParams.New("invalid From_Account")
 	}
-	if len(items) == 0 || len(items) > maxFriendImport {
+	if len(q.AddFriendItem) == 0 || len(q.AddFriendItem) > maxFriendImport {
 		return nil, imerr.SnsBadParams.New("AddFriendItem must hold 1 to %d items", maxFriendImport)
 	}
-	var rs relResults
-	for _, it := range items {
-		if err := rs.add(it.To_Account, b.importFriend(ctx, from, it)); err != nil {
+	var rs Results
+	for _, it := range q.AddFriendItem {
+		if err := rs.add(it.To_Account, s.importFriend(ctx, a.User, it)); err != nil {
 			return nil, err
 		}
 	}
-	return rs.reply(), nil
+	return rs.done(), nil
 }
 
-func (b *Broker) importFriend(ctx context.Context, a string, it FriendImportItem) error {
+func (s *Service) importFriend(ctx context.Context, a string, it FriendImportItem) error {
 	to := it.To_Account
-	if err := b.checkFriendAdd(a, to, it.Remark, it.AddWording, it.AddSource); err != nil {
+	if err := s.checkFriendAdd(a, to, it.Remark, it.AddWording, it.AddSource); err != nil {
 		return err
 	}
 	var custom []json.RawMessage
@@ -63,10 +70,10 @@ func (b *Broker) importFriend(ctx context.Context, a string, it FriendImportItem
 	if err != nil {
 		return err
 	}
-	unlock := b.lockUsers(a, to)
+	unlock := s.lockUsers(a, to)
 	defer unlock()
 	now := time.Now().Unix()
-	rb, err := b.friendAddable(a, to, groups, now)
+	rb, err := s.friendAddable(a, to, groups, now)
 	if err != nil {
 		return err
 	}
@@ -76,10 +83,7 @@ func (b *Broker) importFriend(ctx context.Context, a string, it FriendImportItem
 	}
 	rec := friendRec{Remark: it.Remark, GroupName: groups, AddTime: added, AddSource: it.AddSource, AddWording: it.AddWording}
 	rb.setFriend(a, to, rec)
-	// friendAdded's events, without its callback.
-	rb.event(a, eventFriendAdded, map[string]any{"From_Account": a, "To_Account": to, "Initiator_Account": a,
-		"Remark": rec.Remark, "GroupName": nonNilStrs(rec.GroupName), "AddSource": rec.AddSource, "AddWording": rec.AddWording, "AddTime": rec.AddTime})
-	rb.event(to, eventFriendAdded, map[string]any{"From_Account": a, "To_Account": to, "Initiator_Account": a})
+	rb.friendAddedEvents(a, to, a, rec)
 	rb.delPending(a, to)
-	return b.commitRel(ctx, rb)
+	return s.commit(ctx, rb)
 }

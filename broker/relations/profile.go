@@ -1,14 +1,16 @@
-package broker
+package relations
 
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/imbroker/imbroker/broker/ops"
 	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/internal/ids"
@@ -23,6 +25,8 @@ import (
 const eventProfileChanged = "ProfileChanged" // to the user's devices and to those who have them as a friend
 
 const (
+	tagNick            = "Tag_Profile_IM_Nick"
+	tagImage           = "Tag_Profile_IM_Image"
 	tagAllowType       = "Tag_Profile_IM_AllowType"
 	tagAdminForbidType = "Tag_Profile_IM_AdminForbidType"
 	customTagPrefix    = "Tag_Profile_Custom_"
@@ -37,8 +41,6 @@ const (
 	maxProfileGet   = 100 // accounts of one profile.get (Tencent)
 	maxProfileItems = 64  // items of one profile.set
 )
-
-func profileKey(uid string) string { return "pf/" + uid }
 
 type profileKind int
 
@@ -63,14 +65,14 @@ var standardTags = []struct {
 	name string
 	profileTag
 }{
-	{"Tag_Profile_IM_Nick", profileTag{kind: profString, max: maxProfileValue}},
+	{tagNick, profileTag{kind: profString, max: maxProfileValue}},
 	{"Tag_Profile_IM_Gender", profileTag{kind: profEnum, enum: []string{"Gender_Type_Unknown", "Gender_Type_Female", "Gender_Type_Male"}}},
 	{"Tag_Profile_IM_BirthDay", profileTag{kind: profUint}},
 	{"Tag_Profile_IM_Location", profileTag{kind: profString, max: 16}},
 	{"Tag_Profile_IM_SelfSignature", profileTag{kind: profString, max: maxProfileValue}},
 	{tagAllowType, profileTag{kind: profEnum, enum: []string{allowNeedConfirm, allowAllowAny, allowDenyAny}}},
 	{"Tag_Profile_IM_Language", profileTag{kind: profUint}},
-	{"Tag_Profile_IM_Image", profileTag{kind: profString, max: maxProfileValue}},
+	{tagImage, profileTag{kind: profString, max: maxProfileValue}},
 	{"Tag_Profile_IM_MsgSettings", profileTag{kind: profUint}},
 	{tagAdminForbidType, profileTag{kind: profEnum, enum: []string{adminForbidNone, adminForbidSendOut}, adminOnly: true, private: true}},
 	{"Tag_Profile_IM_Level", profileTag{kind: profUint, adminOnly: true}},
@@ -78,14 +80,14 @@ var standardTags = []struct {
 }
 
 // profileTagOf describes a standard or configured custom tag.
-func (b *Broker) profileTagOf(tag string) (profileTag, bool) {
+func (s *Service) profileTagOf(tag string) (profileTag, bool) {
 	for _, t := range standardTags {
 		if t.name == tag {
 			return t.profileTag, true
 		}
 	}
 	if name, ok := strings.CutPrefix(tag, customTagPrefix); ok {
-		if f, ok := b.cfg.Relations.CustomProfile[name]; ok {
+		if f, ok := s.cfg.CustomProfile[name]; ok {
 			t := profileTag{kind: profString, max: maxProfileValue, private: !f.Public}
 			if f.Type == config.ProfileTypeUint {
 				t.kind = profUint
@@ -97,13 +99,13 @@ func (b *Broker) profileTagOf(tag string) (profileTag, bool) {
 }
 
 // allProfileTags lists every tag: standard ones, then custom ones by name.
-func (b *Broker) allProfileTags() []string {
-	out := make([]string, 0, len(standardTags)+len(b.cfg.Relations.CustomProfile))
+func (s *Service) allProfileTags() []string {
+	out := make([]string, 0, len(standardTags)+len(s.cfg.CustomProfile))
 	for _, t := range standardTags {
 		out = append(out, t.name)
 	}
 	var custom []string
-	for name := range b.cfg.Relations.CustomProfile {
+	for name := range s.cfg.CustomProfile {
 		custom = append(custom, customTagPrefix+name)
 	}
 	sort.Strings(custom)
@@ -145,9 +147,9 @@ func (t profileTag) check(tag string, raw json.RawMessage) (json.RawMessage, err
 }
 
 // loadProfile reads a user's stored tags (none when never set).
-func (b *Broker) loadProfile(uid string) (map[string]json.RawMessage, error) {
+func (s *Service) loadProfile(uid string) (map[string]json.RawMessage, error) {
 	m := map[string]json.RawMessage{}
-	if _, err := b.relGetJSON(profileKey(uid), &m); err != nil {
+	if _, err := s.getJSON(profileKey(uid), &m); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -167,24 +169,20 @@ func profileString(p map[string]json.RawMessage, tag string) string {
 	return ""
 }
 
-// reqProfileSet sets profile fields (Tencent portrait_set). All items are
+// ProfileSetRequest is profile.set (Tencent portrait_set).
+type ProfileSetRequest struct {
+	From_Account string // another user's profile: the app admin only
+	ProfileItem  []TagValue
+}
+
+// ProfileSet sets profile fields (Tencent portrait_set). All items are
 // checked first; the change is one commit. The app admin may set another
 // user's profile with From_Account, and only the admin may set the
 // admin-only fields (AdminForbidType, Level, Role). [IM-REL-PROFILE]
-func (b *Broker) reqProfileSet(ctx context.Context, r *reqCtx) (any, error) {
-	var q struct {
-		From_Account string
-		ProfileItem  []struct {
-			Tag   string
-			Value json.RawMessage
-		}
-	}
-	if err := r.decode(&q, imerr.ProfileBadParams); err != nil {
-		return nil, err
-	}
-	target := r.user
-	if q.From_Account != "" && q.From_Account != r.user {
-		if !r.admin {
+func (s *Service) ProfileSet(ctx context.Context, a ops.Actor, q *ProfileSetRequest) (*Empty, error) {
+	target := a.User
+	if q.From_Account != "" && q.From_Account != a.User {
+		if !a.Admin {
 			return nil, imerr.ProfileAdminOnly.New("only the app admin may set another user's profile")
 		}
 		if ids.CheckUserID(q.From_Account) != nil {
@@ -195,109 +193,149 @@ func (b *Broker) reqProfileSet(ctx context.Context, r *reqCtx) (any, error) {
 	if len(q.ProfileItem) == 0 || len(q.ProfileItem) > maxProfileItems {
 		return nil, imerr.ProfileBadParams.New("ProfileItem must hold 1 to %d items", maxProfileItems)
 	}
-	changed := map[string]json.RawMessage{}
+	ch, err := s.profileChange(target, q.ProfileItem, a.Admin)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.commitProfile(ctx, storage.Batch{}, ch); err != nil {
+		return nil, err
+	}
+	s.afterPortraitSet(target, a.User, ch.all) // Profile.CallbackPortraitSet
+	return &Empty{}, nil
+}
+
+// profileChange is a checked change of one user's profile.
+type profileChange struct {
+	target  string
+	changed map[string]json.RawMessage
+	all     []TagValue // every item set, in request order (last value of a repeated tag)
+	public  []TagValue // those others may read
+}
+
+// profileChange checks items (all of them before anything is written).
+func (s *Service) profileChange(target string, items []TagValue, admin bool) (*profileChange, error) {
+	ch := &profileChange{target: target, changed: map[string]json.RawMessage{}}
 	var order []string
-	for _, it := range q.ProfileItem {
-		t, ok := b.profileTagOf(it.Tag)
+	for _, it := range items {
+		t, ok := s.profileTagOf(it.Tag)
 		if !ok {
 			return nil, imerr.ProfileUnknownTag.New("unknown profile tag %q", it.Tag)
 		}
-		if t.adminOnly && !r.admin {
+		if t.adminOnly && !admin {
 			return nil, imerr.ProfileNoWrite.New("%s can be set by the app admin only", it.Tag)
 		}
 		v, err := t.check(it.Tag, it.Value)
 		if err != nil {
 			return nil, err
 		}
-		if _, seen := changed[it.Tag]; !seen {
+		if _, seen := ch.changed[it.Tag]; !seen {
 			order = append(order, it.Tag)
 		}
-		changed[it.Tag] = v
+		ch.changed[it.Tag] = v
 	}
-	var all, public []tagValue
 	for _, tag := range order {
-		all = append(all, tagValue{tag, changed[tag]})
-		if t, _ := b.profileTagOf(tag); !t.private {
-			public = append(public, tagValue{tag, changed[tag]})
+		ch.all = append(ch.all, TagValue{tag, ch.changed[tag]})
+		if t, _ := s.profileTagOf(tag); !t.private {
+			ch.public = append(ch.public, TagValue{tag, ch.changed[tag]})
 		}
 	}
-	upd := storage.Update{Name: profileKey(target), Fn: func(old []byte, found bool, _ []storage.Pos) ([]byte, error) {
+	return ch, nil
+}
+
+// commitProfile commits first (which may hold other records of the same
+// change) with ch: the profile record, ProfileChanged to the user's
+// devices and, when public items changed, to every watcher.
+func (s *Service) commitProfile(ctx context.Context, first storage.Batch, ch *profileChange) error {
+	upd := storage.Update{Name: profileKey(ch.target), Fn: func(old []byte, found bool, _ []storage.Pos) ([]byte, error) {
 		m := map[string]json.RawMessage{}
 		if found {
 			_ = json.Unmarshal(old, &m)
 		}
-		for k, v := range changed {
+		for k, v := range ch.changed {
 			m[k] = v
 		}
 		return mustJSON(m), nil
 	}}
-	own, err := wire.EncodeEvent(eventProfileChanged, map[string]any{"From_Account": target, "ProfileItem": all})
+	own, err := wire.EncodeEvent(eventProfileChanged, map[string]any{"From_Account": ch.target, "ProfileItem": ch.all})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	first := storage.Batch{Updates: []storage.Update{upd}, Appends: []storage.Append{{Stream: userStream(target), Payload: own}}}
+	first.Updates = append(first.Updates, upd)
+	first.Appends = append(first.Appends, storage.Append{Stream: userStream(ch.target), Payload: own})
 	var events []storage.Append
-	if len(public) > 0 {
-		ws, err := b.relWatchers(target)
+	if len(ch.public) > 0 {
+		ws, err := s.watchers(ch.target)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		ev, err := wire.EncodeEvent(eventProfileChanged, map[string]any{"From_Account": target, "ProfileItem": public})
+		ev, err := wire.EncodeEvent(eventProfileChanged, map[string]any{"From_Account": ch.target, "ProfileItem": ch.public})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, w := range ws {
 			events = append(events, storage.Append{Stream: userStream(w), Payload: ev})
 		}
 	}
-	if err := b.commitFanout(ctx, first, events); err != nil {
-		return nil, err
+	if err := s.commitFanout(ctx, first, events); err != nil {
+		return fmt.Errorf("set profile of %s: %w", ch.target, err)
 	}
-	b.afterPortraitSet(target, r.user, all) // Profile.CallbackPortraitSet
-	return map[string]any{}, nil
+	return nil
 }
 
-// reqProfileGet reads profiles (Tencent portrait_get). Another user's
+// ProfileGetRequest is profile.get (Tencent portrait_get).
+type ProfileGetRequest struct {
+	To_Account []string
+	TagList    []string // none: every field
+}
+
+// UserProfileItem is one user's profile.
+type UserProfileItem struct {
+	To_Account  string
+	ProfileItem []TagValue
+	ResultCode  int
+	ResultInfo  string
+}
+
+// ProfileGetResponse answers profile.get.
+type ProfileGetResponse struct {
+	UserProfileItem []UserProfileItem
+	Fail_Account    []string
+}
+
+// ProfileGet reads profiles (Tencent portrait_get). Another user's
 // private fields (AdminForbidType, custom fields not `public`) are left out
 // of their item; the user and the app admin see everything. An empty
 // TagList asks for every field.
-func (b *Broker) reqProfileGet(_ context.Context, r *reqCtx) (any, error) {
-	var q struct {
-		To_Account []string
-		TagList    []string
-	}
-	if err := r.decode(&q, imerr.ProfileBadParams); err != nil {
-		return nil, err
-	}
+func (s *Service) ProfileGet(_ context.Context, a ops.Actor, q *ProfileGetRequest) (*ProfileGetResponse, error) {
 	if len(q.To_Account) == 0 || len(q.To_Account) > maxProfileGet {
 		return nil, imerr.ProfileBadParams.New("To_Account must hold 1 to %d accounts", maxProfileGet)
 	}
 	tags := q.TagList
 	if len(tags) == 0 {
-		tags = b.allProfileTags()
+		tags = s.allProfileTags()
 	}
 	defs := make([]profileTag, len(tags))
 	for i, tag := range tags {
-		t, ok := b.profileTagOf(tag)
+		t, ok := s.profileTagOf(tag)
 		if !ok {
 			return nil, imerr.ProfileUnknownTag.New("unknown profile tag %q", tag)
 		}
 		defs[i] = t
 	}
-	items := []map[string]any{}
-	fail := []string{}
+	res := &ProfileGetResponse{UserProfileItem: []UserProfileItem{}, Fail_Account: []string{}}
 	for _, to := range q.To_Account {
 		if ids.CheckUserID(to) != nil {
-			items = append(items, map[string]any{"To_Account": to, "ProfileItem": []tagValue{}, "ResultCode": imerr.ProfileBadParams.Code, "ResultInfo": "invalid To_Account"})
-			fail = append(fail, to)
+			res.UserProfileItem = append(res.UserProfileItem, UserProfileItem{To_Account: to, ProfileItem: []TagValue{},
+				ResultCode: imerr.ProfileBadParams.Code, ResultInfo: "invalid To_Account"})
+			res.Fail_Account = append(res.Fail_Account, to)
 			continue
 		}
-		prof, err := b.loadProfile(to)
+		prof, err := s.loadProfile(to)
 		if err != nil {
 			return nil, err
 		}
-		all := to == r.user || r.admin
-		pi := []tagValue{}
+		all := to == a.User || a.Admin
+		pi := []TagValue{}
 		for i, tag := range tags {
 			if defs[i].private && !all {
 				continue
@@ -306,9 +344,9 @@ func (b *Broker) reqProfileGet(_ context.Context, r *reqCtx) (any, error) {
 			if !ok {
 				v = defs[i].def()
 			}
-			pi = append(pi, tagValue{tag, v})
+			pi = append(pi, TagValue{tag, v})
 		}
-		items = append(items, map[string]any{"To_Account": to, "ProfileItem": pi, "ResultCode": 0, "ResultInfo": ""})
+		res.UserProfileItem = append(res.UserProfileItem, UserProfileItem{To_Account: to, ProfileItem: pi})
 	}
-	return map[string]any{"UserProfileItem": items, "Fail_Account": fail}, nil
+	return res, nil
 }
