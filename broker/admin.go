@@ -11,7 +11,6 @@ import (
 
 	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/ops"
-	"github.com/imbroker/imbroker/broker/relations"
 	"github.com/imbroker/imbroker/internal/imerr"
 )
 
@@ -61,18 +60,6 @@ func (b *Broker) AdminRequest(ctx context.Context, op, actor string, body []byte
 		}
 	}
 	return out, nil
-}
-
-// ImportAccount, AccountImported and DeleteAccount are the relations
-// service's, for rest.Admin until the REST API calls the service itself.
-func (b *Broker) ImportAccount(ctx context.Context, uid, nick, faceURL string) error {
-	return b.relations.ImportAccount(ctx, uid, nick, faceURL)
-}
-
-func (b *Broker) AccountImported(uid string) (bool, error) { return b.relations.AccountImported(uid) }
-
-func (b *Broker) DeleteAccount(ctx context.Context, uid string) error {
-	return b.relations.DeleteAccount(ctx, uid)
 }
 
 // KickUser disconnects every connection of user (Tencent kick): each gets
@@ -183,26 +170,4 @@ func (b *Broker) Counters() (AppCounters, error) {
 	gids, err := b.GroupIDs("")
 	c.GroupAllGroupNum = len(gids)
 	return c, err
-}
-
-// SetNoSpeaking, GetNoSpeaking and ImportFriends are the relations
-// service's, for the REST API until it calls the service itself.
-func (b *Broker) SetNoSpeaking(ctx context.Context, uid string, c2c, group *uint32) error {
-	return b.relations.SetNoSpeaking(ctx, uid, c2c, group)
-}
-
-func (b *Broker) GetNoSpeaking(uid string) (c2c, group uint32, err error) {
-	return b.relations.GetNoSpeaking(uid)
-}
-
-// FriendImportItem is relations.FriendImportItem.
-type FriendImportItem = relations.FriendImportItem
-
-func (b *Broker) ImportFriends(ctx context.Context, from string, items []FriendImportItem) (map[string]any, error) {
-	res, err := b.relations.FriendImport(ctx, ops.Actor{User: from, Admin: from == b.cfg.App.Admin},
-		&relations.FriendImportRequest{AddFriendItem: items})
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"ResultItem": res.ResultItem, "Fail_Account": res.Fail_Account}, nil
 }

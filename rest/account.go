@@ -1,25 +1,37 @@
 package rest
 
-import "github.com/imbroker/imbroker/internal/imerr"
+import (
+	"context"
 
-// Account codes (tencent-im.md §2).
-const (
-	maxAccountBatch = 100
+	"github.com/imbroker/imbroker/internal/imerr"
 )
+
+// maxAccountBatch is how many accounts one call names (Tencent).
+const maxAccountBatch = 100
+
+// Accounts is the account registry (broker/relations).
+type Accounts interface {
+	ImportAccount(ctx context.Context, uid, nick, faceURL string) error
+	AccountImported(uid string) (bool, error)
+	DeleteAccount(ctx context.Context, uid string) error
+}
 
 // accountEndpoints are the im_open_login_svc service: accounts and kicking
 // users off.
 func accountEndpoints() []*endpoint {
 	return []*endpoint{
-		{Path: "im_open_login_svc/account_import", Summary: "import one account", Request: []string{"UserID", "Nick", "FaceUrl"}, handle: accountImport},
-		{Path: "im_open_login_svc/multiaccount_import", Summary: "import up to 100 accounts", Request: []string{"Accounts"}, handle: multiAccountImport},
-		{Path: "im_open_login_svc/account_delete", Summary: "delete up to 100 accounts", Request: []string{"DeleteItem"}, handle: accountDelete},
-		{Path: "im_open_login_svc/account_check", Summary: "check up to 100 accounts are imported", Request: []string{"CheckItem"}, handle: accountCheck},
-		{Path: "im_open_login_svc/kick", Summary: "disconnect every connection of a user", Request: []string{"UserID"}, handle: kick},
+		{Path: "im_open_login_svc/account_import", Summary: "import one account", Request: []string{"UserID", "Nick", "FaceUrl"}, typed: typed(accountImport)},
+		{Path: "im_open_login_svc/multiaccount_import", Summary: "import up to 100 accounts", Request: []string{"Accounts"}, typed: typed(multiAccountImport)},
+		{Path: "im_open_login_svc/account_delete", Summary: "delete up to 100 accounts", Request: []string{"DeleteItem"}, typed: typed(accountDelete)},
+		{Path: "im_open_login_svc/account_check", Summary: "check up to 100 accounts are imported", Request: []string{"CheckItem"}, typed: typed(accountCheck)},
+		{Path: "im_open_login_svc/kick", Summary: "disconnect every connection of a user", Request: []string{"UserID"}, typed: typed(kick)},
 	}
 }
 
-func accountImport(c *call) (map[string]any, error) {
+// noFields is the reply of a call that answers only the envelope.
+type noFields struct{}
+
+func accountImport(c *call) (*noFields, error) {
 	var q struct{ UserID, Identifier, Nick, FaceUrl string }
 	if err := c.decode(&q, imerr.AccountBadParams); err != nil {
 		return nil, err
@@ -30,10 +42,14 @@ func accountImport(c *call) (map[string]any, error) {
 	if q.UserID == "" {
 		return nil, fail(imerr.AccountBadParams, "UserID is required")
 	}
-	return nil, c.a.ImportAccount(c.ctx, q.UserID, q.Nick, q.FaceUrl)
+	return &noFields{}, c.rel.ImportAccount(c.ctx, q.UserID, q.Nick, q.FaceUrl)
 }
 
-func multiAccountImport(c *call) (map[string]any, error) {
+type multiImportReply struct {
+	FailAccounts []string
+}
+
+func multiAccountImport(c *call) (*multiImportReply, error) {
 	var q struct{ Accounts []string }
 	if err := c.decode(&q, imerr.AccountBadParams); err != nil {
 		return nil, err
@@ -43,14 +59,14 @@ func multiAccountImport(c *call) (map[string]any, error) {
 	}
 	failed := []string{}
 	for _, uid := range q.Accounts {
-		if err := c.a.ImportAccount(c.ctx, uid, "", ""); err != nil {
+		if err := c.rel.ImportAccount(c.ctx, uid, "", ""); err != nil {
 			if code(err) == imerr.Internal.Code {
 				return nil, err
 			}
 			failed = append(failed, uid)
 		}
 	}
-	return map[string]any{"FailAccounts": failed}, nil
+	return &multiImportReply{FailAccounts: failed}, nil
 }
 
 type userItem struct{ UserID string }
@@ -67,52 +83,58 @@ func userItems(c *call, field string) ([]userItem, error) {
 	return items, nil
 }
 
-func resultItem(uid string, err error) map[string]any {
-	it := map[string]any{"UserID": uid, "ResultCode": 0, "ResultInfo": ""}
-	if err != nil {
-		it["ResultCode"], it["ResultInfo"] = errInfo(err)
-	}
-	return it
+// accountResult is one account's item of account_delete and account_check.
+type accountResult struct {
+	UserID        string
+	ResultCode    int
+	ResultInfo    string
+	AccountStatus string `json:",omitempty"` // account_check: Imported or NotImported
 }
 
-func accountDelete(c *call) (map[string]any, error) {
+type accountResults struct {
+	ResultItem []accountResult
+}
+
+func accountDelete(c *call) (*accountResults, error) {
 	items, err := userItems(c, "DeleteItem")
 	if err != nil {
 		return nil, err
 	}
-	res := []map[string]any{}
+	res := &accountResults{ResultItem: []accountResult{}}
 	for _, it := range items {
-		err := c.a.DeleteAccount(c.ctx, it.UserID)
-		if code(err) == imerr.Internal.Code {
-			return nil, err
+		r := accountResult{UserID: it.UserID}
+		if err := c.rel.DeleteAccount(c.ctx, it.UserID); err != nil {
+			if code(err) == imerr.Internal.Code {
+				return nil, err
+			}
+			r.ResultCode, r.ResultInfo = errInfo(err)
 		}
-		res = append(res, resultItem(it.UserID, err))
+		res.ResultItem = append(res.ResultItem, r)
 	}
-	return map[string]any{"ResultItem": res}, nil
+	return res, nil
 }
 
-func accountCheck(c *call) (map[string]any, error) {
+func accountCheck(c *call) (*accountResults, error) {
 	items, err := userItems(c, "CheckItem")
 	if err != nil {
 		return nil, err
 	}
-	res := []map[string]any{}
+	res := &accountResults{ResultItem: []accountResult{}}
 	for _, it := range items {
-		ok, err := c.a.AccountImported(it.UserID)
+		ok, err := c.rel.AccountImported(it.UserID)
 		if err != nil {
 			return nil, err
 		}
-		r := resultItem(it.UserID, nil)
-		r["AccountStatus"] = "NotImported"
+		r := accountResult{UserID: it.UserID, AccountStatus: "NotImported"}
 		if ok {
-			r["AccountStatus"] = "Imported"
+			r.AccountStatus = "Imported"
 		}
-		res = append(res, r)
+		res.ResultItem = append(res.ResultItem, r)
 	}
-	return map[string]any{"ResultItem": res}, nil
+	return res, nil
 }
 
-func kick(c *call) (map[string]any, error) {
+func kick(c *call) (*noFields, error) {
 	var q struct{ UserID, Identifier string }
 	if err := c.decode(&q, imerr.AccountBadParams); err != nil {
 		return nil, err
@@ -124,5 +146,5 @@ func kick(c *call) (map[string]any, error) {
 		return nil, fail(imerr.AccountBadParams, "UserID is required")
 	}
 	_ = c.a.KickUser(q.UserID)
-	return nil, nil
+	return &noFields{}, nil
 }

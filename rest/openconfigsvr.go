@@ -9,8 +9,8 @@ import (
 	"github.com/imbroker/imbroker/internal/imerr"
 )
 
-// noSpeakingAdmin is the broker's global mute (openconfigsvr).
-type noSpeakingAdmin interface {
+// Mutes is the global mute (broker/relations).
+type Mutes interface {
 	SetNoSpeaking(ctx context.Context, uid string, c2c, group *uint32) error
 	GetNoSpeaking(uid string) (c2c, group uint32, err error)
 }
@@ -21,8 +21,8 @@ func openconfigsvrEndpoints() []*endpoint {
 	return []*endpoint{
 		{Path: "openconfigsvr/getappinfo", Summary: "the app's counters", Request: []string{"RequestField"}, handle: getAppInfo},
 		{Path: "openconfigsvr/setnospeaking", Summary: "set an account's global mute",
-			Request: []string{"Set_Account", "C2CmsgNospeakingTime", "GroupmsgNospeakingTime"}, handle: setNoSpeaking},
-		{Path: "openconfigsvr/getnospeaking", Summary: "an account's global mute", Request: []string{"Get_Account"}, handle: getNoSpeaking},
+			Request: []string{"Set_Account", "C2CmsgNospeakingTime", "GroupmsgNospeakingTime"}, typed: typed(setNoSpeaking)},
+		{Path: "openconfigsvr/getnospeaking", Summary: "an account's global mute", Request: []string{"Get_Account"}, typed: typed(getNoSpeaking)},
 	}
 }
 
@@ -61,15 +61,7 @@ func getAppInfo(c *call) (map[string]any, error) {
 	return map[string]any{"Result": []map[string]any{item}}, nil
 }
 
-func noSpeaking(c *call) (noSpeakingAdmin, error) {
-	a, ok := c.a.(noSpeakingAdmin)
-	if !ok {
-		return nil, fail(imerr.Internal, "not supported")
-	}
-	return a, nil
-}
-
-func setNoSpeaking(c *call) (map[string]any, error) {
+func setNoSpeaking(c *call) (*noFields, error) {
 	var q struct {
 		Set_Account                                  string
 		C2CmsgNospeakingTime, GroupmsgNospeakingTime *uint32
@@ -83,14 +75,17 @@ func setNoSpeaking(c *call) (map[string]any, error) {
 	if q.C2CmsgNospeakingTime == nil && q.GroupmsgNospeakingTime == nil {
 		return nil, fail(imerr.BadParams, "C2CmsgNospeakingTime or GroupmsgNospeakingTime is required")
 	}
-	a, err := noSpeaking(c)
-	if err != nil {
-		return nil, err
-	}
-	return nil, a.SetNoSpeaking(c.ctx, q.Set_Account, q.C2CmsgNospeakingTime, q.GroupmsgNospeakingTime)
+	return &noFields{}, c.rel.SetNoSpeaking(c.ctx, q.Set_Account, q.C2CmsgNospeakingTime, q.GroupmsgNospeakingTime)
 }
 
-func getNoSpeaking(c *call) (map[string]any, error) {
+// noSpeakingReply is an account's global mute: the seconds left of each
+// (0 unmuted, 4294967295 until unmuted).
+type noSpeakingReply struct {
+	C2CmsgNospeakingTime   uint32
+	GroupmsgNospeakingTime uint32
+}
+
+func getNoSpeaking(c *call) (*noSpeakingReply, error) {
 	var q struct{ Get_Account string }
 	if err := c.decode(&q, imerr.BadParams); err != nil {
 		return nil, err
@@ -98,13 +93,9 @@ func getNoSpeaking(c *call) (map[string]any, error) {
 	if ids.CheckUserID(q.Get_Account) != nil {
 		return nil, fail(imerr.BadParams, "Get_Account is missing or invalid")
 	}
-	a, err := noSpeaking(c)
+	c2c, group, err := c.rel.GetNoSpeaking(q.Get_Account)
 	if err != nil {
 		return nil, err
 	}
-	c2c, group, err := a.GetNoSpeaking(q.Get_Account)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"C2CmsgNospeakingTime": c2c, "GroupmsgNospeakingTime": group}, nil
+	return &noSpeakingReply{C2CmsgNospeakingTime: c2c, GroupmsgNospeakingTime: group}, nil
 }

@@ -1,9 +1,12 @@
 package rest
 
 import (
+	"context"
 	"encoding/json"
 	"sort"
 
+	"github.com/imbroker/imbroker/broker/ops"
+	"github.com/imbroker/imbroker/broker/relations"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 )
@@ -13,6 +16,11 @@ const (
 	maxBatchSend     = 500
 	recalledFlagBits = 8
 )
+
+// Status is the online status query (broker/relations).
+type Status interface {
+	StatusQuery(ctx context.Context, a ops.Actor, q *relations.StatusQueryRequest) (*relations.StatusQueryResponse, error)
+}
 
 // openimEndpoints are the openim service: one-to-one messages and online
 // status.
@@ -32,8 +40,10 @@ func openimEndpoints() []*endpoint {
 			Request: []string{"SyncFromOldSystem", "From_Account", "To_Account", "MsgSeq", "MsgRandom", "MsgTimeStamp", "MsgBody", "CloudCustomData"}, handle: importMsg},
 		{Path: "openim/modify_c2c_msg", Summary: "overwrite a stored one-to-one message",
 			Request: []string{"From_Account", "To_Account", "MsgKey", "MsgBody", "CloudCustomData"}, handle: modifyC2CMsg},
-		{Path: "openim/query_online_status", Summary: "online state of up to 500 users", Request: []string{"To_Account", "IsNeedDetail"}, handle: passOp("status.query")},
-		{Path: "openim/querystate", Summary: "old name of query_online_status", Request: []string{"To_Account", "IsNeedDetail"}, handle: passOp("status.query")},
+		{Path: "openim/query_online_status", Summary: "online state of up to 500 users", Request: []string{"To_Account", "IsNeedDetail"},
+			typed: typed(asAdmin(imerr.AccountBadParams, Relations.StatusQuery))},
+		{Path: "openim/querystate", Summary: "old name of query_online_status", Request: []string{"To_Account", "IsNeedDetail"},
+			typed: typed(asAdmin(imerr.AccountBadParams, Relations.StatusQuery))},
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/imbroker/imbroker/broker"
+	"github.com/imbroker/imbroker/broker/ops"
 	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/internal/ids"
@@ -30,28 +32,36 @@ type Admin interface {
 	GroupIDs(groupType string) ([]string, error)
 	Counters() (broker.AppCounters, error)
 	SendGroup(ctx context.Context, from, gid string, payload []byte) (seq uint64, dropped bool, err error)
-	ImportAccount(ctx context.Context, uid, nick, faceURL string) error
-	AccountImported(uid string) (bool, error)
-	DeleteAccount(ctx context.Context, uid string) error
 	KickUser(user string) int
 	C2CUnread(uid string, peers []string) (map[string]int, int, error)
 	C2CMsgPos(a, b, msgKey string) (uint64, bool, error)
 }
 
 // importAdmin is the broker's import and modification side (openim importmsg
-// and modify_c2c_msg, sns friend_import).
+// and modify_c2c_msg).
 type importAdmin interface {
 	ImportC2C(ctx context.Context, from, to string, payload []byte, msgTime int64) (wire.SendResult, error)
 	ModifyC2C(ctx context.Context, from, to, msgKey string, body json.RawMessage, ccd *string) error
-	ImportFriends(ctx context.Context, from string, items []broker.FriendImportItem) (map[string]any, error)
+}
+
+// Relations is the relations domain (broker/relations), whose typed
+// operations the account, sns, profile, openconfigsvr (global mutes) and
+// openim (online status) endpoints call directly.
+type Relations interface {
+	Accounts
+	Sns
+	Profiles
+	Mutes
+	Status
 }
 
 // V4 configures the v4 API.
 type V4 struct {
-	Admin Admin
-	App   config.App
-	REST  config.REST
-	Log   *slog.Logger
+	Admin     Admin
+	Relations Relations
+	App       config.App
+	REST      config.REST
+	Log       *slog.Logger
 }
 
 // fail is a refusal of kind with a detail.
@@ -64,15 +74,59 @@ type endpoint struct {
 	Summary string
 	Request []string // top-level request fields (documentation)
 	handle  func(c *call) (map[string]any, error)
+	typed   func(c *call) (any, error) // instead of handle: a typed reply, encoded once (replyFields)
 }
 
 // call is one authenticated request.
 type call struct {
 	ctx   context.Context
 	a     Admin
+	rel   Relations
 	admin string // the admin identifier
 	body  []byte
 	ep    *endpoint
+}
+
+// actor is who a typed operation runs as: user, with the app admin's
+// rights when user is the admin identifier.
+func (c *call) actor(user string) ops.Actor { return ops.Actor{User: user, Admin: user == c.admin} }
+
+// typed adapts a typed handler to an endpoint's.
+func typed[Resp any](h func(c *call) (*Resp, error)) func(c *call) (any, error) {
+	return func(c *call) (any, error) {
+		r, err := h(c)
+		if err != nil || r == nil {
+			return nil, err // never a typed nil in an interface
+		}
+		return r, nil
+	}
+}
+
+// asFrom runs op as the required From_Account with the body decoded into
+// its request; a bad field is refused as kind.
+func asFrom[Req, Resp any](kind *imerr.Kind, op func(Relations, context.Context, ops.Actor, *Req) (*Resp, error)) func(c *call) (*Resp, error) {
+	return func(c *call) (*Resp, error) {
+		from, err := fromAccount(c, kind)
+		if err != nil {
+			return nil, err
+		}
+		q := new(Req)
+		if err := c.decode(q, kind); err != nil {
+			return nil, err
+		}
+		return op(c.rel, c.ctx, c.actor(from), q)
+	}
+}
+
+// asAdmin runs op as the app admin with the body decoded into its request.
+func asAdmin[Req, Resp any](kind *imerr.Kind, op func(Relations, context.Context, ops.Actor, *Req) (*Resp, error)) func(c *call) (*Resp, error) {
+	return func(c *call) (*Resp, error) {
+		q := new(Req)
+		if err := c.decode(q, kind); err != nil {
+			return nil, err
+		}
+		return op(c.rel, c.ctx, c.actor(c.admin), q)
+	}
 }
 
 // decode unmarshals the body into v; a type mismatch is refused as kind.
@@ -225,7 +279,20 @@ func v4Handler(v V4, ep *endpoint, lim *rate.Limiter, log *slog.Logger) http.Han
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()
-		out, err := ep.handle(&call{ctx: ctx, a: v.Admin, admin: v.App.Admin, body: body, ep: ep})
+		c := &call{ctx: ctx, a: v.Admin, rel: v.Relations, admin: v.App.Admin, body: body, ep: ep}
+		if ep.typed != nil {
+			out, err := ep.typed(c)
+			var fields []byte
+			if err == nil {
+				fields, err = replyFields(out)
+			}
+			if err != nil && code(err) == imerr.Internal.Code {
+				log.Error("v4 API failed", "api", ep.Path, "error", err)
+			}
+			writeReply(w, err, fields)
+			return
+		}
+		out, err := ep.handle(c)
 		if err != nil && code(err) == imerr.Internal.Code {
 			log.Error("v4 API failed", "api", ep.Path, "error", err)
 		}
@@ -318,6 +385,50 @@ func writeEnvelope(w http.ResponseWriter, err error, out map[string]any) {
 		res["ActionStatus"], res["ErrorCode"], res["ErrorInfo"] = "FAIL", c, info
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// replyFields is the members of out's JSON object, without its braces
+// (empty for nil or an object without members). out is marshalled once and
+// never decoded, so numbers keep every digit.
+func replyFields(out any) ([]byte, error) {
+	if out == nil {
+		return nil, nil
+	}
+	raw, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("encode %T: %w", out, err)
+	}
+	if string(raw) == "null" {
+		return nil, nil
+	}
+	if len(raw) < 2 || raw[0] != '{' {
+		return nil, fmt.Errorf("reply of %T is not a JSON object", out)
+	}
+	return raw[1 : len(raw)-1], nil
+}
+
+// writeReply writes {ActionStatus, ErrorCode, ErrorInfo, fields...} with
+// HTTP 200; a failure carries no fields.
+func writeReply(w http.ResponseWriter, err error, fields []byte) {
+	env := struct {
+		ActionStatus string
+		ErrorCode    int
+		ErrorInfo    string
+	}{ActionStatus: "OK"}
+	if err != nil {
+		env.ActionStatus = "FAIL"
+		env.ErrorCode, env.ErrorInfo = errInfo(err)
+		fields = nil
+	}
+	head, _ := json.Marshal(env) // three plain fields: cannot fail
+	out := head
+	if len(fields) > 0 {
+		out = append(head[:len(head)-1], ',')
+		out = append(append(out, fields...), '}')
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(append(out, '\n')) // as json.Encoder ends writeJSON's
 }
 
 // errInfo is err's code and the text a client may see.
