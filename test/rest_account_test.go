@@ -103,3 +103,20 @@ func TestRESTKickAndOnline(t *testing.T) {
 	b.Connect("alice:phone2", "alice") // logs in again
 	wantCode(t, "kick without UserID", b.v4("im_open_login_svc/kick", map[string]any{}), 70402)
 }
+
+// TestRESTAccountImportIsOneCommit: the account record and its profile
+// items are one commit: a refused Nick leaves no imported account behind.
+// [REST-ACCOUNT]
+func TestRESTAccountImportIsOneCommit(t *testing.T) {
+	b := StartBroker(t)
+	wantCode(t, "long Nick", b.v4("im_open_login_svc/account_import", map[string]any{"UserID": "alice", "Nick": strings.Repeat("n", 501)}), 40601)
+	res := items(b.v4OK("im_open_login_svc/account_check", map[string]any{"CheckItem": []map[string]string{{"UserID": "alice"}}}), "ResultItem")
+	if len(res) != 1 || res[0]["AccountStatus"] != "NotImported" {
+		t.Fatalf("after a refused import: %v", res)
+	}
+	b.v4OK("im_open_login_svc/account_import", map[string]any{"UserID": "alice", "Nick": "Alice"})
+	res = items(b.v4OK("im_open_login_svc/account_check", map[string]any{"CheckItem": []map[string]string{{"UserID": "alice"}}}), "ResultItem")
+	if len(res) != 1 || res[0]["AccountStatus"] != "Imported" {
+		t.Fatalf("after the import: %v", res)
+	}
+}

@@ -1,8 +1,11 @@
 package test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/imbroker/imbroker/config"
 )
 
 // TestRESTRelations: profile, friends, friend lists and the blacklist over
@@ -126,4 +129,101 @@ func TestRESTFriendImport(t *testing.T) {
 	}
 	wantCode(t, "no items", b.v4("sns/friend_import", map[string]any{"From_Account": "alice"}), 30001)
 	wantCode(t, "no From_Account", b.v4("sns/friend_import", map[string]any{"AddFriendItem": []any{map[string]any{"To_Account": "bob"}}}), 30001)
+}
+
+// TestRESTFriendDeleteAllIsOneCommit: friend_delete_all is one operation
+// of the relations service, one commit for the whole list: every friend
+// gets exactly one FriendDeleted, alice one per friend, and the app gets
+// one Sns.CallbackFriendDelete naming every pair (a delete per friend
+// would send one per friend). [REST-SNS-DELETE-ALL]
+func TestRESTFriendDeleteAllIsOneCommit(t *testing.T) {
+	cb := newCBServer(t)
+	b := StartBroker(t, func(c *config.Config) {
+		c.Callbacks.URL = cb.URL
+		c.Callbacks.Workers = 1 // after-callbacks arrive in the order they were queued
+	})
+	log := newCBLog(t, cb)
+	alice := b.Connect("alice", "alice")
+	friends := []string{"bob", "carol", "dave"}
+	var add []map[string]any
+	clients := map[string]*Client{}
+	for _, f := range friends {
+		clients[f] = b.Connect(f, f)
+		add = append(add, map[string]any{"To_Account": f})
+	}
+	b.v4OK("sns/friend_import", map[string]any{"From_Account": "alice", "AddFriendItem": add}) // fires no callback
+	b.v4OK("sns/friend_delete_all", map[string]any{"From_Account": "alice"})
+
+	body := log.wait("Sns.CallbackFriendDelete", nil)
+	pairs, _ := body["PairList"].([]any)
+	if len(pairs) != len(friends) {
+		t.Fatalf("one callback should name all %d pairs: %v", len(friends), body)
+	}
+	for i, f := range friends {
+		if cbField(body, "PairList", i, "From_Account") != "alice" || cbField(body, "PairList", i, "To_Account") != f {
+			t.Fatalf("pair %d: %v", i, body)
+		}
+	}
+	// A later callback through the same queue: nothing else was queued
+	// before it.
+	b.v4OK("sns/black_list_add", map[string]any{"From_Account": "alice", "To_Account": []string{"erin"}})
+	log.wait("Sns.CallbackBlackListAdd", nil)
+	log.none("Sns.CallbackFriendDelete", nil, "a second delete callback")
+
+	deleted := relIs("FriendDeleted", "From_Account", "alice")
+	for _, f := range friends {
+		evs := relMarker(t, alice, clients[f])
+		if n := relCount(evs, deleted); n != 1 {
+			t.Fatalf("%s got %d FriendDeleted: %s", f, n, relRaws(evs))
+		}
+	}
+	// Sync also hands over the live copies already received: count seqs.
+	seqs := map[uint64]bool{}
+	for _, e := range alice.SyncAll(0) {
+		if deleted(e) {
+			seqs[e.Seq] = true
+		}
+	}
+	if len(seqs) != len(friends) {
+		t.Fatalf("alice's stream holds %d FriendDeleted, want %d", len(seqs), len(friends))
+	}
+	if n := b.v4OK("sns/friend_get", map[string]any{"From_Account": "alice"})["FriendNum"].(float64); n != 0 {
+		t.Fatalf("friends after: %v", n)
+	}
+}
+
+func relCount(evs []Event, match func(Event) bool) int {
+	n := 0
+	for _, e := range evs {
+		if match(e) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestRESTFriendGetListPastFirstPage: friend_get_list reads the friends it
+// is asked about wherever they are in the list (past friend_get's first
+// page of 100 too), with their SNS and profile tags. [REST-SNS-GET-LIST]
+func TestRESTFriendGetListPastFirstPage(t *testing.T) {
+	b := StartBroker(t)
+	var add []map[string]any
+	for i := range 120 {
+		add = append(add, map[string]any{"To_Account": fmt.Sprintf("f%03d", i), "Remark": fmt.Sprintf("r%03d", i)})
+	}
+	b.v4OK("sns/friend_import", map[string]any{"From_Account": "alice", "AddFriendItem": add})
+	b.v4OK("profile/portrait_set", map[string]any{"From_Account": "f115", "ProfileItem": []map[string]any{{"Tag": "Tag_Profile_IM_Nick", "Value": "F"}}})
+	out := b.v4OK("sns/friend_get_list", map[string]any{"From_Account": "alice", "To_Account": []string{"f115", "f000", "nobody"},
+		"TagList": []string{"Tag_Profile_IM_Nick", "Tag_SNS_IM_Remark"}})
+	info := items(out, "InfoItem")
+	want := []string{`[{"Tag":"Tag_Profile_IM_Nick","Value":"F"},{"Tag":"Tag_SNS_IM_Remark","Value":"r115"}]`,
+		`[{"Tag":"Tag_Profile_IM_Nick","Value":""},{"Tag":"Tag_SNS_IM_Remark","Value":"r000"}]`}
+	if len(info) != 3 || info[2]["ResultCode"].(float64) != 30006 || fmt.Sprint(out["Fail_Account"]) != "[nobody]" {
+		t.Fatalf("friend_get_list: %v", out)
+	}
+	for i, w := range want {
+		if got := string(mustJSON(info[i]["SnsProfileItem"])); got != w || info[i]["ResultCode"].(float64) != 0 {
+			t.Fatalf("item %d: %s, want %s (%v)", i, got, w, info[i])
+		}
+	}
 }
