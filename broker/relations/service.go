@@ -44,15 +44,15 @@ type Kicker interface {
 	KickUser(user string) int
 }
 
-// Options configure a Service.
+// Options configure a Service. Store, Callbacks and Presence are required.
 type Options struct {
 	Store     Store
 	Config    config.Relations
 	Admin     string // the app admin identifier (app.admin): any user's profile, exempt from the C2C gate and mutes
 	Callbacks Callbacks
 	Presence  Presence
-	Kicker    Kicker
-	Log       *slog.Logger
+	Kicker    Kicker       // nil: account_delete disconnects nobody
+	Log       *slog.Logger // nil: discard
 }
 
 // Service is the relations domain: it owns the relation records and the
