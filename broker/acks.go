@@ -126,7 +126,7 @@ func (b *Broker) sendC2CPipelined(cl *mqtt.Client, pk packets.Packet, user, to, 
 	}
 	// The context bounds only the wait for a commit slot (store.Submit).
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Storage.CommitTimeout)
-	finish, _, err := b.startC2C(ctx, user, to, pk.Payload)
+	finish, _, err := b.messages.StartC2C(ctx, user, to, pk.Payload)
 	cancel()
 	b.addAck(pipe, pendingAck{finish: finish, err: err, write: func(err error) { b.writeSendAck(cl, pk, topic, err) }})
 	return true

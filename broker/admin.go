@@ -153,7 +153,7 @@ type AppCounters struct {
 
 // Counters returns the AppCounters.
 func (b *Broker) Counters() (AppCounters, error) {
-	c := AppCounters{C2CUpMsgNum: b.metrics.c2cSent.Load(), GroupUpMsgNum: b.metrics.groupSent.Load(),
+	c := AppCounters{C2CUpMsgNum: b.messages.Sent(), GroupUpMsgNum: b.metrics.groupSent.Load(),
 		GroupDroppedMsgNum: b.metrics.groupDropped.Load()}
 	b.devices.mu.Lock()
 	for user := range b.devices.users {

@@ -19,6 +19,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/imbroker/imbroker/broker/convs"
+	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/broker/ops"
 	"github.com/imbroker/imbroker/broker/relations"
 	"github.com/imbroker/imbroker/callbacks"
@@ -64,23 +65,16 @@ type Broker struct {
 	retention *retention   // the retention sweep (nil: disabled)
 	tasks     *tasks       // device kicks and member-tip timers: stopped first at shutdown (tasks.go)
 	convCache *convs.Cache // conversation records as convUpdates last encoded them (broker/convs)
+
+	messages *messages.Service // the one-to-one send path, stamps and resends (broker/messages)
 }
 
 type metrics struct {
-	c2cSent      atomic.Int64
 	groupSent    atomic.Int64
 	groupDropped atomic.Int64 // over the group rate limit
 	refused      atomic.Int64
 	syncs        atomic.Int64
 }
-
-// What the services need, implemented here or by the MQTT side.
-var (
-	_ relations.Store     = (*storage.Store)(nil)
-	_ relations.Callbacks = (*callbacks.Client)(nil)
-	_ relations.Presence  = (*devices)(nil)
-	_ relations.Kicker    = (*Broker)(nil)
-)
 
 // Listener ids.
 const (
@@ -151,9 +145,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 			_ = b.store.Close()
 		}
 	}()
-	b.relations = relations.New(relations.Options{Store: b.store, Config: cfg.Relations, Admin: cfg.App.Admin,
-		Callbacks: b.callbacks, Presence: &b.devices, Kicker: b, Log: log.With("component", "relations")})
-	if b.ops, err = ops.NewRegistry(b.relations.Ops()); err != nil {
+	if err := b.startServices(); err != nil {
 		return nil, err
 	}
 	if err := b.addHooks(); err != nil {
@@ -355,7 +347,7 @@ func (b *Broker) Stats() Stats {
 		MessagesDropped:  atomic.LoadInt64(&b.mq.Info.MessagesDropped),
 		InflightDropped:  atomic.LoadInt64(&b.mq.Info.InflightDropped),
 		DeliveryDropped:  b.deliver.dropped.Load(),
-		C2CSent:          b.metrics.c2cSent.Load(),
+		C2CSent:          b.messages.Sent(),
 		GroupSent:        b.metrics.groupSent.Load(),
 		GroupDropped:     b.metrics.groupDropped.Load(),
 		Refused:          b.metrics.refused.Load(),

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/imbroker/imbroker/broker/convs"
+	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/broker/wire"
-	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
@@ -260,8 +260,7 @@ func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte
 	g.mu.RUnlock()
 	cbFields := map[string]any{"GroupId": gid, "Type": gtype, "From_Account": from, "Operator_Account": from,
 		"Random": *req.MsgRandom, "OnlineOnlyFlag": 0}
-	if err := b.beforeSend(ctx, cbGroupBefore, req.ForbidCallbackControl, cbFields, &body, &req.CloudCustomData,
-		callbacks.GroupVerdicts); err == errDroppedByCallback {
+	if err := b.groupSendCallbacks().RunBefore(ctx, req.ForbidCallbackControl, cbFields, &body, &req.CloudCustomData); err == messages.ErrDropped {
 		return 0, false, nil
 	} else if err != nil {
 		return 0, false, err
@@ -325,9 +324,9 @@ func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte
 	g.info.LastMsgTime = now.Unix()
 	g.mu.Unlock()
 	b.metrics.groupSent.Add(1)
-	cbFields["MsgBody"], cbFields["CloudCustomData"] = rawJSON(body), req.CloudCustomData
+	cbFields["MsgBody"], cbFields["CloudCustomData"] = messages.RawJSON(body), req.CloudCustomData
 	cbFields["MsgSeq"], cbFields["MsgTime"] = seq, now.Unix()
-	b.afterSend(cbGroupAfter, req.ForbidCallbackControl, cbFields)
+	b.groupSendCallbacks().RunAfter(req.ForbidCallbackControl, cbFields)
 	if g.policy.stored() { // Push.CallbackOfflinePush to offline write-diffusion recipients
 		b.pushGroup(gid, from, seq, c.userCopies, body, req.OfflinePushInfo)
 	}

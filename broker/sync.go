@@ -7,10 +7,14 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 
+	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
 )
+
+// userStream names a user's event stream in the store.
+func userStream(uid string) string { return convs.UserStream(uid) }
 
 type syncReply struct {
 	replyHeader

@@ -42,7 +42,7 @@ func (b *Broker) HandlePublish(cl *mqtt.Client, pk packets.Packet) (bool, error)
 	case user == "":
 		err = imerr.NoPermission.New("publishing to %q is not allowed", topic)
 	case strings.HasPrefix(topic, topicSendC2C):
-		_, err = b.SendC2C(ctx, user, topic[len(topicSendC2C):], pk.Payload)
+		_, err = b.messages.SendC2C(ctx, user, topic[len(topicSendC2C):], pk.Payload)
 	case strings.HasPrefix(topic, topicSendGroup):
 		var dropped bool
 		_, dropped, err = b.SendGroup(ctx, user, topic[len(topicSendGroup):], pk.Payload)

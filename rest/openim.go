@@ -59,7 +59,7 @@ func sendMsg(c *call) (map[string]any, error) {
 	if q.To_Account == "" {
 		return nil, fail(imerr.ToMissing, "To_Account is required")
 	}
-	res, err := c.a.SendC2C(c.ctx, from, q.To_Account, c.body)
+	res, err := c.msgs.SendC2C(c.ctx, from, q.To_Account, c.body)
 	if err != nil {
 		return nil, err
 	}
@@ -84,51 +84,15 @@ func batchSendMsg(c *call) (map[string]any, error) {
 	case len(q.To_Account) > maxBatchSend:
 		return nil, fail(imerr.TooManyTo, "To_Account holds more than 500 accounts")
 	}
-	// Tencent: batchsendmsg fires no third-party callbacks.
-	body, err := withForbidCallbacks(c.body)
-	if err != nil {
-		return nil, fail(imerr.BadJSON, "body is not a JSON object")
-	}
-	errs := []map[string]any{}
-	var first error
-	msgKey := ""
-	for _, to := range q.To_Account {
-		res, err := c.a.SendC2C(c.ctx, from, to, body)
-		if err != nil {
-			if code(err) == imerr.Internal.Code {
-				return nil, err
-			}
-			first = cmpOr(first, err)
-			errs = append(errs, map[string]any{"To_Account": to, "ErrorCode": code(err)})
-			continue
-		}
-		if msgKey == "" {
-			msgKey = res.MsgKey
-		}
-	}
-	out := map[string]any{"MsgKey": msgKey, "ErrorList": errs}
-	if msgKey == "" { // every recipient failed
-		return out, first
-	}
-	return out, nil
-}
-
-// withForbidCallbacks returns body with ForbidCallbackControl set to forbid
-// both the before-send and the after-send callbacks.
-func withForbidCallbacks(body []byte) ([]byte, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
+	res, err := c.msgs.BatchSendC2C(c.ctx, from, q.To_Account, c.body)
+	if err != nil && code(err) == imerr.Internal.Code {
 		return nil, err
 	}
-	m["ForbidCallbackControl"] = json.RawMessage(`["ForbidBeforeSendMsgCallback","ForbidAfterSendMsgCallback"]`)
-	return json.Marshal(m)
-}
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
+	errs := []map[string]any{}
+	for _, r := range res.Refused {
+		errs = append(errs, map[string]any{"To_Account": r.To, "ErrorCode": code(r.Err)})
 	}
-	return b
+	return map[string]any{"MsgKey": res.MsgKey, "ErrorList": errs}, err // err: every recipient refused
 }
 
 func getRoamMsg(c *call) (map[string]any, error) {
@@ -288,27 +252,7 @@ func importMsg(c *call) (map[string]any, error) {
 	case q.SyncFromOldSystem != 2 && q.SyncFromOldSystem != 5:
 		return nil, fail(imerr.BadJSON, "SyncFromOldSystem must be 2 (history) or 5 (realtime)")
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(c.body, &m); err != nil {
-		return nil, fail(imerr.BadJSON, "body is not a JSON object")
-	}
-	for _, k := range []string{"SendMsgControl", "OfflinePushInfo", "SyncOtherMachine", "ClientMsgID", "IsNeedReadReceipt"} {
-		delete(m, k)
-	}
-	m["ForbidCallbackControl"] = json.RawMessage(`["ForbidBeforeSendMsgCallback","ForbidAfterSendMsgCallback"]`)
-	if q.SyncFromOldSystem == 2 {
-		m["SendMsgControl"] = json.RawMessage(`["NoUnread"]`)
-		m["OfflinePushInfo"] = json.RawMessage(`{"PushFlag":1}`)
-	}
-	payload, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	a, err := importer(c)
-	if err != nil {
-		return nil, err
-	}
-	_, err = a.ImportC2C(c.ctx, q.From_Account, q.To_Account, payload, *q.MsgTimeStamp)
+	_, err := c.msgs.ImportC2C(c.ctx, q.From_Account, q.To_Account, c.body, *q.MsgTimeStamp, q.SyncFromOldSystem == 5)
 	return nil, err
 }
 

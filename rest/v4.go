@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/imbroker/imbroker/broker"
+	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/broker/ops"
 	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/config"
@@ -28,7 +29,6 @@ import (
 type Admin interface {
 	VerifyUserSig(user, sig string) error
 	AdminRequest(ctx context.Context, op, actor string, body []byte) (map[string]any, error)
-	SendC2C(ctx context.Context, from, to string, payload []byte) (wire.SendResult, error)
 	GroupIDs(groupType string) ([]string, error)
 	Counters() (broker.AppCounters, error)
 	SendGroup(ctx context.Context, from, gid string, payload []byte) (seq uint64, dropped bool, err error)
@@ -37,10 +37,8 @@ type Admin interface {
 	C2CMsgPos(a, b, msgKey string) (uint64, bool, error)
 }
 
-// importAdmin is the broker's import and modification side (openim importmsg
-// and modify_c2c_msg).
+// importAdmin is the broker's modification side (openim modify_c2c_msg).
 type importAdmin interface {
-	ImportC2C(ctx context.Context, from, to string, payload []byte, msgTime int64) (wire.SendResult, error)
 	ModifyC2C(ctx context.Context, from, to, msgKey string, body json.RawMessage, ccd *string) error
 }
 
@@ -55,10 +53,19 @@ type Relations interface {
 	Status
 }
 
+// Messages is the message pipeline (broker/messages.Service): the openim
+// send and import endpoints call it.
+type Messages interface {
+	SendC2C(ctx context.Context, from, to string, payload []byte) (wire.SendResult, error)
+	BatchSendC2C(ctx context.Context, from string, tos []string, payload []byte) (messages.BatchResult, error)
+	ImportC2C(ctx context.Context, from, to string, payload []byte, msgTime int64, realtime bool) (wire.SendResult, error)
+}
+
 // V4 configures the v4 API.
 type V4 struct {
 	Admin     Admin
 	Relations Relations
+	Messages  Messages
 	App       config.App
 	REST      config.REST
 	Log       *slog.Logger
@@ -82,6 +89,7 @@ type call struct {
 	ctx   context.Context
 	a     Admin
 	rel   Relations
+	msgs  Messages
 	admin string // the admin identifier
 	body  []byte
 	ep    *endpoint
@@ -279,7 +287,7 @@ func v4Handler(v V4, ep *endpoint, lim *rate.Limiter, log *slog.Logger) http.Han
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()
-		c := &call{ctx: ctx, a: v.Admin, rel: v.Relations, admin: v.App.Admin, body: body, ep: ep}
+		c := &call{ctx: ctx, a: v.Admin, rel: v.Relations, msgs: v.Messages, admin: v.App.Admin, body: body, ep: ep}
 		if ep.typed != nil {
 			out, err := ep.typed(c)
 			var fields []byte

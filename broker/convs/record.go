@@ -7,6 +7,7 @@ package convs
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 
 	"github.com/imbroker/imbroker/storage"
@@ -39,12 +40,17 @@ type State struct {
 	DeletedSeq uint64 `json:"DeletedSeq,omitempty"`
 }
 
+// Record and stream names. A user's stream (u/{uid}) carries every event
+// their devices get; a group's (g/{gid}) the events of a stored group.
 func C2CID(peer string) string  { return "c2c/" + peer }
 func GroupID(gid string) string { return "group/" + gid }
 func Key(uid, conv string) string {
 	return "cv/" + uid + "/" + conv
 }
 func Prefix(uid string) string { return "cv/" + uid + "/" }
+
+func UserStream(uid string) string  { return "u/" + uid }
+func GroupStream(gid string) string { return "g/" + gid }
 
 // PairStream is the C2C conversation history shared by two users. ':' can
 // not appear in a UserID, so the pair name is unambiguous.
@@ -58,6 +64,24 @@ func PairStream(a, b string) string {
 // MsgKeyIndex maps a C2C MsgKey to its position in the pair stream (recall).
 func MsgKeyIndex(a, b, msgKey string) string {
 	return "mk/" + PairStream(a, b)[2:] + "/" + msgKey
+}
+
+// Getter reads a KV record (*storage.Store).
+type Getter interface {
+	Get(name string) ([]byte, bool, error)
+}
+
+// Load reads uid's record of conversation conv.
+func Load(g Getter, uid, conv string) (State, bool, error) {
+	raw, ok, err := g.Get(Key(uid, conv))
+	if err != nil || !ok {
+		return State{}, ok, err
+	}
+	var st State
+	if err := Decode(raw, &st); err != nil {
+		return State{}, false, fmt.Errorf("decode conversation %s of %s: %w", conv, uid, err)
+	}
+	return st, true, nil
 }
 
 // Update describes how a new message changes one user's conversation.

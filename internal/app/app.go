@@ -13,13 +13,17 @@ import (
 	"sync"
 
 	"github.com/imbroker/imbroker/broker"
+	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/broker/relations"
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/rest"
 )
 
-// The REST API calls the relations service's typed operations directly.
-var _ rest.Relations = (*relations.Service)(nil)
+// What the REST API needs from the domain services: their typed operations.
+var (
+	_ rest.Relations = (*relations.Service)(nil)
+	_ rest.Messages  = (*messages.Service)(nil)
+)
 
 // App is a running imbroker.
 type App struct {
@@ -50,7 +54,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, erro
 		return nil, fmt.Errorf("http listener on %s: %w", cfg.HTTP.Address, err)
 	}
 	a.http = &http.Server{
-		Handler:           rest.NewRouter(rest.Deps{Ready: b, Metrics: metricsHandler(b), Pprof: cfg.HTTP.Pprof, V4: &rest.V4{Admin: b, Relations: b.Relations(), App: cfg.App, REST: cfg.REST, Log: log}}),
+		Handler:           rest.NewRouter(rest.Deps{Ready: b, Metrics: metricsHandler(b), Pprof: cfg.HTTP.Pprof, V4: &rest.V4{Admin: b, Relations: b.Relations(), Messages: b.Messages(), App: cfg.App, REST: cfg.REST, Log: log}}),
 		ReadHeaderTimeout: cfg.HTTP.ReadTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		WriteTimeout:      cfg.HTTP.WriteTimeout,

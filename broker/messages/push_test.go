@@ -1,4 +1,4 @@
-package broker
+package messages
 
 import "testing"
 
@@ -18,10 +18,10 @@ func TestPushText(t *testing.T) {
 			t.Errorf("pushText(%s) = %q, want %q", tc.body, got, tc.want)
 		}
 	}
-	if pushFields("b", "a", []byte(`[]`), []byte(`{"PushFlag":1}`)) != nil {
+	if PushFields("b", "a", []byte(`[]`), []byte(`{"PushFlag":1}`)) != nil {
 		t.Error("PushFlag 1 must mean no push")
 	}
-	f := pushFields("b", "a", []byte(`[{"MsgType":"TIMTextElem","MsgContent":{"Text":"x"}}]`), []byte(`{"Title":"T","Desc":"D","Ext":"E"}`))
+	f := PushFields("b", "a", []byte(`[{"MsgType":"TIMTextElem","MsgContent":{"Text":"x"}}]`), []byte(`{"Title":"T","Desc":"D","Ext":"E"}`))
 	if f["Desc"] != "D" || f["Title"] != "T" || f["Ext"] != "E" || f["To_Account"] != "b" || f["From_Account"] != "a" {
 		t.Errorf("pushFields: %v", f)
 	}
