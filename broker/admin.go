@@ -3,13 +3,11 @@ package broker
 import (
 	"context"
 	"encoding/json"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/ops"
 	"github.com/imbroker/imbroker/internal/imerr"
 )
@@ -83,47 +81,6 @@ func (b *Broker) KickUser(user string) int {
 		_ = b.mq.DisconnectClient(cl, errKickedAdmin)
 	}
 	return n
-}
-
-// C2CUnread returns uid's unread counts per C2C peer (all C2C conversations
-// when peers is empty) and their total.
-func (b *Broker) C2CUnread(uid string, peers []string) (map[string]int, int, error) {
-	out := map[string]int{}
-	total := 0
-	if len(peers) == 0 {
-		err := scanAll(b.store, convs.Prefix(uid), func(v []byte) error {
-			var st convs.State
-			if err := json.Unmarshal(v, &st); err != nil {
-				return err
-			}
-			if st.Type == convs.TypeC2C {
-				out[st.Peer_Account] = st.UnreadMsgNum
-				total += st.UnreadMsgNum
-			}
-			return nil
-		})
-		return out, total, err
-	}
-	for _, p := range peers {
-		st, _, err := b.loadConv(uid, convs.C2CID(p))
-		if err != nil {
-			return nil, 0, err
-		}
-		out[p] = st.UnreadMsgNum
-		total += st.UnreadMsgNum
-	}
-	return out, total, nil
-}
-
-// C2CMsgPos returns the position in the a–b conversation history of the
-// message msgKey (msg.history's Seq), for admin_getroammsg's LastMsgKey.
-func (b *Broker) C2CMsgPos(a, c, msgKey string) (uint64, bool, error) {
-	raw, ok, err := b.store.Get(convs.MsgKeyIndex(a, c, msgKey))
-	if err != nil || !ok {
-		return 0, false, err
-	}
-	seq, err := strconv.ParseUint(string(raw), 10, 64)
-	return seq, err == nil, err
 }
 
 // GroupIDs lists every group's id in id order, only those of groupType

@@ -67,6 +67,7 @@ type Broker struct {
 	convCache *convs.Cache // conversation records as convUpdates last encoded them (broker/convs)
 
 	messages *messages.Service // the one-to-one send path, stamps and resends (broker/messages)
+	convs    *convs.Service    // conversations: list, read, history, recall, receipts (broker/convs)
 }
 
 type metrics struct {

@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/internal/ids"
 )
@@ -17,8 +15,6 @@ import (
 // Event callback commands (tencent-im.md §5; docs/callbacks.md "Event commands").
 const (
 	cbStateChange       = "State.StateChange"
-	cbC2CMsgReport      = "C2C.CallbackAfterMsgReport"
-	cbC2CWithDraw       = "C2C.CallbackAfterMsgWithDraw"
 	cbGroupBeforeCreate = "Group.CallbackBeforeCreateGroup"
 	cbGroupAfterCreate  = "Group.CallbackAfterCreateGroup"
 	cbGroupBeforeApply  = "Group.CallbackBeforeApplyJoinGroup"
@@ -159,25 +155,6 @@ func (b *Broker) stateChange(cl *mqtt.Client, action, reason string) {
 		"KickedDevice": []any{},
 		"ClientID":     cl.ID,
 	})
-}
-
-// afterMsgReport: C2C.CallbackAfterMsgReport (a C2C read report).
-func (b *Broker) afterMsgReport(reporter, peer string, unread int) {
-	b.callbacks.After(cbC2CMsgReport, map[string]any{"Report_Account": reporter, "Peer_Account": peer,
-		"LastReadTime": time.Now().Unix(), "UnreadMsgNum": unread})
-}
-
-// afterWithDraw: C2C.CallbackAfterMsgWithDraw; UnreadMsgNum is the
-// recipient's unread count of the conversation after the recall.
-func (b *Broker) afterWithDraw(from, to, msgKey string) {
-	if !b.callbacks.Enabled(cbC2CWithDraw) {
-		return
-	}
-	fields := map[string]any{"From_Account": from, "To_Account": to, "MsgKey": msgKey}
-	if st, ok, err := b.loadConv(to, convs.C2CID(from)); err == nil && ok {
-		fields["UnreadMsgNum"] = st.UnreadMsgNum
-	}
-	b.callbacks.After(cbC2CWithDraw, fields)
 }
 
 // afterCreateGroup: Group.CallbackAfterCreateGroup (g.op held).

@@ -176,11 +176,11 @@ func (b *Broker) DeleteGroupMsgBySender(ctx context.Context, gid, sender string)
 			if json.Unmarshal(e.Payload, &ev) != nil || ev.Event != eventGroupMsg || ev.Msg.From_Account != sender {
 				continue
 			}
-			marker, _, err := recalledPayload(e.Payload)
+			m, err := convs.RecallMarker(e.Payload)
 			if err != nil {
 				continue // already recalled
 			}
-			pending = append(pending, storage.Replace{Stream: stream, Seq: e.Pos.Seq, Payload: marker})
+			pending = append(pending, storage.Replace{Stream: stream, Seq: e.Pos.Seq, Payload: m.Event})
 			n++
 			if len(pending) >= deleteBySenderBatch {
 				if err := flush(); err != nil {

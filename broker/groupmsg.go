@@ -18,7 +18,7 @@ import (
 
 // Group event names.
 const (
-	eventGroupMsg = "GroupMsg"
+	eventGroupMsg = wire.EventGroupMsg
 	eventGroupTip = "GroupTip"
 )
 

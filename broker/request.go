@@ -73,14 +73,6 @@ func (b *Broker) requestHandlers() map[string]reqHandler {
 		"group.destroy":            b.reqGroupDestroy,
 		"group.sync":               b.reqGroupSync,
 		"group.history":            b.reqGroupHistory,
-		"conv.list":                b.reqConvList,
-		"conv.delete":              b.reqConvDelete,
-		"msg.read":                 b.reqMsgRead,
-		"msg.history":              b.reqMsgHistory,
-		"msg.recall":               b.reqMsgRecall,
-		"msg.receipt":              b.reqMsgReceipt,
-		"msg.receipt_info":         b.reqMsgReceiptInfo,
-		"msg.receipt_detail":       b.reqMsgReceiptDetail,
 	}
 }
 

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 
+	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/broker/ops"
 	"github.com/imbroker/imbroker/broker/relations"
@@ -23,6 +24,10 @@ var (
 	_ messages.Callbacks = (*callbacks.Client)(nil)
 	_ messages.Relations = (*relations.Service)(nil)
 	_ messages.Presence  = (*devices)(nil)
+
+	_ convs.Store     = (*storage.Store)(nil)
+	_ convs.Callbacks = (*callbacks.Client)(nil)
+	_ convs.Groups    = convGroups{}
 )
 
 // startServices builds the domain services over the open store and the
@@ -33,7 +38,9 @@ func (b *Broker) startServices() (err error) {
 		Callbacks: b.callbacks, Presence: &b.devices, Kicker: b, Log: log.With("component", "relations")})
 	b.messages = messages.New(messages.Options{Store: b.store, Config: cfg.Messages, Callbacks: b.callbacks,
 		Relations: b.relations, Presence: &b.devices, Convs: b.convCache, Log: log.With("component", "messages")})
-	b.ops, err = ops.NewRegistry(b.relations.Ops())
+	b.convs = convs.New(convs.Options{Store: b.store, Config: cfg.Conversations, Messages: cfg.Messages,
+		Callbacks: b.callbacks, Groups: convGroups{b}, Log: log.With("component", "convs")})
+	b.ops, err = ops.NewRegistry(b.relations.Ops(), b.convs.Ops())
 	return err
 }
 
@@ -44,3 +51,6 @@ func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (
 
 // Messages is the message pipeline (for the REST API).
 func (b *Broker) Messages() *messages.Service { return b.messages }
+
+// Conversations is the conversations service (for the REST API).
+func (b *Broker) Conversations() *convs.Service { return b.convs }

@@ -3,7 +3,9 @@ package rest
 import (
 	"context"
 	"encoding/json"
-	"sort"
+	"fmt"
+
+	"github.com/imbroker/imbroker/broker/convs"
 
 	"github.com/imbroker/imbroker/broker/ops"
 	"github.com/imbroker/imbroker/broker/relations"
@@ -96,53 +98,35 @@ func batchSendMsg(c *call) (map[string]any, error) {
 }
 
 func getRoamMsg(c *call) (map[string]any, error) {
-	var q struct {
-		Operator_Account, Peer_Account string
-		MaxCnt                         int
-		MinTime, MaxTime               int64
-		LastMsgKey                     string
-	}
+	var q convs.RoamRequest
 	if err := c.decode(&q, imerr.BadJSON); err != nil {
 		return nil, err
 	}
 	if q.Operator_Account == "" || q.Peer_Account == "" {
 		return nil, fail(imerr.ToMissing, "Operator_Account and Peer_Account are required")
 	}
-	var last uint64
-	if q.LastMsgKey != "" {
-		pos, ok, err := c.a.C2CMsgPos(q.Operator_Account, q.Peer_Account, q.LastMsgKey)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, fail(imerr.BadMsgKey, "unknown LastMsgKey")
-		}
-		last = pos
-	}
-	res, err := c.op("msg.history", q.Operator_Account, map[string]any{"Type": 1, "Peer_Account": q.Peer_Account, "MaxCnt": q.MaxCnt,
-		"MinTime": q.MinTime, "MaxTime": q.MaxTime, "LastSeq": last})
+	page, err := c.convs.Roam(c.ctx, &q)
 	if err != nil {
 		return nil, err
 	}
-	raw, _ := json.Marshal(res["MsgList"])
-	var evs []struct {
-		Msg struct {
-			From_Account, To_Account, MsgKey, CloudCustomData string
-			MsgSeq, MsgRandom                                 uint32
-			MsgTime                                           int64
-			MsgFlagBits                                       int
-			MsgBody                                           json.RawMessage
-		}
-	}
-	if err := json.Unmarshal(raw, &evs); err != nil {
-		return nil, err
-	}
 	list := []map[string]any{}
-	out := map[string]any{"Complete": 0, "MsgCnt": len(evs), "LastMsgTime": 0, "LastMsgKey": ""}
-	if res["Complete"] == true {
+	out := map[string]any{"Complete": 0, "MsgCnt": page.MsgCnt, "LastMsgTime": 0, "LastMsgKey": ""}
+	if page.Complete {
 		out["Complete"] = 1
 	}
-	for _, e := range evs {
+	for _, raw := range page.MsgList {
+		var e struct {
+			Msg struct {
+				From_Account, To_Account, MsgKey, CloudCustomData string
+				MsgSeq, MsgRandom                                 uint32
+				MsgTime                                           int64
+				MsgFlagBits                                       int
+				MsgBody                                           json.RawMessage
+			}
+		}
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return nil, fmt.Errorf("stored message: %w", err)
+		}
 		m := e.Msg
 		body := m.MsgBody
 		if len(body) == 0 {
@@ -165,7 +149,8 @@ func msgWithdraw(c *call) (map[string]any, error) {
 	if err := requireMsgRef(q.From_Account, q.To_Account, q.MsgKey); err != nil {
 		return nil, err
 	}
-	_, err := c.op("msg.recall", c.admin, map[string]any{"Type": 1, "From_Account": q.From_Account, "Peer_Account": q.To_Account, "MsgKey": q.MsgKey})
+	_, err := c.convs.Recall(c.ctx, c.actor(c.admin), &convs.RecallRequest{Target: convs.C2CTarget(q.To_Account),
+		From_Account: q.From_Account, MsgKey: q.MsgKey})
 	return nil, err
 }
 
@@ -183,7 +168,7 @@ func setMsgRead(c *call) (map[string]any, error) {
 	if ids.CheckUserID(q.Report_Account) != nil {
 		return nil, fail(imerr.BadAccount, "invalid Report_Account")
 	}
-	_, err := c.op("msg.read", q.Report_Account, map[string]any{"Type": 1, "Peer_Account": q.Peer_Account})
+	_, err := c.convs.Read(c.ctx, c.actor(q.Report_Account), &convs.ReadRequest{Target: convs.C2CTarget(q.Peer_Account)})
 	return nil, err
 }
 
@@ -198,18 +183,13 @@ func c2cUnread(c *call) (map[string]any, error) {
 	if q.To_Account == "" {
 		return nil, fail(imerr.ToMissing, "To_Account is required")
 	}
-	counts, total, err := c.a.C2CUnread(q.To_Account, q.Peer_Account)
+	counts, total, err := c.convs.C2CUnread(q.To_Account, q.Peer_Account)
 	if err != nil {
 		return nil, err
 	}
-	peers := make([]string, 0, len(counts))
-	for p := range counts {
-		peers = append(peers, p)
-	}
-	sort.Strings(peers)
 	list := []map[string]any{}
-	for _, p := range peers {
-		list = append(list, map[string]any{"Peer_Account": p, "C2CUnreadMsgNum": counts[p]})
+	for _, u := range counts {
+		list = append(list, map[string]any{"Peer_Account": u.Peer, "C2CUnreadMsgNum": u.Unread})
 	}
 	return map[string]any{"AllC2CUnreadMsgNum": total, "C2CUnreadMsgNumList": list}, nil
 }
@@ -271,9 +251,5 @@ func modifyC2CMsg(c *call) (map[string]any, error) {
 	if string(q.MsgBody) == "null" {
 		q.MsgBody = nil
 	}
-	a, err := importer(c)
-	if err != nil {
-		return nil, err
-	}
-	return nil, a.ModifyC2C(c.ctx, q.From_Account, q.To_Account, q.MsgKey, q.MsgBody, q.CloudCustomData)
+	return nil, c.convs.ModifyC2C(c.ctx, q.From_Account, q.To_Account, q.MsgKey, q.MsgBody, q.CloudCustomData)
 }

@@ -1,6 +1,12 @@
 package rest
 
-import "github.com/imbroker/imbroker/internal/imerr"
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/imbroker/imbroker/broker/convs"
+	"github.com/imbroker/imbroker/internal/imerr"
+)
 
 // recentContactEndpoints are the recentcontact service: a user's
 // conversation list.
@@ -20,26 +26,23 @@ func recentList(c *call) (map[string]any, error) {
 	if err := c.decode(&q, imerr.ConversationBadParam); err != nil {
 		return nil, err
 	}
-	res, err := c.op("conv.list", from, map[string]any{"Offset": q.StartIndex, "Limit": q.Limit})
+	res, err := c.convs.List(c.ctx, c.actor(from), &convs.ListRequest{Offset: q.StartIndex, Limit: q.Limit})
 	if err != nil {
 		return nil, err
 	}
-	list := items(res, "ConvList")
 	sessions := []map[string]any{}
-	for _, cv := range list {
-		s := map[string]any{"Type": cv["Type"], "MsgTime": cv["LastMsgTime"], "TopFlag": 0, "UnreadMsgNum": cv["UnreadMsgNum"]}
-		if p, ok := cv["Peer_Account"]; ok {
-			s["To_Account"] = p
-		}
-		if g, ok := cv["GroupId"]; ok {
-			s["GroupId"] = g
+	for _, cv := range res.ConvList {
+		s := map[string]any{"Type": cv.Type, "MsgTime": cv.LastMsgTime, "TopFlag": 0, "UnreadMsgNum": cv.UnreadMsgNum}
+		if cv.Type == convs.TypeC2C {
+			s["To_Account"] = cv.Peer_Account
+		} else {
+			s["GroupId"] = cv.GroupId
 		}
 		sessions = append(sessions, s)
 	}
-	total := toInt(res["TotalCount"])
-	next := q.StartIndex + len(list)
+	next := q.StartIndex + len(res.ConvList)
 	complete := 0
-	if next >= total {
+	if next >= res.TotalCount {
 		complete, next = 1, 0
 	}
 	return map[string]any{"SessionItem": sessions, "CompleteFlag": complete, "StartIndex": next, "TimeStamp": 0,
@@ -60,6 +63,7 @@ func recentDelete(c *call) (map[string]any, error) {
 	if err := c.decode(&q, imerr.ConversationBadParam); err != nil {
 		return nil, err
 	}
-	_, err = c.op("conv.delete", from, map[string]any{"Type": q.Type, "Peer_Account": q.To_Account, "GroupId": q.ToGroupid, "ClearRamble": q.ClearRamble})
+	_, err = c.convs.Delete(c.ctx, c.actor(from), &convs.DeleteRequest{ClearRamble: q.ClearRamble,
+		Target: convs.Target{Type: json.RawMessage(strconv.Itoa(q.Type)), Peer_Account: q.To_Account, GroupId: q.ToGroupid}})
 	return nil, err
 }

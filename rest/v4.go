@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/imbroker/imbroker/broker"
+	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/broker/ops"
 	"github.com/imbroker/imbroker/broker/wire"
@@ -33,13 +34,6 @@ type Admin interface {
 	Counters() (broker.AppCounters, error)
 	SendGroup(ctx context.Context, from, gid string, payload []byte) (seq uint64, dropped bool, err error)
 	KickUser(user string) int
-	C2CUnread(uid string, peers []string) (map[string]int, int, error)
-	C2CMsgPos(a, b, msgKey string) (uint64, bool, error)
-}
-
-// importAdmin is the broker's modification side (openim modify_c2c_msg).
-type importAdmin interface {
-	ModifyC2C(ctx context.Context, from, to, msgKey string, body json.RawMessage, ccd *string) error
 }
 
 // Relations is the relations domain (broker/relations), whose typed
@@ -61,14 +55,28 @@ type Messages interface {
 	ImportC2C(ctx context.Context, from, to string, payload []byte, msgTime int64, realtime bool) (wire.SendResult, error)
 }
 
+// Conversations are the conversation operations (broker/convs.Service):
+// the openim history, recall, read and unread endpoints and recentcontact
+// call them.
+type Conversations interface {
+	List(ctx context.Context, a ops.Actor, q *convs.ListRequest) (*convs.ListResponse, error)
+	Delete(ctx context.Context, a ops.Actor, q *convs.DeleteRequest) (*convs.Empty, error)
+	Read(ctx context.Context, a ops.Actor, q *convs.ReadRequest) (*convs.ReadResponse, error)
+	Recall(ctx context.Context, a ops.Actor, q *convs.RecallRequest) (*convs.Empty, error)
+	Roam(ctx context.Context, q *convs.RoamRequest) (*convs.HistoryResponse, error)
+	C2CUnread(uid string, peers []string) ([]convs.PeerUnread, int, error)
+	ModifyC2C(ctx context.Context, from, to, msgKey string, body json.RawMessage, ccd *string) error
+}
+
 // V4 configures the v4 API.
 type V4 struct {
-	Admin     Admin
-	Relations Relations
-	Messages  Messages
-	App       config.App
-	REST      config.REST
-	Log       *slog.Logger
+	Admin         Admin
+	Relations     Relations
+	Messages      Messages
+	Conversations Conversations
+	App           config.App
+	REST          config.REST
+	Log           *slog.Logger
 }
 
 // fail is a refusal of kind with a detail.
@@ -90,6 +98,7 @@ type call struct {
 	a     Admin
 	rel   Relations
 	msgs  Messages
+	convs Conversations
 	admin string // the admin identifier
 	body  []byte
 	ep    *endpoint
@@ -208,15 +217,6 @@ func toInt(v any) int {
 	return 0
 }
 
-// importer is c's importAdmin.
-func importer(c *call) (importAdmin, error) {
-	a, ok := c.a.(importAdmin)
-	if !ok {
-		return nil, fail(imerr.Internal, "not supported")
-	}
-	return a, nil
-}
-
 // registry lists every v4 endpoint: one list per Tencent service, each in
 // the service's file (account.go for im_open_login_svc, openim.go, sns.go,
 // profile.go, recentcontact.go, group.go for group_open_http_svc,
@@ -287,7 +287,7 @@ func v4Handler(v V4, ep *endpoint, lim *rate.Limiter, log *slog.Logger) http.Han
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()
-		c := &call{ctx: ctx, a: v.Admin, rel: v.Relations, msgs: v.Messages, admin: v.App.Admin, body: body, ep: ep}
+		c := &call{ctx: ctx, a: v.Admin, rel: v.Relations, msgs: v.Messages, convs: v.Conversations, admin: v.App.Admin, body: body, ep: ep}
 		if ep.typed != nil {
 			out, err := ep.typed(c)
 			var fields []byte

@@ -41,8 +41,9 @@ type Groups interface {
 // operations need it.
 type GroupConv struct {
 	GroupID string
-	Member  bool // the user is a member now
-	Stored  bool // the group keeps history (not a live room)
+	Type    string // the group's type name (Public, AVChatRoom, ...)
+	Member  bool   // the user is a member now
+	Stored  bool   // the group keeps history (not a live room)
 	// ReadDiffusion: stored, and no per-member record follows each message;
 	// the conversation is built from the group stream.
 	ReadDiffusion bool
@@ -58,19 +59,19 @@ type ReceiptCount struct {
 	ErrorCode int // non-zero: no counts (the message is not there)
 }
 
-// MarshalJSON writes the counts only for a message that was found, as the
-// reply always has.
+// MarshalJSON writes the counts only for a message that was found, in name
+// order, as the reply always had them.
 func (c ReceiptCount) MarshalJSON() ([]byte, error) {
 	if c.ErrorCode != 0 {
 		return json.Marshal(struct {
-			MsgSeq    uint64 `json:"MsgSeq"`
 			ErrorCode int    `json:"ErrorCode"`
-		}{c.MsgSeq, c.ErrorCode})
+			MsgSeq    uint64 `json:"MsgSeq"`
+		}{c.ErrorCode, c.MsgSeq})
 	}
 	return json.Marshal(struct {
+		ErrorCode int    `json:"ErrorCode"`
 		MsgSeq    uint64 `json:"MsgSeq"`
 		ReadNum   int    `json:"ReadNum"`
 		UnreadNum int    `json:"UnreadNum"`
-		ErrorCode int    `json:"ErrorCode"`
-	}{c.MsgSeq, c.ReadNum, c.UnreadNum, 0})
+	}{0, c.MsgSeq, c.ReadNum, c.UnreadNum})
 }

@@ -1,8 +1,10 @@
 // Package convs is the conversations domain: each user's conversation
 // records (the list with unread counts and last messages), how a new message
-// changes them (Update, applied atomically on the store's committer), and
-// the records' compact encoding. The conversation operations (list, read,
-// receipts, history, recall) join it as the split of broker/ proceeds.
+// changes them (Update, applied atomically on the store's committer), the
+// records' compact encoding, and the conversation operations (Service:
+// conv.list, conv.delete, msg.read, msg.history, msg.recall, the read
+// receipts, modify_c2c_msg; docs/conversations.md). The group side of these
+// operations is reached through the Groups interface.
 package convs
 
 import (

@@ -8,7 +8,8 @@ import (
 
 // Event names in a user's stream (docs/protocol.md).
 const (
-	EventC2CMsg = "C2CMsg"
+	EventC2CMsg   = "C2CMsg"
+	EventGroupMsg = "GroupMsg" // also in the group's stream
 )
 
 // EncodeEvent makes the stored form of an event: {"Event":name,"Msg":body}.

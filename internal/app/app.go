@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/imbroker/imbroker/broker"
+	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/broker/relations"
 	"github.com/imbroker/imbroker/config"
@@ -21,8 +22,9 @@ import (
 
 // What the REST API needs from the domain services: their typed operations.
 var (
-	_ rest.Relations = (*relations.Service)(nil)
-	_ rest.Messages  = (*messages.Service)(nil)
+	_ rest.Relations     = (*relations.Service)(nil)
+	_ rest.Messages      = (*messages.Service)(nil)
+	_ rest.Conversations = (*convs.Service)(nil)
 )
 
 // App is a running imbroker.
@@ -54,7 +56,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, erro
 		return nil, fmt.Errorf("http listener on %s: %w", cfg.HTTP.Address, err)
 	}
 	a.http = &http.Server{
-		Handler:           rest.NewRouter(rest.Deps{Ready: b, Metrics: metricsHandler(b), Pprof: cfg.HTTP.Pprof, V4: &rest.V4{Admin: b, Relations: b.Relations(), Messages: b.Messages(), App: cfg.App, REST: cfg.REST, Log: log}}),
+		Handler:           rest.NewRouter(rest.Deps{Ready: b, Metrics: metricsHandler(b), Pprof: cfg.HTTP.Pprof, V4: &rest.V4{Admin: b, Relations: b.Relations(), Messages: b.Messages(), Conversations: b.Conversations(), App: cfg.App, REST: cfg.REST, Log: log}}),
 		ReadHeaderTimeout: cfg.HTTP.ReadTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
