@@ -6,18 +6,15 @@ import (
 	"fmt"
 
 	"github.com/imbroker/imbroker/broker/convs"
-
 	"github.com/imbroker/imbroker/broker/ops"
 	"github.com/imbroker/imbroker/broker/relations"
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 )
 
-// One-to-one message codes (tencent-im.md §2).
-const (
-	maxBatchSend     = 500
-	recalledFlagBits = 8
-)
+// maxBatchSend bounds batchsendmsg's recipients (Tencent).
+const maxBatchSend = 500
 
 // Status is the online status query (broker/relations).
 type Status interface {
@@ -30,18 +27,18 @@ func openimEndpoints() []*endpoint {
 	msg := []string{"SyncOtherMachine", "From_Account", "To_Account", "MsgSeq", "MsgRandom", "MsgBody", "CloudCustomData",
 		"OfflinePushInfo", "ForbidCallbackControl", "SendMsgControl", "IsNeedReadReceipt"}
 	return []*endpoint{
-		{Path: "openim/sendmsg", Summary: "send a one-to-one message", Request: msg, handle: sendMsg},
+		{Path: "openim/sendmsg", Summary: "send a one-to-one message", Request: msg, typed: typed(sendMsg)},
 		{Path: "openim/batchsendmsg", Summary: "send one message to up to 500 users", Request: msg, handle: batchSendMsg},
 		{Path: "openim/admin_getroammsg", Summary: "roaming history of a one-to-one conversation",
-			Request: []string{"Operator_Account", "Peer_Account", "MaxCnt", "MinTime", "MaxTime", "LastMsgKey"}, handle: getRoamMsg},
-		{Path: "openim/admin_msgwithdraw", Summary: "recall a one-to-one message", Request: []string{"From_Account", "To_Account", "MsgKey"}, handle: msgWithdraw},
+			Request: []string{"Operator_Account", "Peer_Account", "MaxCnt", "MinTime", "MaxTime", "LastMsgKey"}, typed: typed(getRoamMsg)},
+		{Path: "openim/admin_msgwithdraw", Summary: "recall a one-to-one message", Request: []string{"From_Account", "To_Account", "MsgKey"}, typed: typed(msgWithdraw)},
 		{Path: "openim/admin_set_msg_read", Summary: "mark a one-to-one conversation read",
-			Request: []string{"Report_Account", "Peer_Account", "MsgReadTime"}, handle: setMsgRead},
-		{Path: "openim/get_c2c_unread_msg_num", Summary: "one-to-one unread counts", Request: []string{"To_Account", "Peer_Account"}, handle: c2cUnread},
+			Request: []string{"Report_Account", "Peer_Account", "MsgReadTime"}, typed: typed(setMsgRead)},
+		{Path: "openim/get_c2c_unread_msg_num", Summary: "one-to-one unread counts", Request: []string{"To_Account", "Peer_Account"}, typed: typed(c2cUnread)},
 		{Path: "openim/importmsg", Summary: "import a one-to-one message from an old system",
-			Request: []string{"SyncFromOldSystem", "From_Account", "To_Account", "MsgSeq", "MsgRandom", "MsgTimeStamp", "MsgBody", "CloudCustomData"}, handle: importMsg},
+			Request: []string{"SyncFromOldSystem", "From_Account", "To_Account", "MsgSeq", "MsgRandom", "MsgTimeStamp", "MsgBody", "CloudCustomData"}, typed: typed(importMsg)},
 		{Path: "openim/modify_c2c_msg", Summary: "overwrite a stored one-to-one message",
-			Request: []string{"From_Account", "To_Account", "MsgKey", "MsgBody", "CloudCustomData"}, handle: modifyC2CMsg},
+			Request: []string{"From_Account", "To_Account", "MsgKey", "MsgBody", "CloudCustomData"}, typed: typed(modifyC2CMsg)},
 		{Path: "openim/query_online_status", Summary: "online state of up to 500 users", Request: []string{"To_Account", "IsNeedDetail"},
 			typed: typed(asAdmin(imerr.AccountBadParams, Relations.StatusQuery))},
 		{Path: "openim/querystate", Summary: "old name of query_online_status", Request: []string{"To_Account", "IsNeedDetail"},
@@ -49,7 +46,15 @@ func openimEndpoints() []*endpoint {
 	}
 }
 
-func sendMsg(c *call) (map[string]any, error) {
+// noReply is the reply of an endpoint that answers nothing but success.
+type noReply struct{}
+
+type sendMsgReply struct {
+	MsgTime int64
+	MsgKey  string
+}
+
+func sendMsg(c *call) (*sendMsgReply, error) {
 	var q struct{ From_Account, To_Account string }
 	if err := c.decode(&q, imerr.BadJSON); err != nil {
 		return nil, err
@@ -65,7 +70,7 @@ func sendMsg(c *call) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"MsgTime": res.MsgTime, "MsgKey": res.MsgKey}, nil
+	return &sendMsgReply{MsgTime: res.MsgTime, MsgKey: res.MsgKey}, nil
 }
 
 func batchSendMsg(c *call) (map[string]any, error) {
@@ -90,14 +95,39 @@ func batchSendMsg(c *call) (map[string]any, error) {
 	if err != nil && code(err) == imerr.Internal.Code {
 		return nil, err
 	}
-	errs := []map[string]any{}
-	for _, r := range res.Refused {
-		errs = append(errs, map[string]any{"To_Account": r.To, "ErrorCode": code(r.Err)})
+	type refused struct {
+		To_Account string
+		ErrorCode  int
 	}
-	return map[string]any{"MsgKey": res.MsgKey, "ErrorList": errs}, err // err: every recipient refused
+	errs := []refused{}
+	for _, r := range res.Refused {
+		errs = append(errs, refused{r.To, code(r.Err)})
+	}
+	// Also when every recipient was refused (err): the list says why.
+	return map[string]any{"MsgKey": res.MsgKey, "ErrorList": errs}, err
 }
 
-func getRoamMsg(c *call) (map[string]any, error) {
+// roamMsgReply is admin_getroammsg's page, with Tencent's field names.
+type roamMsgReply struct {
+	Complete    int // 1: nothing older
+	MsgCnt      int
+	LastMsgTime int64
+	LastMsgKey  string // ask for the next page with it
+	MsgList     []roamMsg
+}
+
+type roamMsg struct {
+	From_Account, To_Account string
+	MsgSeq, MsgRandom        uint32
+	MsgTimeStamp             int64
+	MsgFlagBits              int
+	IsPeerRead               int
+	MsgKey                   string
+	MsgBody                  json.RawMessage
+	CloudCustomData          string
+}
+
+func getRoamMsg(c *call) (*roamMsgReply, error) {
 	var q convs.RoamRequest
 	if err := c.decode(&q, imerr.BadJSON); err != nil {
 		return nil, err
@@ -109,21 +139,12 @@ func getRoamMsg(c *call) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	list := []map[string]any{}
-	out := map[string]any{"Complete": 0, "MsgCnt": page.MsgCnt, "LastMsgTime": 0, "LastMsgKey": ""}
+	out := &roamMsgReply{MsgCnt: page.MsgCnt, MsgList: []roamMsg{}}
 	if page.Complete {
-		out["Complete"] = 1
+		out.Complete = 1
 	}
 	for _, raw := range page.MsgList {
-		var e struct {
-			Msg struct {
-				From_Account, To_Account, MsgKey, CloudCustomData string
-				MsgSeq, MsgRandom                                 uint32
-				MsgTime                                           int64
-				MsgFlagBits                                       int
-				MsgBody                                           json.RawMessage
-			}
-		}
+		var e struct{ Msg wire.C2CMsg }
 		if err := json.Unmarshal(raw, &e); err != nil {
 			return nil, fmt.Errorf("stored message: %w", err)
 		}
@@ -132,16 +153,14 @@ func getRoamMsg(c *call) (map[string]any, error) {
 		if len(body) == 0 {
 			body = json.RawMessage("[]")
 		}
-		list = append(list, map[string]any{"From_Account": m.From_Account, "To_Account": m.To_Account, "MsgSeq": m.MsgSeq,
-			"MsgRandom": m.MsgRandom, "MsgTimeStamp": m.MsgTime, "MsgFlagBits": m.MsgFlagBits, "IsPeerRead": 0,
-			"MsgKey": m.MsgKey, "MsgBody": body, "CloudCustomData": m.CloudCustomData})
-		out["LastMsgTime"], out["LastMsgKey"] = m.MsgTime, m.MsgKey
+		out.MsgList = append(out.MsgList, roamMsg{From_Account: m.From, To_Account: m.To, MsgSeq: m.MsgSeq, MsgRandom: m.MsgRandom,
+			MsgTimeStamp: m.MsgTime, MsgFlagBits: m.MsgFlagBits, MsgKey: m.MsgKey, MsgBody: body, CloudCustomData: m.CloudCustomData})
+		out.LastMsgTime, out.LastMsgKey = m.MsgTime, m.MsgKey
 	}
-	out["MsgList"] = list
 	return out, nil
 }
 
-func msgWithdraw(c *call) (map[string]any, error) {
+func msgWithdraw(c *call) (*noReply, error) {
 	var q struct{ From_Account, To_Account, MsgKey string }
 	if err := c.decode(&q, imerr.BadJSON); err != nil {
 		return nil, err
@@ -154,7 +173,7 @@ func msgWithdraw(c *call) (map[string]any, error) {
 	return nil, err
 }
 
-func setMsgRead(c *call) (map[string]any, error) {
+func setMsgRead(c *call) (*noReply, error) {
 	var q struct {
 		Report_Account, Peer_Account string
 		MsgReadTime                  int64
@@ -172,7 +191,17 @@ func setMsgRead(c *call) (map[string]any, error) {
 	return nil, err
 }
 
-func c2cUnread(c *call) (map[string]any, error) {
+type c2cUnreadReply struct {
+	AllC2CUnreadMsgNum  int
+	C2CUnreadMsgNumList []peerUnread
+}
+
+type peerUnread struct {
+	Peer_Account    string
+	C2CUnreadMsgNum int
+}
+
+func c2cUnread(c *call) (*c2cUnreadReply, error) {
 	var q struct {
 		To_Account   string
 		Peer_Account []string
@@ -187,11 +216,11 @@ func c2cUnread(c *call) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	list := []map[string]any{}
+	out := &c2cUnreadReply{AllC2CUnreadMsgNum: total, C2CUnreadMsgNumList: []peerUnread{}}
 	for _, u := range counts {
-		list = append(list, map[string]any{"Peer_Account": u.Peer, "C2CUnreadMsgNum": u.Unread})
+		out.C2CUnreadMsgNumList = append(out.C2CUnreadMsgNumList, peerUnread{u.Peer, u.Unread})
 	}
-	return map[string]any{"AllC2CUnreadMsgNum": total, "C2CUnreadMsgNumList": list}, nil
+	return out, nil
 }
 
 // requireMsgRef checks the three fields that name a stored C2C message
@@ -211,7 +240,7 @@ func requireMsgRef(from, to, msgKey string) error {
 // importMsg stores a message with its old MsgTimeStamp. SyncFromOldSystem
 // 2 (history): no unread count, no offline push; 5 (realtime): counted as
 // unread and pushed. Neither fires callbacks.
-func importMsg(c *call) (map[string]any, error) {
+func importMsg(c *call) (*noReply, error) {
 	var q struct {
 		SyncFromOldSystem        int
 		From_Account, To_Account string
@@ -236,7 +265,7 @@ func importMsg(c *call) (map[string]any, error) {
 	return nil, err
 }
 
-func modifyC2CMsg(c *call) (map[string]any, error) {
+func modifyC2CMsg(c *call) (*noReply, error) {
 	var q struct {
 		From_Account, To_Account, MsgKey string
 		MsgBody                          json.RawMessage

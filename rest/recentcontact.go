@@ -12,12 +12,32 @@ import (
 // conversation list.
 func recentContactEndpoints() []*endpoint {
 	return []*endpoint{
-		{Path: "recentcontact/get_list", Summary: "a user's conversation list", Request: []string{"From_Account", "StartIndex", "TimeStamp"}, handle: recentList},
-		{Path: "recentcontact/delete", Summary: "delete a conversation", Request: []string{"From_Account", "Type", "To_Account", "ToGroupid", "ClearRamble"}, handle: recentDelete},
+		{Path: "recentcontact/get_list", Summary: "a user's conversation list", Request: []string{"From_Account", "StartIndex", "TimeStamp"}, typed: typed(recentList)},
+		{Path: "recentcontact/delete", Summary: "delete a conversation", Request: []string{"From_Account", "Type", "To_Account", "ToGroupid", "ClearRamble"}, typed: typed(recentDelete)},
 	}
 }
 
-func recentList(c *call) (map[string]any, error) {
+// recentListReply is recentcontact/get_list's page. Tencent's pinned
+// conversations (Top*) and time-based paging are not kept: always 0.
+type recentListReply struct {
+	SessionItem   []session
+	CompleteFlag  int // 1: the last page
+	StartIndex    int // where the next page starts (0 on the last)
+	TimeStamp     int
+	TopTimeStamp  int
+	TopStartIndex int
+}
+
+type session struct {
+	Type         int
+	To_Account   string `json:",omitempty"` // C2C
+	GroupId      string `json:",omitempty"` // group
+	MsgTime      int64
+	TopFlag      int
+	UnreadMsgNum int
+}
+
+func recentList(c *call) (*recentListReply, error) {
 	from, err := fromAccount(c, imerr.ConversationBadParam)
 	if err != nil {
 		return nil, err
@@ -30,26 +50,24 @@ func recentList(c *call) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	sessions := []map[string]any{}
+	out := &recentListReply{SessionItem: []session{}}
 	for _, cv := range res.ConvList {
-		s := map[string]any{"Type": cv.Type, "MsgTime": cv.LastMsgTime, "TopFlag": 0, "UnreadMsgNum": cv.UnreadMsgNum}
+		s := session{Type: cv.Type, MsgTime: cv.LastMsgTime, UnreadMsgNum: cv.UnreadMsgNum}
 		if cv.Type == convs.TypeC2C {
-			s["To_Account"] = cv.Peer_Account
+			s.To_Account = cv.Peer_Account
 		} else {
-			s["GroupId"] = cv.GroupId
+			s.GroupId = cv.GroupId
 		}
-		sessions = append(sessions, s)
+		out.SessionItem = append(out.SessionItem, s)
 	}
-	next := q.StartIndex + len(res.ConvList)
-	complete := 0
-	if next >= res.TotalCount {
-		complete, next = 1, 0
+	out.StartIndex = q.StartIndex + len(res.ConvList)
+	if out.StartIndex >= res.TotalCount {
+		out.CompleteFlag, out.StartIndex = 1, 0
 	}
-	return map[string]any{"SessionItem": sessions, "CompleteFlag": complete, "StartIndex": next, "TimeStamp": 0,
-		"TopTimeStamp": 0, "TopStartIndex": 0}, nil
+	return out, nil
 }
 
-func recentDelete(c *call) (map[string]any, error) {
+func recentDelete(c *call) (*noReply, error) {
 	from, err := fromAccount(c, imerr.ConversationBadParam)
 	if err != nil {
 		return nil, err
