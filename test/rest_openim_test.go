@@ -106,6 +106,34 @@ func TestRESTBatchSendMsg(t *testing.T) {
 	}
 }
 
+// TestRESTBatchSendOneOperation: batchsendmsg is one operation: one stamp
+// (every copy has the reply's MsgKey), a recipient listed twice gets one
+// copy, and a resend of the same batch stores nothing. [IM-BATCHSEND]
+func TestRESTBatchSendOneOperation(t *testing.T) {
+	b := StartBroker(t)
+	bob := b.Connect("bob", "bob")
+	carol := b.Connect("carol", "carol")
+	req := restText("once", Random())
+	req["From_Account"], req["To_Account"] = "alice", []string{"bob", "carol", "bob"}
+	key := b.v4OK("openim/batchsendmsg", req)["MsgKey"]
+	if again := b.v4OK("openim/batchsendmsg", req)["MsgKey"]; again != key {
+		t.Fatalf("resend answered MsgKey %v, first %v", again, key)
+	}
+	for _, c := range []*Client{bob, carol} {
+		var got []string
+		seen := map[uint64]bool{} // the live copy and the replayed one: as a client, by Seq
+		for _, e := range c.SyncAll(0) {
+			if e.Event == "C2CMsg" && !seen[e.Seq] {
+				seen[e.Seq] = true
+				got = append(got, e.Msg.MsgKey)
+			}
+		}
+		if len(got) != 1 || got[0] != key {
+			t.Fatalf("%s has %v, want one copy with MsgKey %v", c.User, got, key)
+		}
+	}
+}
+
 // TestRESTRoamWithdrawRead: admin_getroammsg pages a conversation's
 // history; admin_msgwithdraw reaches an offline client as MsgRecalled on
 // sync; get_c2c_unread_msg_num and admin_set_msg_read. [REST-C2C-ADMIN]
