@@ -176,7 +176,7 @@ func (b *Broker) DeleteGroupMsgBySender(ctx context.Context, gid, sender string)
 			if json.Unmarshal(e.Payload, &ev) != nil || ev.Event != eventGroupMsg || ev.Msg.From_Account != sender {
 				continue
 			}
-			m, err := convs.RecallMarker(e.Payload)
+			m, err := wire.RecallMarker(e.Payload)
 			if err != nil {
 				continue // already recalled
 			}

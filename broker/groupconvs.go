@@ -98,7 +98,7 @@ func (cg convGroups) Recall(ctx context.Context, a ops.Actor, gid string, seq ui
 	if len(entries) != 1 || !isGroupMsg(entries[0].Payload) {
 		return imerr.RecallNone.New("no message %d in %s", seq, gid)
 	}
-	m, err := convs.RecallMarker(entries[0].Payload)
+	m, err := wire.RecallMarker(entries[0].Payload)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/imbroker/imbroker/broker/messages"
+	"github.com/imbroker/imbroker/broker/wire"
 )
 
 // pushGroup queues the offline push of a stored write-diffusion group
@@ -18,7 +19,7 @@ func (b *Broker) pushGroup(gid, from string, seq uint64, recipients []string, bo
 		if to == from || len(b.OnlineDevices(to)) > 0 {
 			continue
 		}
-		f := messages.PushFields(to, from, body, opi)
+		f := wire.PushFields(to, from, body, opi)
 		if f == nil {
 			return
 		}

@@ -33,7 +33,7 @@ func (s *Service) ModifyC2C(ctx context.Context, from, to, msgKey string, body j
 	if err != nil {
 		return err
 	}
-	if ev.flags()&MsgFlagRecalled != 0 {
+	if ev.flags()&wire.MsgFlagRecalled != 0 {
 		return imerr.RecallAgain.New("message %q was recalled", msgKey)
 	}
 	var sender, oldCCD string
@@ -95,4 +95,26 @@ func (s *Service) ModifyC2C(ctx context.Context, from, to, msgKey string, body j
 		return fmt.Errorf("modify %s: %w", msgKey, err)
 	}
 	return nil
+}
+
+// storedEvent is a stored message event whose fields are kept as stored
+// (re-encoded in name order, as modified messages always were).
+type storedEvent struct {
+	Event string
+	Msg   map[string]json.RawMessage
+}
+
+func decodeStored(stored []byte) (storedEvent, error) {
+	var ev storedEvent
+	if err := json.Unmarshal(stored, &ev); err != nil {
+		return ev, fmt.Errorf("stored message: %w", err)
+	}
+	return ev, nil
+}
+
+// flags is the message's MsgFlagBits.
+func (ev storedEvent) flags() int {
+	var f int
+	_ = json.Unmarshal(ev.Msg["MsgFlagBits"], &f)
+	return f
 }

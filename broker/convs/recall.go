@@ -14,12 +14,8 @@ import (
 	"github.com/imbroker/imbroker/storage"
 )
 
-// Recall.
-const (
-	eventMsgRecalled = "MsgRecalled" // C2C: to both users' streams
-	// MsgFlagRecalled is Tencent's MsgFlagBits of a recalled message.
-	MsgFlagRecalled = 8
-)
+// eventMsgRecalled tells both users of a C2C conversation of a recall.
+const eventMsgRecalled = "MsgRecalled"
 
 // RecallRequest is msg.recall's: a C2C message by Peer_Account and MsgKey,
 // or a group message by GroupId and MsgSeq.
@@ -60,7 +56,7 @@ func (s *Service) recallC2C(ctx context.Context, a ops.Actor, self, peer, msgKey
 	if err != nil {
 		return err
 	}
-	m, err := RecallMarker(stored)
+	m, err := wire.RecallMarker(stored)
 	if err != nil {
 		return err
 	}
@@ -80,7 +76,7 @@ func (s *Service) recallC2C(ctx context.Context, a ops.Actor, self, peer, msgKey
 		Operator_Account string
 		To_Account       string
 		Type             int
-	}{from, MsgFlagRecalled, msgKey, a.User, to, TypeC2C})
+	}{from, wire.MsgFlagRecalled, msgKey, a.User, to, TypeC2C})
 	if err != nil {
 		return err
 	}
@@ -118,64 +114,6 @@ func (s *Service) c2cMessage(a, b, msgKey string) (uint64, []byte, error) {
 		return 0, nil, imerr.RecallNone.New("message %q is no longer stored", msgKey)
 	}
 	return seq, entries[0].Payload, nil
-}
-
-// Marker is a stored message rewritten as its recall marker.
-type Marker struct {
-	Event        []byte          // the stored event to replace the message by
-	Msg          json.RawMessage // its message, for conversation records whose last message it was
-	From_Account string          // the message's sender
-	To_Account   string          // its recipient (one-to-one messages)
-	MsgTime      int64
-}
-
-// storedEvent is a stored message event whose fields are kept as stored
-// (re-encoded in name order, as recall markers always were).
-type storedEvent struct {
-	Event string
-	Msg   map[string]json.RawMessage
-}
-
-func decodeStored(stored []byte) (storedEvent, error) {
-	var ev storedEvent
-	if err := json.Unmarshal(stored, &ev); err != nil {
-		return ev, fmt.Errorf("stored message: %w", err)
-	}
-	return ev, nil
-}
-
-// flags is the message's MsgFlagBits.
-func (ev storedEvent) flags() int {
-	var f int
-	_ = json.Unmarshal(ev.Msg["MsgFlagBits"], &f)
-	return f
-}
-
-// RecallMarker rewrites a stored message event (one-to-one or group) as its
-// recall marker: the body and custom data are gone, MsgFlagBits says
-// recalled. An already recalled message is imerr.RecallAgain.
-func RecallMarker(stored []byte) (Marker, error) {
-	ev, err := decodeStored(stored)
-	if err != nil {
-		return Marker{}, err
-	}
-	if ev.flags()&MsgFlagRecalled != 0 {
-		return Marker{}, imerr.RecallAgain.New("already recalled")
-	}
-	var m Marker
-	_ = json.Unmarshal(ev.Msg["From_Account"], &m.From_Account)
-	_ = json.Unmarshal(ev.Msg["To_Account"], &m.To_Account)
-	_ = json.Unmarshal(ev.Msg["MsgTime"], &m.MsgTime)
-	ev.Msg["MsgFlagBits"] = json.RawMessage(strconv.Itoa(MsgFlagRecalled))
-	ev.Msg["MsgBody"] = json.RawMessage("[]")
-	delete(ev.Msg, "CloudCustomData")
-	if m.Msg, err = json.Marshal(ev.Msg); err != nil {
-		return Marker{}, fmt.Errorf("recall marker: %w", err)
-	}
-	if m.Event, err = wire.EncodeEvent(ev.Event, m.Msg); err != nil {
-		return Marker{}, fmt.Errorf("recall marker: %w", err)
-	}
-	return m, nil
 }
 
 // lastMsgReplaced replaces uid's conversation with peer's last message by

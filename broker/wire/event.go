@@ -8,8 +8,7 @@ import (
 
 // Event names in a user's stream (docs/protocol.md).
 const (
-	EventC2CMsg   = "C2CMsg"
-	EventGroupMsg = "GroupMsg" // also in the group's stream
+	EventC2CMsg = "C2CMsg"
 )
 
 // EncodeEvent makes the stored form of an event: {"Event":name,"Msg":body}.

@@ -1,4 +1,4 @@
-package messages
+package wire
 
 import "testing"
 
@@ -14,8 +14,8 @@ func TestPushText(t *testing.T) {
 		{`[{"MsgType":"TIMFileElem","MsgContent":{}}]`, "[File]"},
 		{`[{"MsgType":"TIMTextElem","MsgContent":{"Text":"look "}},{"MsgType":"TIMImageElem","MsgContent":{}}]`, "look [Image]"},
 	} {
-		if got := pushText([]byte(tc.body)); got != tc.want {
-			t.Errorf("pushText(%s) = %q, want %q", tc.body, got, tc.want)
+		if got := PushText([]byte(tc.body)); got != tc.want {
+			t.Errorf("PushText(%s) = %q, want %q", tc.body, got, tc.want)
 		}
 	}
 	if PushFields("b", "a", []byte(`[]`), []byte(`{"PushFlag":1}`)) != nil {
@@ -23,6 +23,6 @@ func TestPushText(t *testing.T) {
 	}
 	f := PushFields("b", "a", []byte(`[{"MsgType":"TIMTextElem","MsgContent":{"Text":"x"}}]`), []byte(`{"Title":"T","Desc":"D","Ext":"E"}`))
 	if f["Desc"] != "D" || f["Title"] != "T" || f["Ext"] != "E" || f["To_Account"] != "b" || f["From_Account"] != "a" {
-		t.Errorf("pushFields: %v", f)
+		t.Errorf("PushFields: %v", f)
 	}
 }

@@ -1,0 +1,7 @@
+package wire
+
+// Group event names in group and user streams (docs/protocol.md).
+const (
+	EventGroupMsg = "GroupMsg"
+	EventGroupTip = "GroupTip"
+)
