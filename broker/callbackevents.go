@@ -8,6 +8,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/internal/ids"
 )
@@ -202,12 +203,15 @@ func (b *Broker) afterGroupDestroyed(info groupInfo, members []string) {
 
 // afterGroupInfoChanged: Group.CallbackAfterGroupInfoChanged, when Name,
 // Introduction, Notification or FaceUrl changed (only those are sent).
-func (b *Broker) afterGroupInfoChanged(gid, typ, operator string, changed map[string]any) {
+func (b *Broker) afterGroupInfoChanged(gid, typ, operator string, changed *wire.GroupInfoChange) {
 	fields := map[string]any{"GroupId": gid, "Type": typ, "Operator_Account": operator}
 	n := 0
-	for _, f := range []string{"Name", "Introduction", "Notification", "FaceUrl"} {
-		if v, ok := changed[f]; ok {
-			fields[f] = v
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"Name", changed.Name}, {"Introduction", changed.Introduction}, {"Notification", changed.Notification}, {"FaceUrl", changed.FaceUrl}} {
+		if f.v != nil {
+			fields[f.name] = *f.v
 			n++
 		}
 	}

@@ -9,43 +9,38 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/storage"
 )
 
-// kvItem is Tencent's {Key, Value} pair for app-defined fields.
-type kvItem struct {
-	Key   string `json:"Key"`
-	Value string `json:"Value"`
-}
-
 // groupInfo is a group's stored profile (Tencent field names).
 type groupInfo struct {
-	GroupId         string   `json:"GroupId"`
-	Type            string   `json:"Type"`
-	Name            string   `json:"Name"`
-	Introduction    string   `json:"Introduction"`
-	Notification    string   `json:"Notification"`
-	FaceUrl         string   `json:"FaceUrl"`
-	Owner_Account   string   `json:"Owner_Account"`
-	CreateTime      int64    `json:"CreateTime"`
-	InfoSeq         uint64   `json:"InfoSeq"`
-	LastInfoTime    int64    `json:"LastInfoTime"`
-	LastMsgTime     int64    `json:"LastMsgTime"`
-	MaxMemberNum    int      `json:"MaxMemberNum"`
-	ApplyJoinOption string   `json:"ApplyJoinOption"`
-	MuteAllMember   string   `json:"MuteAllMember"`
-	AppDefinedData  []kvItem `json:"AppDefinedData"`
+	GroupId         string        `json:"GroupId"`
+	Type            string        `json:"Type"`
+	Name            string        `json:"Name"`
+	Introduction    string        `json:"Introduction"`
+	Notification    string        `json:"Notification"`
+	FaceUrl         string        `json:"FaceUrl"`
+	Owner_Account   string        `json:"Owner_Account"`
+	CreateTime      int64         `json:"CreateTime"`
+	InfoSeq         uint64        `json:"InfoSeq"`
+	LastInfoTime    int64         `json:"LastInfoTime"`
+	LastMsgTime     int64         `json:"LastMsgTime"`
+	MaxMemberNum    int           `json:"MaxMemberNum"`
+	ApplyJoinOption string        `json:"ApplyJoinOption"`
+	MuteAllMember   string        `json:"MuteAllMember"`
+	AppDefinedData  []wire.KVItem `json:"AppDefinedData"`
 }
 
 // member is one member's stored record.
 type member struct {
-	Member_Account       string   `json:"Member_Account"`
-	Role                 string   `json:"Role"`
-	JoinTime             int64    `json:"JoinTime"`
-	NameCard             string   `json:"NameCard"`
-	MuteUntil            int64    `json:"MuteUntil"`
-	AppMemberDefinedData []kvItem `json:"AppMemberDefinedData"`
-	JoinSeq              uint64   `json:"JoinSeq"` // group seq when joining: the history visibility line
+	Member_Account       string        `json:"Member_Account"`
+	Role                 string        `json:"Role"`
+	JoinTime             int64         `json:"JoinTime"`
+	NameCard             string        `json:"NameCard"`
+	MuteUntil            int64         `json:"MuteUntil"`
+	AppMemberDefinedData []wire.KVItem `json:"AppMemberDefinedData"`
+	JoinSeq              uint64        `json:"JoinSeq"` // group seq when joining: the history visibility line
 }
 
 // application is a pending join request.

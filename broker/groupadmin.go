@@ -173,7 +173,7 @@ func (b *Broker) DeleteGroupMsgBySender(ctx context.Context, gid, sender string)
 				Event string
 				Msg   struct{ From_Account string }
 			}
-			if json.Unmarshal(e.Payload, &ev) != nil || ev.Event != eventGroupMsg || ev.Msg.From_Account != sender {
+			if json.Unmarshal(e.Payload, &ev) != nil || ev.Event != wire.EventGroupMsg || ev.Msg.From_Account != sender {
 				continue
 			}
 			m, err := wire.RecallMarker(e.Payload)
@@ -305,9 +305,9 @@ func (b *Broker) ImportGroupMsgs(ctx context.Context, gid string, recentContact 
 		if ids.CheckUserID(m.From_Account) != nil || len(m.MsgBody) == 0 || m.SendTime <= 0 {
 			continue
 		}
-		c := groupChange{eventName: eventGroupMsg,
+		c := groupChange{eventName: wire.EventGroupMsg,
 			build: func(seq uint64, _ time.Time) any {
-				return groupMsg{GroupId: gid, From_Account: m.From_Account, MsgSeq: seq, MsgRandom: m.Random, MsgTime: m.SendTime, MsgBody: m.MsgBody}
+				return wire.GroupMsg{GroupId: gid, From_Account: m.From_Account, MsgSeq: seq, MsgRandom: m.Random, MsgTime: m.SendTime, MsgBody: m.MsgBody}
 			}}
 		if recentContact {
 			c.userCopies = b.userCopiesFor(g)

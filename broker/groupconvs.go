@@ -118,8 +118,8 @@ func (cg convGroups) Recall(ctx context.Context, a ops.Actor, gid string, seq ui
 	copies := b.userCopiesFor(g)
 	if _, _, err = b.commitGroupChange(ctx, g, groupChange{
 		replaces:  []storage.Replace{{Stream: groupStream(gid), Seq: seq, Payload: m.Event}},
-		eventName: eventGroupTip, userCopies: copies,
-		build: tipBuilder(groupTip{GroupId: gid, TipType: tipMsgRecalled, Operator_Account: a.User,
+		eventName: wire.EventGroupTip, userCopies: copies,
+		build: tipBuilder(wire.GroupTip{GroupId: gid, TipType: tipMsgRecalled, Operator_Account: a.User,
 			MemberList: []string{from}, RecalledMsgSeq: seq}),
 	}); err != nil {
 		return err
@@ -141,7 +141,7 @@ func (cg convGroups) Recall(ctx context.Context, a ops.Actor, gid string, seq ui
 
 func isGroupMsg(payload []byte) bool {
 	var ev struct{ Event string }
-	return json.Unmarshal(payload, &ev) == nil && ev.Event == eventGroupMsg
+	return json.Unmarshal(payload, &ev) == nil && ev.Event == wire.EventGroupMsg
 }
 
 func groupReceiptPrefix(gid string, seq uint64) string {
@@ -316,7 +316,7 @@ func (b *Broker) groupMsgFields(gid string, seq uint64) (struct {
 		return ev.Msg, false
 	}
 	_, entries, err := b.store.Read(groupStream(gid), seq-1, 1)
-	if err != nil || len(entries) != 1 || json.Unmarshal(entries[0].Payload, &ev) != nil || ev.Event != eventGroupMsg {
+	if err != nil || len(entries) != 1 || json.Unmarshal(entries[0].Payload, &ev) != nil || ev.Event != wire.EventGroupMsg {
 		return ev.Msg, false
 	}
 	return ev.Msg, true

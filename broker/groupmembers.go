@@ -23,7 +23,7 @@ func (g *group) apply(fn func()) {
 }
 
 // tip builds a groupChange.build for a tip.
-func tipBuilder(t groupTip) func(uint64, time.Time) any {
+func tipBuilder(t wire.GroupTip) func(uint64, time.Time) any {
 	return func(seq uint64, now time.Time) any {
 		t.MsgSeq, t.MsgTime = seq, now.Unix()
 		return t
@@ -38,7 +38,7 @@ type modifyReq struct {
 	FaceUrl         *string
 	MaxMemberNum    *int
 	ApplyJoinOption *string
-	AppDefinedData  []kvItem
+	AppDefinedData  []wire.KVItem
 	MuteAllMember   *string
 }
 
@@ -59,8 +59,8 @@ func (b *Broker) modifyGroup(ctx context.Context, r *reqCtx, q modifyReq) error 
 	defer g.op.Unlock()
 	role := g.role(r.user)
 	info := g.info
-	changed := map[string]any{}
-	setText := func(field string, dst *string, v *string, max int) error {
+	changed := &wire.GroupInfoChange{}
+	setText := func(field string, dst *string, v *string, max int, note **string) error {
 		if v == nil {
 			return nil
 		}
@@ -71,7 +71,7 @@ func (b *Broker) modifyGroup(ctx context.Context, r *reqCtx, q modifyReq) error 
 			return badParams("Name must not be empty")
 		}
 		*dst = *v
-		changed[field] = *v
+		*note = v
 		return nil
 	}
 	if q.Name != nil || q.Introduction != nil || q.Notification != nil || q.FaceUrl != nil || q.MaxMemberNum != nil ||
@@ -81,10 +81,10 @@ func (b *Broker) modifyGroup(ctx context.Context, r *reqCtx, q modifyReq) error 
 		}
 	}
 	for _, f := range []error{
-		setText("Name", &info.Name, q.Name, maxGroupName),
-		setText("Introduction", &info.Introduction, q.Introduction, maxGroupIntro),
-		setText("Notification", &info.Notification, q.Notification, maxGroupNotice),
-		setText("FaceUrl", &info.FaceUrl, q.FaceUrl, maxGroupFace),
+		setText("Name", &info.Name, q.Name, maxGroupName, &changed.Name),
+		setText("Introduction", &info.Introduction, q.Introduction, maxGroupIntro, &changed.Introduction),
+		setText("Notification", &info.Notification, q.Notification, maxGroupNotice, &changed.Notification),
+		setText("FaceUrl", &info.FaceUrl, q.FaceUrl, maxGroupFace, &changed.FaceUrl),
 	} {
 		if f != nil {
 			return f
@@ -95,14 +95,14 @@ func (b *Broker) modifyGroup(ctx context.Context, r *reqCtx, q modifyReq) error 
 			return badParams("MaxMemberNum must be between the member count %d and %d", len(g.members), g.policy.MaxMembers)
 		}
 		info.MaxMemberNum = *q.MaxMemberNum
-		changed["MaxMemberNum"] = info.MaxMemberNum
+		changed.MaxMemberNum = q.MaxMemberNum
 	}
 	if q.ApplyJoinOption != nil {
 		if !applyOptions[*q.ApplyJoinOption] {
 			return badParams("ApplyJoinOption must be FreeAccess, NeedPermission or DisableApply")
 		}
 		info.ApplyJoinOption = *q.ApplyJoinOption
-		changed["ApplyJoinOption"] = info.ApplyJoinOption
+		changed.ApplyJoinOption = q.ApplyJoinOption
 	}
 	if q.AppDefinedData != nil {
 		if err := checkDefined("AppDefinedData", q.AppDefinedData, maxGroupDefined, maxGroupDefinedVal); err != nil {
@@ -112,7 +112,7 @@ func (b *Broker) modifyGroup(ctx context.Context, r *reqCtx, q modifyReq) error 
 		if len(info.AppDefinedData) > maxGroupDefined {
 			return badParams("AppDefinedData has more than %d keys", maxGroupDefined)
 		}
-		changed["AppDefinedData"] = info.AppDefinedData
+		changed.AppDefinedData = &info.AppDefinedData
 	}
 	if q.MuteAllMember != nil {
 		if *q.MuteAllMember != "On" && *q.MuteAllMember != "Off" {
@@ -123,16 +123,16 @@ func (b *Broker) modifyGroup(ctx context.Context, r *reqCtx, q modifyReq) error 
 			return noPermission("%s may not mute this %s group", r.user, g.info.Type)
 		}
 		info.MuteAllMember = *q.MuteAllMember
-		changed["MuteAllMember"] = info.MuteAllMember
+		changed.MuteAllMember = q.MuteAllMember
 	}
-	if len(changed) == 0 {
+	if changed.Empty() {
 		return nil
 	}
 	info.InfoSeq++
 	info.LastInfoTime = time.Now().Unix()
 	if _, _, err := b.commitGroupChange(ctx, g, groupChange{
-		sets: map[string][]byte{groupKey(q.GroupId): mustJSON(info)}, eventName: eventGroupTip, userCopies: b.userCopiesFor(g),
-		build: tipBuilder(groupTip{GroupId: q.GroupId, TipType: tipInfoChanged, Operator_Account: r.user, Changed: changed}),
+		sets: map[string][]byte{groupKey(q.GroupId): mustJSON(info)}, eventName: wire.EventGroupTip, userCopies: b.userCopiesFor(g),
+		build: tipBuilder(wire.GroupTip{GroupId: q.GroupId, TipType: tipInfoChanged, Operator_Account: r.user, Changed: changed}),
 	}); err != nil {
 		return err
 	}
@@ -252,7 +252,7 @@ func (b *Broker) reqGroupJoin(ctx context.Context, r *reqCtx) (any, error) {
 				managers = append(managers, uid)
 			}
 		}
-		if err := b.notifyUsers(ctx, managers, groupTip{GroupId: q.GroupId, TipType: tipJoinApplication, Operator_Account: r.user, ApplyMsg: q.ApplyMsg}); err != nil {
+		if err := b.notifyUsers(ctx, managers, wire.GroupTip{GroupId: q.GroupId, TipType: tipJoinApplication, Operator_Account: r.user, ApplyMsg: q.ApplyMsg}); err != nil {
 			return nil, err
 		}
 		return map[string]any{"GroupId": q.GroupId, "JoinResult": "Pending"}, nil
@@ -317,7 +317,7 @@ func (b *Broker) reqGroupHandleApplication(ctx context.Context, r *reqCtx) (any,
 		return nil, err
 	}
 	g.apply(func() { delete(g.apps, q.Applicant_Account) })
-	if err := b.notifyUsers(ctx, []string{q.Applicant_Account}, groupTip{GroupId: q.GroupId, TipType: tipApplicationHandled, Operator_Account: r.user, Result: q.HandleResult}); err != nil {
+	if err := b.notifyUsers(ctx, []string{q.Applicant_Account}, wire.GroupTip{GroupId: q.GroupId, TipType: tipApplicationHandled, Operator_Account: r.user, Result: q.HandleResult}); err != nil {
 		return nil, err
 	}
 	return nil, nil
@@ -468,7 +468,7 @@ func (b *Broker) reqGroupQuit(ctx context.Context, r *reqCtx) (any, error) {
 }
 
 // memberUpdate commits one member record change with a tip.
-func (b *Broker) memberUpdate(ctx context.Context, g *group, operator string, m member, tip groupTip, extraSets map[string][]byte) error {
+func (b *Broker) memberUpdate(ctx context.Context, g *group, operator string, m member, tip wire.GroupTip, extraSets map[string][]byte) error {
 	gid := g.info.GroupId
 	sets := map[string][]byte{memberKey(gid, m.Member_Account): mustJSON(m)}
 	for k, v := range extraSets {
@@ -479,7 +479,7 @@ func (b *Broker) memberUpdate(ctx context.Context, g *group, operator string, m 
 		tip.MemberList = []string{m.Member_Account}
 	}
 	if _, _, err := b.commitGroupChange(ctx, g, groupChange{
-		sets: sets, eventName: eventGroupTip, userCopies: b.userCopiesFor(g, tip.MemberList...), build: tipBuilder(tip),
+		sets: sets, eventName: wire.EventGroupTip, userCopies: b.userCopiesFor(g, tip.MemberList...), build: tipBuilder(tip),
 	}); err != nil {
 		return err
 	}
@@ -514,7 +514,7 @@ func (b *Broker) reqGroupSetRole(ctx context.Context, r *reqCtx) (any, error) {
 	}
 	m := *g.members[q.Member_Account]
 	m.Role = q.Role
-	return nil, b.memberUpdate(ctx, g, r.user, m, groupTip{TipType: tipRoleChanged, Role: q.Role}, nil)
+	return nil, b.memberUpdate(ctx, g, r.user, m, wire.GroupTip{TipType: tipRoleChanged, Role: q.Role}, nil)
 }
 
 // reqGroupSetMember sets NameCard and app-defined member fields: one's own,
@@ -523,7 +523,7 @@ func (b *Broker) reqGroupSetMember(ctx context.Context, r *reqCtx) (any, error) 
 	var q struct {
 		GroupId, Member_Account string
 		NameCard                *string
-		AppMemberDefinedData    []kvItem
+		AppMemberDefinedData    []wire.KVItem
 	}
 	if err := r.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
@@ -562,7 +562,7 @@ func (b *Broker) reqGroupSetMember(ctx context.Context, r *reqCtx) (any, error) 
 			return nil, badParams("AppMemberDefinedData has more than %d keys", maxMemberDefined)
 		}
 	}
-	return nil, b.memberUpdate(ctx, g, r.user, m, groupTip{TipType: tipMemberInfo}, nil)
+	return nil, b.memberUpdate(ctx, g, r.user, m, wire.GroupTip{TipType: tipMemberInfo}, nil)
 }
 
 // reqGroupMute mutes members for MuteTime seconds (0 unmutes, 4294967295 is
@@ -609,8 +609,8 @@ func (b *Broker) reqGroupMute(ctx context.Context, r *reqCtx) (any, error) {
 	}
 	members := dedupe(q.Members_Account)
 	if _, _, err := b.commitGroupChange(ctx, g, groupChange{
-		sets: sets, eventName: eventGroupTip, userCopies: b.userCopiesFor(g, members...),
-		build: tipBuilder(groupTip{GroupId: g.info.GroupId, TipType: tipMemberMuted, Operator_Account: r.user, MemberList: members, MuteTime: q.MuteTime}),
+		sets: sets, eventName: wire.EventGroupTip, userCopies: b.userCopiesFor(g, members...),
+		build: tipBuilder(wire.GroupTip{GroupId: g.info.GroupId, TipType: tipMemberMuted, Operator_Account: r.user, MemberList: members, MuteTime: q.MuteTime}),
 	}); err != nil {
 		return nil, err
 	}
@@ -653,8 +653,8 @@ func (b *Broker) reqGroupTransfer(ctx context.Context, r *reqCtx) (any, error) {
 		sets[memberKey(gid, o.Member_Account)] = mustJSON(o)
 	}
 	if _, _, err := b.commitGroupChange(ctx, g, groupChange{
-		sets: sets, eventName: eventGroupTip, userCopies: b.userCopiesFor(g, q.NewOwner_Account),
-		build: tipBuilder(groupTip{GroupId: gid, TipType: tipOwnerChanged, Operator_Account: r.user, NewOwner_Account: q.NewOwner_Account}),
+		sets: sets, eventName: wire.EventGroupTip, userCopies: b.userCopiesFor(g, q.NewOwner_Account),
+		build: tipBuilder(wire.GroupTip{GroupId: gid, TipType: tipOwnerChanged, Operator_Account: r.user, NewOwner_Account: q.NewOwner_Account}),
 	}); err != nil {
 		return nil, err
 	}
@@ -701,9 +701,9 @@ func (b *Broker) reqGroupDestroy(ctx context.Context, r *reqCtx) (any, error) {
 	for _, kv := range kept {
 		deletes = append(deletes, kv.Name)
 	}
-	tip := groupTip{GroupId: gid, TipType: tipDestroyed, Operator_Account: r.user, Type: g.info.Type}
+	tip := wire.GroupTip{GroupId: gid, TipType: tipDestroyed, Operator_Account: r.user, Type: g.info.Type}
 	tip.MsgTime = time.Now().Unix()
-	payload, err := wire.EncodeEvent(eventGroupTip, tip)
+	payload, err := wire.EncodeEvent(wire.EventGroupTip, tip)
 	if err != nil {
 		return nil, err
 	}

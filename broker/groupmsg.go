@@ -16,45 +16,6 @@ import (
 	"github.com/imbroker/imbroker/storage"
 )
 
-// Group event names.
-const (
-	eventGroupMsg = wire.EventGroupMsg
-	eventGroupTip = "GroupTip"
-)
-
-// groupMsg is a group message as stored and delivered.
-type groupMsg struct {
-	GroupId           string          `json:"GroupId"`
-	From_Account      string          `json:"From_Account"`
-	MsgSeq            uint64          `json:"MsgSeq"`
-	MsgRandom         uint32          `json:"MsgRandom"`
-	MsgTime           int64           `json:"MsgTime"`
-	MsgBody           json.RawMessage `json:"MsgBody"`
-	CloudCustomData   string          `json:"CloudCustomData,omitempty"`
-	ClientMsgID       string          `json:"ClientMsgID,omitempty"`
-	IsNeedReadReceipt int             `json:"IsNeedReadReceipt,omitempty"`
-	MsgFlagBits       int             `json:"MsgFlagBits,omitempty"` // 8: recalled (history only)
-}
-
-// groupTip is a group system event (Tencent "group tips"); it takes a group seq.
-type groupTip struct {
-	GroupId          string         `json:"GroupId"`
-	MsgSeq           uint64         `json:"MsgSeq,omitempty"`
-	MsgTime          int64          `json:"MsgTime"`
-	TipType          string         `json:"TipType"`
-	Operator_Account string         `json:"Operator_Account,omitempty"`
-	MemberList       []string       `json:"MemberList,omitempty"`
-	MemberCount      int            `json:"MemberCount,omitempty"` // merged live-room tips whose MemberList was cut
-	Role             string         `json:"Role,omitempty"`
-	MuteTime         *int64         `json:"MuteTime,omitempty"`
-	NewOwner_Account string         `json:"NewOwner_Account,omitempty"`
-	Changed          map[string]any `json:"Changed,omitempty"`
-	Result           string         `json:"Result,omitempty"`
-	ApplyMsg         string         `json:"ApplyMsg,omitempty"`
-	Type             string         `json:"Type,omitempty"`
-	RecalledMsgSeq   uint64         `json:"RecalledMsgSeq,omitempty"`
-}
-
 // Tip types.
 const (
 	tipCreated            = "GroupCreated"
@@ -92,7 +53,7 @@ type groupChange struct {
 	// notice, when set, is a private tip (no group seq) appended to the
 	// noticeTo users' streams in the same batch: a live room's member change
 	// whose room tip is merged into a later one (grouptips.go).
-	notice   *groupTip
+	notice   *wire.GroupTip
 	noticeTo []string
 }
 
@@ -155,9 +116,9 @@ func (b *Broker) commitGroupChange(ctx context.Context, g *group, c groupChange)
 	if c.notice != nil && len(c.noticeTo) > 0 {
 		tip := *c.notice
 		tip.MsgTime = now.Unix()
-		p, err := wire.EncodeEvent(eventGroupTip, tip)
+		p, err := wire.EncodeEvent(wire.EventGroupTip, tip)
 		if err != nil {
-			return 0, false, fmt.Errorf("encode %s: %w", eventGroupTip, err)
+			return 0, false, fmt.Errorf("encode %s: %w", wire.EventGroupTip, err)
 		}
 		for _, uid := range c.noticeTo {
 			batch.Appends = append(batch.Appends, storage.Append{Stream: userStream(uid), Payload: p})
@@ -213,12 +174,12 @@ func (b *Broker) userCopiesFor(g *group, extra ...string) []string {
 
 // notifyUsers appends a private event (not a group event: no group seq) to
 // some users' streams.
-func (b *Broker) notifyUsers(ctx context.Context, users []string, tip groupTip) error {
+func (b *Broker) notifyUsers(ctx context.Context, users []string, tip wire.GroupTip) error {
 	if len(users) == 0 {
 		return nil
 	}
 	tip.MsgTime = time.Now().Unix()
-	payload, err := wire.EncodeEvent(eventGroupTip, tip)
+	payload, err := wire.EncodeEvent(wire.EventGroupTip, tip)
 	if err != nil {
 		return err
 	}
@@ -305,11 +266,11 @@ func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte
 	}
 	noUnread, noLastMsg := convs.MsgControl(req.SendMsgControl)
 	c := groupChange{
-		eventName:  eventGroupMsg,
+		eventName:  wire.EventGroupMsg,
 		userCopies: b.userCopiesFor(g),
 		conv:       &groupConv{from: from, noUnread: noUnread, noLastMsg: noLastMsg},
 		build: func(seq uint64, now time.Time) any {
-			return groupMsg{GroupId: gid, From_Account: from, MsgSeq: seq, MsgRandom: *req.MsgRandom, MsgTime: now.Unix(),
+			return wire.GroupMsg{GroupId: gid, From_Account: from, MsgSeq: seq, MsgRandom: *req.MsgRandom, MsgTime: now.Unix(),
 				MsgBody: body, CloudCustomData: req.CloudCustomData, ClientMsgID: req.ClientMsgID, IsNeedReadReceipt: req.IsNeedReadReceipt}
 		},
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 )
@@ -46,7 +47,7 @@ func checkText(field, v string, max int) error {
 
 // checkDefined validates app-defined fields: keys [A-Za-z0-9_] of at most 16
 // bytes, bounded values and count.
-func checkDefined(field string, items []kvItem, maxItems, maxVal int) error {
+func checkDefined(field string, items []wire.KVItem, maxItems, maxVal int) error {
 	if len(items) > maxItems {
 		return badParams("%s has more than %d keys", field, maxItems)
 	}
@@ -67,8 +68,8 @@ func checkDefined(field string, items []kvItem, maxItems, maxVal int) error {
 }
 
 // mergeDefined applies updates to app-defined fields; an empty value deletes a key.
-func mergeDefined(cur, upd []kvItem) []kvItem {
-	out := append([]kvItem(nil), cur...)
+func mergeDefined(cur, upd []wire.KVItem) []wire.KVItem {
+	out := append([]wire.KVItem(nil), cur...)
 	for _, u := range upd {
 		i := 0
 		for ; i < len(out) && out[i].Key != u.Key; i++ {
@@ -114,7 +115,7 @@ type createReq struct {
 	FaceUrl         string
 	MaxMemberCount  int
 	ApplyJoinOption string
-	AppDefinedData  []kvItem
+	AppDefinedData  []wire.KVItem
 	Owner_Account   string // app admin only: create for another owner
 	MemberList      []struct {
 		Member_Account string
@@ -218,9 +219,9 @@ func (b *Broker) reqGroupCreate(ctx context.Context, r *reqCtx) (any, error) {
 		memberIDs = append(memberIDs, uid)
 	}
 	_, _, err = b.commitGroupChange(ctx, g, groupChange{
-		sets: sets, eventName: eventGroupTip, userCopies: b.userCopiesFor(g, memberIDs...),
+		sets: sets, eventName: wire.EventGroupTip, userCopies: b.userCopiesFor(g, memberIDs...),
 		build: func(seq uint64, now time.Time) any {
-			return groupTip{GroupId: gid, MsgSeq: seq, MsgTime: now.Unix(), TipType: tipCreated, Operator_Account: r.user, MemberList: g.memberIDs(), Type: q.Type}
+			return wire.GroupTip{GroupId: gid, MsgSeq: seq, MsgTime: now.Unix(), TipType: tipCreated, Operator_Account: r.user, MemberList: g.memberIDs(), Type: q.Type}
 		},
 	})
 	if err != nil {
@@ -329,9 +330,9 @@ func (b *Broker) groupView(g *group) map[string]any {
 	}
 }
 
-func nonNil(items []kvItem) []kvItem {
+func nonNil(items []wire.KVItem) []wire.KVItem {
 	if items == nil {
-		return []kvItem{}
+		return []wire.KVItem{}
 	}
 	return items
 }

@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 	"time"
+
+	"github.com/imbroker/imbroker/broker/wire"
 )
 
 // Member tips in live rooms. A live room (AVChatRoom, BChatRoom) may hold a
@@ -129,7 +131,7 @@ func (b *Broker) flushMemberTips(g *group) {
 			continue
 		}
 		tip := mergedMemberTip(g.info.GroupId, list.tipType, list.changes, b.cfg.Groups.MemberTipsMaxList)
-		if _, _, err := b.commitGroupChange(context.Background(), g, groupChange{eventName: eventGroupTip, build: tipBuilder(tip)}); err != nil {
+		if _, _, err := b.commitGroupChange(context.Background(), g, groupChange{eventName: wire.EventGroupTip, build: tipBuilder(tip)}); err != nil {
 			b.log.Warn("live room member tip not published", "group", g.info.GroupId, "tip", list.tipType, "error", err)
 			continue
 		}
@@ -143,8 +145,8 @@ func (b *Broker) flushMemberTips(g *group) {
 // mergedMemberTip builds one tip for several changes: MemberList holds the
 // first max members, MemberCount the full number when the list was cut;
 // Operator_Account is set only when one operator made every change.
-func mergedMemberTip(gid, tipType string, changes []memberChange, max int) groupTip {
-	tip := groupTip{GroupId: gid, TipType: tipType, Operator_Account: changes[0].operator}
+func mergedMemberTip(gid, tipType string, changes []memberChange, max int) wire.GroupTip {
+	tip := wire.GroupTip{GroupId: gid, TipType: tipType, Operator_Account: changes[0].operator}
 	for i, c := range changes {
 		if c.operator != tip.Operator_Account {
 			tip.Operator_Account = ""
@@ -163,11 +165,11 @@ func mergedMemberTip(gid, tipType string, changes []memberChange, max int) group
 // join or quit tip: as a group event now, or, in a busy live room, as a
 // private notice to the members concerned now and a merged tip later.
 func (b *Broker) commitMemberChange(ctx context.Context, g *group, gid, tipType, operator string, uids []string, sets map[string][]byte, deletes []string) error {
-	tip := groupTip{GroupId: gid, TipType: tipType, Operator_Account: operator, MemberList: uids}
+	tip := wire.GroupTip{GroupId: gid, TipType: tipType, Operator_Account: operator, MemberList: uids}
 	c := groupChange{sets: sets, deletes: deletes}
 	atOnce := b.memberTipNow(g, tipType, time.Now())
 	if atOnce {
-		c.eventName, c.userCopies, c.build = eventGroupTip, b.userCopiesFor(g, uids...), tipBuilder(tip)
+		c.eventName, c.userCopies, c.build = wire.EventGroupTip, b.userCopiesFor(g, uids...), tipBuilder(tip)
 	} else {
 		c.notice, c.noticeTo = &tip, uids
 	}
