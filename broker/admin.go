@@ -8,6 +8,7 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/imbroker/imbroker/broker/groups"
 	"github.com/imbroker/imbroker/broker/ops"
 	"github.com/imbroker/imbroker/internal/imerr"
 )
@@ -83,23 +84,6 @@ func (b *Broker) KickUser(user string) int {
 	return n
 }
 
-// GroupIDs lists every group's id in id order, only those of groupType
-// when it is not empty (Tencent get_appid_group_list).
-func (b *Broker) GroupIDs(groupType string) ([]string, error) {
-	var out []string
-	err := scanAll(b.store, "g/", func(v []byte) error {
-		var info struct{ GroupId, Type string }
-		if err := json.Unmarshal(v, &info); err != nil {
-			return err
-		}
-		if groupType == "" || info.Type == groupType {
-			out = append(out, info.GroupId)
-		}
-		return nil
-	})
-	return out, err
-}
-
 // AppCounters are the node's counters for Tencent getappinfo: messages
 // since the process started, and current totals.
 type AppCounters struct {
@@ -110,8 +94,8 @@ type AppCounters struct {
 
 // Counters returns the AppCounters.
 func (b *Broker) Counters() (AppCounters, error) {
-	c := AppCounters{C2CUpMsgNum: b.messages.Sent(), GroupUpMsgNum: b.metrics.groupSent.Load(),
-		GroupDroppedMsgNum: b.metrics.groupDropped.Load()}
+	gs := b.groups.Stats()
+	c := AppCounters{C2CUpMsgNum: b.messages.Sent(), GroupUpMsgNum: gs.Sent, GroupDroppedMsgNum: gs.Dropped}
 	b.devices.mu.Lock()
 	for user := range b.devices.users {
 		if n := len(b.devices.live(user)); n > 0 {
@@ -124,7 +108,47 @@ func (b *Broker) Counters() (AppCounters, error) {
 	if c.RegistUserNumTotal, err = b.relations.AccountCount(); err != nil {
 		return c, err
 	}
-	gids, err := b.GroupIDs("")
+	gids, err := b.groups.GroupIDs("")
 	c.GroupAllGroupNum = len(gids)
 	return c, err
+}
+
+// The groups service's REST operations, for rest.Admin until the REST API
+// calls the service itself.
+
+func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte) (uint64, bool, error) {
+	res, err := b.groups.Send(ctx, from, gid, payload)
+	return res.MsgSeq, res.Dropped, err
+}
+
+func (b *Broker) GroupIDs(groupType string) ([]string, error) { return b.groups.GroupIDs(groupType) }
+
+func (b *Broker) GroupOnlineMemberNum(gid string) (int, error) { return b.groups.OnlineMemberNum(gid) }
+
+func (b *Broker) GroupSystemNotice(gid string, to []string, content string) (int, error) {
+	return b.groups.SystemNotice(gid, to, content)
+}
+
+func (b *Broker) SetGroupUnread(ctx context.Context, gid, uid string, n int) error {
+	return b.groups.SetUnread(ctx, gid, uid, n)
+}
+
+func (b *Broker) DeleteGroupMsgBySender(ctx context.Context, gid, sender string) (int, error) {
+	return b.groups.DeleteMsgsBySender(ctx, gid, sender)
+}
+
+func (b *Broker) ImportGroup(ctx context.Context, q *groups.CreateRequest, createTime int64) (string, error) {
+	res, err := b.groups.ImportGroup(ctx, ops.Actor{User: b.cfg.App.Admin, Admin: true}, q, createTime)
+	if err != nil {
+		return "", err
+	}
+	return res.GroupId, nil
+}
+
+func (b *Broker) ImportGroupMembers(ctx context.Context, gid string, list []groups.ImportedMember) ([]int, error) {
+	return b.groups.ImportMembers(ctx, gid, list)
+}
+
+func (b *Broker) ImportGroupMsgs(ctx context.Context, gid string, recentContact bool, msgs []groups.ImportedMsg) ([]uint64, error) {
+	return b.groups.ImportMsgs(ctx, gid, recentContact, msgs)
 }

@@ -133,7 +133,7 @@ func (b *Broker) CanRead(cl *mqtt.Client, topic string) bool {
 		return false
 	}
 	if gid, ok := groupOfTopic(filter); ok {
-		return b.canReadGroup(cl, gid)
+		return b.groups.CanRead(userOf(cl), gid)
 	}
 	return ownsUserTopic(userOf(cl), filter)
 }

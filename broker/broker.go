@@ -19,6 +19,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/imbroker/imbroker/broker/convs"
+	"github.com/imbroker/imbroker/broker/groups"
 	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/broker/ops"
 	"github.com/imbroker/imbroker/broker/relations"
@@ -46,8 +47,6 @@ type Broker struct {
 
 	callbacks *callbacks.Client
 
-	policies map[string]*groupPolicy
-	groups   groups
 	handlers map[string]reqHandler
 	ops      *ops.Registry // typed im/req operations of the domain services (looked up before handlers)
 	devices  devices       // each user's live connections [IM-DEVICES]
@@ -68,13 +67,12 @@ type Broker struct {
 
 	messages *messages.Service // the one-to-one send path, stamps and resends (broker/messages)
 	convs    *convs.Service    // conversations: list, read, history, recall, receipts (broker/convs)
+	groups   *groups.Service   // groups: state and rules, group.* ops, group sends (broker/groups)
 }
 
 type metrics struct {
-	groupSent    atomic.Int64
-	groupDropped atomic.Int64 // over the group rate limit
-	refused      atomic.Int64
-	syncs        atomic.Int64
+	refused atomic.Int64
+	syncs   atomic.Int64
 }
 
 // Listener ids.
@@ -108,7 +106,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 		log.Info("app secret key from environment", "variable", config.EnvSecretKey)
 	}
 	b := &Broker{cfg: cfg, log: log, signer: usersig.New(cfg.App.SDKAppID, key), addrs: map[string]string{},
-		policies: groupPolicies(cfg.Groups), groups: groups{loaded: map[string]*group{}}, tasks: newTasks(), convCache: convs.NewCache(convs.CacheRecords)}
+		tasks: newTasks(), convCache: convs.NewCache(convs.CacheRecords)}
 	b.handlers = b.requestHandlers()
 	b.callbacks = newCallbacks(cfg, log)
 	defer func() {
@@ -343,14 +341,15 @@ type Stats struct {
 
 // Stats returns a snapshot of the counters.
 func (b *Broker) Stats() Stats {
+	gs := b.groups.Stats()
 	st := Stats{
 		ClientsConnected: atomic.LoadInt64(&b.mq.Info.ClientsConnected),
 		MessagesDropped:  atomic.LoadInt64(&b.mq.Info.MessagesDropped),
 		InflightDropped:  atomic.LoadInt64(&b.mq.Info.InflightDropped),
 		DeliveryDropped:  b.deliver.dropped.Load(),
 		C2CSent:          b.messages.Sent(),
-		GroupSent:        b.metrics.groupSent.Load(),
-		GroupDropped:     b.metrics.groupDropped.Load(),
+		GroupSent:        gs.Sent,
+		GroupDropped:     gs.Dropped,
 		Refused:          b.metrics.refused.Load(),
 		Syncs:            b.metrics.syncs.Load(),
 	}

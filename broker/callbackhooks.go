@@ -3,16 +3,9 @@ package broker
 import (
 	"log/slog"
 
-	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/config"
 )
-
-// groupSendCallbacks are the group send's before- and after-send callbacks.
-func (b *Broker) groupSendCallbacks() messages.SendCallbacks {
-	return messages.SendCallbacks{CB: b.callbacks, Before: messages.CmdGroupBefore, After: messages.CmdGroupAfter,
-		Verdicts: callbacks.GroupVerdicts, MaxElements: b.cfg.Messages.MaxElements, Log: b.log}
-}
 
 // newCallbacks builds the callback client from config.
 func newCallbacks(cfg config.Config, log *slog.Logger) *callbacks.Client {

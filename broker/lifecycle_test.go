@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"net"
 	"testing"
 	"time"
@@ -72,47 +71,30 @@ func TestShutdownCancelsPendingKick(t *testing.T) {
 	goleak.VerifyNone(t, ignore)
 }
 
-// TestShutdownDropsPendingMemberTip: a live room's merged member tip waiting
-// for its timer is dropped at shutdown (grouptips.go): the timer is stopped,
-// so the flush can never run against the closed store.
-func TestShutdownDropsPendingMemberTip(t *testing.T) {
+// TestShutdownStopsPendingTimer: a timer of the task owner that has not
+// fired (a live room's merged member tip, groups.Timers: the groups
+// package's TestPendingMemberTipIsDroppedWithItsTimer) is stopped at
+// shutdown, so its function can never run against the closed store, and
+// nothing is scheduled afterwards.
+func TestShutdownStopsPendingTimer(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	b := startTestBroker(t)
-	ctx := context.Background()
-	out, err := b.AdminRequest(ctx, "group.create", b.cfg.App.Admin, []byte(`{"Type":"AVChatRoom","Name":"room"}`))
-	if err != nil {
-		t.Fatal(err)
+	ran := make(chan struct{}, 1)
+	timer := b.tasks.AfterFunc(time.Hour, func() { ran <- struct{}{} })
+	if timer == nil {
+		t.Fatal("nothing scheduled before shutdown")
 	}
-	gid := out["GroupId"].(string)
-	g, err := b.loadGroup(gid)
-	if err != nil || g == nil {
-		t.Fatal(g, err)
-	}
-	// The room's tip budget is spent for the next hour: the next join is
-	// merged into a tip whose timer cannot fire during the test.
-	g.op.Lock()
-	g.tips.next = time.Now().Add(time.Hour)
-	g.op.Unlock()
-	join, _ := json.Marshal(map[string]string{"GroupId": gid})
-	if _, err := b.AdminRequest(ctx, "group.join", "ann", join); err != nil {
-		t.Fatal(err)
-	}
-	g.op.Lock()
-	timer, pending := g.tips.timer, len(g.tips.pending)
-	g.op.Unlock()
-	if timer == nil || pending != 1 {
-		t.Fatalf("after a join in a busy room: timer %v, %d pending changes; want a scheduled flush of 1", timer, pending)
-	}
-
 	shutdown(t, b)
 	if timer.Stop() {
-		t.Fatal("the member-tip timer was still pending after Shutdown")
+		t.Fatal("the timer was still pending after Shutdown")
 	}
-	g.op.Lock()
-	pending = len(g.tips.pending)
-	g.op.Unlock()
-	if pending != 1 {
-		t.Fatalf("%d pending changes after Shutdown, want the 1 dropped, not flushed", pending)
+	if b.tasks.AfterFunc(0, func() { ran <- struct{}{} }) != nil {
+		t.Fatal("a timer was scheduled after Shutdown")
+	}
+	select {
+	case <-ran:
+		t.Fatal("a stopped timer's function ran")
+	default:
 	}
 	goleak.VerifyNone(t, ignore)
 }

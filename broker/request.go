@@ -53,26 +53,8 @@ type reqHandler func(ctx context.Context, r *reqCtx) (any, error)
 
 func (b *Broker) requestHandlers() map[string]reqHandler {
 	return map[string]reqHandler{
-		"sync":                     b.reqSync,
-		"group.create":             b.reqGroupCreate,
-		"group.info":               b.reqGroupInfo,
-		"group.members":            b.reqGroupMembers,
-		"group.joined":             b.reqGroupJoined,
-		"group.modify":             b.reqGroupModify,
-		"group.join":               b.reqGroupJoin,
-		"group.applications":       b.reqGroupApplications,
-		"group.handle_application": b.reqGroupHandleApplication,
-		"group.invite":             b.reqGroupInvite,
-		"group.kick":               b.reqGroupKick,
-		"group.quit":               b.reqGroupQuit,
-		"group.set_role":           b.reqGroupSetRole,
-		"group.set_member":         b.reqGroupSetMember,
-		"group.mute":               b.reqGroupMute,
-		"group.mute_all":           b.reqGroupMuteAll,
-		"group.transfer":           b.reqGroupTransfer,
-		"group.destroy":            b.reqGroupDestroy,
-		"group.sync":               b.reqGroupSync,
-		"group.history":            b.reqGroupHistory,
+		"sync":       b.reqSync,
+		"group.sync": b.reqGroupSync,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/imbroker/imbroker/broker/convs"
+	"github.com/imbroker/imbroker/broker/groups"
 	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/broker/ops"
 	"github.com/imbroker/imbroker/broker/relations"
@@ -27,7 +28,13 @@ var (
 
 	_ convs.Store     = (*storage.Store)(nil)
 	_ convs.Callbacks = (*callbacks.Client)(nil)
-	_ convs.Groups    = convGroups{}
+	_ convs.Groups    = (*groups.Service)(nil)
+
+	_ groups.Store     = (*storage.Store)(nil)
+	_ groups.Callbacks = (*callbacks.Client)(nil)
+	_ groups.Conns     = groupConns{}
+	_ groups.Timers    = (*tasks)(nil)
+	_ groups.Mutes     = (*relations.Service)(nil)
 )
 
 // startServices builds the domain services over the open store and the
@@ -38,9 +45,13 @@ func (b *Broker) startServices() (err error) {
 		Callbacks: b.callbacks, Presence: &b.devices, Kicker: b, Log: log.With("component", "relations")})
 	b.messages = messages.New(messages.Options{Store: b.store, Config: cfg.Messages, Callbacks: b.callbacks,
 		Relations: b.relations, Presence: &b.devices, Convs: b.convCache, Log: log.With("component", "messages")})
+	b.groups = groups.New(groups.Options{Store: b.store, Groups: cfg.Groups, Messages: cfg.Messages,
+		Conversations: cfg.Conversations, Admin: cfg.App.Admin, Guests: cfg.Guests.Enabled, Callbacks: b.callbacks,
+		Conns: groupConns{b}, Timers: b.tasks, Mutes: b.relations, ConvCache: b.convCache,
+		Log: log.With("component", "groups")})
 	b.convs = convs.New(convs.Options{Store: b.store, Config: cfg.Conversations, Messages: cfg.Messages,
-		Callbacks: b.callbacks, Groups: convGroups{b}, Log: log.With("component", "convs")})
-	b.ops, err = ops.NewRegistry(b.relations.Ops(), b.convs.Ops())
+		Callbacks: b.callbacks, Groups: b.groups, Log: log.With("component", "convs")})
+	b.ops, err = ops.NewRegistry(b.relations.Ops(), b.convs.Ops(), b.groups.Ops())
 	return err
 }
 
@@ -54,3 +65,6 @@ func (b *Broker) Messages() *messages.Service { return b.messages }
 
 // Conversations is the conversations service (for the REST API).
 func (b *Broker) Conversations() *convs.Service { return b.convs }
+
+// Groups is the groups service (for the REST API).
+func (b *Broker) Groups() *groups.Service { return b.groups }

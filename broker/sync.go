@@ -10,7 +10,6 @@ import (
 	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/imerr"
-	"github.com/imbroker/imbroker/storage"
 )
 
 // userStream names a user's event stream in the store.
@@ -112,12 +111,4 @@ func (b *Broker) replay(cl *mqtt.Client, stream, topic string, since uint64, epo
 func (rep syncReply) groupReply(gid string) map[string]any {
 	return map[string]any{"GroupId": gid, "Seq": rep.Seq, "Epoch": rep.Epoch, "HeadSeq": rep.HeadSeq, "OldestSeq": rep.OldestSeq,
 		"Complete": rep.Complete, "Reset": rep.Reset, "Trimmed": rep.Trimmed}
-}
-
-// historyBounds returns a stream's head and the last seq a history reader
-// may not see: floor, or the newest seq retention deleted if that is
-// higher. group.history pages down to it and is finished there.
-func (b *Broker) historyBounds(stream string, floor uint64) (storage.Pos, uint64, error) {
-	head, low, err := b.store.Bounds(stream)
-	return head, max(floor, low-1), err
 }

@@ -8,7 +8,7 @@ import (
 
 // tasks owns the background work the broker starts on demand, outside its
 // fixed goroutines (delivery workers, retention, ack writers): device kicks
-// (devices.go) and the timers of live-room member tips (grouptips.go).
+// (devices.go) and the timers of live-room member tips (groups.Timers).
 // Shutdown calls stop before it closes anything else: nothing new starts,
 // running work sees its context cancelled and is waited for, and a timer
 // that has not fired is stopped, its work dropped. Without an owner such
@@ -44,10 +44,10 @@ func (t *tasks) spawn(fn func(ctx context.Context)) bool {
 	return true
 }
 
-// afterFunc is time.AfterFunc for owned timers: fn runs after d unless stop
+// AfterFunc is time.AfterFunc for owned timers: fn runs after d unless stop
 // comes first, in which case it never runs. It returns nil, scheduling
 // nothing, once stop has begun.
-func (t *tasks) afterFunc(d time.Duration, fn func()) *time.Timer {
+func (t *tasks) AfterFunc(d time.Duration, fn func()) *time.Timer {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {

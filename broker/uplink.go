@@ -9,6 +9,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/imbroker/imbroker/broker/groups"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/internal/mochifix"
 )
@@ -44,9 +45,9 @@ func (b *Broker) HandlePublish(cl *mqtt.Client, pk packets.Packet) (bool, error)
 	case strings.HasPrefix(topic, topicSendC2C):
 		_, err = b.messages.SendC2C(ctx, user, topic[len(topicSendC2C):], pk.Payload)
 	case strings.HasPrefix(topic, topicSendGroup):
-		var dropped bool
-		_, dropped, err = b.SendGroup(ctx, user, topic[len(topicSendGroup):], pk.Payload)
-		if dropped {
+		var res groups.SendResult
+		res, err = b.groups.Send(ctx, user, topic[len(topicSendGroup):], pk.Payload)
+		if res.Dropped {
 			// Tencent drops messages over the group rate and reports success;
 			// the sender is told on rpc which one was dropped.
 			r := sendErrorReply(topic, pk.Payload, &imerr.Error{})

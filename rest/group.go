@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/imbroker/imbroker/broker"
+	"github.com/imbroker/imbroker/broker/groups"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 )
@@ -30,9 +30,9 @@ type groupAdmin interface {
 	GroupSystemNotice(gid string, to []string, content string) (int, error)
 	SetGroupUnread(ctx context.Context, gid, uid string, n int) error
 	DeleteGroupMsgBySender(ctx context.Context, gid, sender string) (int, error)
-	ImportGroup(ctx context.Context, gid string, createTime int64) error
-	ImportGroupMembers(ctx context.Context, gid string, list []broker.ImportedMember) ([]int, error)
-	ImportGroupMsgs(ctx context.Context, gid string, recentContact bool, msgs []broker.ImportedMsg) ([]uint64, error)
+	ImportGroup(ctx context.Context, q *groups.CreateRequest, createTime int64) (string, error)
+	ImportGroupMembers(ctx context.Context, gid string, list []groups.ImportedMember) ([]int, error)
+	ImportGroupMsgs(ctx context.Context, gid string, recentContact bool, msgs []groups.ImportedMsg) ([]uint64, error)
 }
 
 // groupEndpoints are the group_open_http_svc service: groups, their
@@ -407,33 +407,29 @@ func deleteGroupMsgBySender(c *call) (map[string]any, error) {
 }
 
 func importGroup(c *call) (map[string]any, error) {
-	var q map[string]json.RawMessage
-	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
+	var t struct{ CreateTime json.RawMessage }
+	if err := c.decode(&t, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
-	var gtype string
 	var created int64
-	_ = json.Unmarshal(q["Type"], &gtype)
-	if raw, ok := q["CreateTime"]; ok {
-		if err := json.Unmarshal(raw, &created); err != nil || created < 0 {
+	if t.CreateTime != nil {
+		if err := json.Unmarshal(t.CreateTime, &created); err != nil || created < 0 {
 			return nil, fail(imerr.GroupBadParams, "CreateTime must be a Unix time")
 		}
 	}
-	if gtype == "AVChatRoom" {
-		return nil, fail(imerr.GroupNoPermission, "AVChatRoom groups cannot be imported")
+	var q struct {
+		groups.CreateRequest
+		MemberList json.RawMessage // not decoded: import_group_member adds members
+	}
+	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
+		return nil, err
 	}
 	ga, err := groupAdm(c)
 	if err != nil {
 		return nil, err
 	}
-	delete(q, "CreateTime")
-	delete(q, "MemberList") // import_group_member adds members
-	res, err := c.op("group.create", c.admin, q)
+	gid, err := ga.ImportGroup(c.ctx, &q.CreateRequest, created)
 	if err != nil {
-		return nil, err
-	}
-	gid, _ := res["GroupId"].(string)
-	if err := ga.ImportGroup(c.ctx, gid, created); err != nil {
 		return nil, err
 	}
 	return map[string]any{"GroupId": gid}, nil
@@ -442,7 +438,7 @@ func importGroup(c *call) (map[string]any, error) {
 func importGroupMember(c *call) (map[string]any, error) {
 	var q struct {
 		GroupId    string
-		MemberList []broker.ImportedMember
+		MemberList []groups.ImportedMember
 	}
 	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
@@ -469,7 +465,7 @@ func importGroupMsg(c *call) (map[string]any, error) {
 	var q struct {
 		GroupId           string
 		RecentContactFlag int
-		MsgList           []broker.ImportedMsg
+		MsgList           []groups.ImportedMsg
 	}
 	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err

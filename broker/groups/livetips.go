@@ -1,4 +1,4 @@
-package broker
+package groups
 
 import (
 	"context"
@@ -24,14 +24,14 @@ import (
 // flushing it: a live room keeps no history and starts a new epoch after a
 // restart, its subscribers are about to be disconnected, and the members
 // concerned already have their own copy. A flush already running finishes
-// before the store closes (tasks.go).
+// before the store closes (the broker's task owner, Timers).
 
 // memberTips is a live room's limiter state. Guarded by g.op.
 type memberTips struct {
 	next    time.Time      // earliest time the next room tip may be published
 	pending []memberChange // changes not yet announced, in order
 	index   map[string]int // uid -> position in pending
-	timer   *time.Timer    // the scheduled flush (owned by b.tasks), nil when none
+	timer   *time.Timer    // the scheduled flush (owned by s.timers), nil when none
 	flushFn func()         // the timer's function (bound to the group once)
 }
 
@@ -42,8 +42,8 @@ type memberChange struct {
 }
 
 // memberTipInterval is the time one room tip "costs".
-func (b *Broker) memberTipInterval() time.Duration {
-	return time.Second / time.Duration(b.cfg.Groups.MemberTipsPerSecond)
+func (s *Service) memberTipInterval() time.Duration {
+	return time.Second / time.Duration(s.cfg.MemberTipsPerSecond)
 }
 
 // memberTipNow reports whether a member change of kind tipType in g is
@@ -51,16 +51,16 @@ func (b *Broker) memberTipInterval() time.Duration {
 // for every change of a stored group. When it returns false the caller
 // gives the users concerned a private copy and calls queueMemberTip after
 // its commit. Callers hold g.op.
-func (b *Broker) memberTipNow(g *group, tipType string, now time.Time) bool {
+func (s *Service) memberTipNow(g *group, tipType string, now time.Time) bool {
 	if g.policy.stored() || (tipType != tipMemberJoin && tipType != tipMemberQuit) {
 		return true
 	}
-	if b.cfg.Groups.MemberTipsPerSecond == 0 {
+	if s.cfg.MemberTipsPerSecond == 0 {
 		return false
 	}
 	t := &g.tips
 	if len(t.pending) == 0 && !now.Before(t.next) {
-		t.next = now.Add(b.memberTipInterval())
+		t.next = now.Add(s.memberTipInterval())
 		return true
 	}
 	return false
@@ -68,8 +68,8 @@ func (b *Broker) memberTipNow(g *group, tipType string, now time.Time) bool {
 
 // queueMemberTip records committed changes for the room's next merged tip
 // and schedules it. Callers hold g.op.
-func (b *Broker) queueMemberTip(g *group, tipType, operator string, uids []string) {
-	if b.cfg.Groups.MemberTipsPerSecond == 0 {
+func (s *Service) queueMemberTip(g *group, tipType, operator string, uids []string) {
+	if s.cfg.MemberTipsPerSecond == 0 {
 		return // member tips are off in live rooms
 	}
 	t := &g.tips
@@ -88,17 +88,17 @@ func (b *Broker) queueMemberTip(g *group, tipType, operator string, uids []strin
 		return
 	}
 	if t.flushFn == nil {
-		t.flushFn = func() { b.flushMemberTips(g) }
+		t.flushFn = func() { s.flushMemberTips(g) }
 	}
-	// op -> tasks.mu; the timer's callback takes tasks.mu alone, then op.
-	t.timer = b.tasks.afterFunc(max(time.Until(t.next), 0), t.flushFn) // nil at shutdown: dropped
+	// op -> the task owner's lock; the timer's callback takes that lock alone, then op.
+	t.timer = s.timers.AfterFunc(max(time.Until(t.next), 0), t.flushFn) // nil at shutdown: dropped
 }
 
 // flushMemberTips publishes a live room's merged member tips: one MemberJoin
 // for the members whose net change is a join, one MemberQuit for those who
 // left (a member who joined and left again inside the window, or left and
 // came back, changed nothing the room had been told).
-func (b *Broker) flushMemberTips(g *group) {
+func (s *Service) flushMemberTips(g *group) {
 	g.op.Lock()
 	defer g.op.Unlock()
 	t := &g.tips
@@ -109,7 +109,7 @@ func (b *Broker) flushMemberTips(g *group) {
 	}
 	now := time.Now()
 	if now.Before(t.next) { // the timer fired early: wait for the budget
-		t.timer = b.tasks.afterFunc(t.next.Sub(now), t.flushFn)
+		t.timer = s.timers.AfterFunc(t.next.Sub(now), t.flushFn)
 		return
 	}
 	var joins, quits []memberChange
@@ -130,16 +130,16 @@ func (b *Broker) flushMemberTips(g *group) {
 		if len(list.changes) == 0 {
 			continue
 		}
-		tip := mergedMemberTip(g.info.GroupId, list.tipType, list.changes, b.cfg.Groups.MemberTipsMaxList)
-		if _, _, err := b.commitGroupChange(context.Background(), g, groupChange{eventName: wire.EventGroupTip, build: tipBuilder(tip)}); err != nil {
-			b.log.Warn("live room member tip not published", "group", g.info.GroupId, "tip", list.tipType, "error", err)
+		tip := mergedMemberTip(g.info.GroupId, list.tipType, list.changes, s.cfg.MemberTipsMaxList)
+		if _, _, err := s.commit(context.Background(), g, change{events: []event{tipEvent(tip)}}); err != nil {
+			s.log.Warn("live room member tip not published", "group", g.info.GroupId, "tip", list.tipType, "error", err)
 			continue
 		}
 		sent++
 	}
 	// Each tip costs one interval: a flush with both kinds waits twice as
 	// long before the next, so the rate holds on average.
-	t.next = now.Add(time.Duration(max(sent, 1)) * b.memberTipInterval())
+	t.next = now.Add(time.Duration(max(sent, 1)) * s.memberTipInterval())
 }
 
 // mergedMemberTip builds one tip for several changes: MemberList holds the
@@ -161,23 +161,22 @@ func mergedMemberTip(gid, tipType string, changes []memberChange, max int) wire.
 	return tip
 }
 
-// commitMemberChange commits a membership change (sets, deletes) with its
-// join or quit tip: as a group event now, or, in a busy live room, as a
-// private notice to the members concerned now and a merged tip later.
-func (b *Broker) commitMemberChange(ctx context.Context, g *group, gid, tipType, operator string, uids []string, sets map[string][]byte, deletes []string) error {
-	tip := wire.GroupTip{GroupId: gid, TipType: tipType, Operator_Account: operator, MemberList: uids}
-	c := groupChange{sets: sets, deletes: deletes}
-	atOnce := b.memberTipNow(g, tipType, time.Now())
+// commitMemberChange commits a membership change (c: its record writes)
+// with its join or quit tip: as a group event now, or, in a busy live room,
+// as a private notice to the members concerned now and a merged tip later.
+func (s *Service) commitMemberChange(ctx context.Context, g *group, tipType, operator string, uids []string, c change) error {
+	tip := wire.GroupTip{GroupId: g.info.GroupId, TipType: tipType, Operator_Account: operator, MemberList: uids}
+	atOnce := s.memberTipNow(g, tipType, time.Now())
 	if atOnce {
-		c.eventName, c.userCopies, c.build = wire.EventGroupTip, b.userCopiesFor(g, uids...), tipBuilder(tip)
+		c.events, c.userCopies = []event{tipEvent(tip)}, s.userCopiesFor(g, uids...)
 	} else {
 		c.notice, c.noticeTo = &tip, uids
 	}
-	if _, _, err := b.commitGroupChange(ctx, g, c); err != nil {
+	if _, _, err := s.commit(ctx, g, c); err != nil {
 		return err
 	}
 	if !atOnce {
-		b.queueMemberTip(g, tipType, operator, uids)
+		s.queueMemberTip(g, tipType, operator, uids)
 	}
 	return nil
 }

@@ -1,21 +1,21 @@
-package broker
+package groups
 
 import (
 	"github.com/imbroker/imbroker/config"
 )
 
-// groupKind is a built-in Tencent group type; custom types have one as base.
-type groupKind int
+// kind is a built-in Tencent group type; custom types have one as base.
+type kind int
 
 const (
-	kindPrivate groupKind = iota // Work
+	kindPrivate kind = iota // Work
 	kindPublic
 	kindChatRoom // Meeting
 	kindAVChatRoom
 	kindBChatRoom
 )
 
-var kindNames = map[string]groupKind{
+var kindNames = map[string]kind{
 	"Private": kindPrivate, "Public": kindPublic, "ChatRoom": kindChatRoom,
 	"AVChatRoom": kindAVChatRoom, "BChatRoom": kindBChatRoom,
 }
@@ -27,25 +27,25 @@ const (
 	roleMember = "Member"
 )
 
-// groupPolicy is one group type's rules (tencent-im.md §6). [IM-GROUP-TYPES]
-type groupPolicy struct {
+// policy is one group type's rules (tencent-im.md §6). [IM-GROUP-TYPES]
+type policy struct {
 	Name              string
-	Kind              groupKind
+	Kind              kind
 	MaxMembers        int
 	HistoryBeforeJoin bool
 	Guests            bool // guests may receive (when guests are enabled)
 }
 
-// groupPolicies resolves every configured type, built-in and custom.
-func groupPolicies(cfg config.Groups) map[string]*groupPolicy {
-	out := make(map[string]*groupPolicy, len(cfg.Types))
+// policies resolves every configured type, built-in and custom.
+func policies(cfg config.Groups) map[string]*policy {
+	out := make(map[string]*policy, len(cfg.Types))
 	for name, t := range cfg.Types {
 		base := t.Base
 		if base == "" {
 			base = name
 		}
 		bt := cfg.Types[base]
-		p := &groupPolicy{Name: name, Kind: kindNames[base], MaxMembers: bt.MaxMembers}
+		p := &policy{Name: name, Kind: kindNames[base], MaxMembers: bt.MaxMembers}
 		if bt.HistoryBeforeJoin != nil {
 			p.HistoryBeforeJoin = *bt.HistoryBeforeJoin
 		}
@@ -67,36 +67,36 @@ func groupPolicies(cfg config.Groups) map[string]*groupPolicy {
 }
 
 // stored: messages are kept and roamed (not for live rooms).
-func (p *groupPolicy) stored() bool { return p.Kind != kindAVChatRoom && p.Kind != kindBChatRoom }
+func (p *policy) stored() bool { return p.Kind != kindAVChatRoom && p.Kind != kindBChatRoom }
 
 // readDiffusion reports whether messages go through the group stream
 // (im/g/{gid}) instead of every member's user stream.
-func (p *groupPolicy) readDiffusion(members, above int) bool {
+func (p *policy) readDiffusion(members, above int) bool {
 	return p.Kind == kindChatRoom || p.Kind == kindAVChatRoom || p.Kind == kindBChatRoom || members > above
 }
 
 // hasAdmins: Work groups and AVChatRooms have no admins.
-func (p *groupPolicy) hasAdmins() bool { return p.Kind != kindPrivate && p.Kind != kindAVChatRoom }
+func (p *policy) hasAdmins() bool { return p.Kind != kindPrivate && p.Kind != kindAVChatRoom }
 
 // ownerMayQuit: only a Work group's owner may leave (it becomes ownerless).
-func (p *groupPolicy) ownerMayQuit() bool { return p.Kind == kindPrivate }
+func (p *policy) ownerMayQuit() bool { return p.Kind == kindPrivate }
 
 // ownerMayDestroy: a Work group is disbanded only by the app admin.
-func (p *groupPolicy) ownerMayDestroy() bool { return p.Kind != kindPrivate }
+func (p *policy) ownerMayDestroy() bool { return p.Kind != kindPrivate }
 
 // unread: only Work and Public groups count unread messages.
-func (p *groupPolicy) unread() bool { return p.Kind == kindPrivate || p.Kind == kindPublic }
+func (p *policy) unread() bool { return p.Kind == kindPrivate || p.Kind == kindPublic }
 
 // openReceive: a BChatRoom reaches every online user, member or not.
-func (p *groupPolicy) openReceive() bool { return p.Kind == kindBChatRoom }
+func (p *policy) openReceive() bool { return p.Kind == kindBChatRoom }
 
 // isManager: owner, or admin where the type has admins.
-func (p *groupPolicy) isManager(role string) bool {
+func (p *policy) isManager(role string) bool {
 	return role == roleOwner || (role == roleAdmin && p.hasAdmins())
 }
 
 // canEdit: who may change name, introduction, notification, face, options.
-func (p *groupPolicy) canEdit(role string) bool {
+func (p *policy) canEdit(role string) bool {
 	switch p.Kind {
 	case kindPrivate:
 		return role != "" // any member
@@ -110,7 +110,7 @@ func (p *groupPolicy) canEdit(role string) bool {
 // canRemove: may actor kick (or mute) target? Owners act on anyone but
 // themselves; admins only on ordinary members. Work groups: owner kicks,
 // nobody mutes; AVChatRoom: no kick, owner mutes.
-func (p *groupPolicy) canRemove(actor, target string, mute bool) bool {
+func (p *policy) canRemove(actor, target string, mute bool) bool {
 	if target == "" || target == roleOwner {
 		return false
 	}
@@ -125,7 +125,7 @@ func (p *groupPolicy) canRemove(actor, target string, mute bool) bool {
 
 // canInvite: only Work group members invite (Public, ChatRoom and live rooms
 // are joined by applying); the app admin adds members anywhere but AVChatRoom.
-func (p *groupPolicy) canInvite(role string, appAdmin bool) bool {
+func (p *policy) canInvite(role string, appAdmin bool) bool {
 	if p.Kind == kindAVChatRoom {
 		return false
 	}

@@ -1,4 +1,4 @@
-package broker
+package groups
 
 import (
 	"encoding/json"
@@ -10,6 +10,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/imbroker/imbroker/broker/wire"
+	"github.com/imbroker/imbroker/internal/ids"
+	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
 )
 
@@ -32,8 +34,8 @@ type groupInfo struct {
 	AppDefinedData  []wire.KVItem `json:"AppDefinedData"`
 }
 
-// member is one member's stored record.
-type member struct {
+// Member is one member's stored record, as group.members lists it.
+type Member struct {
 	Member_Account       string        `json:"Member_Account"`
 	Role                 string        `json:"Role"`
 	JoinTime             int64         `json:"JoinTime"`
@@ -43,8 +45,8 @@ type member struct {
 	JoinSeq              uint64        `json:"JoinSeq"` // group seq when joining: the history visibility line
 }
 
-// application is a pending join request.
-type application struct {
+// Application is a pending join request.
+type Application struct {
 	Applicant_Account string `json:"Applicant_Account"`
 	ApplyMsg          string `json:"ApplyMsg"`
 	ApplyTime         int64  `json:"ApplyTime"`
@@ -60,9 +62,9 @@ type group struct {
 
 	mu        sync.RWMutex
 	info      groupInfo
-	policy    *groupPolicy
-	members   map[string]*member
-	apps      map[string]*application
+	policy    *policy
+	members   map[string]*Member
+	apps      map[string]*Application
 	destroyed bool
 
 	// Live rooms are not stored: their seqs live in memory, and a restart
@@ -75,51 +77,57 @@ type group struct {
 }
 
 // KV record names.
-func groupKey(gid string) string            { return "g/" + gid }
+func groupKey(gid string) string            { return groupPrefix + gid }
 func memberKey(gid, uid string) string      { return "gm/" + gid + "/" + uid }
 func memberPrefix(gid string) string        { return "gm/" + gid + "/" }
 func joinedKey(uid, gid string) string      { return "ug/" + uid + "/" + gid }
 func joinedPrefix(uid string) string        { return "ug/" + uid + "/" }
 func applicationKey(gid, uid string) string { return "ga/" + gid + "/" + uid }
 func applicationPrefix(gid string) string   { return "ga/" + gid + "/" }
-func groupStream(gid string) string         { return "g/" + gid }
+func muteKey(gid, uid string) string        { return "gx/" + gid + "/" + uid } // a mute kept across leaving and rejoining (Tencent: the mute survives)
 
-// groups is the registry of loaded groups. Lookups take the read lock: the
-// delivery ACL looks a group up for every copy it delivers (10,000 per
-// message in a 10,000-member room), from every delivery worker at once.
-type groups struct {
+// groupPrefix is every group's profile record.
+const groupPrefix = "g/"
+
+// registry is the loaded groups. Lookups take the read lock: the delivery
+// ACL looks a group up for every copy it delivers (10,000 per message in a
+// 10,000-member room), from every delivery worker at once.
+type registry struct {
 	mu     sync.RWMutex
 	loaded map[string]*group
 }
 
-// loadGroup returns a group's state, loading it from the store on first
-// use; nil when the group does not exist.
-func (b *Broker) loadGroup(gid string) (*group, error) {
-	b.groups.mu.RLock()
-	g, ok := b.groups.loaded[gid]
-	b.groups.mu.RUnlock()
+// load returns a group's state, loading it from the store on first use;
+// nil when the group does not exist.
+func (s *Service) load(gid string) (*group, error) {
+	s.reg.mu.RLock()
+	g, ok := s.reg.loaded[gid]
+	s.reg.mu.RUnlock()
 	if ok {
 		return g, nil
 	}
-	b.groups.mu.Lock() // groups.mu -> store: the group is read under the write lock
-	defer b.groups.mu.Unlock()
-	if g, ok := b.groups.loaded[gid]; ok {
+	s.reg.mu.Lock() // reg.mu -> store: the group is read under the write lock
+	defer s.reg.mu.Unlock()
+	if g, ok := s.reg.loaded[gid]; ok {
 		return g, nil
 	}
-	raw, ok, err := b.store.Get(groupKey(gid))
-	if err != nil || !ok {
-		return nil, err
+	raw, ok, err := s.store.Get(groupKey(gid))
+	if err != nil {
+		return nil, fmt.Errorf("load group %s: %w", gid, err)
 	}
-	g = &group{members: map[string]*member{}, apps: map[string]*application{}, sendRate: b.sendLimiter()}
+	if !ok {
+		return nil, nil
+	}
+	g = &group{members: map[string]*Member{}, apps: map[string]*Application{}, sendRate: s.sendLimiter()}
 	if err := json.Unmarshal(raw, &g.info); err != nil {
 		return nil, fmt.Errorf("decode group %s: %w", gid, err)
 	}
-	g.policy = b.policies[g.info.Type]
+	g.policy = s.policies[g.info.Type]
 	if g.policy == nil {
 		return nil, fmt.Errorf("group %s has type %q, which the config no longer declares", gid, g.info.Type)
 	}
-	if err := scanAll(b.store, memberPrefix(gid), func(v []byte) error {
-		m := &member{}
+	if err := storage.ScanAll(s.store, memberPrefix(gid), func(_ string, v []byte) error {
+		m := &Member{}
 		if err := json.Unmarshal(v, m); err != nil {
 			return err
 		}
@@ -128,8 +136,8 @@ func (b *Broker) loadGroup(gid string) (*group, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("load members of %s: %w", gid, err)
 	}
-	if err := scanAll(b.store, applicationPrefix(gid), func(v []byte) error {
-		a := &application{}
+	if err := storage.ScanAll(s.store, applicationPrefix(gid), func(_ string, v []byte) error {
+		a := &Application{}
 		if err := json.Unmarshal(v, a); err != nil {
 			return err
 		}
@@ -139,28 +147,56 @@ func (b *Broker) loadGroup(gid string) (*group, error) {
 		return nil, fmt.Errorf("load applications of %s: %w", gid, err)
 	}
 	g.memEpoch = uint64(time.Now().UnixMilli())
-	b.groups.loaded[gid] = g
+	s.reg.loaded[gid] = g
 	return g, nil
 }
 
-// scanAll visits every KV record under prefix.
-func scanAll(s *storage.Store, prefix string, fn func([]byte) error) error {
-	after := ""
-	for {
-		kvs, err := s.Scan(prefix, after, 1000)
-		if err != nil {
-			return err
-		}
-		for _, kv := range kvs {
-			if err := fn(kv.Value); err != nil {
-				return err
-			}
-		}
-		if len(kvs) < 1000 {
-			return nil
-		}
-		after = kvs[len(kvs)-1].Name
+// existing loads an existing, not destroyed group (without its op lock).
+func (s *Service) existing(gid string) (*group, error) {
+	if err := ids.CheckGroupID(gid, false); err != nil {
+		return nil, imerr.GroupInvalid.New("invalid GroupId: %v", err)
 	}
+	g, err := s.load(gid)
+	if err != nil {
+		return nil, err
+	}
+	if g == nil || g.isDestroyed() {
+		return nil, imerr.GroupNotFound.New("group %s does not exist", gid)
+	}
+	return g, nil
+}
+
+// lock loads a group and takes its op lock; the caller unlocks g.op.
+func (s *Service) lock(gid string) (*group, error) {
+	if err := ids.CheckGroupID(gid, false); err != nil {
+		return nil, imerr.GroupInvalid.New("invalid GroupId: %v", err)
+	}
+	g, err := s.load(gid)
+	if err != nil {
+		return nil, err
+	}
+	if g == nil {
+		return nil, imerr.GroupNotFound.New("group %s does not exist", gid)
+	}
+	g.op.Lock()
+	if g.destroyed {
+		g.op.Unlock()
+		return nil, imerr.GroupNotFound.New("group %s does not exist", gid)
+	}
+	return g, nil
+}
+
+// forget removes a group from the registry (failed create, destroy).
+// Callers hold g.op: lock order g.op -> reg.mu -> g.mu.
+func (r *registry) forget(gid string, g *group) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.loaded[gid] == g {
+		delete(r.loaded, gid)
+	}
+	g.mu.Lock()
+	g.destroyed = true
+	g.mu.Unlock()
 }
 
 // role returns uid's role, or "" for non-members. Callers hold g.mu or g.op.
@@ -179,6 +215,12 @@ func (g *group) isMember(uid string) bool {
 	return ok && !g.destroyed
 }
 
+func (g *group) isDestroyed() bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.destroyed
+}
+
 // memberIDs returns the members, sorted (stable paging).
 func (g *group) memberIDs() []string {
 	ids := make([]string, 0, len(g.members))
@@ -189,10 +231,18 @@ func (g *group) memberIDs() []string {
 	return ids
 }
 
+// apply updates g's in-memory state after a committed change. Callers
+// hold g.op: op -> mu.
+func (g *group) apply(fn func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	fn()
+}
+
 // sendLimiter is a group's send rate limit: groups.rate_limit messages per
 // second, with a burst of one second's worth; a new group starts full.
-func (b *Broker) sendLimiter() *rate.Limiter {
-	return rate.NewLimiter(rate.Limit(b.cfg.Groups.RateLimit), b.cfg.Groups.RateLimit)
+func (s *Service) sendLimiter() *rate.Limiter {
+	return rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateLimit)
 }
 
 func mustJSON(v any) []byte {
@@ -201,4 +251,17 @@ func mustJSON(v any) []byte {
 		panic(fmt.Sprintf("marshal %T: %v", v, err)) // only our own plain structs are marshalled
 	}
 	return b
+}
+
+// dedupe returns in without repeats, in first-seen order.
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }
