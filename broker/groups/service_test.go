@@ -108,3 +108,6 @@ func (ts *testService) create(t *testing.T, q CreateRequest) string {
 	}
 	return res.GroupId
 }
+
+// actor is user as an actor (not the app admin).
+func actor(user string) ops.Actor { return ops.Actor{User: user} }
