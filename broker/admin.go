@@ -1,20 +1,15 @@
 package broker
 
 import (
-	"context"
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
-
-	"github.com/imbroker/imbroker/broker/groups"
-	"github.com/imbroker/imbroker/broker/ops"
-	"github.com/imbroker/imbroker/internal/imerr"
 )
 
-// The core of the REST admin API (rest/v4.go, docs/rest.md): im/req ops run
-// without an MQTT client, and the account registry.
+// What the REST admin API (rest/v4.go, docs/rest.md) needs of the broker
+// itself: UserSig checks, kicking a user off, the app's counters. The
+// domain operations it calls on the services directly.
 
 // errKickedAdmin is the DISCONNECT reason of a connection the admin kicked.
 var errKickedAdmin = packets.Code{Code: packets.ErrAdministrativeAction.Code, Reason: "kicked: admin"}
@@ -24,41 +19,6 @@ var errKickedAdmin = packets.Code{Code: packets.ErrAdministrativeAction.Code, Re
 func (b *Broker) VerifyUserSig(user, sig string) error {
 	_, err := b.signer.Verify(user, sig, time.Now())
 	return err
-}
-
-// AdminRequest runs the im/req op as actor without an MQTT client: as the
-// app admin (with its rights) when actor is the admin identifier, otherwise
-// as that user. It returns the reply fields (without Id, Op, ErrorCode,
-// ErrorInfo) or an error; an *imerr.Error carries the Tencent code. Ops that
-// replay to a connection (sync, group.sync) are refused with 60009.
-func (b *Broker) AdminRequest(ctx context.Context, op, actor string, body []byte) (map[string]any, error) {
-	if op == "sync" || op == "group.sync" {
-		return nil, imerr.BadCommand.New("%s needs an MQTT connection", op)
-	}
-	if len(body) == 0 {
-		body = []byte("{}")
-	}
-	res, err := b.runOp(ctx, op, ops.Actor{User: actor, Admin: actor == b.cfg.App.Admin}, nil, packets.Packet{}, body)
-	if err != nil {
-		if e := imerr.As(err); e.Code == imerr.Internal.Code {
-			b.log.Error("admin request failed", "op", op, "actor", actor, "error", err)
-			return nil, e
-		}
-		return nil, err
-	}
-	out := map[string]any{}
-	if res != nil {
-		raw, err := json.Marshal(res)
-		if err != nil {
-			return nil, err
-		}
-		d := json.NewDecoder(strings.NewReader(string(raw)))
-		d.UseNumber()
-		if err := d.Decode(&out); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
 // KickUser disconnects every connection of user (Tencent kick): each gets
@@ -111,44 +71,4 @@ func (b *Broker) Counters() (AppCounters, error) {
 	gids, err := b.groups.GroupIDs("")
 	c.GroupAllGroupNum = len(gids)
 	return c, err
-}
-
-// The groups service's REST operations, for rest.Admin until the REST API
-// calls the service itself.
-
-func (b *Broker) SendGroup(ctx context.Context, from, gid string, payload []byte) (uint64, bool, error) {
-	res, err := b.groups.Send(ctx, from, gid, payload)
-	return res.MsgSeq, res.Dropped, err
-}
-
-func (b *Broker) GroupIDs(groupType string) ([]string, error) { return b.groups.GroupIDs(groupType) }
-
-func (b *Broker) GroupOnlineMemberNum(gid string) (int, error) { return b.groups.OnlineMemberNum(gid) }
-
-func (b *Broker) GroupSystemNotice(gid string, to []string, content string) (int, error) {
-	return b.groups.SystemNotice(gid, to, content)
-}
-
-func (b *Broker) SetGroupUnread(ctx context.Context, gid, uid string, n int) error {
-	return b.groups.SetUnread(ctx, gid, uid, n)
-}
-
-func (b *Broker) DeleteGroupMsgBySender(ctx context.Context, gid, sender string) (int, error) {
-	return b.groups.DeleteMsgsBySender(ctx, gid, sender)
-}
-
-func (b *Broker) ImportGroup(ctx context.Context, q *groups.CreateRequest, createTime int64) (string, error) {
-	res, err := b.groups.ImportGroup(ctx, ops.Actor{User: b.cfg.App.Admin, Admin: true}, q, createTime)
-	if err != nil {
-		return "", err
-	}
-	return res.GroupId, nil
-}
-
-func (b *Broker) ImportGroupMembers(ctx context.Context, gid string, list []groups.ImportedMember) ([]int, error) {
-	return b.groups.ImportMembers(ctx, gid, list)
-}
-
-func (b *Broker) ImportGroupMsgs(ctx context.Context, gid string, recentContact bool, msgs []groups.ImportedMsg) ([]uint64, error) {
-	return b.groups.ImportMsgs(ctx, gid, recentContact, msgs)
 }

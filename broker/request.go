@@ -102,8 +102,8 @@ func (b *Broker) handleRequest(ctx context.Context, cl *mqtt.Client, pk packets.
 }
 
 // runOp runs the im/req operation op as a: a typed one of the registry,
-// else one of the handler map (operations no service has taken over yet).
-// cl and pk are zero for AdminRequest.
+// else one of the handler map (the operations that write to the asking
+// connection: sync, group.sync).
 func (b *Broker) runOp(ctx context.Context, op string, a ops.Actor, cl *mqtt.Client, pk packets.Packet, payload []byte) (any, error) {
 	if o, ok := b.ops.Lookup(op); ok {
 		return o.Run(ctx, a, payload)

@@ -1,84 +1,131 @@
 package rest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"time"
 
 	"github.com/imbroker/imbroker/broker/groups"
+	"github.com/imbroker/imbroker/broker/ops"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 )
 
-// Group codes (tencent-im.md §2).
+// Group service limits (tencent-im.md §2, §8).
 const (
-	maxRecallSeqs    = 10
-	maxRoleQuery     = 500
-	groupServicePath = "group_open_http_svc/"
+	groupServicePath  = "group_open_http_svc/"
+	maxRecallSeqs     = 10
+	maxNoticeMembers  = 500
+	maxImportMembers  = 300
+	maxImportMsgs     = 20
+	maxGroupListLimit = 10000
 )
 
-const (
-	maxNoticeMembers = 500
-	maxImportMembers = 300
-	maxImportMsgs    = 20
-)
+// Groups is the groups domain (broker/groups), whose typed operations the
+// group_open_http_svc endpoints call directly.
+type Groups interface {
+	GroupOps
+	GroupMessages
+	GroupAdmin
+}
 
-// groupAdmin is what the online count, notice, unread, delete-by-sender and
-// import endpoints need beyond Admin; the broker has it.
-type groupAdmin interface {
-	GroupOnlineMemberNum(gid string) (int, error)
-	GroupSystemNotice(gid string, to []string, content string) (int, error)
-	SetGroupUnread(ctx context.Context, gid, uid string, n int) error
-	DeleteGroupMsgBySender(ctx context.Context, gid, sender string) (int, error)
-	ImportGroup(ctx context.Context, q *groups.CreateRequest, createTime int64) (string, error)
-	ImportGroupMembers(ctx context.Context, gid string, list []groups.ImportedMember) ([]int, error)
-	ImportGroupMsgs(ctx context.Context, gid string, recentContact bool, msgs []groups.ImportedMsg) ([]uint64, error)
+// GroupOps are the group and member operations, the composite member ones
+// (ModifyMember, MutedMembers, Roles) included.
+type GroupOps interface {
+	Create(ctx context.Context, a ops.Actor, q *groups.CreateRequest) (*groups.CreateResponse, error)
+	Info(ctx context.Context, a ops.Actor, q *groups.InfoRequest) (*groups.InfoResponse, error)
+	Members(ctx context.Context, a ops.Actor, q *groups.MembersRequest) (*groups.MembersResponse, error)
+	Joined(ctx context.Context, a ops.Actor, q *groups.JoinedRequest) (*groups.JoinedResponse, error)
+	Modify(ctx context.Context, a ops.Actor, q *groups.ModifyRequest) (*groups.Empty, error)
+	Invite(ctx context.Context, a ops.Actor, q *groups.InviteRequest) (*groups.InviteResponse, error)
+	Kick(ctx context.Context, a ops.Actor, q *groups.KickRequest) (*groups.Empty, error)
+	Destroy(ctx context.Context, a ops.Actor, q *groups.GroupRequest) (*groups.Empty, error)
+	Mute(ctx context.Context, a ops.Actor, q *groups.MuteRequest) (*groups.Empty, error)
+	Transfer(ctx context.Context, a ops.Actor, q *groups.TransferRequest) (*groups.Empty, error)
+	ModifyMember(ctx context.Context, a ops.Actor, q *groups.ModifyMemberRequest) (*groups.Empty, error)
+	MutedMembers(ctx context.Context, a ops.Actor, q *groups.GroupRequest) (*groups.MutedResponse, error)
+	Roles(ctx context.Context, a ops.Actor, q *groups.RolesRequest) (*groups.RolesResponse, error)
+}
+
+// GroupMessages are group sends, history and recall.
+type GroupMessages interface {
+	Send(ctx context.Context, from, gid string, payload []byte) (groups.SendResult, error)
+	History(ctx context.Context, a ops.Actor, q *groups.HistoryRequest) (*groups.HistoryResponse, error)
+	Recall(ctx context.Context, a ops.Actor, gid string, seq uint64) error
+}
+
+// GroupAdmin are the operations only the REST API has: the app's group
+// list, online counts, system notices, unread counts, deleting a sender's
+// messages and imports.
+type GroupAdmin interface {
+	GroupIDs(groupType string) ([]string, error)
+	OnlineMemberNum(gid string) (int, error)
+	SystemNotice(gid string, to []string, content string) (int, error)
+	SetUnread(ctx context.Context, gid, uid string, n int) error
+	DeleteMsgsBySender(ctx context.Context, gid, sender string) (int, error)
+	ImportGroup(ctx context.Context, a ops.Actor, q *groups.CreateRequest, createTime int64) (*groups.CreateResponse, error)
+	ImportMembers(ctx context.Context, gid string, list []groups.ImportedMember) ([]int, error)
+	ImportMsgs(ctx context.Context, gid string, recentContact bool, msgs []groups.ImportedMsg) ([]uint64, error)
 }
 
 // groupEndpoints are the group_open_http_svc service: groups, their
-// members and messages, and group import.
+// members and messages, and group import. Each is one operation of the
+// groups domain, run as the app admin (get_joined_group_list: as
+// Member_Account).
 func groupEndpoints() []*endpoint {
-	g := func(cmd, summary string, handle func(*call) (map[string]any, error), fields ...string) *endpoint {
-		return &endpoint{Path: groupServicePath + cmd, Summary: summary, Request: fields, handle: handle}
+	g := func(cmd, summary string, h func(c *call) (any, error), fields ...string) *endpoint {
+		return &endpoint{Path: groupServicePath + cmd, Summary: summary, Request: fields, typed: h}
 	}
 	return []*endpoint{
-		g("create_group", "create a group", passOp("group.create"), "Owner_Account", "Type", "GroupId", "Name", "Introduction",
+		g("create_group", "create a group", typed(asGroupAdmin(Groups.Create)), "Owner_Account", "Type", "GroupId", "Name", "Introduction",
 			"Notification", "FaceUrl", "MaxMemberCount", "ApplyJoinOption", "AppDefinedData", "MemberList"),
-		g("get_group_info", "group profiles", passOp("group.info"), "GroupIdList", "ResponseFilter"),
-		g("get_group_member_info", "a page of a group's members", passOp("group.members"), "GroupId", "Limit", "Offset"),
-		g("modify_group_base_info", "change a group's profile", passOp("group.modify"), "GroupId", "Name", "Introduction",
+		g("get_group_info", "group profiles", typed(asGroupAdmin(Groups.Info)), "GroupIdList", "ResponseFilter"),
+		g("get_group_member_info", "a page of a group's members", typed(asGroupAdmin(Groups.Members)), "GroupId", "Limit", "Offset"),
+		g("modify_group_base_info", "change a group's profile", typed(asGroupAdmin(Groups.Modify)), "GroupId", "Name", "Introduction",
 			"Notification", "FaceUrl", "MaxMemberNum", "ApplyJoinOption", "AppDefinedData", "MuteAllMember"),
-		g("add_group_member", "add up to 100 members", passOp("group.invite"), "GroupId", "Silence", "MemberList"),
-		g("delete_group_member", "remove up to 500 members", passOp("group.kick"), "GroupId", "Silence", "Reason", "MemberToDel_Account"),
-		g("destroy_group", "dismiss a group", passOp("group.destroy"), "GroupId"),
-		g("get_joined_group_list", "the groups a user is in", joinedGroups, "Member_Account", "Limit", "Offset"),
-		g("get_role_in_group", "roles of up to 500 users in a group", roleInGroup, "GroupId", "User_Account"),
-		g("forbid_send_msg", "mute members", passOp("group.mute"), "GroupId", "Members_Account", "MuteTime"),
-		g("change_group_owner", "transfer ownership", passOp("group.transfer"), "GroupId", "NewOwner_Account"),
-		g("send_group_msg", "send a group message", sendGroupMsg, "GroupId", "Random", "MsgBody", "From_Account", "CloudCustomData",
+		g("add_group_member", "add up to 100 members", typed(asGroupAdmin(Groups.Invite)), "GroupId", "Silence", "MemberList"),
+		g("delete_group_member", "remove up to 500 members", typed(asGroupAdmin(Groups.Kick)), "GroupId", "Silence", "Reason", "MemberToDel_Account"),
+		g("destroy_group", "dismiss a group", typed(asGroupAdmin(Groups.Destroy)), "GroupId"),
+		g("get_joined_group_list", "the groups a user is in", typed(joinedGroups), "Member_Account", "Limit", "Offset"),
+		g("get_role_in_group", "roles of up to 500 users in a group", typed(asGroupAdmin(Groups.Roles)), "GroupId", "User_Account"),
+		g("forbid_send_msg", "mute members", typed(asGroupAdmin(Groups.Mute)), "GroupId", "Members_Account", "MuteTime"),
+		g("change_group_owner", "transfer ownership", typed(asGroupAdmin(Groups.Transfer)), "GroupId", "NewOwner_Account"),
+		g("send_group_msg", "send a group message", typed(sendGroupMsg), "GroupId", "Random", "MsgBody", "From_Account", "CloudCustomData",
 			"MsgPriority", "OfflinePushInfo", "SendMsgControl", "ForbidCallbackControl"),
-		g("group_msg_recall", "recall up to 10 group messages", groupMsgRecall, "GroupId", "MsgSeqList"),
-		g("group_msg_get_simple", "group history, newest first", groupMsgGetSimple, "GroupId", "ReqMsgNumber", "ReqMsgSeq"),
-		g("modify_group_member_info", "change a member's role, name card, data or mute", modifyMember,
+		g("group_msg_recall", "recall up to 10 group messages", typed(groupMsgRecall), "GroupId", "MsgSeqList"),
+		g("group_msg_get_simple", "group history, newest first", typed(groupMsgGetSimple), "GroupId", "ReqMsgNumber", "ReqMsgSeq"),
+		g("modify_group_member_info", "change a member's role, name card, data or mute, as one change", typed(asGroupAdmin(Groups.ModifyMember)),
 			"GroupId", "Member_Account", "Role", "NameCard", "AppMemberDefinedData", "MuteTime"),
-		g("get_group_muted_account", "muted members of a group", mutedAccounts, "GroupId"),
-		g("get_appid_group_list", "every group of the app, paged", appGroupList, "Limit", "Next", "GroupType"),
-		g("get_group_shutted_uin", "old name of get_group_muted_account", mutedAccounts, "GroupId"),
-		g("get_online_member_num", "members with a live connection", onlineMemberNum, "GroupId"),
-		g("send_group_system_notification", "an online-only system notice to members", groupSystemNotice, "GroupId", "ToMembers_Account", "Content"),
-		g("set_unread_msg_num", "set a member's unread count", setUnreadMsgNum, "GroupId", "Member_Account", "UnreadMsgNum"),
-		g("delete_group_msg_by_sender", "recall every message of one sender", deleteGroupMsgBySender, "GroupId", "Sender_Account"),
-		g("import_group", "import a group", importGroup, "Owner_Account", "Type", "GroupId", "Name", "Introduction",
+		g("get_group_muted_account", "muted members of a group", typed(asGroupAdmin(Groups.MutedMembers)), "GroupId"),
+		g("get_appid_group_list", "every group of the app, paged", typed(appGroupList), "Limit", "Next", "GroupType"),
+		g("get_group_shutted_uin", "old name of get_group_muted_account", typed(asGroupAdmin(Groups.MutedMembers)), "GroupId"),
+		g("get_online_member_num", "members with a live connection", typed(onlineMemberNum), "GroupId"),
+		g("send_group_system_notification", "an online-only system notice to members", typed(groupSystemNotice), "GroupId", "ToMembers_Account", "Content"),
+		g("set_unread_msg_num", "set a member's unread count", typed(setUnreadMsgNum), "GroupId", "Member_Account", "UnreadMsgNum"),
+		g("delete_group_msg_by_sender", "recall every message of one sender", typed(deleteGroupMsgBySender), "GroupId", "Sender_Account"),
+		g("import_group", "import a group", typed(importGroup), "Owner_Account", "Type", "GroupId", "Name", "Introduction",
 			"Notification", "FaceUrl", "MaxMemberCount", "ApplyJoinOption", "AppDefinedData", "CreateTime"),
-		g("import_group_member", "import up to 300 members", importGroupMember, "GroupId", "MemberList"),
-		g("import_group_msg", "import up to 20 messages", importGroupMsg, "GroupId", "RecentContactFlag", "MsgList"),
+		g("import_group_member", "import up to 300 members", typed(importGroupMember), "GroupId", "MemberList"),
+		g("import_group_msg", "import up to 20 messages", typed(importGroupMsg), "GroupId", "RecentContactFlag", "MsgList"),
 	}
 }
 
-func joinedGroups(c *call) (map[string]any, error) {
+// asGroupAdmin runs op of the groups domain as the app admin with the body
+// decoded into its request.
+func asGroupAdmin[Req, Resp any](op func(Groups, context.Context, ops.Actor, *Req) (*Resp, error)) func(c *call) (*Resp, error) {
+	return func(c *call) (*Resp, error) {
+		q := new(Req)
+		if err := c.decode(q, imerr.GroupBadParams); err != nil {
+			return nil, err
+		}
+		return op(c.grp, c.ctx, c.actor(c.admin), q)
+	}
+}
+
+func joinedGroups(c *call) (*groups.JoinedResponse, error) {
 	var q struct {
 		Member_Account string
-		Limit, Offset  int
+		groups.JoinedRequest
 	}
 	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
@@ -86,76 +133,63 @@ func joinedGroups(c *call) (map[string]any, error) {
 	if ids.CheckUserID(q.Member_Account) != nil {
 		return nil, fail(imerr.GroupBadParams, "Member_Account is missing or invalid")
 	}
-	return c.op("group.joined", q.Member_Account, map[string]any{"Limit": q.Limit, "Offset": q.Offset})
+	return c.grp.Joined(c.ctx, c.actor(q.Member_Account), &q.JoinedRequest)
 }
 
-func roleInGroup(c *call) (map[string]any, error) {
-	var q struct {
-		GroupId      string
-		User_Account []string
-	}
-	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
-		return nil, err
-	}
-	if len(q.User_Account) == 0 || len(q.User_Account) > maxRoleQuery {
-		return nil, fail(imerr.GroupBadParams, "User_Account must hold 1 to 500 accounts")
-	}
-	roles := map[string]string{}
-	for offset := 0; ; {
-		res, err := c.op("group.members", c.admin, map[string]any{"GroupId": q.GroupId, "Offset": offset})
-		if err != nil {
-			return nil, err
-		}
-		page := items(res, "MemberList")
-		for _, m := range page {
-			acc, _ := m["Member_Account"].(string)
-			role, _ := m["Role"].(string)
-			roles[acc] = role
-		}
-		offset += len(page)
-		if len(page) == 0 || offset >= toInt(res["MemberNum"]) {
-			break
-		}
-	}
-	list := []map[string]any{}
-	for _, u := range q.User_Account {
-		role := roles[u]
-		if role == "" {
-			role = "NotMember"
-		}
-		list = append(list, map[string]any{"Member_Account": u, "Role": role})
-	}
-	return map[string]any{"UserIdList": list}, nil
+type sendGroupMsgReply struct {
+	MsgTime       int64
+	MsgSeq        uint64
+	MsgDropReason string `json:",omitempty"`
 }
 
-func sendGroupMsg(c *call) (map[string]any, error) {
-	var q map[string]json.RawMessage
+// sendGroupMsg sends the body as a group message from From_Account (the
+// admin when omitted). Tencent's group field for the dedup value is
+// Random; MsgRandom is accepted too.
+func sendGroupMsg(c *call) (*sendGroupMsgReply, error) {
+	var q struct{ GroupId, From_Account, MsgRandom, Random json.RawMessage }
 	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
 	var gid, from string
-	_ = json.Unmarshal(q["GroupId"], &gid)
-	_ = json.Unmarshal(q["From_Account"], &from)
+	_ = json.Unmarshal(q.GroupId, &gid) // a GroupId that is not a string is refused as invalid by the send
+	_ = json.Unmarshal(q.From_Account, &from)
 	from, err := sender(c, from)
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := q["MsgRandom"]; !ok && q["Random"] != nil {
-		q["MsgRandom"] = q["Random"] // Tencent's group field name
+	var payload bytes.Buffer
+	if err := json.Compact(&payload, c.body); err != nil {
+		return nil, fail(imerr.GroupBadParams, "body is not valid JSON")
 	}
-	body, _ := json.Marshal(q)
-	seq, dropped, err := c.a.SendGroup(c.ctx, from, gid, body)
+	if q.MsgRandom == nil && q.Random != nil {
+		// A member of its own at the end (the body is a non-empty object):
+		// the message's fields pass to the send as they came.
+		payload.Truncate(payload.Len() - 1)
+		payload.WriteString(`,"MsgRandom":`)
+		payload.Write(q.Random)
+		payload.WriteByte('}')
+	}
+	res, err := c.grp.Send(c.ctx, from, gid, payload.Bytes())
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]any{"MsgTime": time.Now().Unix(), "MsgSeq": seq}
-	if dropped {
-		out["MsgDropReason"] = "MsgFreqLimit"
+	out := &sendGroupMsgReply{MsgTime: res.MsgTime, MsgSeq: res.MsgSeq}
+	if res.Dropped {
+		out.MsgDropReason = "MsgFreqLimit"
 	}
 	return out, nil
 }
 
-func groupMsgRecall(c *call) (map[string]any, error) {
+type recallReply struct {
+	RecallRetList []recallRet
+}
+
+type recallRet struct {
+	MsgSeq  uint64
+	RetCode int
+}
+
+func groupMsgRecall(c *call) (*recallReply, error) {
 	var q struct {
 		GroupId    string
 		MsgSeqList []struct{ MsgSeq uint64 }
@@ -166,132 +200,91 @@ func groupMsgRecall(c *call) (map[string]any, error) {
 	if len(q.MsgSeqList) == 0 || len(q.MsgSeqList) > maxRecallSeqs {
 		return nil, fail(imerr.GroupBadParams, "MsgSeqList must hold 1 to 10 items")
 	}
-	list := []map[string]any{}
+	out := &recallReply{RecallRetList: []recallRet{}}
 	for _, it := range q.MsgSeqList {
-		_, err := c.op("msg.recall", c.admin, map[string]any{"Type": 2, "GroupId": q.GroupId, "MsgSeq": it.MsgSeq})
+		err := c.grp.Recall(c.ctx, c.actor(c.admin), q.GroupId, it.MsgSeq)
 		if code(err) == imerr.Internal.Code {
 			return nil, err
 		}
-		list = append(list, map[string]any{"MsgSeq": it.MsgSeq, "RetCode": code(err)})
+		out.RecallRetList = append(out.RecallRetList, recallRet{MsgSeq: it.MsgSeq, RetCode: code(err)})
 	}
-	return map[string]any{"RecallRetList": list}, nil
+	return out, nil
+}
+
+type historyReply struct {
+	GroupId    string
+	IsFinished int
+	RspMsgList []historyMsg
+}
+
+// historyMsg is one message of group_msg_get_simple. Group tips are
+// listed as system messages (IsSystemMsg 1) with an empty MsgBody.
+type historyMsg struct {
+	CloudCustomData string
+	From_Account    string
+	IsPlaceMsg      int
+	IsSystemMsg     int
+	MsgBody         json.RawMessage
+	MsgFlagBits     int
+	MsgPriority     string
+	MsgRandom       uint32
+	MsgSeq          uint64
+	MsgTimeStamp    int64
 }
 
 // groupMsgGetSimple reshapes group.history (stream envelopes, newest
-// first) into Tencent's RspMsgList. Group tips are listed as system
-// messages (IsSystemMsg 1) with their event as MsgBody-less entries.
-func groupMsgGetSimple(c *call) (map[string]any, error) {
-	res, err := c.a.AdminRequest(c.ctx, "group.history", c.admin, c.body)
+// first) into Tencent's RspMsgList.
+func groupMsgGetSimple(c *call) (*historyReply, error) {
+	res, err := asGroupAdmin(Groups.History)(c)
 	if err != nil {
 		return nil, err
 	}
-	raw, _ := json.Marshal(res["RspMsgList"])
-	var evs []struct {
-		Event string
-		Msg   struct {
-			From_Account, CloudCustomData, Operator_Account string
-			MsgSeq                                          uint64
-			MsgRandom                                       uint32
-			MsgTime                                         int64
-			MsgFlagBits                                     int
-			MsgBody                                         json.RawMessage
-		}
+	out := &historyReply{GroupId: res.GroupId, RspMsgList: []historyMsg{}}
+	if res.IsFinished {
+		out.IsFinished = 1
 	}
-	if err := json.Unmarshal(raw, &evs); err != nil {
-		return nil, err
-	}
-	list := []map[string]any{}
-	for _, e := range evs {
-		m := e.Msg
-		body := m.MsgBody
-		if len(body) == 0 {
-			body = json.RawMessage("[]")
-		}
-		system := 0
-		from := m.From_Account
-		if e.Event != "GroupMsg" {
-			system, from = 1, m.Operator_Account
-		}
-		list = append(list, map[string]any{"From_Account": from, "IsPlaceMsg": 0, "IsSystemMsg": system, "MsgPriority": "Normal",
-			"MsgRandom": m.MsgRandom, "MsgSeq": m.MsgSeq, "MsgTimeStamp": m.MsgTime, "MsgBody": body,
-			"CloudCustomData": m.CloudCustomData, "MsgFlagBits": m.MsgFlagBits})
-	}
-	finished := 0
-	if res["IsFinished"] == true {
-		finished = 1
-	}
-	return map[string]any{"GroupId": res["GroupId"], "IsFinished": finished, "RspMsgList": list}, nil
-}
-
-func modifyMember(c *call) (map[string]any, error) {
-	var q struct {
-		GroupId, Member_Account, Role string
-		NameCard                      *string
-		AppMemberDefinedData          []map[string]any
-		MuteTime                      *int64
-	}
-	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
-		return nil, err
-	}
-	if q.GroupId == "" || q.Member_Account == "" {
-		return nil, fail(imerr.GroupBadParams, "GroupId and Member_Account are required")
-	}
-	if q.Role != "" {
-		if _, err := c.op("group.set_role", c.admin, map[string]any{"GroupId": q.GroupId, "Member_Account": q.Member_Account, "Role": q.Role}); err != nil {
-			return nil, err
-		}
-	}
-	if q.NameCard != nil || q.AppMemberDefinedData != nil {
-		body := map[string]any{"GroupId": q.GroupId, "Member_Account": q.Member_Account}
-		if q.NameCard != nil {
-			body["NameCard"] = *q.NameCard
-		}
-		if q.AppMemberDefinedData != nil {
-			body["AppMemberDefinedData"] = q.AppMemberDefinedData
-		}
-		if _, err := c.op("group.set_member", c.admin, body); err != nil {
-			return nil, err
-		}
-	}
-	if q.MuteTime != nil {
-		if _, err := c.op("group.mute", c.admin, map[string]any{"GroupId": q.GroupId, "Members_Account": []string{q.Member_Account}, "MuteTime": *q.MuteTime}); err != nil {
-			return nil, err
-		}
-	}
-	return nil, nil
-}
-
-func mutedAccounts(c *call) (map[string]any, error) {
-	var q struct{ GroupId string }
-	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
-		return nil, err
-	}
-	now := time.Now().Unix()
-	list := []map[string]any{}
-	for offset := 0; ; {
-		res, err := c.op("group.members", c.admin, map[string]any{"GroupId": q.GroupId, "Offset": offset})
-		if err != nil {
-			return nil, err
-		}
-		page := items(res, "MemberList")
-		for _, m := range page {
-			if until := toInt(m["MuteUntil"]); int64(until) > now {
-				list = append(list, map[string]any{"Member_Account": m["Member_Account"], "MutedUntil": until})
+	for _, raw := range res.RspMsgList {
+		var e struct {
+			Event string
+			Msg   struct {
+				From_Account, CloudCustomData, Operator_Account string
+				MsgSeq                                          uint64
+				MsgRandom                                       uint32
+				MsgTime                                         int64
+				MsgFlagBits                                     int
+				MsgBody                                         json.RawMessage
 			}
 		}
-		offset += len(page)
-		if len(page) == 0 || offset >= toInt(res["MemberNum"]) {
-			break
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return nil, err
 		}
+		m := e.Msg
+		item := historyMsg{From_Account: m.From_Account, MsgPriority: "Normal", MsgRandom: m.MsgRandom, MsgSeq: m.MsgSeq,
+			MsgTimeStamp: m.MsgTime, MsgBody: m.MsgBody, CloudCustomData: m.CloudCustomData, MsgFlagBits: m.MsgFlagBits}
+		if len(item.MsgBody) == 0 {
+			item.MsgBody = json.RawMessage("[]")
+		}
+		if e.Event != "GroupMsg" {
+			item.IsSystemMsg, item.From_Account = 1, m.Operator_Account
+		}
+		out.RspMsgList = append(out.RspMsgList, item)
 	}
-	return map[string]any{"MutedAccountList": list}, nil
+	return out, nil
 }
 
-const maxGroupListLimit = 10000
+type groupListReply struct {
+	TotalCount  int
+	GroupIdList []groupListItem
+	Next        int
+}
+
+type groupListItem struct {
+	GroupId string
+}
 
 // appGroupList pages through every group; Next is the offset of the next
 // page (0: none).
-func appGroupList(c *call) (map[string]any, error) {
+func appGroupList(c *call) (*groupListReply, error) {
 	var q struct {
 		Limit     int
 		Next      int
@@ -306,46 +299,38 @@ func appGroupList(c *call) (map[string]any, error) {
 	if q.Next < 0 {
 		return nil, fail(imerr.GroupBadParams, "Next must not be negative")
 	}
-	gids, err := c.a.GroupIDs(q.GroupType)
+	gids, err := c.grp.GroupIDs(q.GroupType)
 	if err != nil {
 		return nil, err
 	}
-	list := []map[string]any{}
+	out := &groupListReply{TotalCount: len(gids), GroupIdList: []groupListItem{}}
 	i := q.Next
-	for ; i < len(gids) && len(list) < q.Limit; i++ {
-		list = append(list, map[string]any{"GroupId": gids[i]})
+	for ; i < len(gids) && len(out.GroupIdList) < q.Limit; i++ {
+		out.GroupIdList = append(out.GroupIdList, groupListItem{GroupId: gids[i]})
 	}
-	if i >= len(gids) {
-		i = 0
+	if i < len(gids) {
+		out.Next = i
 	}
-	return map[string]any{"TotalCount": len(gids), "GroupIdList": list, "Next": i}, nil
+	return out, nil
 }
 
-func groupAdm(c *call) (groupAdmin, error) {
-	ga, ok := c.a.(groupAdmin)
-	if !ok {
-		return nil, fail(imerr.Internal, "not supported by this server")
-	}
-	return ga, nil
+type onlineReply struct {
+	OnlineMemberNum int
 }
 
-func onlineMemberNum(c *call) (map[string]any, error) {
+func onlineMemberNum(c *call) (*onlineReply, error) {
 	var q struct{ GroupId string }
 	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
-	ga, err := groupAdm(c)
+	n, err := c.grp.OnlineMemberNum(q.GroupId)
 	if err != nil {
 		return nil, err
 	}
-	n, err := ga.GroupOnlineMemberNum(q.GroupId)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"OnlineMemberNum": n}, nil
+	return &onlineReply{OnlineMemberNum: n}, nil
 }
 
-func groupSystemNotice(c *call) (map[string]any, error) {
+func groupSystemNotice(c *call) (*noFields, error) {
 	var q struct {
 		GroupId           string
 		ToMembers_Account []string
@@ -360,17 +345,13 @@ func groupSystemNotice(c *call) (map[string]any, error) {
 	if len(q.ToMembers_Account) > maxNoticeMembers {
 		return nil, fail(imerr.GroupBadParams, "ToMembers_Account holds at most 500 accounts")
 	}
-	ga, err := groupAdm(c)
-	if err != nil {
+	if _, err := c.grp.SystemNotice(q.GroupId, q.ToMembers_Account, q.Content); err != nil {
 		return nil, err
 	}
-	if _, err := ga.GroupSystemNotice(q.GroupId, q.ToMembers_Account, q.Content); err != nil {
-		return nil, err
-	}
-	return map[string]any{}, nil
+	return &noFields{}, nil
 }
 
-func setUnreadMsgNum(c *call) (map[string]any, error) {
+func setUnreadMsgNum(c *call) (*noFields, error) {
 	var q struct {
 		GroupId, Member_Account string
 		UnreadMsgNum            *int
@@ -381,14 +362,13 @@ func setUnreadMsgNum(c *call) (map[string]any, error) {
 	if ids.CheckUserID(q.Member_Account) != nil || q.UnreadMsgNum == nil || *q.UnreadMsgNum < 0 {
 		return nil, fail(imerr.GroupBadParams, "Member_Account and a non-negative UnreadMsgNum are required")
 	}
-	ga, err := groupAdm(c)
-	if err != nil {
+	if err := c.grp.SetUnread(c.ctx, q.GroupId, q.Member_Account, *q.UnreadMsgNum); err != nil {
 		return nil, err
 	}
-	return map[string]any{}, ga.SetGroupUnread(c.ctx, q.GroupId, q.Member_Account, *q.UnreadMsgNum)
+	return &noFields{}, nil
 }
 
-func deleteGroupMsgBySender(c *call) (map[string]any, error) {
+func deleteGroupMsgBySender(c *call) (*noFields, error) {
 	var q struct{ GroupId, Sender_Account string }
 	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
@@ -396,17 +376,19 @@ func deleteGroupMsgBySender(c *call) (map[string]any, error) {
 	if ids.CheckUserID(q.Sender_Account) != nil {
 		return nil, fail(imerr.GroupBadParams, "Sender_Account is missing or invalid")
 	}
-	ga, err := groupAdm(c)
-	if err != nil {
+	if _, err := c.grp.DeleteMsgsBySender(c.ctx, q.GroupId, q.Sender_Account); err != nil {
 		return nil, err
 	}
-	if _, err := ga.DeleteGroupMsgBySender(c.ctx, q.GroupId, q.Sender_Account); err != nil {
-		return nil, err
-	}
-	return map[string]any{}, nil
+	return &noFields{}, nil
 }
 
-func importGroup(c *call) (map[string]any, error) {
+type importGroupReply struct {
+	GroupId string
+}
+
+// importGroup creates a group with its CreateTime, in one commit; members
+// come with import_group_member.
+func importGroup(c *call) (*importGroupReply, error) {
 	var t struct{ CreateTime json.RawMessage }
 	if err := c.decode(&t, imerr.GroupBadParams); err != nil {
 		return nil, err
@@ -424,18 +406,18 @@ func importGroup(c *call) (map[string]any, error) {
 	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
 		return nil, err
 	}
-	ga, err := groupAdm(c)
+	res, err := c.grp.ImportGroup(c.ctx, c.actor(c.admin), &q.CreateRequest, created)
 	if err != nil {
 		return nil, err
 	}
-	gid, err := ga.ImportGroup(c.ctx, &q.CreateRequest, created)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"GroupId": gid}, nil
+	return &importGroupReply{GroupId: res.GroupId}, nil
 }
 
-func importGroupMember(c *call) (map[string]any, error) {
+type importMembersReply struct {
+	MemberList []groups.MemberResult
+}
+
+func importGroupMember(c *call) (*importMembersReply, error) {
 	var q struct {
 		GroupId    string
 		MemberList []groups.ImportedMember
@@ -446,22 +428,28 @@ func importGroupMember(c *call) (map[string]any, error) {
 	if len(q.MemberList) == 0 || len(q.MemberList) > maxImportMembers {
 		return nil, fail(imerr.GroupBadParams, "MemberList must hold 1 to 300 members")
 	}
-	ga, err := groupAdm(c)
+	res, err := c.grp.ImportMembers(c.ctx, q.GroupId, q.MemberList)
 	if err != nil {
 		return nil, err
 	}
-	res, err := ga.ImportGroupMembers(c.ctx, q.GroupId, q.MemberList)
-	if err != nil {
-		return nil, err
-	}
-	list := []map[string]any{}
+	out := &importMembersReply{MemberList: make([]groups.MemberResult, 0, len(q.MemberList))}
 	for i, m := range q.MemberList {
-		list = append(list, map[string]any{"Member_Account": m.Member_Account, "Result": res[i]})
+		out.MemberList = append(out.MemberList, groups.MemberResult{Member_Account: m.Member_Account, Result: res[i]})
 	}
-	return map[string]any{"MemberList": list}, nil
+	return out, nil
 }
 
-func importGroupMsg(c *call) (map[string]any, error) {
+type importMsgsReply struct {
+	ImportMsgResult []importMsgResult
+}
+
+type importMsgResult struct {
+	MsgSeq  uint64
+	MsgTime int64
+	Result  int // 0 imported, 1 refused
+}
+
+func importGroupMsg(c *call) (*importMsgsReply, error) {
 	var q struct {
 		GroupId           string
 		RecentContactFlag int
@@ -478,21 +466,17 @@ func importGroupMsg(c *call) (map[string]any, error) {
 			return nil, fail(imerr.GroupBadParams, "MsgList must be in ascending SendTime")
 		}
 	}
-	ga, err := groupAdm(c)
+	seqs, err := c.grp.ImportMsgs(c.ctx, q.GroupId, q.RecentContactFlag == 1, q.MsgList)
 	if err != nil {
 		return nil, err
 	}
-	seqs, err := ga.ImportGroupMsgs(c.ctx, q.GroupId, q.RecentContactFlag == 1, q.MsgList)
-	if err != nil {
-		return nil, err
-	}
-	list := []map[string]any{}
+	out := &importMsgsReply{ImportMsgResult: make([]importMsgResult, 0, len(q.MsgList))}
 	for i, m := range q.MsgList {
-		r := 0
+		r := importMsgResult{MsgSeq: seqs[i], MsgTime: m.SendTime}
 		if seqs[i] == 0 {
-			r = 1
+			r.Result = 1
 		}
-		list = append(list, map[string]any{"Result": r, "MsgTime": m.SendTime, "MsgSeq": seqs[i]})
+		out.ImportMsgResult = append(out.ImportMsgResult, r)
 	}
-	return map[string]any{"ImportMsgResult": list}, nil
+	return out, nil
 }

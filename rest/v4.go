@@ -29,10 +29,7 @@ import (
 // Admin is what the Tencent-compatible v4 API needs from the broker core.
 type Admin interface {
 	VerifyUserSig(user, sig string) error
-	AdminRequest(ctx context.Context, op, actor string, body []byte) (map[string]any, error)
-	GroupIDs(groupType string) ([]string, error)
 	Counters() (broker.AppCounters, error)
-	SendGroup(ctx context.Context, from, gid string, payload []byte) (seq uint64, dropped bool, err error)
 	KickUser(user string) int
 }
 
@@ -74,6 +71,7 @@ type V4 struct {
 	Relations     Relations
 	Messages      Messages
 	Conversations Conversations
+	Groups        Groups
 	App           config.App
 	REST          config.REST
 	Log           *slog.Logger
@@ -99,6 +97,7 @@ type call struct {
 	rel   Relations
 	msgs  Messages
 	convs Conversations
+	grp   Groups
 	admin string // the admin identifier
 	body  []byte
 	ep    *endpoint
@@ -154,20 +153,6 @@ func (c *call) decode(v any, kind *imerr.Kind) error {
 	return nil
 }
 
-// op runs an im/req op as actor with body (a value to marshal).
-func (c *call) op(op, actor string, body any) (map[string]any, error) {
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return nil, err
-	}
-	return c.a.AdminRequest(c.ctx, op, actor, raw)
-}
-
-// passOp runs op as the admin with the request body unchanged.
-func passOp(op string) func(c *call) (map[string]any, error) {
-	return func(c *call) (map[string]any, error) { return c.a.AdminRequest(c.ctx, op, c.admin, c.body) }
-}
-
 // sender is From_Account, or the admin when it is omitted.
 func sender(c *call, from string) (string, error) {
 	if from == "" {
@@ -189,32 +174,6 @@ func fromAccount(c *call, kind *imerr.Kind) (string, error) {
 		return "", fail(kind, "From_Account is missing or invalid")
 	}
 	return q.From_Account, nil
-}
-
-// items is m[field] as a list of objects.
-func items(m map[string]any, field string) []map[string]any {
-	list, _ := m[field].([]any)
-	out := make([]map[string]any, 0, len(list))
-	for _, it := range list {
-		if o, ok := it.(map[string]any); ok {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
-// toInt reads a number decoded with UseNumber (or an int).
-func toInt(v any) int {
-	switch n := v.(type) {
-	case interface{ Int64() (int64, error) }:
-		i, _ := n.Int64()
-		return int(i)
-	case int:
-		return n
-	case float64:
-		return int(n)
-	}
-	return 0
 }
 
 // registry lists every v4 endpoint: one list per Tencent service, each in
@@ -287,7 +246,7 @@ func v4Handler(v V4, ep *endpoint, lim *rate.Limiter, log *slog.Logger) http.Han
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()
-		c := &call{ctx: ctx, a: v.Admin, rel: v.Relations, msgs: v.Messages, convs: v.Conversations, admin: v.App.Admin, body: body, ep: ep}
+		c := &call{ctx: ctx, a: v.Admin, rel: v.Relations, msgs: v.Messages, convs: v.Conversations, grp: v.Groups, admin: v.App.Admin, body: body, ep: ep}
 		if ep.typed != nil {
 			out, err := ep.typed(c)
 			var fields []byte

@@ -14,6 +14,7 @@ import (
 
 	"github.com/imbroker/imbroker/broker"
 	"github.com/imbroker/imbroker/broker/convs"
+	"github.com/imbroker/imbroker/broker/groups"
 	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/broker/relations"
 	"github.com/imbroker/imbroker/config"
@@ -25,6 +26,7 @@ var (
 	_ rest.Relations     = (*relations.Service)(nil)
 	_ rest.Messages      = (*messages.Service)(nil)
 	_ rest.Conversations = (*convs.Service)(nil)
+	_ rest.Groups        = (*groups.Service)(nil)
 )
 
 // App is a running imbroker.
@@ -56,7 +58,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, erro
 		return nil, fmt.Errorf("http listener on %s: %w", cfg.HTTP.Address, err)
 	}
 	a.http = &http.Server{
-		Handler:           rest.NewRouter(rest.Deps{Ready: b, Metrics: metricsHandler(b), Pprof: cfg.HTTP.Pprof, V4: &rest.V4{Admin: b, Relations: b.Relations(), Messages: b.Messages(), Conversations: b.Conversations(), App: cfg.App, REST: cfg.REST, Log: log}}),
+		Handler:           rest.NewRouter(rest.Deps{Ready: b, Metrics: metricsHandler(b), Pprof: cfg.HTTP.Pprof, V4: &rest.V4{Admin: b, Relations: b.Relations(), Messages: b.Messages(), Conversations: b.Conversations(), Groups: b.Groups(), App: cfg.App, REST: cfg.REST, Log: log}}),
 		ReadHeaderTimeout: cfg.HTTP.ReadTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
