@@ -2,12 +2,9 @@ package broker
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
 	"go.uber.org/goleak"
 
 	"github.com/imbroker/imbroker/config"
@@ -39,36 +36,6 @@ func shutdown(t *testing.T, b *Broker) {
 	if err := b.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// loggingIn is a connection of user whose login is in progress: past auth
-// and OnSessionEstablish (the mochifix hook's, then SessionStarting), its
-// CONNACK not yet written.
-func loggingIn(t *testing.T, b *Broker, clientID, user string) *mqtt.Client {
-	t.Helper()
-	server, client := net.Pipe()
-	t.Cleanup(func() { _, _ = server.Close(), client.Close() })
-	cl := b.mq.NewClient(server, ListenerTCP, clientID, false)
-	cl.Properties.Username = []byte(user)
-	b.fix.OnSessionEstablish(cl, packets.Packet{})
-	return cl
-}
-
-// TestShutdownCancelsPendingKick: a device kick waits for its victim's own
-// login to finish (mochifix WaitAttached, up to 5 s); Shutdown cancels it and waits
-// for it, so no goroutine outlives the broker.
-func TestShutdownCancelsPendingKick(t *testing.T) {
-	ignore := goleak.IgnoreCurrent()
-	b := startTestBroker(t, func(c *config.Config) {
-		c.Devices.MaxPerUser, c.Devices.OnExceed = 1, config.DevicesKickOldest
-	})
-	b.trackDevice(loggingIn(t, b, "kim:phone", "kim"))
-	b.trackDevice(loggingIn(t, b, "kim:laptop", "kim")) // kicks kim:phone, which never attaches
-	if got := b.OnlineDevices("kim"); len(got) != 1 || got[0] != "kim:laptop" {
-		t.Fatalf("devices of kim: %q, want the laptop only", got)
-	}
-	shutdown(t, b)
-	goleak.VerifyNone(t, ignore)
 }
 
 // TestShutdownStopsPendingTimer: a timer of the task owner that has not

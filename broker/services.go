@@ -6,25 +6,27 @@ import (
 	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/groups"
 	"github.com/imbroker/imbroker/broker/messages"
+	"github.com/imbroker/imbroker/broker/mqttd"
 	"github.com/imbroker/imbroker/broker/ops"
 	"github.com/imbroker/imbroker/broker/relations"
 	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/callbacks"
+	"github.com/imbroker/imbroker/internal/tasks"
 	"github.com/imbroker/imbroker/storage"
 )
 
-// What the domain services need, implemented by the store, the callback
-// client, another service or the MQTT side.
+// What each part needs of the others, implemented by the store, the
+// callback client, another service, the task owner or the MQTT side.
 var (
 	_ relations.Store     = (*storage.Store)(nil)
 	_ relations.Callbacks = (*callbacks.Client)(nil)
-	_ relations.Presence  = (*devices)(nil)
-	_ relations.Kicker    = (*Broker)(nil)
+	_ relations.Presence  = (*mqttd.Server)(nil)
+	_ relations.Kicker    = (*mqttd.Server)(nil)
 
 	_ messages.Store     = (*storage.Store)(nil)
 	_ messages.Callbacks = (*callbacks.Client)(nil)
 	_ messages.Relations = (*relations.Service)(nil)
-	_ messages.Presence  = (*devices)(nil)
+	_ messages.Presence  = (*mqttd.Server)(nil)
 
 	_ convs.Store     = (*storage.Store)(nil)
 	_ convs.Callbacks = (*callbacks.Client)(nil)
@@ -32,33 +34,42 @@ var (
 
 	_ groups.Store     = (*storage.Store)(nil)
 	_ groups.Callbacks = (*callbacks.Client)(nil)
-	_ groups.Conns     = groupConns{}
-	_ groups.Timers    = (*tasks)(nil)
+	_ groups.Conns     = (*mqttd.Server)(nil)
+	_ groups.Timers    = (*tasks.Owner)(nil)
 	_ groups.Mutes     = (*relations.Service)(nil)
+
+	_ mqttd.Store     = (*storage.Store)(nil)
+	_ mqttd.Messages  = (*messages.Service)(nil)
+	_ mqttd.Groups    = (*groups.Service)(nil)
+	_ mqttd.Status    = (*relations.Service)(nil)
+	_ mqttd.Callbacks = (*callbacks.Client)(nil)
+	_ mqttd.Tasks     = (*tasks.Owner)(nil)
 )
 
-// startServices builds the domain services over the open store and the
-// registry of their typed operations.
-func (b *Broker) startServices() (err error) {
+// startServices builds the domain services over the open store and returns
+// the registry of their typed operations (for im/req).
+func (b *Broker) startServices() (*ops.Registry, error) {
 	cfg, log := b.cfg, b.log
 	b.relations = relations.New(relations.Options{Store: b.store, Config: cfg.Relations, Admin: cfg.App.Admin,
-		Callbacks: b.callbacks, Presence: &b.devices, Kicker: b, Log: log.With("component", "relations")})
+		Callbacks: b.callbacks, Presence: b.mqtt, Kicker: b.mqtt, Log: log.With("component", "relations")})
 	b.messages = messages.New(messages.Options{Store: b.store, Config: cfg.Messages, Callbacks: b.callbacks,
-		Relations: b.relations, Presence: &b.devices, Convs: b.convCache, Log: log.With("component", "messages")})
+		Relations: b.relations, Presence: b.mqtt, Convs: b.convCache, Log: log.With("component", "messages")})
 	b.groups = groups.New(groups.Options{Store: b.store, Groups: cfg.Groups, Messages: cfg.Messages,
 		Conversations: cfg.Conversations, Admin: cfg.App.Admin, Guests: cfg.Guests.Enabled, Callbacks: b.callbacks,
-		Conns: groupConns{b}, Timers: b.tasks, Mutes: b.relations, ConvCache: b.convCache,
+		Conns: b.mqtt, Timers: b.tasks, Mutes: b.relations, ConvCache: b.convCache,
 		Log: log.With("component", "groups")})
 	b.convs = convs.New(convs.Options{Store: b.store, Config: cfg.Conversations, Messages: cfg.Messages,
 		Callbacks: b.callbacks, Groups: b.groups, Log: log.With("component", "convs")})
-	b.ops, err = ops.NewRegistry(b.relations.Ops(), b.convs.Ops(), b.groups.Ops())
-	return err
+	return ops.NewRegistry(b.relations.Ops(), b.convs.Ops(), b.groups.Ops())
 }
 
 // SendC2C sends a one-to-one message (messages.Service.SendC2C).
 func (b *Broker) SendC2C(ctx context.Context, from, to string, payload []byte) (wire.SendResult, error) {
 	return b.messages.SendC2C(ctx, from, to, payload)
 }
+
+// Relations is the relations service (for the REST API).
+func (b *Broker) Relations() *relations.Service { return b.relations }
 
 // Messages is the message pipeline (for the REST API).
 func (b *Broker) Messages() *messages.Service { return b.messages }
@@ -68,3 +79,17 @@ func (b *Broker) Conversations() *convs.Service { return b.convs }
 
 // Groups is the groups service (for the REST API).
 func (b *Broker) Groups() *groups.Service { return b.groups }
+
+// OnlineDevices returns the ClientIDs user is connected with right now,
+// oldest first; nil when offline.
+func (b *Broker) OnlineDevices(user string) []string { return b.mqtt.OnlineDevices(user) }
+
+// MQTTSession reports, for operators and tests, whether mochi holds a
+// session for clientID, whether its connection is open, and how many QoS 1/2
+// messages it has queued or in flight.
+func (b *Broker) MQTTSession(clientID string) (exists, connected bool, queued int) {
+	return b.mqtt.MQTTSession(clientID)
+}
+
+// HasRetained reports whether a retained message is stored on topic.
+func (b *Broker) HasRetained(topic string) bool { return b.mqtt.HasRetained(topic) }

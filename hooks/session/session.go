@@ -15,9 +15,10 @@ type Watcher interface {
 	// SessionStarting runs after auth, before a persistent session is
 	// inherited and its queued messages are resent.
 	SessionStarting(cl *mqtt.Client)
-	// SessionEnded runs when a connection ends, except when it was taken
-	// over by a new connection with the same ClientID.
-	SessionEnded(cl *mqtt.Client, err error)
+	// SessionEnded runs when a connection ends. takenOver: it was replaced
+	// by a new connection with the same ClientID, whose session may have
+	// started already (mochifix.TakenOver): the user did not go offline.
+	SessionEnded(cl *mqtt.Client, err error, takenOver bool)
 }
 
 // Hook adapts mochi's session events to a Watcher.
@@ -49,12 +50,9 @@ func (h *Hook) Init(config any) error {
 // OnSessionEstablish forwards to SessionStarting.
 func (h *Hook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) { h.w.SessionStarting(cl) }
 
-// OnDisconnect forwards to SessionEnded, skipping takeovers: the old
+// OnDisconnect forwards to SessionEnded, telling takeovers apart: the old
 // connection's end can land after the new one is established
 // (mochifix.TakenOver).
 func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
-	if mochifix.TakenOver(cl, err) {
-		return
-	}
-	h.w.SessionEnded(cl, err)
+	h.w.SessionEnded(cl, err, mochifix.TakenOver(cl, err))
 }

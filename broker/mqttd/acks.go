@@ -1,4 +1,4 @@
-package broker
+package mqttd
 
 import (
 	"context"
@@ -21,7 +21,8 @@ import (
 // connection first waits until the acks before it are written, so a request
 // or a plain publish never overtakes a send.
 
-// ackPipe holds one connection's unwritten PUBACKs in receive order. One
+// ackPipe holds one connection's unwritten PUBACKs in receive order (its
+// conn's: it goes with the conn when the connection ends). One
 // goroutine per busy pipe waits for each send's commit in turn and writes
 // its PUBACK: commits finish in submission order, so waiting in order costs
 // nothing, and acks leave in order by construction. It exits when the pipe
@@ -41,30 +42,20 @@ type pendingAck struct {
 
 // maxPipelined bounds a connection's unwritten acks. A client past the
 // Receive Maximum we announced is not refused, just no longer pipelined.
-func (b *Broker) maxPipelined() int {
-	return max(int(b.cfg.MQTT.ReceiveMaximum), 1)
-}
-
-// pipeOf returns cl's ack pipe, creating it on first use.
-func (b *Broker) pipeOf(cl *mqtt.Client) *ackPipe {
-	if p, ok := b.acks.Load(cl); ok {
-		return p.(*ackPipe)
-	}
-	p, _ := b.acks.LoadOrStore(cl, &ackPipe{})
-	return p.(*ackPipe)
+func (s *Server) maxPipelined() int {
+	return max(int(s.cfg.MQTT.ReceiveMaximum), 1)
 }
 
 // drainAcks blocks until every ack queued on cl before now is written (or the
 // connection closed), so a publish handled inline cannot overtake them.
-func (b *Broker) drainAcks(cl *mqtt.Client) {
-	p, ok := b.acks.Load(cl)
-	if !ok {
-		return
+func (s *Server) drainAcks(cl *mqtt.Client) {
+	c := s.conns.of(cl)
+	if c == nil {
+		return // not a user: it has no pipelined sends
 	}
-	pipe := p.(*ackPipe)
-	pipe.mu.Lock()
-	ch := pipe.empty
-	pipe.mu.Unlock()
+	c.acks.mu.Lock()
+	ch := c.acks.empty
+	c.acks.mu.Unlock()
 	if ch != nil {
 		<-ch
 	}
@@ -80,20 +71,20 @@ func (p *ackPipe) hasRoom(limit int) bool {
 }
 
 // add queues a pending ack and starts the writer if it is not running.
-func (b *Broker) addAck(p *ackPipe, a pendingAck) {
+func (s *Server) addAck(p *ackPipe, a pendingAck) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.queue = append(p.queue, a)
 	if p.empty == nil {
 		p.empty = make(chan struct{})
-		b.pipelined.Add(1)
-		go b.writeAcks(p)
+		s.pipelined.Add(1)
+		go s.writeAcks(p)
 	}
 }
 
 // writeAcks writes the pipe's acks in order until it is empty.
-func (b *Broker) writeAcks(p *ackPipe) {
-	defer b.pipelined.Done()
+func (s *Server) writeAcks(p *ackPipe) {
+	defer s.pipelined.Done()
 	for {
 		p.mu.Lock()
 		if len(p.queue) == 0 {
@@ -119,23 +110,23 @@ func (b *Broker) writeAcks(p *ackPipe) {
 // sendC2CPipelined starts a QoS 1 one-to-one send and acks it when its commit
 // is done. It reports false when the send must be handled inline instead
 // (the pipe is full); then nothing was started.
-func (b *Broker) sendC2CPipelined(cl *mqtt.Client, pk packets.Packet, user, to, topic string) bool {
-	pipe := b.pipeOf(cl)
-	if !pipe.hasRoom(b.maxPipelined()) {
+func (s *Server) sendC2CPipelined(cl *mqtt.Client, pk packets.Packet, user, to, topic string) bool {
+	c := s.conns.of(cl)
+	if c == nil || !c.acks.hasRoom(s.maxPipelined()) {
 		return false
 	}
 	// The context bounds only the wait for a commit slot (store.Submit).
-	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Storage.CommitTimeout)
-	finish, _, err := b.messages.StartC2C(ctx, user, to, pk.Payload)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Storage.CommitTimeout)
+	finish, _, err := s.Messages.StartC2C(ctx, user, to, pk.Payload)
 	cancel()
-	b.addAck(pipe, pendingAck{finish: finish, err: err, write: func(err error) { b.writeSendAck(cl, pk, topic, err) }})
+	s.addAck(&c.acks, pendingAck{finish: finish, err: err, write: func(err error) { s.writeSendAck(cl, pk, topic, err) }})
 	return true
 }
 
 // writeSendAck writes the PUBACK for a pipelined send: success, or for MQTT 5
 // the refusal's reason code and string; a 3.1.1 client learns of a refusal on
 // its rpc topic first, as for inline sends.
-func (b *Broker) writeSendAck(cl *mqtt.Client, pk packets.Packet, topic string, err error) {
+func (s *Server) writeSendAck(cl *mqtt.Client, pk packets.Packet, topic string, err error) {
 	ack := packets.Packet{
 		FixedHeader: packets.FixedHeader{Type: packets.Puback},
 		PacketID:    pk.PacketID,
@@ -143,7 +134,7 @@ func (b *Broker) writeSendAck(cl *mqtt.Client, pk packets.Packet, topic string, 
 		Created:     time.Now().Unix(),
 	}
 	if err != nil {
-		code := b.refusal(cl, pk, topic, err)
+		code := s.refusal(cl, pk, topic, err)
 		if cl.Properties.ProtocolVersion == 5 {
 			ack.ReasonCode = code.Code
 			ack.Properties.ReasonString = code.Reason
@@ -153,9 +144,6 @@ func (b *Broker) writeSendAck(cl *mqtt.Client, pk packets.Packet, topic string, 
 		return
 	}
 	if werr := cl.WritePacket(ack); werr != nil {
-		b.log.Debug("puback write failed", "client", cl.ID, "error", werr)
+		s.log.Debug("puback write failed", "client", cl.ID, "error", werr)
 	}
 }
-
-// forgetAcks drops cl's pipe when its session ends.
-func (b *Broker) forgetAcks(cl *mqtt.Client) { b.acks.Delete(cl) }

@@ -1,4 +1,4 @@
-package broker
+package mqttd
 
 import (
 	"context"
@@ -25,37 +25,37 @@ const (
 // a PUBACK reason (3.1.1, QoS 0) get the refusal on their rpc topic instead,
 // so no rejection is ever silent. [IM-SEND-3] A publish outside im/ that
 // mqtt.acl allows returns true: mochi retains and delivers it. [MQTT-PLAIN-ACL]
-func (b *Broker) HandlePublish(cl *mqtt.Client, pk packets.Packet) (bool, error) {
+func (s *Server) HandlePublish(cl *mqtt.Client, pk packets.Packet) (bool, error) {
 	user := userOf(cl)
 	topic := mochifix.OriginalTopic(pk.TopicName) // a $SYS publish, renamed to be refused with an ack
 	if pk.FixedHeader.Qos == 1 && user != "" && strings.HasPrefix(topic, topicSendC2C) &&
-		b.sendC2CPipelined(cl, pk, user, topic[len(topicSendC2C):], topic) {
+		s.sendC2CPipelined(cl, pk, user, topic[len(topicSendC2C):], topic) {
 		return false, packets.ErrRejectPacket // acked by the pipe once durable [IM-C2C-PIPELINE]
 	}
-	b.drainAcks(cl) // nothing handled inline overtakes a pipelined send's ack
-	if !isIMTopic(topic) && b.plainAllowed(cl, topic, true) {
+	s.drainAcks(cl) // nothing handled inline overtakes a pipelined send's ack
+	if !isIMTopic(topic) && s.plainAllowed(cl, topic, true) {
 		return true, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Storage.CommitTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Storage.CommitTimeout)
 	defer cancel()
 	var err error
 	switch {
 	case user == "":
 		err = imerr.NoPermission.New("publishing to %q is not allowed", topic)
 	case strings.HasPrefix(topic, topicSendC2C):
-		_, err = b.messages.SendC2C(ctx, user, topic[len(topicSendC2C):], pk.Payload)
+		_, err = s.Messages.SendC2C(ctx, user, topic[len(topicSendC2C):], pk.Payload)
 	case strings.HasPrefix(topic, topicSendGroup):
 		var res groups.SendResult
-		res, err = b.groups.Send(ctx, user, topic[len(topicSendGroup):], pk.Payload)
+		res, err = s.Groups.Send(ctx, user, topic[len(topicSendGroup):], pk.Payload)
 		if res.Dropped {
 			// Tencent drops messages over the group rate and reports success;
 			// the sender is told on rpc which one was dropped.
 			r := sendErrorReply(topic, pk.Payload, &imerr.Error{})
 			r["MsgDropReason"] = "MsgFreqLimit"
-			b.reply(cl, pk, r)
+			s.reply(cl, pk, r)
 		}
 	case strings.HasPrefix(topic, topicReqPrefix):
-		b.handleRequest(ctx, cl, pk, topic[len(topicReqPrefix):])
+		s.handleRequest(ctx, cl, pk, topic[len(topicReqPrefix):])
 		return false, nil
 	case strings.HasPrefix(topic, topicSendPrefix):
 		err = imerr.BadCommand.New("unknown send topic %q", topic)
@@ -65,21 +65,21 @@ func (b *Broker) HandlePublish(cl *mqtt.Client, pk packets.Packet) (bool, error)
 	if err == nil {
 		return false, nil
 	}
-	return false, b.refusal(cl, pk, topic, err)
+	return false, s.refusal(cl, pk, topic, err)
 }
 
 // refusal logs and counts a refused publish and returns its PUBACK reason;
 // clients that cannot read a PUBACK reason (3.1.1, QoS 0) are told on their
 // rpc topic.
-func (b *Broker) refusal(cl *mqtt.Client, pk packets.Packet, topic string, err error) packets.Code {
+func (s *Server) refusal(cl *mqtt.Client, pk packets.Packet, topic string, err error) packets.Code {
 	e := imerr.As(err)
 	user := userOf(cl)
 	if e.Code == imerr.Internal.Code {
-		b.log.Error("publish failed", "user", user, "topic", topic, "error", err)
+		s.log.Error("publish failed", "user", user, "topic", topic, "error", err)
 	}
-	b.metrics.refused.Add(1)
+	s.refused.Add(1)
 	if user != "" && (cl.Properties.ProtocolVersion < 5 || pk.FixedHeader.Qos == 0) {
-		b.reply(cl, pk, sendErrorReply(topic, pk.Payload, e))
+		s.reply(cl, pk, sendErrorReply(topic, pk.Payload, e))
 	}
 	return packetCode(e)
 }
@@ -106,17 +106,17 @@ func sendErrorReply(topic string, payload []byte, e *imerr.Error) map[string]any
 // im/u/{uid}/rpc, or on the request's MQTT 5 ResponseTopic when it lies under
 // im/u/{uid}/ (with its CorrelationData). Replies go straight to that
 // connection, not through a topic every device of the user subscribes to.
-func (b *Broker) reply(cl *mqtt.Client, req packets.Packet, body any) {
+func (s *Server) reply(cl *mqtt.Client, req packets.Packet, body any) {
 	payload, err := json.Marshal(body)
 	if err != nil {
-		b.log.Error("encode reply", "error", err)
+		s.log.Error("encode reply", "error", err)
 		return
 	}
-	b.replyRaw(cl, req, payload)
+	s.replyRaw(cl, req, payload)
 }
 
 // replyRaw is reply with the body already encoded.
-func (b *Broker) replyRaw(cl *mqtt.Client, req packets.Packet, payload []byte) {
+func (s *Server) replyRaw(cl *mqtt.Client, req packets.Packet, payload []byte) {
 	topic := topicUserPrefix + userOf(cl) + rpcSuffix
 	var props packets.Properties
 	if rt := req.Properties.ResponseTopic; rt != "" && cl.Properties.ProtocolVersion == 5 &&
@@ -124,13 +124,13 @@ func (b *Broker) replyRaw(cl *mqtt.Client, req packets.Packet, payload []byte) {
 		topic = rt
 		props.CorrelationData = req.Properties.CorrelationData
 	}
-	b.writeDirect(cl, topic, payload, props)
+	s.writeDirect(cl, topic, payload, props)
 }
 
 // writeDirect sends a QoS 0 PUBLISH to one connection if it subscribed to a
 // matching filter. QoS 0 is enough: a reply or replayed page lost with the
 // connection is asked for again after reconnecting.
-func (b *Broker) writeDirect(cl *mqtt.Client, topic string, payload []byte, props packets.Properties) bool {
+func (s *Server) writeDirect(cl *mqtt.Client, topic string, payload []byte, props packets.Properties) bool {
 	if cl.Closed() || !subscribed(cl, topic) {
 		return false
 	}
@@ -139,7 +139,7 @@ func (b *Broker) writeDirect(cl *mqtt.Client, topic string, payload []byte, prop
 		TopicName:   topic, Payload: payload, Properties: props, Created: time.Now().Unix(),
 	}
 	if err := cl.WritePacket(pk); err != nil {
-		b.log.Debug("direct write failed", "client", cl.ID, "error", err)
+		s.log.Debug("direct write failed", "client", cl.ID, "error", err)
 		return false
 	}
 	return true
@@ -175,4 +175,10 @@ func matchFilter(filter, topic string) bool {
 		}
 		filter, topic = frest, trest
 	}
+}
+
+// packetCode is a refusal as mochi sends it: the table's reason code plus
+// the reason string "{code} {info}".
+func packetCode(e *imerr.Error) packets.Code {
+	return packets.Code{Code: e.Reason, Reason: e.Error()}
 }

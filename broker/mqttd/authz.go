@@ -1,4 +1,4 @@
-package broker
+package mqttd
 
 import (
 	"errors"
@@ -32,22 +32,22 @@ func connackCode(reason packets.Code, e *imerr.Error) packets.Code {
 // password is a guest (guest/{id}, guests.enabled) or an anonymous client
 // (anon/{id}, mqtt.anonymous). A will must be one the client could publish.
 // [IM-AUTH-1..3]
-func (b *Broker) Authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
+func (s *Server) Authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
 	user := string(pk.Connect.Username)
 	if user == "" && len(pk.Connect.Password) == 0 {
 		var code packets.Code
 		switch {
-		case b.cfg.Guests.Enabled && (!b.cfg.MQTT.Anonymous || strings.HasPrefix(cl.ID, guestClientPrefix)):
-			code = b.authenticateGuest(cl)
-		case b.cfg.MQTT.Anonymous:
-			code = b.authenticateAnonymous(cl, pk)
+		case s.cfg.Guests.Enabled && (!s.cfg.MQTT.Anonymous || strings.HasPrefix(cl.ID, guestClientPrefix)):
+			code = s.authenticateGuest(cl)
+		case s.cfg.MQTT.Anonymous:
+			code = s.authenticateAnonymous(cl, pk)
 		default:
 			return connackCode(packets.ErrBadUsernameOrPassword, imerr.BadAccount.New("%s", "invalid UserID: "+ids.ErrEmpty.Error()))
 		}
 		if code != packets.CodeSuccess {
 			return code
 		}
-		return b.checkWill(cl, pk)
+		return s.checkWill(cl, pk)
 	}
 	if err := ids.CheckUserID(user); err != nil {
 		return connackCode(packets.ErrBadUsernameOrPassword, imerr.BadAccount.New("%s", "invalid UserID: "+err.Error()))
@@ -58,12 +58,12 @@ func (b *Broker) Authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
 		// another user's session by reusing their ClientID.
 		return connackCode(packets.ErrClientIdentifierNotValid, imerr.AccountBadParams.New("ClientID must be {UserID} or {UserID}:{device}"))
 	}
-	_, err = b.signer.Verify(user, string(pk.Connect.Password), time.Now())
+	_, err = s.signer.Verify(user, string(pk.Connect.Password), time.Now())
 	if err == nil {
-		if code := b.checkWill(cl, pk); code != packets.CodeSuccess {
+		if code := s.checkWill(cl, pk); code != packets.CodeSuccess {
 			return code
 		}
-		return b.checkDeviceLimit(cl, user) // [IM-DEVICES] on_exceed: refuse
+		return s.checkDeviceLimit(cl, user) // [IM-DEVICES] on_exceed: refuse
 	}
 	var se *imerr.Error
 	if !errors.As(err, &se) {
@@ -73,7 +73,7 @@ func (b *Broker) Authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
 	if errors.Is(err, usersig.ErrUserMismatch) || errors.Is(err, usersig.ErrAppMismatch) {
 		reason = packets.ErrNotAuthorized // a genuine sig, for someone or something else
 	}
-	b.log.Debug("login refused", "user", user, "client", cl.ID, "remote", cl.Net.Remote, "code", se.Code)
+	s.log.Debug("login refused", "user", user, "client", cl.ID, "remote", cl.Net.Remote, "code", se.Code)
 	return connackCode(reason, se)
 }
 
@@ -83,7 +83,7 @@ const guestClientPrefix = "guest/"
 
 // authenticateGuest admits an anonymous, receive-only client for live rooms
 // (guests.enabled). [IM-AUTH-GUEST]
-func (b *Broker) authenticateGuest(cl *mqtt.Client) packets.Code {
+func (s *Server) authenticateGuest(cl *mqtt.Client) packets.Code {
 	dev, ok := strings.CutPrefix(cl.ID, guestClientPrefix)
 	if !ok || ids.CheckDevice(dev) != nil {
 		return connackCode(packets.ErrClientIdentifierNotValid, imerr.AccountBadParams.New("guest ClientID must be guest/{id}"))
@@ -100,7 +100,7 @@ func userOf(cl *mqtt.Client) string { return string(cl.Properties.Username) }
 // reports the error on rpc: mochi would otherwise disconnect a 3.1.1 client
 // for a forbidden QoS>0 publish. MQTT 5 clients get PUBACK 0x87 here (a QoS 2
 // one PUBREC 0x87): im/send/ and im/req/ for users, mqtt.acl elsewhere.
-func (b *Broker) CanPublish(cl *mqtt.Client, topic string) bool {
+func (s *Server) CanPublish(cl *mqtt.Client, topic string) bool {
 	if isGuest(cl) {
 		return false // guests never publish
 	}
@@ -110,7 +110,7 @@ func (b *Broker) CanPublish(cl *mqtt.Client, topic string) bool {
 	if isIMTopic(topic) {
 		return !isAnonymous(cl) && uplinkAllowed(topic)
 	}
-	return b.plainAllowed(cl, topic, true)
+	return s.plainAllowed(cl, topic, true)
 }
 
 func uplinkAllowed(topic string) bool {
@@ -124,16 +124,16 @@ func uplinkAllowed(topic string) bool {
 // are refused so mochi never queues IM events in an offline session: the
 // store is the queue, and sync replays it. Elsewhere mqtt.acl decides, and a
 // persistent session keeps receiving (queued) while offline.
-func (b *Broker) CanRead(cl *mqtt.Client, topic string) bool {
+func (s *Server) CanRead(cl *mqtt.Client, topic string) bool {
 	filter, shared := sharedFilter(topic)
 	if !isIMTopic(filter) {
-		return b.plainAllowed(cl, filter, false)
+		return s.plainAllowed(cl, filter, false)
 	}
 	if shared || cl.Closed() || isAnonymous(cl) {
 		return false
 	}
 	if gid, ok := groupOfTopic(filter); ok {
-		return b.groups.CanRead(userOf(cl), gid)
+		return s.Groups.CanRead(userOf(cl), gid)
 	}
 	return ownsUserTopic(userOf(cl), filter)
 }

@@ -1,4 +1,4 @@
-package broker
+package mqttd
 
 import (
 	"hash/maphash"

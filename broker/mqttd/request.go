@@ -1,10 +1,9 @@
-package broker
+package mqttd
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/imbroker/imbroker/broker/ops"
@@ -28,45 +27,15 @@ type replyHeader struct {
 
 const maxRequestID = 64
 
-// reqCtx is what a request handler gets.
-type reqCtx struct {
-	cl      *mqtt.Client
-	pk      packets.Packet
-	user    string
-	admin   bool // the app admin identifier
-	payload []byte
-}
-
-// decode unmarshals the request body into v, mapping failure to code.
-func (r *reqCtx) decode(v any, kind *imerr.Kind) error {
-	if err := json.Unmarshal(r.payload, v); err != nil {
-		return kind.New("request fields: %v", err)
-	}
-	return nil
-}
-
-// reqHandler handles one op not yet in the typed registry (broker/ops). It
-// returns the reply fields (a struct or map; nil for none) or an error
-// mapped to a code. Handlers that write to the connection themselves (sync)
-// return errReplied.
-type reqHandler func(ctx context.Context, r *reqCtx) (any, error)
-
-func (b *Broker) requestHandlers() map[string]reqHandler {
-	return map[string]reqHandler{
-		"sync":       b.reqSync,
-		"group.sync": b.reqGroupSync,
-	}
-}
-
 // handleRequest runs an im/req/{op} request and always replies, with the
 // request's Id echoed. The publish itself is always acknowledged: errors
 // travel in the reply.
-func (b *Broker) handleRequest(ctx context.Context, cl *mqtt.Client, pk packets.Packet, op string) {
+func (s *Server) handleRequest(ctx context.Context, cl *mqtt.Client, pk packets.Packet, op string) {
 	var hdr requestHeader
 	fail := func(e *imerr.Error) {
-		b.reply(cl, pk, replyHeader{ID: hdr.ID, Op: op, ErrorCode: e.Code, ErrorInfo: e.Info})
+		s.reply(cl, pk, replyHeader{ID: hdr.ID, Op: op, ErrorCode: e.Code, ErrorInfo: e.Info})
 	}
-	if len(pk.Payload) > b.cfg.Messages.MaxRequestBytes {
+	if len(pk.Payload) > s.cfg.Messages.MaxRequestBytes {
 		fail(imerr.TooLarge.New("request of %d bytes is too large", len(pk.Payload)))
 		return
 	}
@@ -80,39 +49,36 @@ func (b *Broker) handleRequest(ctx context.Context, cl *mqtt.Client, pk packets.
 		return
 	}
 	user := userOf(cl)
-	res, err := b.runOp(ctx, op, ops.Actor{User: user, Admin: user == b.cfg.App.Admin}, cl, pk, pk.Payload)
-	if err == errReplied {
-		return
-	}
+	res, err := s.runOp(ctx, cl, ops.Actor{User: user, Admin: user == s.cfg.App.Admin}, op, pk.Payload)
 	if err != nil {
 		e := imerr.As(err)
 		if e.Code == imerr.Internal.Code {
-			b.log.Error("request failed", "op", op, "user", user, "error", err)
+			s.log.Error("request failed", "op", op, "user", user, "error", err)
 		}
 		fail(e)
 		return
 	}
 	payload, err := okReply(replyHeader{ID: hdr.ID, Op: op}, res)
 	if err != nil {
-		b.log.Error("encode reply", "op", op, "user", user, "error", err)
+		s.log.Error("encode reply", "op", op, "user", user, "error", err)
 		fail(imerr.As(err))
 		return
 	}
-	b.replyRaw(cl, pk, payload)
+	s.replyRaw(cl, pk, payload)
 }
 
-// runOp runs the im/req operation op as a: a typed one of the registry,
-// else one of the handler map (the operations that write to the asking
-// connection: sync, group.sync).
-func (b *Broker) runOp(ctx context.Context, op string, a ops.Actor, cl *mqtt.Client, pk packets.Packet, payload []byte) (any, error) {
-	if o, ok := b.ops.Lookup(op); ok {
-		return o.Run(ctx, a, payload)
+// runOp runs the im/req operation op as a: one of the server's connection
+// ops (sync, group.sync: they write to cl), else a typed one of the
+// registry. The result is the typed response, encoded once by okReply.
+func (s *Server) runOp(ctx context.Context, cl *mqtt.Client, a ops.Actor, op string, body []byte) (any, error) {
+	if res, ok, err := s.runConnOp(cl, a, op, body); ok {
+		return res, err
 	}
-	h, ok := b.handlers[op]
+	o, ok := s.Ops.Lookup(op)
 	if !ok {
 		return nil, imerr.BadCommand.New("unknown request %q", op)
 	}
-	return h(ctx, &reqCtx{cl: cl, pk: pk, user: a.User, admin: a.Admin, payload: payload})
+	return o.Run(ctx, a, body)
 }
 
 // okReply is a success reply: hdr's fields, then res's (a JSON object, or
@@ -187,6 +153,3 @@ func withoutHeaderFields(obj []byte) ([]byte, error) {
 	}
 	return append(out, '}'), nil
 }
-
-// errReplied tells handleRequest the handler has replied itself.
-var errReplied = errors.New("replied")

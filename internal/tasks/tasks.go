@@ -1,4 +1,6 @@
-package broker
+// Package tasks owns the goroutines and timers a running broker starts on
+// demand, so shutdown can stop them and wait for them.
+package tasks
 
 import (
 	"context"
@@ -6,14 +8,14 @@ import (
 	"time"
 )
 
-// tasks owns the background work the broker starts on demand, outside its
+// Owner owns the background work the broker starts on demand, outside its
 // fixed goroutines (delivery workers, retention, ack writers): device kicks
-// (devices.go) and the timers of live-room member tips (groups.Timers).
-// Shutdown calls stop before it closes anything else: nothing new starts,
+// (broker/mqttd) and the timers of live-room member tips (groups.Timers).
+// Shutdown calls Stop before it closes anything else: nothing new starts,
 // running work sees its context cancelled and is waited for, and a timer
 // that has not fired is stopped, its work dropped. Without an owner such
 // work could run after the store closed, or outlive the Broker.
-type tasks struct {
+type Owner struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // running goroutines and timers not yet fired or stopped
@@ -23,14 +25,15 @@ type tasks struct {
 	timers map[*time.Timer]struct{} // scheduled, not fired
 }
 
-func newTasks() *tasks {
+// New returns an owner that accepts work until Stop.
+func New() *Owner {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &tasks{ctx: ctx, cancel: cancel, timers: map[*time.Timer]struct{}{}}
+	return &Owner{ctx: ctx, cancel: cancel, timers: map[*time.Timer]struct{}{}}
 }
 
-// spawn runs fn on its own goroutine with a context that stop cancels. It
-// reports false, and does not run fn, once stop has begun.
-func (t *tasks) spawn(fn func(ctx context.Context)) bool {
+// Spawn runs fn on its own goroutine with a context that Stop cancels. It
+// reports false, and does not run fn, once Stop has begun.
+func (t *Owner) Spawn(fn func(ctx context.Context)) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -44,10 +47,10 @@ func (t *tasks) spawn(fn func(ctx context.Context)) bool {
 	return true
 }
 
-// AfterFunc is time.AfterFunc for owned timers: fn runs after d unless stop
+// AfterFunc is time.AfterFunc for owned timers: fn runs after d unless Stop
 // comes first, in which case it never runs. It returns nil, scheduling
-// nothing, once stop has begun.
-func (t *tasks) AfterFunc(d time.Duration, fn func()) *time.Timer {
+// nothing, once Stop has begun.
+func (t *Owner) AfterFunc(d time.Duration, fn func()) *time.Timer {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -62,7 +65,7 @@ func (t *tasks) AfterFunc(d time.Duration, fn func()) *time.Timer {
 		delete(t.timers, tm)
 		closed := t.closed
 		t.mu.Unlock()
-		if !closed { // fired while stop ran: dropped like a stopped timer
+		if !closed { // fired while Stop ran: dropped like a stopped timer
 			fn()
 		}
 	})
@@ -70,9 +73,9 @@ func (t *tasks) AfterFunc(d time.Duration, fn func()) *time.Timer {
 	return tm
 }
 
-// stop refuses new work, cancels running work, stops every pending timer
+// Stop refuses new work, cancels running work, stops every pending timer
 // and waits for whatever already runs. Idempotent.
-func (t *tasks) stop() {
+func (t *Owner) Stop() {
 	t.mu.Lock()
 	if !t.closed {
 		t.closed = true

@@ -1,4 +1,4 @@
-package broker
+package mqttd
 
 import (
 	"testing"
@@ -10,12 +10,12 @@ import (
 // Hot paths of every send and delivery (docs/benchmarks.md).
 
 func BenchmarkParseSend(b *testing.B) {
-	br := &Broker{cfg: config.Default()}
+	cfg := config.Default()
 	payload := []byte(`{"MsgRandom":42,"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"a typical short chat message, about sixty bytes long"}}],"CloudCustomData":"x"}`)
 	b.SetBytes(int64(len(payload)))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if _, _, err := wire.ParseSend(payload, br.cfg.Messages); err != nil {
+		if _, _, err := wire.ParseSend(payload, cfg.Messages); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package broker
+package mqttd
 
 import (
 	"slices"
@@ -49,7 +49,7 @@ func sharedFilter(filter string) (string, bool) {
 // when mqtt.anonymous is on. Its ClientID must be anon/{id}; an empty one
 // becomes anon/{server-assigned id} (told to MQTT 5 clients in CONNACK).
 // [MQTT-3.1.3-6] [MQTT-3.1.3-7]
-func (b *Broker) authenticateAnonymous(cl *mqtt.Client, pk packets.Packet) packets.Code {
+func (s *Server) authenticateAnonymous(cl *mqtt.Client, pk packets.Packet) packets.Code {
 	if pk.Connect.ClientIdentifier == "" {
 		// mochi has already assigned a random xid; prefixing it keeps it out
 		// of the UserID namespace.
@@ -60,7 +60,7 @@ func (b *Broker) authenticateAnonymous(cl *mqtt.Client, pk packets.Packet) packe
 	id, ok := strings.CutPrefix(cl.ID, anonClientPrefix)
 	if !ok || ids.CheckDevice(id) != nil {
 		info := "anonymous ClientID must be anon/{id} or empty"
-		if b.cfg.Guests.Enabled {
+		if s.cfg.Guests.Enabled {
 			info = "ClientID must be guest/{id} or anon/{id} (or empty) for a login without user name"
 		}
 		return connackCode(packets.ErrClientIdentifierNotValid, imerr.AccountBadParams.New("%s", info))
@@ -73,7 +73,7 @@ func (b *Broker) authenticateAnonymous(cl *mqtt.Client, pk packets.Packet) packe
 // ACL check and no OnPublish, so an unchecked will could inject events into
 // im/u/{anyone}. Guests never publish; im/ and $ topics are never will
 // topics; anything else needs a plain publish rule.
-func (b *Broker) checkWill(cl *mqtt.Client, pk packets.Packet) packets.Code {
+func (s *Server) checkWill(cl *mqtt.Client, pk packets.Packet) packets.Code {
 	if !pk.Connect.WillFlag {
 		return packets.CodeSuccess
 	}
@@ -81,7 +81,7 @@ func (b *Broker) checkWill(cl *mqtt.Client, pk packets.Packet) packets.Code {
 	if topic == "" || strings.ContainsAny(topic, "+#") { // [MQTT-3.1.3-11]
 		return connackCode(packets.ErrTopicNameInvalid, imerr.BadParams.New("will topic is not a valid topic name"))
 	}
-	if isGuest(cl) || isIMTopic(topic) || !b.plainAllowed(cl, topic, true) {
+	if isGuest(cl) || isIMTopic(topic) || !s.plainAllowed(cl, topic, true) {
 		return connackCode(packets.ErrNotAuthorized, imerr.NoPermission.New("%s", "will topic "+topic+" is not allowed"))
 	}
 	return packets.CodeSuccess
@@ -93,7 +93,7 @@ func (b *Broker) checkWill(cl *mqtt.Client, pk packets.Packet) packets.Code {
 // none denies. A subscription filter is allowed when the rule's filter
 // covers every topic it can match; each delivery is checked again, so a
 // deny rule for part of an allowed filter still holds back those topics.
-func (b *Broker) plainAllowed(cl *mqtt.Client, topic string, publish bool) bool {
+func (s *Server) plainAllowed(cl *mqtt.Client, topic string, publish bool) bool {
 	anon, user := isAnonymous(cl), userOf(cl)
 	if !anon && user == "" {
 		return false // guests: IM live rooms only
@@ -102,7 +102,7 @@ func (b *Broker) plainAllowed(cl *mqtt.Client, topic string, publish bool) bool 
 	if publish && dollar {
 		return false // [MQTT-4.7.2-1] $ topics are the server's
 	}
-	for _, r := range b.cfg.MQTT.ACL {
+	for _, r := range s.cfg.MQTT.ACL {
 		if !aclActionCovers(r.Action, publish) || !aclWhoMatches(r, user, anon) {
 			continue
 		}
@@ -200,21 +200,4 @@ func covers(filter, sub string) bool {
 		}
 		filter, sub = frest, srest
 	}
-}
-
-// MQTTSession reports, for operators and tests, whether mochi holds a
-// session for clientID, whether its connection is open, and how many QoS 1/2
-// messages it has queued or in flight.
-func (b *Broker) MQTTSession(clientID string) (exists, connected bool, queued int) {
-	cl, ok := b.mq.Clients.Get(clientID)
-	if !ok {
-		return false, false, 0
-	}
-	return true, !cl.Closed(), cl.State.Inflight.Len()
-}
-
-// HasRetained reports whether a retained message is stored on topic.
-func (b *Broker) HasRetained(topic string) bool {
-	_, ok := b.mq.Topics.Retained.Get(topic)
-	return ok
 }

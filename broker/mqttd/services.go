@@ -1,0 +1,63 @@
+package mqttd
+
+import (
+	"context"
+
+	"github.com/imbroker/imbroker/broker/groups"
+	"github.com/imbroker/imbroker/broker/ops"
+	"github.com/imbroker/imbroker/broker/wire"
+	"github.com/imbroker/imbroker/storage"
+)
+
+// What the MQTT side needs of the rest of the node, each as small as what
+// it calls; the root (broker) wires the implementations and checks them at
+// compile time.
+
+// Services are the domain services the server hands publishes and
+// requests to.
+type Services struct {
+	Store     Store
+	Messages  Messages
+	Groups    Groups
+	Status    Status
+	Callbacks Callbacks
+	Ops       *ops.Registry // every im/req operation but the server's own (sync, group.sync)
+}
+
+// Store is what replays read (sync, group.sync).
+type Store interface {
+	ReadFrom(stream string, after uint64, limit int) (storage.Page, error)
+}
+
+// Messages is the one-to-one send path (broker/messages). StartC2C queues
+// the commit and returns the wait for it, for the ack pipe.
+type Messages interface {
+	StartC2C(ctx context.Context, from, to string, payload []byte) (finish func() (wire.SendResult, error), res wire.SendResult, err error)
+	SendC2C(ctx context.Context, from, to string, payload []byte) (wire.SendResult, error)
+}
+
+// Groups is what the MQTT side asks of the groups domain: group sends, the
+// im/g/{gid} read ACL, and a member's history floor for group.sync.
+type Groups interface {
+	Send(ctx context.Context, from, gid string, payload []byte) (groups.SendResult, error)
+	CanRead(user, gid string) bool
+	Readable(a ops.Actor, gid string) (uint64, error)
+}
+
+// Status is told when one of a user's connections starts or ends, to
+// announce the user's state to friends (broker/relations).
+type Status interface {
+	PresenceChanged(ctx context.Context, user string)
+}
+
+// Callbacks queues the State.StateChange after-callback.
+type Callbacks interface {
+	Enabled(command string) bool
+	After(command string, body map[string]any)
+}
+
+// Tasks owns goroutines started on demand (device kicks): shutdown cancels
+// them and waits. Spawn reports false, running nothing, once it stopped.
+type Tasks interface {
+	Spawn(fn func(ctx context.Context)) bool
+}
