@@ -50,8 +50,8 @@ func (s *Server) HandlePublish(cl *mqtt.Client, pk packets.Packet) (bool, error)
 		if res.Dropped {
 			// Tencent drops messages over the group rate and reports success;
 			// the sender is told on rpc which one was dropped.
-			r := sendErrorReply(topic, pk.Payload, &imerr.Error{})
-			r["MsgDropReason"] = "MsgFreqLimit"
+			r := newSendReply(topic, pk.Payload, &imerr.Error{})
+			r.MsgDropReason = "MsgFreqLimit"
 			s.reply(cl, pk, r)
 		}
 	case strings.HasPrefix(topic, topicReqPrefix):
@@ -79,26 +79,32 @@ func (s *Server) refusal(cl *mqtt.Client, pk packets.Packet, topic string, err e
 	}
 	s.refused.Add(1)
 	if user != "" && (cl.Properties.ProtocolVersion < 5 || pk.FixedHeader.Qos == 0) {
-		s.reply(cl, pk, sendErrorReply(topic, pk.Payload, e))
+		s.reply(cl, pk, newSendReply(topic, pk.Payload, e))
 	}
 	return packetCode(e)
 }
 
-// sendErrorReply tells a client which send failed: the topic plus the
-// MsgRandom and ClientMsgID it sent, when they can be read.
-func sendErrorReply(topic string, payload []byte, e *imerr.Error) map[string]any {
+// sendReply tells a client which send failed (or was dropped): the topic
+// plus the MsgRandom and ClientMsgID it sent, when they can be read.
+type sendReply struct {
+	ID            string  `json:"Id"` // always "": a send has no request Id
+	Op            string  `json:"Op"` // "send"
+	Topic         string  `json:"Topic"`
+	ErrorCode     int     `json:"ErrorCode"`
+	ErrorInfo     string  `json:"ErrorInfo"`
+	MsgRandom     *uint32 `json:"MsgRandom,omitempty"`
+	ClientMsgID   string  `json:"ClientMsgID,omitempty"`
+	MsgDropReason string  `json:"MsgDropReason,omitempty"` // a group send over the group's rate
+}
+
+func newSendReply(topic string, payload []byte, e *imerr.Error) *sendReply {
+	r := &sendReply{Op: "send", Topic: topic, ErrorCode: e.Code, ErrorInfo: e.Info}
 	var ids struct {
 		MsgRandom   *uint32 `json:"MsgRandom"`
 		ClientMsgID string  `json:"ClientMsgID"`
 	}
-	_ = json.Unmarshal(payload, &ids)
-	r := map[string]any{"Id": "", "Op": "send", "Topic": topic, "ErrorCode": e.Code, "ErrorInfo": e.Info}
-	if ids.MsgRandom != nil {
-		r["MsgRandom"] = *ids.MsgRandom
-	}
-	if ids.ClientMsgID != "" {
-		r["ClientMsgID"] = ids.ClientMsgID
-	}
+	_ = json.Unmarshal(payload, &ids) // what could be read before an error, too
+	r.MsgRandom, r.ClientMsgID = ids.MsgRandom, ids.ClientMsgID
 	return r
 }
 
