@@ -100,7 +100,7 @@ func (s *Service) PresenceChanged(ctx context.Context, user string) {
 	if !s.cfg.StatusEvents || user == "" {
 		return
 	}
-	unlock := s.lockUsers(user) // relation stripe -> devices.mu (Presence), the store
+	unlock := s.lockUsers(user) // relation stripe -> conns.mu (Presence, broker/mqttd), the store
 	defer unlock()
 	state := stateOffline
 	if len(s.presence.OnlineDevices(user)) > 0 {
