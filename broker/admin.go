@@ -7,7 +7,7 @@ import "time"
 // domain operations it calls on the services directly.
 
 // VerifyUserSig checks sig for user against this app's SDKAppID and key.
-// A failure is a *usersig.Error carrying Tencent's code (70001, 70003, ...).
+// A failure is an *imerr.Error carrying Tencent's code (70001, 70003, ...).
 func (b *Broker) VerifyUserSig(user, sig string) error {
 	_, err := b.signer.Verify(user, sig, time.Now())
 	return err
