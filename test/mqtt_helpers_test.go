@@ -2,20 +2,15 @@ package test
 
 // Helpers for the plain MQTT tests (mqtt_*_test.go, docs/mqtt.md): MQTT 5
 // clients (paho.golang), MQTT 3.1.1 clients (paho.mqtt.golang), and a raw
-// MQTT 5 connection built on mochi's packet codec for what the libraries
-// hide or refuse to do (several subscription identifiers on one PUBLISH,
-// exceeding the server's Receive Maximum, oversize packets, bad aliases).
+// MQTT 5 connection (internal/mqtttest, built on mochi's packet codec) for
+// what the libraries hide or refuse to do (several subscription identifiers
+// on one PUBLISH, exceeding the server's Receive Maximum, oversize packets,
+// bad aliases).
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
-	"io"
 	"net"
 	"net/url"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +19,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/imbroker/imbroker/config"
+	"github.com/imbroker/imbroker/internal/mqtttest"
 )
 
 const mqWait = 5 * time.Second
@@ -317,37 +313,19 @@ func (c *mq3) drop() {
 	}
 }
 
-// mqRaw is an MQTT 5 connection driven packet by packet. It acknowledges
-// what it receives (PUBACK, PUBREC, PUBCOMP) unless noAck is set.
-type mqRaw struct {
-	t     testing.TB
-	conn  net.Conn
-	wmu   sync.Mutex
-	in    chan packets.Packet
-	done  chan struct{} // closed when the server closed the connection
-	noAck bool
-}
-
 // mqDialRaw sends cp (a CONNECT, version 5 assumed) and returns the CONNACK.
-func mqDialRaw(t testing.TB, b *Broker, cp packets.Packet, noAck bool) (*mqRaw, packets.Packet) {
+// The connection acknowledges what it receives (PUBACK, PUBREC, PUBCOMP)
+// unless noAck is set.
+func mqDialRaw(t testing.TB, b *Broker, cp packets.Packet, noAck bool) (*mqtttest.Conn, packets.Packet) {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", b.MQTTAddr(), mqWait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &mqRaw{t: t, conn: conn, in: make(chan packets.Packet, 1000), done: make(chan struct{}), noAck: noAck}
-	go r.read()
-	t.Cleanup(func() {
-		conn.Close()
-		<-r.done
-	})
+	r := mqtttest.Dial(t, b.MQTTAddr(), !noAck)
 	cp.FixedHeader.Type = packets.Connect
 	cp.Connect.ProtocolName = []byte("MQTT")
 	if cp.Connect.Keepalive == 0 {
 		cp.Connect.Keepalive = 30
 	}
-	r.send(cp)
-	return r, r.expect(packets.Connack)
+	r.Send(cp)
+	return r, r.Expect(packets.Connack)
 }
 
 // mqRawLogin is a clean-start MQTT 5 CONNECT for user.
@@ -356,162 +334,4 @@ func mqRawLogin(b *Broker, clientID, user string) packets.Packet {
 		ClientIdentifier: clientID, Clean: true,
 		Username: []byte(user), UsernameFlag: true, Password: []byte(b.Sig(user)), PasswordFlag: true,
 	}}
-}
-
-func (r *mqRaw) read() {
-	defer close(r.done)
-	br := bufio.NewReader(r.conn)
-	for {
-		b0, err := br.ReadByte()
-		if err != nil {
-			return
-		}
-		var pk packets.Packet
-		pk.ProtocolVersion = 5
-		if err := pk.FixedHeader.Decode(b0); err != nil {
-			r.t.Errorf("raw: bad fixed header: %v", err)
-			return
-		}
-		n, _, err := packets.DecodeLength(br)
-		if err != nil {
-			return
-		}
-		pk.FixedHeader.Remaining = n
-		body := make([]byte, n)
-		if _, err := io.ReadFull(br, body); err != nil {
-			return
-		}
-		if err := decodeRaw(&pk, body); err != nil {
-			r.t.Errorf("raw: decode %v: %v", pk.FixedHeader.Type, err)
-			return
-		}
-		if !r.noAck {
-			r.ack(pk)
-		}
-		r.in <- pk
-	}
-}
-
-func decodeRaw(pk *packets.Packet, b []byte) error {
-	switch pk.FixedHeader.Type {
-	case packets.Connack:
-		return pk.ConnackDecode(b)
-	case packets.Publish:
-		return pk.PublishDecode(b)
-	case packets.Puback:
-		return pk.PubackDecode(b)
-	case packets.Pubrec:
-		return pk.PubrecDecode(b)
-	case packets.Pubrel:
-		return pk.PubrelDecode(b)
-	case packets.Pubcomp:
-		return pk.PubcompDecode(b)
-	case packets.Suback:
-		return pk.SubackDecode(b)
-	case packets.Unsuback:
-		return pk.UnsubackDecode(b)
-	case packets.Disconnect:
-		return pk.DisconnectDecode(b)
-	case packets.Pingresp:
-		return nil
-	}
-	return errors.New("unexpected packet type")
-}
-
-func (r *mqRaw) ack(pk packets.Packet) {
-	switch {
-	case pk.FixedHeader.Type == packets.Publish && pk.FixedHeader.Qos == 1:
-		r.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID})
-	case pk.FixedHeader.Type == packets.Publish && pk.FixedHeader.Qos == 2:
-		r.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrec}, PacketID: pk.PacketID})
-	case pk.FixedHeader.Type == packets.Pubrel:
-		r.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubcomp}, PacketID: pk.PacketID})
-	}
-}
-
-// send encodes and writes one packet. Write errors are ignored: a test that
-// cares waits for the server's answer or for the connection to close.
-func (r *mqRaw) send(pk packets.Packet) {
-	pk.ProtocolVersion = 5
-	pk.Mods.AllowResponseInfo = true
-	var buf bytes.Buffer
-	var err error
-	switch pk.FixedHeader.Type {
-	case packets.Connect:
-		err = pk.ConnectEncode(&buf)
-	case packets.Publish:
-		err = pk.PublishEncode(&buf)
-	case packets.Puback:
-		err = pk.PubackEncode(&buf)
-	case packets.Pubrec:
-		err = pk.PubrecEncode(&buf)
-	case packets.Pubrel:
-		pk.FixedHeader.Qos = 1
-		err = pk.PubrelEncode(&buf)
-	case packets.Pubcomp:
-		err = pk.PubcompEncode(&buf)
-	case packets.Subscribe:
-		pk.FixedHeader.Qos = 1
-		err = pk.SubscribeEncode(&buf)
-	case packets.Disconnect:
-		err = pk.DisconnectEncode(&buf)
-	default:
-		err = errors.New("unsupported")
-	}
-	if err != nil {
-		r.t.Fatalf("raw: encode %v: %v", pk.FixedHeader.Type, err)
-	}
-	r.wmu.Lock()
-	defer r.wmu.Unlock()
-	_ = r.conn.SetWriteDeadline(time.Now().Add(mqWait))
-	_, _ = r.conn.Write(buf.Bytes())
-}
-
-// next returns the next packet of one of types, skipping others.
-func (r *mqRaw) expect(types ...byte) packets.Packet {
-	r.t.Helper()
-	deadline := time.After(mqWait)
-	for {
-		select {
-		case pk := <-r.in:
-			if slices.Contains(types, pk.FixedHeader.Type) {
-				return pk
-			}
-		case <-r.done:
-			select {
-			case pk := <-r.in:
-				if slices.Contains(types, pk.FixedHeader.Type) {
-					return pk
-				}
-				continue
-			default:
-			}
-			r.t.Fatalf("raw: connection closed while waiting for packet type %v", types)
-			return packets.Packet{}
-		case <-deadline:
-			r.t.Fatalf("raw: no packet of type %v within %v", types, mqWait)
-			return packets.Packet{}
-		}
-	}
-}
-
-// closedByServer waits until the server has closed the connection.
-func (r *mqRaw) closedByServer() {
-	r.t.Helper()
-	select {
-	case <-r.done:
-	case <-time.After(mqWait):
-		r.t.Fatal("raw: the server did not close the connection")
-	}
-}
-
-// subscribe sends one SUBSCRIBE and returns the SUBACK reason codes.
-func (r *mqRaw) subscribe(id uint16, subID int, filters ...packets.Subscription) []byte {
-	r.t.Helper()
-	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe}, PacketID: id, Filters: filters}
-	if subID > 0 {
-		pk.Properties.SubscriptionIdentifier = []int{subID}
-	}
-	r.send(pk)
-	return r.expect(packets.Suback).ReasonCodes
 }

@@ -9,6 +9,7 @@ import (
 
 	paho5 "github.com/eclipse/paho.golang/paho"
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/imbroker/imbroker/internal/mqtttest"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -136,18 +137,18 @@ func TestE2E_MQTTOverlappingSubscriptions(t *testing.T) {
 		filter string
 		qos    byte
 	}{{1, "o/a/+", 0}, {2, "o/#", 2}, {0, "o/a/b", 1}} {
-		if rc := r.subscribe(uint16(i+1), s.id, packets.Subscription{Filter: s.filter, Qos: s.qos}); rc[0] != s.qos {
+		if rc := r.Subscribe(uint16(i+1), s.id, packets.Subscription{Filter: s.filter, Qos: s.qos}); rc[0] != s.qos {
 			t.Fatalf("subscribe %s: %v", s.filter, rc)
 		}
 	}
 	p := mqUser5(t, b, "p", "p")
 	p.mustPub("o/a/b", "x")
-	pk := r.expect(packets.Publish)
+	pk := r.Expect(packets.Publish)
 	if pk.TopicName != "o/a/b" || pk.FixedHeader.Qos != 2 || !slices.Equal(pk.Properties.SubscriptionIdentifier, []int{1, 2}) {
 		t.Fatalf("got %s QoS %d ids %v", pk.TopicName, pk.FixedHeader.Qos, pk.Properties.SubscriptionIdentifier)
 	}
 	p.mustPub("o/z", "marker")
-	if pk := r.expect(packets.Publish); pk.TopicName != "o/z" || !slices.Equal(pk.Properties.SubscriptionIdentifier, []int{2}) {
+	if pk := r.Expect(packets.Publish); pk.TopicName != "o/z" || !slices.Equal(pk.Properties.SubscriptionIdentifier, []int{2}) {
 		t.Fatalf("after the overlap: %s ids %v (a second copy?)", pk.TopicName, pk.Properties.SubscriptionIdentifier)
 	}
 
@@ -226,7 +227,7 @@ func TestE2E_MQTTPropertiesAndRequestResponse(t *testing.T) {
 		cp.Properties.RequestProblemInfo, cp.Properties.RequestProblemInfoFlag = 0, true
 		return cp
 	}(), false)
-	raw.subscribe(1, 0, packets.Subscription{Filter: "svc/req", Qos: 1})
+	raw.Subscribe(1, 0, packets.Subscription{Filter: "svc/req", Qos: 1})
 
 	pf := byte(1)
 	users := paho5.UserProperties{{Key: "k", Value: "v1"}, {Key: "k", Value: "v2"}, {Key: "trace", Value: "abc"}}
@@ -247,7 +248,7 @@ func TestE2E_MQTTPropertiesAndRequestResponse(t *testing.T) {
 			t.Fatalf("properties lost: %+v", rp)
 		}
 		old.expect("svc/req", `{"q":1}`) // 3.1.1: the payload alone
-		if pk := raw.expect(packets.Publish); len(pk.Properties.User) != 3 {
+		if pk := raw.Expect(packets.Publish); len(pk.Properties.User) != 3 {
 			// Request Problem Information 0 forbids user properties on acks,
 			// not on PUBLISH [MQTT-3.1.2-29].
 			t.Fatalf("user properties dropped for Request Problem Information 0: %v", pk.Properties.User)
@@ -363,12 +364,12 @@ func TestE2E_MQTTTopicAliases(t *testing.T) {
 		reason byte
 	}{{"", 5, 0x82}, {"a/z", 17, 0x94}} {
 		r, _ := mqDialRaw(t, b, mqRawLogin(b, "r", "r"), false)
-		r.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1, TopicName: tc.topic,
+		r.Send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1, TopicName: tc.topic,
 			Payload: []byte("x"), Properties: packets.Properties{TopicAlias: tc.alias, TopicAliasFlag: true}})
-		if d := r.expect(packets.Disconnect); d.ReasonCode != tc.reason {
+		if d := r.Expect(packets.Disconnect); d.ReasonCode != tc.reason {
 			t.Fatalf("alias %d: DISCONNECT 0x%02x, want 0x%02x", tc.alias, d.ReasonCode, tc.reason)
 		}
-		r.closedByServer()
+		r.ClosedByServer()
 	}
 
 	// Outbound: up to the client's Topic Alias Maximum; the topic is left out
@@ -381,14 +382,14 @@ func TestE2E_MQTTTopicAliases(t *testing.T) {
 		return cp
 	}
 	o, _ := mqDialRaw(t, b, login("o", true), false)
-	o.subscribe(1, 0, packets.Subscription{Filter: "a/#", Qos: 1})
+	o.Subscribe(1, 0, packets.Subscription{Filter: "a/#", Qos: 1})
 	type seen struct {
 		topic string
 		alias uint16
 	}
-	expectAlias := func(r *mqRaw, want seen) {
+	expectAlias := func(r *mqtttest.Conn, want seen) {
 		t.Helper()
-		pk := r.expect(packets.Publish)
+		pk := r.Expect(packets.Publish)
 		if got := (seen{pk.TopicName, pk.Properties.TopicAlias}); got != want {
 			t.Fatalf("got topic %q alias %d, want %q alias %d", got.topic, got.alias, want.topic, want.alias)
 		}
@@ -406,8 +407,8 @@ func TestE2E_MQTTTopicAliases(t *testing.T) {
 	}
 	// Queued messages of a resumed session come with their topic: aliases
 	// never outlive a connection (mochi's own could, #500).
-	o.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}})
-	o.closedByServer()
+	o.Send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}})
+	o.ClosedByServer()
 	waitFor(t, mqWait, "o offline", func() bool { ok, up, _ := b.App.Broker.MQTTSession("o"); return ok && !up })
 	p.mustPub("a/1", "q1")
 	p.mustPub("a/1", "q2")
@@ -417,7 +418,7 @@ func TestE2E_MQTTTopicAliases(t *testing.T) {
 	}
 	var resent []string
 	for range 2 {
-		pk := o2.expect(packets.Publish)
+		pk := o2.Expect(packets.Publish)
 		if pk.TopicName != "a/1" || pk.Properties.TopicAlias != 0 {
 			t.Fatalf("resent with topic %q alias %d", pk.TopicName, pk.Properties.TopicAlias)
 		}

@@ -239,14 +239,14 @@ func TestE2E_MQTTReceiveMaximum(t *testing.T) {
 		t.Fatalf("CONNACK Receive Maximum %d", ca.Properties.ReceiveMaximum)
 	}
 	for id := uint16(1); id <= 3; id++ {
-		r.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 2}, PacketID: id, TopicName: "rm/x", Payload: []byte("x")})
+		r.Send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 2}, PacketID: id, TopicName: "rm/x", Payload: []byte("x")})
 	}
-	r.expect(packets.Pubrec)
-	r.expect(packets.Pubrec)
-	if d := r.expect(packets.Disconnect); d.ReasonCode != packets.ErrReceiveMaximum.Code {
+	r.Expect(packets.Pubrec)
+	r.Expect(packets.Pubrec)
+	if d := r.Expect(packets.Disconnect); d.ReasonCode != packets.ErrReceiveMaximum.Code {
 		t.Fatalf("DISCONNECT 0x%02x, want 0x93", d.ReasonCode)
 	}
-	r.closedByServer()
+	r.ClosedByServer()
 
 	// Outbound: a client's own Receive Maximum of 2 holds back the rest
 	// until it acks, and then it still gets every message (mochi alone
@@ -286,8 +286,8 @@ func TestE2E_MQTTMaximumPacketSize(t *testing.T) {
 	}
 	// Inbound: a bigger packet ends the connection (mochi sends no DISCONNECT 0x95).
 	r, _ := mqDialRaw(t, b, mqRawLogin(b, "r", "r"), false)
-	r.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1, TopicName: "ps/x", Payload: bytes.Repeat([]byte("x"), 3000)})
-	r.closedByServer()
+	r.Send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1, TopicName: "ps/x", Payload: bytes.Repeat([]byte("x"), 3000)})
+	r.ClosedByServer()
 
 	// Outbound: nothing bigger than the client's Maximum Packet Size [MQTT-3.1.2-24].
 	cp := mqLogin(b, "s", "s")

@@ -33,13 +33,13 @@ func TestE2E_PipelinedAcksKeepOrder(t *testing.T) {
 			topic = "im/req/conv.list"
 			payload = []byte(`{"Id":"r30"}`)
 		}
-		alice.send(packets.Packet{
+		alice.Send(packets.Packet{
 			FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1},
 			TopicName:   topic, Payload: payload, PacketID: uint16(i),
 		})
 	}
 	for i := 1; i <= n; i++ {
-		ack := alice.expect(packets.Puback)
+		ack := alice.Expect(packets.Puback)
 		if ack.PacketID != uint16(i) {
 			t.Fatalf("PUBACK %d arrived where %d was due: acks out of order", ack.PacketID, i)
 		}

@@ -27,10 +27,10 @@ var userProps = []packets.UserProperty{{Key: "k", Val: "v"}}
 func TestMochifix_PubackReasonIsSuccess(t *testing.T) {
 	ts := startServer(t, serverOpts{})
 	c := dial(t, ts.addr, connect("p"))
-	c.expect(packets.Connack)
-	c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 7,
+	c.Expect(packets.Connack)
+	c.Send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 7,
 		TopicName: "a/b", Payload: []byte("x"), Properties: packets.Properties{User: userProps}})
-	if ack := c.expect(packets.Puback); ack.PacketID != 7 || ack.ReasonCode != 0 {
+	if ack := c.Expect(packets.Puback); ack.PacketID != 7 || ack.ReasonCode != 0 {
 		t.Fatalf("PUBACK id %d reason 0x%02x, want 0x00", ack.PacketID, ack.ReasonCode)
 	}
 }
@@ -40,20 +40,20 @@ func TestMochifix_PubackReasonIsSuccess(t *testing.T) {
 func TestMochifix_AcksDoNotEchoUserProperties(t *testing.T) {
 	ts := startServer(t, serverOpts{caps: mochifix.SetCapabilities})
 	c := dial(t, ts.addr, connect("p"))
-	c.expect(packets.Connack)
-	c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1,
+	c.Expect(packets.Connack)
+	c.Send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1,
 		TopicName: "a/b", Payload: []byte("x"), Properties: packets.Properties{User: userProps}})
-	if ack := c.expect(packets.Puback); len(ack.Properties.User) != 0 {
+	if ack := c.Expect(packets.Puback); len(ack.Properties.User) != 0 {
 		t.Errorf("PUBACK user properties %v", ack.Properties.User)
 	}
-	c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe}, PacketID: 2,
+	c.Send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe}, PacketID: 2,
 		Filters: packets.Subscriptions{{Filter: "a/#", Qos: 1}}, Properties: packets.Properties{User: userProps}})
-	if ack := c.expect(packets.Suback); len(ack.Properties.User) != 0 {
+	if ack := c.Expect(packets.Suback); len(ack.Properties.User) != 0 {
 		t.Errorf("SUBACK user properties %v", ack.Properties.User)
 	}
-	c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsubscribe}, PacketID: 3,
+	c.Send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsubscribe}, PacketID: 3,
 		Filters: packets.Subscriptions{{Filter: "a/#"}}, Properties: packets.Properties{User: userProps}})
-	if ack := c.expect(packets.Unsuback); len(ack.Properties.User) != 0 {
+	if ack := c.Expect(packets.Unsuback); len(ack.Properties.User) != 0 {
 		t.Errorf("UNSUBACK user properties %v", ack.Properties.User)
 	}
 }
@@ -87,14 +87,14 @@ func TestMochifix_ProblemInfoOnConnackAndDisconnect(t *testing.T) {
 		return cp
 	}
 	c := dial(t, ts.addr, noProblemInfo("no"))
-	if ca := c.expect(packets.Connack); ca.ReasonCode != 0x87 || ca.Properties.ReasonString != "70013 not yours" {
+	if ca := c.Expect(packets.Connack); ca.ReasonCode != 0x87 || ca.Properties.ReasonString != "70013 not yours" {
 		t.Errorf("refusal CONNACK 0x%02x %q", ca.ReasonCode, ca.Properties.ReasonString)
 	}
 	c = dial(t, ts.addr, noProblemInfo("p"))
-	c.expect(packets.Connack)
-	c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1, Payload: []byte("x"),
+	c.Expect(packets.Connack)
+	c.Send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1, Payload: []byte("x"),
 		Properties: packets.Properties{TopicAlias: 3, TopicAliasFlag: true}})
-	if d := c.expect(packets.Disconnect); d.ReasonCode != 0x82 || d.Properties.ReasonString != "topic alias not set" {
+	if d := c.Expect(packets.Disconnect); d.ReasonCode != 0x82 || d.Properties.ReasonString != "topic alias not set" {
 		t.Errorf("DISCONNECT 0x%02x %q", d.ReasonCode, d.Properties.ReasonString)
 	}
 }
@@ -197,12 +197,12 @@ func TestMochifix_LoggerDropsRefusalsAndWarnings(t *testing.T) {
 	ts := startServer(t, serverOpts{log: log, hooks: []mqtt.Hook{&refusePublish{}},
 		caps: func(c *mqtt.Capabilities) { c.MaximumInflight = 1 }})
 	c := dial(t, ts.addr, connect("p"))
-	c.expect(packets.Connack)
-	c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1, TopicName: "a/b", Payload: []byte("x")})
-	if ack := c.expect(packets.Puback); ack.ReasonCode != packets.ErrNotAuthorized.Code {
+	c.Expect(packets.Connack)
+	c.Send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1, TopicName: "a/b", Payload: []byte("x")})
+	if ack := c.Expect(packets.Puback); ack.ReasonCode != packets.ErrNotAuthorized.Code {
 		t.Fatalf("PUBACK 0x%02x", ack.ReasonCode) // mochi logged the refusal before writing it
 	}
-	c.subscribe("a/#")
+	subscribe(t, c, "a/#")
 	for range 2 { // the second finds the window (1) full: mochi warns before Publish returns
 		must(t, ts.srv.Publish("a/b", []byte("x"), false, 1))
 	}
@@ -245,23 +245,23 @@ func TestMochifix_DropInflight(t *testing.T) {
 		return cp
 	}
 	s := dial(t, ts.addr, login(true))
-	s.expect(packets.Connack)
-	s.subscribe("q/#")
+	s.Expect(packets.Connack)
+	subscribe(t, s, "q/#")
 	for _, topic := range []string{"q/drop", "q/keep"} {
 		must(t, ts.srv.Publish(topic, []byte("x"), false, 1))
-		s.expect(packets.Publish) // not acked
+		s.Expect(packets.Publish) // not acked
 	}
-	s.conn.Close()
+	s.Close()
 	waitFor(t, "the session offline", func() bool { cl, ok := ts.srv.Clients.Get("s"); return ok && cl.Closed() })
 
 	s = dial(t, ts.addr, login(false))
-	if ca := s.expect(packets.Connack); !ca.SessionPresent {
+	if ca := s.Expect(packets.Connack); !ca.SessionPresent {
 		t.Fatal("session not resumed")
 	}
 	must(t, ts.srv.Publish("q/marker", []byte("m"), false, 1))
 	var resent []string
 	for {
-		pk := s.expect(packets.Publish)
+		pk := s.Expect(packets.Publish)
 		if pk.TopicName == "q/marker" {
 			break
 		}
@@ -306,10 +306,10 @@ func TestMochifix_WaitAttached(t *testing.T) {
 	ts := startServer(t, serverOpts{hooks: []mqtt.Hook{kick}})
 	kick.srv, kick.fix = ts.srv, ts.fix
 	c := dial(t, ts.addr, connect("victim"))
-	if ca := c.expect(packets.Connack); ca.ReasonCode != 0 {
+	if ca := c.Expect(packets.Connack); ca.ReasonCode != 0 {
 		t.Fatalf("CONNACK 0x%02x", ca.ReasonCode)
 	}
-	if d := c.expect(packets.Disconnect); d.ReasonCode != packets.ErrAdministrativeAction.Code {
+	if d := c.Expect(packets.Disconnect); d.ReasonCode != packets.ErrAdministrativeAction.Code {
 		t.Fatalf("DISCONNECT 0x%02x", d.ReasonCode)
 	}
 	// A connection past its CONNACK needs no wait, a closed one reports so.
@@ -346,9 +346,9 @@ func TestMochifix_TakenOver(t *testing.T) {
 	rec := &takeovers{ended: make(chan bool, 10)}
 	ts := startServer(t, serverOpts{hooks: []mqtt.Hook{rec}})
 	old := dial(t, ts.addr, connect("x"))
-	old.expect(packets.Connack)
+	old.Expect(packets.Connack)
 	c := dial(t, ts.addr, connect("x"))
-	c.expect(packets.Connack)
+	c.Expect(packets.Connack)
 	ended := func() bool {
 		select {
 		case v := <-rec.ended:
@@ -361,7 +361,7 @@ func TestMochifix_TakenOver(t *testing.T) {
 	if !ended() {
 		t.Error("a taken-over connection's end: TakenOver false")
 	}
-	c.conn.Close()
+	c.Close()
 	if ended() {
 		t.Error("a connection's own end: TakenOver true")
 	}
