@@ -81,23 +81,6 @@ func cbReply(cb *cbServer, cmd, out string) {
 	})
 }
 
-func cbField(v any, path ...any) any {
-	for _, p := range path {
-		switch k := p.(type) {
-		case string:
-			m, _ := v.(map[string]any)
-			v = m[k]
-		case int:
-			a, _ := v.([]any)
-			if k >= len(a) {
-				return nil
-			}
-			v = a[k]
-		}
-	}
-	return v
-}
-
 func cbIs(k string, want any) func(map[string]any) bool {
 	return func(m map[string]any) bool { return fmt.Sprint(m[k]) == fmt.Sprint(want) }
 }
@@ -209,7 +192,7 @@ func TestE2E_CallbackGroupEvents(t *testing.T) {
 	seq := log.wait("Group.CallbackAfterSendMsg", cbIs("GroupId", gid))["MsgSeq"]
 	gtOK(t, "recall", alice.Req("msg.recall", map[string]any{"Type": 2, "GroupId": gid, "MsgSeq": seq}))
 	body = log.wait("Group.CallbackAfterRecallMsg", cbIs("GroupId", gid))
-	if cbField(body, "MsgSeqList", 0, "MsgSeq") != seq || body["Operator_Account"] != "alice" {
+	if jsonAt(body, "MsgSeqList", 0, "MsgSeq") != seq || body["Operator_Account"] != "alice" {
 		t.Fatalf("AfterRecallMsg %v", body)
 	}
 
@@ -240,8 +223,8 @@ func TestE2E_CallbackSnsEvents(t *testing.T) {
 
 	// Profile.CallbackPortraitSet.
 	body := log.wait("Profile.CallbackPortraitSet", cbIs("From_Account", "bob"))
-	if body["Operator_Account"] != "bob" || cbField(body, "ProfileItem", 0, "Tag") != "Tag_Profile_IM_AllowType" ||
-		cbField(body, "ProfileItem", 0, "Value") != "AllowType_Type_AllowAny" {
+	if body["Operator_Account"] != "bob" || jsonAt(body, "ProfileItem", 0, "Tag") != "Tag_Profile_IM_AllowType" ||
+		jsonAt(body, "ProfileItem", 0, "Value") != "AllowType_Type_AllowAny" {
 		t.Fatalf("PortraitSet %v", body)
 	}
 
@@ -253,12 +236,12 @@ func TestE2E_CallbackSnsEvents(t *testing.T) {
 	relItem(t, "add carol refused", r, "carol", 38001)
 	body = log.wait("Sns.CallbackPrevFriendAdd", nil)
 	if body["Requester_Account"] != "alice" || body["From_Account"] != "alice" || body["AddType"] != "Add_Type_Both" ||
-		cbField(body, "FriendItem", 1, "To_Account") != "carol" || body["ForceAddFlags"] == nil {
+		jsonAt(body, "FriendItem", 1, "To_Account") != "carol" || body["ForceAddFlags"] == nil {
 		t.Fatalf("PrevFriendAdd %v", body)
 	}
 	body = log.wait("Sns.CallbackFriendAdd", nil)
-	if pairs := body["PairList"].([]any); len(pairs) != 2 || cbField(body, "PairList", 0, "From_Account") != "alice" ||
-		cbField(body, "PairList", 0, "To_Account") != "bob" || cbField(body, "PairList", 0, "Initiator_Account") != "alice" {
+	if pairs := body["PairList"].([]any); len(pairs) != 2 || jsonAt(body, "PairList", 0, "From_Account") != "alice" ||
+		jsonAt(body, "PairList", 0, "To_Account") != "bob" || jsonAt(body, "PairList", 0, "Initiator_Account") != "alice" {
 		t.Fatalf("FriendAdd %v", body)
 	}
 	// A reject of the whole request refuses every item.
@@ -272,28 +255,28 @@ func TestE2E_CallbackSnsEvents(t *testing.T) {
 	cbReply(cb, "Sns.CallbackPrevFriendResponse", `{"ErrorCode":0,"ResultItem":[{"To_Account":"dave","ResultCode":38500}]}`)
 	relItem(t, "response refused", alice.Req("friend.response", resp), "dave", 38500)
 	body = log.wait("Sns.CallbackPrevFriendResponse", nil)
-	if body["From_Account"] != "alice" || cbField(body, "ResponseFriendItem", 0, "To_Account") != "dave" ||
-		cbField(body, "ResponseFriendItem", 0, "ResponseAction") != "Response_Action_AgreeAndAdd" {
+	if body["From_Account"] != "alice" || jsonAt(body, "ResponseFriendItem", 0, "To_Account") != "dave" ||
+		jsonAt(body, "ResponseFriendItem", 0, "ResponseAction") != "Response_Action_AgreeAndAdd" {
 		t.Fatalf("PrevFriendResponse %v", body)
 	}
 	cbReply(cb, "", "")
 	relItem(t, "response allowed", alice.Req("friend.response", resp), "dave", 0)
-	log.wait("Sns.CallbackFriendAdd", func(m map[string]any) bool { return cbField(m, "PairList", 0, "From_Account") == "dave" })
+	log.wait("Sns.CallbackFriendAdd", func(m map[string]any) bool { return jsonAt(m, "PairList", 0, "From_Account") == "dave" })
 
 	// FriendDelete, BlackListAdd, BlackListDelete.
 	relItem(t, "delete bob", alice.Req("friend.delete", map[string]any{"To_Account": []any{"bob"}}), "bob", 0)
 	body = log.wait("Sns.CallbackFriendDelete", nil)
-	if cbField(body, "PairList", 0, "From_Account") != "alice" || cbField(body, "PairList", 0, "To_Account") != "bob" {
+	if jsonAt(body, "PairList", 0, "From_Account") != "alice" || jsonAt(body, "PairList", 0, "To_Account") != "bob" {
 		t.Fatalf("FriendDelete %v", body)
 	}
 	relItem(t, "black carol", alice.Req("black.add", map[string]any{"To_Account": []any{"carol"}}), "carol", 0)
 	body = log.wait("Sns.CallbackBlackListAdd", nil)
-	if cbField(body, "PairList", 0, "From_Account") != "alice" || cbField(body, "PairList", 0, "To_Account") != "carol" {
+	if jsonAt(body, "PairList", 0, "From_Account") != "alice" || jsonAt(body, "PairList", 0, "To_Account") != "carol" {
 		t.Fatalf("BlackListAdd %v", body)
 	}
 	relItem(t, "unblack carol", alice.Req("black.delete", map[string]any{"To_Account": []any{"carol"}}), "carol", 0)
 	body = log.wait("Sns.CallbackBlackListDelete", nil)
-	if cbField(body, "PairList", 0, "To_Account") != "carol" {
+	if jsonAt(body, "PairList", 0, "To_Account") != "carol" {
 		t.Fatalf("BlackListDelete %v", body)
 	}
 }
@@ -315,14 +298,14 @@ func TestE2E_CallbackStateAndC2C(t *testing.T) {
 	log := newCBLog(t, cb)
 	login := func(user string) func(map[string]any) bool {
 		return func(m map[string]any) bool {
-			return cbField(m, "Info", "To_Account") == user && cbField(m, "Info", "Action") == "Login"
+			return jsonAt(m, "Info", "To_Account") == user && jsonAt(m, "Info", "Action") == "Login"
 		}
 	}
 	lost := make(chan struct{})
 	o := b.ClientOpts("alice", "alice", b.Sig("alice"))
 	o.SetConnectionLostHandler(func(paho.Client, error) { close(lost) })
 	alice := ConnectOpts(t, o, "alice")
-	if body := log.wait("State.StateChange", login("alice")); cbField(body, "Info", "Reason") != "Register" {
+	if body := log.wait("State.StateChange", login("alice")); jsonAt(body, "Info", "Reason") != "Register" {
 		t.Fatalf("login %v", body)
 	}
 	bob := b.Connect("bob", "bob")
@@ -362,9 +345,9 @@ func TestE2E_CallbackStateAndC2C(t *testing.T) {
 	}
 	alice2.Disconnect(250) // a clean DISCONNECT: Logout
 	body = log.wait("State.StateChange", func(m map[string]any) bool {
-		return cbField(m, "Info", "To_Account") == "alice" && cbField(m, "Info", "Action") != "Login"
+		return jsonAt(m, "Info", "To_Account") == "alice" && jsonAt(m, "Info", "Action") != "Login"
 	})
-	if cbField(body, "Info", "Action") != "Logout" || cbField(body, "Info", "Reason") != "Unregister" {
+	if jsonAt(body, "Info", "Action") != "Logout" || jsonAt(body, "Info", "Reason") != "Unregister" {
 		t.Fatalf("logout %v", body)
 	}
 	// A dropped connection: Disconnect (LinkClose). It is also the marker:
@@ -373,13 +356,13 @@ func TestE2E_CallbackStateAndC2C(t *testing.T) {
 	log.wait("State.StateChange", login("carol"))
 	carol.drop()
 	body = log.wait("State.StateChange", func(m map[string]any) bool {
-		return cbField(m, "Info", "To_Account") == "carol" && cbField(m, "Info", "Action") != "Login"
+		return jsonAt(m, "Info", "To_Account") == "carol" && jsonAt(m, "Info", "Action") != "Login"
 	})
-	if cbField(body, "Info", "Action") != "Disconnect" || cbField(body, "Info", "Reason") != "LinkClose" {
+	if jsonAt(body, "Info", "Action") != "Disconnect" || jsonAt(body, "Info", "Reason") != "LinkClose" {
 		t.Fatalf("disconnect %v", body)
 	}
 	log.none("State.StateChange", func(m map[string]any) bool {
-		return cbField(m, "Info", "To_Account") == "alice" && cbField(m, "Info", "Action") != "Login"
+		return jsonAt(m, "Info", "To_Account") == "alice" && jsonAt(m, "Info", "Action") != "Login"
 	}, "takeover")
 	_ = alice
 }

@@ -78,25 +78,6 @@ func exactV4(t *testing.T, b *Broker, path string, body any) map[string]any {
 	return out
 }
 
-// exactAt walks v by object keys (string) and list indexes (int); nil when
-// the path is not there.
-func exactAt(v any, path ...any) any {
-	for _, p := range path {
-		switch k := p.(type) {
-		case string:
-			m, _ := v.(map[string]any)
-			v = m[k]
-		case int:
-			l, _ := v.([]any)
-			if k >= len(l) {
-				return nil
-			}
-			v = l[k]
-		}
-	}
-	return v
-}
-
 // exactItem is the object in list whose field is value.
 func exactItem(t *testing.T, list any, field, value string) map[string]any {
 	t.Helper()
@@ -136,12 +117,12 @@ func TestE2E_ExactMuteUntil(t *testing.T) {
 	r := exactReq(t, alice, "alice", "group.members", map[string]any{"GroupId": "exact"})
 	wantExact(t, "MQTT group.members", exactItem(t, r["MemberList"], "Member_Account", "bob")["MuteUntil"], exactMuteForever)
 	r = exactReq(t, bob, "bob", "group.joined", map[string]any{})
-	wantExact(t, "MQTT group.joined", exactAt(exactItem(t, r["GroupIdList"], "GroupId", "exact"), "SelfInfo", "MuteUntil"), exactMuteForever)
+	wantExact(t, "MQTT group.joined", jsonAt(exactItem(t, r["GroupIdList"], "GroupId", "exact"), "SelfInfo", "MuteUntil"), exactMuteForever)
 
 	out := exactV4(t, b, g+"get_group_member_info", map[string]any{"GroupId": "exact"})
 	wantExact(t, "REST get_group_member_info", exactItem(t, out["MemberList"], "Member_Account", "bob")["MuteUntil"], exactMuteForever)
 	out = exactV4(t, b, g+"get_joined_group_list", map[string]any{"Member_Account": "bob"})
-	wantExact(t, "REST get_joined_group_list", exactAt(exactItem(t, out["GroupIdList"], "GroupId", "exact"), "SelfInfo", "MuteUntil"), exactMuteForever)
+	wantExact(t, "REST get_joined_group_list", jsonAt(exactItem(t, out["GroupIdList"], "GroupId", "exact"), "SelfInfo", "MuteUntil"), exactMuteForever)
 	out = exactV4(t, b, g+"get_group_muted_account", map[string]any{"GroupId": "exact"})
 	wantExact(t, "REST get_group_muted_account", exactItem(t, out["MutedAccountList"], "Member_Account", "bob")["MutedUntil"], exactMuteForever)
 }
@@ -164,9 +145,9 @@ func TestE2E_ExactFileSize(t *testing.T) {
 	// The PUBACK comes once the message is stored, so history has it.
 	alice.pub("im/send/c2c/bob", 1, false, file())
 	r := exactReq(t, bob, "bob", "msg.history", map[string]any{"Type": 1, "Peer_Account": "alice"})
-	wantExact(t, "MQTT msg.history", exactAt(r, "MsgList", 0, "Msg", "MsgBody", 0, "MsgContent", "FileSize"), exactFileSize)
+	wantExact(t, "MQTT msg.history", jsonAt(r, "MsgList", 0, "Msg", "MsgBody", 0, "MsgContent", "FileSize"), exactFileSize)
 	out := exactV4(t, b, "openim/admin_getroammsg", map[string]any{"Operator_Account": "bob", "Peer_Account": "alice", "MaxCnt": 10})
-	wantExact(t, "REST admin_getroammsg", exactAt(out, "MsgList", 0, "MsgBody", 0, "MsgContent", "FileSize"), exactFileSize)
+	wantExact(t, "REST admin_getroammsg", jsonAt(out, "MsgList", 0, "MsgBody", 0, "MsgContent", "FileSize"), exactFileSize)
 
 	const g = "group_open_http_svc/"
 	exactV4(t, b, g+"create_group", map[string]any{"Owner_Account": "alice", "Type": "Public", "GroupId": "files", "Name": "files",
@@ -174,7 +155,7 @@ func TestE2E_ExactFileSize(t *testing.T) {
 	alice.pub("im/send/group/files", 1, false, file())
 	// Newest first: the message, then the tips of the group's creation.
 	r = exactReq(t, bob, "bob", "group.history", map[string]any{"GroupId": "files"})
-	wantExact(t, "MQTT group.history", exactAt(r, "RspMsgList", 0, "Msg", "MsgBody", 0, "MsgContent", "FileSize"), exactFileSize)
+	wantExact(t, "MQTT group.history", jsonAt(r, "RspMsgList", 0, "Msg", "MsgBody", 0, "MsgContent", "FileSize"), exactFileSize)
 	out = exactV4(t, b, g+"group_msg_get_simple", map[string]any{"GroupId": "files", "ReqMsgNumber": 10})
-	wantExact(t, "REST group_msg_get_simple", exactAt(out, "RspMsgList", 0, "MsgBody", 0, "MsgContent", "FileSize"), exactFileSize)
+	wantExact(t, "REST group_msg_get_simple", jsonAt(out, "RspMsgList", 0, "MsgBody", 0, "MsgContent", "FileSize"), exactFileSize)
 }

@@ -100,3 +100,22 @@ func items(out map[string]any, field string) []map[string]any {
 	}
 	return res
 }
+
+// jsonAt walks decoded JSON v by object keys (string) and list indexes
+// (int); nil when the path is not there.
+func jsonAt(v any, path ...any) any {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, _ := v.(map[string]any)
+			v = m[k]
+		case int:
+			a, _ := v.([]any)
+			if k >= len(a) {
+				return nil
+			}
+			v = a[k]
+		}
+	}
+	return v
+}

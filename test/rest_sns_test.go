@@ -160,7 +160,7 @@ func TestRESTFriendDeleteAllIsOneCommit(t *testing.T) {
 		t.Fatalf("one callback should name all %d pairs: %v", len(friends), body)
 	}
 	for i, f := range friends {
-		if cbField(body, "PairList", i, "From_Account") != "alice" || cbField(body, "PairList", i, "To_Account") != f {
+		if jsonAt(body, "PairList", i, "From_Account") != "alice" || jsonAt(body, "PairList", i, "To_Account") != f {
 			t.Fatalf("pair %d: %v", i, body)
 		}
 	}
