@@ -3,6 +3,13 @@
 // It replaces mochi's listeners.Websocket, which binds only inside Serve (so
 // bind errors are merely logged and an ephemeral port such as 127.0.0.1:0
 // cannot be reported), and which accepts any path and any Origin.
+//
+// The subprotocols accepted are "mqtt" (MQTT 3.1.1 and 5, what MQTT.js and
+// Paho send) and "mqttv3.1" (what some browser clients and MQTT 3.1 tools
+// send); when a client offers both, "mqtt" is echoed. A client offering
+// neither still connects, with no subprotocol in the reply. A refused Origin
+// gets 403 with a short text body and a Warn log line (at most one a second
+// per listener, counting the refusals in between).
 package wslistener
 
 import (
@@ -50,6 +57,46 @@ type Listener struct {
 	closed    bool
 	handlers  sync.WaitGroup // in-flight handlers, so Close leaves no goroutines behind
 	closeOnce sync.Once
+
+	refusals refusalLog
+}
+
+// subprotocols are the WebSocket subprotocols accepted, in order of
+// preference: gorilla echoes the first of these the client offers,
+// whatever the client's own order.
+var subprotocols = []string{"mqtt", "mqttv3.1"}
+
+// originRefusedBody is the 403 body for a refused Origin. Browsers do not
+// show it to scripts, but curl and server logs of proxies do.
+const originRefusedBody = "websocket: Origin not allowed (see mqtt.ws_allowed_origins)"
+
+// refusalLogEvery bounds the Origin refusal log lines per listener.
+const refusalLogEvery = time.Second
+
+// refusalLog rate-limits the Origin refusal log lines: the first refusal is
+// logged at once, later ones at most every refusalLogEvery, each line
+// counting the refusals since the previous line (itself included). A count
+// left over when a flood stops is reported with the next refusal.
+type refusalLog struct {
+	mu      sync.Mutex
+	now     func() time.Time // time.Now; tests replace it
+	last    time.Time        // when the last line was logged; zero before the first
+	pending int              // refusals since the last line, not yet reported
+}
+
+// note counts one refusal and returns how many refusals the log line to
+// write now covers, or 0 when no line is due.
+func (r *refusalLog) note() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pending++
+	now := r.now()
+	if !r.last.IsZero() && now.Sub(r.last) < refusalLogEvery {
+		return 0
+	}
+	n := r.pending
+	r.last, r.pending = now, 0
+	return n
 }
 
 var _ listeners.Listener = (*Listener)(nil)
@@ -64,7 +111,8 @@ func New(opts Options) *Listener {
 		opts.ReadHeaderTimeout = 10 * time.Second
 	}
 	l := &Listener{opts: opts, conns: map[*websocket.Conn]struct{}{}}
-	l.upgrader = websocket.Upgrader{Subprotocols: []string{"mqtt"}, CheckOrigin: l.checkOrigin}
+	l.refusals.now = time.Now
+	l.upgrader = websocket.Upgrader{Subprotocols: subprotocols, CheckOrigin: l.checkOrigin, Error: l.handshakeError}
 	return l
 }
 
@@ -81,6 +129,13 @@ func (l *Listener) Address() string {
 	}
 	return l.opts.Address
 }
+
+// Path returns the path that upgrades, e.g. "/mqtt".
+func (l *Listener) Path() string { return l.opts.Path }
+
+// URL returns the address clients dial, e.g. "ws://127.0.0.1:8083/mqtt";
+// it is meaningful after Init, when Address is the bound one.
+func (l *Listener) URL() string { return l.Protocol() + "://" + l.Address() + l.opts.Path }
 
 // Protocol returns "wss" when TLS is configured and "ws" otherwise, for
 // mochi's logs and $SYS info.
@@ -159,9 +214,32 @@ func (l *Listener) Close(closeClients listeners.CloseFn) {
 	})
 }
 
+// checkOrigin allows requests without Origin (native clients), every Origin
+// when none is configured, and else only the configured ones; each refusal
+// is counted and logged through refusals.
 func (l *Listener) checkOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
-	return origin == "" || len(l.opts.AllowedOrigins) == 0 || slices.Contains(l.opts.AllowedOrigins, origin)
+	if origin == "" || len(l.opts.AllowedOrigins) == 0 || slices.Contains(l.opts.AllowedOrigins, origin) {
+		return true
+	}
+	if n := l.refusals.note(); n > 0 {
+		l.log.Warn("websocket origin refused", "listener", l.opts.ID, "origin", origin,
+			"remote", r.RemoteAddr, "path", r.URL.Path, "refusals", n,
+			"hint", "add the origin to mqtt.ws_allowed_origins")
+	}
+	return false
+}
+
+// handshakeError answers a failed handshake as gorilla would, except that a
+// refused Origin gets a body saying so rather than the bare "Forbidden".
+func (l *Listener) handshakeError(w http.ResponseWriter, _ *http.Request, status int, _ error) {
+	w.Header().Set("Sec-Websocket-Version", "13")
+	msg := http.StatusText(status)
+	if status == http.StatusForbidden { // gorilla's only 403 is CheckOrigin's
+
+		msg = originRefusedBody
+	}
+	http.Error(w, msg, status)
 }
 
 func (l *Listener) handle(w http.ResponseWriter, r *http.Request) {

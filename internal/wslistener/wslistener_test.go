@@ -5,11 +5,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -264,4 +267,172 @@ func TestInitAddressInUse(t *testing.T) {
 	if err := srv.AddListener(New(Options{ID: "ws", Address: busy.Addr().String()})); err == nil {
 		t.Fatal("AddListener on a busy address succeeded")
 	}
+}
+
+// mqttConnect returns a CONNECT packet: MQTT 3.1 ("MQIsdp", level 3) when
+// v31, else 3.1.1 ("MQTT", level 4); clean session, keep alive 60.
+func mqttConnect(v31 bool, clientID string) []byte {
+	name, level := "MQTT", byte(4)
+	if v31 {
+		name, level = "MQIsdp", 3
+	}
+	var body []byte
+	body = append(body, 0, byte(len(name)))
+	body = append(body, name...)
+	body = append(body, level, 0x02, 0, 60, 0, byte(len(clientID)))
+	body = append(body, clientID...)
+	return append([]byte{0x10, byte(len(body))}, body...)
+}
+
+// TestSubprotocols dials a real broker offering each subprotocol list the
+// clients in the field use, checks which one is echoed, and completes an
+// MQTT CONNECT/CONNACK over the connection.
+func TestSubprotocols(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+
+	srv, l := startBroker(t, Options{ID: "ws", Address: "127.0.0.1:0"})
+	defer srv.Close()
+
+	for i, tc := range []struct {
+		name  string
+		offer []string
+		want  string // echoed subprotocol; "" for none
+		v31   bool   // speak MQTT 3.1, as mqttv3.1 clients do
+	}{
+		{"mqtt", []string{"mqtt"}, "mqtt", false},
+		{"mqttv3.1 only", []string{"mqttv3.1"}, "mqttv3.1", true},
+		{"both, mqttv3.1 first", []string{"mqttv3.1", "mqtt"}, "mqtt", false}, // the server's preference wins
+		{"both, mqtt first", []string{"mqtt", "mqttv3.1"}, "mqtt", false},
+		{"unknown plus mqttv3.1", []string{"wamp", "mqttv3.1"}, "mqttv3.1", true},
+		{"none", nil, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := websocket.Dialer{Subprotocols: tc.offer, HandshakeTimeout: waitFor}
+			ws, resp, err := d.Dial("ws://"+l.Address()+"/mqtt", nil)
+			if err != nil {
+				t.Fatalf("dial offering %q: %v", tc.offer, err)
+			}
+			defer ws.Close()
+			if got := ws.Subprotocol(); got != tc.want {
+				t.Fatalf("offering %q: echoed %q, want %q", tc.offer, got, tc.want)
+			}
+			if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != tc.want {
+				t.Fatalf("offering %q: Sec-WebSocket-Protocol %q, want %q", tc.offer, got, tc.want)
+			}
+			if err := ws.WriteMessage(websocket.BinaryMessage, mqttConnect(tc.v31, fmt.Sprintf("sp%d", i))); err != nil {
+				t.Fatal(err)
+			}
+			_ = ws.SetReadDeadline(time.Now().Add(waitFor))
+			op, ack, err := ws.ReadMessage()
+			if err != nil || op != websocket.BinaryMessage || !bytes.Equal(ack, []byte{0x20, 2, 0, 0}) {
+				t.Fatalf("CONNACK: op=%d % x %v, want 20 02 00 00", op, ack, err)
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the listener's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) lines() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.FieldsFunc(s.b.String(), func(r rune) bool { return r == '\n' })
+}
+
+// TestOriginRefusalLogged checks that a refused Origin is answered 403 with
+// a body naming the cause and logged at Warn with the origin, remote address
+// and path, at most one line per second per listener, each line counting
+// the refusals since the previous one.
+func TestOriginRefusalLogged(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+
+	var logBuf syncBuffer
+	l := New(Options{ID: "ws", Address: "127.0.0.1:0", AllowedOrigins: []string{"http://good.example"}})
+	var clockMu sync.Mutex
+	clock := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	l.refusals.now = func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return clock }
+	advance := func(d time.Duration) { clockMu.Lock(); clock = clock.Add(d); clockMu.Unlock() }
+	if err := l.Init(slog.New(slog.NewTextHandler(&logBuf, nil))); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		l.Serve(func(_ string, c net.Conn) error { _, err := io.Copy(io.Discard, c); return err })
+	}()
+	defer func() {
+		l.Close(func(string) {})
+		<-served
+	}()
+
+	d := websocket.Dialer{Subprotocols: []string{"mqtt"}, HandshakeTimeout: waitFor}
+	refuse := func(t *testing.T) {
+		t.Helper()
+		_, resp, err := d.Dial("ws://"+l.Address()+"/mqtt", http.Header{"Origin": {"http://evil.example"}})
+		if !errors.Is(err, websocket.ErrBadHandshake) || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("disallowed origin: err=%v resp=%v, want bad handshake 403", err, resp)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if !strings.Contains(string(body), "Origin not allowed") {
+			t.Fatalf("403 body %q does not say the Origin is not allowed", body)
+		}
+	}
+	wantLines := func(t *testing.T, n int) []string {
+		t.Helper()
+		// The line is written before the 403, so it is there once Dial returns.
+		lines := refusalLines(logBuf.lines())
+		if len(lines) != n {
+			t.Fatalf("%d refusal log lines, want %d: %q", len(lines), n, logBuf.lines())
+		}
+		return lines
+	}
+
+	refuse(t)
+	first := wantLines(t, 1)[0]
+	for _, want := range []string{"level=WARN", "origin=http://evil.example", "remote=127.0.0.1:", "path=/mqtt", "listener=ws", "refusals=1"} {
+		if !strings.Contains(first, want) {
+			t.Fatalf("refusal line %q lacks %q", first, want)
+		}
+	}
+
+	refuse(t) // within the second: counted, not logged
+	refuse(t)
+	wantLines(t, 1)
+
+	advance(refusalLogEvery)
+	refuse(t)
+	if last := wantLines(t, 2)[1]; !strings.Contains(last, "refusals=3") {
+		t.Fatalf("second refusal line %q should count 3 refusals", last)
+	}
+
+	for _, h := range []http.Header{{"Origin": {"http://good.example"}}, nil} { // allowed, and no Origin at all
+		ws, _, err := d.Dial("ws://"+l.Address()+"/mqtt", h)
+		if err != nil {
+			t.Fatalf("origin %v refused: %v", h, err)
+		}
+		_ = ws.Close()
+	}
+	wantLines(t, 2)
+}
+
+// refusalLines picks the Origin refusal lines out of a text log.
+func refusalLines(lines []string) []string {
+	var out []string
+	for _, s := range lines {
+		if strings.Contains(s, `msg="websocket origin refused"`) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
