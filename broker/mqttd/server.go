@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,8 +41,9 @@ type Server struct {
 	mq      *mqtt.Server
 	fix     *mochifix.Hook // mends mochi; also tells when a connection is attached
 	deliver *deliverer
-	conns   conns // each user connection's state; each user's devices [IM-DEVICES]
-	addrs   map[string]string
+	conns   conns             // each user connection's state; each user's devices [IM-DEVICES]
+	addrs   map[string]string // listener id -> bound host:port
+	urls    map[string]string // listener id -> what clients dial, e.g. ws://host:port/mqtt
 
 	pipelined sync.WaitGroup // ack writers: sends whose PUBACK waits for their commit (acks.go)
 	refused   atomic.Int64   // publishes refused with an error
@@ -60,7 +63,7 @@ type Options struct {
 // New builds the mochi server with its capabilities and hooks and starts
 // the delivery workers. Nothing listens yet.
 func New(o Options) (_ *Server, err error) {
-	s := &Server{cfg: o.Config, log: o.Log, signer: o.Signer, tasks: o.Tasks, addrs: map[string]string{}}
+	s := &Server{cfg: o.Config, log: o.Log, signer: o.Signer, tasks: o.Tasks, addrs: map[string]string{}, urls: map[string]string{}}
 	s.mq = mqtt.New(&mqtt.Options{
 		InlineClient:             true,
 		Capabilities:             s.capabilities(),
@@ -92,8 +95,8 @@ func (s *Server) Serve(svc Services) error {
 		_ = s.mq.Close()
 		return fmt.Errorf("serve mqtt: %w", err)
 	}
-	for id, addr := range s.addrs {
-		s.log.Info("mqtt listener started", "listener", id, "address", addr)
+	for _, id := range slices.Sorted(maps.Keys(s.addrs)) {
+		s.log.Info("mqtt listener started", "listener", id, "address", s.addrs[id], "url", s.urls[id])
 	}
 	return nil
 }
@@ -161,8 +164,21 @@ func (s *Server) addListeners() error {
 			return fmt.Errorf("mqtt listener %s on %s: %w", l.ID(), l.Address(), err)
 		}
 		s.addrs[l.ID()] = l.Address()
+		s.urls[l.ID()] = listenerURL(l)
 	}
 	return nil
+}
+
+// listenerURL is the address clients dial, in the form MQTT clients take:
+// tcp://host:port, ssl://host:port, ws://host:port/path, wss://host:port/path.
+func listenerURL(l listeners.Listener) string {
+	if ws, ok := l.(*wslistener.Listener); ok {
+		return ws.URL()
+	}
+	if l.ID() == ListenerTLS {
+		return "ssl://" + l.Address()
+	}
+	return "tcp://" + l.Address()
 }
 
 // Addr returns the bound address of a listener (ListenerTCP, ...), or "".
