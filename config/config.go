@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -171,10 +172,16 @@ func Load(path string) (Config, error) {
 }
 
 // Parse decodes YAML over the defaults strictly, applies the environment
-// override and validates, returning every problem found.
+// override and validates, returning every problem found, each named by its
+// key path: unknown keys (with the nearest known key), values of the wrong
+// type (with how to write them), and what Validate finds.
 func Parse(b []byte) (Config, error) {
 	cfg := Default()
-	var problems []string
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err) // not YAML at all: the parser's line and reason
+	}
+	problems := checkYAML(&doc, reflect.TypeOf(cfg))
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
@@ -182,19 +189,59 @@ func Parse(b []byte) (Config, error) {
 		if !errors.As(err, &te) {
 			return Config{}, fmt.Errorf("config: %w", err)
 		}
-		problems = append(problems, te.Errors...)
+		// checkYAML explains whatever the decoder rejects; should the
+		// decoder ever reject more, say so rather than accept the file.
+		for _, e := range te.Errors {
+			if !lineCovered(e, problems) {
+				problems = append(problems, problem{msg: e})
+			}
+		}
 	}
 	cfg.ApplyEnv()
+	decoding := problems
 	if err := cfg.Validate(); err != nil {
 		var ve *ValidationError
 		if errors.As(err, &ve) {
-			problems = append(problems, ve.Problems...)
+			for _, p := range ve.Problems {
+				path, msg, _ := strings.Cut(p, ": ")
+				if !pathReported(path, decoding) { // a value not decoded kept its default: one problem is enough
+					problems = append(problems, problem{path: path, msg: msg})
+				}
+			}
 		}
 	}
 	if len(problems) > 0 {
-		return Config{}, &ValidationError{Problems: problems}
+		out := make([]string, len(problems))
+		for i, p := range problems {
+			out[i] = p.String()
+		}
+		return Config{}, &ValidationError{Problems: out}
 	}
 	return cfg, nil
+}
+
+// lineCovered reports whether a decoder error ("line N: ...") is on a line
+// checkYAML already reported.
+func lineCovered(e string, problems []problem) bool {
+	var line int
+	if _, err := fmt.Sscanf(e, "line %d:", &line); err != nil {
+		return false
+	}
+	for _, p := range problems {
+		if p.line == line {
+			return true
+		}
+	}
+	return false
+}
+
+func pathReported(path string, problems []problem) bool {
+	for _, p := range problems {
+		if p.path == path {
+			return true
+		}
+	}
+	return false
 }
 
 // ApplyEnv applies environment overrides (only the secret key for now).

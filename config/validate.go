@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +42,9 @@ func (c *Config) Validate() error {
 	v.mqttPlain(c.MQTT.MQTTPlain)
 
 	v.addr("http.address", c.HTTP.Address, true)
+	v.distinctPorts(
+		listener{"mqtt.tcp", c.MQTT.TCP}, listener{"mqtt.ws", c.MQTT.WS},
+		listener{"mqtt.tls.address", c.MQTT.TLS.Address}, listener{"http.address", c.HTTP.Address})
 	v.positive("http.read_timeout", c.HTTP.ReadTimeout)
 	v.positive("http.write_timeout", c.HTTP.WriteTimeout)
 
@@ -116,4 +120,38 @@ func (v *validator) oneOf(path, val string, allowed ...string) {
 		}
 	}
 	v.add(path, fmt.Sprintf("%q is not one of %s", val, strings.Join(allowed, ", ")))
+}
+
+// A listener is one configured listen address and its key.
+type listener struct{ path, addr string }
+
+// distinctPorts reports each pair of enabled listeners that would listen on
+// the same port: same host, or either on all interfaces ("", 0.0.0.0, ::).
+// Port 0 (any free port) never clashes; invalid addresses are reported by
+// addr.
+func (v *validator) distinctPorts(ls ...listener) {
+	type bound struct{ path, addr, host, port string }
+	var bs []bound
+	for _, l := range ls {
+		host, port, err := net.SplitHostPort(l.addr)
+		if l.addr == "" || err != nil {
+			continue
+		}
+		if n, err := net.LookupPort("tcp", port); err == nil {
+			port = strconv.Itoa(n)
+		}
+		if port == "0" {
+			continue
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			host = ""
+		}
+		b := bound{l.path, l.addr, strings.ToLower(host), port}
+		for _, o := range bs {
+			if o.port == b.port && (o.host == b.host || o.host == "" || b.host == "") {
+				v.add(b.path, fmt.Sprintf("%q uses the same port as %s (%q): give each listener its own port", b.addr, o.path, o.addr))
+			}
+		}
+		bs = append(bs, b)
+	}
 }
