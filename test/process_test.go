@@ -212,6 +212,32 @@ func TestE2E_ProcessCheckConfigAndUsersig(t *testing.T) {
 	}
 }
 
+// -check-config names the key path of every problem, with a hint, and exits 2.
+func TestE2E_ProcessCheckConfigNamesKeyPaths(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("mqtt:\n  tcp: \":1883\"\n  ws: \":1883\"\n  anonymus: true\nretention:\n  max_age: 7d\n"), 0o600)
+	cmd := exec.Command(imbrokerBinary(t), "-config", bad, "-check-config")
+	out, err := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 2 {
+		t.Fatalf("exit code %d (%v), want 2:\n%s", code, err, out)
+	}
+	for _, want := range []string{
+		"config has 3 problem(s)",
+		`mqtt.anonymus: unknown key (did you mean "anonymous"?) (line 4)`,
+		`retention.max_age: "7d" is not a duration: write it like 168h, 90m or 30s (units ns, us, ms, s, m, h) (line 6)`,
+		`mqtt.ws: ":1883" uses the same port as mqtt.tcp (":1883")`,
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("check-config output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, internal := range []string{"config.MQTT", "time.Duration", "!!str"} {
+		if strings.Contains(string(out), internal) {
+			t.Errorf("check-config output shows decoder internals %q:\n%s", internal, out)
+		}
+	}
+}
+
 func TestE2E_ProcessGeneratesKeyAndUsersigUsesIt(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, "")
