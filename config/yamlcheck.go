@@ -83,8 +83,8 @@ func (c *yamlChecker) walk(n *yaml.Node, t reflect.Type, path string) {
 		c.leaf(n, t, path)
 	case t.Kind() == reflect.Struct:
 		if c.expect(n, yaml.MappingNode, path, "must be a mapping of keys") {
+			fields := structFields(t)
 			c.mapping(n, path, func(key *yaml.Node, val *yaml.Node) {
-				fields := structFields(t)
 				ft, ok := fields[key.Value]
 				if !ok {
 					c.add(key, join(path, key.Value), unknownKey(key.Value, fields))
