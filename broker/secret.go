@@ -23,31 +23,31 @@ type KeySource struct {
 	FromEnv   bool
 }
 
+// ErrNoSecretKey is returned (wrapped) by LoadSecretKey when there is no key
+// to load: none in the config or the environment, and no key file.
+var ErrNoSecretKey = errors.New("no app secret key")
+
+// SecretKeyPath is the key file for cfg: {storage.dir}/secret_key.
+func SecretKeyPath(cfg config.Config) string {
+	return filepath.Join(cfg.Storage.Dir, SecretKeyFile)
+}
+
 // ResolveSecretKey returns the app's UserSig key. A key in the config (or
 // its environment override) wins. Otherwise the key kept in the data dir is
 // used, and generated there on first start: there is no shared default
-// secret. `imbroker usersig` uses this same function, so both agree.
+// secret. It finds the key exactly as LoadSecretKey does (which `imbroker
+// usersig` uses), so both agree; only the broker creates a key.
 func ResolveSecretKey(cfg config.Config) (string, KeySource, error) {
-	if cfg.App.SecretKey != "" {
-		return cfg.App.SecretKey, KeySource{FromEnv: os.Getenv(config.EnvSecretKey) != ""}, nil
-	}
-	if cfg.Storage.InMemory {
+	if cfg.App.SecretKey == "" && cfg.Storage.InMemory {
 		k, err := newKey()
 		return k, KeySource{Generated: true}, err
 	}
-	path := filepath.Join(cfg.Storage.Dir, SecretKeyFile)
-	b, err := os.ReadFile(path)
-	if err == nil {
-		k := strings.TrimSpace(string(b))
-		if len(k) < 16 {
-			return "", KeySource{}, fmt.Errorf("secret key in %s is shorter than 16 bytes", path)
-		}
-		return k, KeySource{Path: path}, nil
+	k, src, err := LoadSecretKey(cfg)
+	if !errors.Is(err, ErrNoSecretKey) {
+		return k, src, err
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return "", KeySource{}, fmt.Errorf("read secret key: %w", err)
-	}
-	k, err := newKey()
+	path := SecretKeyPath(cfg)
+	k, err = newKey()
 	if err != nil {
 		return "", KeySource{}, err
 	}
@@ -72,6 +72,32 @@ func ResolveSecretKey(cfg config.Config) (string, KeySource, error) {
 		return "", KeySource{}, fmt.Errorf("sync secret key: %w", err)
 	}
 	return k, KeySource{Generated: true, Path: path}, f.Close()
+}
+
+// LoadSecretKey returns the app's key as ResolveSecretKey finds it, but never
+// creates one: with no key in the config, the environment or the key file it
+// returns an error wrapping ErrNoSecretKey. With storage.in_memory the broker
+// makes a new key on every start and keeps it nowhere, so there is none to load.
+func LoadSecretKey(cfg config.Config) (string, KeySource, error) {
+	if cfg.App.SecretKey != "" {
+		return cfg.App.SecretKey, KeySource{FromEnv: os.Getenv(config.EnvSecretKey) != ""}, nil
+	}
+	if cfg.Storage.InMemory {
+		return "", KeySource{}, fmt.Errorf("%w: storage.in_memory keeps no key file (the broker makes a new key on every start)", ErrNoSecretKey)
+	}
+	path := SecretKeyPath(cfg)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", KeySource{}, fmt.Errorf("%w: no key file %s", ErrNoSecretKey, path)
+	}
+	if err != nil {
+		return "", KeySource{}, fmt.Errorf("read secret key: %w", err)
+	}
+	k := strings.TrimSpace(string(b))
+	if len(k) < 16 {
+		return "", KeySource{}, fmt.Errorf("secret key in %s is shorter than 16 bytes", path)
+	}
+	return k, KeySource{Path: path}, nil
 }
 
 func newKey() (string, error) {
