@@ -12,10 +12,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/imbroker/imbroker/broker"
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/internal/app"
-	"github.com/imbroker/imbroker/internal/usersig"
 )
 
 const defaultConfig = "config.yaml"
@@ -25,16 +23,20 @@ func main() {
 }
 
 func run(args []string) int {
-	sub := "serve"
 	if len(args) > 0 && args[0] == "usersig" {
-		sub, args = "usersig", args[1:]
+		return runUsersig(args[1:], os.Stdout, os.Stderr)
 	}
 	fl := flag.NewFlagSet("imbroker", flag.ContinueOnError)
 	path := fl.String("config", defaultConfig, "config file (YAML)")
 	check := fl.Bool("check-config", false, "report every config problem and exit")
-	user := fl.String("user", "", "usersig: the UserID to sign for")
-	expire := fl.Int64("expire", 180*86400, "usersig: validity in seconds")
+	fl.Usage = func() {
+		fmt.Fprintf(fl.Output(), "Usage:\n  imbroker [-config FILE] [-check-config]\n  imbroker usersig -user ID [flags]   (imbroker usersig -h for its flags)\n\nFlags:\n")
+		fl.PrintDefaults()
+	}
 	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	cfg, err := loadConfig(*path)
@@ -42,22 +44,9 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	switch {
-	case *check:
+	if *check {
 		fmt.Println("config OK")
 		return 0
-	case sub == "usersig":
-		key, _, err := broker.ResolveSecretKey(cfg)
-		if err == nil {
-			var sig string
-			sig, err = usersig.New(cfg.App.SDKAppID, key).Gen(*user, *expire)
-			if err == nil {
-				fmt.Println(sig)
-				return 0
-			}
-		}
-		fmt.Fprintln(os.Stderr, "usersig:", err)
-		return 1
 	}
 	log := app.NewLogger(cfg.Log, os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
