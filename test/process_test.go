@@ -267,4 +267,17 @@ func TestE2E_ProcessGeneratesKeyAndUsersigUsesIt(t *testing.T) {
 	if _, err := usersig.New(1400000000, strings.TrimSpace(string(key))).Verify("alice", sig, time.Now()); err != nil {
 		t.Fatalf("sig not made with the stored key: %v", err)
 	}
+	// From another directory, pointed at the broker's data dir: the same key,
+	// and nothing created where it ran.
+	cwd := t.TempDir()
+	out2, msg, code := runUsersig(t, cwd, env, "-data", filepath.Join(dir, "data"), "-user", "bob")
+	if code != 0 {
+		t.Fatalf("usersig -data: exit %d: %s", code, msg)
+	}
+	if _, ca := connect5(t, b, "bob", "bob", strings.TrimSpace(out2)); ca.ReasonCode != 0 {
+		t.Fatalf("sig from `imbroker usersig -data` refused: 0x%02x", ca.ReasonCode)
+	}
+	if names := dirEntries(t, cwd); len(names) != 0 {
+		t.Fatalf("usersig created %v in its directory", names)
+	}
 }
