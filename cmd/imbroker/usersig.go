@@ -17,8 +17,8 @@ import (
 
 const usersigUsage = `Usage: imbroker usersig -user ID [-expire SECONDS] [-config FILE] [-data DIR]
 
-Prints a UserSig for ID, signed with the broker's app secret key: app.secret_key
-from the config, else IMBROKER_SECRET_KEY, else the key file {storage.dir}/secret_key
+Prints a UserSig for ID, signed with the broker's app secret key: IMBROKER_SECRET_KEY,
+else app.secret_key from the config, else the key file {storage.dir}/secret_key
 that the broker creates on its first start. usersig never creates a key: point it
 at the config the broker runs with (-config) or at the broker's data dir (-data).
 
@@ -96,8 +96,8 @@ func noKeyMessage(cfgPath string, cfg config.Config) string {
 	}
 	return "imbroker usersig: no app secret key found, and usersig never creates one (the broker does, on its first start).\n" +
 		"Looked in:\n" +
-		"  app.secret_key in the config  " + cfgLine + ": not set\n" +
 		"  environment                   " + config.EnvSecretKey + ": not set\n" +
+		"  app.secret_key in the config  " + cfgLine + ": not set\n" +
 		"  key file                      " + keyLine + "\n" +
 		"Point usersig at the running broker's key:\n" +
 		"  imbroker usersig -config path/to/config.yaml -user ID   (the config file the broker runs with)\n" +
