@@ -13,6 +13,8 @@ import (
 // (docs/mqtt.md). Its keys sit directly under mqtt:.
 type MQTTPlain struct {
 	Anonymous            bool      `yaml:"anonymous"`              // admit clients with empty user name and password (ClientID anon/{id} or empty); default false
+	AnonymousClientIDs   string    `yaml:"anonymous_client_ids"`   // anon (ClientID anon/{id} or empty) or any (also ordinary ClientIDs; a user's login always takes theirs back); default anon
+	AllowKeepaliveZero   bool      `yaml:"allow_keepalive_zero"`   // anonymous clients asking keepalive 0 keep it (never timed out); users keep keepalive_min; default false
 	ObscureNotAuthorized bool      `yaml:"obscure_not_authorized"` // answer ACL refusals with 0x80 (unspecified error) instead of 0x87 (not authorized); default false
 	TopicAliasMaximum    uint16    `yaml:"topic_alias_maximum"`    // topic aliases per connection in each direction (MQTT 5); 0 disables; default 16
 	ACL                  []ACLRule `yaml:"acl"`                    // ordered rules for topics outside im/; first match wins, no match denies; default none
@@ -38,13 +40,17 @@ const (
 	ACLAll           = "all" // action: both; who: anonymous and authenticated clients
 	ACLAnonymous     = "anonymous"
 	ACLAuthenticated = "authenticated"
+
+	AnonIDsAnon = "anon" // anonymous_client_ids: anon/{id} or empty only
+	AnonIDsAny  = "any"  // anonymous_client_ids: also ordinary ClientIDs
 )
 
 func defaultMQTTPlain() MQTTPlain {
-	return MQTTPlain{TopicAliasMaximum: 16, ACL: []ACLRule{}}
+	return MQTTPlain{TopicAliasMaximum: 16, AnonymousClientIDs: AnonIDsAnon, ACL: []ACLRule{}}
 }
 
 func (v *validator) mqttPlain(m MQTTPlain) {
+	v.oneOf("mqtt.anonymous_client_ids", m.AnonymousClientIDs, AnonIDsAnon, AnonIDsAny)
 	for i, r := range m.ACL {
 		path := fmt.Sprintf("mqtt.acl[%d]", i)
 		v.oneOf(path+".permission", r.Permission, ACLAllow, ACLDeny)

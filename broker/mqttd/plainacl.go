@@ -26,7 +26,7 @@ func isIMTopic(topic string) bool { return topic == "im" || strings.HasPrefix(to
 
 // isAnonymous reports whether cl logged in anonymously (mqtt.anonymous).
 func isAnonymous(cl *mqtt.Client) bool {
-	return userOf(cl) == "" && strings.HasPrefix(cl.ID, anonClientPrefix)
+	return userOf(cl) == "" && !cl.Net.Inline && !strings.HasPrefix(cl.ID, guestClientPrefix)
 }
 
 // isGuest reports whether cl is a live-room guest (guests.enabled).
@@ -56,6 +56,9 @@ func (s *Server) authenticateAnonymous(cl *mqtt.Client, pk packets.Packet) packe
 		cl.ID = anonClientPrefix + cl.ID
 		cl.Properties.Props.AssignedClientID = cl.ID
 		return packets.CodeSuccess
+	}
+	if s.anyAnonIDs() {
+		return s.checkAnyAnonID(cl)
 	}
 	id, ok := strings.CutPrefix(cl.ID, anonClientPrefix)
 	if !ok || ids.CheckDevice(id) != nil {
@@ -109,7 +112,11 @@ func (s *Server) plainAllowed(cl *mqtt.Client, topic string, publish bool) bool 
 		if dollar && !strings.HasPrefix(r.Topic, "$") {
 			continue // only a rule written with a literal $ level opens $ topics
 		}
-		filter, ok := expandACLTopic(r.Topic, user, cl.ID)
+		cid := cl.ID
+		if anon && !strings.HasPrefix(cid, anonClientPrefix) {
+			cid = "" // an ordinary anonymous ClientID may be a user's: %c never applies
+		}
+		filter, ok := expandACLTopic(r.Topic, user, cid)
 		if ok && covers(filter, topic) {
 			return r.Permission == config.ACLAllow
 		}

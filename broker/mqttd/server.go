@@ -40,6 +40,7 @@ type Server struct {
 	tasks   Tasks
 	mq      *mqtt.Server
 	fix     *mochifix.Hook // mends mochi; also tells when a connection is attached
+	anon    anonIDs        // ordinary anonymous ClientIDs against users' (anonids.go)
 	deliver *deliverer
 	conns   conns             // each user connection's state; each user's devices [IM-DEVICES]
 	addrs   map[string]string // listener id -> bound host:port
@@ -120,6 +121,7 @@ func (s *Server) addHooks() error {
 	s.fix = new(mochifix.Hook) // first: see mochifix.Hook
 	if err := s.mq.AddHook(s.fix, &mochifix.Options{
 		Server: s.mq, KeepaliveMin: s.cfg.MQTT.KeepaliveMin, KeepaliveMax: s.cfg.MQTT.KeepaliveMax,
+		KeepaliveZero: s.keepaliveZero, SessionEstablish: s.sessionEstablish,
 	}); err != nil {
 		return fmt.Errorf("add mochifix hook: %w", err)
 	}

@@ -24,6 +24,13 @@ type Options struct {
 	Server       *mqtt.Server
 	KeepaliveMin uint16 // seconds; lower (and 0) keepalives are raised to it
 	KeepaliveMax uint16 // seconds; higher keepalives are lowered to it
+	// KeepaliveZero, when set, reports whether a client asking keepalive 0
+	// keeps it (no deadline at all) instead of being raised to KeepaliveMin.
+	KeepaliveZero func(cl *mqtt.Client, pk packets.Packet) bool
+	// SessionEstablish, when set, runs in OnSessionEstablish: after the
+	// client is authenticated, just before mochi takes over a session with
+	// the same ClientID (see DiscardSession).
+	SessionEstablish func(cl *mqtt.Client, pk packets.Packet)
 }
 
 // Hook mends mochi's MQTT 5 behaviour. Add it before every other hook: its
@@ -35,6 +42,7 @@ type Hook struct {
 	caps     *mqtt.Capabilities
 	conns    sync.Map // *mqtt.Client -> *conn: MQTT 5 topic aliases of a live connection
 	attached attachWaits
+	fresh    sync.Map // *mqtt.Client -> struct{}: DiscardSession was called, CONNACK says no session
 }
 
 var _ mqtt.Hook = (*Hook)(nil)
@@ -77,6 +85,7 @@ func (h *Hook) Stop() error {
 func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	ka := cl.State.Keepalive
 	switch {
+	case ka == 0 && h.opts.KeepaliveZero != nil && h.opts.KeepaliveZero(cl, pk):
 	case ka < h.opts.KeepaliveMin:
 		ka = h.opts.KeepaliveMin
 	case ka > h.opts.KeepaliveMax:
@@ -96,11 +105,34 @@ func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 // OnSessionEstablish starts the wait for cl's CONNACK (WaitAttached).
 func (h *Hook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
 	h.attached.start(cl)
+	if h.opts.SessionEstablish != nil {
+		h.opts.SessionEstablish(cl, pk)
+	}
+}
+
+// DiscardSession makes cl, being established (call it from
+// Options.SessionEstablish), start without the session of the client that
+// now holds its ClientID: that client's subscriptions and queued messages
+// are dropped before mochi takes it over, and cl's CONNACK says Session
+// Present 0.
+//
+// mochi v2.7.9, no upstream issue: a takeover always inherits the old
+// session unless the new CONNECT asks for a clean one; a hook cannot refuse
+// the inheritance.
+func (h *Hook) DiscardSession(cl *mqtt.Client) {
+	existing, ok := h.opts.Server.Clients.Get(cl.ID)
+	if !ok || existing == cl {
+		return
+	}
+	h.opts.Server.UnsubscribeClient(existing)
+	existing.ClearInflights()
+	h.fresh.Store(cl, struct{}{})
 }
 
 // OnDisconnect forgets the connection.
 func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	h.conns.Delete(cl)
+	h.fresh.Delete(cl)
 	h.attached.done(cl)
 }
 
@@ -165,6 +197,9 @@ func (h *Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet
 		if pk.ReasonCode < packets.ErrUnspecifiedError.Code {
 			pk.Properties.TopicAliasMaximum = h.caps.TopicAliasMaximum
 			pk.Properties.MaximumPacketSize = h.caps.MaximumPacketSize
+		}
+		if _, ok := h.fresh.LoadAndDelete(cl); ok {
+			pk.SessionPresent = false // DiscardSession
 		}
 		pk.Mods.DisallowProblemInfo = false
 	case packets.Disconnect:
