@@ -98,14 +98,19 @@ func (s *Server) sessionEstablish(cl *mqtt.Client, pk packets.Packet) {
 		a.anons = map[string]*mqtt.Client{}
 	}
 	a.anons[cl.ID] = cl
-	go func() { // forget it once attached
-		s.fix.WaitAttached(context.Background(), cl, 5*time.Second)
+	// Forget it once attached, on a goroutine the task owner stops at
+	// shutdown (this one holds a.mu).
+	id := cl.ID
+	if !s.tasks.Spawn(func(ctx context.Context) {
+		s.fix.WaitAttached(ctx, cl, 5*time.Second)
 		a.mu.Lock()
-		if a.anons[cl.ID] == cl {
-			delete(a.anons, cl.ID)
+		if a.anons[id] == cl {
+			delete(a.anons, id)
 		}
 		a.mu.Unlock()
-	}()
+	}) {
+		delete(a.anons, cl.ID) // shutting down: nothing to wait for
+	}
 }
 
 // checkAnyAnonID admits an ordinary anonymous ClientID (anonymous_client_ids: any).
