@@ -18,6 +18,7 @@ import (
 	"github.com/imbroker/imbroker/broker/relations"
 	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/config"
+	"github.com/imbroker/imbroker/internal/refusals"
 	"github.com/imbroker/imbroker/internal/tasks"
 	"github.com/imbroker/imbroker/internal/usersig"
 	"github.com/imbroker/imbroker/storage"
@@ -137,7 +138,7 @@ func (b *Broker) Ready() error {
 	if !b.ready.Load() {
 		return errors.New("broker not ready")
 	}
-	return nil
+	return b.mqtt.ListenersErr()
 }
 
 // Shutdown stops in a fixed order: the retention sweep and on-demand tasks,
@@ -200,6 +201,10 @@ func (b *Broker) Stats() Stats {
 	st.CallbacksSent, st.CallbacksFailed, st.CallbacksDropped = b.callbacks.Stats()
 	return st
 }
+
+// Refusals returns the refusals counted so far by reason and Tencent code
+// (logins, subscriptions, publishes, Origins, rate limits), for /metrics.
+func (b *Broker) Refusals() map[refusals.Key]int64 { return b.mqtt.Refusals() }
 
 // StoreStats returns the store committer's counters (group commits, their
 // latency, the queue) for /metrics.

@@ -59,7 +59,11 @@ type MQTT struct {
 	SessionExpiry          time.Duration `yaml:"session_expiry"`            // max persistent session lifetime; default 168h
 	KeepaliveMin           uint16        `yaml:"keepalive_min"`             // seconds; 0 or lower keepalives are raised to this; default 10
 	KeepaliveMax           uint16        `yaml:"keepalive_max"`             // seconds; higher keepalives are lowered to this; default 300
-	MaxClients             int64         `yaml:"max_clients"`               // concurrent connections; default 100000
+	MaxClients             int64         `yaml:"max_clients"`               // concurrent connections; 0 = what the open-file limit holds after fd_reserve; more than that refuses to start; default 0
+	FDReserve              int64         `yaml:"fd_reserve"`                // open files kept free of MQTT connections for the store, HTTP and callbacks; default 2048
+	ConnectTimeout         time.Duration `yaml:"connect_timeout"`           // a connection that has not completed CONNECT by then is closed; default 10s
+	ReqRate                int           `yaml:"req_rate"`                  // im/req requests per second per connection; excess gets error 60007; default 50
+	ReqBurst               int           `yaml:"req_burst"`                 // im/req requests a connection may send at once above req_rate; default 100
 
 	// Anonymous access, the topic ACL outside im/, topic aliases (config/plain.go, docs/mqtt.md).
 	MQTTPlain `yaml:",inline"`
@@ -119,7 +123,7 @@ type Delivery struct {
 // ClientID connecting again takes over its old connection and never counts
 // twice; guests are not counted.
 type Devices struct {
-	MaxPerUser int    `yaml:"max_per_user"` // live connections per user; 0 = unlimited; default 0
+	MaxPerUser int    `yaml:"max_per_user"` // live connections per user; 0 = unlimited; default 10
 	OnExceed   string `yaml:"on_exceed"`    // a login past the limit: kick_oldest (its oldest other connection is disconnected) or refuse (CONNACK 0x97); default kick_oldest
 }
 
@@ -133,6 +137,13 @@ const (
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error; default info
 	Format string `yaml:"format"` // text or json; default text
+	// RefusalRate and RefusalBurst bound the Warn lines for refusals (logins,
+	// subscriptions, publishes, Origins, rate limits): per reason, a token
+	// bucket of RefusalBurst lines refilled at RefusalRate a second; the next
+	// line logged says how many were suppressed. Every refusal is counted
+	// in /metrics whatever is logged.
+	RefusalRate  float64 `yaml:"refusal_rate"`  // lines per second per reason; default 1
+	RefusalBurst int     `yaml:"refusal_burst"` // default 10
 }
 
 // Default returns the configuration that config.yaml ships with.
@@ -142,7 +153,8 @@ func Default() Config {
 		MQTT: MQTT{
 			TCP: ":1883", WS: ":8083", WSPath: "/mqtt", WSAllowedOrigins: []string{},
 			MaxPacketSize: 65536, MaxClientWritesPending: 2048, MaxInflight: 1024, ReceiveMaximum: 256,
-			SessionExpiry: 168 * time.Hour, KeepaliveMin: 10, KeepaliveMax: 300, MaxClients: 100000,
+			SessionExpiry: 168 * time.Hour, KeepaliveMin: 10, KeepaliveMax: 300, MaxClients: 0,
+			FDReserve: 2048, ConnectTimeout: 10 * time.Second, ReqRate: 50, ReqBurst: 100,
 			MQTTPlain: defaultMQTTPlain(),
 		},
 		HTTP: HTTP{Address: ":8080", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
@@ -156,8 +168,8 @@ func Default() Config {
 		Callbacks:     defaultCallbacks(),
 		Relations:     defaultRelations(),
 		REST:          defaultREST(),
-		Devices:       Devices{MaxPerUser: 0, OnExceed: DevicesKickOldest},
-		Log:           Log{Level: "info", Format: "text"},
+		Devices:       Devices{MaxPerUser: 10, OnExceed: DevicesKickOldest},
+		Log:           Log{Level: "info", Format: "text", RefusalRate: 1, RefusalBurst: 10},
 	}
 }
 

@@ -69,3 +69,27 @@ func unwrapAll(err error) error {
 		err = u.Unwrap()
 	}
 }
+
+// The edge limits (issue 14) refuse values that would switch them off or
+// make no sense, each named by its path.
+func TestConfig_EdgeLimitsValidated(t *testing.T) {
+	_, err := Parse([]byte(`
+mqtt:
+  max_clients: -1
+  fd_reserve: -1
+  connect_timeout: 0s
+  req_rate: 0
+  req_burst: 0
+log:
+  refusal_rate: 0
+  refusal_burst: 0
+`))
+	if err == nil {
+		t.Fatal("bad limits accepted")
+	}
+	for _, want := range []string{"mqtt.max_clients", "mqtt.fd_reserve", "mqtt.connect_timeout", "mqtt.req_rate", "mqtt.req_burst", "log.refusal_rate", "log.refusal_burst"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s:\n%v", want, err)
+		}
+	}
+}

@@ -38,7 +38,11 @@ func (c *Config) Validate() error {
 	v.check(c.MQTT.SessionExpiry >= 0, "mqtt.session_expiry", "must not be negative")
 	v.check(c.MQTT.KeepaliveMin >= 1, "mqtt.keepalive_min", "must be at least 1 (keepalive 0 lets a stalled socket block delivery forever)")
 	v.check(c.MQTT.KeepaliveMax >= c.MQTT.KeepaliveMin, "mqtt.keepalive_max", "must be >= mqtt.keepalive_min")
-	v.check(c.MQTT.MaxClients >= 1, "mqtt.max_clients", "must be at least 1")
+	v.check(c.MQTT.MaxClients >= 0, "mqtt.max_clients", "must not be negative (0 = what the open-file limit holds)")
+	v.check(c.MQTT.FDReserve >= 0, "mqtt.fd_reserve", "must not be negative")
+	v.positive("mqtt.connect_timeout", c.MQTT.ConnectTimeout)
+	v.check(c.MQTT.ReqRate >= 1, "mqtt.req_rate", "must be at least 1")
+	v.check(c.MQTT.ReqBurst >= 1, "mqtt.req_burst", "must be at least 1")
 	v.mqttPlain(c.MQTT.MQTTPlain)
 
 	v.addr("http.address", c.HTTP.Address, true)
@@ -81,6 +85,8 @@ func (c *Config) Validate() error {
 	v.oneOf("devices.on_exceed", c.Devices.OnExceed, DevicesKickOldest, DevicesRefuse)
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
+	v.check(c.Log.RefusalRate > 0, "log.refusal_rate", "must be positive")
+	v.check(c.Log.RefusalBurst >= 1, "log.refusal_burst", "must be at least 1")
 	if len(v.problems) == 0 {
 		return nil
 	}

@@ -144,11 +144,10 @@ func (d *devV5) gotEvent(t *testing.T, r uint32) {
 	}
 }
 
-func TestE2E_DevicesUnlimitedByDefault(t *testing.T) {
-	b := StartBroker(t)
-	if b.Cfg.Devices.MaxPerUser != 0 || b.Cfg.Devices.OnExceed != config.DevicesKickOldest {
-		t.Fatalf("default policy %+v", b.Cfg.Devices)
-	}
+// devices.max_per_user 0 means no limit (the default is 10:
+// TestE2E_DefaultDeviceLimit).
+func TestE2E_DevicesUnlimitedWhenZero(t *testing.T) {
+	b := StartBroker(t, devLimit(0, config.DevicesKickOldest))
 	phone := b.Connect("bob:phone", "bob")
 	pad := b.Connect("bob:pad", "bob")
 	web := devConnect5(t, b, "bob:web", "bob")

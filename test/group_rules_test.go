@@ -456,7 +456,7 @@ func TestE2E_GroupJoinLimit(t *testing.T) {
 // TestE2E_GroupInfoDuringLiveSends reads a live room's profile (NextMsgSeq
 // comes from its in-memory seq) while messages are sent: run under -race.
 func TestE2E_GroupInfoDuringLiveSends(t *testing.T) {
-	b := StartBroker(t, func(c *config.Config) { c.Groups.RateLimit = 100000 })
+	b := StartBroker(t, func(c *config.Config) { c.Groups.RateLimit, c.MQTT.ReqBurst = 100000, 1000 })
 	alice, bob := b.Connect("alice", "alice"), b.Connect("bob", "bob")
 	gid := gtCreate(t, alice, map[string]any{"Type": "AVChatRoom"})
 	gtOK(t, "bob joins", bob.Req("group.join", gtG(gid)))

@@ -31,14 +31,21 @@ type proc struct {
 // writeConfig writes a config file for a process test into dir.
 func writeConfig(t *testing.T, dir, extra string) string {
 	t.Helper()
+	return writeConfigWith(t, dir, "", "", extra)
+}
+
+// writeConfigWith is writeConfig with more keys under mqtt: and http:
+// (each line indented by two spaces, ending in a newline).
+func writeConfigWith(t *testing.T, dir, mqttKeys, httpKeys, extra string) string {
+	t.Helper()
 	cfg := `app:
   sdk_app_id: 1400000000
 mqtt:
   tcp: "127.0.0.1:0"
   ws: "127.0.0.1:0"
-http:
+` + mqttKeys + `http:
   address: "127.0.0.1:0"
-storage:
+` + httpKeys + `storage:
   dir: "` + filepath.Join(dir, "data") + `"
 log:
   format: json
@@ -60,8 +67,16 @@ func startProc(t *testing.T, args ...string) *proc {
 
 func startProcEnv(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, cmd: exec.Command(imbrokerBinary(t), args...), addrs: map[string]string{}, done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), env...)
+	cmd := exec.Command(imbrokerBinary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	return startCmd(t, cmd)
+}
+
+// startCmd runs cmd, which runs imbroker (maybe through a wrapper), and
+// waits until its listeners are up.
+func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{t: t, cmd: cmd, addrs: map[string]string{}, done: make(chan struct{})}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

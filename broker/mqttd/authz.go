@@ -2,6 +2,7 @@ package mqttd
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
+	"github.com/imbroker/imbroker/internal/refusals"
 	"github.com/imbroker/imbroker/internal/usersig"
 )
 
@@ -27,12 +29,12 @@ func connackCode(reason packets.Code, e *imerr.Error) packets.Code {
 	return packets.Code{Code: reason.Code, Reason: e.Error()}
 }
 
-// Authenticate implements auth.Authorizer: Username = UserID, Password =
+// authenticate decides a CONNECT (Authenticate): Username = UserID, Password =
 // UserSig, ClientID = {UserID} or {UserID}:{device}. An empty user name and
 // password is a guest (guest/{id}, guests.enabled) or an anonymous client
 // (anon/{id}, mqtt.anonymous). A will must be one the client could publish.
 // [IM-AUTH-1..3]
-func (s *Server) Authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
+func (s *Server) authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
 	user := string(pk.Connect.Username)
 	if user == "" && len(pk.Connect.Password) == 0 {
 		var code packets.Code
@@ -73,7 +75,6 @@ func (s *Server) Authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
 	if errors.Is(err, usersig.ErrUserMismatch) || errors.Is(err, usersig.ErrAppMismatch) {
 		reason = packets.ErrNotAuthorized // a genuine sig, for someone or something else
 	}
-	s.log.Debug("login refused", "user", user, "client", cl.ID, "remote", cl.Net.Remote, "code", se.Code)
 	return connackCode(reason, se)
 }
 
@@ -101,6 +102,14 @@ func userOf(cl *mqtt.Client) string { return string(cl.Properties.Username) }
 // for a forbidden QoS>0 publish. MQTT 5 clients get PUBACK 0x87 here (a QoS 2
 // one PUBREC 0x87): im/send/ and im/req/ for users, mqtt.acl elsewhere.
 func (s *Server) CanPublish(cl *mqtt.Client, topic string) bool {
+	ok := s.canPublish(cl, topic)
+	if !ok {
+		s.refuse(cl, refusals.Publish, imerr.NoPermission.Code, "publishing to "+strconv.Quote(topic)+" is not allowed")
+	}
+	return ok
+}
+
+func (s *Server) canPublish(cl *mqtt.Client, topic string) bool {
 	if isGuest(cl) {
 		return false // guests never publish
 	}

@@ -4,7 +4,10 @@ import (
 	"cmp"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 )
@@ -23,8 +26,18 @@ type conn struct {
 	cl          *mqtt.Client
 	user        string
 	connectedAt time.Time
-	order       uint64  // login order, strictly increasing: defines "oldest" (clock readings can tie)
-	acks        ackPipe // PUBACKs of pipelined sends, in receive order (acks.go)
+	order       uint64                       // login order, strictly increasing: defines "oldest" (clock readings can tie)
+	acks        ackPipe                      // PUBACKs of pipelined sends, in receive order (acks.go)
+	reqs        atomic.Pointer[rate.Limiter] // im/req requests (mqtt.req_rate), made by the first request
+}
+
+// reqLimiter returns c's im/req token bucket, making it on first use.
+func (c *conn) reqLimiter(perSecond, burst int) *rate.Limiter {
+	if l := c.reqs.Load(); l != nil {
+		return l
+	}
+	c.reqs.CompareAndSwap(nil, rate.NewLimiter(rate.Limit(perSecond), burst))
+	return c.reqs.Load()
 }
 
 // conns holds every conn, by client for the publish path (a lock-free read

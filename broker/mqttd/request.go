@@ -8,6 +8,7 @@ import (
 
 	"github.com/imbroker/imbroker/broker/ops"
 	"github.com/imbroker/imbroker/internal/imerr"
+	"github.com/imbroker/imbroker/internal/refusals"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -34,6 +35,16 @@ func (s *Server) handleRequest(ctx context.Context, cl *mqtt.Client, pk packets.
 	var hdr requestHeader
 	fail := func(e *imerr.Error) {
 		s.reply(cl, pk, replyHeader{ID: hdr.ID, Op: op, ErrorCode: e.Code, ErrorInfo: e.Info})
+	}
+	if c := s.conns.of(cl); c != nil && !c.reqLimiter(s.cfg.MQTT.ReqRate, s.cfg.MQTT.ReqBurst).Allow() {
+		_ = json.Unmarshal(pk.Payload, &hdr) // echo the Id when it can be read
+		if len(hdr.ID) > maxRequestID {
+			hdr.ID = hdr.ID[:maxRequestID]
+		}
+		e := imerr.RateLimited.New("im/req rate limit exceeded: %d requests per second (burst %d) per connection", s.cfg.MQTT.ReqRate, s.cfg.MQTT.ReqBurst)
+		s.refuse(cl, refusals.ReqRate, e.Code, "im/req/"+op+": "+e.Info)
+		fail(e)
+		return
 	}
 	if len(pk.Payload) > s.cfg.Messages.MaxRequestBytes {
 		fail(imerr.TooLarge.New("request of %d bytes is too large", len(pk.Payload)))

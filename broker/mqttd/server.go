@@ -19,6 +19,8 @@ import (
 	"github.com/imbroker/imbroker/hooks/intake"
 	"github.com/imbroker/imbroker/hooks/session"
 	"github.com/imbroker/imbroker/internal/mochifix"
+	"github.com/imbroker/imbroker/internal/netlisten"
+	"github.com/imbroker/imbroker/internal/refusals"
 	"github.com/imbroker/imbroker/internal/usersig"
 	"github.com/imbroker/imbroker/internal/wslistener"
 )
@@ -34,21 +36,23 @@ const (
 // the delivery workers) before the store opens, since the store delivers
 // through it; Serve gives it the domain services and starts listening.
 type Server struct {
-	cfg     config.Config
-	log     *slog.Logger
-	signer  *usersig.Signer
-	tasks   Tasks
-	mq      *mqtt.Server
-	fix     *mochifix.Hook // mends mochi; also tells when a connection is attached
-	anon    anonIDs        // ordinary anonymous ClientIDs against users' (anonids.go)
-	deliver *deliverer
-	conns   conns             // each user connection's state; each user's devices [IM-DEVICES]
-	addrs   map[string]string // listener id -> bound host:port
-	urls    map[string]string // listener id -> what clients dial, e.g. ws://host:port/mqtt
+	cfg       config.Config
+	log       *slog.Logger
+	signer    *usersig.Signer
+	tasks     Tasks
+	mq        *mqtt.Server
+	fix       *mochifix.Hook // mends mochi; also tells when a connection is attached
+	anon      anonIDs        // ordinary anonymous ClientIDs against users' (anonids.go)
+	deliver   *deliverer
+	conns     conns                // each user connection's state; each user's devices [IM-DEVICES]
+	addrs     map[string]string    // listener id -> bound host:port
+	urls      map[string]string    // listener id -> what clients dial, e.g. ws://host:port/mqtt
+	listeners []listeners.Listener // bound, in addListeners order
 
-	pipelined sync.WaitGroup // ack writers: sends whose PUBACK waits for their commit (acks.go)
-	refused   atomic.Int64   // publishes refused with an error
-	syncs     atomic.Int64   // sync requests served
+	pipelined sync.WaitGroup     // ack writers: sends whose PUBACK waits for their commit (acks.go)
+	refused   atomic.Int64       // publishes refused with an error
+	refusals  *refusals.Recorder // every refusal, logged rate-limited and counted (refusals.go)
+	syncs     atomic.Int64       // sync requests served
 
 	Services // set by Serve, before the first client connects
 }
@@ -65,6 +69,10 @@ type Options struct {
 // the delivery workers. Nothing listens yet.
 func New(o Options) (_ *Server, err error) {
 	s := &Server{cfg: o.Config, log: o.Log, signer: o.Signer, tasks: o.Tasks, addrs: map[string]string{}, urls: map[string]string{}}
+	s.refusals = refusals.New(o.Log.With("component", "mqtt"), o.Config.Log.RefusalRate, o.Config.Log.RefusalBurst)
+	if s.cfg.MQTT.MaxClients, err = maxClients(s.cfg.MQTT, o.Log); err != nil {
+		return nil, err
+	}
 	s.mq = mqtt.New(&mqtt.Options{
 		InlineClient:             true,
 		Capabilities:             s.capabilities(),
@@ -148,7 +156,7 @@ func (s *Server) addListeners() error {
 	m := s.cfg.MQTT
 	var ls []listeners.Listener
 	if m.TCP != "" {
-		ls = append(ls, listeners.NewTCP(listeners.Config{ID: ListenerTCP, Address: m.TCP}))
+		ls = append(ls, netlisten.NewMQTT(netlisten.MQTTOptions{ID: ListenerTCP, Address: m.TCP, ConnectTimeout: m.ConnectTimeout, Log: s.listenerLog(), Ended: s.connEnded}))
 	}
 	if m.TLS.Address != "" {
 		cert, err := tls.LoadX509KeyPair(m.TLS.CertFile, m.TLS.KeyFile)
@@ -156,20 +164,26 @@ func (s *Server) addListeners() error {
 			return fmt.Errorf("load mqtt.tls certificate: %w", err)
 		}
 		tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		ls = append(ls, listeners.NewTCP(listeners.Config{ID: ListenerTLS, Address: m.TLS.Address, TLSConfig: tc}))
+		ls = append(ls, netlisten.NewMQTT(netlisten.MQTTOptions{ID: ListenerTLS, Address: m.TLS.Address, TLSConfig: tc, ConnectTimeout: m.ConnectTimeout, Log: s.listenerLog(), Ended: s.connEnded}))
 	}
 	if m.WS != "" {
-		ls = append(ls, wslistener.New(wslistener.Options{ID: ListenerWS, Address: m.WS, Path: m.WSPath, AllowedOrigins: m.WSAllowedOrigins}))
+		ls = append(ls, wslistener.New(wslistener.Options{ID: ListenerWS, Address: m.WS, Path: m.WSPath, AllowedOrigins: m.WSAllowedOrigins,
+			ConnectTimeout: m.ConnectTimeout, OriginRefused: s.originRefused, Log: s.listenerLog(), Ended: s.connEnded}))
 	}
 	for _, l := range ls {
 		if err := s.mq.AddListener(l); err != nil { // binds now: errors surface here
 			return fmt.Errorf("mqtt listener %s on %s: %w", l.ID(), l.Address(), err)
 		}
 		s.addrs[l.ID()] = l.Address()
+		s.listeners = append(s.listeners, l)
 		s.urls[l.ID()] = listenerURL(l)
 	}
 	return nil
 }
+
+// listenerLog is the listeners' logger: the broker's, not mochi's, which
+// drops everything below Error (mochifix.Logger).
+func (s *Server) listenerLog() *slog.Logger { return s.log.With("component", "mqtt") }
 
 // listenerURL is the address clients dial, in the form MQTT clients take:
 // tcp://host:port, ssl://host:port, ws://host:port/path, wss://host:port/path.
@@ -181,6 +195,19 @@ func listenerURL(l listeners.Listener) string {
 		return "ssl://" + l.Address()
 	}
 	return "tcp://" + l.Address()
+}
+
+// ListenersErr reports the first listener that stopped accepting for good
+// (not a deliberate Close), for /readyz; nil while all accept.
+func (s *Server) ListenersErr() error {
+	for _, l := range s.listeners {
+		if f, ok := l.(interface{ Err() error }); ok {
+			if err := f.Err(); err != nil {
+				return fmt.Errorf("mqtt listener %s stopped accepting: %w", l.ID(), err)
+			}
+		}
+	}
+	return nil
 }
 
 // Addr returns the bound address of a listener (ListenerTCP, ...), or "".

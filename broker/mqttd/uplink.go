@@ -3,6 +3,7 @@ package mqttd
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/imbroker/imbroker/broker/groups"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/internal/mochifix"
+	"github.com/imbroker/imbroker/internal/refusals"
 )
 
 const (
@@ -78,6 +80,7 @@ func (s *Server) refusal(cl *mqtt.Client, pk packets.Packet, topic string, err e
 		s.log.Error("publish failed", "user", user, "topic", topic, "error", err)
 	}
 	s.refused.Add(1)
+	s.refuse(cl, refusals.Publish, e.Code, "publish to "+strconv.Quote(topic)+": "+e.Info)
 	if user != "" && (cl.Properties.ProtocolVersion < 5 || pk.FixedHeader.Qos == 0) {
 		s.reply(cl, pk, newSendReply(topic, pk.Payload, e))
 	}

@@ -24,6 +24,10 @@ type Authorizer interface {
 	CanPublish(cl *mqtt.Client, topic string) bool
 	// CanRead reports whether cl may subscribe to a filter or receive on a topic.
 	CanRead(cl *mqtt.Client, topicOrFilter string) bool
+	// SubscribeRefused is told of each SUBSCRIBE filter answered with a
+	// failure reason code (>= 0x80), whoever refused it: CanRead, or mochi
+	// for an invalid filter; refusals are logged and counted.
+	SubscribeRefused(cl *mqtt.Client, filter string, reason byte)
 }
 
 // Options configure the hook.
@@ -48,7 +52,7 @@ func (h *Hook) ID() string { return "imbroker-auth" }
 
 // Provides lists the events this hook handles.
 func (h *Hook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnDisconnect}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSubscribed, mqtt.OnDisconnect}, []byte{b})
 }
 
 // Init takes *Options.
@@ -85,6 +89,15 @@ func (h *Hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return h.opts.Authorizer.CanPublish(cl, topic)
 	}
 	return h.opts.Authorizer.CanRead(cl, topic)
+}
+
+// OnSubscribed reports the filters refused in the SUBACK about to be sent.
+func (h *Hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []byte) {
+	for i, rc := range reasonCodes {
+		if rc >= packets.ErrUnspecifiedError.Code && i < len(pk.Filters) {
+			h.opts.Authorizer.SubscribeRefused(cl, pk.Filters[i].Filter, rc)
+		}
+	}
 }
 
 // OnDisconnect forgets the connection, should OnConnectAuthenticate not

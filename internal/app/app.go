@@ -18,6 +18,7 @@ import (
 	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/broker/relations"
 	"github.com/imbroker/imbroker/config"
+	"github.com/imbroker/imbroker/internal/netlisten"
 	"github.com/imbroker/imbroker/rest"
 )
 
@@ -52,11 +53,14 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, erro
 		close(a.httpDone)
 		return a, nil
 	}
-	a.httpLn, err = net.Listen("tcp", cfg.HTTP.Address)
+	ln, err := net.Listen("tcp", cfg.HTTP.Address)
 	if err != nil {
 		_ = b.Shutdown(ctx)
 		return nil, fmt.Errorf("http listener on %s: %w", cfg.HTTP.Address, err)
 	}
+	// net/http retries temporary accept errors itself but logs every one;
+	// the wrapper waits and logs rate-limited, as the MQTT listeners do.
+	a.httpLn = netlisten.Wrap(ln, netlisten.Options{Name: "http", Log: log})
 	a.http = &http.Server{
 		Handler:           rest.NewRouter(rest.Deps{Ready: b, Metrics: metricsHandler(b), Pprof: cfg.HTTP.Pprof, V4: &rest.V4{Admin: b, Relations: b.Relations(), Messages: b.Messages(), Conversations: b.Conversations(), Groups: b.Groups(), App: cfg.App, REST: cfg.REST, Log: log}}),
 		ReadHeaderTimeout: cfg.HTTP.ReadTimeout,

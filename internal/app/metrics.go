@@ -2,12 +2,14 @@ package app
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/imbroker/imbroker/broker"
+	"github.com/imbroker/imbroker/internal/refusals"
 	"github.com/imbroker/imbroker/storage"
 )
 
@@ -44,7 +46,7 @@ func metricsHandler(b *broker.Broker) http.Handler {
 		Help: "Batches the group commits carried (one per message send or change); divided by group commits, the average group."}, store(func(s storage.Stats) float64 { return float64(s.Batches) })))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "imbroker", Name: "store_queue_length",
 		Help: "Batches waiting for the committer (storage.max_queue at most)."}, store(func(s storage.Stats) float64 { return float64(s.Queued) })))
-	reg.MustRegister(commitHistogram{b})
+	reg.MustRegister(commitHistogram{b}, refusalCounters{b})
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
@@ -64,4 +66,35 @@ func (h commitHistogram) Collect(ch chan<- prometheus.Metric) {
 		buckets[le] = st.CommitCounts[i]
 	}
 	ch <- prometheus.MustNewConstHistogram(commitDesc, st.Groups, st.CommitSeconds, buckets)
+}
+
+// refusalCounters exports the refusals the broker counted, by reason (every
+// reason, zeros included, so alerts can be written before the first) and by
+// reason and Tencent code.
+type refusalCounters struct{ b *broker.Broker }
+
+var (
+	refusalDesc = prometheus.NewDesc("imbroker_refusals_total",
+		"Refusals by reason: login, subscribe, publish, ws_origin, req_rate, server_busy (each also logged at Warn, rate-limited).", []string{"reason"}, nil)
+	refusalCodeDesc = prometheus.NewDesc("imbroker_refusals_by_code_total",
+		"Refusals by reason and Tencent error code (0: none, as for ws_origin and server_busy).", []string{"reason", "code"}, nil)
+)
+
+func (r refusalCounters) Describe(ch chan<- *prometheus.Desc) {
+	ch <- refusalDesc
+	ch <- refusalCodeDesc
+}
+
+func (r refusalCounters) Collect(ch chan<- prometheus.Metric) {
+	byReason := map[string]int64{}
+	for _, reason := range refusals.Reasons {
+		byReason[reason] = 0
+	}
+	for k, n := range r.b.Refusals() {
+		byReason[k.Reason] += n
+		ch <- prometheus.MustNewConstMetric(refusalCodeDesc, prometheus.CounterValue, float64(n), k.Reason, strconv.Itoa(k.Code))
+	}
+	for reason, n := range byReason {
+		ch <- prometheus.MustNewConstMetric(refusalDesc, prometheus.CounterValue, float64(n), reason)
+	}
 }

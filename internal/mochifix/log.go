@@ -17,7 +17,11 @@ import (
 //     every OnPublish hook returning an error (Hooks.OnPublish), although a
 //     packets.Code is how a hook refuses a publish with a reason: refusals
 //     are expected traffic, counted and logged by the broker itself. PR #438
-//     exempted only CodeSuccessIgnore.
+//     exempted only CodeSuccessIgnore;
+//   - it logs "publish packet rejected" at Debug, with the whole packet, for
+//     every publish a hook answers with ErrRejectPacket, which imbroker's
+//     pipelined sends use for every accepted send (their PUBACK is written
+//     once durable): accepted sends would read as rejected.
 func Logger(log *slog.Logger, debug bool) *slog.Logger {
 	min := slog.LevelError
 	if debug {
@@ -27,7 +31,10 @@ func Logger(log *slog.Logger, debug bool) *slog.Logger {
 }
 
 // publishPacketError is the message mochi logs a refused publish with.
-const publishPacketError = "publish packet error"
+const (
+	publishPacketError    = "publish packet error"
+	publishPacketRejected = "publish packet rejected"
+)
 
 type logFilter struct {
 	slog.Handler
@@ -39,7 +46,7 @@ func (f logFilter) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (f logFilter) Handle(ctx context.Context, r slog.Record) error {
-	if r.Message == publishPacketError {
+	if r.Message == publishPacketError || r.Message == publishPacketRejected {
 		return nil
 	}
 	return f.Handler.Handle(ctx, r)

@@ -9,7 +9,9 @@
 // send); when a client offers both, "mqtt" is echoed. A client offering
 // neither still connects, with no subprotocol in the reply. A refused Origin
 // gets 403 with a short text body and a Warn log line (at most one a second
-// per listener, counting the refusals in between).
+// per listener, counting the refusals in between), or is reported to
+// Options.OriginRefused, which the broker uses to log and count it with its
+// other refusals.
 package wslistener
 
 import (
@@ -25,6 +27,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/imbroker/imbroker/internal/netlisten"
 )
 
 // Options configures a Listener; it mirrors listeners.Config plus the
@@ -36,6 +40,19 @@ type Options struct {
 	TLSConfig         *tls.Config   // non-nil serves wss
 	AllowedOrigins    []string      // empty allows all; else exact Origin match (no Origin header is allowed, e.g. native clients)
 	ReadHeaderTimeout time.Duration // bounds slow-loris handshakes; 0 means 10s
+	// ConnectTimeout, when positive, bounds the time from the upgrade to a
+	// complete CONNECT (mqtt.connect_timeout): it is the upgraded
+	// connection's deadline until mochi sets the keepalive one.
+	ConnectTimeout time.Duration
+	// OriginRefused, when set, is told of each refused Origin instead of
+	// the listener logging it (the broker logs and counts refusals).
+	OriginRefused func(origin, remote string)
+	// Ended, when set, is told how each upgraded connection's session
+	// ended (the error mochi's EstablishConnection returned, or nil).
+	Ended func(remote string, err error)
+	// Log, when set, is used instead of the logger mochi passes to Init
+	// (which imbroker filters below Error).
+	Log *slog.Logger
 }
 
 // ErrInvalidMessage is returned by a connection's Read when the peer sends a
@@ -51,6 +68,7 @@ type Listener struct {
 
 	mu        sync.Mutex
 	ln        net.Listener
+	accept    *netlisten.Listener // ln, or under ln when TLS: keeps accepting after EMFILE
 	srv       *http.Server
 	establish listeners.EstablishFn
 	conns     map[*websocket.Conn]struct{} // upgraded conns, closed on Close in case mochi never saw them
@@ -148,13 +166,20 @@ func (l *Listener) Protocol() string {
 
 // Init binds the address so that bind errors surface from AddListener.
 func (l *Listener) Init(log *slog.Logger) error {
+	if l.opts.Log != nil {
+		log = l.opts.Log
+	}
 	if log == nil {
 		log = slog.Default()
 	}
-	ln, err := net.Listen("tcp", l.opts.Address)
+	raw, err := net.Listen("tcp", l.opts.Address)
 	if err != nil {
 		return err
 	}
+	// net/http's Serve also retries temporary accept errors, but logs each
+	// one; the wrapper waits and logs rate-limited, like the MQTT listeners.
+	accept := netlisten.Wrap(raw, netlisten.Options{Name: l.opts.ID, Log: log})
+	var ln net.Listener = accept
 	if l.opts.TLSConfig != nil {
 		cfg := l.opts.TLSConfig.Clone()
 		cfg.NextProtos = []string{"http/1.1"} // WebSocket upgrades need HTTP/1.1; never negotiate h2
@@ -166,7 +191,7 @@ func (l *Listener) Init(log *slog.Logger) error {
 		_ = ln.Close()
 		return errors.New("wslistener: Init called twice or after Close")
 	}
-	l.log, l.ln = log, ln
+	l.log, l.ln, l.accept = log, ln, accept
 	l.srv = &http.Server{
 		Handler:           http.HandlerFunc(l.handle),
 		ReadHeaderTimeout: l.opts.ReadHeaderTimeout,
@@ -188,6 +213,16 @@ func (l *Listener) Serve(establish listeners.EstablishFn) {
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		l.log.Error("websocket listener stopped", "listener", l.opts.ID, "error", err)
 	}
+}
+
+// Err reports why the listener stopped accepting for good, or nil.
+func (l *Listener) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.accept == nil {
+		return nil
+	}
+	return l.accept.Err()
 }
 
 // Close stops accepting, lets mochi disconnect its clients via closeClients,
@@ -221,6 +256,10 @@ func (l *Listener) checkOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" || len(l.opts.AllowedOrigins) == 0 || slices.Contains(l.opts.AllowedOrigins, origin) {
 		return true
+	}
+	if l.opts.OriginRefused != nil {
+		l.opts.OriginRefused(origin, r.RemoteAddr)
+		return false
 	}
 	if n := l.refusals.note(); n > 0 {
 		l.log.Warn("websocket origin refused", "listener", l.opts.ID, "origin", origin,
@@ -276,8 +315,16 @@ func (l *Listener) handle(w http.ResponseWriter, r *http.Request) {
 		l.mu.Unlock()
 		_ = c.Close()
 	}()
-	if err := establish(l.opts.ID, &wsConn{ws: c}); err != nil {
+	wc := &wsConn{ws: c}
+	if l.opts.ConnectTimeout > 0 {
+		_ = wc.SetDeadline(time.Now().Add(l.opts.ConnectTimeout)) // mochi replaces it after CONNECT
+	}
+	err = establish(l.opts.ID, wc)
+	if err != nil {
 		l.log.Debug("websocket client ended", "listener", l.opts.ID, "remote", c.RemoteAddr().String(), "error", err)
+	}
+	if l.opts.Ended != nil {
+		l.opts.Ended(c.RemoteAddr().String(), err)
 	}
 }
 
