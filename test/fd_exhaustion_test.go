@@ -129,3 +129,26 @@ func TestE2E_ProcessRefusesMaxClientsOverFileLimit(t *testing.T) {
 		}
 	}
 }
+
+// With the default max_clients (0) a hard limit below mqtt.fd_reserve, as
+// some hosts give (1024), does not stop the broker: it keeps a quarter of the
+// limit for the store and HTTP, warns, and serves.
+func TestE2E_ProcessStartsUnderSmallFileLimit(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfigWith(t, dir, "", "", "")
+	p := startCmd(t, underFileLimit(t, "1024", "-config", cfg))
+	warn := p.logWhere(func(l map[string]any) bool {
+		return l["level"] == "WARN" && strings.HasPrefix(l["msg"].(string), "open-file limit is below mqtt.fd_reserve")
+	})
+	if warn == nil || warn["max_clients"] != 768.0 {
+		t.Fatalf("warning %v, want max_clients 768 (1024 less a quarter)", warn)
+	}
+	resp, err := http.Get("http://" + p.addrs["http"] + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz %d, want 200", resp.StatusCode)
+	}
+}

@@ -28,6 +28,12 @@ func maxClients(m config.MQTT, log *slog.Logger) (int64, error) {
 	if limit > 1<<62 {
 		room = 1 << 62
 	}
+	if room < 1 && m.MaxClients == 0 {
+		// A small hard limit (1024 on some hosts) must not stop the default
+		// configuration from starting: keep a quarter for the store and HTTP.
+		room = int64(limit) - int64(limit)/4
+		log.Warn("open-file limit is below mqtt.fd_reserve; keeping a quarter of it for the store and HTTP", "limit", limit, "fd_reserve", m.FDReserve, "max_clients", room)
+	}
 	log.Info("open-file limit", "limit", limit, "soft_limit_before", before, "fd_reserve", m.FDReserve, "max_clients", cmpOr(m.MaxClients, room))
 	if room < 1 {
 		return 0, fmt.Errorf("open-file limit %d leaves no room for MQTT connections after mqtt.fd_reserve %d: raise the limit (ulimit -n, systemd LimitNOFILE) or lower mqtt.fd_reserve", limit, m.FDReserve)
