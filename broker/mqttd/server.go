@@ -156,7 +156,7 @@ func (s *Server) addListeners() error {
 	m := s.cfg.MQTT
 	var ls []listeners.Listener
 	if m.TCP != "" {
-		ls = append(ls, netlisten.NewMQTT(netlisten.MQTTOptions{ID: ListenerTCP, Address: m.TCP, ConnectTimeout: m.ConnectTimeout, Log: s.listenerLog(), Ended: s.connEnded}))
+		ls = append(ls, netlisten.NewMQTT(netlisten.MQTTOptions{ID: ListenerTCP, Address: m.TCP, ConnectTimeout: m.ConnectTimeout, Log: s.listenerLog(), Ended: s.connEnded, Sessions: &s.mq.Listeners.ClientsWg}))
 	}
 	if m.TLS.Address != "" {
 		cert, err := tls.LoadX509KeyPair(m.TLS.CertFile, m.TLS.KeyFile)
@@ -164,7 +164,7 @@ func (s *Server) addListeners() error {
 			return fmt.Errorf("load mqtt.tls certificate: %w", err)
 		}
 		tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		ls = append(ls, netlisten.NewMQTT(netlisten.MQTTOptions{ID: ListenerTLS, Address: m.TLS.Address, TLSConfig: tc, ConnectTimeout: m.ConnectTimeout, Log: s.listenerLog(), Ended: s.connEnded}))
+		ls = append(ls, netlisten.NewMQTT(netlisten.MQTTOptions{ID: ListenerTLS, Address: m.TLS.Address, TLSConfig: tc, ConnectTimeout: m.ConnectTimeout, Log: s.listenerLog(), Ended: s.connEnded, Sessions: &s.mq.Listeners.ClientsWg}))
 	}
 	if m.WS != "" {
 		ls = append(ls, wslistener.New(wslistener.Options{ID: ListenerWS, Address: m.WS, Path: m.WSPath, AllowedOrigins: m.WSAllowedOrigins,

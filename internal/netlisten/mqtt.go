@@ -23,6 +23,13 @@ type MQTTOptions struct {
 	// Ended, when set, is told how each connection's session ended (the
 	// error mochi's EstablishConnection returned; nil for a clean end).
 	Ended func(remote string, err error)
+	// Sessions, when set, is mochi's Listeners.ClientsWg. Each accepted
+	// connection is added to it before Close can return, so the first Add
+	// is ordered before mochi's CloseAll waits on it: mochi's attachClient
+	// adds only once the session goroutine runs, which may be after the
+	// Wait began (a WaitGroup misuse the race detector reports; mochi
+	// v2.7.9's own listeners have it too).
+	Sessions *sync.WaitGroup
 }
 
 // MQTT is mochi's listeners.TCP rebuilt on Listener. It replaces mochi's
@@ -109,7 +116,20 @@ func (l *MQTT) Serve(establish listeners.EstablishFn) {
 		if err != nil {
 			return // closed, or failed for good (ln.Err, logged there)
 		}
+		if wg := l.opts.Sessions; wg != nil {
+			l.mu.Lock()
+			if l.closed {
+				l.mu.Unlock()
+				_ = c.Close()
+				return
+			}
+			wg.Add(1)
+			l.mu.Unlock()
+		}
 		go func() {
+			if wg := l.opts.Sessions; wg != nil {
+				defer wg.Done()
+			}
 			err := establish(l.opts.ID, c)
 			if err != nil {
 				l.log.Debug("mqtt connection ended", "listener", l.opts.ID, "remote", c.RemoteAddr().String(), "error", err)
