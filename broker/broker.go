@@ -76,7 +76,14 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 	case src.FromEnv:
 		log.Info("app secret key from environment", "variable", config.EnvSecretKey)
 	}
-	b := &Broker{cfg: cfg, log: log, signer: usersig.New(cfg.App.SDKAppID, key),
+	signer := usersig.New(cfg.App.SDKAppID, key)
+	if signer.PublicKey, err = cfg.App.VerifyKey(); err != nil {
+		return nil, err
+	}
+	if signer.PublicKey != nil {
+		log.Info("UserSig v1 (ECDSA) enabled beside v2", "curve", signer.PublicKey.Curve)
+	}
+	b := &Broker{cfg: cfg, log: log, signer: signer,
 		tasks: tasks.New(), convCache: convs.NewCache(convs.CacheRecords)}
 	b.callbacks = newCallbacks(cfg, log)
 	defer func() {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/imbroker/imbroker/internal/usersig"
 )
 
 // EnvSecretKey overrides app.secret_key when set, so the key can stay out of files.
@@ -43,6 +45,36 @@ type App struct {
 	SDKAppID  uint64 `yaml:"sdk_app_id"` // Tencent-style SDKAppID; default 1400000000
 	SecretKey string `yaml:"secret_key"` // HMAC key for UserSig; empty = generated once and kept in storage.dir
 	Admin     string `yaml:"admin"`      // app admin identifier; default "administrator"
+	// PublicKey enables UserSig v1 (ECDSA-SHA256, apps created before
+	// Tencent's 2019 switch to HMAC) beside v2: the app's EC public key as
+	// PEM text ("-----BEGIN PUBLIC KEY-----...") or the path of a PEM file;
+	// P-224, P-256, P-384, P-521 or secp256k1. Empty (default): v2 only.
+	PublicKey string `yaml:"public_key"`
+}
+
+// VerifyKey parses app.public_key; nil when unset.
+func (a App) VerifyKey() (*usersig.PublicKey, error) {
+	pemText, err := a.PublicKeyPEM()
+	if err != nil || pemText == nil {
+		return nil, err
+	}
+	return usersig.ParsePublicKey(pemText)
+}
+
+// PublicKeyPEM returns app.public_key's PEM text: the value itself when it
+// holds a PEM block, else the content of the file it names; "" when unset.
+func (a App) PublicKeyPEM() ([]byte, error) {
+	if a.PublicKey == "" {
+		return nil, nil
+	}
+	if strings.Contains(a.PublicKey, "-----BEGIN") {
+		return []byte(a.PublicKey), nil
+	}
+	b, err := os.ReadFile(a.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("app.public_key: %w", err)
+	}
+	return b, nil
 }
 
 // MQTT configures the MQTT listeners and protocol limits.

@@ -21,6 +21,9 @@ func (c *Config) Validate() error {
 	if err := ids.CheckUserID(c.App.Admin); err != nil {
 		v.add("app.admin", err.Error())
 	}
+	if _, err := c.App.VerifyKey(); err != nil {
+		v.add("app.public_key", err.Error())
+	}
 
 	v.addr("mqtt.tcp", c.MQTT.TCP, true)
 	v.addr("mqtt.ws", c.MQTT.WS, true)

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/imbroker/imbroker/broker"
 	"github.com/imbroker/imbroker/config"
@@ -15,12 +16,16 @@ import (
 	"github.com/imbroker/imbroker/internal/usersig"
 )
 
-const usersigUsage = `Usage: imbroker usersig -user ID [-expire SECONDS] [-config FILE] [-data DIR]
+const usersigUsage = `Usage: imbroker usersig -user ID [-expire SECONDS] [-config FILE] [-data DIR] [-private-key FILE]
 
 Prints a UserSig for ID, signed with the broker's app secret key: IMBROKER_SECRET_KEY,
 else app.secret_key from the config, else the key file {storage.dir}/secret_key
 that the broker creates on its first start. usersig never creates a key: point it
 at the config the broker runs with (-config) or at the broker's data dir (-data).
+
+With -private-key it prints a v1 (ECDSA-SHA256) UserSig instead, signed with that
+PEM EC private key (P-224, P-256, P-384, P-521 or secp256k1; SEC 1 or PKCS #8);
+the broker accepts it when app.public_key holds the matching public key.
 
 Flags:
 `
@@ -34,6 +39,7 @@ func runUsersig(args []string, stdout, stderr io.Writer) int {
 	dataDir := fl.String("data", "", "the broker's data dir holding secret_key (overrides storage.dir)")
 	user := fl.String("user", "", "the UserID to sign for (required)")
 	expire := fl.Int64("expire", 180*86400, "validity in seconds")
+	privPath := fl.String("private-key", "", "sign a v1 (ECDSA) UserSig with this PEM EC private key")
 	fl.Usage = func() {
 		fmt.Fprint(fl.Output(), usersigUsage)
 		fl.PrintDefaults()
@@ -64,6 +70,9 @@ func runUsersig(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(2, "%v", err)
 	}
+	if *privPath != "" {
+		return signV1(*privPath, cfg.App.SDKAppID, *user, *expire, stdout, fail)
+	}
 	if *dataDir != "" {
 		cfg.Storage.Dir, cfg.Storage.InMemory = *dataDir, false
 	}
@@ -76,6 +85,24 @@ func runUsersig(args []string, stdout, stderr io.Writer) int {
 		return fail(1, "%v", err)
 	}
 	sig, err := usersig.New(cfg.App.SDKAppID, key).Gen(*user, *expire)
+	if err != nil {
+		return fail(1, "%v", err)
+	}
+	fmt.Fprintln(stdout, sig)
+	return 0
+}
+
+// signV1 prints a v1 UserSig signed with the private key in path.
+func signV1(path string, appID uint64, user string, expire int64, stdout io.Writer, fail func(int, string, ...any) int) int {
+	pemText, err := os.ReadFile(path)
+	if err != nil {
+		return fail(1, "-private-key: %v", err)
+	}
+	key, err := usersig.ParsePrivateKey(pemText)
+	if err != nil {
+		return fail(1, "-private-key %s: %v", path, err)
+	}
+	sig, err := usersig.GenV1(key, appID, user, time.Now(), expire)
 	if err != nil {
 		return fail(1, "%v", err)
 	}

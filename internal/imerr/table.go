@@ -33,6 +33,7 @@ var (
 	UserSigVerify  = row("UserSigVerify", 70009, ReasonBadCredentials, "UserSig verification failed")
 	UserSigUser    = row("UserSigUser", 70013, ReasonNotAuthorized, "UserID does not match the UserSig")
 	UserSigApp     = row("UserSigApp", 70014, ReasonNotAuthorized, "SDKAppID does not match the UserSig")
+	UserSigNoKey   = row("UserSigNoKey", 70016, ReasonBadCredentials, "public key not found: v1 (ECDSA) UserSigs need app.public_key")
 	AccountUnknown = row("AccountUnknown", 70107, ReasonImplementation, "UserID does not exist")
 	// A login refused at devices.max_per_user (on_exceed: refuse): Tencent's
 	// "login throttled" is the refusal nearest to it.

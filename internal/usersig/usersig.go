@@ -47,10 +47,13 @@ const MaxLen = 4096
 // exactly as the official Go library declares it, so URL-safe in queries.
 var encoding = base64.NewEncoding("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789*-").WithPadding('_')
 
-// Signer holds one app's SDKAppID and secret key.
+// Signer holds one app's SDKAppID, secret key and, for v1 UserSigs,
+// public key.
 type Signer struct {
 	AppID uint64
 	Key   []byte // the console key's UTF-8 bytes; Tencent does not hex-decode it
+	// PublicKey verifies v1 (ECDSA) UserSigs; nil: only v2 is accepted.
+	PublicKey *PublicKey
 }
 
 // New returns a Signer for appID with the console secret key.
@@ -126,6 +129,14 @@ func encode(d *Doc, level int) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return compressLevel(js, level)
+}
+
+// compress is compressLevel at the best compression.
+func compress(js []byte) (string, error) { return compressLevel(js, zlib.BestCompression) }
+
+// compressLevel deflates js into a zlib stream in the UserSig base64.
+func compressLevel(js []byte, level int) (string, error) {
 	var b bytes.Buffer
 	zw, err := zlib.NewWriterLevel(&b, level)
 	if err != nil {
@@ -146,29 +157,54 @@ func rangeOK(t, expire int64) bool { return t >= 0 && expire >= 0 && expire <= m
 // Decode parses a UserSig without checking its HMAC (fields for diagnostics
 // and tests). Every failure, including oversized input, is ErrMalformed.
 func Decode(sig string) (Doc, error) {
+	js, err := inflate(sig)
+	if err != nil {
+		return Doc{}, err
+	}
+	return decodeV2(js)
+}
+
+// inflate undoes the base64 and zlib layers; every failure is ErrMalformed.
+func inflate(sig string) ([]byte, error) {
 	if len(sig) > MaxLen {
-		return Doc{}, ErrMalformed
+		return nil, ErrMalformed
 	}
 	raw, err := encoding.DecodeString(sig)
 	if err != nil {
-		return Doc{}, ErrMalformed
+		return nil, ErrMalformed
 	}
 	zr, err := zlib.NewReader(bytes.NewReader(raw))
 	if err != nil {
-		return Doc{}, ErrMalformed
+		return nil, ErrMalformed
 	}
 	// Read one byte past the limit to tell "exactly MaxLen" from "more";
 	// reading to EOF is also what makes zlib check the Adler-32 trailer.
 	js, err := io.ReadAll(io.LimitReader(zr, MaxLen+1))
 	if err != nil || len(js) > MaxLen {
-		return Doc{}, ErrMalformed
+		return nil, ErrMalformed
 	}
+	return js, nil
+}
+
+// isV1 reports whether the JSON document is a v1 ticket: it carries
+// TLS.version (v1) and no TLS.ver (v2).
+func isV1(js []byte) bool {
+	var probe struct {
+		Ver     *json.RawMessage `json:"TLS.ver"`
+		Version *json.RawMessage `json:"TLS.version"`
+	}
+	return json.Unmarshal(js, &probe) == nil && probe.Ver == nil && probe.Version != nil
+}
+
+// decodeV2 parses a v2 JSON document.
+func decodeV2(js []byte) (Doc, error) {
+	var err error
 	var w wire
 	// Typed fields make json refuse numbers given as strings, and vice versa.
 	if json.Unmarshal(js, &w) != nil {
 		return Doc{}, ErrMalformed
 	}
-	// A v1 (ECDSA) sig has TLS.version etc. instead, so it fails here too.
+	// A v1 (ECDSA) sig has TLS.version etc. instead, so it fails here.
 	if w.Ver == nil || *w.Ver != "2.0" || w.Identifier == nil || w.SDKAppID == nil ||
 		w.Expire == nil || w.Time == nil || w.Sig == nil || !rangeOK(*w.Time, *w.Expire) {
 		return Doc{}, ErrMalformed
@@ -183,14 +219,23 @@ func Decode(sig string) (Doc, error) {
 }
 
 // Verify checks sig for userID at time now; returns the expiry time on success.
-// The HMAC is checked before expiry so a forged sig never reports "expired".
+// A v2 sig is checked with the HMAC key, a v1 sig (v1.go) with PublicKey.
+// The signature is checked before expiry so a forged sig never reports
+// "expired".
 // A sig carrying TLS.userbuf (TRTC PrivateMapKey) is accepted if its HMAC,
 // which covers the userbuf, matches; IM itself never issues one.
 func (s *Signer) Verify(userID, sig string, now time.Time) (expiresAt time.Time, err error) {
 	if sig == "" {
 		return time.Time{}, ErrEmpty
 	}
-	d, err := Decode(sig)
+	js, err := inflate(sig)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if isV1(js) {
+		return s.verifyV1(js, userID, now)
+	}
+	d, err := decodeV2(js)
 	switch {
 	case err != nil:
 		return time.Time{}, err

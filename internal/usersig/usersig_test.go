@@ -233,8 +233,8 @@ func TestVerifyErrors(t *testing.T) {
 		{"negative expire", "xiaojun", json(strings.Replace("{"+okJSON+","+okSig+"}", "15552000", "-1", 1)), now, ErrMalformed},
 		{"overflowing expiry", "xiaojun", json(strings.Replace("{"+okJSON+","+okSig+"}", "15552000", "9223372036854775807", 1)), now, ErrMalformed},
 		{"userbuf not base64", "xiaojun", json("{" + okJSON + `,"TLS.userbuf":"!!",` + okSig + "}"), now, ErrMalformed},
-		{"v1 field names", "xiaojun", json(`{"TLS.account_type":"0","TLS.identifier":"xiaojun","TLS.appid_at_3rd":"0",` +
-			`"TLS.sdk_appid":"1400000000","TLS.expire_after":"15552000","TLS.version":"201610110000","TLS.time":"1700000000","TLS.sig":"MEUCIQ=="}`), now, ErrMalformed},
+		{"v1 without app.public_key", "xiaojun", json(`{"TLS.account_type":"0","TLS.identifier":"xiaojun","TLS.appid_at_3rd":"0",` +
+			`"TLS.sdk_appid":"1400000000","TLS.expire_after":"15552000","TLS.version":"201610110000","TLS.time":"1700000000","TLS.sig":"MEUCIQ=="}`), now, ErrNoPublicKey},
 		{"oversized input", "xiaojun", officialB + strings.Repeat("A", MaxLen), now, ErrMalformed},
 		{"zip bomb", "xiaojun", bomb, now, ErrMalformed},
 	}
