@@ -15,6 +15,7 @@ import (
 	"github.com/imbroker/imbroker/broker/groups"
 	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/broker/mqttd"
+	"github.com/imbroker/imbroker/broker/push"
 	"github.com/imbroker/imbroker/broker/relations"
 	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/config"
@@ -39,6 +40,7 @@ type Broker struct {
 	messages  *messages.Service  // the one-to-one send path, stamps and resends
 	convs     *convs.Service     // conversations: list, read, history, recall, receipts
 	groups    *groups.Service    // groups: state and rules, group.* ops, group sends
+	push      *push.Service      // all-member push: attributes, tags, push tasks
 	convCache *convs.Cache       // conversation records as convs' updates last encoded them
 
 	ready    atomic.Bool
@@ -123,6 +125,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 		Status: b.relations, Callbacks: b.callbacks, Ops: reg}); err != nil {
 		return nil, err
 	}
+	b.push.Resume() // push tasks a shutdown interrupted go on (owned by b.tasks)
 	b.retention = b.startRetention() // last: no error path after it leaves it running
 	b.ready.Store(true)
 	return b, nil

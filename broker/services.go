@@ -8,6 +8,7 @@ import (
 	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/broker/mqttd"
 	"github.com/imbroker/imbroker/broker/ops"
+	"github.com/imbroker/imbroker/broker/push"
 	"github.com/imbroker/imbroker/broker/relations"
 	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/callbacks"
@@ -44,6 +45,9 @@ var (
 	_ mqttd.Status    = (*relations.Service)(nil)
 	_ mqttd.Callbacks = (*callbacks.Client)(nil)
 	_ mqttd.Tasks     = (*tasks.Owner)(nil)
+
+	_ push.Store = (*storage.Store)(nil)
+	_ push.Tasks = (*tasks.Owner)(nil)
 )
 
 // startServices builds the domain services over the open store and returns
@@ -60,6 +64,8 @@ func (b *Broker) startServices() (*ops.Registry, error) {
 		Log: log.With("component", "groups")})
 	b.convs = convs.New(convs.Options{Store: b.store, Config: cfg.Conversations, Messages: cfg.Messages,
 		Callbacks: b.callbacks, Groups: b.groups, Log: log.With("component", "convs")})
+	b.push = push.New(push.Options{Store: b.store, Tasks: b.tasks, Config: cfg.Push, Messages: cfg.Messages,
+		Admin: cfg.App.Admin, Log: log.With("component", "push")})
 	return ops.NewRegistry(b.relations.Ops(), b.convs.Ops(), b.groups.Ops())
 }
 
@@ -76,6 +82,9 @@ func (b *Broker) Messages() *messages.Service { return b.messages }
 
 // Conversations is the conversations service (for the REST API).
 func (b *Broker) Conversations() *convs.Service { return b.convs }
+
+// Push is all-member push (for the REST API).
+func (b *Broker) Push() *push.Service { return b.push }
 
 // Groups is the groups service (for the REST API).
 func (b *Broker) Groups() *groups.Service { return b.groups }

@@ -35,6 +35,8 @@ type Config struct {
 	Callbacks     Callbacks     `yaml:"callbacks"`
 	Relations     Relations     `yaml:"relations"`
 	REST          REST          `yaml:"rest"`
+	Push          Push          `yaml:"push"`
+	History       History       `yaml:"history"`
 	Guests        Guests        `yaml:"guests"`
 	Devices       Devices       `yaml:"devices"`
 	Log           Log           `yaml:"log"`
@@ -197,6 +199,8 @@ func Default() Config {
 		Delivery:      Delivery{Workers: 16, Queue: 4096},
 		Groups:        defaultGroups(),
 		Conversations: defaultConversations(),
+		Push:          defaultPush(),
+		History:       defaultHistory(),
 		Callbacks:     defaultCallbacks(),
 		Relations:     defaultRelations(),
 		REST:          defaultREST(),

@@ -81,6 +81,8 @@ func (c *Config) Validate() error {
 
 	v.groups(c.Groups)
 	v.conversations(c.Conversations)
+	v.push(c.Push)
+	v.history(c.History)
 	v.callbacks(c.Callbacks)
 	v.relations(c.Relations)
 	v.rest(c.REST)

@@ -72,6 +72,7 @@ type V4 struct {
 	Messages      Messages
 	Conversations Conversations
 	Groups        Groups
+	Push          Push
 	App           config.App
 	REST          config.REST
 	Log           *slog.Logger
@@ -98,6 +99,7 @@ type call struct {
 	msgs  Messages
 	convs Conversations
 	grp   Groups
+	push  Push
 	admin string // the admin identifier
 	body  []byte
 	ep    *endpoint
@@ -179,11 +181,11 @@ func fromAccount(c *call, kind *imerr.Kind) (string, error) {
 // registry lists every v4 endpoint: one list per Tencent service, each in
 // the service's file (account.go for im_open_login_svc, openim.go, sns.go,
 // profile.go, recentcontact.go, group.go for group_open_http_svc,
-// openconfigsvr.go).
+// openconfigsvr.go, allmemberpush.go).
 func registry() []*endpoint {
 	var eps []*endpoint
 	for _, service := range [][]*endpoint{accountEndpoints(), openimEndpoints(), snsEndpoints(), profileEndpoints(),
-		recentContactEndpoints(), groupEndpoints(), openconfigsvrEndpoints()} {
+		recentContactEndpoints(), groupEndpoints(), openconfigsvrEndpoints(), allMemberPushEndpoints()} {
 		eps = append(eps, service...)
 	}
 	return eps
@@ -246,7 +248,7 @@ func v4Handler(v V4, ep *endpoint, lim *rate.Limiter, log *slog.Logger) http.Han
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()
-		c := &call{ctx: ctx, a: v.Admin, rel: v.Relations, msgs: v.Messages, convs: v.Conversations, grp: v.Groups, admin: v.App.Admin, body: body, ep: ep}
+		c := &call{ctx: ctx, a: v.Admin, rel: v.Relations, msgs: v.Messages, convs: v.Conversations, grp: v.Groups, push: v.Push, admin: v.App.Admin, body: body, ep: ep}
 		if ep.typed != nil {
 			out, err := ep.typed(c)
 			var fields []byte

@@ -16,6 +16,7 @@ import (
 	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/groups"
 	"github.com/imbroker/imbroker/broker/messages"
+	"github.com/imbroker/imbroker/broker/push"
 	"github.com/imbroker/imbroker/broker/relations"
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/internal/netlisten"
@@ -28,6 +29,7 @@ var (
 	_ rest.Messages      = (*messages.Service)(nil)
 	_ rest.Conversations = (*convs.Service)(nil)
 	_ rest.Groups        = (*groups.Service)(nil)
+	_ rest.Push          = (*push.Service)(nil)
 )
 
 // App is a running imbroker.
@@ -62,7 +64,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, erro
 	// the wrapper waits and logs rate-limited, as the MQTT listeners do.
 	a.httpLn = netlisten.Wrap(ln, netlisten.Options{Name: "http", Log: log})
 	a.http = &http.Server{
-		Handler:           rest.NewRouter(rest.Deps{Ready: b, Metrics: metricsHandler(b), Pprof: cfg.HTTP.Pprof, V4: &rest.V4{Admin: b, Relations: b.Relations(), Messages: b.Messages(), Conversations: b.Conversations(), Groups: b.Groups(), App: cfg.App, REST: cfg.REST, Log: log}}),
+		Handler:           rest.NewRouter(rest.Deps{Ready: b, Metrics: metricsHandler(b), Pprof: cfg.HTTP.Pprof, V4: &rest.V4{Admin: b, Relations: b.Relations(), Messages: b.Messages(), Conversations: b.Conversations(), Groups: b.Groups(), Push: b.Push(), App: cfg.App, REST: cfg.REST, Log: log}}),
 		ReadHeaderTimeout: cfg.HTTP.ReadTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		WriteTimeout:      cfg.HTTP.WriteTimeout,

@@ -93,6 +93,11 @@ var (
 	ProfileUnknownTag    = row("ProfileUnknownTag", 40009, ReasonImplementation, "unknown profile field")
 	ProfileTooLong       = row("ProfileTooLong", 40601, ReasonImplementation, "profile value too long")
 	ConversationBadParam = row("ConversationBadParam", 50001, ReasonImplementation, "invalid parameters")
+
+	// All-member push (all_member_push).
+	PushTooManyAccounts = row("PushTooManyAccounts", 90018, ReasonPayloadFormat, "too many accounts in one request")
+	PushLifeTime        = row("PushLifeTime", 90026, ReasonPayloadFormat, "MsgLifeTime is over 7 days")
+	PushBadAttr         = row("PushBadAttr", 90033, ReasonPayloadFormat, "invalid attribute, tag or condition")
 )
 
 // Table lists every row, in declaration order (docs, tests).
