@@ -125,7 +125,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 		Status: b.relations, Callbacks: b.callbacks, Ops: reg}); err != nil {
 		return nil, err
 	}
-	b.push.Resume() // push tasks a shutdown interrupted go on (owned by b.tasks)
+	b.push.Resume()                  // push tasks a shutdown interrupted go on (owned by b.tasks)
 	b.retention = b.startRetention() // last: no error path after it leaves it running
 	b.ready.Store(true)
 	return b, nil
