@@ -13,6 +13,7 @@ import (
 
 	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/groups"
+	"github.com/imbroker/imbroker/broker/history"
 	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/broker/mqttd"
 	"github.com/imbroker/imbroker/broker/push"
@@ -41,6 +42,8 @@ type Broker struct {
 	convs     *convs.Service     // conversations: list, read, history, recall, receipts
 	groups    *groups.Service    // groups: state and rules, group.* ops, group sends
 	push      *push.Service      // all-member push: attributes, tags, push tasks
+	history   *history.Service   // get_history: hourly message-record files
+	histTemp  bool               // the history dir is a temporary one (in-memory storage)
 	convCache *convs.Cache       // conversation records as convs' updates last encoded them
 
 	ready    atomic.Bool
@@ -114,6 +117,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 	}
 	defer func() {
 		if err != nil {
+			if b.history != nil {
+				b.history.Close(b.histTemp)
+			}
 			_ = b.store.Close()
 		}
 	}()
@@ -167,6 +173,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			b.mqtt.Close()      // no client left, no send in flight (the store is still open)
 			b.callbacks.Close() // sends what is queued, each bounded by the timeout
 			b.mqtt.CloseDelivery()
+			b.history.Close(b.histTemp)
 			done <- b.store.Close()
 		}()
 		select {

@@ -2,9 +2,13 @@ package broker
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/groups"
+	"github.com/imbroker/imbroker/broker/history"
 	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/broker/mqttd"
 	"github.com/imbroker/imbroker/broker/ops"
@@ -46,8 +50,9 @@ var (
 	_ mqttd.Callbacks = (*callbacks.Client)(nil)
 	_ mqttd.Tasks     = (*tasks.Owner)(nil)
 
-	_ push.Store = (*storage.Store)(nil)
-	_ push.Tasks = (*tasks.Owner)(nil)
+	_ push.Store    = (*storage.Store)(nil)
+	_ history.Store = (*storage.Store)(nil)
+	_ push.Tasks    = (*tasks.Owner)(nil)
 )
 
 // startServices builds the domain services over the open store and returns
@@ -64,6 +69,16 @@ func (b *Broker) startServices() (*ops.Registry, error) {
 		Log: log.With("component", "groups")})
 	b.convs = convs.New(convs.Options{Store: b.store, Config: cfg.Conversations, Messages: cfg.Messages,
 		Callbacks: b.callbacks, Groups: b.groups, Log: log.With("component", "convs")})
+	dir := filepath.Join(cfg.Storage.Dir, "history")
+	if cfg.Storage.InMemory { // files still go to disk: a temporary dir, removed at shutdown
+		var err error
+		if dir, err = os.MkdirTemp("", "imbroker-history-"); err != nil {
+			return nil, fmt.Errorf("history dir: %w", err)
+		}
+		b.histTemp = true
+	}
+	b.history = history.New(history.Options{Store: b.store, Dir: dir, Key: b.signer.Key, Config: cfg.History,
+		Log: log.With("component", "history")})
 	b.push = push.New(push.Options{Store: b.store, Tasks: b.tasks, Config: cfg.Push, Messages: cfg.Messages,
 		Admin: cfg.App.Admin, Log: log.With("component", "push")})
 	return ops.NewRegistry(b.relations.Ops(), b.convs.Ops(), b.groups.Ops())
@@ -82,6 +97,9 @@ func (b *Broker) Messages() *messages.Service { return b.messages }
 
 // Conversations is the conversations service (for the REST API).
 func (b *Broker) Conversations() *convs.Service { return b.convs }
+
+// History is get_history's exporter and file server (for the HTTP API).
+func (b *Broker) History() *history.Service { return b.history }
 
 // Push is all-member push (for the REST API).
 func (b *Broker) Push() *push.Service { return b.push }

@@ -17,6 +17,7 @@ func defaultREST() REST {
 		"im_open_login_svc/multiaccount_import": 100,
 		"im_open_login_svc/account_delete":      100,
 		"im_open_login_svc/account_check":       100,
+		"open_msg_svc/get_history":              10,
 	}}
 }
 

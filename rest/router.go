@@ -13,6 +13,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/imbroker/imbroker/broker/history"
 )
 
 // Readiness reports whether the node can take traffic.
@@ -46,6 +48,11 @@ func NewRouter(d Deps) http.Handler {
 	})
 	if d.V4 != nil {
 		mountV4(r, *d.V4)
+		if d.V4.History != nil {
+			// get_history's files, behind signed links (broker/history).
+			r.Get(history.PathPrefix+"{name}", d.V4.History.ServeHTTP)
+			r.Head(history.PathPrefix+"{name}", d.V4.History.ServeHTTP)
+		}
 	}
 	if d.Metrics != nil {
 		r.Handle("/metrics", d.Metrics)

@@ -73,9 +73,16 @@ type V4 struct {
 	Conversations Conversations
 	Groups        Groups
 	Push          Push
-	App           config.App
-	REST          config.REST
-	Log           *slog.Logger
+	History       History
+	// Listeners returns every bound listener's address by name (mqtt.tcp,
+	// mqtt.ws, mqtt.tls, http) for ConfigSvc/GetIPList; nil: none.
+	Listeners func() map[string]string
+	// PublicURL is the base of get_history's links; "": the request's own
+	// scheme and Host.
+	PublicURL string
+	App       config.App
+	REST      config.REST
+	Log       *slog.Logger
 }
 
 // fail is a refusal of kind with a detail.
@@ -100,9 +107,13 @@ type call struct {
 	convs Conversations
 	grp   Groups
 	push  Push
-	admin string // the admin identifier
-	body  []byte
-	ep    *endpoint
+	hist  History
+	// listeners reports the bound listeners (GetIPList).
+	listeners func() map[string]string
+	base      string // scheme://host of links this call hands out
+	admin     string // the admin identifier
+	body      []byte
+	ep        *endpoint
 }
 
 // actor is who a typed operation runs as: user, with the app admin's
@@ -181,11 +192,12 @@ func fromAccount(c *call, kind *imerr.Kind) (string, error) {
 // registry lists every v4 endpoint: one list per Tencent service, each in
 // the service's file (account.go for im_open_login_svc, openim.go, sns.go,
 // profile.go, recentcontact.go, group.go for group_open_http_svc,
-// openconfigsvr.go, allmemberpush.go).
+// openconfigsvr.go, allmemberpush.go, openmsgsvc.go, configsvc.go).
 func registry() []*endpoint {
 	var eps []*endpoint
 	for _, service := range [][]*endpoint{accountEndpoints(), openimEndpoints(), snsEndpoints(), profileEndpoints(),
-		recentContactEndpoints(), groupEndpoints(), openconfigsvrEndpoints(), allMemberPushEndpoints()} {
+		recentContactEndpoints(), groupEndpoints(), openconfigsvrEndpoints(), allMemberPushEndpoints(),
+		openMsgSvcEndpoints(), configSvcEndpoints()} {
 		eps = append(eps, service...)
 	}
 	return eps
@@ -248,7 +260,7 @@ func v4Handler(v V4, ep *endpoint, lim *rate.Limiter, log *slog.Logger) http.Han
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()
-		c := &call{ctx: ctx, a: v.Admin, rel: v.Relations, msgs: v.Messages, convs: v.Conversations, grp: v.Groups, push: v.Push, admin: v.App.Admin, body: body, ep: ep}
+		c := &call{ctx: ctx, a: v.Admin, rel: v.Relations, msgs: v.Messages, convs: v.Conversations, grp: v.Groups, push: v.Push, hist: v.History, listeners: v.Listeners, base: baseURL(v.PublicURL, r), admin: v.App.Admin, body: body, ep: ep}
 		if ep.typed != nil {
 			out, err := ep.typed(c)
 			var fields []byte
@@ -267,6 +279,18 @@ func v4Handler(v V4, ep *endpoint, lim *rate.Limiter, log *slog.Logger) http.Han
 		}
 		writeEnvelope(w, err, out)
 	}
+}
+
+// baseURL is public, or the scheme and Host the request came to.
+func baseURL(public string, r *http.Request) string {
+	if public != "" {
+		return public
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
 }
 
 // checkAuth checks the query: the app's SDKAppID and a valid UserSig of the

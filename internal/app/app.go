@@ -15,6 +15,7 @@ import (
 	"github.com/imbroker/imbroker/broker"
 	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/groups"
+	"github.com/imbroker/imbroker/broker/history"
 	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/broker/push"
 	"github.com/imbroker/imbroker/broker/relations"
@@ -30,6 +31,7 @@ var (
 	_ rest.Conversations = (*convs.Service)(nil)
 	_ rest.Groups        = (*groups.Service)(nil)
 	_ rest.Push          = (*push.Service)(nil)
+	_ rest.History       = (*history.Service)(nil)
 )
 
 // App is a running imbroker.
@@ -63,8 +65,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, erro
 	// net/http retries temporary accept errors itself but logs every one;
 	// the wrapper waits and logs rate-limited, as the MQTT listeners do.
 	a.httpLn = netlisten.Wrap(ln, netlisten.Options{Name: "http", Log: log})
+	v4 := &rest.V4{Admin: b, Relations: b.Relations(), Messages: b.Messages(), Conversations: b.Conversations(),
+		Groups: b.Groups(), Push: b.Push(), History: b.History(), Listeners: a.listeners, PublicURL: cfg.History.PublicURL,
+		App: cfg.App, REST: cfg.REST, Log: log}
 	a.http = &http.Server{
-		Handler:           rest.NewRouter(rest.Deps{Ready: b, Metrics: metricsHandler(b), Pprof: cfg.HTTP.Pprof, V4: &rest.V4{Admin: b, Relations: b.Relations(), Messages: b.Messages(), Conversations: b.Conversations(), Groups: b.Groups(), Push: b.Push(), App: cfg.App, REST: cfg.REST, Log: log}}),
+		Handler:           rest.NewRouter(rest.Deps{Ready: b, Metrics: metricsHandler(b), Pprof: cfg.HTTP.Pprof, V4: v4}),
 		ReadHeaderTimeout: cfg.HTTP.ReadTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
@@ -78,6 +83,12 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, erro
 	}()
 	log.Info("http listener started", "address", a.httpLn.Addr().String())
 	return a, nil
+}
+
+// listeners is every bound listener's address by name (GetIPList).
+func (a *App) listeners() map[string]string {
+	return map[string]string{"mqtt.tcp": a.MQTTAddr(), "mqtt.ws": a.WSAddr(),
+		"mqtt.tls": a.Broker.Addr(broker.ListenerTLS), "http": a.HTTPAddr()}
 }
 
 // MQTTAddr is the bound MQTT TCP address.
