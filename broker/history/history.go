@@ -224,11 +224,11 @@ type writer struct {
 	name  string
 	parts []part
 	// the open file
-	f              *os.File
-	zw             *gzip.Writer
-	raw            *countHash // before gzip
-	gz             *countHash // after gzip
-	bw             *bufio.Writer
+	f      *os.File
+	zw     *gzip.Writer
+	raw    *countHash // before gzip
+	gz     *countHash // after gzip
+	bw     *bufio.Writer
 	n      int
 	opened []string // files created, removed by abort unless finish ran
 }
