@@ -3,7 +3,9 @@
 // authentication, rate limit, envelope), openapi.go the OpenAPI document, and
 // one file per Tencent service its endpoints: account.go
 // (im_open_login_svc), openim.go, sns.go, profile.go, recentcontact.go,
-// group.go (group_open_http_svc), openconfigsvr.go. Handlers are thin and
+// group.go (group_open_http_svc), openconfigsvr.go, allmemberpush.go
+// (all_member_push), openmsgsvc.go (open_msg_svc, and the /history/ files
+// its links point to), configsvc.go (ConfigSvc). Handlers are thin and
 // call the broker through the small interfaces declared here.
 package rest
 
