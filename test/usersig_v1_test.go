@@ -13,22 +13,19 @@ import (
 )
 
 // The key pair tencentyun/tls-sig-api-node ships (ec_key.pem, public.pem):
-// secp256k1, the curve of Tencent's own v1 keys.
+// secp256k1, the curve of Tencent's own v1 keys (internal/usersig/testdata).
+var v1PrivateK1, v1PublicK1 = readV1Key("../internal/usersig/testdata/tencent-node-ec_key.pem"),
+	readV1Key("../internal/usersig/testdata/tencent-node-public.pem")
+
+func readV1Key(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
 const (
-	v1PrivateK1 = `-----BEGIN EC PARAMETERS-----
-BgUrgQQACg==
------END EC PARAMETERS-----
------BEGIN EC PRIVATE KEY-----
-MHQCAQEEIEJDBDY4KVdj3dPBacADreB772ok45A57YWrUUvc5fMQoAcGBSuBBAAK
-oUQDQgAEaPVFHhWqRDnKnVlyU5JIzXOUyOJd/pPUwhLUovf+PYBm7otRBptnvJ4E
-oJ4qeSJNG0v4XdiqM3mtChkhUEFT3Q==
------END EC PRIVATE KEY-----
-`
-	v1PublicK1 = `-----BEGIN PUBLIC KEY-----
-MFYwEAYHKoZIzj0CAQYFK4EEAAoDQgAEaPVFHhWqRDnKnVlyU5JIzXOUyOJd/pPU
-whLUovf+PYBm7otRBptnvJ4EoJ4qeSJNG0v4XdiqM3mtChkhUEFT3Q==
------END PUBLIC KEY-----
-`
 	// Another P-256 key pair (tls-sig-api-golang's pem_test.go private key),
 	// standing in for a forger's key.
 	v1ForgerP256 = `-----BEGIN PRIVATE KEY-----

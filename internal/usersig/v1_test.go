@@ -3,6 +3,8 @@ package usersig
 import (
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -25,21 +27,6 @@ const (
 	v1GoP256        = "eJxMj0FPs0AQhv-LXPvl6*62gHCrxTZQQEkr6olQdimjdCHsQrDG-26KNHGOz5OZed8vOAT7-1me153Uqf5sBDhA4N8vbhrkaabTRcv-YDE02Io0K7RowQFqGAYj5GaRC6mxwNENmNXvnZyU4h-pePO6tSTT3CSewIHw4W3txe5sXvLtiyJYuGEdJItyZ7jhcRfK*vWR91FwsGWvI7rePsVeufIHpejJZ-e*ecfQqrp5nlRhMrNWl-giNtGZHvfVs-bsjT8903i*FqWWbS6ZxZg18V60CmsJDjBCTUooHRN*-wQAAP--IfFX0w__"
 	v1GoTime        = 1796427227
 
-	// The node package's ec_key.pem and public.pem (secp256k1).
-	tencentK1Private = `-----BEGIN EC PARAMETERS-----
-BgUrgQQACg==
------END EC PARAMETERS-----
------BEGIN EC PRIVATE KEY-----
-MHQCAQEEIEJDBDY4KVdj3dPBacADreB772ok45A57YWrUUvc5fMQoAcGBSuBBAAK
-oUQDQgAEaPVFHhWqRDnKnVlyU5JIzXOUyOJd/pPUwhLUovf+PYBm7otRBptnvJ4E
-oJ4qeSJNG0v4XdiqM3mtChkhUEFT3Q==
------END EC PRIVATE KEY-----
-`
-	tencentK1Public = `-----BEGIN PUBLIC KEY-----
-MFYwEAYHKoZIzj0CAQYFK4EEAAoDQgAEaPVFHhWqRDnKnVlyU5JIzXOUyOJd/pPU
-whLUovf+PYBm7otRBptnvJ4EoJ4qeSJNG0v4XdiqM3mtChkhUEFT3Q==
------END PUBLIC KEY-----
-`
 	// tls-sig-api-golang's test key pair (P-256).
 	tencentP256Private = `-----BEGIN EC PARAMETERS-----
 BggqhkjOPQMBBw==
@@ -76,6 +63,17 @@ y5ECKUKOxRuZ4/P0LEm40h5rrbLp4hXmgA0zkP33FijshHg3bN3hvuE=
 -----END PRIVATE KEY-----
 `
 )
+
+// The node package's ec_key.pem and public.pem (secp256k1), in testdata.
+var tencentK1Private, tencentK1Public = readTestdata("tencent-node-ec_key.pem"), readTestdata("tencent-node-public.pem")
+
+func readTestdata(name string) string {
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
 
 func mustPublic(t *testing.T, pemText string) *PublicKey {
 	t.Helper()
