@@ -79,7 +79,7 @@ func (b *Broker) startServices() (*ops.Registry, error) {
 	}
 	b.history = history.New(history.Options{Store: b.store, Dir: dir, Key: b.signer.Key, Config: cfg.History,
 		Log: log.With("component", "history")})
-	b.push = push.New(push.Options{Store: b.store, Tasks: b.tasks, Config: cfg.Push, Messages: cfg.Messages,
+	b.push = push.New(push.Options{Store: b.store, Tasks: b.tasks, Online: b.mqtt, Config: cfg.Push, Messages: cfg.Messages,
 		Admin: cfg.App.Admin, Log: log.With("component", "push")})
 	return ops.NewRegistry(b.relations.Ops(), b.convs.Ops(), b.groups.Ops())
 }

@@ -92,7 +92,8 @@ func TestREST_AllMemberPushByTag(t *testing.T) {
 }
 
 // A push without a condition reaches every user: imported accounts that
-// never logged in and users with a stream; the sender gets no copy.
+// never logged in, users with a stream and users online; the sender gets
+// no copy.
 func TestREST_AllMemberPushAll(t *testing.T) {
 	b := StartBroker(t, func(c *config.Config) { c.Push.BatchUsers = 2 })
 	b.v4OK("im_open_login_svc/multiaccount_import", map[string]any{"Accounts": []string{"ann", "ben", "cat"}})
@@ -101,12 +102,15 @@ func TestREST_AllMemberPushAll(t *testing.T) {
 	if e := dan.NextEvent(); e.Event != "C2CMsg" {
 		t.Fatalf("dan: %s", e.Raw)
 	}
+	fay := b.Connect("fay", "fay") // online: neither imported nor with a stream
 	out := b.v4OK("all_member_push/im_push", map[string]any{"From_Account": "eve", "MsgRandom": Random(),
 		"MsgBody": []any{map[string]any{"MsgType": "TIMTextElem", "MsgContent": map[string]any{"Text": "to all"}}}})
-	if _, to, text := pushEvent(t, dan.NextEvent()); to != "dan" || text != "to all" {
-		t.Fatalf("dan got %q to %s", text, to)
+	for _, c := range []*Client{dan, fay} {
+		if _, to, text := pushEvent(t, c.NextEvent()); to != c.User || text != "to all" {
+			t.Fatalf("%s got %q to %s", c.User, text, to)
+		}
 	}
-	// dan is the last recipient in UserID order (eve, the sender, is
+	// fay is the last recipient in UserID order (eve, the sender, is
 	// skipped): every earlier page is committed.
 	for _, u := range []string{"ann", "ben", "cat"} {
 		evs := b.Connect(u, u).SyncAll(0)

@@ -34,10 +34,17 @@ type Tasks interface {
 	Spawn(fn func(ctx context.Context)) bool
 }
 
+// Online lists the users connected now (broker/mqttd), in UserID order: a
+// push to all users reaches them even before they have a stream.
+type Online interface {
+	OnlineUsers() []string
+}
+
 // Options configure a Service.
 type Options struct {
 	Store    Store
 	Tasks    Tasks
+	Online   Online // nil: only accounts and streams are listed
 	Config   config.Push
 	Messages config.Messages // MsgBody limits, as for sends
 	Admin    string          // the app admin: the sender when From_Account is omitted
@@ -46,12 +53,13 @@ type Options struct {
 
 // Service is all-member push.
 type Service struct {
-	store Store
-	tasks Tasks
-	cfg   config.Push
-	msgs  config.Messages
-	admin string
-	log   *slog.Logger
+	store  Store
+	tasks  Tasks
+	online Online
+	cfg    config.Push
+	msgs   config.Messages
+	admin  string
+	log    *slog.Logger
 
 	// mu serialises the read-modify-write of attribute names against the
 	// attribute changes that check them.
@@ -67,7 +75,7 @@ func New(o Options) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: o.Store, tasks: o.Tasks, cfg: o.Config, msgs: o.Messages, admin: o.Admin, log: log}
+	return &Service{store: o.Store, tasks: o.Tasks, online: o.Online, cfg: o.Config, msgs: o.Messages, admin: o.Admin, log: log}
 }
 
 // KV names (docs/architecture.md, storage layout).

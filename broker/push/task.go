@@ -254,11 +254,15 @@ func (s *Service) run(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	var online []string // a run's snapshot: who is connected when it starts
+	if s.online != nil && t.Condition.none() {
+		online = s.online.OnlineUsers()
+	}
 	for !t.Done {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		users, last, more, err := s.page(t.Condition, t.Cursor)
+		users, last, more, err := s.page(t.Condition, t.Cursor, online)
 		if err != nil {
 			return err
 		}
@@ -288,10 +292,10 @@ func (s *Service) run(ctx context.Context, id string) error {
 
 // page returns the next recipients after cursor (at most push.batch_users
 // examined), the last UserID examined, and whether more may follow.
-// Without a condition the users are every imported account and every user
-// with a stream (who logged in and got an event), merged in UserID order;
-// with one, the users holding attributes or tags.
-func (s *Service) page(c *Condition, cursor string) (users []string, last string, more bool, err error) {
+// Without a condition the users are every imported account, every user
+// with a stream and every user online (the sorted snapshot online), merged
+// in UserID order; with one, the users holding attributes or tags.
+func (s *Service) page(c *Condition, cursor string, online []string) (users []string, last string, more bool, err error) {
 	n := s.cfg.BatchUsers
 	after := func(prefix string) string {
 		if cursor == "" {
@@ -331,9 +335,15 @@ func (s *Service) page(c *Condition, cursor string) (users []string, last string
 	for _, st := range streams {
 		all = append(all, st.Name[len(streamPrefix):])
 	}
+	i, _ := slices.BinarySearch(online, cursor)
+	for taken := 0; i < len(online) && taken < n; i++ {
+		if online[i] > cursor {
+			all, taken = append(all, online[i]), taken+1
+		}
+	}
 	slices.Sort(all)
 	all = slices.Compact(all)
-	// Every id up to the n-th of the merge was in one of the two pages
+	// Every id up to the n-th of the merge was in one of the three pages
 	// (each page holds its list's first n after the cursor).
 	if len(all) > n {
 		all = all[:n]
