@@ -51,8 +51,9 @@ var (
 	_ mqttd.Tasks     = (*tasks.Owner)(nil)
 
 	_ push.Store    = (*storage.Store)(nil)
-	_ history.Store = (*storage.Store)(nil)
 	_ push.Tasks    = (*tasks.Owner)(nil)
+	_ push.Online   = (*mqttd.Server)(nil)
+	_ history.Store = (*storage.Store)(nil)
 )
 
 // startServices builds the domain services over the open store and returns
