@@ -83,7 +83,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 	}
 	signer := usersig.New(cfg.App.SDKAppID, key)
 	if signer.PublicKey, err = cfg.App.VerifyKey(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("app.public_key: %w", err)
 	}
 	if signer.PublicKey != nil {
 		log.Info("UserSig v1 (ECDSA) enabled beside v2", "curve", signer.PublicKey.Curve)

@@ -72,11 +72,7 @@ func (a App) PublicKeyPEM() ([]byte, error) {
 	if strings.Contains(a.PublicKey, "-----BEGIN") {
 		return []byte(a.PublicKey), nil
 	}
-	b, err := os.ReadFile(a.PublicKey)
-	if err != nil {
-		return nil, fmt.Errorf("app.public_key: %w", err)
-	}
-	return b, nil
+	return os.ReadFile(a.PublicKey)
 }
 
 // MQTT configures the MQTT listeners and protocol limits.
