@@ -6,6 +6,7 @@ package ids
 import (
 	"errors"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -26,7 +27,10 @@ var (
 // CheckUserID accepts at most 32 bytes of valid UTF-8 with no MQTT wildcard
 // or level separator (/ + #), no ':' (it separates user and device in a
 // ClientID, so allowing it would let "a" and "a:b" claim the same ClientID),
-// no NUL, no control characters and no whitespace.
+// no NUL, no control characters, no Unicode whitespace (U+00A0, U+3000, …)
+// and no invisible format characters (category Cf: U+200B, U+202E, U+FEFF,
+// …): an ID that looks like another on screen, or reorders the text around
+// it, must not become a distinct user.
 func CheckUserID(id string) error {
 	return check(id, MaxUserIDBytes)
 }
@@ -47,7 +51,7 @@ func check(id string, max int) error {
 		return ErrBadChars
 	}
 	for _, r := range id {
-		if r < 0x21 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == 0x2028 || r == 0x2029 || r == 0xfeff {
+		if r < 0x21 || r == 0x7f || forbiddenRune(r) {
 			return ErrBadChars
 		}
 		switch r {
@@ -56,6 +60,14 @@ func check(id string, max int) error {
 		}
 	}
 	return nil
+}
+
+// forbiddenRune reports a non-ASCII character no identifier may hold:
+// control characters (C1 included), Unicode whitespace (White_Space: NBSP,
+// the U+2000 spaces, U+2028/2029, U+3000, …) and format characters (Cf:
+// zero-width spaces and joiners, bidi overrides, the BOM, …).
+func forbiddenRune(r rune) bool {
+	return r >= 0x80 && (unicode.IsControl(r) || unicode.IsSpace(r) || unicode.Is(unicode.Cf, r))
 }
 
 // SplitClientID splits "{user}" or "{user}:{device}" and checks both parts.
@@ -79,8 +91,9 @@ const MaxGroupIDBytes = 48
 // cannot be used: '#' is an MQTT wildcard, and a GroupId is a topic level.
 const GeneratedGroupPrefix = "@TGS_"
 
-// CheckGroupID accepts 1 to 48 bytes of printable ASCII without / + # or
-// whitespace. Custom IDs may not start with "@TGS" (reserved for generated ones).
+// CheckGroupID accepts 1 to 48 bytes of printable ASCII without / + # \ "
+// or whitespace: no Unicode at all, so no Unicode whitespace or invisible
+// character either. Custom IDs may not start with "@TGS" (reserved for generated ones).
 func CheckGroupID(id string, custom bool) error {
 	if id == "" {
 		return ErrEmpty

@@ -32,6 +32,24 @@ var refusedChars = []struct {
 	{"line separator", "\u2028"},
 	{"paragraph separator", "\u2029"},
 	{"BOM", "\ufeff"},
+	{"NBSP", "\u00a0"},
+	{"ogham space", "\u1680"},
+	{"en quad", "\u2000"},
+	{"hair space", "\u200a"},
+	{"narrow NBSP", "\u202f"},
+	{"math space", "\u205f"},
+	{"ideographic space", "\u3000"},
+	{"soft hyphen", "\u00ad"},
+	{"zero-width space", "\u200b"},
+	{"ZWNJ", "\u200c"},
+	{"ZWJ", "\u200d"},
+	{"LRM", "\u200e"},
+	{"RLO", "\u202e"},
+	{"word joiner", "\u2060"},
+	{"invisible times", "\u2062"},
+	{"Arabic letter mark", "\u061c"},
+	{"Mongolian vowel separator", "\u180e"},
+	{"tag space", "\U000e0020"},
 	{"backslash", `\`},
 	{"double quote", `"`},
 }
@@ -47,7 +65,7 @@ func TestCheckUserIDAccepts(t *testing.T) {
 		"张三",
 		strings.Repeat("张", MaxUserIDBytes/3), // 30 bytes
 		"émile",
-		"\u00a0x", // NBSP is above the C1 range and not refused
+		"ǅ", "Ⅻ", "①", "😀", // letters, numbers and symbols outside ASCII are fine
 	} {
 		if err := CheckUserID(id); err != nil {
 			t.Errorf("CheckUserID(%q) = %v, want nil", id, err)
