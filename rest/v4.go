@@ -358,6 +358,9 @@ func readBody(w http.ResponseWriter, r *http.Request, max int, openim bool) ([]b
 	if trimmed[0] != '{' || json.Unmarshal(trimmed, &obj) != nil {
 		return nil, fail(parseCode, "body is not a JSON object")
 	}
+	if err := wire.CheckNumbers(trimmed); err != nil { // fields kept as raw JSON would store it verbatim
+		return nil, fail(parseCode, err.Error())
+	}
 	return trimmed, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/imbroker/imbroker/broker/ops"
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/internal/refusals"
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -52,6 +53,10 @@ func (s *Server) handleRequest(ctx context.Context, cl *mqtt.Client, pk packets.
 	}
 	if err := json.Unmarshal(pk.Payload, &hdr); err != nil {
 		fail(imerr.BadJSON.New("request is not a valid JSON object: %v", err))
+		return
+	}
+	if err := wire.CheckNumbers(pk.Payload); err != nil { // fields kept as raw JSON would store it verbatim
+		fail(imerr.BadJSON.New("%v", err))
 		return
 	}
 	if len(hdr.ID) > maxRequestID {

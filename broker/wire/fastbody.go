@@ -117,7 +117,7 @@ func fastBody(raw []byte, maxElements int) (out []byte, ok bool) {
 				}
 				continue
 			}
-			if checkKind(fields[f].val, r.kind) != nil {
+			if r.checkValue(fields[f].val) != nil {
 				return nil, false
 			}
 		}

@@ -42,26 +42,29 @@ type fieldRule struct {
 	name     string
 	kind     kind
 	required bool
+	rng      *numRange // num: the allowed values
 }
 
 // elementRules lists each TIM element's fields (tencent-im.md §4). Fields
-// not listed are kept as sent; listed ones must have the right JSON type.
+// not listed are kept as sent; listed ones must have the right JSON type,
+// and numbers their range (numbers.go). Every number anywhere in a send,
+// listed or not, must be finite (CheckNumbers).
 var elementRules = map[string][]fieldRule{
-	"TIMTextElem":     {{"Text", str, true}},
-	"TIMFaceElem":     {{"Index", num, true}, {"Data", str, false}},
-	"TIMLocationElem": {{"Desc", str, false}, {"Latitude", num, true}, {"Longitude", num, true}},
-	"TIMCustomElem":   {{"Data", str, false}, {"Desc", str, false}, {"Ext", str, false}, {"Sound", str, false}},
-	"TIMSoundElem": {{"Url", str, false}, {"UUID", str, false}, {"Size", num, true}, {"Second", num, true},
-		{"Download_Flag", num, false}},
-	"TIMImageElem": {{"UUID", str, true}, {"ImageFormat", num, true}, {"ImageInfoArray", arr, true}},
-	"TIMFileElem": {{"Url", str, false}, {"UUID", str, false}, {"FileSize", num, true}, {"FileName", str, true},
-		{"Download_Flag", num, false}},
-	"TIMVideoFileElem": {{"VideoUrl", str, false}, {"VideoUUID", str, false}, {"VideoSize", num, true},
-		{"VideoSecond", num, true}, {"VideoFormat", str, true}, {"VideoDownloadFlag", num, false},
-		{"ThumbUrl", str, false}, {"ThumbUUID", str, false}, {"ThumbSize", num, false}, {"ThumbWidth", num, false},
-		{"ThumbHeight", num, false}, {"ThumbFormat", str, false}, {"ThumbDownloadFlag", num, false}},
-	"TIMRelayElem": {{"Title", str, false}, {"MsgNum", num, true}, {"CompatibleText", str, false},
-		{"AbstractList", arr, false}, {"MsgList", arr, false}, {"JsonMsgKey", str, false}},
+	"TIMTextElem":     {{"Text", str, true, nil}},
+	"TIMFaceElem":     {{"Index", num, true, rngIndex}, {"Data", str, false, nil}},
+	"TIMLocationElem": {{"Desc", str, false, nil}, {"Latitude", num, true, rngLatitude}, {"Longitude", num, true, rngLongitude}},
+	"TIMCustomElem":   {{"Data", str, false, nil}, {"Desc", str, false, nil}, {"Ext", str, false, nil}, {"Sound", str, false, nil}},
+	"TIMSoundElem": {{"Url", str, false, nil}, {"UUID", str, false, nil}, {"Size", num, true, rngBytes}, {"Second", num, true, rngCount},
+		{"Download_Flag", num, false, rngCount}},
+	"TIMImageElem": {{"UUID", str, true, nil}, {"ImageFormat", num, true, rngCount}, {"ImageInfoArray", arr, true, nil}},
+	"TIMFileElem": {{"Url", str, false, nil}, {"UUID", str, false, nil}, {"FileSize", num, true, rngBytes}, {"FileName", str, true, nil},
+		{"Download_Flag", num, false, rngCount}},
+	"TIMVideoFileElem": {{"VideoUrl", str, false, nil}, {"VideoUUID", str, false, nil}, {"VideoSize", num, true, rngBytes},
+		{"VideoSecond", num, true, rngCount}, {"VideoFormat", str, true, nil}, {"VideoDownloadFlag", num, false, rngCount},
+		{"ThumbUrl", str, false, nil}, {"ThumbUUID", str, false, nil}, {"ThumbSize", num, false, rngBytes}, {"ThumbWidth", num, false, rngCount},
+		{"ThumbHeight", num, false, rngCount}, {"ThumbFormat", str, false, nil}, {"ThumbDownloadFlag", num, false, rngCount}},
+	"TIMRelayElem": {{"Title", str, false, nil}, {"MsgNum", num, true, rngCount}, {"CompatibleText", str, false, nil},
+		{"AbstractList", arr, false, nil}, {"MsgList", arr, false, nil}, {"JsonMsgKey", str, false, nil}},
 }
 
 // ParseSend decodes and validates a send body against lim. It returns the compacted
@@ -76,6 +79,9 @@ func ParseSend(payload []byte, lim config.Messages) (*SendRequest, []byte, error
 	var req SendRequest
 	if err := json.Unmarshal(payload, &req); err != nil {
 		return nil, nil, imerr.BadJSON.New("body is not valid JSON: %v", err)
+	}
+	if err := CheckNumbers(payload); err != nil { // fields kept as raw JSON are stored verbatim
+		return nil, nil, imerr.BadMsgBody.New("%v", err)
 	}
 	if req.MsgRandom == nil {
 		return nil, nil, imerr.MsgRandom.New("MsgRandom is required")
@@ -97,6 +103,9 @@ func ParseSend(payload []byte, lim config.Messages) (*SendRequest, []byte, error
 // element re-encoded from what was checked (validateValidBody).
 func ValidateBody(raw json.RawMessage, maxElements int) ([]byte, error) {
 	if json.Valid(raw) {
+		if err := CheckNumbers(raw); err != nil {
+			return nil, imerr.BadMsgBody.New("MsgBody: %v", err)
+		}
 		if body, ok := fastBody(raw, maxElements); ok {
 			return body, nil
 		}
@@ -181,16 +190,29 @@ func checkContent(raw json.RawMessage, rules []fieldRule) (map[string]json.RawMe
 			}
 			continue
 		}
-		if err := checkKind(v, r.kind); err != nil {
+		if err := r.checkValue(v); err != nil {
 			return nil, fmt.Errorf("%s: %v", r.name, err)
 		}
 	}
 	return fields, nil
 }
 
+// checkValue checks a listed field's value: its JSON type, and a
+// number's range.
+func (r fieldRule) checkValue(v json.RawMessage) error {
+	if err := checkKind(v, r.kind); err != nil {
+		return err
+	}
+	if r.rng != nil {
+		return r.rng.check(v)
+	}
+	return nil
+}
+
 // checkKind checks a field's JSON type by its first byte: v comes from a
 // document the decoder has already validated, so a value starting with '"'
-// is a complete string, '[' an array, '-' or a digit a (finite) number. This
+// is a complete string, '[' an array, '-' or a digit a number (its
+// range is numRange's to check). This
 // keeps validation free of per-field decoding (BenchmarkParseSend).
 func checkKind(v json.RawMessage, k kind) error {
 	v = bytes.TrimLeft(v, " \t\r\n")
