@@ -109,8 +109,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 		Dir: cfg.Storage.Dir, InMemory: cfg.Storage.InMemory, Sync: cfg.Storage.Sync,
 		MaxBatch: cfg.Storage.MaxBatch, MaxQueue: cfg.Storage.MaxQueue, CacheBytes: int64(cfg.Storage.CacheMB) << 20,
 		MemTableBytes: cfg.Storage.MemtableMB << 20, ReadCacheBytes: orOff(cfg.Storage.ReadCacheMB << 20),
-		DedupMemoryKeys: orOff(cfg.Storage.DedupMemory),
-		Logger:          log.With("component", "storage"), OnCommit: b.mqtt.Deliver,
+		DedupMemoryKeys: orOff(cfg.Storage.DedupMemory), MinFreeBytes: int64(cfg.Storage.MinFreeMB) << 20,
+		StallTimeout: cfg.Storage.CommitTimeout / 2, // a write gets half of a send's commit_timeout: queueing has the rest
+		Logger:       log.With("component", "storage"), OnCommit: b.mqtt.Deliver,
 	})
 	if err != nil {
 		return nil, err
@@ -154,7 +155,10 @@ func (b *Broker) Ready() error {
 	if !b.ready.Load() {
 		return errors.New("broker not ready")
 	}
-	return b.mqtt.ListenersErr()
+	if err := b.mqtt.ListenersErr(); err != nil {
+		return err
+	}
+	return b.store.Health() // a store that cannot write: the disk is full, or a write failed
 }
 
 // Shutdown stops in a fixed order: the retention sweep and on-demand tasks,
@@ -226,3 +230,6 @@ func (b *Broker) Refusals() map[refusals.Key]int64 { return b.mqtt.Refusals() }
 // StoreStats returns the store committer's counters (group commits, their
 // latency, the queue) for /metrics.
 func (b *Broker) StoreStats() storage.Stats { return b.store.Stats() }
+
+// StoreHealth is nil while the store can write, else why it cannot.
+func (b *Broker) StoreHealth() error { return b.store.Health() }

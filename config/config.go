@@ -123,7 +123,8 @@ type Storage struct {
 	MaxBatch      int           `yaml:"max_batch"`       // appends per group commit; default 1024
 	MaxQueue      int           `yaml:"max_queue"`       // appends waiting for the committer; default 8192
 	InMemory      bool          `yaml:"in_memory"`       // keep everything in memory (tests, benchmarks); default false
-	CommitTimeout time.Duration `yaml:"commit_timeout"`  // longest a send waits for a commit slot; default 10s
+	CommitTimeout time.Duration `yaml:"commit_timeout"`  // longest a write waits for its commit (then an error: 90994, or 20004 when the store cannot write); default 10s
+	MinFreeMB     int           `yaml:"min_free_mb"`     // free space the data dir's filesystem keeps: below it writes are refused (20004) and /readyz fails; default 256; 0 off
 	CacheMB       int           `yaml:"cache_mb"`        // Pebble block cache in MiB; default 64
 	MemtableMB    int           `yaml:"memtable_mb"`     // size Pebble memtables grow to, MiB; default 32
 	ReadCacheMB   int           `yaml:"read_cache_mb"`   // cache of KV records read outside the committer, MiB; default 16; 0 off
@@ -188,7 +189,7 @@ func Default() Config {
 			MQTTPlain: defaultMQTTPlain(),
 		},
 		HTTP: HTTP{Address: ":8080", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
-		Storage: Storage{Dir: "./data", Sync: true, MaxBatch: 1024, MaxQueue: 8192, CommitTimeout: 10 * time.Second, CacheMB: 64,
+		Storage: Storage{Dir: "./data", Sync: true, MaxBatch: 1024, MaxQueue: 8192, CommitTimeout: 10 * time.Second, MinFreeMB: 256, CacheMB: 64,
 			MemtableMB: 32, ReadCacheMB: 16, DedupMemory: 1 << 20, DedupSweepMax: 1 << 20},
 		Messages:      Messages{MaxBytes: 12000, MaxElements: 32, MaxPayloadBytes: 16384, DedupWindow: 10 * time.Minute, SyncPageSize: 100, SyncMaxEvents: 1000, MaxRequestBytes: 16384},
 		Retention:     defaultRetention(),

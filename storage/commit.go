@@ -55,12 +55,21 @@ func (s *Store) commitLoop() {
 // is staged on its own and joins the batch only once all of it has staged:
 // a request that fails leaves nothing in the group, which commits the rest.
 func (s *Store) commitGroup(group []*request) {
+	if err := s.writable(); err != nil {
+		s.refuseGroup(group, err)
+		return
+	}
 	b := s.db.NewBatch()
 	defer b.Close()
 	g := s.staged
 	g.begin(b, s.clock())
 	defer g.end()
 	for _, r := range group {
+		if !s.take(r, time.Now()) {
+			r.err = ErrCommitTimeout // not written: its waiter is told so
+			s.stats.failed.Add(1)
+			continue
+		}
 		if err := g.stage(r); err != nil {
 			g.discard()
 			r.err = err
@@ -84,8 +93,11 @@ func (s *Store) commitGroup(group []*request) {
 	if s.opts.Sync {
 		wo = pebble.Sync
 	}
+	if s.writing != nil {
+		s.writing()
+	}
 	began := time.Now()
-	if err := b.Commit(wo); err != nil {
+	if err := s.commitPebble(func() error { return b.Commit(wo) }); err != nil {
 		s.reads.invalidate(g.kvs) // perhaps partly applied
 		s.updated.forget(g.kvs)
 		s.failGroup(group, fmt.Errorf("commit: %w", err))
@@ -112,6 +124,17 @@ func (s *Store) commitGroup(group []*request) {
 	for _, r := range group {
 		close(r.done)
 	}
+}
+
+// take claims a request for this group commit, unless its waiter gave up
+// or it has less than StallTimeout left before its deadline (it could not
+// be written in time: it is refused, unwritten, instead).
+func (s *Store) take(r *request, now time.Time) bool {
+	if st := s.opts.StallTimeout; st > 0 && !r.deadline.IsZero() && r.deadline.Sub(now) < st {
+		r.state.CompareAndSwap(reqQueued, reqAbandoned)
+		return false
+	}
+	return r.state.CompareAndSwap(reqQueued, reqTaken)
 }
 
 // groupStage is what a group commit has staged: the Pebble batch and
@@ -445,9 +468,18 @@ func (s *Store) lookupDedup(key []byte, now time.Time) ([]byte, bool, error) {
 }
 
 func (s *Store) failGroup(group []*request, err error) {
-	s.log.Error("group commit failed", "error", err, "batches", len(group))
+	if s.Health() == nil { // a store that cannot write said so once
+		s.log.Error("group commit failed", "error", err, "batches", len(group))
+	}
+	s.refuseGroup(group, err)
+}
+
+// refuseGroup fails every request of the group not failed already, and
+// counts them.
+func (s *Store) refuseGroup(group []*request, err error) {
 	for _, r := range group {
 		if r.err == nil {
+			s.stats.failed.Add(1)
 			r.err = err
 			r.res = Result{}
 		}

@@ -16,10 +16,12 @@ type Stats struct {
 	CommitSeconds float64  // total time in Pebble writes and fsyncs
 	CommitCounts  []uint64 // group commits per bucket of CommitBuckets, cumulative, as Prometheus wants
 	Queued        int      // batches waiting for the committer now
+	Failed        uint64   // batches failed by the store: disk full, failed writes
 }
 
 type commitStats struct {
 	batches, nanos atomic.Uint64
+	failed         atomic.Uint64
 	buckets        [len(CommitBuckets) + 1]atomic.Uint64 // the last is +Inf; their sum counts the group commits
 }
 
@@ -40,6 +42,7 @@ func (s *Store) Stats() Stats {
 		CommitSeconds: time.Duration(s.stats.nanos.Load()).Seconds(),
 		CommitCounts:  make([]uint64, len(CommitBuckets)),
 		Queued:        len(s.queue),
+		Failed:        s.stats.failed.Load(),
 	}
 	var sum uint64
 	for i := range CommitBuckets {

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble"
@@ -161,6 +162,19 @@ type Options struct {
 	// reads instead of Pebble: conversation records change with almost
 	// every message (0: 32 MiB; negative: no cache).
 	UpdateCacheBytes int
+	// StallTimeout is how long one group commit (a Pebble write and its
+	// fsync) may take. The committer does not start a batch with less than
+	// this left before its deadline, so a healthy write always finishes in
+	// time; a waiter whose batch is still being written at its deadline
+	// declares the disk stalled and the store failed (ErrFailed), because
+	// the batch may still land after the caller was told it failed
+	// (0: no deadline is enforced on a started batch).
+	StallTimeout time.Duration
+	// MinFreeBytes is the free space the data dir's filesystem must keep:
+	// below it every commit is refused with ErrNoSpace before Pebble
+	// writes anything, so Pebble (whose WAL writes, memtable flushes and
+	// compactions need room) never runs into a full disk (0: no check).
+	MinFreeBytes int64
 	// OnCommit is called on the committer goroutine after each group commit
 	// with its entries in commit order, so a consumer sees every stream in
 	// seq order. It must not block for long: it holds up every commit.
@@ -187,20 +201,35 @@ type Store struct {
 	sweepCursor []byte // SweepDedups' own: the last dedup key examined
 
 	stats    commitStats // stats.go
+	health   health      // health.go
 	nowEpoch func() uint64
 	clock    func() time.Time // commit times (a test hook, like nowEpoch)
 	// gathering, a test hook, runs on the committer after it took a group's
 	// first request and before it takes the rest (export_test.go).
 	gathering func()
+	// writing, a test hook, runs on the committer just before a group's
+	// Pebble write: a write that blocks, as on a stalled disk.
+	writing func()
 }
 
 type request struct {
-	ctx   context.Context
-	batch Batch
-	res   Result
-	err   error
-	done  chan struct{}
+	ctx      context.Context
+	batch    Batch
+	res      Result
+	err      error
+	done     chan struct{}
+	deadline time.Time    // from Submit's context; zero: none
+	state    atomic.Int32 // reqQueued, then reqTaken (by the committer) or reqAbandoned (by a waiter past its deadline)
 }
+
+// Request states: a request is taken by the committer or abandoned by its
+// waiter, never both, so a waiter that gives up knows the batch was not
+// written.
+const (
+	reqQueued int32 = iota
+	reqTaken
+	reqAbandoned
+)
 
 // Open opens (or creates) the store.
 func Open(opts Options) (*Store, error) {
@@ -276,8 +305,9 @@ func Open(opts Options) (*Store, error) {
 }
 
 // Commit submits a batch to the group committer and waits until it is
-// durable (per Options.Sync) or failed. The context only bounds the wait for
-// a queue slot; once queued, a batch is committed or failed as a whole.
+// durable (per Options.Sync) or failed. The context's deadline bounds the
+// whole wait (Pending.Wait); once queued, a batch is committed or failed
+// as a whole, even when the caller stopped waiting.
 func (s *Store) Commit(ctx context.Context, b Batch) (Result, error) {
 	p, err := s.Submit(ctx, b)
 	if err != nil {
@@ -287,13 +317,16 @@ func (s *Store) Commit(ctx context.Context, b Batch) (Result, error) {
 }
 
 // Pending is a batch queued for the committer whose outcome is not known yet.
-type Pending struct{ r *request }
+type Pending struct {
+	s *Store
+	r *request
+}
 
 // Submit queues a batch for the group committer and returns without waiting
 // for the commit. Batches are committed in the order Submit returned for
 // them, so a caller that submits in order gets gap-free, ordered seqs without
-// holding anything while the fsync runs. The context only bounds the wait for
-// a queue slot.
+// holding anything while the fsync runs. The context bounds the wait for a
+// queue slot, and its deadline the wait for the outcome (Wait).
 func (s *Store) Submit(ctx context.Context, b Batch) (*Pending, error) {
 	for _, a := range b.Appends {
 		if a.Stream == "" || strings.IndexByte(a.Stream, 0) >= 0 {
@@ -301,6 +334,7 @@ func (s *Store) Submit(ctx context.Context, b Batch) (*Pending, error) {
 		}
 	}
 	r := &request{ctx: ctx, batch: b, done: make(chan struct{})}
+	r.deadline, _ = ctx.Deadline()
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -313,13 +347,47 @@ func (s *Store) Submit(ctx context.Context, b Batch) (*Pending, error) {
 		s.mu.RUnlock()
 		return nil, ctx.Err()
 	}
-	return &Pending{r: r}, nil
+	return &Pending{s: s, r: r}, nil
 }
 
-// Wait blocks until the batch is durable (per Options.Sync) or failed.
+// Wait blocks until the batch is durable (per Options.Sync) or failed, or
+// until the deadline of the context it was submitted with: then it returns
+// ErrCommitTimeout. A batch the committer had not started by then is never
+// written; one it had started is stuck in a write (the committer starts
+// none it could not finish in time), so the store is declared failed
+// (ErrFailed): the batch may still land, and nothing may be written after
+// an outcome the callers were not told. A disk that stops answering thus
+// ends in an error, never a hang.
 func (p *Pending) Wait() (Result, error) {
-	<-p.r.done
-	return p.r.res, p.r.err
+	r := p.r
+	if r.deadline.IsZero() {
+		<-r.done
+		return r.res, r.err
+	}
+	select {
+	case <-r.done:
+		return r.res, r.err
+	default:
+	}
+	t := time.NewTimer(time.Until(r.deadline))
+	defer t.Stop()
+	select {
+	case <-r.done:
+		return r.res, r.err
+	case <-t.C:
+	}
+	if r.state.CompareAndSwap(reqQueued, reqAbandoned) {
+		return Result{}, ErrCommitTimeout // never written
+	}
+	select {
+	case <-r.done: // finished meanwhile
+		return r.res, r.err
+	default:
+	}
+	if p.s.opts.StallTimeout > 0 {
+		p.s.fail(errors.New("a write did not finish within storage.commit_timeout: the disk stalled"))
+	}
+	return Result{}, ErrCommitTimeout
 }
 
 // Head returns the committed head of a stream ({0,0} if it never had events).
@@ -562,7 +630,12 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	close(s.stop)
 	<-s.done
-	if err := s.db.Flush(); err != nil {
+	if err := s.Health(); err != nil {
+		// A flush needs disk space (it could wait for it for ever) and a
+		// failed store's pipeline is broken: the synced WAL is replayed at
+		// the next open instead.
+		s.log.Warn("closing without a flush: the store cannot write", "reason", err)
+	} else if err := s.db.Flush(); err != nil {
 		s.log.Warn("flush before close", "error", err)
 	}
 	return s.db.Close()

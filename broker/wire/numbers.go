@@ -26,8 +26,8 @@ var (
 	rngLatitude  = &numRange{lo: -90, hi: 90}
 	rngLongitude = &numRange{lo: -180, hi: 180}
 	rngIndex     = &numRange{integer: true, ilo: math.MinInt32, ihi: math.MaxInt32} // a face index
-	rngCount     = &numRange{integer: true, ilo: 0, ihi: math.MaxUint32}           // seconds, pixels, flags, formats, counts
-	rngBytes     = &numRange{integer: true, ilo: 0, ihi: math.MaxInt64}            // sizes in bytes (exact past 2^53)
+	rngCount     = &numRange{integer: true, ilo: 0, ihi: math.MaxUint32}            // seconds, pixels, flags, formats, counts
+	rngBytes     = &numRange{integer: true, ilo: 0, ihi: math.MaxInt64}             // sizes in bytes (exact past 2^53)
 )
 
 // CheckNumbers checks every number in a valid JSON document: each must be

@@ -46,6 +46,15 @@ func metricsHandler(b *broker.Broker) http.Handler {
 		Help: "Batches the group commits carried (one per message send or change); divided by group commits, the average group."}, store(func(s storage.Stats) float64 { return float64(s.Batches) })))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "imbroker", Name: "store_queue_length",
 		Help: "Batches waiting for the committer (storage.max_queue at most)."}, store(func(s storage.Stats) float64 { return float64(s.Queued) })))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "imbroker", Name: "store_write_failures_total",
+		Help: "Batches (sends, changes) the store failed: disk below storage.min_free_mb, or a failed write."}, store(func(s storage.Stats) float64 { return float64(s.Failed) })))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "imbroker", Name: "store_writable",
+		Help: "1 while the store can write, 0 while it refuses writes (see /readyz for why)."}, func() float64 {
+		if b.StoreHealth() != nil {
+			return 0
+		}
+		return 1
+	}))
 	reg.MustRegister(commitHistogram{b}, refusalCounters{b})
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

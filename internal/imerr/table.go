@@ -5,7 +5,12 @@ package imerr
 // CONNACK picks its own reason: see broker's connackCode).
 var (
 	// Common to every entry point.
-	Internal     = row("Internal", 20005, ReasonUnspecified, "internal error")
+	Internal = row("Internal", 20005, ReasonUnspecified, "internal error")
+	// The store cannot write (disk full, a failed write): nothing was stored.
+	StoreUnavailable = row("StoreUnavailable", 20004, ReasonQuotaExceeded, "the server cannot store anything now; retry later")
+	// A commit that did not finish within storage.commit_timeout: it may
+	// still land, so a resend must reuse its MsgRandom (deduplicated).
+	StoreTimeout = row("StoreTimeout", 90994, ReasonUnspecified, "the server did not store this in time; resend with the same MsgRandom")
 	NoPermission = row("NoPermission", 20001, ReasonNotAuthorized, "not allowed")
 	BadAccount   = row("BadAccount", 20003, ReasonImplementation, "invalid UserID")
 	BadJSON      = row("BadJSON", 90001, ReasonPayloadFormat, "body is not valid JSON")
