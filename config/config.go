@@ -118,18 +118,19 @@ type HTTP struct {
 
 // Storage configures the embedded Pebble store.
 type Storage struct {
-	Dir           string        `yaml:"dir"`             // data directory; default "./data"
-	Sync          bool          `yaml:"sync"`            // fsync each commit group before acking; default true
-	MaxBatch      int           `yaml:"max_batch"`       // appends per group commit; default 1024
-	MaxQueue      int           `yaml:"max_queue"`       // appends waiting for the committer; default 8192
-	InMemory      bool          `yaml:"in_memory"`       // keep everything in memory (tests, benchmarks); default false
-	CommitTimeout time.Duration `yaml:"commit_timeout"`  // longest a write waits for its commit (then an error: 90994, or 20004 when the store cannot write); default 10s
-	MinFreeMB     int           `yaml:"min_free_mb"`     // free space the data dir's filesystem keeps: below it writes are refused (20004) and /readyz fails; default 256; 0 off
-	CacheMB       int           `yaml:"cache_mb"`        // Pebble block cache in MiB; default 64
-	MemtableMB    int           `yaml:"memtable_mb"`     // size Pebble memtables grow to, MiB; default 32
-	ReadCacheMB   int           `yaml:"read_cache_mb"`   // cache of KV records read outside the committer, MiB; default 16; 0 off
-	DedupMemory   int           `yaml:"dedup_memory"`    // recent dedup keys remembered to skip a disk read per send; default 1048576; 0 off
-	DedupSweepMax int           `yaml:"dedup_sweep_max"` // dedup records one sweep (every retention.sweep_interval) examines, deleting the expired; default 1048576; 0 off
+	Dir            string        `yaml:"dir"`             // data directory; default "./data"
+	Sync           bool          `yaml:"sync"`            // fsync each commit group before acking; default true
+	MaxBatch       int           `yaml:"max_batch"`       // appends per group commit; default 1024
+	MaxQueue       int           `yaml:"max_queue"`       // appends waiting for the committer; default 8192
+	InMemory       bool          `yaml:"in_memory"`       // keep everything in memory (tests, benchmarks); default false
+	CommitTimeout  time.Duration `yaml:"commit_timeout"`  // longest a write waits for its commit (then an error: 90994, or 20004 when the store cannot write); default 10s
+	RecoverDamaged bool          `yaml:"recover_damaged"` // start a store that lost acknowledged commits (damaged WAL) with what is readable, every stream under a new Epoch; default false: refuse to start
+	MinFreeMB      int           `yaml:"min_free_mb"`     // free space the data dir's filesystem keeps: below it writes are refused (20004) and /readyz fails; default 256; 0 off
+	CacheMB        int           `yaml:"cache_mb"`        // Pebble block cache in MiB; default 64
+	MemtableMB     int           `yaml:"memtable_mb"`     // size Pebble memtables grow to, MiB; default 32
+	ReadCacheMB    int           `yaml:"read_cache_mb"`   // cache of KV records read outside the committer, MiB; default 16; 0 off
+	DedupMemory    int           `yaml:"dedup_memory"`    // recent dedup keys remembered to skip a disk read per send; default 1048576; 0 off
+	DedupSweepMax  int           `yaml:"dedup_sweep_max"` // dedup records one sweep (every retention.sweep_interval) examines, deleting the expired; default 1048576; 0 off
 }
 
 // Messages configures message validation, dedup and catch-up.

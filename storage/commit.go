@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -89,6 +90,10 @@ func (s *Store) commitGroup(group []*request) {
 			return
 		}
 	}
+	if err := b.Set(commitCountKey, binary.AppendUvarint(nil, s.commits+1), nil); err != nil {
+		s.failGroup(group, fmt.Errorf("stage commit count: %w", err))
+		return
+	}
 	wo := pebble.NoSync
 	if s.opts.Sync {
 		wo = pebble.Sync
@@ -104,6 +109,12 @@ func (s *Store) commitGroup(group []*request) {
 		return
 	}
 	s.stats.observe(len(group), time.Since(began))
+	s.commits++
+	if s.mark != nil {
+		if err := s.mark.write(s.commits); err != nil {
+			s.log.Warn("commit mark not written: damage to the WAL may go unnoticed", "error", err)
+		}
+	}
 	for stream, m := range g.heads {
 		if m == (meta{}) {
 			delete(s.heads, stream)

@@ -13,3 +13,16 @@ func (s *Store) holdCommitter() (release func()) {
 	var once sync.Once
 	return func() { once.Do(func() { close(ch) }) }
 }
+
+// crash stops the store as a killed process would leave it: the committer
+// stops and Pebble closes without the flush Close does, so the commits live
+// only in the write-ahead log.
+func (s *Store) crash() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	<-s.done
+	_ = s.mark.close()
+	return s.db.Close()
+}

@@ -17,11 +17,13 @@ import (
 //	                                    (ver 1: no low, everything retained)
 //	0x03 dedup-key           -> dedup:  ver(1)=1 | expires unix-nano(8) | value
 //	0x04 name                -> value (small KV records owned by callers)
+//	0x05                     -> uvarint group commits so far (damage.go)
 const (
 	kindEntry byte = 0x01
 	kindMeta  byte = 0x02
 	kindDedup byte = 0x03
 	kindKV    byte = 0x04
+	kindCount byte = 0x05
 
 	valueVersion byte = 1 // dedup records; version 1 of entries and metas
 	entryVersion byte = 2 // entries with their commit time

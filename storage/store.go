@@ -170,6 +170,10 @@ type Options struct {
 	// the batch may still land after the caller was told it failed
 	// (0: no deadline is enforced on a started batch).
 	StallTimeout time.Duration
+	// RecoverDamaged opens a store that lost acknowledged commits (a cut
+	// or corrupted WAL: DamagedError) with what is readable, giving every
+	// stream a new Epoch; without it Open refuses such a store.
+	RecoverDamaged bool
 	// MinFreeBytes is the free space the data dir's filesystem must keep:
 	// below it every commit is refused with ErrNoSpace before Pebble
 	// writes anything, so Pebble (whose WAL writes, memtable flushes and
@@ -199,6 +203,9 @@ type Store struct {
 	dedupMem *recentDedups   // committer-owned: recent dedup keys (dedupmem.go)
 
 	sweepCursor []byte // SweepDedups' own: the last dedup key examined
+
+	commits uint64  // committer-owned: group commits in the database (damage.go)
+	mark    *marker // committer-owned: the mark file; nil without Options.Sync
 
 	stats    commitStats // stats.go
 	health   health      // health.go
@@ -275,9 +282,19 @@ func Open(opts Options) (*Store, error) {
 		po.FS = vfs.NewMem()
 		dir = "mem"
 	}
+	var damage *DamagedError
+	if !opts.InMemory && opts.Sync { // without fsyncs a crash may lose acknowledged commits by design
+		var err error
+		if damage, err = checkDamage(dir, po); err != nil {
+			return nil, err
+		}
+		if damage != nil && !opts.RecoverDamaged {
+			return nil, damage
+		}
+	}
 	db, err := pebble.Open(dir, po)
 	if err != nil {
-		return nil, fmt.Errorf("open pebble %s: %w", dir, err)
+		return nil, openError(dir, err)
 	}
 	s := &Store{
 		db: db, opts: opts, log: opts.Logger,
@@ -299,6 +316,10 @@ func Open(opts Options) (*Store, error) {
 		complete = time.Time{}
 	}
 	s.dedupMem = newRecentDedups(opts.DedupMemoryKeys, complete)
+	if err := s.openCount(damage); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	s.staged = newGroupStage(s)
 	go s.commitLoop()
 	return s, nil
@@ -637,6 +658,9 @@ func (s *Store) Close() error {
 		s.log.Warn("closing without a flush: the store cannot write", "reason", err)
 	} else if err := s.db.Flush(); err != nil {
 		s.log.Warn("flush before close", "error", err)
+	}
+	if err := s.mark.close(); err != nil {
+		s.log.Warn("close the commit mark", "error", err)
 	}
 	return s.db.Close()
 }
