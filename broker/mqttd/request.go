@@ -33,35 +33,18 @@ const maxRequestID = 64
 // request's Id echoed. The publish itself is always acknowledged: errors
 // travel in the reply.
 func (s *Server) handleRequest(ctx context.Context, cl *mqtt.Client, pk packets.Packet, op string) {
-	var hdr requestHeader
+	hdr, e := checkRequest(pk.Payload, s.cfg.Messages.MaxRequestBytes)
 	fail := func(e *imerr.Error) {
 		s.reply(cl, pk, replyHeader{ID: hdr.ID, Op: op, ErrorCode: e.Code, ErrorInfo: e.Info})
 	}
 	if c := s.conns.of(cl); c != nil && !c.reqLimiter(s.cfg.MQTT.ReqRate, s.cfg.MQTT.ReqBurst).Allow() {
-		_ = json.Unmarshal(pk.Payload, &hdr) // echo the Id when it can be read
-		if len(hdr.ID) > maxRequestID {
-			hdr.ID = hdr.ID[:maxRequestID]
-		}
 		e := imerr.RateLimited.New("im/req rate limit exceeded: %d requests per second (burst %d) per connection", s.cfg.MQTT.ReqRate, s.cfg.MQTT.ReqBurst)
 		s.refuse(cl, refusals.ReqRate, e.Code, "im/req/"+op+": "+e.Info)
+		fail(e) // with the Id when it could be read
+		return
+	}
+	if e != nil {
 		fail(e)
-		return
-	}
-	if len(pk.Payload) > s.cfg.Messages.MaxRequestBytes {
-		fail(imerr.TooLarge.New("request of %d bytes is too large", len(pk.Payload)))
-		return
-	}
-	if err := json.Unmarshal(pk.Payload, &hdr); err != nil {
-		fail(imerr.BadJSON.New("request is not a valid JSON object: %v", err))
-		return
-	}
-	if err := wire.CheckNumbers(pk.Payload); err != nil { // fields kept as raw JSON would store it verbatim
-		fail(imerr.BadJSON.New("%v", err))
-		return
-	}
-	if len(hdr.ID) > maxRequestID {
-		hdr.ID = hdr.ID[:maxRequestID]
-		fail(imerr.BadParams.New("Id longer than %d bytes", maxRequestID))
 		return
 	}
 	user := userOf(cl)
@@ -81,6 +64,28 @@ func (s *Server) handleRequest(ctx context.Context, cl *mqtt.Client, pk packets.
 		return
 	}
 	s.replyRaw(cl, pk, payload)
+}
+
+// checkRequest checks an im/req payload before its operation decodes it:
+// its size, that it is a JSON object whose numbers are all finite, and its
+// Id. The header is returned even with an error, its Id cut to
+// maxRequestID, so the error reply can echo it.
+func checkRequest(payload []byte, maxBytes int) (requestHeader, *imerr.Error) {
+	var hdr requestHeader
+	if len(payload) > maxBytes {
+		return hdr, imerr.TooLarge.New("request of %d bytes is too large", len(payload))
+	}
+	if err := json.Unmarshal(payload, &hdr); err != nil {
+		return hdr, imerr.BadJSON.New("request is not a valid JSON object: %v", err)
+	}
+	if len(hdr.ID) > maxRequestID {
+		hdr.ID = hdr.ID[:maxRequestID]
+		return hdr, imerr.BadParams.New("Id longer than %d bytes", maxRequestID)
+	}
+	if err := wire.CheckNumbers(payload); err != nil { // fields kept as raw JSON would store it verbatim
+		return hdr, imerr.BadJSON.New("%v", err)
+	}
+	return hdr, nil
 }
 
 // runOp runs the im/req operation op as a: one of the server's connection

@@ -1,6 +1,10 @@
 package wire
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
 	"strings"
 	"testing"
 )
@@ -38,4 +42,56 @@ func TestElementNumberRanges(t *testing.T) {
 			t.Errorf("ValidateBody(%s) = %v, want nil", ok, err)
 		}
 	}
+}
+
+// FuzzCheckNumbers: on any valid JSON document CheckNumbers agrees with a
+// decoder that keeps every number as written: it refuses exactly the
+// documents holding a number that is not a finite float64 or is longer
+// than MaxNumberChars.
+func FuzzCheckNumbers(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `[1e400]`, `{"s":"1e400","n":-0.5e-3}`, `"\\"1e999"`, `[` + strings.Repeat("9", 70) + `]`, `{"x":[{"y":1E308},2e308]}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		err := CheckNumbers(doc) // never panics, valid JSON or not
+		if !json.Valid(doc) {
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(doc))
+		dec.UseNumber()
+		var v any
+		if dec.Decode(&v) != nil {
+			t.Fatalf("%s: valid but not decodable", doc)
+		}
+		want := refCheckNumbers(v)
+		if (err == nil) != (want == nil) {
+			t.Fatalf("%s: CheckNumbers %v, reference %v", doc, err, want)
+		}
+	})
+}
+
+// refCheckNumbers is CheckNumbers on a decoded document.
+func refCheckNumbers(v any) error {
+	switch v := v.(type) {
+	case json.Number:
+		if len(v) > MaxNumberChars {
+			return errors.New("too long")
+		}
+		if f, err := v.Float64(); err != nil || math.IsInf(f, 0) {
+			return errors.New("not finite")
+		}
+	case []any:
+		for _, e := range v {
+			if err := refCheckNumbers(e); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for _, e := range v {
+			if err := refCheckNumbers(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -328,6 +328,9 @@ func FuzzParseSend(f *testing.F) {
 		if req == nil || req.MsgRandom == nil {
 			t.Fatalf("parseSend(%q) accepted without MsgRandom", payload)
 		}
+		if err := CheckNumbers(payload); err != nil {
+			t.Fatalf("parseSend(%q) accepted a number: %v", payload, err)
+		}
 		if len(req.ClientMsgID) > MaxClientMsgID {
 			t.Fatalf("parseSend(%q) accepted a %d-byte ClientMsgID", payload, len(req.ClientMsgID))
 		}
