@@ -125,6 +125,7 @@ type Storage struct {
 	InMemory       bool          `yaml:"in_memory"`       // keep everything in memory (tests, benchmarks); default false
 	CommitTimeout  time.Duration `yaml:"commit_timeout"`  // longest a write waits for its commit (then an error: 90994, or 20004 when the store cannot write); default 10s
 	RecoverDamaged bool          `yaml:"recover_damaged"` // start a store that lost acknowledged commits (damaged WAL) with what is readable, every stream under a new Epoch; default false: refuse to start
+	NewEpochs      bool          `yaml:"-"`               // the -new-epochs flag, for one start after restoring a backup: every stream gets a new Epoch
 	MinFreeMB      int           `yaml:"min_free_mb"`     // free space the data dir's filesystem keeps: below it writes are refused (20004) and /readyz fails; default 256; 0 off
 	CacheMB        int           `yaml:"cache_mb"`        // Pebble block cache in MiB; default 64
 	MemtableMB     int           `yaml:"memtable_mb"`     // size Pebble memtables grow to, MiB; default 32

@@ -234,10 +234,19 @@ func (s *Store) openCount(damage *DamagedError) error {
 		return err
 	}
 	s.commits = n
-	if damage != nil {
+	switch {
+	case damage != nil:
 		if err := s.recoverDamaged(damage); err != nil {
 			return err
 		}
+	case s.opts.NewEpochs:
+		started := time.Now()
+		n, err := newEpochs(s.db, s.nowEpoch())
+		if err != nil {
+			return err
+		}
+		s.log.Warn("every stream has a new Epoch (-new-epochs: the data dir was restored); clients resync",
+			"dir", s.opts.Dir, "streams_new_epoch", n, "took", time.Since(started))
 	}
 	if s.opts.Sync && !s.opts.InMemory {
 		if s.mark, err = openMarker(s.opts.Dir, n); err != nil {

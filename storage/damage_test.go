@@ -147,3 +147,32 @@ func TestCleanCrashIsNotDamage(t *testing.T) {
 		t.Fatalf("head %+v after a clean crash", h)
 	}
 }
+
+// TestNewEpochsAfterRestore: a store restored from a backup looks clean,
+// so NewEpochs gives every stream a new Epoch on request; the entries keep
+// their Seqs.
+func TestNewEpochsAfterRestore(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Options{Dir: dir, Sync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Commit(context.Background(), Batch{Appends: []Append{{Stream: "u/a", Payload: []byte("m1")}, {Stream: "g/g1", Payload: []byte("m1")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(Options{Dir: dir, Sync: true, NewEpochs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	for i, stream := range []string{"u/a", "g/g1"} {
+		h, _ := s2.Head(stream)
+		if h.Epoch == res.Pos[i].Epoch || h.Seq != 1 {
+			t.Fatalf("%s: head %+v, before %+v: want a new Epoch, the same Seq", stream, h, res.Pos[i])
+		}
+	}
+}

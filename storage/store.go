@@ -174,6 +174,10 @@ type Options struct {
 	// or corrupted WAL: DamagedError) with what is readable, giving every
 	// stream a new Epoch; without it Open refuses such a store.
 	RecoverDamaged bool
+	// NewEpochs gives every stream a new Epoch at open: its history was
+	// lost in a way the store cannot see (the data dir was restored from
+	// a backup), and clients must resync.
+	NewEpochs bool
 	// MinFreeBytes is the free space the data dir's filesystem must keep:
 	// below it every commit is refused with ErrNoSpace before Pebble
 	// writes anything, so Pebble (whose WAL writes, memtable flushes and

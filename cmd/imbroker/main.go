@@ -29,8 +29,9 @@ func run(args []string) int {
 	fl := flag.NewFlagSet("imbroker", flag.ContinueOnError)
 	path := fl.String("config", defaultConfig, "config file (YAML)")
 	check := fl.Bool("check-config", false, "report every config problem and exit")
+	newEpochs := fl.Bool("new-epochs", false, "give every stream a new Epoch at this start (after restoring the data dir from a backup: clients resync)")
 	fl.Usage = func() {
-		fmt.Fprintf(fl.Output(), "Usage:\n  imbroker [-config FILE] [-check-config]\n  imbroker usersig -user ID [flags]   (imbroker usersig -h for its flags)\n\nFlags:\n")
+		fmt.Fprintf(fl.Output(), "Usage:\n  imbroker [-config FILE] [-check-config] [-new-epochs]\n  imbroker usersig -user ID [flags]   (imbroker usersig -h for its flags)\n\nFlags:\n")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
@@ -48,6 +49,7 @@ func run(args []string) int {
 		fmt.Println("config OK")
 		return 0
 	}
+	cfg.Storage.NewEpochs = *newEpochs
 	log := app.NewLogger(cfg.Log, os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
