@@ -83,6 +83,9 @@ type V4 struct {
 	App       config.App
 	REST      config.REST
 	Log       *slog.Logger
+	// CommitTimeout bounds a call's writes (storage.commit_timeout): the
+	// store starts no write with less than half of it left (0: 10s).
+	CommitTimeout time.Duration
 }
 
 // fail is a refusal of kind with a detail.
@@ -258,7 +261,11 @@ func v4Handler(v V4, ep *endpoint, lim *rate.Limiter, log *slog.Logger) http.Han
 			writeEnvelope(w, err, nil)
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		timeout := v.CommitTimeout
+		if timeout <= 0 {
+			timeout = 10 * time.Second
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
 		c := &call{ctx: ctx, a: v.Admin, rel: v.Relations, msgs: v.Messages, convs: v.Conversations, grp: v.Groups, push: v.Push, hist: v.History, listeners: v.Listeners, base: baseURL(v.PublicURL, r), admin: v.App.Admin, body: body, ep: ep}
 		if ep.typed != nil {

@@ -67,7 +67,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, erro
 	a.httpLn = netlisten.Wrap(ln, netlisten.Options{Name: "http", Log: log})
 	v4 := &rest.V4{Admin: b, Relations: b.Relations(), Messages: b.Messages(), Conversations: b.Conversations(),
 		Groups: b.Groups(), Push: b.Push(), History: b.History(), Listeners: a.listeners, PublicURL: cfg.History.PublicURL,
-		App: cfg.App, REST: cfg.REST, Log: log}
+		App: cfg.App, REST: cfg.REST, Log: log, CommitTimeout: cfg.Storage.CommitTimeout}
 	a.http = &http.Server{
 		Handler:           rest.NewRouter(rest.Deps{Ready: b, Metrics: metricsHandler(b), Pprof: cfg.HTTP.Pprof, V4: v4}),
 		ReadHeaderTimeout: cfg.HTTP.ReadTimeout,
