@@ -4,37 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// damageWAL damages the newest write-ahead log in dir: it cuts it to
-// half its length, or (corrupt) flips bytes in its middle.
-func damageWAL(t *testing.T, dir string, corrupt bool) string {
-	t.Helper()
-	name := newestWAL(dir)
-	if name == "" {
-		t.Fatal("no WAL")
-	}
-	path := filepath.Join(dir, name)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if corrupt {
-		for i := len(b) / 2; i < len(b)/2+64; i++ {
-			b[i] ^= 0x5a
-		}
-	} else {
-		b = b[:len(b)/2]
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return name
-}
+	"github.com/imbroker/imbroker/internal/testfs"
+)
 
 // TestDamagedWAL: a store whose newest WAL was cut or corrupted after a
 // crash lost acknowledged commits. Open refuses it, saying what is damaged
@@ -61,7 +35,7 @@ func TestDamagedWAL(t *testing.T) {
 			if err := s.crash(); err != nil {
 				t.Fatal(err)
 			}
-			wal := damageWAL(t, dir, corrupt)
+			wal := testfs.DamageNewestWAL(t, dir, corrupt)
 
 			_, err = Open(opts)
 			var d *DamagedError

@@ -4,69 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/imbroker/imbroker/internal/testfs"
 )
-
-// mountTmpfs mounts a tmpfs of size bytes under a temp dir and unmounts it
-// when the test ends: a real filesystem that really fills up. It needs
-// root (CAP_SYS_ADMIN); without it the test is skipped.
-func mountTmpfs(t *testing.T, size int) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "fs")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (needs root): %v %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
-// fillDisk writes a file in dir until the filesystem is full, leaving less
-// than leave bytes, and returns a function that deletes it.
-func fillDisk(t *testing.T, dir string, leave uint64) (free func()) {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := freeBytes(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n < leave {
-			break
-		}
-		if _, err := f.Write(buf[:min(uint64(len(buf)), n-leave+1)]); err != nil {
-			break // ENOSPC: full
-		}
-	}
-	return func() {
-		if err := os.Remove(path); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // TestDiskFullRefusesAndRecovers: on a real full filesystem every commit
 // fails fast with ErrNoSpace, Health says so and Stats counts them; once
 // space is freed commits succeed without a reopen, and everything
 // acknowledged is there after one.
 func TestDiskFullRefusesAndRecovers(t *testing.T) {
-	dir := mountTmpfs(t, 32<<20)
+	dir := testfs.MountTmpfs(t, 32<<20)
 	opts := Options{Dir: filepath.Join(dir, "db"), Sync: true, MemTableBytes: 1 << 20, MinFreeBytes: 4 << 20}
 	s, err := Open(opts)
 	if err != nil {
@@ -88,7 +38,7 @@ func TestDiskFullRefusesAndRecovers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	release := fillDisk(t, dir, 1<<20)
+	release := testfs.Fill(t, dir, 1<<20)
 	// The guard reads the free space at most every spaceCheckEvery.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -153,7 +103,7 @@ func TestDiskFullRefusesAndRecovers(t *testing.T) {
 // hang; the store refuses every later commit; Close returns; a reopen
 // finds everything acknowledged.
 func TestDiskFullUnguarded(t *testing.T) {
-	dir := mountTmpfs(t, 16<<20)
+	dir := testfs.MountTmpfs(t, 16<<20)
 	opts := Options{Dir: filepath.Join(dir, "db"), Sync: true, MemTableBytes: 1 << 20}
 	s, err := Open(opts)
 	if err != nil {
@@ -176,7 +126,7 @@ func TestDiskFullUnguarded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	release := fillDisk(t, dir, 0)
+	release := testfs.Fill(t, dir, 0)
 	var failed error
 	for i := 5; i < 10000 && failed == nil; i++ {
 		failed = commit(i)

@@ -6,39 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-)
 
-// cutNewestWAL cuts the newest Pebble write-ahead log in dir to half its
-// length, or (corrupt) flips 64 bytes in its middle.
-func cutNewestWAL(t *testing.T, dir string, corrupt bool) string {
-	t.Helper()
-	names, _ := filepath.Glob(filepath.Join(dir, "*.log"))
-	if len(names) == 0 {
-		t.Fatalf("no WAL in %s", dir)
-	}
-	sort.Strings(names)
-	path := names[len(names)-1]
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if corrupt {
-		for i := len(b) / 2; i < len(b)/2+64; i++ {
-			b[i] ^= 0x5a
-		}
-	} else {
-		b = b[:len(b)/2]
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Base(path)
-}
+	"github.com/imbroker/imbroker/internal/testfs"
+)
 
 // TestE2E_DamagedWALAfterKill: messages are acknowledged, the broker is
 // killed with SIGKILL and its newest WAL is cut (or corrupted). The broker
@@ -68,7 +42,7 @@ func TestE2E_DamagedWALAfterKill(t *testing.T) {
 				t.Fatal(err)
 			}
 			p.wait()
-			wal := cutNewestWAL(t, filepath.Join(dir, "data"), corrupt)
+			wal := testfs.DamageNewestWAL(t, filepath.Join(dir, "data"), corrupt)
 
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

@@ -5,68 +5,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/imbroker/imbroker/internal/testfs"
+
 	paho5 "github.com/eclipse/paho.golang/paho"
 )
-
-// mountTmpfs mounts a tmpfs of size bytes and unmounts it when the test
-// ends: a real filesystem that really fills up. It needs root; without it
-// the test is skipped.
-func mountTmpfs(t *testing.T, size int) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "fs")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (needs root): %v %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
-// fillDisk fills dir's filesystem until less than leave bytes are free and
-// returns a function that frees the space again.
-func fillDisk(t *testing.T, dir string, leave uint64) (release func()) {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for {
-		var st syscall.Statfs_t
-		if err := syscall.Statfs(dir, &st); err != nil {
-			t.Fatal(err)
-		}
-		free := st.Bavail * uint64(st.Bsize)
-		if free < leave {
-			break
-		}
-		if _, err := f.Write(buf[:min(uint64(len(buf)), free-leave+1)]); err != nil {
-			break
-		}
-	}
-	return func() {
-		if err := os.Remove(path); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // httpGet returns the status and body of a GET on the broker's HTTP port.
 func httpGet(t *testing.T, b *Broker, path string) (int, string) {
@@ -99,7 +47,7 @@ func metric(t *testing.T, b *Broker, name string) float64 {
 // failures. Once space is freed, writes succeed without a restart, and
 // after a restart every acknowledged message is there. [STORE-DISKFULL]
 func TestDiskFull(t *testing.T) {
-	fs := mountTmpfs(t, 48<<20)
+	fs := testfs.MountTmpfs(t, 48<<20)
 	cfg := TestConfig(t)
 	cfg.Storage.Dir = filepath.Join(fs, "data")
 	cfg.Storage.MinFreeMB = 8
@@ -125,7 +73,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("/readyz %d %s before the disk filled", code, body)
 	}
 
-	release := fillDisk(t, fs, 2<<20)
+	release := testfs.Fill(t, fs, 2<<20)
 	if code, body := httpGet(t, b, "/readyz"); code != 503 || !regexp.MustCompile(`disk is full`).MatchString(body) {
 		t.Fatalf("/readyz on a full disk: %d %s", code, body)
 	}
