@@ -215,3 +215,23 @@ func TestStalledWriteFailsTheStore(t *testing.T) {
 		t.Fatalf("Commit after a stall = %v, want ErrFailed", err)
 	}
 }
+
+// BenchmarkStore_WriteGuard is what each group commit adds for the full
+// disk and damage checks: reading the free space and writing the mark.
+func BenchmarkStore_WriteGuard(b *testing.B) {
+	dir := b.TempDir()
+	m, err := openMarker(dir, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.close()
+	b.ReportAllocs()
+	for i := range b.N {
+		if _, err := freeBytes(dir); err != nil {
+			b.Fatal(err)
+		}
+		if err := m.write(uint64(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
