@@ -29,7 +29,7 @@ type Options struct {
 	Token     string          // when set, requests carry Sign = sha256(Token + RequestTime) and RequestTime
 	Timeout   time.Duration   // per request (Tencent: 2 s)
 	Refuse    bool            // a failed or timed-out before-callback refuses (80003) instead of allowing
-	Commands  map[string]bool // enabled commands; nil = all
+	Commands  map[string]bool // enabled commands; nil or empty = none
 	Queue     int             // after-callbacks waiting to be sent
 	Workers   int             // goroutines sending after-callbacks
 	Retries   int             // extra attempts for a failed after-callback
@@ -55,6 +55,7 @@ type Decision struct {
 	MsgBody         json.RawMessage // a rewrite of the message body, or nil
 	CloudCustomData *string         // a rewrite of CloudCustomData, or nil
 	Failed          bool            // the callback failed or timed out (the policy chose Action)
+	RawCode         int             // the reply's ErrorCode as the app sent it
 	Reply           json.RawMessage // the whole reply body (commands with their own reply fields), or nil
 }
 
@@ -73,8 +74,9 @@ type Client struct {
 }
 
 type job struct {
-	command string
-	body    []byte
+	command  string
+	platform string
+	body     []byte
 }
 
 // New starts the after-callback workers (none when URL is empty).
@@ -104,7 +106,7 @@ func New(o Options) *Client {
 
 // Enabled reports whether a command is sent at all.
 func (c *Client) Enabled(command string) bool {
-	return c != nil && c.opts.URL != "" && (c.opts.Commands == nil || c.opts.Commands[command])
+	return c != nil && c.opts.URL != "" && c.opts.Commands[command]
 }
 
 // Before sends a before-callback and waits for its verdict (bounded by the
@@ -113,15 +115,8 @@ func (c *Client) Before(ctx context.Context, command string, body map[string]any
 	if !c.Enabled(command) {
 		return Decision{Action: Allow}
 	}
-	failed := func(err error) Decision {
-		c.failed.Add(1)
-		c.log.Warn("before-callback failed", "command", command, "error", err, "refuse", c.opts.Refuse)
-		if c.opts.Refuse {
-			return Decision{Action: Reject, Failed: true}
-		}
-		return Decision{Action: Allow, Failed: true}
-	}
-	raw, err := c.post(ctx, command, encode(command, body))
+	failed := func(err error) Decision { return c.Failure(command, err) }
+	raw, err := c.post(ctx, command, Platform(ctx), encode(command, body))
 	if err != nil {
 		return failed(err)
 	}
@@ -135,7 +130,7 @@ func (c *Client) Before(ctx context.Context, command string, body map[string]any
 	if err := json.Unmarshal(raw, &rep); err != nil || rep.ErrorCode == nil {
 		return failed(fmt.Errorf("reply is not a callback answer: %q", truncate(raw)))
 	}
-	d := Decision{Info: rep.ErrorInfo, Reply: raw}
+	d := Decision{Info: rep.ErrorInfo, Reply: raw, RawCode: *rep.ErrorCode}
 	switch code := *rep.ErrorCode; code {
 	case 0:
 		d.Action = Allow
@@ -153,9 +148,22 @@ func (c *Client) Before(ctx context.Context, command string, body map[string]any
 	return d
 }
 
+// Failure is the decision for a before-callback that failed (why): the
+// on_failure policy's, counted and logged. Commands whose replies say
+// "failed" in their own way (the Sns ones) use it too.
+func (c *Client) Failure(command string, why error) Decision {
+	c.failed.Add(1)
+	c.log.Warn("before-callback failed", "command", command, "error", why, "refuse", c.opts.Refuse)
+	if c.opts.Refuse {
+		return Decision{Action: Reject, Failed: true}
+	}
+	return Decision{Action: Allow, Failed: true}
+}
+
 // After queues an after-callback; it never blocks. A full queue drops it
-// (counted, logged at a rate limit).
-func (c *Client) After(command string, body map[string]any) {
+// (counted, logged at a rate limit). ctx only says where the event came
+// from (OptPlatform); its end does not cancel the callback.
+func (c *Client) After(ctx context.Context, command string, body map[string]any) {
 	if !c.Enabled(command) {
 		return
 	}
@@ -165,7 +173,7 @@ func (c *Client) After(command string, body map[string]any) {
 		return
 	}
 	select {
-	case c.queue <- job{command: command, body: encode(command, body)}:
+	case c.queue <- job{command: command, platform: Platform(ctx), body: encode(command, body)}:
 	default:
 		if n := c.dropped.Add(1); n%1000 == 1 {
 			c.log.Warn("after-callback queue full; dropped", "command", command, "dropped_total", n)
@@ -178,7 +186,7 @@ func (c *Client) worker() {
 	for j := range c.queue {
 		for attempt := 0; attempt <= c.opts.Retries; attempt++ {
 			ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
-			_, err := c.post(ctx, j.command, j.body)
+			_, err := c.post(ctx, j.command, j.platform, j.body)
 			cancel()
 			if err == nil {
 				c.sent.Add(1)
@@ -231,13 +239,13 @@ func encode(command string, body map[string]any) []byte {
 	return b
 }
 
-func (c *Client) post(ctx context.Context, command string, body []byte) ([]byte, error) {
+func (c *Client) post(ctx context.Context, command, platform string, body []byte) ([]byte, error) {
 	q := url.Values{}
 	q.Set("SdkAppid", strconv.FormatUint(c.opts.SDKAppID, 10))
 	q.Set("CallbackCommand", command)
 	q.Set("contenttype", "json")
 	q.Set("ClientIP", "")
-	q.Set("OptPlatform", "Unknown")
+	q.Set("OptPlatform", platform)
 	if c.opts.Token != "" {
 		rt := strconv.FormatInt(time.Now().Unix(), 10)
 		q.Set("RequestTime", rt)

@@ -21,6 +21,7 @@ import (
 	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/broker/ops"
 	"github.com/imbroker/imbroker/broker/wire"
+	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
@@ -121,7 +122,9 @@ type call struct {
 
 // actor is who a typed operation runs as: user, with the app admin's
 // rights when user is the admin identifier.
-func (c *call) actor(user string) ops.Actor { return ops.Actor{User: user, Admin: user == c.admin} }
+func (c *call) actor(user string) ops.Actor {
+	return ops.Actor{User: user, Admin: user == c.admin, ViaAdmin: true}
+}
 
 // typed adapts a typed handler to an endpoint's.
 func typed[Resp any](h func(c *call) (*Resp, error)) func(c *call) (any, error) {
@@ -267,6 +270,7 @@ func v4Handler(v V4, ep *endpoint, lim *rate.Limiter, log *slog.Logger) http.Han
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
+		ctx = callbacks.WithPlatform(ctx, callbacks.PlatformREST) // OptPlatform=RESTAPI; no Sns before-callbacks
 		c := &call{ctx: ctx, a: v.Admin, rel: v.Relations, msgs: v.Messages, convs: v.Conversations, grp: v.Groups, push: v.Push, hist: v.History, listeners: v.Listeners, base: baseURL(v.PublicURL, r), admin: v.App.Admin, body: body, ep: ep}
 		if ep.typed != nil {
 			out, err := ep.typed(c)

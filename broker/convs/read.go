@@ -104,7 +104,7 @@ func (s *Service) Read(ctx context.Context, a ops.Actor, q *ReadRequest) (*ReadR
 		return nil, fmt.Errorf("read report of %s in %s: %w", a.User, conv, err)
 	}
 	if kind == TypeC2C {
-		s.afterMsgReport(a.User, q.Peer_Account, count) // C2C.CallbackAfterMsgReport
+		s.afterMsgReport(ctx, a.User, q.Peer_Account, count) // C2C.CallbackAfterMsgReport
 	}
 	return &ReadResponse{UnreadMsgNum: count}, nil
 }

@@ -91,7 +91,7 @@ func (s *Service) recallC2C(ctx context.Context, a ops.Actor, self, peer, msgKey
 	if _, err = s.store.Commit(ctx, batch); err != nil {
 		return fmt.Errorf("recall %s: %w", msgKey, err)
 	}
-	s.afterWithDraw(from, to, msgKey) // C2C.CallbackAfterMsgWithDraw
+	s.afterWithDraw(ctx, from, to, msgKey) // C2C.CallbackAfterMsgWithDraw
 	return nil
 }
 

@@ -26,7 +26,7 @@ type Store interface {
 // Callbacks queues the app's after-callbacks (*callbacks.Client).
 type Callbacks interface {
 	Enabled(command string) bool
-	After(command string, fields map[string]any)
+	After(ctx context.Context, command string, fields map[string]any)
 }
 
 // Options configure a Service.

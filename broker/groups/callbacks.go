@@ -121,7 +121,7 @@ func (s *Service) beforeInvite(ctx context.Context, gid, operator string, member
 }
 
 // afterCreate: Group.CallbackAfterCreateGroup (g.op held).
-func (s *Service) afterCreate(g *group, operator string) {
+func (s *Service) afterCreate(ctx context.Context, g *group, operator string) {
 	if !s.cb.Enabled(cbAfterCreate) {
 		return
 	}
@@ -129,7 +129,7 @@ func (s *Service) afterCreate(g *group, operator string) {
 	if defined == nil {
 		defined = []wire.KVItem{}
 	}
-	s.cb.After(cbAfterCreate, map[string]any{"GroupId": g.info.GroupId, "Type": g.info.Type, "Name": g.info.Name,
+	s.cb.After(ctx, cbAfterCreate, map[string]any{"GroupId": g.info.GroupId, "Type": g.info.Type, "Name": g.info.Name,
 		"Owner_Account": g.info.Owner_Account, "Operator_Account": operator, "MemberList": memberItems(g.memberIDs()),
 		"UserDefinedDataList": defined})
 }
@@ -137,39 +137,39 @@ func (s *Service) afterCreate(g *group, operator string) {
 // afterJoined: Group.CallbackAfterNewMemberJoin (JoinType Apply or
 // Invited) and, when the group is now full, Group.CallbackAfterGroupFull.
 // g.op held.
-func (s *Service) afterJoined(g *group, joinType, operator string, uids []string) {
+func (s *Service) afterJoined(ctx context.Context, g *group, joinType, operator string, uids []string) {
 	if len(uids) == 0 {
 		return
 	}
 	g.mu.RLock()
 	gid, typ, full := g.info.GroupId, g.info.Type, len(g.members) >= g.info.MaxMemberNum
 	g.mu.RUnlock()
-	s.cb.After(cbNewMember, map[string]any{"GroupId": gid, "Type": typ, "JoinType": joinType,
+	s.cb.After(ctx, cbNewMember, map[string]any{"GroupId": gid, "Type": typ, "JoinType": joinType,
 		"Operator_Account": operator, "NewMemberList": memberItems(uids)})
 	if full {
-		s.cb.After(cbFull, map[string]any{"GroupId": gid})
+		s.cb.After(ctx, cbFull, map[string]any{"GroupId": gid})
 	}
 }
 
 // afterExit: Group.CallbackAfterMemberExit (g.op held).
-func (s *Service) afterExit(g *group, tipType, operator string, uids []string) {
+func (s *Service) afterExit(ctx context.Context, g *group, tipType, operator string, uids []string) {
 	exit := "Quit"
 	if tipType == tipMemberKicked {
 		exit = "Kicked"
 	}
-	s.cb.After(cbMemberExit, map[string]any{"GroupId": g.info.GroupId, "Type": g.info.Type, "ExitType": exit,
+	s.cb.After(ctx, cbMemberExit, map[string]any{"GroupId": g.info.GroupId, "Type": g.info.Type, "ExitType": exit,
 		"Operator_Account": operator, "ExitMemberList": memberItems(uids)})
 }
 
 // afterDestroyed: Group.CallbackAfterGroupDestroyed.
-func (s *Service) afterDestroyed(info groupInfo, members []string) {
-	s.cb.After(cbDestroyed, map[string]any{"GroupId": info.GroupId, "Type": info.Type,
+func (s *Service) afterDestroyed(ctx context.Context, info groupInfo, members []string) {
+	s.cb.After(ctx, cbDestroyed, map[string]any{"GroupId": info.GroupId, "Type": info.Type,
 		"Owner_Account": info.Owner_Account, "Name": info.Name, "MemberList": memberItems(members)})
 }
 
 // afterInfoChanged: Group.CallbackAfterGroupInfoChanged, when Name,
 // Introduction, Notification or FaceUrl changed (only those are sent).
-func (s *Service) afterInfoChanged(gid, typ, operator string, changed *wire.GroupInfoChange) {
+func (s *Service) afterInfoChanged(ctx context.Context, gid, typ, operator string, changed *wire.GroupInfoChange) {
 	fields := map[string]any{"GroupId": gid, "Type": typ, "Operator_Account": operator}
 	n := 0
 	for _, f := range []struct {
@@ -182,7 +182,7 @@ func (s *Service) afterInfoChanged(gid, typ, operator string, changed *wire.Grou
 		}
 	}
 	if n > 0 {
-		s.cb.After(cbInfoChanged, fields)
+		s.cb.After(ctx, cbInfoChanged, fields)
 	}
 }
 
@@ -192,7 +192,7 @@ type recalledSeq struct {
 }
 
 // afterRecall: Group.CallbackAfterRecallMsg.
-func (s *Service) afterRecall(gid, typ, operator string, seq uint64) {
-	s.cb.After(cbRecall, map[string]any{"GroupId": gid, "Type": typ, "Operator_Account": operator,
+func (s *Service) afterRecall(ctx context.Context, gid, typ, operator string, seq uint64) {
+	s.cb.After(ctx, cbRecall, map[string]any{"GroupId": gid, "Type": typ, "Operator_Account": operator,
 		"MsgSeqList": []recalledSeq{{MsgSeq: seq}}, "TopicId": ""})
 }

@@ -224,7 +224,7 @@ func (s *Service) create(ctx context.Context, a ops.Actor, q *CreateRequest, cre
 		s.reg.forget(gid, g)
 		return nil, err
 	}
-	s.afterCreate(g, a.User)
+	s.afterCreate(ctx, g, a.User)
 	return &CreateResponse{GroupId: gid, Type: q.Type}, nil
 }
 

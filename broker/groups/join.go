@@ -143,7 +143,7 @@ func (s *Service) Join(ctx context.Context, a ops.Actor, q *JoinRequest) (*JoinR
 	if err := s.addMembers(ctx, g, a.User, []string{a.User}, joining{}); err != nil {
 		return nil, err
 	}
-	s.afterJoined(g, "Apply", a.User, []string{a.User})
+	s.afterJoined(ctx, g, "Apply", a.User, []string{a.User})
 	return &JoinResponse{GroupId: q.GroupId, JoinResult: "Joined"}, nil
 }
 
@@ -202,7 +202,7 @@ func (s *Service) HandleApplication(ctx context.Context, a ops.Actor, q *HandleA
 			if err := s.addMembers(ctx, g, a.User, []string{q.Applicant_Account}, joining{deletes: []string{key}}); err != nil {
 				return nil, err
 			}
-			s.afterJoined(g, "Apply", a.User, []string{q.Applicant_Account})
+			s.afterJoined(ctx, g, "Apply", a.User, []string{q.Applicant_Account})
 		}
 	} else if _, err := s.store.Commit(ctx, storage.Batch{Deletes: []string{key}}); err != nil {
 		return nil, fmt.Errorf("commit rejection of %s in %s: %w", q.Applicant_Account, q.GroupId, err)
@@ -275,7 +275,7 @@ func (s *Service) Invite(ctx context.Context, a ops.Actor, q *InviteRequest) (*I
 		if err := s.addMembers(ctx, g, a.User, add, joining{}); err != nil {
 			return nil, err
 		}
-		s.afterJoined(g, "Invited", a.User, add)
+		s.afterJoined(ctx, g, "Invited", a.User, add)
 	}
 	return &InviteResponse{GroupId: q.GroupId, MemberList: results}, nil
 }

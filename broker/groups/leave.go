@@ -46,7 +46,7 @@ func (s *Service) removeMembers(ctx context.Context, g *group, operator, tipType
 	// op -> the MQTT side's client and subscription locks, which it never
 	// holds while it calls into the groups service.
 	s.conns.DropGroupSubscriptions(gid, uids...)
-	s.afterExit(g, tipType, operator, uids)
+	s.afterExit(ctx, g, tipType, operator, uids)
 	return nil
 }
 
@@ -140,7 +140,7 @@ func (s *Service) Destroy(ctx context.Context, a ops.Actor, q *GroupRequest) (*E
 	}
 	s.reg.forget(gid, g)
 	s.conns.DropGroupSubscriptions(gid)
-	s.afterDestroyed(g.info, members)
+	s.afterDestroyed(ctx, g.info, members)
 	return &Empty{}, nil
 }
 

@@ -110,7 +110,7 @@ func (s *Service) Modify(ctx context.Context, a ops.Actor, q *ModifyRequest) (*E
 		return nil, err
 	}
 	g.apply(func() { g.info = info })
-	s.afterInfoChanged(q.GroupId, info.Type, a.User, changed)
+	s.afterInfoChanged(ctx, q.GroupId, info.Type, a.User, changed)
 	return &Empty{}, nil
 }
 

@@ -72,7 +72,7 @@ func (s *Service) Recall(ctx context.Context, a ops.Actor, gid string, seq uint6
 	}); err != nil {
 		return err
 	}
-	s.afterRecall(gid, g.info.Type, a.User, seq)
+	s.afterRecall(ctx, gid, g.info.Type, a.User, seq)
 	return nil
 }
 

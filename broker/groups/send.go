@@ -122,7 +122,7 @@ func (s *Service) Send(ctx context.Context, from, gid string, payload []byte) (S
 	s.sent.Add(1)
 	cbFields["MsgBody"], cbFields["CloudCustomData"] = messages.RawJSON(body), req.CloudCustomData
 	cbFields["MsgSeq"], cbFields["MsgTime"] = res.MsgSeq, st.MsgTime
-	s.send.RunAfter(req.ForbidCallbackControl, cbFields)
+	s.send.RunAfter(ctx, req.ForbidCallbackControl, cbFields)
 	if g.policy.stored() { // Push.CallbackOfflinePush to offline write-diffusion recipients
 		s.push(gid, from, res.MsgSeq, c.userCopies, body, req.OfflinePushInfo)
 	}
@@ -146,6 +146,6 @@ func (s *Service) push(gid, from string, seq uint64, recipients []string, body, 
 			return
 		}
 		f["GroupId"], f["MsgSeq"] = gid, seq
-		s.cb.After(messages.CmdOfflinePush, f)
+		s.cb.After(context.Background(), messages.CmdOfflinePush, f) // our own command: no origin
 	}
 }

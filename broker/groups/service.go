@@ -39,7 +39,7 @@ type Store interface {
 type Callbacks interface {
 	Enabled(command string) bool
 	Before(ctx context.Context, command string, fields map[string]any) callbacks.Decision
-	After(command string, fields map[string]any)
+	After(ctx context.Context, command string, fields map[string]any)
 }
 
 // Conns is the MQTT side as the groups service needs it; the root wires

@@ -21,7 +21,7 @@ func (noCallbacks) Enabled(string) bool { return false }
 func (noCallbacks) Before(context.Context, string, map[string]any) callbacks.Decision {
 	return callbacks.Decision{}
 }
-func (noCallbacks) After(string, map[string]any) {}
+func (noCallbacks) After(context.Context, string, map[string]any) {}
 
 type noMutes struct{}
 

@@ -91,7 +91,7 @@ func (s *Service) startC2C(ctx context.Context, from, to string, payload []byte,
 		if cbFields != nil {
 			cbFields["MsgBody"], cbFields["CloudCustomData"] = RawJSON(msg.MsgBody), msg.CloudCustomData
 			cbFields["SendMsgResult"], cbFields["ErrorInfo"] = 0, ""
-			s.send.RunAfter(req.ForbidCallbackControl, cbFields)
+			s.send.RunAfter(ctx, req.ForbidCallbackControl, cbFields)
 		}
 		s.pushC2C(&msg) // Push.CallbackOfflinePush when the recipient is offline
 		return res, nil

@@ -67,11 +67,11 @@ func (c SendCallbacks) RunBefore(ctx context.Context, forbid []string, fields ma
 }
 
 // RunAfter queues the after-send callback unless forbid forbids it.
-func (c SendCallbacks) RunAfter(forbid []string, fields map[string]any) {
+func (c SendCallbacks) RunAfter(ctx context.Context, forbid []string, fields map[string]any) {
 	if slices.Contains(forbid, "ForbidAfterSendMsgCallback") {
 		return
 	}
-	c.CB.After(c.After, fields)
+	c.CB.After(ctx, c.After, fields)
 }
 
 // RawJSON is JSON already encoded, for callback fields (a MsgBody).

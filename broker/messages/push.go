@@ -1,6 +1,8 @@
 package messages
 
 import (
+	"context"
+
 	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/wire"
 )
@@ -26,5 +28,5 @@ func (s *Service) pushC2C(msg *wire.C2CMsg) {
 	if st, ok, err := convs.Load(s.store, msg.To, convs.C2CID(msg.From)); err == nil && ok {
 		f["UnreadMsgNum"] = st.UnreadMsgNum
 	}
-	s.cb.After(CmdOfflinePush, f)
+	s.cb.After(context.Background(), CmdOfflinePush, f) // our own command: no origin
 }

@@ -27,7 +27,7 @@ type Store interface {
 type Callbacks interface {
 	Enabled(command string) bool
 	Before(ctx context.Context, command string, fields map[string]any) callbacks.Decision
-	After(command string, fields map[string]any)
+	After(ctx context.Context, command string, fields map[string]any)
 }
 
 // Relations are the relation checks of a send (the relations service).

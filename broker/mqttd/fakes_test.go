@@ -39,5 +39,5 @@ func (nopStatus) PresenceChanged(context.Context, string) {}
 
 type nopCallbacks struct{}
 
-func (nopCallbacks) Enabled(string) bool          { return false }
-func (nopCallbacks) After(string, map[string]any) {}
+func (nopCallbacks) Enabled(string) bool                           { return false }
+func (nopCallbacks) After(context.Context, string, map[string]any) {}

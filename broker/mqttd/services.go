@@ -53,7 +53,7 @@ type Status interface {
 // Callbacks queues the State.StateChange after-callback.
 type Callbacks interface {
 	Enabled(command string) bool
-	After(command string, body map[string]any)
+	After(ctx context.Context, command string, body map[string]any)
 }
 
 // Tasks owns goroutines started on demand (device kicks): shutdown cancels

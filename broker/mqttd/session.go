@@ -83,7 +83,7 @@ func (s *Server) stateChange(cl *mqtt.Client, action, reason string) {
 	if user == "" {
 		return // guests have no state
 	}
-	s.Callbacks.After(cbStateChange, map[string]any{
+	s.Callbacks.After(context.Background(), cbStateChange, map[string]any{
 		"Info":         map[string]any{"Action": action, "To_Account": user, "Reason": reason},
 		"KickedDevice": []any{},
 		"ClientID":     cl.ID,

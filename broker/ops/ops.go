@@ -17,8 +17,9 @@ import (
 
 // Actor is who runs an operation.
 type Actor struct {
-	User  string // the authenticated UserID (the admin identifier for the app admin)
-	Admin bool   // the app admin: it may act for any user
+	User     string // the authenticated UserID (the admin identifier for the app admin)
+	Admin    bool   // the app admin: it may act for any user
+	ViaAdmin bool   // the app admin acts as User (a REST call): admin-only flags such as ForceAddFlags apply
 }
 
 // Handler is an operation's typed implementation.

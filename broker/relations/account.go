@@ -55,7 +55,7 @@ func (s *Service) ImportAccount(ctx context.Context, uid, nick, faceURL string) 
 	if err := s.commitProfile(ctx, first, ch); err != nil {
 		return fmt.Errorf("import account %s: %w", uid, err)
 	}
-	s.afterPortraitSet(uid, s.admin, ch.all) // Profile.CallbackPortraitSet, as the app admin set it
+	s.afterPortraitSet(ctx, uid, s.admin, ch.all) // Profile.CallbackPortraitSet, as the app admin set it
 	return nil
 }
 

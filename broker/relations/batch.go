@@ -99,7 +99,7 @@ func (s *Service) commit(ctx context.Context, rb *relBatch) error {
 	if _, err := s.store.Commit(ctx, batch); err != nil {
 		return fmt.Errorf("commit relation change: %w", err)
 	}
-	s.sendAfter(rb)
+	s.sendAfter(ctx, rb)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package relations
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 
 	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/internal/imerr"
@@ -21,12 +22,18 @@ const (
 )
 
 // snsVerdict runs a Sns before-callback whose reply refuses items
-// (ResultItem[{To_Account, ResultCode}], ResultCode in 38000–39000). It
-// returns each refused account's item error. A reject of the whole request
-// refuses every item: with the app's code when in range, 80003 when the
-// callback failed under the refuse policy, else 38000.
+// (ResultItem[{To_Account, ResultCode}]). It returns each refused account's
+// item error. Tencent's reply rules (docs/callbacks.md): the top-level
+// ErrorCode says whether the app's backend handled the callback (0) or
+// failed (1), so a non-zero ErrorCode is a failed callback and follows
+// callbacks.on_failure; only a code in 38000–39000 refuses every item with
+// that code. An item's ResultCode 0 allows it; any other refuses it, with
+// that code when in 38000–39000, else 38000.
 func (s *Service) snsVerdict(ctx context.Context, command string, fields map[string]any, accounts []string) map[string]error {
 	d := s.cb.Before(ctx, command, fields)
+	if d.Action != callbacks.Allow && !d.Failed && !callbacks.SnsVerdicts.AppCode(d.Code) {
+		d = s.cb.Failure(command, fmt.Errorf("the app answered ErrorCode %d (not in 38000-39000)", d.RawCode))
+	}
 	refused := map[string]error{}
 	if d.Action != callbacks.Allow {
 		e := callbacks.SnsVerdicts.Refusal(d)
@@ -46,43 +53,59 @@ func (s *Service) snsVerdict(ctx context.Context, command string, fields map[str
 		_ = json.Unmarshal(d.Reply, &rep)
 	}
 	for _, it := range rep.ResultItem {
-		if callbacks.SnsVerdicts.AppCode(it.ResultCode) {
-			info := it.ResultInfo
-			if info == "" {
-				info = "refused by the app's callback"
-			}
-			refused[it.To_Account] = imerr.Custom(it.ResultCode, info)
+		if it.ResultCode == 0 {
+			continue
 		}
+		code, info := it.ResultCode, it.ResultInfo
+		if !callbacks.SnsVerdicts.AppCode(code) {
+			code = imerr.CallbackRejectSns.Code
+		}
+		if info == "" {
+			info = "refused by the app's callback"
+		}
+		refused[it.To_Account] = imerr.Custom(code, info)
 	}
 	return refused
 }
 
-// prevFriendAdd: Sns.CallbackPrevFriendAdd.
-func (s *Service) prevFriendAdd(ctx context.Context, requester string, items []FriendAddItem, addType string) map[string]error {
-	if !s.cb.Enabled(cbSnsPrevAdd) {
+// firstGroupName is a friend item's GroupName as Tencent's callbacks send
+// it: one string (a friend request names at most one list), "" for none.
+func firstGroupName(raw json.RawMessage) string {
+	groups, _ := groupNames(raw)
+	if len(groups) == 0 {
+		return ""
+	}
+	return groups[0]
+}
+
+// prevFriendAdd: Sns.CallbackPrevFriendAdd. Tencent fires it only for a
+// client's request: a REST friend_add never triggers it.
+func (s *Service) prevFriendAdd(ctx context.Context, requester string, items []FriendAddItem, addType string, force int) map[string]error {
+	if !s.cb.Enabled(cbSnsPrevAdd) || callbacks.FromREST(ctx) {
 		return nil
 	}
 	list := make([]map[string]any, 0, len(items))
 	accounts := make([]string, 0, len(items))
 	for _, it := range items {
-		groups, _ := groupNames(it.GroupName)
-		list = append(list, map[string]any{"To_Account": it.To_Account, "Remark": it.Remark, "GroupName": nonNilStrs(groups),
+		list = append(list, map[string]any{"To_Account": it.To_Account, "Remark": it.Remark, "GroupName": firstGroupName(it.GroupName),
 			"AddSource": it.AddSource, "AddWording": it.AddWording})
 		accounts = append(accounts, it.To_Account)
 	}
 	return s.snsVerdict(ctx, cbSnsPrevAdd, map[string]any{"Requester_Account": requester, "From_Account": requester,
-		"FriendItem": list, "AddType": addType, "ForceAddFlags": 0}, accounts)
+		"FriendItem": list, "AddType": addType, "ForceAddFlags": force}, accounts)
 }
 
-// prevFriendResponse: Sns.CallbackPrevFriendResponse.
+// prevFriendResponse: Sns.CallbackPrevFriendResponse (like PrevFriendAdd,
+// never for a REST call).
 func (s *Service) prevFriendResponse(ctx context.Context, responder string, items []FriendResponseItem) map[string]error {
-	if !s.cb.Enabled(cbSnsPrevResponse) {
+	if !s.cb.Enabled(cbSnsPrevResponse) || callbacks.FromREST(ctx) {
 		return nil
 	}
 	list := make([]map[string]any, 0, len(items))
 	accounts := make([]string, 0, len(items))
 	for _, it := range items {
-		list = append(list, map[string]any{"To_Account": it.To_Account, "ResponseAction": it.ResponseAction, "Remark": it.Remark})
+		list = append(list, map[string]any{"To_Account": it.To_Account, "ResponseAction": it.ResponseAction, "Remark": it.Remark,
+			"TagName": firstGroupName(it.GroupName)})
 		accounts = append(accounts, it.To_Account)
 	}
 	return s.snsVerdict(ctx, cbSnsPrevResponse, map[string]any{"Requester_Account": responder, "From_Account": responder,
@@ -100,17 +123,17 @@ func (rb *relBatch) callback(command string, from, to, initiator string) {
 }
 
 // sendAfter queues a committed relation batch's after-callbacks.
-func (s *Service) sendAfter(rb *relBatch) {
+func (s *Service) sendAfter(ctx context.Context, rb *relBatch) {
 	for command, pairs := range rb.after {
 		fields := map[string]any{"PairList": pairs}
 		if command == cbSnsFriendAdd || command == cbSnsFriendDelete {
 			fields["ForceFlag"] = 0
 		}
-		s.cb.After(command, fields)
+		s.cb.After(ctx, command, fields)
 	}
 }
 
 // afterPortraitSet: Profile.CallbackPortraitSet.
-func (s *Service) afterPortraitSet(target, operator string, items []TagValue) {
-	s.cb.After(cbPortraitSet, map[string]any{"From_Account": target, "Operator_Account": operator, "ProfileItem": items})
+func (s *Service) afterPortraitSet(ctx context.Context, target, operator string, items []TagValue) {
+	s.cb.After(ctx, cbPortraitSet, map[string]any{"From_Account": target, "Operator_Account": operator, "ProfileItem": items})
 }

@@ -47,12 +47,16 @@ type FriendAddItem struct {
 type FriendAddRequest struct {
 	AddFriendItem []FriendAddItem
 	AddType       string // Add_Type_Both (default) or Add_Type_Single
+	ForceAddFlags int    // 1: the app admin adds at once, whatever the peer's AllowType (REST only)
 }
 
 // FriendAdd adds friends (Tencent sns/friend_add), per the target's
 // AllowType: AllowAny adds at once (Add_Type_Both: both lists), NeedConfirm
 // records a request the target answers with friend.response (item result
-// 30539), DenyAny refuses (30516). [IM-REL-FRIENDS]
+// 30539), DenyAny refuses (30516). With ForceAddFlags 1 from the app admin
+// (REST), the AllowType is not looked at: the friend is added at once.
+// A client's ForceAddFlags is refused (Tencent: "admin force-add flag").
+// [IM-REL-FRIENDS]
 func (s *Service) FriendAdd(ctx context.Context, a ops.Actor, q *FriendAddRequest) (*Results, error) {
 	if len(q.AddFriendItem) == 0 || len(q.AddFriendItem) > maxRelItems {
 		return nil, imerr.SnsBadParams.New("AddFriendItem must hold 1 to %d items", maxRelItems)
@@ -65,6 +69,17 @@ func (s *Service) FriendAdd(ctx context.Context, a ops.Actor, q *FriendAddReques
 	default:
 		return nil, imerr.SnsBadParams.New("AddType must be %s or %s", addTypeSingle, addTypeBoth)
 	}
+	force := false
+	switch q.ForceAddFlags {
+	case 0:
+	case 1:
+		if !a.ViaAdmin && !a.Admin {
+			return nil, imerr.SnsAdminRequired.New("ForceAddFlags is for the app admin (REST)")
+		}
+		force = true
+	default:
+		return nil, imerr.SnsBadParams.New("ForceAddFlags must be 0 or 1")
+	}
 	prof, err := s.loadProfile(a.User)
 	if err != nil {
 		return nil, err
@@ -72,12 +87,12 @@ func (s *Service) FriendAdd(ctx context.Context, a ops.Actor, q *FriendAddReques
 	if profileString(prof, tagAdminForbidType) == adminForbidSendOut {
 		return nil, imerr.SnsForbidden.New("the app admin forbade your friend requests (AdminForbidType)")
 	}
-	refused := s.prevFriendAdd(ctx, a.User, q.AddFriendItem, addType) // Sns.CallbackPrevFriendAdd, before any lock
+	refused := s.prevFriendAdd(ctx, a.User, q.AddFriendItem, addType, q.ForceAddFlags) // Sns.CallbackPrevFriendAdd, before any lock
 	var rs Results
 	for _, it := range q.AddFriendItem {
 		err, ok := refused[it.To_Account]
 		if !ok {
-			err = s.addFriend(ctx, a.User, it, addType)
+			err = s.addFriend(ctx, a.User, it, addType, force)
 		}
 		if err := rs.add(it.To_Account, err); err != nil {
 			return nil, err
@@ -125,7 +140,7 @@ func (s *Service) friendAddable(a, to string, groups []string, now int64) (*relB
 	return rb, nil
 }
 
-func (s *Service) addFriend(ctx context.Context, a string, it FriendAddItem, addType string) error {
+func (s *Service) addFriend(ctx context.Context, a string, it FriendAddItem, addType string, force bool) error {
 	to := it.To_Account
 	if err := s.checkFriendAdd(a, to, it.Remark, it.AddWording, it.AddSource); err != nil {
 		return err
@@ -145,7 +160,11 @@ func (s *Service) addFriend(ctx context.Context, a string, it FriendAddItem, add
 	if err != nil {
 		return err
 	}
-	switch profileString(prof, tagAllowType) {
+	allow := profileString(prof, tagAllowType)
+	if force {
+		allow = allowAllowAny
+	}
+	switch allow {
 	case allowDenyAny:
 		return imerr.SnsPeerDeniesAll.New("%s accepts no friend requests", to)
 	case allowAllowAny:

@@ -200,7 +200,7 @@ func (s *Service) ProfileSet(ctx context.Context, a ops.Actor, q *ProfileSetRequ
 	if err := s.commitProfile(ctx, storage.Batch{}, ch); err != nil {
 		return nil, err
 	}
-	s.afterPortraitSet(target, a.User, ch.all) // Profile.CallbackPortraitSet
+	s.afterPortraitSet(ctx, target, a.User, ch.all) // Profile.CallbackPortraitSet
 	return &Empty{}, nil
 }
 

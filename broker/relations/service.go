@@ -29,7 +29,8 @@ type Store interface {
 type Callbacks interface {
 	Enabled(command string) bool
 	Before(ctx context.Context, command string, fields map[string]any) callbacks.Decision
-	After(command string, fields map[string]any)
+	Failure(command string, why error) callbacks.Decision
+	After(ctx context.Context, command string, fields map[string]any)
 }
 
 // Presence tells which devices (ClientIDs) a user is connected with now;

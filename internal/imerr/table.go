@@ -78,6 +78,7 @@ var (
 
 	// Relations (sns).
 	SnsBadParams       = row("SnsBadParams", 30001, ReasonImplementation, "invalid parameters")
+	SnsAdminRequired   = row("SnsAdminRequired", 30004, ReasonNotAuthorized, "the app admin is required")
 	SnsNotFriend       = row("SnsNotFriend", 30006, ReasonImplementation, "not a friend")
 	SnsFriendsFull     = row("SnsFriendsFull", 30010, ReasonQuotaExceeded, "your friend list is full")
 	SnsGroupsFull      = row("SnsGroupsFull", 30011, ReasonQuotaExceeded, "too many friend lists")
