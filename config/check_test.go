@@ -36,6 +36,8 @@ func TestConfig_ProblemMessages(t *testing.T) {
 			[]string{`http.read_timeout: "10" ` + dur}},
 		{"duration given a list", "callbacks:\n  timeout: [2s]\n",
 			[]string{`callbacks.timeout: must be a duration, not a list: write it like 168h`}},
+		{"callback command not of the form Family.Name", "callbacks:\n  commands: [C2C.CallbackAfterSendMsg, CallbackBeforeSendMsg]\n",
+			[]string{`callbacks.commands[1]: not a callback command (Family.Name): "CallbackBeforeSendMsg"`}},
 		{"bad number", "storage:\n  max_batch: lots\n",
 			[]string{`storage.max_batch: "lots" is not a whole number (line 2)`}},
 		{"number out of range", "mqtt:\n  keepalive_min: 70000\n",

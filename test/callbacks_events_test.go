@@ -35,14 +35,20 @@ func (l *cbLog) find(cmd string, pred func(map[string]any) bool) int {
 	return -1
 }
 
-// wait returns the first unconsumed callback of cmd matching pred.
+// wait returns the body of the first unconsumed callback of cmd matching pred.
 func (l *cbLog) wait(cmd string, pred func(map[string]any) bool) map[string]any {
+	l.t.Helper()
+	return l.waitReq(cmd, pred).Body
+}
+
+// waitReq returns the first unconsumed callback of cmd matching pred.
+func (l *cbLog) waitReq(cmd string, pred func(map[string]any) bool) cbRequest {
 	l.t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {
 		if i := l.find(cmd, pred); i >= 0 {
 			l.used[i] = true
-			return l.seen[i].Body
+			return l.seen[i]
 		}
 		select {
 		case r := <-l.cb.got:
@@ -95,7 +101,7 @@ func cbMembers(v any) []string {
 
 func TestE2E_CallbackGroupEvents(t *testing.T) {
 	cb := newCBServer(t)
-	b := StartBroker(t, func(c *config.Config) { c.Callbacks.URL = cb.URL })
+	b := StartBroker(t, func(c *config.Config) { c.Callbacks.URL = cb.URL; c.Callbacks.Commands = config.CallbackCommands })
 	log := newCBLog(t, cb)
 	alice := b.Connect("alice", "alice")
 	bob := b.Connect("bob", "bob")
@@ -212,7 +218,7 @@ func TestE2E_CallbackGroupEvents(t *testing.T) {
 
 func TestE2E_CallbackSnsEvents(t *testing.T) {
 	cb := newCBServer(t)
-	b := StartBroker(t, func(c *config.Config) { c.Callbacks.URL = cb.URL })
+	b := StartBroker(t, func(c *config.Config) { c.Callbacks.URL = cb.URL; c.Callbacks.Commands = config.CallbackCommands })
 	log := newCBLog(t, cb)
 	alice := b.Connect("alice", "alice")
 	bob := b.Connect("bob", "bob")
@@ -244,9 +250,9 @@ func TestE2E_CallbackSnsEvents(t *testing.T) {
 		jsonAt(body, "PairList", 0, "To_Account") != "bob" || jsonAt(body, "PairList", 0, "Initiator_Account") != "alice" {
 		t.Fatalf("FriendAdd %v", body)
 	}
-	// A reject of the whole request refuses every item.
-	cbReply(cb, "Sns.CallbackPrevFriendAdd", `{"ErrorCode":1}`)
-	relItem(t, "add dave refused", relAdd(alice, "dave", "", nil), "dave", 38000)
+	// A reject of the whole request (a code in 38000-39000) refuses every item.
+	cbReply(cb, "Sns.CallbackPrevFriendAdd", `{"ErrorCode":38002,"ErrorInfo":"no"}`)
+	relItem(t, "add dave refused", relAdd(alice, "dave", "", nil), "dave", 38002)
 
 	// PrevFriendResponse refusing the item, then allowing it.
 	cbReply(cb, "", "")
@@ -285,7 +291,10 @@ func TestE2E_CallbackSnsEvents(t *testing.T) {
 // refuse gives 80003 for group creation and per friend item.
 func TestE2E_CallbackEventsRefusePolicy(t *testing.T) {
 	cb := newCBServer(t)
-	b := StartBroker(t, func(c *config.Config) { c.Callbacks.URL, c.Callbacks.OnFailure = cb.URL, "refuse" })
+	b := StartBroker(t, func(c *config.Config) {
+		c.Callbacks.URL, c.Callbacks.OnFailure = cb.URL, "refuse"
+		c.Callbacks.Commands = config.CallbackCommands
+	})
 	cb.setReply(func(string, map[string]any) (int, string) { return 500, "boom" })
 	alice := b.Connect("alice", "alice")
 	gtCode(t, "create", alice.Req("group.create", map[string]any{"Type": "Public", "Name": "x"}), 80003)
@@ -294,7 +303,10 @@ func TestE2E_CallbackEventsRefusePolicy(t *testing.T) {
 
 func TestE2E_CallbackStateAndC2C(t *testing.T) {
 	cb := newCBServer(t)
-	b := StartBroker(t, func(c *config.Config) { c.Callbacks.URL, c.Callbacks.Workers = cb.URL, 1 })
+	b := StartBroker(t, func(c *config.Config) {
+		c.Callbacks.URL, c.Callbacks.Workers = cb.URL, 1
+		c.Callbacks.Commands = config.CallbackCommands
+	})
 	log := newCBLog(t, cb)
 	login := func(user string) func(map[string]any) bool {
 		return func(m map[string]any) bool {

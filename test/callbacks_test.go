@@ -81,6 +81,7 @@ func TestE2E_CallbackBeforeSendC2C(t *testing.T) {
 	cb := newCBServer(t)
 	b := StartBroker(t, func(c *config.Config) {
 		c.Callbacks.URL, c.Callbacks.Token, c.Callbacks.Timeout = cb.URL, "s3cret", 300*time.Millisecond
+		c.Callbacks.Commands = config.CallbackCommands // every command imbroker sends
 	})
 	alice := b.Connect("alice", "alice")
 	bob := b.Connect("bob", "bob")
@@ -171,6 +172,7 @@ func TestE2E_CallbackRefusePolicyAndGroup(t *testing.T) {
 	cb := newCBServer(t)
 	b := StartBroker(t, func(c *config.Config) {
 		c.Callbacks.URL, c.Callbacks.OnFailure, c.Callbacks.Timeout = cb.URL, "refuse", 300*time.Millisecond
+		c.Callbacks.Commands = config.CallbackCommands // every command imbroker sends
 	})
 	cb.setReply(func(cmd string, _ map[string]any) (int, string) {
 		if strings.HasSuffix(cmd, "BeforeSendMsg") {

@@ -217,6 +217,7 @@ func TestRESTBatchSendNoCallbacks(t *testing.T) {
 	cb := newCBServer(t)
 	b := StartBroker(t, func(c *config.Config) {
 		c.Callbacks.URL, c.Callbacks.Token, c.Callbacks.Timeout = cb.URL, "s3cret", 300*time.Millisecond
+		c.Callbacks.Commands = config.CallbackCommands // every command imbroker sends
 	})
 	bob := b.Connect("bob", "bob")
 

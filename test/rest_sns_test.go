@@ -140,7 +140,8 @@ func TestRESTFriendDeleteAllIsOneCommit(t *testing.T) {
 	cb := newCBServer(t)
 	b := StartBroker(t, func(c *config.Config) {
 		c.Callbacks.URL = cb.URL
-		c.Callbacks.Workers = 1 // after-callbacks arrive in the order they were queued
+		c.Callbacks.Commands = config.CallbackCommands // every command imbroker sends
+		c.Callbacks.Workers = 1                        // after-callbacks arrive in the order they were queued
 	})
 	log := newCBLog(t, cb)
 	alice := b.Connect("alice", "alice")

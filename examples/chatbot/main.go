@@ -5,7 +5,8 @@
 //
 //	go run ./examples/chatbot -key "$(cat data/secret_key)"
 //
-// with callbacks.url: http://127.0.0.1:9000/callback in the broker's config.
+// with callbacks.url: http://127.0.0.1:9000/callback and callbacks.commands:
+// [C2C.CallbackAfterSendMsg] in the broker's config.
 package main
 
 import (

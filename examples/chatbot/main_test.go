@@ -15,7 +15,9 @@ func TestChatbot(t *testing.T) {
 	bot := &Bot{Account: "bot", AppID: 1400000000, Key: imtest.TestKey, Admin: "administrator"}
 	cb := httptest.NewServer(bot)
 	defer cb.Close()
-	b := imtest.StartBroker(t, func(c *config.Config) { c.Callbacks.URL = cb.URL })
+	b := imtest.StartBroker(t, func(c *config.Config) {
+		c.Callbacks.URL, c.Callbacks.Commands = cb.URL, []string{"C2C.CallbackAfterSendMsg"}
+	})
 	bot.REST = "http://" + b.App.HTTPAddr()
 	alice := b.Connect("alice", "alice")
 	alice.Publish1("im/send/c2c/bot", imtest.Text("echo hello bot", imtest.Random()))

@@ -7,7 +7,9 @@
 //
 //	go run ./examples/redpacket -key "$(cat data/secret_key)"
 //
-// with callbacks.url: http://127.0.0.1:9001/callback in the broker's config.
+// with callbacks.url: http://127.0.0.1:9001/callback and callbacks.commands:
+// [C2C.CallbackBeforeSendMsg, Group.CallbackBeforeSendMsg, C2C.CallbackAfterSendMsg]
+// in the broker's config.
 package main
 
 import (

@@ -35,7 +35,10 @@ func TestRedPacket(t *testing.T) {
 	s := &Backend{Account: "redpacket", AppID: 1400000000, Key: imtest.TestKey, Admin: "administrator"}
 	cb := httptest.NewServer(s)
 	defer cb.Close()
-	b := imtest.StartBroker(t, func(c *config.Config) { c.Callbacks.URL = cb.URL })
+	b := imtest.StartBroker(t, func(c *config.Config) {
+		c.Callbacks.URL = cb.URL
+		c.Callbacks.Commands = []string{"C2C.CallbackBeforeSendMsg", "Group.CallbackBeforeSendMsg", "C2C.CallbackAfterSendMsg"}
+	})
 	s.REST = "http://" + b.App.HTTPAddr()
 	alice := b.Connect("alice", "alice")
 	bob := b.Connect("bob", "bob")
