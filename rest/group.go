@@ -7,6 +7,7 @@ import (
 
 	"github.com/imbroker/imbroker/broker/groups"
 	"github.com/imbroker/imbroker/broker/ops"
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 )
@@ -93,7 +94,7 @@ func groupEndpoints() []*endpoint {
 		g("send_group_msg", "send a group message", typed(sendGroupMsg), "GroupId", "Random", "MsgBody", "From_Account", "CloudCustomData",
 			"MsgPriority", "OfflinePushInfo", "SendMsgControl", "ForbidCallbackControl"),
 		g("group_msg_recall", "recall up to 10 group messages", typed(groupMsgRecall), "GroupId", "MsgSeqList"),
-		g("group_msg_get_simple", "group history, newest first", typed(groupMsgGetSimple), "GroupId", "ReqMsgNumber", "ReqMsgSeq"),
+		g("group_msg_get_simple", "group history, newest first", typed(groupMsgGetSimple), "GroupId", "ReqMsgNumber", "ReqMsgSeq", "WithRecalledMsg"),
 		g("modify_group_member_info", "change a member's role, name card, data or mute, as one change", typed(asGroupAdmin(Groups.ModifyMember)),
 			"GroupId", "Member_Account", "Role", "NameCard", "AppMemberDefinedData", "MuteTime"),
 		g("get_group_muted_account", "muted members of a group", typed(asGroupAdmin(Groups.MutedMembers)), "GroupId"),
@@ -217,24 +218,39 @@ type historyReply struct {
 	RspMsgList []historyMsg
 }
 
-// historyMsg is one message of group_msg_get_simple. Group tips are
-// listed as system messages (IsSystemMsg 1) with an empty MsgBody.
+// historyMsg is one message of group_msg_get_simple, with the fields and
+// types of Tencent's page. Group tips are listed as system messages
+// (IsSystemMsg 1) with an empty MsgBody.
 type historyMsg struct {
 	CloudCustomData string
 	From_Account    string
-	IsPlaceMsg      int
+	IsPlaceMsg      int // 2: recalled (MsgBody empty); Tencent's 1 (expired or deleted) never shows: those seqs are gone
 	IsSystemMsg     int
 	MsgBody         json.RawMessage
-	MsgFlagBits     int
-	MsgPriority     string
+	MsgPriority     int // Tencent's 1 High, 2 Normal, 3 Low, 4 Lowest; priorities are not stored: always 2
 	MsgRandom       uint32
 	MsgSeq          uint64
 	MsgTimeStamp    int64
 }
 
+// Tencent's group_msg_get_simple values.
+const (
+	placeMsgRecalled  = 2
+	msgPriorityNormal = 2
+)
+
 // groupMsgGetSimple reshapes group.history (stream envelopes, newest
-// first) into Tencent's RspMsgList.
+// first) into Tencent's RspMsgList. Recalled messages are left out unless
+// WithRecalledMsg is 1 (Tencent: "by default recalled messages are not
+// pulled"); then they come as IsPlaceMsg 2 with an empty MsgBody.
 func groupMsgGetSimple(c *call) (*historyReply, error) {
+	var opt struct{ WithRecalledMsg int }
+	if err := c.decode(&opt, imerr.GroupBadParams); err != nil {
+		return nil, err
+	}
+	if opt.WithRecalledMsg != 0 && opt.WithRecalledMsg != 1 {
+		return nil, fail(imerr.GroupBadParams, "WithRecalledMsg must be 0 or 1")
+	}
 	res, err := asGroupAdmin(Groups.History)(c)
 	if err != nil {
 		return nil, err
@@ -259,8 +275,14 @@ func groupMsgGetSimple(c *call) (*historyReply, error) {
 			return nil, err
 		}
 		m := e.Msg
-		item := historyMsg{From_Account: m.From_Account, MsgPriority: "Normal", MsgRandom: m.MsgRandom, MsgSeq: m.MsgSeq,
-			MsgTimeStamp: m.MsgTime, MsgBody: m.MsgBody, CloudCustomData: m.CloudCustomData, MsgFlagBits: m.MsgFlagBits}
+		item := historyMsg{From_Account: m.From_Account, MsgPriority: msgPriorityNormal, MsgRandom: m.MsgRandom, MsgSeq: m.MsgSeq,
+			MsgTimeStamp: m.MsgTime, MsgBody: m.MsgBody, CloudCustomData: m.CloudCustomData}
+		if m.MsgFlagBits&wire.MsgFlagRecalled != 0 {
+			if opt.WithRecalledMsg != 1 {
+				continue
+			}
+			item.IsPlaceMsg, item.MsgBody, item.CloudCustomData = placeMsgRecalled, nil, ""
+		}
 		if len(item.MsgBody) == 0 {
 			item.MsgBody = json.RawMessage("[]")
 		}

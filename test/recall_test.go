@@ -149,8 +149,8 @@ func TestE2E_RecallGroup(t *testing.T) {
 		t.Fatalf("seq after the recall tip: %d, recalled %d", head.Msg.MsgSeq, own.Msg.MsgSeq)
 	}
 	gtCode(t, "again", carol.Req("msg.recall", cvGroup(gid, "MsgSeq", own.Msg.MsgSeq)), 20023)
-	gtCode(t, "no such seq", carol.Req("msg.recall", cvGroup(gid, "MsgSeq", 9999)), 20022)
-	gtCode(t, "a tip is not a message", alice.Req("msg.recall", cvGroup(gid, "MsgSeq", own.Msg.MsgSeq+1)), 20022)
+	gtCode(t, "no such seq", carol.Req("msg.recall", cvGroup(gid, "MsgSeq", 9999)), 10030)
+	gtCode(t, "a tip is not a message", alice.Req("msg.recall", cvGroup(gid, "MsgSeq", own.Msg.MsgSeq+1)), 10030)
 
 	byOwner := send(carol, "owner removes this")
 	gtCode(t, "another member recalls", dave.Req("msg.recall", cvGroup(gid, "MsgSeq", byOwner.Msg.MsgSeq)), 10007)

@@ -65,14 +65,25 @@ func TestRESTGroups(t *testing.T) {
 		t.Fatalf("group_msg_get_simple: %v", hist)
 	}
 	rec := b.v4OK(g+"group_msg_recall", map[string]any{"GroupId": "rest1", "MsgSeqList": []map[string]any{{"MsgSeq": seq}, {"MsgSeq": 9999}}})
-	if rl := items(rec, "RecallRetList"); len(rl) != 2 || rl[0]["RetCode"].(float64) != 0 || rl[1]["RetCode"].(float64) == 0 {
-		t.Fatalf("group_msg_recall: %v", rec)
+	if rl := items(rec, "RecallRetList"); len(rl) != 2 || rl[0]["RetCode"].(float64) != 0 || rl[1]["RetCode"].(float64) != 10030 {
+		t.Fatalf("group_msg_recall (a missing seq answers Tencent's 10030): %v", rec)
+	}
+	if p := rsp[0]["MsgPriority"]; p != float64(2) {
+		t.Fatalf("MsgPriority is Tencent's integer (2 Normal), got %#v", p)
 	}
 
+	// Recalled messages: left out by default, IsPlaceMsg 2 with
+	// WithRecalledMsg 1 (Tencent's group_msg_get_simple); no MsgFlagBits.
 	hist = b.v4OK(g+"group_msg_get_simple", map[string]any{"GroupId": "rest1", "ReqMsgSeq": seq, "ReqMsgNumber": 1})
-	if rsp := items(hist, "RspMsgList"); len(rsp) != 1 || rsp[0]["MsgFlagBits"].(float64) != 8 {
-		t.Fatalf("recalled message in history: %v", hist)
+	if rsp := items(hist, "RspMsgList"); len(rsp) != 0 {
+		t.Fatalf("recalled message listed without WithRecalledMsg: %v", hist)
 	}
+	hist = b.v4OK(g+"group_msg_get_simple", map[string]any{"GroupId": "rest1", "ReqMsgSeq": seq, "ReqMsgNumber": 1, "WithRecalledMsg": 1})
+	if rsp := items(hist, "RspMsgList"); len(rsp) != 1 || rsp[0]["IsPlaceMsg"] != float64(2) || rsp[0]["MsgFlagBits"] != nil ||
+		rsp[0]["MsgSeq"] != seq || len(rsp[0]["MsgBody"].([]any)) != 0 {
+		t.Fatalf("recalled message with WithRecalledMsg 1: %v", hist)
+	}
+	wantCode(t, "WithRecalledMsg 2", b.v4(g+"group_msg_get_simple", map[string]any{"GroupId": "rest1", "WithRecalledMsg": 2}), 10004)
 	b.v4OK(g+"forbid_send_msg", map[string]any{"GroupId": "rest1", "Members_Account": []string{"bob"}, "MuteTime": 600})
 	send["From_Account"], send["Random"] = "bob", Random()
 	wantCode(t, "muted member sends", b.v4(g+"send_group_msg", send), 10017)
@@ -239,14 +250,14 @@ func TestRESTGroupUnreadAndDeleteBySender(t *testing.T) {
 	wantCode(t, "negative", b.v4(g+"set_unread_msg_num", map[string]any{"GroupId": "u1", "Member_Account": "bob", "UnreadMsgNum": -1}), 10004)
 
 	b.v4OK(g+"delete_group_msg_by_sender", map[string]any{"GroupId": "u1", "Sender_Account": "alice"})
-	hist := items(b.v4OK(g+"group_msg_get_simple", map[string]any{"GroupId": "u1", "ReqMsgNumber": 20}), "RspMsgList")
+	hist := items(b.v4OK(g+"group_msg_get_simple", map[string]any{"GroupId": "u1", "ReqMsgNumber": 20, "WithRecalledMsg": 1}), "RspMsgList")
 	msgs := 0
 	for _, m := range hist {
 		if m["IsSystemMsg"].(float64) != 0 {
 			continue
 		}
 		msgs++
-		recalled := m["MsgFlagBits"].(float64) == 8
+		recalled := m["IsPlaceMsg"].(float64) == 2
 		if recalled != (m["From_Account"] == "alice") {
 			t.Fatalf("after delete_group_msg_by_sender: %v", m)
 		}

@@ -228,3 +228,34 @@ func TestRESTFriendGetListPastFirstPage(t *testing.T) {
 		}
 	}
 }
+
+// TestRESTFriendAddForce: ForceAddFlags 1 (the app admin's force-add)
+// adds at once whatever the peer's AllowType; without it the request
+// waits (30539); a client may not force (30004). [REST-SNS-FORCE-ADD]
+func TestRESTFriendAddForce(t *testing.T) {
+	b := StartBroker(t)
+	alice := b.Connect("alice", "alice")
+	carol := b.Connect("carol", "carol")
+	relAllow(t, carol, "DenyAny")
+	add := func(to string, force int) map[string]any {
+		return b.v4OK("sns/friend_add", map[string]any{"From_Account": "alice", "ForceAddFlags": force,
+			"AddFriendItem": []any{map[string]any{"To_Account": to, "AddSource": "AddSource_Type_Web"}}})
+	}
+	if c := items(add("bob", 0), "ResultItem"); c[0]["ResultCode"] != float64(30539) {
+		t.Fatalf("NeedConfirm without force: %v", c)
+	}
+	for _, to := range []string{"bob", "carol"} {
+		if c := items(add(to, 1), "ResultItem"); c[0]["ResultCode"] != float64(0) {
+			t.Fatalf("force-add %s: %v", to, c)
+		}
+		out := b.v4OK("sns/friend_check", map[string]any{"From_Account": "alice", "To_Account": []string{to}, "CheckType": "CheckResult_Type_Both"})
+		if r := jsonAt(out, "InfoItem", 0, "Relation"); r != "CheckResult_Type_BothWay" {
+			t.Fatalf("alice and %s after force-add: %v", to, out)
+		}
+	}
+	if r := alice.Req("friend.add", map[string]any{"ForceAddFlags": 1, "AddFriendItem": []any{map[string]any{"To_Account": "dave"}}}); code(r) != 30004 {
+		t.Fatalf("a client's ForceAddFlags: %v", r)
+	}
+	wantCode(t, "ForceAddFlags 2", b.v4("sns/friend_add", map[string]any{"From_Account": "alice", "ForceAddFlags": 2,
+		"AddFriendItem": []any{map[string]any{"To_Account": "dave"}}}), 30001)
+}

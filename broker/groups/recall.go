@@ -34,14 +34,14 @@ func (s *Service) Recall(ctx context.Context, a ops.Actor, gid string, seq uint6
 		return noPermission("not a member of %s", gid)
 	}
 	if seq == 0 {
-		return imerr.RecallNone.New("MsgSeq is required")
+		return imerr.GroupRecallNone.New("MsgSeq is required")
 	}
 	_, entries, err := s.store.Read(convs.GroupStream(gid), seq-1, 1)
 	if err != nil {
 		return fmt.Errorf("read message %d of %s: %w", seq, gid, err)
 	}
 	if len(entries) != 1 || !isGroupMsg(entries[0].Payload) {
-		return imerr.RecallNone.New("no message %d in %s", seq, gid)
+		return imerr.GroupRecallNone.New("no message %d in %s", seq, gid)
 	}
 	m, err := wire.RecallMarker(entries[0].Payload)
 	if err != nil {

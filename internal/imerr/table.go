@@ -69,6 +69,7 @@ var (
 	CallbackRejectGroup = row("CallbackRejectGroup", 10016, ReasonImplementation, "refused by the app's callback")
 	GroupMuted          = row("GroupMuted", 10017, ReasonNotAuthorized, "muted in this group")
 	GroupIDTaken        = row("GroupIDTaken", 10021, ReasonImplementation, "GroupId is taken")
+	GroupRecallNone     = row("GroupRecallNone", 10030, ReasonImplementation, "no such group message to recall")
 	GroupRecallWindow   = row("GroupRecallWindow", 10031, ReasonImplementation, "the recall window has passed")
 	GroupTooManyJoined  = row("GroupTooManyJoined", 10037, ReasonImplementation, "too many groups joined")
 	GroupNoRoaming      = row("GroupNoRoaming", 10044, ReasonImplementation, "this group type keeps no history")
