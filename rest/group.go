@@ -35,7 +35,7 @@ type Groups interface {
 type GroupOps interface {
 	Create(ctx context.Context, a ops.Actor, q *groups.CreateRequest) (*groups.CreateResponse, error)
 	Info(ctx context.Context, a ops.Actor, q *groups.InfoRequest) (*groups.InfoResponse, error)
-	Members(ctx context.Context, a ops.Actor, q *groups.MembersRequest) (*groups.MembersResponse, error)
+	MemberInfos(ctx context.Context, a ops.Actor, q *groups.MemberInfoRequest) (*groups.MemberInfoResponse, error)
 	Joined(ctx context.Context, a ops.Actor, q *groups.JoinedRequest) (*groups.JoinedResponse, error)
 	Modify(ctx context.Context, a ops.Actor, q *groups.ModifyRequest) (*groups.Empty, error)
 	Invite(ctx context.Context, a ops.Actor, q *groups.InviteRequest) (*groups.InviteResponse, error)
@@ -80,26 +80,27 @@ func groupEndpoints() []*endpoint {
 	return []*endpoint{
 		g("create_group", "create a group", typed(asGroupAdmin(Groups.Create)), "Owner_Account", "Type", "GroupId", "Name", "Introduction",
 			"Notification", "FaceUrl", "MaxMemberCount", "ApplyJoinOption", "AppDefinedData", "MemberList"),
-		g("get_group_info", "group profiles", typed(asGroupAdmin(Groups.Info)), "GroupIdList", "ResponseFilter"),
-		g("get_group_member_info", "a page of a group's members", typed(asGroupAdmin(Groups.Members)), "GroupId", "Limit", "Offset"),
+		g("get_group_info", "group profiles with their members", typed(asGroupAdmin(Groups.Info)), "GroupIdList", "ResponseFilter"),
+		g("get_group_member_info", "a page of a group's members", typed(asGroupAdmin(Groups.MemberInfos)), "GroupId", "Limit", "Offset",
+			"MemberInfoFilter", "MemberRoleFilter", "AppDefinedDataFilter_GroupMember"),
 		g("modify_group_base_info", "change a group's profile", typed(asGroupAdmin(Groups.Modify)), "GroupId", "Name", "Introduction",
-			"Notification", "FaceUrl", "MaxMemberNum", "ApplyJoinOption", "AppDefinedData", "MuteAllMember"),
+			"Notification", "FaceUrl", "MaxMemberNum", "ApplyJoinOption", "AppDefinedData", "MuteAllMember", "ShutUpAllMember"),
 		g("add_group_member", "add up to 100 members", typed(asGroupAdmin(Groups.Invite)), "GroupId", "Silence", "MemberList"),
 		g("delete_group_member", "remove up to 500 members", typed(asGroupAdmin(Groups.Kick)), "GroupId", "Silence", "Reason", "MemberToDel_Account"),
 		g("destroy_group", "dismiss a group", typed(asGroupAdmin(Groups.Destroy)), "GroupId"),
 		g("get_joined_group_list", "the groups a user is in", typed(joinedGroups), "Member_Account", "Limit", "Offset"),
 		g("get_role_in_group", "roles of up to 500 users in a group", typed(asGroupAdmin(Groups.Roles)), "GroupId", "User_Account"),
-		g("forbid_send_msg", "mute members", typed(asGroupAdmin(Groups.Mute)), "GroupId", "Members_Account", "MuteTime"),
+		g("forbid_send_msg", "mute members", typed(asGroupAdmin(Groups.Mute)), "GroupId", "Members_Account", "MuteTime", "ShutUpTime"),
 		g("change_group_owner", "transfer ownership", typed(asGroupAdmin(Groups.Transfer)), "GroupId", "NewOwner_Account"),
 		g("send_group_msg", "send a group message", typed(sendGroupMsg), "GroupId", "Random", "MsgBody", "From_Account", "CloudCustomData",
 			"MsgPriority", "OfflinePushInfo", "SendMsgControl", "ForbidCallbackControl"),
 		g("group_msg_recall", "recall up to 10 group messages", typed(groupMsgRecall), "GroupId", "MsgSeqList"),
 		g("group_msg_get_simple", "group history, newest first", typed(groupMsgGetSimple), "GroupId", "ReqMsgNumber", "ReqMsgSeq", "WithRecalledMsg"),
 		g("modify_group_member_info", "change a member's role, name card, data or mute, as one change", typed(asGroupAdmin(Groups.ModifyMember)),
-			"GroupId", "Member_Account", "Role", "NameCard", "AppMemberDefinedData", "MuteTime"),
+			"GroupId", "Member_Account", "Role", "NameCard", "AppMemberDefinedData", "MuteTime", "ShutUpTime", "MsgFlag"),
 		g("get_group_muted_account", "muted members of a group", typed(asGroupAdmin(Groups.MutedMembers)), "GroupId"),
 		g("get_appid_group_list", "every group of the app, paged", typed(appGroupList), "Limit", "Next", "GroupType"),
-		g("get_group_shutted_uin", "old name of get_group_muted_account", typed(asGroupAdmin(Groups.MutedMembers)), "GroupId"),
+		g("get_group_shutted_uin", "old name of get_group_muted_account, with its old field names", typed(getShuttedUin), "GroupId"),
 		g("get_online_member_num", "members with a live connection", typed(onlineMemberNum), "GroupId"),
 		g("send_group_system_notification", "an online-only system notice to members", typed(groupSystemNotice), "GroupId", "ToMembers_Account", "Content"),
 		g("set_unread_msg_num", "set a member's unread count", typed(setUnreadMsgNum), "GroupId", "Member_Account", "UnreadMsgNum"),
@@ -290,6 +291,35 @@ func groupMsgGetSimple(c *call) (*historyReply, error) {
 			item.IsSystemMsg, item.From_Account = 1, m.Operator_Account
 		}
 		out.RspMsgList = append(out.RspMsgList, item)
+	}
+	return out, nil
+}
+
+type shuttedUinReply struct {
+	GroupId        string
+	ShuttedUinList []shuttedUin
+}
+
+type shuttedUin struct {
+	Member_Account string
+	ShuttedUntil   int64
+}
+
+// getShuttedUin is get_group_shutted_uin: get_group_muted_account under the
+// names of its own Tencent page (ShuttedUinList[{Member_Account,
+// ShuttedUntil}]), which the clients of the old name read.
+func getShuttedUin(c *call) (*shuttedUinReply, error) {
+	var q groups.GroupRequest
+	if err := c.decode(&q, imerr.GroupBadParams); err != nil {
+		return nil, err
+	}
+	res, err := c.grp.MutedMembers(c.ctx, c.actor(c.admin), &q)
+	if err != nil {
+		return nil, err
+	}
+	out := &shuttedUinReply{GroupId: q.GroupId, ShuttedUinList: make([]shuttedUin, 0, len(res.MutedAccountList))}
+	for _, m := range res.MutedAccountList {
+		out.ShuttedUinList = append(out.ShuttedUinList, shuttedUin{Member_Account: m.Member_Account, ShuttedUntil: m.MutedUntil})
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -30,7 +31,7 @@ func openimEndpoints() []*endpoint {
 		{Path: "openim/sendmsg", Summary: "send a one-to-one message", Request: msg, typed: typed(sendMsg)},
 		{Path: "openim/batchsendmsg", Summary: "send one message to up to 500 users", Request: msg, handle: batchSendMsg},
 		{Path: "openim/admin_getroammsg", Summary: "roaming history of a one-to-one conversation",
-			Request: []string{"Operator_Account", "Peer_Account", "MaxCnt", "MinTime", "MaxTime", "LastMsgKey"}, typed: typed(getRoamMsg)},
+			Request: []string{"Operator_Account", "Peer_Account", "From_Account", "To_Account", "MaxCnt", "MinTime", "MaxTime", "LastMsgKey"}, typed: typed(getRoamMsg)},
 		{Path: "openim/admin_msgwithdraw", Summary: "recall a one-to-one message", Request: []string{"From_Account", "To_Account", "MsgKey"}, typed: typed(msgWithdraw)},
 		{Path: "openim/admin_set_msg_read", Summary: "mark a one-to-one conversation read",
 			Request: []string{"Report_Account", "Peer_Account", "MsgReadTime"}, typed: typed(setMsgRead)},
@@ -127,15 +128,23 @@ type roamMsg struct {
 	CloudCustomData          string
 }
 
+// getRoamMsg is admin_getroammsg. The pair is Operator_Account and
+// Peer_Account, or From_Account and To_Account, the names older Tencent
+// clients send (the newer names win when both are given).
 func getRoamMsg(c *call) (*roamMsgReply, error) {
-	var q convs.RoamRequest
+	var q struct {
+		convs.RoamRequest
+		From_Account, To_Account string
+	}
 	if err := c.decode(&q, imerr.BadJSON); err != nil {
 		return nil, err
 	}
+	q.Operator_Account = cmp.Or(q.Operator_Account, q.From_Account)
+	q.Peer_Account = cmp.Or(q.Peer_Account, q.To_Account)
 	if q.Operator_Account == "" || q.Peer_Account == "" {
-		return nil, fail(imerr.ToMissing, "Operator_Account and Peer_Account are required")
+		return nil, fail(imerr.ToMissing, "Operator_Account and Peer_Account (or From_Account and To_Account) are required")
 	}
-	page, err := c.convs.Roam(c.ctx, &q)
+	page, err := c.convs.Roam(c.ctx, &q.RoamRequest)
 	if err != nil {
 		return nil, err
 	}
@@ -238,8 +247,10 @@ func requireMsgRef(from, to, msgKey string) error {
 }
 
 // importMsg stores a message with its old MsgTimeStamp. SyncFromOldSystem
-// 2 (history): no unread count, no offline push; 5 (realtime): counted as
-// unread and pushed. Neither fires callbacks.
+// 2 (history): no unread count, no offline push; 1 or 5 (realtime: 1 on
+// Tencent's older page, 5 on its newer one): counted as unread and pushed.
+// None fires callbacks. The sender's conversation keeps its unread count
+// and never goes back in time (messages.ImportC2C).
 func importMsg(c *call) (*noReply, error) {
 	var q struct {
 		SyncFromOldSystem        int
@@ -258,10 +269,10 @@ func importMsg(c *call) (*noReply, error) {
 		return nil, fail(imerr.ToMissing, "To_Account is required")
 	case q.MsgTimeStamp == nil || *q.MsgTimeStamp <= 0:
 		return nil, fail(imerr.MsgTime, "MsgTimeStamp is required")
-	case q.SyncFromOldSystem != 2 && q.SyncFromOldSystem != 5:
-		return nil, fail(imerr.BadJSON, "SyncFromOldSystem must be 2 (history) or 5 (realtime)")
+	case q.SyncFromOldSystem != 1 && q.SyncFromOldSystem != 2 && q.SyncFromOldSystem != 5:
+		return nil, fail(imerr.BadJSON, "SyncFromOldSystem must be 2 (history), or 1 or 5 (realtime)")
 	}
-	_, err := c.msgs.ImportC2C(c.ctx, q.From_Account, q.To_Account, c.body, *q.MsgTimeStamp, q.SyncFromOldSystem == 5)
+	_, err := c.msgs.ImportC2C(c.ctx, q.From_Account, q.To_Account, c.body, *q.MsgTimeStamp, q.SyncFromOldSystem != 2)
 	return nil, err
 }
 

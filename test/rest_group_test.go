@@ -126,10 +126,14 @@ func TestRESTGroupMemberInfo(t *testing.T) {
 	if card != "Bobby" {
 		t.Fatalf("bob's NameCard %q", card)
 	}
-	for _, api := range []string{"get_group_muted_account", "get_group_shutted_uin"} {
-		muted := items(b.v4OK(g+api, map[string]any{"GroupId": "rest2"}), "MutedAccountList")
-		if len(muted) != 1 || muted[0]["Member_Account"] != "carol" || muted[0]["MutedUntil"].(float64) == 0 {
-			t.Fatalf("%s: %v", api, muted)
+	// Each name answers with the field names of its own Tencent page.
+	for _, api := range []struct{ path, list, until string }{
+		{"get_group_muted_account", "MutedAccountList", "MutedUntil"},
+		{"get_group_shutted_uin", "ShuttedUinList", "ShuttedUntil"},
+	} {
+		muted := items(b.v4OK(g+api.path, map[string]any{"GroupId": "rest2"}), api.list)
+		if len(muted) != 1 || muted[0]["Member_Account"] != "carol" || muted[0][api.until].(float64) == 0 {
+			t.Fatalf("%s: %v", api.path, muted)
 		}
 	}
 	wantCode(t, "bad Role", b.v4(g+"modify_group_member_info", map[string]any{"GroupId": "rest2", "Member_Account": "bob", "Role": "Owner"}), 10004)

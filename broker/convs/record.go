@@ -99,6 +99,8 @@ type Update struct {
 	NoUnread     bool   // SendMsgControl NoUnread
 	NoLastMsg    bool   // SendMsgControl NoLastMsg
 	CountsUnread bool   // the conversation type counts unread
+	NotRead      bool   // outgoing, but not typed by the user (REST, import): their read position and unread count stay
+	NoEarlier    bool   // an import: older than the conversation's last message, it does not become the last one
 }
 
 // StorageUpdate turns an Update into an atomic record update. It runs
@@ -127,7 +129,7 @@ func (u Update) apply(st *State, pos []storage.Pos) {
 	if u.SeqFrom >= 0 && u.SeqFrom < len(pos) {
 		seq = pos[u.SeqFrom].Seq
 	}
-	if !u.NoLastMsg {
+	if !u.NoLastMsg && !(u.NoEarlier && u.MsgTime < st.LastMsgTime) {
 		st.LastMsg, st.LastMsgTime = u.Msg, u.MsgTime
 	}
 	// The positions advance even with NoLastMsg: reads are counted up
@@ -142,7 +144,7 @@ func (u Update) apply(st *State, pos []storage.Pos) {
 		st.UnreadMsgNum++
 		st.RecvTotal++
 	}
-	if !u.Incoming { // your own message: everything before it is read
+	if !u.Incoming && !u.NotRead { // your own message: everything before it is read
 		st.UnreadMsgNum, st.ReadSeq = 0, max(st.ReadSeq, seq)
 		if u.UserSeqFrom >= 0 && u.UserSeqFrom < len(pos) {
 			st.ReadUserSeq = pos[u.UserSeqFrom].Seq

@@ -1,6 +1,7 @@
 package groups
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -20,7 +21,9 @@ type ModifyMemberRequest struct {
 	Role                    string // Admin or Member; "" leaves the role
 	NameCard                *string
 	AppMemberDefinedData    []wire.KVItem
-	MuteTime                *int64 // seconds, as group.mute
+	MuteTime                *int64  // seconds, as group.mute
+	ShutUpTime              *int64  // Tencent's older name of MuteTime, still sent by clients; MuteTime wins
+	MsgFlag                 *string // AcceptAndNotify, AcceptNotNotify or Discard: stored and shown, not acted on
 }
 
 // ModifyMember changes what q names of one member as one change: each part
@@ -34,6 +37,7 @@ func (s *Service) ModifyMember(ctx context.Context, a ops.Actor, q *ModifyMember
 	if q.GroupId == "" || q.Member_Account == "" {
 		return nil, badParams("GroupId and Member_Account are required")
 	}
+	q.MuteTime = cmp.Or(q.MuteTime, q.ShutUpTime)
 	uid := q.Member_Account
 	// Each part's own checks come before the group's lock, as when the
 	// parts were separate operations: the lock is taken by the first part
@@ -103,7 +107,26 @@ func (s *Service) ModifyMember(ctx context.Context, a ops.Actor, q *ModifyMember
 		m.MuteUntil = muteUntil(*q.MuteTime, time.Now())
 		tips = append(tips, wire.GroupTip{TipType: tipMemberMuted, MemberList: []string{uid}, MuteTime: q.MuteTime})
 	}
-	if len(tips) == 0 {
+	if q.MsgFlag != nil {
+		// The member's own receive option: no tip (nobody else is told).
+		if err := checkMsgFlag(*q.MsgFlag); err != nil {
+			return nil, err
+		}
+		if err := lock(); err != nil {
+			return nil, err
+		}
+		if m == nil {
+			m = g.copyOf(uid)
+		}
+		if m == nil {
+			return nil, badParams("%q is not a member", uid)
+		}
+		if !a.Admin && a.User != uid {
+			return nil, noPermission("only %s sets their MsgFlag", uid)
+		}
+		m.MsgFlag = *q.MsgFlag
+	}
+	if m == nil || (len(tips) == 0 && q.MsgFlag == nil) {
 		return &Empty{}, nil // nothing to change
 	}
 	return done(s.memberUpdate(ctx, g, a.User, []Member{*m}, tips))

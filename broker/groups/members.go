@@ -1,6 +1,7 @@
 package groups
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -167,11 +168,13 @@ type MuteRequest struct {
 	GroupId         string
 	Members_Account []string
 	MuteTime        *int64
+	ShutUpTime      *int64 // Tencent's older name of MuteTime, still sent by clients; MuteTime wins
 }
 
 // Mute mutes members for MuteTime seconds: owner over anyone, admins over
 // members; none in Work groups.
 func (s *Service) Mute(ctx context.Context, a ops.Actor, q *MuteRequest) (*Empty, error) {
+	q.MuteTime = cmp.Or(q.MuteTime, q.ShutUpTime)
 	if err := checkMuteTime(q.MuteTime); err != nil {
 		return nil, err
 	}

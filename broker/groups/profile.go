@@ -1,6 +1,7 @@
 package groups
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -20,11 +21,13 @@ type ModifyRequest struct {
 	ApplyJoinOption *string
 	AppDefinedData  []wire.KVItem
 	MuteAllMember   *string
+	ShutUpAllMember *string // Tencent's older name of MuteAllMember, still sent by clients; MuteAllMember wins
 }
 
 // Modify changes the group profile; who may depends on the type. One
 // InfoChanged tip lists what changed.
 func (s *Service) Modify(ctx context.Context, a ops.Actor, q *ModifyRequest) (*Empty, error) {
+	q.MuteAllMember = cmp.Or(q.MuteAllMember, q.ShutUpAllMember)
 	g, err := s.lock(q.GroupId)
 	if err != nil {
 		return nil, err

@@ -67,7 +67,16 @@ func (s *Service) view(g *group) *View {
 
 // InfoRequest is group.info (Tencent get_group_info).
 type InfoRequest struct {
-	GroupIdList []string
+	GroupIdList    []string
+	ResponseFilter *InfoFilter // REST: which member fields MemberList shows
+}
+
+// InfoFilter is get_group_info's ResponseFilter. Only the member filters
+// are applied: every base field and every group-defined field is shown.
+type InfoFilter struct {
+	GroupBaseInfoFilter        []string
+	AppDefinedDataFilter_Group []string
+	MemberFilter
 }
 
 // InfoResponse answers group.info.
@@ -78,18 +87,31 @@ type InfoResponse struct {
 // InfoItem is one group of group.info: its profile, or only its id and
 // the error.
 type InfoItem struct {
-	GroupId   string
-	*View     // nil on error
-	ErrorCode int
-	ErrorInfo string
+	GroupId         string
+	*View                        // nil on error
+	ShutUpAllMember string       `json:",omitempty"` // Tencent's older name of MuteAllMember, which its answers still carry
+	MemberList      []MemberInfo `json:",omitempty"` // REST only: with no ResponseFilter, or one with a member filter
+	ErrorCode       int
+	ErrorInfo       string
 }
 
 // Info returns the profiles of up to 50 groups. Members (and the app
-// admin) see any group; others see all but Work groups.
+// admin) see any group; others see all but Work groups. Over REST (the app
+// admin acting) each group also lists its members, as Tencent's
+// get_group_info does, filtered by ResponseFilter's member filters; with a
+// ResponseFilter naming none of them, no MemberList.
 func (s *Service) Info(_ context.Context, a ops.Actor, q *InfoRequest) (*InfoResponse, error) {
 	if len(q.GroupIdList) == 0 || len(q.GroupIdList) > 50 {
 		return nil, badParams("GroupIdList must hold 1 to 50 ids")
 	}
+	var mf *MemberFilter
+	if q.ResponseFilter != nil {
+		mf = &q.ResponseFilter.MemberFilter
+		if err := mf.check(); err != nil {
+			return nil, err
+		}
+	}
+	withMembers := a.ViaAdmin && (mf == nil || mf.given())
 	out := &InfoResponse{GroupInfo: make([]InfoItem, 0, len(q.GroupIdList))}
 	for _, gid := range q.GroupIdList {
 		item := InfoItem{GroupId: gid}
@@ -101,9 +123,19 @@ func (s *Service) Info(_ context.Context, a ops.Actor, q *InfoRequest) (*InfoRes
 			continue
 		}
 		visible := a.Admin || g.role(a.User) != "" || g.policy.Kind != kindPrivate
+		if visible && withMembers {
+			ms := make([]*Member, 0, len(g.members))
+			for _, uid := range g.memberIDs() {
+				ms = append(ms, g.members[uid])
+			}
+			item.MemberList = s.memberInfos(g, ms, mf)
+		}
 		g.op.Unlock()
 		if visible {
 			item.View = s.view(g)
+			if a.ViaAdmin {
+				item.ShutUpAllMember = item.View.MuteAllMember
+			}
 		} else {
 			item.ErrorCode, item.ErrorInfo = imerr.GroupNoPermission.Code, "not a member of this Work group"
 		}
@@ -129,20 +161,30 @@ type MembersResponse struct {
 
 // Members lists members, paged by Offset/Limit, for members and the app admin.
 func (s *Service) Members(_ context.Context, a ops.Actor, q *MembersRequest) (*MembersResponse, error) {
+	page, g, err := s.membersPage(a, q)
+	if err != nil {
+		return nil, err
+	}
+	g.op.Unlock()
+	return page, nil
+}
+
+// membersPage is Members with the group's op lock still held on success.
+func (s *Service) membersPage(a ops.Actor, q *MembersRequest) (*MembersResponse, *group, error) {
 	limit := q.Limit
 	if limit <= 0 || limit > s.cfg.MaxPageSize {
 		limit = s.cfg.MaxPageSize
 	}
 	if q.Offset < 0 {
-		return nil, badParams("Offset must not be negative")
+		return nil, nil, badParams("Offset must not be negative")
 	}
 	g, err := s.lock(q.GroupId)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer g.op.Unlock()
 	if !a.Admin && g.role(a.User) == "" {
-		return nil, noPermission("only members list members")
+		g.op.Unlock()
+		return nil, nil, noPermission("only members list members")
 	}
 	all := g.memberIDs()
 	list := []*Member{}
@@ -154,7 +196,7 @@ func (s *Service) Members(_ context.Context, a ops.Actor, q *MembersRequest) (*M
 	if next >= len(all) {
 		next = 0
 	}
-	return &MembersResponse{GroupId: q.GroupId, MemberNum: len(all), MemberList: list, Next: next}, nil
+	return &MembersResponse{GroupId: q.GroupId, MemberNum: len(all), MemberList: list, Next: next}, g, nil
 }
 
 // JoinedRequest is group.joined (Tencent get_joined_group_list).

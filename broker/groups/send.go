@@ -113,11 +113,23 @@ func (s *Service) Send(ctx context.Context, from, gid string, payload []byte) (S
 	if resendKey != nil {
 		c.dedupKey, c.dedupTTL = resendKey, s.msgs.DedupWindow
 	}
-	if res.MsgSeq, _, err = s.commit(ctx, g, c); err != nil {
+	// The sender's LastSendMsgTime (Tencent's member field) is written with
+	// the message: one small record more per stored group message.
+	var sender *Member
+	if role != "" && g.policy.stored() {
+		sender = g.copyOf(from)
+		sender.LastSendMsgTime = st.MsgTime
+		c.sets = map[string][]byte{memberKey(gid, from): mustJSON(sender)}
+	}
+	var dup bool
+	if res.MsgSeq, dup, err = s.commit(ctx, g, c); err != nil {
 		return SendResult{}, err
 	}
 	g.mu.Lock() // op -> mu
 	g.info.LastMsgTime = st.MsgTime
+	if sender != nil && !dup { // a resend wrote nothing
+		*g.members[from] = *sender
+	}
 	g.mu.Unlock()
 	s.sent.Add(1)
 	cbFields["MsgBody"], cbFields["CloudCustomData"] = messages.RawJSON(body), req.CloudCustomData

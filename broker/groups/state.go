@@ -42,7 +42,9 @@ type Member struct {
 	NameCard             string        `json:"NameCard"`
 	MuteUntil            int64         `json:"MuteUntil"`
 	AppMemberDefinedData []wire.KVItem `json:"AppMemberDefinedData"`
-	JoinSeq              uint64        `json:"JoinSeq"` // group seq when joining: the history visibility line
+	JoinSeq              uint64        `json:"JoinSeq"`                   // group seq when joining: the history visibility line
+	MsgFlag              string        `json:"MsgFlag,omitempty"`         // Tencent's receive option; "" = AcceptAndNotify (stored, not acted on)
+	LastSendMsgTime      int64         `json:"LastSendMsgTime,omitempty"` // the member's last stored group message (Unix seconds)
 }
 
 // Application is a pending join request.

@@ -67,7 +67,7 @@ func (s *Service) BatchSendC2C(ctx context.Context, from string, tos []string, p
 			MsgBody: body, CloudCustomData: req.CloudCustomData, ClientMsgID: req.ClientMsgID,
 			IsNeedReadReceipt: req.IsNeedReadReceipt, SendMsgControl: req.SendMsgControl, OfflinePushInfo: req.OfflinePushInfo,
 		}
-		s.addC2C(&b, msg, req.SyncOtherMachine)
+		s.addC2C(&b, msg, req.SyncOtherMachine, origin{rest: true}) // batchsendmsg is REST only
 		msgs = append(msgs, msg)
 	}
 	if !accepted {

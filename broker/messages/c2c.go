@@ -7,6 +7,7 @@ import (
 
 	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/wire"
+	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/storage"
@@ -73,7 +74,7 @@ func (s *Service) startC2C(ctx context.Context, from, to string, payload []byte,
 	msg.MsgBody = body0
 	res = st.Result()
 	var b storage.Batch
-	s.addC2C(&b, &msg, req.SyncOtherMachine)
+	s.addC2C(&b, &msg, req.SyncOtherMachine, origin{rest: callbacks.FromREST(ctx), imported: msgTime != 0})
 	b.DedupKey, b.DedupValue, b.DedupTTL = C2CResendKey(from, to, req, body), wire.EncodeSendResult(res), s.cfg.DedupWindow
 	pending, err := s.store.Submit(ctx, b)
 	if err != nil {
@@ -111,11 +112,21 @@ func (s *Service) checkC2C(from, to string) (drop bool, err error) {
 	return s.rel.CheckC2C(from, to) // blacklist, friendship [IM-REL-C2C]
 }
 
+// origin is where a C2C message comes from, for the sender's conversation:
+// only a message the sender sent themselves (MQTT) marks what came before
+// as read; a REST send or an import (the app acting for them) leaves their
+// unread count and read position alone, and an import older than the
+// conversation's last message does not become the last message (its time
+// never moves back). Tencent documents neither case; docs/rest.md.
+type origin struct {
+	rest, imported bool
+}
+
 // addC2C adds msg to b: the appends to the recipient's stream, the
 // sender's (all their devices; not with SyncOtherMachine 2) and the pair's
 // conversation history (indexed by MsgKey), and both users' conversation
 // updates.
-func (s *Service) addC2C(b *storage.Batch, msg *wire.C2CMsg, syncOtherMachine int) {
+func (s *Service) addC2C(b *storage.Batch, msg *wire.C2CMsg, syncOtherMachine int, o origin) {
 	from, to := msg.From, msg.To
 	msgJSON := wire.EncodeC2CMsg(msg)
 	event := wire.C2CEvent(msgJSON)
@@ -132,11 +143,12 @@ func (s *Service) addC2C(b *storage.Batch, msg *wire.C2CMsg, syncOtherMachine in
 	noUnread, noLastMsg := convs.MsgControl(msg.SendMsgControl)
 	in := convs.Update{UID: to, Conv: convs.C2CID(from), State: convs.State{Type: convs.TypeC2C, Peer_Account: from}, Msg: msgJSON,
 		MsgTime: msg.MsgTime, SeqFrom: pairAt, UserSeqFrom: userAt, Incoming: to != from, CountsUnread: true,
-		NoUnread: noUnread, NoLastMsg: noLastMsg}
+		NoUnread: noUnread, NoLastMsg: noLastMsg, NoEarlier: o.imported}
 	b.Updates = append(b.Updates, in.StorageUpdate(s.convs))
 	if to != from {
 		out := in
 		out.UID, out.Conv, out.State, out.Incoming, out.UserSeqFrom = from, convs.C2CID(to), convs.State{Type: convs.TypeC2C, Peer_Account: to}, false, senderAt
+		out.NotRead = o.rest || o.imported
 		b.Updates = append(b.Updates, out.StorageUpdate(s.convs))
 	}
 }
