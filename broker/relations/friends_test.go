@@ -68,7 +68,9 @@ func (c *testCallbacks) Enabled(string) bool { return true }
 func (c *testCallbacks) Before(context.Context, string, map[string]any) callbacks.Decision {
 	return callbacks.Decision{}
 }
-func (c *testCallbacks) Failure(string, error) callbacks.Decision { return callbacks.Decision{Failed: true} }
+func (c *testCallbacks) Failure(string, error) callbacks.Decision {
+	return callbacks.Decision{Failed: true}
+}
 func (c *testCallbacks) After(_ context.Context, cmd string, fields map[string]any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
