@@ -130,7 +130,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 		return nil, err
 	}
 	if err := b.mqtt.Serve(mqttd.Services{Store: b.store, Messages: b.messages, Groups: b.groups,
-		Status: b.relations, Callbacks: b.callbacks, Ops: reg}); err != nil {
+		Status: b.relations, Accounts: b.relations, Callbacks: b.callbacks, Ops: reg}); err != nil {
 		return nil, err
 	}
 	b.push.Resume()                  // push tasks a shutdown interrupted go on (owned by b.tasks)

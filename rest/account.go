@@ -14,6 +14,7 @@ type Accounts interface {
 	ImportAccount(ctx context.Context, uid, nick, faceURL string) error
 	AccountImported(uid string) (bool, error)
 	DeleteAccount(ctx context.Context, uid string) error
+	InvalidateLogins(ctx context.Context, uid string) (int, error)
 }
 
 // accountEndpoints are the im_open_login_svc service: accounts and kicking
@@ -24,7 +25,7 @@ func accountEndpoints() []*endpoint {
 		{Path: "im_open_login_svc/multiaccount_import", Summary: "import up to 100 accounts", Request: []string{"Accounts"}, typed: typed(multiAccountImport)},
 		{Path: "im_open_login_svc/account_delete", Summary: "delete up to 100 accounts", Request: []string{"DeleteItem"}, typed: typed(accountDelete)},
 		{Path: "im_open_login_svc/account_check", Summary: "check up to 100 accounts are imported", Request: []string{"CheckItem"}, typed: typed(accountCheck)},
-		{Path: "im_open_login_svc/kick", Summary: "disconnect every connection of a user", Request: []string{"UserID"}, typed: typed(kick)},
+		{Path: "im_open_login_svc/kick", Summary: "invalidate a user's login: older UserSigs no longer log in; connections are closed", Request: []string{"UserID"}, typed: typed(kick)},
 	}
 }
 
@@ -145,6 +146,8 @@ func kick(c *call) (*noFields, error) {
 	if q.UserID == "" {
 		return nil, fail(imerr.AccountBadParams, "UserID is required")
 	}
-	_ = c.a.KickUser(q.UserID)
+	if _, err := c.rel.InvalidateLogins(c.ctx, q.UserID); err != nil {
+		return nil, err
+	}
 	return &noFields{}, nil
 }

@@ -31,7 +31,6 @@ import (
 type Admin interface {
 	VerifyUserSig(user, sig string) error
 	Counters() (broker.AppCounters, error)
-	KickUser(user string) int
 }
 
 // Relations is the relations domain (broker/relations), whose typed

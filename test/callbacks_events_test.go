@@ -386,6 +386,7 @@ func TestE2E_CallbackOfflinePush(t *testing.T) {
 		c.Callbacks.Commands = []string{"Push.CallbackOfflinePush"}
 	})
 	log := newCBLog(t, cb)
+	b.importAccounts("carol") // an account that never connects
 	alice := b.Connect("alice", "alice")
 	bob := b.Connect("bob", "bob")
 	to := func(u string) func(map[string]any) bool { return cbIs("To_Account", u) }

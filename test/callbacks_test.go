@@ -180,6 +180,7 @@ func TestE2E_CallbackRefusePolicyAndGroup(t *testing.T) {
 		}
 		return 200, `{"ErrorCode":0}`
 	})
+	b.importAccounts("bob")
 	alice := b.Connect("alice", "alice")
 	alice.Publish1("im/send/c2c/bob", Text("x", Random()))
 	if rep := alice.NextReply(); rep["ErrorCode"].(float64) != 80003 {

@@ -111,6 +111,7 @@ func (c *cli) quit() {
 // from its state file: nothing is replayed again.
 func TestChatcliCatchUp(t *testing.T) {
 	b := StartBroker(t)
+	b.importAccounts("bob") // as the README's quick start does
 	dir := t.TempDir()
 	bin := buildChatcli(t, dir)
 	url := "tcp://" + b.MQTTAddr()

@@ -12,6 +12,7 @@ import (
 
 func TestE2E_Metrics(t *testing.T) {
 	b := StartBroker(t)
+	b.importAccounts("bob")
 	alice := b.Connect("alice", "alice")
 	alice.Publish1("im/send/c2c/bob", Text("counted", Random()))
 	alice.NextEvent() // stored and delivered

@@ -13,6 +13,7 @@ import (
 // between neither overtakes nor is overtaken. [IM-C2C-PIPELINE] [MQTT-4.6.0-2]
 func TestE2E_PipelinedAcksKeepOrder(t *testing.T) {
 	b := StartBroker(t)
+	b.importAccounts("bob")
 	alice, ca := mqDialRaw(t, b, mqRawLogin(b, "alice", "alice"), false)
 	if ca.ReasonCode != 0 {
 		t.Fatalf("connack %#x", ca.ReasonCode)

@@ -37,6 +37,7 @@ func session(b *Broker, uid, peer string) map[string]any {
 // [REST-COMPAT-NAMES]
 func TestRESTOlderFieldNames(t *testing.T) {
 	b := StartBroker(t)
+	b.importAccounts("alice", "bob")
 	restSend(b, "alice", "bob", "one")
 	restSend(b, "bob", "alice", "two")
 
@@ -88,6 +89,7 @@ func TestRESTOlderFieldNames(t *testing.T) {
 // [REST-COMPAT-CONV]
 func TestRESTImportAndSendKeepSenderConversation(t *testing.T) {
 	b := StartBroker(t)
+	b.importAccounts("alice", "bob")
 	restSend(b, "bob", "alice", "b1")
 	restSend(b, "bob", "alice", "b2")
 	before := session(b, "alice", "bob")

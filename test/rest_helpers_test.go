@@ -119,3 +119,11 @@ func jsonAt(v any, path ...any) any {
 	}
 	return v
 }
+
+// importAccounts imports users over REST (multiaccount_import): accounts
+// that may receive one-to-one messages before they ever log in
+// (relations.require_accounts).
+func (b *Broker) importAccounts(users ...string) {
+	b.tb.Helper()
+	b.v4OK("im_open_login_svc/multiaccount_import", map[string]any{"Accounts": users})
+}

@@ -139,6 +139,7 @@ func TestRESTBatchSendOneOperation(t *testing.T) {
 // sync; get_c2c_unread_msg_num and admin_set_msg_read. [REST-C2C-ADMIN]
 func TestRESTRoamWithdrawRead(t *testing.T) {
 	b := StartBroker(t)
+	b.importAccounts("carol")
 	var keys []string
 	for i := 0; i < 3; i++ {
 		req := restText(fmt.Sprintf("m%d", i), Random())

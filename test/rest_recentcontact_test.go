@@ -5,6 +5,7 @@ import "testing"
 // TestRESTRecentContact: recentcontact get_list and delete. [REST-RECENT]
 func TestRESTRecentContact(t *testing.T) {
 	b := StartBroker(t)
+	b.importAccounts("bob")
 	req := Text("hi", Random())
 	req["From_Account"], req["To_Account"] = "alice", "bob"
 	b.v4OK("openim/sendmsg", req)

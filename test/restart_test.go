@@ -56,6 +56,7 @@ func killMidBurst(t *testing.T, inflight int) {
 	cfgPath := writeConfig(t, dir, "")
 	p := startProc(t, "-config", cfgPath)
 	b := p.broker(t, TestKey)
+	b.Accounts("bob")
 
 	const senders = 4
 	var acked [senders][]int // indexes each sender saw PUBACKed, in order

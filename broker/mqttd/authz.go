@@ -1,6 +1,7 @@
 package mqttd
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"strings"
@@ -65,6 +66,9 @@ func (s *Server) authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
 		if code := s.checkWill(cl, pk); code != packets.CodeSuccess {
 			return code
 		}
+		if code := s.admitLogin(cl, user, string(pk.Connect.Password)); code != packets.CodeSuccess {
+			return code
+		}
 		return s.checkDeviceLimit(cl, user) // [IM-DEVICES] on_exceed: refuse
 	}
 	var se *imerr.Error
@@ -76,6 +80,25 @@ func (s *Server) authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
 		reason = packets.ErrNotAuthorized // a genuine sig, for someone or something else
 	}
 	return connackCode(reason, se)
+}
+
+// admitLogin runs the account side of a login whose UserSig verified: a
+// sig older than the user's last kick is refused like an expired one
+// (70001: the client fetches a new sig), and the user becomes an account.
+func (s *Server) admitLogin(cl *mqtt.Client, user, sig string) packets.Code {
+	if s.Accounts == nil {
+		return packets.CodeSuccess
+	}
+	issued, _ := usersig.IssuedAt(sig) // a sig that verified decodes
+	if err := s.Accounts.Login(context.Background(), user, issued); err != nil {
+		e := imerr.As(err)
+		s.log.Debug("login refused", "user", user, "client", cl.ID, "code", e.Code, "error", err)
+		if e.Code == imerr.Internal.Code {
+			return connackCode(packets.ErrServerUnavailable, e)
+		}
+		return connackCode(packets.ErrBadUsernameOrPassword, e)
+	}
+	return packets.CodeSuccess
 }
 
 // guestClientPrefix starts every guest ClientID. '/' never appears in a

@@ -2,6 +2,7 @@ package mqttd
 
 import (
 	"context"
+	"time"
 
 	"github.com/imbroker/imbroker/broker/groups"
 	"github.com/imbroker/imbroker/broker/ops"
@@ -20,6 +21,7 @@ type Services struct {
 	Messages  Messages
 	Groups    Groups
 	Status    Status
+	Accounts  Accounts
 	Callbacks Callbacks
 	Ops       *ops.Registry // every im/req operation but the server's own (sync, group.sync)
 }
@@ -48,6 +50,13 @@ type Groups interface {
 // announce the user's state to friends (broker/relations).
 type Status interface {
 	PresenceChanged(ctx context.Context, user string)
+}
+
+// Accounts admits a login whose UserSig verified (broker/relations): it
+// refuses a sig issued before the user's last kick and makes the user an
+// account (Tencent imports a UserID at its first login).
+type Accounts interface {
+	Login(ctx context.Context, uid string, issued time.Time) error
 }
 
 // Callbacks queues the State.StateChange after-callback.

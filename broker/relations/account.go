@@ -96,3 +96,77 @@ func (s *Service) AccountCount() (int, error) {
 	}
 	return n, nil
 }
+
+// What an account is (docs/relations.md "Accounts"): Tencent's, a UserID
+// that was imported (account_import) or that logged in once with a valid
+// UserSig (the login imports it). The app admin always is one. With
+// relations.require_accounts, one-to-one messages go to accounts only.
+
+// AccountExists reports whether uid is an account.
+func (s *Service) AccountExists(uid string) (bool, error) {
+	if uid == s.admin {
+		return true, nil
+	}
+	return s.AccountImported(uid)
+}
+
+// checkAccounts refuses a C2C send whose recipient is no account, under
+// relations.require_accounts. The sender is not looked up: a client is an
+// account once logged in, and a REST From_Account is the app's word.
+func (s *Service) checkAccounts(to string) error {
+	if !s.cfg.RequireAccounts {
+		return nil
+	}
+	ok, err := s.AccountExists(to)
+	if err != nil {
+		return fmt.Errorf("account check of %s: %w", to, err)
+	}
+	if !ok {
+		return imerr.ToUnknown.New("%s is not an account: import it (account_import) or let it log in once", to)
+	}
+	return nil
+}
+
+// kickRec is when the app last invalidated uid's logins (Tencent kick).
+type kickRec struct {
+	KickedAt int64
+}
+
+// Login admits uid's login with a valid UserSig issued at issued: a sig
+// issued before the user's last kick is refused (Tencent kick: "logging
+// in with a historical UserSig fails"), and a UserID that is no account
+// yet becomes one (Tencent imports it at its first login).
+func (s *Service) Login(ctx context.Context, uid string, issued time.Time) error {
+	var k kickRec
+	found, err := s.getJSON(kickKey(uid), &k)
+	if err != nil {
+		return fmt.Errorf("kick record of %s: %w", uid, err)
+	}
+	if found && issued.Unix() < k.KickedAt {
+		return imerr.UserSigExpired.New("this UserSig was issued before %s was kicked; log in with a new one", uid)
+	}
+	ok, err := s.AccountImported(uid)
+	if err != nil || ok {
+		return err
+	}
+	return s.ImportAccount(ctx, uid, "", "")
+}
+
+// InvalidateLogins is Tencent kick: UserSigs of uid issued before now no
+// longer log in (the record is committed first, so a reconnect racing the
+// kick cannot slip through with the old sig), then every connection of
+// uid is closed. A sig issued in the kick's second still logs in: sigs
+// carry whole seconds. It returns how many connections were closed.
+func (s *Service) InvalidateLogins(ctx context.Context, uid string) (int, error) {
+	if ids.CheckUserID(uid) != nil {
+		return 0, imerr.AccountBadParams.New("invalid UserID %q", uid)
+	}
+	rec := mustJSON(kickRec{KickedAt: time.Now().Unix()})
+	if _, err := s.store.Commit(ctx, storage.Batch{Sets: map[string][]byte{kickKey(uid): rec}}); err != nil {
+		return 0, fmt.Errorf("kick %s: %w", uid, err)
+	}
+	if s.kicker == nil {
+		return 0, nil
+	}
+	return s.kicker.KickUser(uid), nil
+}

@@ -187,8 +187,12 @@ func (s *Service) BlackCheck(_ context.Context, a ops.Actor, q *CheckRequest) (*
 // message was sent, but nothing may be stored. With
 // relations.require_friendship_for_c2c, non-friends get 20009 and one-way
 // friends 20010 / 20011. Sending to yourself, and any send from or to the
-// app admin, is exempt.
+// app admin, is exempt. First of all, with relations.require_accounts the
+// recipient must be an account (90012).
 func (s *Service) CheckC2C(from, to string) (drop bool, err error) {
+	if err := s.checkAccounts(to); err != nil {
+		return false, err
+	}
 	if from == to || from == s.admin || to == s.admin {
 		return false, nil
 	}

@@ -24,6 +24,7 @@ import (
 //	bl/{uid}/{peer}   peer is on uid's blacklist: blackRec
 //	ps/{uid}          the last state announced with StatusChanged
 //	nsp/{uid}         uid's global mutes: noSpeaking
+//	kk/{uid}          when the app last kicked uid: kickRec (older UserSigs no longer log in)
 
 func profileKey(uid string) string           { return "pf/" + uid }
 func accountKey(uid string) string           { return "ac/" + uid }
@@ -41,6 +42,7 @@ func blackKey(uid, peer string) string       { return "bl/" + uid + "/" + peer }
 func blackPrefix(uid string) string          { return "bl/" + uid + "/" }
 func presenceKey(uid string) string          { return "ps/" + uid }
 func noSpeakingKey(uid string) string        { return "nsp/" + uid }
+func kickKey(uid string) string              { return "kk/" + uid }
 
 // accountPrefix is every account record.
 const accountPrefix = "ac/"

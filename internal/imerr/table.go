@@ -20,6 +20,7 @@ var (
 	MsgTime      = row("MsgTime", 90006, ReasonPayloadFormat, "MsgTimeStamp is missing or invalid")
 	FromMissing  = row("FromMissing", 90008, ReasonPayloadFormat, "From_Account is missing or invalid")
 	TooManyTo    = row("TooManyTo", 90011, ReasonPayloadFormat, "too many recipients")
+	ToUnknown    = row("ToUnknown", 90012, ReasonImplementation, "To_Account is not an account (never imported, never logged in)")
 	BadMsgKey    = row("BadMsgKey", 90054, ReasonPayloadFormat, "MsgKey is invalid")
 	TooLong      = row("TooLong", 80002, ReasonPayloadFormat, "message too long")
 	TooLarge     = row("TooLarge", 93000, ReasonPayloadFormat, "request too large")
