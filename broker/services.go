@@ -47,6 +47,7 @@ var (
 	_ mqttd.Messages  = (*messages.Service)(nil)
 	_ mqttd.Groups    = (*groups.Service)(nil)
 	_ mqttd.Status    = (*relations.Service)(nil)
+	_ mqttd.Accounts  = (*relations.Service)(nil)
 	_ mqttd.Callbacks = (*callbacks.Client)(nil)
 	_ mqttd.Tasks     = (*tasks.Owner)(nil)
 
