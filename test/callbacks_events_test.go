@@ -194,7 +194,7 @@ func TestE2E_CallbackGroupEvents(t *testing.T) {
 	}
 
 	// AfterRecallMsg.
-	alice.Publish1("im/send/group/"+gid, Text("to recall", Random()))
+	alice.Publish1("im/send/group/"+gidLevel(gid), Text("to recall", Random()))
 	seq := log.wait("Group.CallbackAfterSendMsg", cbIs("GroupId", gid))["MsgSeq"]
 	gtOK(t, "recall", alice.Req("msg.recall", map[string]any{"Type": 2, "GroupId": gid, "MsgSeq": seq}))
 	body = log.wait("Group.CallbackAfterRecallMsg", cbIs("GroupId", gid))
@@ -426,7 +426,7 @@ func TestE2E_CallbackOfflinePush(t *testing.T) {
 
 	// A write-diffusion group message: pushed to offline carol only.
 	gid := gtCreate(t, alice, map[string]any{"Type": "Private", "Name": "w", "MemberList": gtMembers("bob", "carol")})
-	alice.Publish1("im/send/group/"+gid, Text("group hi", Random()))
+	alice.Publish1("im/send/group/"+gidLevel(gid), Text("group hi", Random()))
 	body = log.wait("Push.CallbackOfflinePush", to("carol"))
 	if body["GroupId"] != gid || body["Desc"] != "group hi" || body["From_Account"] != "alice" || body["MsgSeq"] == nil {
 		t.Fatalf("group push %v", body)

@@ -211,7 +211,7 @@ func TestE2E_CallbackRefusePolicyAndGroup(t *testing.T) {
 		}
 		return 200, `{"ErrorCode":0}`
 	})
-	alice.Publish1("im/send/group/"+gid, Text("original", Random()))
+	alice.Publish1("im/send/group/"+gidLevel(gid), Text("original", Random()))
 	e := nextEventOf(bob, "GroupMsg")
 	if !strings.Contains(string(e.Msg.MsgBody), "edited") {
 		t.Fatalf("group rewrite: %s", e.Raw)
@@ -221,7 +221,7 @@ func TestE2E_CallbackRefusePolicyAndGroup(t *testing.T) {
 		t.Fatalf("group after-callback: %+v", after.Body)
 	}
 	cb.setReply(func(string, map[string]any) (int, string) { return 200, `{"ErrorCode":1}` })
-	alice.Publish1("im/send/group/"+gid, Text("refused", Random()))
+	alice.Publish1("im/send/group/"+gidLevel(gid), Text("refused", Random()))
 	if rep := alice.NextReply(); rep["ErrorCode"].(float64) != 10016 {
 		t.Fatalf("group reject: %v", rep)
 	}

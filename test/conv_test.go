@@ -86,7 +86,7 @@ func cvSendC2C(c *Client, to, text string, extra map[string]any) uint32 {
 func cvSendGroup(t *testing.T, c *Client, gid, text string, extra map[string]any) uint32 {
 	t.Helper()
 	r := Random()
-	c.Publish1("im/send/group/"+gid, cvBody(text, r, extra))
+	c.Publish1("im/send/group/"+gidLevel(gid), cvBody(text, r, extra))
 	for _, rep := range gtFlush(t, c) {
 		if rep["Op"] == "send" {
 			t.Fatalf("%s sends to %s: %v", c.User, gid, rep)
@@ -708,7 +708,7 @@ func TestE2E_ConvConcurrentCounts(t *testing.T) {
 			defer wg.Done()
 			for i := range each {
 				c.Publish1("im/send/c2c/alice", Text(fmt.Sprintf("c%d", i), Random()))
-				c.Publish1("im/send/group/"+gid, Text(fmt.Sprintf("g%d", i), Random()))
+				c.Publish1("im/send/group/"+gidLevel(gid), Text(fmt.Sprintf("g%d", i), Random()))
 			}
 		}(c)
 	}

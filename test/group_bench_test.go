@@ -59,7 +59,7 @@ func benchFanout(b *testing.B, typ string, n int) {
 		}
 		topic := "im/u/" + u
 		if typ == "ChatRoom" {
-			topic = "im/g/" + gid
+			topic = "im/g/"+gidLevel(gid)
 		}
 		c.Subscribe(topic, 0, nil).WaitTimeout(10 * time.Second)
 		clients[i] = c
@@ -73,7 +73,7 @@ func benchFanout(b *testing.B, typ string, n int) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		target.Store(int64((i + 1) * n))
-		admin.Publish1("im/send/group/"+gid, Text("fan-out", Random()))
+		admin.Publish1("im/send/group/"+gidLevel(gid), Text("fan-out", Random()))
 		select {
 		case <-reached:
 		case <-time.After(30 * time.Second):

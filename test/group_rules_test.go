@@ -34,7 +34,7 @@ func TestE2E_GroupGuests(t *testing.T) {
 			alice := b.Connect("alice", "alice")
 			gid := gtCreate(t, alice, map[string]any{"Type": tc.typ})
 			guest, _ := gtGuest(t, b, "g1")
-			rc, ch := gtSub(t, guest, "im/g/"+gid)
+			rc, ch := gtSub(t, guest, "im/g/"+gidLevel(gid))
 			if rc != tc.rc {
 				t.Fatalf("guest subscribes im/g/%s: SUBACK 0x%02x, want 0x%02x", gid, rc, tc.rc)
 			}
@@ -54,7 +54,7 @@ func TestE2E_GroupGuests(t *testing.T) {
 		b := StartBroker(t, guests)
 		alice := b.Connect("alice", "alice")
 		gid := gtCreate(t, alice, map[string]any{"Type": "AVChatRoom"})
-		_, aliceG := gtSub(t, alice, "im/g/"+gid)
+		_, aliceG := gtSub(t, alice, "im/g/"+gidLevel(gid))
 
 		// MQTT 5: every publish is refused with PUBACK 0x87.
 		c5, ca := connect5(t, b, "guest/v5", "", "")
@@ -63,7 +63,7 @@ func TestE2E_GroupGuests(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		for _, topic := range []string{"im/send/group/" + gid, "im/req/group.join", "im/send/c2c/alice", "im/g/" + gid} {
+		for _, topic := range []string{"im/send/group/"+gidLevel(gid), "im/req/group.join", "im/send/c2c/alice", "im/g/"+gidLevel(gid)} {
 			pr, err := c5.Publish(ctx, &paho5.Publish{Topic: topic, QoS: 1, Payload: mustJSON(Text("guest", Random()))})
 			if pr == nil || pr.ReasonCode != 0x87 {
 				t.Fatalf("v5 guest publishes %s: %+v %v", topic, pr, err)
@@ -71,7 +71,7 @@ func TestE2E_GroupGuests(t *testing.T) {
 		}
 		// MQTT 3.1.1 has no refusal code: the guest is disconnected.
 		g3, lost := gtGuest(t, b, "v3")
-		g3.Publish("im/send/group/"+gid, 1, false, mustJSON(Text("guest", Random())))
+		g3.Publish("im/send/group/"+gidLevel(gid), 1, false, mustJSON(Text("guest", Random())))
 		select {
 		case <-lost:
 		case <-time.After(5 * time.Second):
@@ -111,7 +111,7 @@ func TestE2E_GroupBChatRoom(t *testing.T) {
 	gtOK(t, "carol joins", carol.Req("group.join", gtG(gid)))
 	listeners := map[string]chan Event{}
 	for _, c := range []*Client{carol, dave} { // a plain member and a logged-in non-member
-		rc, ch := gtSub(t, c, "im/g/"+gid)
+		rc, ch := gtSub(t, c, "im/g/"+gidLevel(gid))
 		if rc != 1 {
 			t.Fatalf("%s subscribes: SUBACK 0x%02x", c.User, rc)
 		}
@@ -393,7 +393,7 @@ func TestE2E_GroupRateLimit(t *testing.T) {
 	for range 5 {
 		r := Random()
 		sent = append(sent, r)
-		toks = append(toks, alice.Publish("im/send/group/"+gid, 1, false, mustJSON(Text("burst", r))))
+		toks = append(toks, alice.Publish("im/send/group/"+gidLevel(gid), 1, false, mustJSON(Text("burst", r))))
 	}
 	for i, tok := range toks {
 		if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
@@ -463,7 +463,7 @@ func TestE2E_GroupInfoDuringLiveSends(t *testing.T) {
 	const n = 200
 	var toks []paho.Token
 	for i := range n {
-		toks = append(toks, alice.Publish("im/send/group/"+gid, 1, false, mustJSON(Text("live", Random()))))
+		toks = append(toks, alice.Publish("im/send/group/"+gidLevel(gid), 1, false, mustJSON(Text("live", Random()))))
 		toks = append(toks, bob.Publish("im/req/group.info", 1, false, mustJSON(map[string]any{"Id": fmt.Sprint("info", i), "GroupIdList": []string{gid}})))
 	}
 	for _, tok := range toks {

@@ -95,7 +95,7 @@ func TestE2E_GroupPublic2000(t *testing.T) {
 	})
 	random := Random()
 	start := time.Now()
-	clients[0].Publish1("im/send/group/"+gid, Text("to everyone", random))
+	clients[0].Publish1("im/send/group/"+gidLevel(gid), Text("to everyone", random))
 	var missing atomic.Int64
 	parallel(online, 64, func(i int) {
 		if !waitGroupMsg(clients[i], gid, random, 30*time.Second) {
@@ -211,7 +211,7 @@ func TestE2E_AVChatRoomStalledSubscriber(t *testing.T) {
 		t.Fatalf("create: %v", r)
 	}
 	gid := r["GroupId"].(string)
-	topic := "im/g/" + gid
+	topic := "im/g/"+gidLevel(gid)
 
 	// Phase 1: stall one subscriber for real: flood it until mochi starts
 	// dropping its live copies (its socket and queue are full).
@@ -222,7 +222,7 @@ func TestE2E_AVChatRoomStalledSubscriber(t *testing.T) {
 			t.Fatal("the stalled subscriber never filled up")
 		}
 		big["MsgRandom"] = Random()
-		admin.Publish1("im/send/group/"+gid, big)
+		admin.Publish1("im/send/group/"+gidLevel(gid), big)
 	}
 
 	// Phase 2: the audience arrives and the show goes on.
@@ -253,7 +253,7 @@ func TestE2E_AVChatRoomStalledSubscriber(t *testing.T) {
 	const msgs = 10
 	start := time.Now()
 	for i := 0; i < msgs; i++ {
-		admin.Publish1("im/send/group/"+gid, Text(fmt.Sprintf("frame %d", i), Random()))
+		admin.Publish1("im/send/group/"+gidLevel(gid), Text(fmt.Sprintf("frame %d", i), Random()))
 	}
 	waitFor(t, 60*time.Second, "every subscriber to get every message", func() bool {
 		for i := range counts {

@@ -37,7 +37,7 @@ func TestE2E_GroupSmoke(t *testing.T) {
 		t.Fatalf("bob: %s", e.Raw)
 	}
 	alice.NextEvent()
-	alice.Publish1("im/send/group/"+gid, Text("hello group", Random()))
+	alice.Publish1("im/send/group/"+gidLevel(gid), Text("hello group", Random()))
 	e := bob.NextEvent()
 	if e.Event != "GroupMsg" {
 		t.Fatalf("bob: %s", e.Raw)

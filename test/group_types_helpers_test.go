@@ -155,14 +155,14 @@ func gtFlush(t *testing.T, c *Client) []map[string]any {
 // (a refusal, or a MsgDropReason), or nil when it was silently accepted.
 func gtSend(t *testing.T, c *Client, gid string, random uint32) map[string]any {
 	t.Helper()
-	c.Publish1("im/send/group/"+gid, Text(fmt.Sprintf("m%d", random), random))
+	c.Publish1("im/send/group/"+gidLevel(gid), Text(fmt.Sprintf("m%d", random), random))
 	var rep map[string]any
 	for _, r := range gtFlush(t, c) {
 		if r["Op"] == "send" {
 			if rep != nil {
 				t.Fatalf("two reports for one send: %v and %v", rep, r)
 			}
-			if r["Topic"] != "im/send/group/"+gid || r["MsgRandom"] != float64(random) {
+			if r["Topic"] != "im/send/group/"+gidLevel(gid) || r["MsgRandom"] != float64(random) {
 				t.Fatalf("send report names another message: %v", r)
 			}
 			rep = r

@@ -63,11 +63,11 @@ func TestE2E_GroupTypes(t *testing.T) {
 			var recvG chan Event
 			if tc.read {
 				var rc byte
-				rc, recvG = gtSub(t, receiver, "im/g/"+gid)
+				rc, recvG = gtSub(t, receiver, "im/g/"+gidLevel(gid))
 				if rc != 1 {
 					t.Fatalf("member subscribes im/g: SUBACK 0x%02x", rc)
 				}
-				if rc, _ := gtSub(t, carol, "im/g/"+gid); rc != 0x80 && tc.typ != "BChatRoom" {
+				if rc, _ := gtSub(t, carol, "im/g/"+gidLevel(gid)); rc != 0x80 && tc.typ != "BChatRoom" {
 					t.Fatalf("non-member subscribes im/g: SUBACK 0x%02x, want 0x80", rc)
 				}
 			}
@@ -88,7 +88,7 @@ func TestE2E_GroupTypes(t *testing.T) {
 			for _, c := range carols {
 				if tc.read {
 					carolG[c] = make(chan Event, 1000)
-					if rc := gtSubTo(t, c, "im/g/"+gid, carolG[c]); rc != 1 {
+					if rc := gtSubTo(t, c, "im/g/"+gidLevel(gid), carolG[c]); rc != 1 {
 						t.Fatalf("carol subscribes im/g: SUBACK 0x%02x", rc)
 					}
 				}
@@ -138,12 +138,12 @@ func TestE2E_GroupTypes(t *testing.T) {
 					// kick. carol rejoins and both subscribe again: the first
 					// message they get must be one sent after that (one
 					// stream, one order).
-					if rc := gtSubTo(t, carol, "im/g/"+gid, carolG[carol]); (rc == 1) != (tc.typ == "BChatRoom") {
+					if rc := gtSubTo(t, carol, "im/g/"+gidLevel(gid), carolG[carol]); (rc == 1) != (tc.typ == "BChatRoom") {
 						t.Fatalf("kicked member resubscribes: SUBACK 0x%02x", rc)
 					}
 					gtOK(t, "carol rejoins", carol.Req("group.join", gtG(gid)))
 					for _, c := range carols {
-						gtSubTo(t, c, "im/g/"+gid, carolG[c])
+						gtSubTo(t, c, "im/g/"+gidLevel(gid), carolG[c])
 					}
 					again := gtMustSend(t, sender, gid)
 					for _, c := range carols {
@@ -299,7 +299,7 @@ func TestE2E_GroupHistoryBeforeJoin(t *testing.T) {
 			if !tc.read {
 				return
 			}
-			rc, ch := gtSub(t, bob, "im/g/"+gid)
+			rc, ch := gtSub(t, bob, "im/g/"+gidLevel(gid))
 			if rc != 1 {
 				t.Fatalf("subscribe: 0x%02x", rc)
 			}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/internal/app"
+	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/usersig"
 )
 
@@ -307,3 +308,7 @@ func (b *Broker) Accounts(users ...string) {
 		c.Disconnect(0)
 	}
 }
+
+// gidLevel is a GroupId as a topic level: '#' (Tencent's "@TGS#" ids) is
+// escaped as %23 and '%' as %25 (docs/protocol.md "Topics").
+func gidLevel(gid string) string { return ids.GroupTopicLevel(gid) }

@@ -93,7 +93,7 @@ func TestE2E_LiveTipsMerged(t *testing.T) {
 	})
 	admin := b.Connect("administrator", "administrator")
 	gid := gtCreate(t, admin, map[string]any{"Type": "AVChatRoom"})
-	_, room := gtSub(t, admin, "im/g/"+gid)
+	_, room := gtSub(t, admin, "im/g/"+gidLevel(gid))
 
 	// A lone join in a quiet room: its own tip, at once, with the group seq
 	// also on the joiner's stream (the unmerged path).
@@ -187,7 +187,7 @@ func TestE2E_LiveTipsMergeNetEffect(t *testing.T) {
 	b := StartBroker(t, func(c *config.Config) { c.Groups.MemberTipsPerSecond = 1 })
 	admin := b.Connect("administrator", "administrator")
 	gid := gtCreate(t, admin, map[string]any{"Type": "BChatRoom"})
-	_, room := gtSub(t, admin, "im/g/"+gid)
+	_, room := gtSub(t, admin, "im/g/"+gidLevel(gid))
 	stay, flip, back := b.Connect("stay", "stay"), b.Connect("flip", "flip"), b.Connect("back", "back")
 	gtOK(t, "back joins", back.Req("group.join", gtG(gid))) // at once: opens a 1 s window
 	ltCollect(t, room, "MemberJoin", 1)
@@ -222,7 +222,7 @@ func TestE2E_LiveTipsOff(t *testing.T) {
 	b := StartBroker(t, func(c *config.Config) { c.Groups.MemberTipsPerSecond = 0 })
 	admin := b.Connect("administrator", "administrator")
 	gid := gtCreate(t, admin, map[string]any{"Type": "AVChatRoom"})
-	_, room := gtSub(t, admin, "im/g/"+gid)
+	_, room := gtSub(t, admin, "im/g/"+gidLevel(gid))
 	carol := b.Connect("carol", "carol")
 	gtOK(t, "carol joins", carol.Req("group.join", gtG(gid)))
 	if own := ltStreamTip(t, carol, "MemberJoin"); gtMsg(own)["MsgSeq"] != nil {
@@ -249,7 +249,7 @@ func TestE2E_LiveTipsStoredGroupsUnchanged(t *testing.T) {
 	}
 	for _, typ := range []string{"Public", "ChatRoom"} {
 		gid := gtCreate(t, admin, map[string]any{"Type": typ, "ApplyJoinOption": "FreeAccess"})
-		_, room := gtSub(t, admin, "im/g/"+gid)
+		_, room := gtSub(t, admin, "im/g/"+gidLevel(gid))
 		var wg sync.WaitGroup
 		for _, c := range users {
 			wg.Add(1)
@@ -291,7 +291,7 @@ func TestE2E_LiveTipsJoinStorm(t *testing.T) {
 		defer b.Stop()
 		admin := b.Connect("administrator", "administrator")
 		gid := gtCreate(t, admin, map[string]any{"Type": "AVChatRoom"})
-		topic := "im/g/" + gid
+		topic := "im/g/"+gidLevel(gid)
 		// The admin counts the members the room's tips stand for.
 		var announced atomic.Int64
 		if tok := admin.Subscribe(topic, 0, func(_ paho.Client, m paho.Message) {
@@ -348,7 +348,7 @@ func TestE2E_LiveTipsJoinStorm(t *testing.T) {
 		// Every join gets announced within 1/rate seconds; then a marker
 		// message reaches each member behind every tip it was sent.
 		waitFor(t, 30*time.Second, "every join to be announced", func() bool { return announced.Load() == int64(n) })
-		admin.Publish1("im/send/group/"+gid, Text("marker", marker))
+		admin.Publish1("im/send/group/"+gidLevel(gid), Text("marker", marker))
 		waitFor(t, 30*time.Second, "the marker to reach every member", func() bool { return markers.Load() == int64(n) })
 		return tips.Load(), time.Since(start)
 	}

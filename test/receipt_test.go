@@ -57,7 +57,7 @@ func TestE2E_ReadReceiptsPerMessage(t *testing.T) {
 	gid := r["GroupId"].(string)
 	gm := Text("group read me", Random())
 	gm["IsNeedReadReceipt"] = 1
-	alice.Publish1("im/send/group/"+gid, gm)
+	alice.Publish1("im/send/group/"+gidLevel(gid), gm)
 	seqOf := func(e Event) uint64 {
 		var v struct{ Msg struct{ MsgSeq uint64 } }
 		mustUnmarshal(t, e.Raw, &v)

@@ -1,8 +1,12 @@
 package test
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
 // Tencent compatibility of the REST API as server SDKs call it (issue 16):
@@ -171,4 +175,49 @@ func TestRESTGroupInfoMemberList(t *testing.T) {
 	if ml := items(page, "MemberList"); len(ml) != 1 || ml[0]["Member_Account"] != "alice" || ml[0]["MsgFlag"] != "AcceptAndNotify" {
 		t.Fatalf("get_group_member_info with MemberRoleFilter: %v", page)
 	}
+}
+
+// TestE2E_GeneratedGroupIDTopics: a server-assigned GroupId looks like
+// Tencent's "@TGS#…"; '#' is an MQTT wildcard, so its topics carry the id
+// escaped (%23): a paho client subscribes to im/g/@TGS%23…, publishes to
+// im/send/group/@TGS%23…, and receives its own and REST-sent messages with
+// the real GroupId in the payload. [REST-COMPAT-TGS]
+func TestE2E_GeneratedGroupIDTopics(t *testing.T) {
+	b := StartBroker(t)
+	gid := b.v4OK(gsvc+"create_group", map[string]any{"Owner_Account": "alice", "Type": "ChatRoom", "Name": "meeting",
+		"MemberList": []map[string]any{{"Member_Account": "bob"}}})["GroupId"].(string)
+	if !strings.HasPrefix(gid, "@TGS#") || len(gid) <= len("@TGS#") {
+		t.Fatalf("generated GroupId %q", gid)
+	}
+	level := strings.ReplaceAll(gid, "#", "%23")
+	bob := b.Connect("bob", "bob")
+	tok := bob.Subscribe("im/g/"+level, 1, nil).(*paho.SubscribeToken)
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil || tok.Result()["im/g/"+level] == 0x80 {
+		t.Fatalf("subscribe im/g/%s: %v %v (0x80: refused)", level, tok.Error(), tok.Result())
+	}
+	alice := b.Connect("alice", "alice")
+	alice.Publish1("im/send/group/"+level, Text("over MQTT", Random()))
+	send := map[string]any{"GroupId": gid, "From_Account": "alice", "Random": Random(),
+		"MsgBody": []any{map[string]any{"MsgType": "TIMTextElem", "MsgContent": map[string]any{"Text": "over REST"}}}}
+	b.v4OK(gsvc+"send_group_msg", send)
+	got := map[string]bool{}
+	for len(got) < 2 {
+		e := bob.NextEvent()
+		if e.Event != "GroupMsg" {
+			continue
+		}
+		var m struct{ Msg struct{ GroupId string } }
+		_ = json.Unmarshal([]byte(e.Raw), &m)
+		if m.Msg.GroupId != gid {
+			t.Fatalf("payload GroupId %q, want %q: %s", m.Msg.GroupId, gid, e.Raw)
+		}
+		got[string(e.Msg.MsgBody)] = true
+	}
+	// group.sync replays on the same escaped topic.
+	r := bob.Req("group.sync", map[string]any{"GroupId": gid, "Since": 0})
+	if code(r) != 0 {
+		t.Fatalf("group.sync of %s: %v", gid, r)
+	}
+	// A custom id may not take the generated form.
+	wantCode(t, "custom @TGS# id", b.v4(gsvc+"create_group", map[string]any{"Owner_Account": "alice", "Type": "Public", "Name": "x", "GroupId": "@TGS#MINE"}), 10015)
 }

@@ -64,7 +64,7 @@ func TestRESTNoSpeaking(t *testing.T) {
 	req := restText("muted over REST", Random())
 	req["From_Account"], req["To_Account"] = "alice", "bob"
 	wantCode(t, "REST c2c by a muted sender", b.v4("openim/sendmsg", req), 20012)
-	alice.Publish1("im/send/group/"+gid, Text("group ok", Random()))
+	alice.Publish1("im/send/group/"+gidLevel(gid), Text("group ok", Random()))
 	if e := nextEventOf(bob, "GroupMsg"); !strings.Contains(string(e.Msg.MsgBody), "group ok") {
 		t.Fatalf("group: %s", e.Raw)
 	}
@@ -84,7 +84,7 @@ func TestRESTNoSpeaking(t *testing.T) {
 	if c, g := get("alice"); c != 0 || g < 2 || g > 3 {
 		t.Fatalf("get: %v %v", c, g)
 	}
-	alice.Publish1("im/send/group/"+gid, Text("muted in group", Random()))
+	alice.Publish1("im/send/group/"+gidLevel(gid), Text("muted in group", Random()))
 	if rep := alice.NextReply(); rep["ErrorCode"].(float64) != 10017 {
 		t.Fatalf("muted group send: %v", rep)
 	}
@@ -106,7 +106,7 @@ func TestRESTNoSpeaking(t *testing.T) {
 	if c, g := get("alice"); c != 0 || g != 0 {
 		t.Fatalf("after expiry: %v %v", c, g)
 	}
-	alice.Publish1("im/send/group/"+gid, Text("expired", Random()))
+	alice.Publish1("im/send/group/"+gidLevel(gid), Text("expired", Random()))
 	if e := nextEventOf(bob, "GroupMsg"); !strings.Contains(string(e.Msg.MsgBody), "expired") {
 		t.Fatalf("group after expiry: %s", e.Raw)
 	}

@@ -143,7 +143,7 @@ func TestE2E_RetentionGroupHistoryPagingAcrossCutoff(t *testing.T) {
 	bob := b.Connect("bob", "bob")
 	gid := gtCreate(t, alice, map[string]any{"Type": "Private", "MemberList": gtMembers("bob")})
 	for i := 0; i < 11; i++ {
-		alice.Publish1("im/send/group/"+gid, Text(fmt.Sprintf("g%d", i), Random()))
+		alice.Publish1("im/send/group/"+gidLevel(gid), Text(fmt.Sprintf("g%d", i), Random()))
 	}
 	head, low := rtWaitTrimmed(t, b, "g/"+gid)
 	if head != 12 || low != 8 { // the GroupCreated tip, then 11 messages
@@ -152,7 +152,7 @@ func TestE2E_RetentionGroupHistoryPagingAcrossCutoff(t *testing.T) {
 
 	// group.sync from 0 does not skip the gap silently: nothing replayed,
 	// not Complete, Seq unchanged.
-	_, ch := gtSub(t, bob.Client, "im/g/"+gid)
+	_, ch := gtSub(t, bob.Client, "im/g/"+gidLevel(gid))
 	evs, r := rtSync(t, bob, "group.sync", ch, gtG(gid, "Since", 0))
 	if code(r) != 0 || len(evs) != 0 || r["Complete"] != false || num(r, "Seq") != 0 || num(r, "HeadSeq") != head {
 		t.Fatalf("group.sync from 0: %d events, reply %v", len(evs), r)

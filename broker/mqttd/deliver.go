@@ -72,7 +72,7 @@ func (d *deliverer) run(q chan storage.Entry) {
 		if uid, ok := strings.CutPrefix(e.Stream, "u/"); ok {
 			topic = topicUserPrefix + uid
 		} else if gid, ok := strings.CutPrefix(e.Stream, "g/"); ok {
-			topic = topicGroupPrefix + gid
+			topic = groupTopic(gid)
 		} else {
 			continue
 		}

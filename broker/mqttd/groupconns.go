@@ -6,6 +6,7 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/storage"
 )
 
@@ -45,7 +46,7 @@ func (s *Server) Notify(user, suffix string, payload []byte) int {
 // it holding the group's op lock: op -> mochi's client map, subscription
 // and topic locks, which mochi never holds while it calls our hooks.
 func (s *Server) DropGroupSubscriptions(gid string, users ...string) {
-	topic := topicGroupPrefix + gid
+	topic := groupTopic(gid)
 	set := make(map[string]bool, len(users))
 	for _, u := range users {
 		set[u] = true
@@ -68,8 +69,16 @@ func (s *Server) DropGroupSubscriptions(gid string, users ...string) {
 	}
 }
 
-// groupOfTopic returns the GroupId of an im/g/{gid} topic or filter.
+// groupTopic is gid's topic im/g/{gid}, the GroupId escaped as a topic
+// level ('#' as %23, '%' as %25: ids.GroupTopicLevel).
+func groupTopic(gid string) string { return topicGroupPrefix + ids.GroupTopicLevel(gid) }
+
+// groupOfTopic returns the GroupId of an im/g/{gid} topic or filter (its
+// level unescaped); a wildcard or a deeper level is no group.
 func groupOfTopic(topic string) (string, bool) {
-	gid, ok := strings.CutPrefix(topic, topicGroupPrefix)
-	return gid, ok && gid != "" && !strings.ContainsAny(gid, "/+#")
+	level, ok := strings.CutPrefix(topic, topicGroupPrefix)
+	if !ok || level == "" || strings.ContainsAny(level, "/+#") {
+		return "", false
+	}
+	return ids.GroupIDFromTopicLevel(level), true
 }

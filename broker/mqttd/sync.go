@@ -113,7 +113,7 @@ func (s *Server) groupSync(cl *mqtt.Client, a ops.Actor, q *GroupSyncRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	topic := topicGroupPrefix + q.GroupId
+	topic := groupTopic(q.GroupId)
 	if !subscribed(cl, topic) {
 		return nil, imerr.GroupBadParams.New("subscribe to %s before group.sync: events are replayed there", topic)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/imbroker/imbroker/broker/groups"
+	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
 	"github.com/imbroker/imbroker/internal/mochifix"
 	"github.com/imbroker/imbroker/internal/refusals"
@@ -48,7 +49,7 @@ func (s *Server) HandlePublish(cl *mqtt.Client, pk packets.Packet) (bool, error)
 		_, err = s.Messages.SendC2C(ctx, user, topic[len(topicSendC2C):], pk.Payload)
 	case strings.HasPrefix(topic, topicSendGroup):
 		var res groups.SendResult
-		res, err = s.Groups.Send(ctx, user, topic[len(topicSendGroup):], pk.Payload)
+		res, err = s.Groups.Send(ctx, user, ids.GroupIDFromTopicLevel(topic[len(topicSendGroup):]), pk.Payload)
 		if res.Dropped {
 			// Tencent drops messages over the group rate and reports success;
 			// the sender is told on rpc which one was dropped.

@@ -78,16 +78,27 @@ func (b *Bot) Answer(text string) string {
 	}
 }
 
+// Register imports the bot's account (im_open_login_svc/account_import):
+// the bot never logs in, and messages go to accounts only.
+func (b *Bot) Register() error {
+	return b.v4("im_open_login_svc/account_import", map[string]any{"UserID": b.Account})
+}
+
 // Send sends a text message from the bot through the REST API (openim/sendmsg).
 func (b *Bot) Send(to, text string) error {
+	return b.v4("openim/sendmsg", map[string]any{"SyncOtherMachine": 2, "From_Account": b.Account, "To_Account": to,
+		"MsgRandom": rand.Uint32(), "MsgBody": []any{map[string]any{"MsgType": "TIMTextElem", "MsgContent": map[string]any{"Text": text}}}})
+}
+
+// v4 calls a REST command as the app admin.
+func (b *Bot) v4(command string, req any) error {
 	sig, err := usersig.New(b.AppID, b.Key).Gen(b.Admin, 3600)
 	if err != nil {
 		return err
 	}
-	url := fmt.Sprintf("%s/v4/openim/sendmsg?sdkappid=%d&identifier=%s&usersig=%s&random=%d&contenttype=json",
-		b.REST, b.AppID, b.Admin, sig, rand.Uint32())
-	body, _ := json.Marshal(map[string]any{"SyncOtherMachine": 2, "From_Account": b.Account, "To_Account": to,
-		"MsgRandom": rand.Uint32(), "MsgBody": []any{map[string]any{"MsgType": "TIMTextElem", "MsgContent": map[string]any{"Text": text}}}})
+	url := fmt.Sprintf("%s/v4/%s?sdkappid=%d&identifier=%s&usersig=%s&random=%d&contenttype=json",
+		b.REST, command, b.AppID, b.Admin, sig, rand.Uint32())
+	body, _ := json.Marshal(req)
 	resp, err := b.client.Post(url, "application/json", bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -101,7 +112,7 @@ func (b *Bot) Send(to, text string) error {
 		return err
 	}
 	if out.ErrorCode != 0 {
-		return fmt.Errorf("sendmsg: %d %s", out.ErrorCode, out.ErrorInfo)
+		return fmt.Errorf("%s: %d %s", command, out.ErrorCode, out.ErrorInfo)
 	}
 	return nil
 }
@@ -115,6 +126,9 @@ func main() {
 	flag.StringVar(&b.Key, "key", "", "app secret key (data/secret_key)")
 	flag.StringVar(&b.Admin, "admin", "administrator", "app admin identifier")
 	flag.Parse()
+	if err := b.Register(); err != nil {
+		log.Printf("chatbot: import account %q (messages to it will be refused until it is an account): %v", b.Account, err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/callback", b)
 	log.Printf("chatbot %q listening on http://%s/callback", b.Account, *listen)

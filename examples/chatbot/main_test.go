@@ -19,6 +19,9 @@ func TestChatbot(t *testing.T) {
 		c.Callbacks.URL, c.Callbacks.Commands = cb.URL, []string{"C2C.CallbackAfterSendMsg"}
 	})
 	bot.REST = "http://" + b.App.HTTPAddr()
+	if err := bot.Register(); err != nil {
+		t.Fatal(err)
+	}
 	alice := b.Connect("alice", "alice")
 	alice.Publish1("im/send/c2c/bot", imtest.Text("echo hello bot", imtest.Random()))
 	for {

@@ -174,16 +174,27 @@ func (s *Backend) claim(user, id string) {
 }
 
 func (s *Backend) send(to string, c custom) error {
+	data, _ := json.Marshal(c)
+	return s.v4("openim/sendmsg", map[string]any{"SyncOtherMachine": 2, "From_Account": s.Account, "To_Account": to,
+		"MsgRandom": rand.Uint32(), "ForbidCallbackControl": []string{"ForbidBeforeSendMsgCallback", "ForbidAfterSendMsgCallback"},
+		"MsgBody": []any{map[string]any{"MsgType": "TIMCustomElem", "MsgContent": map[string]any{"Data": string(data)}}}})
+}
+
+// Register imports the claims account (im_open_login_svc/account_import):
+// it never logs in, and messages go to accounts only.
+func (s *Backend) Register() error {
+	return s.v4("im_open_login_svc/account_import", map[string]any{"UserID": s.Account})
+}
+
+// v4 calls a REST command as the app admin.
+func (s *Backend) v4(command string, req any) error {
 	sig, err := usersig.New(s.AppID, s.Key).Gen(s.Admin, 3600)
 	if err != nil {
 		return err
 	}
-	url := fmt.Sprintf("%s/v4/openim/sendmsg?sdkappid=%d&identifier=%s&usersig=%s&random=%d&contenttype=json",
-		s.REST, s.AppID, s.Admin, sig, rand.Uint32())
-	data, _ := json.Marshal(c)
-	body, _ := json.Marshal(map[string]any{"SyncOtherMachine": 2, "From_Account": s.Account, "To_Account": to,
-		"MsgRandom": rand.Uint32(), "ForbidCallbackControl": []string{"ForbidBeforeSendMsgCallback", "ForbidAfterSendMsgCallback"},
-		"MsgBody": []any{map[string]any{"MsgType": "TIMCustomElem", "MsgContent": map[string]any{"Data": string(data)}}}})
+	url := fmt.Sprintf("%s/v4/%s?sdkappid=%d&identifier=%s&usersig=%s&random=%d&contenttype=json",
+		s.REST, command, s.AppID, s.Admin, sig, rand.Uint32())
+	body, _ := json.Marshal(req)
 	resp, err := s.client.Post(url, "application/json", bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -197,7 +208,7 @@ func (s *Backend) send(to string, c custom) error {
 		return err
 	}
 	if out.ErrorCode != 0 {
-		return fmt.Errorf("sendmsg: %d %s", out.ErrorCode, out.ErrorInfo)
+		return fmt.Errorf("%s: %d %s", command, out.ErrorCode, out.ErrorInfo)
 	}
 	return nil
 }
@@ -211,6 +222,9 @@ func main() {
 	flag.StringVar(&s.Key, "key", "", "app secret key (data/secret_key)")
 	flag.StringVar(&s.Admin, "admin", "administrator", "app admin identifier")
 	flag.Parse()
+	if err := s.Register(); err != nil {
+		log.Printf("redpacket: import account %q (claims to it will be refused until it is an account): %v", s.Account, err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/callback", s)
 	log.Printf("red packets on http://%s/callback", *listen)

@@ -40,6 +40,9 @@ func TestRedPacket(t *testing.T) {
 		c.Callbacks.Commands = []string{"C2C.CallbackBeforeSendMsg", "Group.CallbackBeforeSendMsg", "C2C.CallbackAfterSendMsg"}
 	})
 	s.REST = "http://" + b.App.HTTPAddr()
+	if err := s.Register(); err != nil {
+		t.Fatal(err)
+	}
 	alice := b.Connect("alice", "alice")
 	bob := b.Connect("bob", "bob")
 

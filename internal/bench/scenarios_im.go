@@ -15,6 +15,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/imbroker/imbroker/internal/ids"
 )
 
 // group: the app admin sends into a group of Clients online members (live
@@ -49,7 +50,7 @@ func (r *run) group(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	gid, _ := rep["GroupId"].(string)
-	topic := "im/g/" + gid
+	topic := "im/g/" + ids.GroupTopicLevel(gid)
 	// Per message: deliveries seen, and when the last one arrived.
 	type reach struct {
 		n    atomic.Int64
@@ -128,7 +129,7 @@ func (r *run) group(ctx context.Context) (int64, error) {
 		ts := time.Now().UnixNano()
 		atomic.StoreInt64(&sentAt[i], ts)
 		body := fmt.Sprintf(`{"MsgRandom":%d,"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"t%d"}}]}`, i+1, ts)
-		tok := admin.c.Publish("im/send/group/"+gid, 1, false, body)
+		tok := admin.c.Publish("im/send/group/"+ids.GroupTopicLevel(gid), 1, false, body)
 		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 			r.errs.Add(1)
 		}

@@ -87,13 +87,16 @@ func SplitClientID(clientID string) (user, device string, err error) {
 // MaxGroupIDBytes is Tencent IM's custom GroupId limit.
 const MaxGroupIDBytes = 48
 
-// GeneratedGroupPrefix starts every broker-made GroupId. Tencent's "@TGS#"
-// cannot be used: '#' is an MQTT wildcard, and a GroupId is a topic level.
-const GeneratedGroupPrefix = "@TGS_"
+// GeneratedGroupPrefix starts every broker-made GroupId, as Tencent's do.
+// '#' is an MQTT wildcard, so in topic names a GroupId is escaped
+// (GroupTopicLevel): im/g/@TGS%23ABC.
+const GeneratedGroupPrefix = "@TGS#"
 
-// CheckGroupID accepts 1 to 48 bytes of printable ASCII without / + # \ "
+// CheckGroupID accepts 1 to 48 bytes of printable ASCII without / + \ "
 // or whitespace: no Unicode at all, so no Unicode whitespace or invisible
-// character either. Custom IDs may not start with "@TGS" (reserved for generated ones).
+// character either. '#' is allowed, as in Tencent's "@TGS#" ids (topic
+// names escape it: GroupTopicLevel). Custom IDs may not start with "@TGS"
+// (reserved for generated ones).
 func CheckGroupID(id string, custom bool) error {
 	if id == "" {
 		return ErrEmpty
@@ -103,7 +106,7 @@ func CheckGroupID(id string, custom bool) error {
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
-		if c < 0x21 || c > 0x7e || c == '/' || c == '+' || c == '#' || c == '\\' || c == '"' {
+		if c < 0x21 || c > 0x7e || c == '/' || c == '+' || c == '\\' || c == '"' {
 			return ErrBadChars
 		}
 	}
@@ -111,4 +114,44 @@ func CheckGroupID(id string, custom bool) error {
 		return ErrReserved
 	}
 	return nil
+}
+
+// A GroupId is one level of the group topics (im/g/{gid},
+// im/send/group/{gid}). '#' may not appear in an MQTT topic name (and is
+// the multi-level wildcard in a filter), so the level is the GroupId with
+// '%' written %25 and '#' written %23, the only two escapes: "@TGS#ABC"
+// is the level "@TGS%23ABC". Payloads, REST and callbacks carry the
+// GroupId itself. docs/protocol.md "Topics".
+var groupLevelEscaper = strings.NewReplacer("%", "%25", "#", "%23")
+
+// GroupTopicLevel is gid as a topic level.
+func GroupTopicLevel(gid string) string {
+	if !strings.ContainsAny(gid, "%#") {
+		return gid
+	}
+	return groupLevelEscaper.Replace(gid)
+}
+
+// GroupIDFromTopicLevel is the GroupId of a group topic level: %23 is '#',
+// %25 is '%'. Any other '%' stands for itself, so a client that never
+// escaped a GroupId with '%' in it keeps working unless the id holds %23
+// or %25.
+func GroupIDFromTopicLevel(level string) string {
+	if !strings.Contains(level, "%") {
+		return level
+	}
+	var b strings.Builder
+	for i := 0; i < len(level); i++ {
+		if level[i] == '%' && i+2 < len(level) && (level[i+1:i+3] == "23" || level[i+1:i+3] == "25") {
+			if level[i+2] == '3' {
+				b.WriteByte('#')
+			} else {
+				b.WriteByte('%')
+			}
+			i += 2
+			continue
+		}
+		b.WriteByte(level[i])
+	}
+	return b.String()
 }

@@ -207,3 +207,56 @@ func FuzzSplitClientID(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckGroupID(t *testing.T) {
+	for _, id := range []string{"team-1", "@TGS#2ABCDEF", "a#b", "100%", "x"} {
+		if err := CheckGroupID(id, false); err != nil {
+			t.Errorf("%q refused: %v", id, err)
+		}
+	}
+	for _, tc := range []struct {
+		id     string
+		custom bool
+		want   error
+	}{{"", false, ErrEmpty}, {"a/b", false, ErrBadChars}, {"a+b", false, ErrBadChars}, {"a b", false, ErrBadChars},
+		{strings.Repeat("g", MaxGroupIDBytes+1), false, ErrTooLong}, {"@TGS#MINE", true, ErrReserved}} {
+		if err := CheckGroupID(tc.id, tc.custom); !errors.Is(err, tc.want) {
+			t.Errorf("%q (custom %v): %v, want %v", tc.id, tc.custom, err, tc.want)
+		}
+	}
+}
+
+// TestGroupTopicLevel: a GroupId becomes a topic level with no '#' and
+// comes back unchanged; levels never escaped ('%' alone) read as they are.
+func TestGroupTopicLevel(t *testing.T) {
+	for _, tc := range []struct{ gid, level string }{
+		{"team-1", "team-1"}, {"@TGS#2ABC", "@TGS%232ABC"}, {"a%b", "a%25b"}, {"%23", "%2523"}, {"#%#", "%23%25%23"}, {"%", "%25"},
+	} {
+		if got := GroupTopicLevel(tc.gid); got != tc.level {
+			t.Errorf("GroupTopicLevel(%q) = %q, want %q", tc.gid, got, tc.level)
+		}
+		if got := GroupIDFromTopicLevel(tc.level); got != tc.gid {
+			t.Errorf("GroupIDFromTopicLevel(%q) = %q, want %q", tc.level, got, tc.gid)
+		}
+	}
+	for level, gid := range map[string]string{"a%b": "a%b", "50%": "50%", "%2": "%2", "%2x": "%2x"} {
+		if got := GroupIDFromTopicLevel(level); got != gid {
+			t.Errorf("unescaped level %q = %q, want %q", level, got, gid)
+		}
+	}
+}
+
+func FuzzGroupTopicLevel(f *testing.F) {
+	for _, s := range []string{"@TGS#A", "%", "%23", "a#%b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, gid string) {
+		level := GroupTopicLevel(gid)
+		if strings.Contains(level, "#") {
+			t.Fatalf("level %q of %q holds '#'", level, gid)
+		}
+		if back := GroupIDFromTopicLevel(level); back != gid {
+			t.Fatalf("%q -> %q -> %q", gid, level, back)
+		}
+	})
+}
