@@ -88,5 +88,14 @@ func TestE2E_CallbackPrevFriendAddTencentRules(t *testing.T) {
 	if req.Query["OptPlatform"] != "RESTAPI" {
 		t.Fatalf("REST-started FriendAdd OptPlatform %q: %v", req.Query["OptPlatform"], req.Body)
 	}
+	if req.Body["ForceFlag"] != float64(0) {
+		t.Fatalf("ForceFlag of an ordinary add: %v", req.Body)
+	}
+	// An admin force-add says so in ForceFlag.
+	b.v4OK("sns/friend_add", map[string]any{"From_Account": "alice", "ForceAddFlags": 1, "AddFriendItem": []any{map[string]any{"To_Account": "frank"}}})
+	req = log.waitReq("Sns.CallbackFriendAdd", func(m map[string]any) bool { return jsonAt(m, "PairList", 0, "To_Account") == "frank" })
+	if req.Body["ForceFlag"] != float64(1) {
+		t.Fatalf("ForceFlag of a force-add: %v", req.Body)
+	}
 	log.none("Sns.CallbackPrevFriendAdd", cbIs("From_Account", "alice"), "PrevFriendAdd for a REST call") // all earlier ones were consumed
 }

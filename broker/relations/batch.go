@@ -20,6 +20,7 @@ type relBatch struct {
 	dels    map[string]bool
 	appends []storage.Append
 	after   map[string][]map[string]any // after-callback pairs by command (callbacks.go)
+	forced  bool                        // an admin force-add (ForceAddFlags 1): the callbacks' ForceFlag
 }
 
 func newRelBatch() *relBatch {

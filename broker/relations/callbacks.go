@@ -128,6 +128,9 @@ func (s *Service) sendAfter(ctx context.Context, rb *relBatch) {
 		fields := map[string]any{"PairList": pairs}
 		if command == cbSnsFriendAdd || command == cbSnsFriendDelete {
 			fields["ForceFlag"] = 0
+			if rb.forced {
+				fields["ForceFlag"] = 1
+			}
 		}
 		s.cb.After(ctx, command, fields)
 	}

@@ -173,6 +173,7 @@ func (s *Service) addFriend(ctx context.Context, a string, it FriendAddItem, add
 			AddSource: it.AddSource, AddWording: it.AddWording, Remark: it.Remark, GroupName: groups})
 	}
 	rec := friendRec{Remark: it.Remark, GroupName: groups, AddTime: now, AddSource: it.AddSource, AddWording: it.AddWording}
+	rb.forced = force
 	rb.setFriend(a, to, rec)
 	rb.friendAdded(a, to, a, rec)
 	rb.delPending(a, to)
