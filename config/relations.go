@@ -16,12 +16,12 @@ type Relations struct {
 	// acknowledged as sent, nothing is stored or delivered) or error (20007).
 	BlacklistedSend         string `yaml:"blacklisted_send"`
 	RequireFriendshipForC2C bool   `yaml:"require_friendship_for_c2c"` // non-friends get 20009 (one-way: 20010 / 20011); default false
+	StatusEvents            bool   `yaml:"status_events"`              // StatusChanged to friends when a user's first device connects / last disconnects; default false
 	// RequireAccounts refuses a C2C send to a UserID that is no account
 	// (90012), as Tencent does: an account exists once imported
 	// (account_import) or once it logged in with a valid UserSig. false:
 	// every valid UserID can receive. Default true.
 	RequireAccounts bool `yaml:"require_accounts"`
-	StatusEvents            bool   `yaml:"status_events"`              // StatusChanged to friends when a user's first device connects / last disconnects; default false
 	// CustomProfile declares the custom profile fields
 	// Tag_Profile_Custom_{name}: name is 1 to 8 ASCII letters.
 	CustomProfile map[string]ProfileField `yaml:"custom_profile"`

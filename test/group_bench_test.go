@@ -59,7 +59,7 @@ func benchFanout(b *testing.B, typ string, n int) {
 		}
 		topic := "im/u/" + u
 		if typ == "ChatRoom" {
-			topic = "im/g/"+gidLevel(gid)
+			topic = "im/g/" + gidLevel(gid)
 		}
 		c.Subscribe(topic, 0, nil).WaitTimeout(10 * time.Second)
 		clients[i] = c

@@ -63,7 +63,7 @@ func TestE2E_GroupGuests(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		for _, topic := range []string{"im/send/group/"+gidLevel(gid), "im/req/group.join", "im/send/c2c/alice", "im/g/"+gidLevel(gid)} {
+		for _, topic := range []string{"im/send/group/" + gidLevel(gid), "im/req/group.join", "im/send/c2c/alice", "im/g/" + gidLevel(gid)} {
 			pr, err := c5.Publish(ctx, &paho5.Publish{Topic: topic, QoS: 1, Payload: mustJSON(Text("guest", Random()))})
 			if pr == nil || pr.ReasonCode != 0x87 {
 				t.Fatalf("v5 guest publishes %s: %+v %v", topic, pr, err)

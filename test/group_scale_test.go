@@ -211,7 +211,7 @@ func TestE2E_AVChatRoomStalledSubscriber(t *testing.T) {
 		t.Fatalf("create: %v", r)
 	}
 	gid := r["GroupId"].(string)
-	topic := "im/g/"+gidLevel(gid)
+	topic := "im/g/" + gidLevel(gid)
 
 	// Phase 1: stall one subscriber for real: flood it until mochi starts
 	// dropping its live copies (its socket and queue are full).

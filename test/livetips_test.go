@@ -291,7 +291,7 @@ func TestE2E_LiveTipsJoinStorm(t *testing.T) {
 		defer b.Stop()
 		admin := b.Connect("administrator", "administrator")
 		gid := gtCreate(t, admin, map[string]any{"Type": "AVChatRoom"})
-		topic := "im/g/"+gidLevel(gid)
+		topic := "im/g/" + gidLevel(gid)
 		// The admin counts the members the room's tips stand for.
 		var announced atomic.Int64
 		if tok := admin.Subscribe(topic, 0, func(_ paho.Client, m paho.Message) {
