@@ -75,6 +75,7 @@ func TestE2E_ConnectTimeoutTCP(t *testing.T) {
 	}
 	// A logged-in client keeps its connection past the connect timeout:
 	// mochi replaced the deadline with the keepalive one at CONNECT.
+	b.importAccounts("bob")
 	alice := b.Connect("alice", "alice")
 	alice.NoEvent(3 * connectTimeout)
 	alice.Publish1("im/send/c2c/bob", Text("still here", Random()))

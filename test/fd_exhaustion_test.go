@@ -101,6 +101,7 @@ func TestE2E_ProcessSurvivesFDExhaustion(t *testing.T) {
 	idle = nil
 
 	b := p.broker(t, TestKey)
+	b.Accounts("bob") // bob logs in once: an account
 	alice := b.Connect("alice", "alice")
 	alice.Publish1("im/send/c2c/bob", Text("after exhaustion", Random()))
 	alice.NextEvent()

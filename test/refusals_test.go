@@ -85,6 +85,7 @@ func scrape(t *testing.T, b *Broker, series string) string {
 // is not logged as rejected, and no line has an empty message.
 func TestE2E_RefusalsLoggedAndCounted(t *testing.T) {
 	b, buf := startCapturing(t, func(c *config.Config) { c.MQTT.WSAllowedOrigins = []string{"https://app.example"} })
+	b.importAccounts("bob")
 
 	bad := mqLogin(b, "alice", "alice")
 	bad.Password = []byte("not-a-usersig")

@@ -95,7 +95,10 @@ func TestREST_AllMemberPushByTag(t *testing.T) {
 // never logged in, users with a stream and users online; the sender gets
 // no copy.
 func TestREST_AllMemberPushAll(t *testing.T) {
-	b := StartBroker(t, func(c *config.Config) { c.Push.BatchUsers = 2 })
+	b := StartBroker(t, func(c *config.Config) {
+		c.Push.BatchUsers = 2
+		c.Relations.RequireAccounts = false // eve: a user with a stream who is no account
+	})
 	b.v4OK("im_open_login_svc/multiaccount_import", map[string]any{"Accounts": []string{"ann", "ben", "cat"}})
 	dan := b.Connect("dan", "dan")
 	dan.Publish1("im/send/c2c/eve", Text("hi", Random())) // dan and eve now have streams

@@ -84,6 +84,7 @@ func recordText(r map[string]any) string {
 // sizes and MD5s match; a forged, moved or expired link gets 403.
 func TestREST_GetHistory(t *testing.T) {
 	b := StartBroker(t, func(c *config.Config) { c.History.FileMessages = 2 })
+	b.importAccounts("bob")
 	var sent []map[string]any
 	for _, text := range []string{"one", "two", "three"} {
 		out := b.v4OK("openim/sendmsg", map[string]any{"From_Account": "alice", "To_Account": "bob", "MsgRandom": Random(),

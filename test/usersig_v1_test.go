@@ -89,6 +89,7 @@ func TestE2E_UserSigV1MQTT(t *testing.T) {
 	}
 	// MQTT 3.1.1 with a real paho client, and a v2 sig beside v1.
 	alice := b.Connect("alice", "alice") // v2
+	b.importAccounts("bob")              // bob's first login comes later
 	alice.Publish1("im/send/c2c/bob", Text("v2 still works", Random()))
 	sig := v1Sigs(t, b.Cfg.App.SDKAppID, "bob")["valid"]
 	bob := ConnectOpts(t, b.ClientOpts("bob", "bob", sig), "bob")
