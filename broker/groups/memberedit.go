@@ -57,6 +57,19 @@ func (s *Service) ModifyMember(ctx context.Context, a ops.Actor, q *ModifyMember
 		}
 	}()
 	var m *Member
+	// member locks the group and copies uid's record into m, once.
+	member := func() error {
+		if err := lock(); err != nil {
+			return err
+		}
+		if m == nil {
+			m = g.copyOf(uid)
+		}
+		if m == nil {
+			return badParams("%q is not a member", uid)
+		}
+		return nil
+	}
 	var tips []wire.GroupTip
 	if q.Role != "" {
 		if err := checkRoleValue(q.Role); err != nil {
@@ -92,14 +105,8 @@ func (s *Service) ModifyMember(ctx context.Context, a ops.Actor, q *ModifyMember
 		if err := checkMuteTime(q.MuteTime); err != nil {
 			return nil, err
 		}
-		if err := lock(); err != nil {
+		if err := member(); err != nil {
 			return nil, err
-		}
-		if m == nil {
-			m = g.copyOf(uid)
-		}
-		if m == nil {
-			return nil, badParams("%q is not a member", uid)
 		}
 		if err := g.checkTarget(a, uid, m.Role, true, kindPrivate, "mute"); err != nil {
 			return nil, err
@@ -112,14 +119,8 @@ func (s *Service) ModifyMember(ctx context.Context, a ops.Actor, q *ModifyMember
 		if err := checkMsgFlag(*q.MsgFlag); err != nil {
 			return nil, err
 		}
-		if err := lock(); err != nil {
+		if err := member(); err != nil {
 			return nil, err
-		}
-		if m == nil {
-			m = g.copyOf(uid)
-		}
-		if m == nil {
-			return nil, badParams("%q is not a member", uid)
 		}
 		if !a.Admin && a.User != uid {
 			return nil, noPermission("only %s sets their MsgFlag", uid)
