@@ -228,17 +228,14 @@ type historyMsg struct {
 	IsPlaceMsg      int // 2: recalled (MsgBody empty); Tencent's 1 (expired or deleted) never shows: those seqs are gone
 	IsSystemMsg     int
 	MsgBody         json.RawMessage
-	MsgPriority     int // Tencent's 1 High, 2 Normal, 3 Low, 4 Lowest; priorities are not stored: always 2
+	MsgPriority     int // Tencent's 1 High, 2 Normal, 3 Low, 4 Lowest, as sent (tips: 2)
 	MsgRandom       uint32
 	MsgSeq          uint64
 	MsgTimeStamp    int64
 }
 
-// Tencent's group_msg_get_simple values.
-const (
-	placeMsgRecalled  = 2
-	msgPriorityNormal = 2
-)
+// placeMsgRecalled is group_msg_get_simple's IsPlaceMsg of a recalled message.
+const placeMsgRecalled = 2
 
 // groupMsgGetSimple reshapes group.history (stream envelopes, newest
 // first) into Tencent's RspMsgList. Recalled messages are left out unless
@@ -264,19 +261,19 @@ func groupMsgGetSimple(c *call) (*historyReply, error) {
 		var e struct {
 			Event string
 			Msg   struct {
-				From_Account, CloudCustomData, Operator_Account string
-				MsgSeq                                          uint64
-				MsgRandom                                       uint32
-				MsgTime                                         int64
-				MsgFlagBits                                     int
-				MsgBody                                         json.RawMessage
+				From_Account, CloudCustomData, Operator_Account, MsgPriority string
+				MsgSeq                                                       uint64
+				MsgRandom                                                    uint32
+				MsgTime                                                      int64
+				MsgFlagBits                                                  int
+				MsgBody                                                      json.RawMessage
 			}
 		}
 		if err := json.Unmarshal(raw, &e); err != nil {
 			return nil, err
 		}
 		m := e.Msg
-		item := historyMsg{From_Account: m.From_Account, MsgPriority: msgPriorityNormal, MsgRandom: m.MsgRandom, MsgSeq: m.MsgSeq,
+		item := historyMsg{From_Account: m.From_Account, MsgPriority: wire.MsgPriorityNumber(m.MsgPriority), MsgRandom: m.MsgRandom, MsgSeq: m.MsgSeq,
 			MsgTimeStamp: m.MsgTime, MsgBody: m.MsgBody, CloudCustomData: m.CloudCustomData}
 		if m.MsgFlagBits&wire.MsgFlagRecalled != 0 {
 			if opt.WithRecalledMsg != 1 {

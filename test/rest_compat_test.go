@@ -221,3 +221,35 @@ func TestE2E_GeneratedGroupIDTopics(t *testing.T) {
 	// A custom id may not take the generated form.
 	wantCode(t, "custom @TGS# id", b.v4(gsvc+"create_group", map[string]any{"Owner_Account": "alice", "Type": "Public", "Name": "x", "GroupId": "@TGS#MINE"}), 10015)
 }
+
+// TestRESTGroupMsgPriority: send_group_msg's MsgPriority is kept and
+// group_msg_get_simple gives Tencent's number (1 High … 4 Lowest; 2 when
+// none was given); an unknown priority is 10004. [REST-COMPAT-PRIORITY]
+func TestRESTGroupMsgPriority(t *testing.T) {
+	b := StartBroker(t)
+	b.v4OK(gsvc+"create_group", map[string]any{"Owner_Account": "alice", "Type": "Public", "GroupId": "prio", "Name": "prio"})
+	want := map[float64]float64{}
+	for _, p := range []string{"High", "", "Low", "Lowest", "Normal"} {
+		send := map[string]any{"GroupId": "prio", "From_Account": "alice", "Random": Random(),
+			"MsgBody": []any{map[string]any{"MsgType": "TIMTextElem", "MsgContent": map[string]any{"Text": p}}}}
+		if p != "" {
+			send["MsgPriority"] = p
+		}
+		seq := b.v4OK(gsvc+"send_group_msg", send)["MsgSeq"].(float64)
+		want[seq] = map[string]float64{"High": 1, "": 2, "Normal": 2, "Low": 3, "Lowest": 4}[p]
+	}
+	seen := 0
+	for _, m := range items(b.v4OK(gsvc+"group_msg_get_simple", map[string]any{"GroupId": "prio", "ReqMsgNumber": 20}), "RspMsgList") {
+		if w, ok := want[m["MsgSeq"].(float64)]; ok {
+			seen++
+			if m["MsgPriority"] != w {
+				t.Fatalf("message %v: MsgPriority %v, want %v", m["MsgSeq"], m["MsgPriority"], w)
+			}
+		}
+	}
+	if seen != len(want) {
+		t.Fatalf("%d of the %d messages in the history", seen, len(want))
+	}
+	wantCode(t, "MsgPriority Urgent", b.v4(gsvc+"send_group_msg", map[string]any{"GroupId": "prio", "From_Account": "alice", "Random": Random(),
+		"MsgPriority": "Urgent", "MsgBody": []any{map[string]any{"MsgType": "TIMTextElem", "MsgContent": map[string]any{"Text": "x"}}}}), 10004)
+}

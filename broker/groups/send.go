@@ -39,6 +39,12 @@ func (s *Service) Send(ctx context.Context, from, gid string, payload []byte) (S
 	if err != nil {
 		return SendResult{}, err
 	}
+	if !wire.CheckMsgPriority(req.MsgPriority) {
+		return SendResult{}, badParams("MsgPriority must be High, Normal, Low or Lowest")
+	}
+	if req.MsgPriority == "Normal" {
+		req.MsgPriority = "" // the default is not stored
+	}
 	g, err := s.load(gid)
 	if err != nil {
 		return SendResult{}, err
@@ -107,7 +113,8 @@ func (s *Service) Send(ctx context.Context, from, gid string, payload []byte) (S
 			conv: &groupConv{from: from, noUnread: noUnread, noLastMsg: noLastMsg},
 			build: func(seq uint64, _ time.Time) any {
 				return wire.GroupMsg{GroupId: gid, From_Account: from, MsgSeq: seq, MsgRandom: st.MsgRandom, MsgTime: st.MsgTime,
-					MsgBody: body, CloudCustomData: req.CloudCustomData, ClientMsgID: req.ClientMsgID, IsNeedReadReceipt: req.IsNeedReadReceipt}
+					MsgBody: body, CloudCustomData: req.CloudCustomData, ClientMsgID: req.ClientMsgID, IsNeedReadReceipt: req.IsNeedReadReceipt,
+					MsgPriority: req.MsgPriority}
 			}}},
 	}
 	if resendKey != nil {

@@ -20,6 +20,26 @@ type GroupMsg struct {
 	ClientMsgID       string          `json:"ClientMsgID,omitempty"`
 	IsNeedReadReceipt int             `json:"IsNeedReadReceipt,omitempty"`
 	MsgFlagBits       int             `json:"MsgFlagBits,omitempty"` // 8: recalled (history only)
+	MsgPriority       string          `json:"MsgPriority,omitempty"` // High, Low or Lowest as sent; omitted: Normal
+}
+
+// Tencent's group message priorities, and their numbers in
+// group_msg_get_simple (1 High … 4 Lowest).
+var msgPriorities = map[string]int{"High": 1, "Normal": 2, "Low": 3, "Lowest": 4}
+
+// CheckMsgPriority accepts "" (Normal) and Tencent's four priorities.
+func CheckMsgPriority(p string) bool {
+	_, ok := msgPriorities[p]
+	return ok || p == ""
+}
+
+// MsgPriorityNumber is a priority as group_msg_get_simple gives it: 1
+// High, 2 Normal (also ""), 3 Low, 4 Lowest.
+func MsgPriorityNumber(p string) int {
+	if n, ok := msgPriorities[p]; ok {
+		return n
+	}
+	return msgPriorities["Normal"]
 }
 
 // GroupTip is a group system event (Tencent "group tips"). Group events

@@ -25,6 +25,7 @@ type SendRequest struct {
 	SyncOtherMachine  int             `json:"SyncOtherMachine"` // 2: no copy to the sender's devices
 	// ForbidCallbackControl: ForbidBeforeSendMsgCallback, ForbidAfterSendMsgCallback.
 	ForbidCallbackControl []string `json:"ForbidCallbackControl"`
+	MsgPriority           string   `json:"MsgPriority"` // group: High, Normal (""), Low or Lowest; stored, not used by the rate limit
 }
 
 const MaxClientMsgID = 64
