@@ -218,8 +218,17 @@ func TestE2E_GeneratedGroupIDTopics(t *testing.T) {
 	if code(r) != 0 {
 		t.Fatalf("group.sync of %s: %v", gid, r)
 	}
-	// A custom id may not take the generated form.
+	// A custom id may not take the generated form; an imported group keeps
+	// the id it had at Tencent, "@TGS#" included, and works over MQTT.
 	wantCode(t, "custom @TGS# id", b.v4(gsvc+"create_group", map[string]any{"Owner_Account": "alice", "Type": "Public", "Name": "x", "GroupId": "@TGS#MINE"}), 10015)
+	const old = "@TGS#2FROMTENCENT"
+	if out := b.v4OK(gsvc+"import_group", map[string]any{"Owner_Account": "alice", "Type": "Public", "Name": "migrated", "GroupId": old}); out["GroupId"] != old {
+		t.Fatalf("import_group with a Tencent id: %v", out)
+	}
+	alice.Publish1("im/send/group/"+gidLevel(old), Text("in the migrated group", Random()))
+	if h := items(b.v4OK(gsvc+"group_msg_get_simple", map[string]any{"GroupId": old, "ReqMsgNumber": 1}), "RspMsgList"); len(h) != 1 || h[0]["From_Account"] != "alice" {
+		t.Fatalf("history of the migrated group: %v", h)
+	}
 }
 
 // TestRESTGroupMsgPriority: send_group_msg's MsgPriority is kept and

@@ -118,11 +118,11 @@ type CreateResponse struct {
 // Create creates a group; the creator becomes its owner, or Owner_Account
 // when the app admin names one. [IM-GROUP-OPS]
 func (s *Service) Create(ctx context.Context, a ops.Actor, q *CreateRequest) (*CreateResponse, error) {
-	return s.create(ctx, a, q, 0)
+	return s.create(ctx, a, q, 0, false)
 }
 
 // create creates a group, with createTime as its CreateTime (imports) or now.
-func (s *Service) create(ctx context.Context, a ops.Actor, q *CreateRequest, createTime int64) (*CreateResponse, error) {
+func (s *Service) create(ctx context.Context, a ops.Actor, q *CreateRequest, createTime int64, imported bool) (*CreateResponse, error) {
 	pol := s.policies[q.Type]
 	if pol == nil {
 		return nil, badParams("unknown group Type %q", q.Type)
@@ -203,7 +203,7 @@ func (s *Service) create(ctx context.Context, a ops.Actor, q *CreateRequest, cre
 	if err := s.beforeCreate(ctx, a.User, owner, q); err != nil { // before claimID takes any lock
 		return nil, err
 	}
-	gid, err := s.claimID(q.GroupId, g)
+	gid, err := s.claimID(q.GroupId, g, imported)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +230,7 @@ func (s *Service) create(ctx context.Context, a ops.Actor, q *CreateRequest, cre
 
 // claimID reserves a custom or generated id for g, returning with g.op
 // held and g registered, so nobody else can create or use it meanwhile.
-func (s *Service) claimID(custom string, g *group) (_ string, err error) {
+func (s *Service) claimID(custom string, g *group, imported bool) (_ string, err error) {
 	// Lock order g.op -> reg.mu (destroy holds op and takes the registry
 	// lock): g is not registered yet, so taking its op first never waits.
 	g.op.Lock()
@@ -253,7 +253,9 @@ func (s *Service) claimID(custom string, g *group) (_ string, err error) {
 	}
 	gid := custom
 	if custom != "" {
-		if err := ids.CheckGroupID(custom, true); err != nil {
+		// An imported group keeps its id, a generated "@TGS#" one included
+		// (a migration from Tencent); only new custom ids avoid "@TGS".
+		if err := ids.CheckGroupID(custom, !imported); err != nil {
 			return "", imerr.GroupInvalid.New("invalid GroupId: %v", err)
 		}
 		ok, err := free(custom)

@@ -23,7 +23,7 @@ func (s *Service) ImportGroup(ctx context.Context, a ops.Actor, q *CreateRequest
 		return nil, imerr.GroupNoPermission.New("AVChatRoom groups cannot be imported")
 	}
 	q.MemberList = nil // import_group_member adds members
-	return s.create(ctx, a, q, createTime)
+	return s.create(ctx, a, q, createTime, true)
 }
 
 // ImportedMember is one import_group_member entry.
