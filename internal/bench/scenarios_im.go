@@ -297,6 +297,13 @@ func (r *run) catchup(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	defer sender.Disconnect(0)
+	// The reader logs in once first: one-to-one messages go to accounts
+	// (relations.require_accounts), and a login makes one.
+	once, err := r.connectUser("cu-reader", nil)
+	if err != nil {
+		return 0, err
+	}
+	once.Disconnect(0)
 	r.publishAll(ctx, sender, o.Messages, 1, func(k int) (string, []byte) { return "im/send/c2c/cu-reader", textMsg(k + 1) })
 	done := make(chan map[string]any, 16)
 	var replayed atomic.Int64
