@@ -54,6 +54,7 @@ func TestDiskFull(t *testing.T) {
 	cfg.Storage.MemtableMB = 1
 	cfg.Storage.CommitTimeout = 3 * time.Second
 	b := StartWith(t, cfg)
+	b.importAccounts("bob") // the recipient of every send
 	alice := mqUser5(t, b, "alice", "alice")
 	carol := b.Connect("carol", "carol") // MQTT 3.1.1
 	send5 := func(r uint32) (byte, time.Duration) {
