@@ -18,6 +18,7 @@ import (
 	"github.com/imbroker/imbroker/broker/mqttd"
 	"github.com/imbroker/imbroker/broker/push"
 	"github.com/imbroker/imbroker/broker/relations"
+	"github.com/imbroker/imbroker/broker/stats"
 	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/internal/refusals"
@@ -34,8 +35,9 @@ type Broker struct {
 	store     *storage.Store
 	mqtt      *mqttd.Server // the MQTT side: mochi, hooks, connections, live delivery
 	callbacks *callbacks.Client
-	tasks     *tasks.Owner // device kicks and member-tip timers: stopped first at shutdown
-	retention *retention   // the retention sweep (nil: disabled)
+	tasks     *tasks.Owner                    // device kicks and member-tip timers: stopped first at shutdown
+	retention *retention                      // the retention sweep (nil: disabled)
+	stats     atomic.Pointer[stats.Collector] // per-day statistics; set once started
 
 	relations *relations.Service // profiles, friends, blacklist, status, mutes, accounts
 	messages  *messages.Service  // the one-to-one send path, stamps and resends
@@ -130,9 +132,15 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 		return nil, err
 	}
 	if err := b.mqtt.Serve(mqttd.Services{Store: b.store, Messages: b.messages, Groups: b.groups,
-		Status: b.relations, Accounts: b.relations, Callbacks: b.callbacks, Ops: reg}); err != nil {
+		Status: statusTap{b, b.relations}, Accounts: b.relations, Callbacks: b.callbacks, Ops: reg}); err != nil {
 		return nil, err
 	}
+	st, err := b.startStats()
+	if err != nil {
+		b.mqtt.Close()
+		return nil, err
+	}
+	b.stats.Store(st)
 	b.push.Resume()                  // push tasks a shutdown interrupted go on (owned by b.tasks)
 	b.retention = b.startRetention() // last: no error path after it leaves it running
 	b.ready.Store(true)
@@ -175,8 +183,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			// Kicks and member-tip flushes already running finish (the store
 			// and mochi are still open); pending ones are dropped.
 			b.tasks.Stop()
-			b.mqtt.Close()      // no client left, no send in flight (the store is still open)
-			b.callbacks.Close() // sends what is queued, each bounded by the timeout
+			b.mqtt.Close()        // no client left, no send in flight (the store is still open)
+			b.stats.Load().Stop() // a last sample while the store is open
+			b.callbacks.Close()   // sends what is queued, each bounded by the timeout
 			b.mqtt.CloseDelivery()
 			b.history.Close(b.histTemp)
 			done <- b.store.Close()

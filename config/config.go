@@ -40,6 +40,8 @@ type Config struct {
 	Guests        Guests        `yaml:"guests"`
 	Devices       Devices       `yaml:"devices"`
 	Log           Log           `yaml:"log"`
+	Console       Console       `yaml:"console"`
+	Stats         Stats         `yaml:"stats"`
 }
 
 // App identifies the IM application and its signing key.
@@ -205,6 +207,8 @@ func Default() Config {
 		REST:          defaultREST(),
 		Devices:       Devices{MaxPerUser: 10, OnExceed: DevicesKickOldest},
 		Log:           Log{Level: "info", Format: "text", RefusalRate: 1, RefusalBurst: 10},
+		Console:       defaultConsole(),
+		Stats:         defaultStats(),
 	}
 }
 
@@ -291,10 +295,14 @@ func pathReported(path string, problems []problem) bool {
 	return false
 }
 
-// ApplyEnv applies environment overrides (only the secret key for now).
+// ApplyEnv applies environment overrides: the secret key and the console
+// password.
 func (c *Config) ApplyEnv() {
 	if v := os.Getenv(EnvSecretKey); v != "" {
 		c.App.SecretKey = v
+	}
+	if v := os.Getenv(EnvConsolePassword); v != "" {
+		c.Console.Password = v
 	}
 }
 

@@ -76,6 +76,7 @@ func (c *Config) Validate() error {
 	v.check(c.Messages.MaxRequestBytes >= 256, "messages.max_request_bytes", "must be at least 256")
 
 	v.retention(c.Retention)
+	v.console(c.Console, c.Stats)
 
 	v.check(c.Delivery.Workers >= 1 && c.Delivery.Workers <= 1024, "delivery.workers", "must be between 1 and 1024")
 	v.check(c.Delivery.Queue >= 1, "delivery.queue", "must be at least 1")

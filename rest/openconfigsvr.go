@@ -3,7 +3,6 @@ package rest
 import (
 	"context"
 	"strconv"
-	"time"
 
 	"github.com/imbroker/imbroker/internal/ids"
 	"github.com/imbroker/imbroker/internal/imerr"
@@ -26,39 +25,62 @@ func openconfigsvrEndpoints() []*endpoint {
 	}
 }
 
-// getAppInfo answers one Result item for today. Counts are this node's
-// since it started (messages) or now (totals), as strings like Tencent's.
+// appInfoDays is how many days getappinfo answers, as Tencent's does.
+const appInfoDays = 30
+
+// getAppInfo answers 30 Result items, today first, from the durable per-day
+// statistics (broker/stats), with Tencent's field names; values are strings
+// like Tencent's. Today's item adds imbroker's OnlineUserNum and
+// OnlineConnNum (now).
 func getAppInfo(c *call) (map[string]any, error) {
 	var q struct{ RequestField []string }
 	if err := c.decode(&q, imerr.BadParams); err != nil {
+		return nil, err
+	}
+	days, err := c.a.Days(c.ctx, appInfoDays)
+	if err != nil {
 		return nil, err
 	}
 	n, err := c.a.Counters()
 	if err != nil {
 		return nil, err
 	}
-	all := map[string]int64{
-		"C2CUpMsgNum":        n.C2CUpMsgNum,
-		"GroupUpMsgNum":      n.GroupUpMsgNum,
-		"UpMsgNum":           n.C2CUpMsgNum + n.GroupUpMsgNum,
-		"RegistUserNumTotal": int64(n.RegistUserNumTotal),
-		"GroupAllGroupNum":   int64(n.GroupAllGroupNum),
-		"OnlineUserNum":      int64(n.OnlineUserNum), // imbroker: users online now
-		"OnlineConnNum":      int64(n.OnlineConnNum), // imbroker: connections now
-	}
-	item := map[string]any{"Date": time.Now().UTC().Format("20060102")}
-	fields := q.RequestField
-	if len(fields) == 0 {
-		for k := range all {
-			fields = append(fields, k)
+	result := make([]map[string]any, 0, len(days))
+	for i := len(days) - 1; i >= 0; i-- {
+		d := days[i]
+		all := map[string]int64{
+			"ActiveUserNum":        d.ActiveUsers,
+			"LoginUserNum":         d.ActiveUsers,
+			"RegistUserNumOneDay":  d.NewAccounts,
+			"RegistUserNumTotal":   d.TotalAccounts,
+			"MaxOnlineNum":         d.PeakOnlineUsers,
+			"C2CUpMsgNum":          d.C2CMsgs,
+			"GroupUpMsgNum":        d.GroupMsgs,
+			"UpMsgNum":             d.C2CMsgs + d.GroupMsgs,
+			"GroupNewGroupNum":     d.GroupsCreated,
+			"GroupSendMsgGroupNum": d.GroupsActive,
+			"GroupAllGroupNum":     d.TotalGroups,
 		}
-	}
-	for _, f := range fields {
-		if v, ok := all[f]; ok {
-			item[f] = strconv.FormatInt(v, 10)
+		if i == len(days)-1 {
+			all["OnlineUserNum"] = int64(n.OnlineUserNum) // imbroker: users online now
+			all["OnlineConnNum"] = int64(n.OnlineConnNum) // imbroker: connections now
+			all["MaxOnlineConnNum"] = d.PeakOnlineConns
 		}
+		item := map[string]any{"Date": d.Date}
+		fields := q.RequestField
+		if len(fields) == 0 {
+			for k := range all {
+				fields = append(fields, k)
+			}
+		}
+		for _, f := range fields {
+			if v, ok := all[f]; ok {
+				item[f] = strconv.FormatInt(v, 10)
+			}
+		}
+		result = append(result, item)
 	}
-	return map[string]any{"Result": []map[string]any{item}}, nil
+	return map[string]any{"Result": result}, nil
 }
 
 func setNoSpeaking(c *call) (*noFields, error) {

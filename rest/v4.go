@@ -20,6 +20,7 @@ import (
 	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/broker/ops"
+	"github.com/imbroker/imbroker/broker/stats"
 	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/config"
@@ -31,6 +32,7 @@ import (
 type Admin interface {
 	VerifyUserSig(user, sig string) error
 	Counters() (broker.AppCounters, error)
+	Days(ctx context.Context, n int) ([]stats.Day, error) // per-day statistics, oldest first, today last
 }
 
 // Relations is the relations domain (broker/relations), whose typed

@@ -18,10 +18,11 @@ func TestRESTGetAppInfo(t *testing.T) {
 	}
 	b.v4OK("group_open_http_svc/create_group", map[string]any{"Owner_Account": "alice", "Type": "Public", "GroupId": "ai", "Name": "ai"})
 	res := items(b.v4OK("openconfigsvr/getappinfo", map[string]any{}), "Result")
-	if len(res) != 1 {
+	if len(res) != 30 || res[0]["Date"] != time.Now().UTC().Format("20060102") {
 		t.Fatalf("Result: %v", res)
 	}
-	want := map[string]string{"C2CUpMsgNum": "2", "UpMsgNum": "2", "RegistUserNumTotal": "2", "GroupAllGroupNum": "1", "OnlineUserNum": "1"}
+	want := map[string]string{"C2CUpMsgNum": "2", "UpMsgNum": "2", "RegistUserNumTotal": "2", "RegistUserNumOneDay": "2", "GroupAllGroupNum": "1",
+		"GroupNewGroupNum": "1", "OnlineUserNum": "1", "ActiveUserNum": "1", "MaxOnlineNum": "1"}
 	for k, v := range want {
 		if res[0][k] != v {
 			t.Fatalf("%s = %v, want %s (%v)", k, res[0][k], v, res[0])

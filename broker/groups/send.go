@@ -139,6 +139,9 @@ func (s *Service) Send(ctx context.Context, from, gid string, payload []byte) (S
 	}
 	g.mu.Unlock()
 	s.sent.Add(1)
+	if s.onSent != nil {
+		s.onSent(gid)
+	}
 	cbFields["MsgBody"], cbFields["CloudCustomData"] = messages.RawJSON(body), req.CloudCustomData
 	cbFields["MsgSeq"], cbFields["MsgTime"] = res.MsgSeq, st.MsgTime
 	s.send.RunAfter(ctx, req.ForbidCallbackControl, cbFields)

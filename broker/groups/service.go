@@ -83,7 +83,8 @@ type Options struct {
 	Conns         Conns
 	Timers        Timers
 	Mutes         Mutes
-	ConvCache     *convs.Cache // conversation records as this process last encoded them
+	ConvCache     *convs.Cache     // conversation records as this process last encoded them
+	OnSent        func(gid string) // told of every accepted group message (broker/stats: active groups); may be nil
 	Log           *slog.Logger
 }
 
@@ -97,6 +98,7 @@ type Service struct {
 	guests    bool
 	cb        Callbacks
 	send      messages.SendCallbacks // Group.CallbackBeforeSendMsg / AfterSendMsg
+	onSent    func(gid string)
 	conns     Conns
 	timers    Timers
 	mutes     Mutes
@@ -117,7 +119,7 @@ func New(o Options) *Service {
 	}
 	return &Service{store: o.Store, cfg: o.Groups, msgs: o.Messages, conv: o.Conversations, admin: o.Admin,
 		guests: o.Guests, cb: o.Callbacks, conns: o.Conns, timers: o.Timers, mutes: o.Mutes, convCache: o.ConvCache,
-		log: log, policies: policies(o.Groups), reg: registry{loaded: map[string]*group{}},
+		onSent: o.OnSent, log: log, policies: policies(o.Groups), reg: registry{loaded: map[string]*group{}},
 		send: messages.SendCallbacks{CB: o.Callbacks, Before: messages.CmdGroupBefore, After: messages.CmdGroupAfter,
 			Verdicts: callbacks.GroupVerdicts, MaxElements: o.Messages.MaxElements, Log: log}}
 }
