@@ -71,6 +71,7 @@ type Client struct {
 	dropped atomic.Int64
 	sent    atomic.Int64
 	failed  atomic.Int64
+	recent  failures // the latest failures, for the console
 }
 
 type job struct {
@@ -153,6 +154,7 @@ func (c *Client) Before(ctx context.Context, command string, body map[string]any
 // "failed" in their own way (the Sns ones) use it too.
 func (c *Client) Failure(command string, why error) Decision {
 	c.failed.Add(1)
+	c.recent.add(command, why)
 	c.log.Warn("before-callback failed", "command", command, "error", why, "refuse", c.opts.Refuse)
 	if c.opts.Refuse {
 		return Decision{Action: Reject, Failed: true}
@@ -194,6 +196,7 @@ func (c *Client) worker() {
 			}
 			if attempt == c.opts.Retries {
 				c.failed.Add(1)
+				c.recent.add(j.command, err)
 				c.log.Debug("after-callback failed", "command", j.command, "error", err)
 			}
 		}

@@ -170,3 +170,21 @@ func (s *Service) InvalidateLogins(ctx context.Context, uid string) (int, error)
 	}
 	return s.kicker.KickUser(uid), nil
 }
+
+// Accounts lists up to limit imported accounts whose ids start with prefix
+// and sort after `after` ("" for the first page), in id order (the
+// console's Users page).
+func (s *Service) Accounts(prefix, after string, limit int) ([]string, error) {
+	if after != "" {
+		after = accountKey(after)
+	}
+	kvs, err := s.store.Scan(accountPrefix+prefix, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	out := make([]string, len(kvs))
+	for i, kv := range kvs {
+		out[i] = kv.Name[len(accountPrefix):]
+	}
+	return out, nil
+}

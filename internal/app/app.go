@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/imbroker/imbroker/broker"
 	"github.com/imbroker/imbroker/broker/convs"
@@ -20,6 +22,7 @@ import (
 	"github.com/imbroker/imbroker/broker/push"
 	"github.com/imbroker/imbroker/broker/relations"
 	"github.com/imbroker/imbroker/config"
+	"github.com/imbroker/imbroker/console"
 	"github.com/imbroker/imbroker/internal/netlisten"
 	"github.com/imbroker/imbroker/rest"
 )
@@ -68,8 +71,16 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, erro
 	v4 := &rest.V4{Admin: b, Relations: b.Relations(), Messages: b.Messages(), Conversations: b.Conversations(),
 		Groups: b.Groups(), Push: b.Push(), History: b.History(), Listeners: a.listeners, PublicURL: cfg.History.PublicURL,
 		App: cfg.App, REST: cfg.REST, Log: log, CommitTimeout: cfg.Storage.CommitTimeout}
+	var handler http.Handler = rest.NewRouter(rest.Deps{Ready: b, Metrics: metricsHandler(b), Pprof: cfg.HTTP.Pprof, V4: v4})
+	if console.Enabled(cfg) {
+		handler = withConsole(handler, console.Handler(console.Deps{Config: cfg, Broker: b, V4: handler,
+			HTTPAddr: a.httpLn.Addr().String(), Started: time.Now(), Log: log}))
+		log.Info("web console enabled", "path", "/console/")
+	} else if cfg.HTTP.Address != "" && cfg.Console.Enabled {
+		log.Info("web console off: set console.password (or " + config.EnvConsolePassword + ") to serve /console")
+	}
 	a.http = &http.Server{
-		Handler:           rest.NewRouter(rest.Deps{Ready: b, Metrics: metricsHandler(b), Pprof: cfg.HTTP.Pprof, V4: v4}),
+		Handler:           handler,
 		ReadHeaderTimeout: cfg.HTTP.ReadTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
@@ -89,6 +100,18 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, erro
 func (a *App) listeners() map[string]string {
 	return map[string]string{"mqtt.tcp": a.MQTTAddr(), "mqtt.ws": a.WSAddr(),
 		"mqtt.tls": a.Broker.Addr(broker.ListenerTLS), "http": a.HTTPAddr()}
+}
+
+// withConsole serves /console and below from the console, the rest from
+// the REST router.
+func withConsole(rest, con http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/console" || strings.HasPrefix(r.URL.Path, "/console/") {
+			con.ServeHTTP(w, r)
+			return
+		}
+		rest.ServeHTTP(w, r)
+	})
 }
 
 // MQTTAddr is the bound MQTT TCP address.

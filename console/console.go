@@ -1,0 +1,105 @@
+// Package console serves the web console under /console on the HTTP
+// listener (docs/console.md): embedded static pages, sign-in for the app
+// admin, and a small JSON API. Every domain operation the pages run goes
+// through the v4 REST API itself (/console/api/v4/..., proxied with the
+// admin's identity), so the console has no second implementation of
+// anything; the console's own endpoints only read what REST has no API
+// for: live figures, per-day statistics, the settings, the account list.
+package console
+
+import (
+	"context"
+	"embed"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/imbroker/imbroker/broker"
+	"github.com/imbroker/imbroker/broker/stats"
+	"github.com/imbroker/imbroker/callbacks"
+	"github.com/imbroker/imbroker/config"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Broker is what the console reads of the node.
+type Broker interface {
+	Counters() (broker.AppCounters, error)
+	Days(ctx context.Context, n int) ([]stats.Day, error)
+	UserSig(user string, ttl time.Duration) (string, error)
+	CallbackFailures() []callbacks.Failure
+	CallbackEnabled(command string) bool
+	Accounts(prefix, after string, limit int) ([]string, error)
+	Addr(listener string) string
+}
+
+// Deps are what the console needs.
+type Deps struct {
+	Config   config.Config // the effective configuration
+	Broker   Broker
+	V4       http.Handler // serves /v4/{service}/{command} (rest.NewRouter)
+	HTTPAddr string       // the bound HTTP address
+	Started  time.Time
+	Log      *slog.Logger
+	Now      func() time.Time // for tests; nil: time.Now
+}
+
+// Enabled reports whether cfg serves the console: the HTTP listener is on,
+// console.enabled is true and a password is set.
+func Enabled(cfg config.Config) bool {
+	return cfg.HTTP.Address != "" && cfg.Console.Enabled && cfg.Console.Password != ""
+}
+
+// Handler serves /console and everything under it.
+func Handler(d Deps) http.Handler {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	c := &server{d: d, log: d.Log.With("component", "console"), auth: newAuth(d.Config.Console, d.Now)}
+	static, err := fs.Sub(assets, "assets")
+	if err != nil {
+		panic(err) // the embedded tree always has assets/
+	}
+	files := http.StripPrefix("/console/", http.FileServer(http.FS(static)))
+	mux := http.NewServeMux()
+	mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
+	mux.Handle("GET /console/", securityHeaders(files))
+	mux.HandleFunc("POST /console/api/signin", c.signIn)
+	mux.HandleFunc("POST /console/api/signout", c.signedIn(c.signOut))
+	mux.HandleFunc("GET /console/api/session", c.signedIn(c.session))
+	mux.HandleFunc("GET /console/api/overview", c.signedIn(c.overview))
+	mux.HandleFunc("GET /console/api/stats", c.signedIn(c.stats))
+	mux.HandleFunc("GET /console/api/stats.csv", c.signedIn(c.statsCSV))
+	mux.HandleFunc("GET /console/api/settings", c.signedIn(c.settings))
+	mux.HandleFunc("GET /console/api/accounts", c.signedIn(c.accounts))
+	mux.HandleFunc("POST /console/api/usersig", c.signedIn(c.userSig))
+	mux.HandleFunc("POST /console/api/v4/{service}/{command}", c.signedIn(c.v4))
+	mux.HandleFunc("/console/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such console API: "+r.Method+" "+r.URL.Path)
+	})
+	return mux
+}
+
+// server is one console.
+type server struct {
+	d    Deps
+	log  *slog.Logger
+	auth *auth
+}
+
+// securityHeaders keeps the pages out of frames and scripts to our own.
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Frame-Options", "DENY")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "same-origin")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+		w.Header().Set("Cache-Control", "no-cache")
+		h.ServeHTTP(w, r)
+	})
+}
