@@ -79,9 +79,12 @@ func Handler(d Deps) http.Handler {
 	mux.HandleFunc("GET /console/api/accounts", c.signedIn(c.accounts))
 	mux.HandleFunc("POST /console/api/usersig", c.signedIn(c.userSig))
 	mux.HandleFunc("POST /console/api/v4/{service}/{command}", c.signedIn(c.v4))
-	mux.HandleFunc("/console/api/", func(w http.ResponseWriter, r *http.Request) {
+	// Anything else under /console/api/ is an unknown API, not a file.
+	unknown := func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such console API: "+r.Method+" "+r.URL.Path)
-	})
+	}
+	mux.HandleFunc("GET /console/api/", unknown)
+	mux.HandleFunc("POST /console/", unknown)
 	return mux
 }
 
