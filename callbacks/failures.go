@@ -1,6 +1,8 @@
 package callbacks
 
 import (
+	"errors"
+	"net/url"
 	"sync"
 	"time"
 )
@@ -27,7 +29,7 @@ type failures struct {
 func (f *failures) add(command string, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	x := Failure{Time: time.Now(), Command: command, Error: err.Error()}
+	x := Failure{Time: time.Now(), Command: command, Error: redacted(err)}
 	if len(f.ring) < recentFailures {
 		f.ring = append(f.ring, x)
 		return
@@ -46,4 +48,19 @@ func (c *Client) RecentFailures() []Failure {
 		out = append(out, c.recent.ring[j])
 	}
 	return out
+}
+
+// redacted is err's text without the callback URL's query and user info,
+// which may carry the app's credentials (the console shows it).
+func redacted(err error) string {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err.Error()
+	}
+	u, perr := url.Parse(ue.URL)
+	if perr != nil {
+		return ue.Op + " (callback URL): " + ue.Err.Error()
+	}
+	u.RawQuery, u.User = "", nil
+	return ue.Op + " " + u.String() + ": " + ue.Err.Error()
 }
