@@ -189,6 +189,23 @@ func TestConsoleBrowser(t *testing.T) {
 		click(`#history-c2c button`),
 		textHas("#history", "hello from the console"))
 	shot(t, ctx, "messages")
+	// A custom element, rendered as such in the history, then recalled from the list.
+	run(t, ctx, "custom element and recall",
+		fill(`#send select[name=kind]`, "custom"),
+		fill(`#send input[name=text]`, `{"order":42}`),
+		fill(`#send input[name=desc]`, "an order"),
+		click(`#send button[type=submit]`),
+		textHas("#notice", "Sent to bob"),
+		click(`#history-c2c button`),
+		textHas(`#history [data-type="TIMCustomElem"]`, `an order data: {"order":42}`),
+		click(`#history tbody tr:first-child button`),
+		textHas("#notice", "Recalled"),
+		textHas("#history tbody tr:first-child", "recalled"))
+	for _, want := range []string{"C2CMsg", "MsgRecalled"} {
+		if e := bob.NextEvent(); e.Event != want {
+			t.Fatalf("bob got %s, want %s", e.Raw, want)
+		}
+	}
 
 	// Groups: create one owned by alice, add carol from the page.
 	var gid string
@@ -211,6 +228,17 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatalf("carol is not a member of %s: %s", gid, raw)
 	}
 	shot(t, ctx, "groups")
+	run(t, ctx, "send to the group from the Messages page",
+		chromedp.Navigate(base+"#messages"),
+		visible("#send"),
+		fill(`#send select[name=target]`, "group"),
+		fill(`#send input[name=to]`, gid),
+		fill(`#send input[name=text]`, "hello group"),
+		click(`#send button[type=submit]`),
+		textHas("#notice", "Sent to group"),
+		fill(`#history-group input[name=gid]`, gid),
+		click(`#history-group button`),
+		textHas("#history", "hello group"))
 
 	// Test chat: dave and carol log in from the browser and chat.
 	run(t, ctx, "test chat",
@@ -231,13 +259,14 @@ func TestConsoleBrowser(t *testing.T) {
 		textHas(`.log[data-user="dave"]`, "carol: hello dave"))
 	shot(t, ctx, "chat")
 
-	// Known traffic on top of the 3 one-to-one messages above: 4 more one-to-one and 2 in the group.
-	for i := 0; i < 4; i++ {
+	// Known traffic on top of the 4 one-to-one messages and 1 group message
+	// above: 3 more one-to-one and 1 more in the group.
+	for i := 0; i < 3; i++ {
 		req := Text(fmt.Sprint("traffic ", i), Random())
 		req["From_Account"], req["To_Account"] = "alice", "carol"
 		b.v4OK("openim/sendmsg", req)
 	}
-	for i := 0; i < 2; i++ {
+	for i := 0; i < 1; i++ {
 		b.v4OK("group_open_http_svc/send_group_msg", map[string]any{"GroupId": gid, "From_Account": "alice", "Random": Random(),
 			"MsgBody": []any{map[string]any{"MsgType": "TIMTextElem", "MsgContent": map[string]any{"Text": "to the group"}}}})
 	}
