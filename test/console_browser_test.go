@@ -124,6 +124,16 @@ func shot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
+// findUser searches the Users page by prefix and waits for one result.
+func findUser(base, prefix string) step {
+	return chromedp.Steps(
+		chromedp.Navigate(base+"#users"),
+		visible("#user-search"),
+		fill(`#user-search input[name=prefix]`, prefix),
+		click(`#user-search button`),
+		waitJS(`document.querySelectorAll("#user-list tbody tr").length === 1`))
+}
+
 func signIn(t *testing.T, ctx context.Context, b *Broker) {
 	t.Helper()
 	run(t, ctx, "sign in",
@@ -159,13 +169,7 @@ func TestConsoleBrowser(t *testing.T) {
 	run(t, ctx, "overview figures", textHas(`[data-k="online-users"]`, "1"), textHas(`[data-k="accounts"]`, "4"))
 
 	// Users: search by prefix, open bob: online with one device.
-	run(t, ctx, "find a user",
-		chromedp.Navigate(base+"#users"),
-		visible("#user-search"),
-		fill(`#user-search input[name=prefix]`, "bo"),
-		click(`#user-search button`),
-		waitJS(`document.querySelectorAll("#user-list tbody tr").length === 1`),
-		textHas("#user-list", "bob"),
+	run(t, ctx, "find a user", findUser(base, "bo"), textHas("#user-list", "bob"),
 		click("#user-list tbody tr"),
 		textHas("#user-detail", "State: Online"))
 
@@ -301,12 +305,7 @@ func TestConsoleBrowser(t *testing.T) {
 		"MsgBody": []any{map[string]any{"MsgType": "TIMTextElem", "MsgContent": map[string]any{"Text": "live"}}}})
 	run(t, ctx, "overview refreshes", textHas(`[data-k="c2c-sent"]`, "8"))
 	shot(t, ctx, "overview")
-	run(t, ctx, "user detail",
-		chromedp.Navigate(base+"#users"),
-		visible("#user-search"),
-		fill(`#user-search input[name=prefix]`, "bob"),
-		click(`#user-search button`),
-		waitJS(`document.querySelectorAll("#user-list tbody tr").length === 1`),
+	run(t, ctx, "user detail", findUser(base, "bob"),
 		click("#user-list tbody tr"),
 		textHas("#user-detail", "Unread one-to-one: "))
 	shot(t, ctx, "users")

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -175,31 +174,13 @@ func TestConsoleCSRF(t *testing.T) {
 
 func jsonOf(v any) string { b, _ := json.Marshal(v); return string(b) }
 
-// syncBuffer is a log sink tests read while the broker writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestConsoleSignInRateLimit: console.sign_in_failures failed sign-ins a
 // minute per address, then 429 even for the right password; each failure
 // is logged with the address. [CONSOLE-SIGNIN-LIMIT]
 func TestConsoleSignInRateLimit(t *testing.T) {
 	cfg := TestConfig(t)
 	cfg.Console.Password, cfg.Console.SignInFailures = consolePassword, 3
-	logs := &syncBuffer{}
+	logs := &lockedBuffer{}
 	a, err := app.Start(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)

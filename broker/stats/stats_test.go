@@ -60,7 +60,9 @@ func TestCollectorDurable(t *testing.T) {
 	n := &node{now: d1, s: Sample{Accounts: 10, Groups: 2}}
 	st := open(t, dir)
 	c := start(t, st, n)
-	n.set(func(n *node) { n.s = Sample{C2CSent: 5, GroupSent: 2, Accounts: 13, Groups: 3, OnlineUsers: 2, OnlineConns: 3} })
+	n.set(func(n *node) {
+		n.s = Sample{C2CSent: 5, GroupSent: 2, Accounts: 13, Groups: 3, OnlineUsers: 2, OnlineConns: 3}
+	})
 	c.Seen("alice", 1, 1)
 	c.Seen("bob", 4, 6) // a peak between samples
 	c.Seen("alice", 2, 2)
