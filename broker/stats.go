@@ -32,7 +32,9 @@ func (b *Broker) groupSent(gid string) {
 }
 
 // statusTap tells the collector of every login and logout, then the
-// relations service (presence to friends).
+// relations service (presence to friends). The peaks come from the
+// samples: counting who is online walks every connection, too much for
+// every login.
 type statusTap struct {
 	b    *Broker
 	next mqttd.Status
@@ -40,8 +42,7 @@ type statusTap struct {
 
 func (t statusTap) PresenceChanged(ctx context.Context, user string) {
 	if s := t.b.stats.Load(); s != nil {
-		users, conns := t.b.mqtt.OnlineCounts()
-		s.Seen(user, users, conns)
+		s.Seen(user)
 	}
 	t.next.PresenceChanged(ctx, user)
 }

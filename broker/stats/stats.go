@@ -77,7 +77,8 @@ const (
 // sample.
 type Collector struct {
 	o      Options
-	mu     sync.Mutex // today, the sets, last; held across a sample's commit so samples do not interleave
+	flush  sync.Mutex // one sample at a time: taken before mu, held across the commit
+	mu     sync.Mutex // today, the sets, last: held only while they are read or changed
 	today  Day
 	users  map[string]bool // active today: true once written
 	groups map[string]bool
@@ -181,17 +182,25 @@ func (c *Collector) Refresh(ctx context.Context) error {
 
 // apply adds a sample to today (closing the day first when the date
 // changed) and writes today's record with the newly active users and groups.
+// mu is held only to read and change the figures, never across a commit:
+// Seen runs on every login and must not wait for an fsync.
 func (c *Collector) apply(ctx context.Context, s Sample) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.flush.Lock()
+	defer c.flush.Unlock()
 	now := c.o.Now()
+	c.mu.Lock()
 	if date := dateOf(now); date != c.today.Date {
-		if err := c.write(ctx); err != nil { // the old day, as last sampled
+		old, pending := c.pending()
+		c.mu.Unlock()
+		if err := c.write(ctx, old, pending); err != nil { // the old day, as last sampled
 			return err
 		}
+		c.mu.Lock()
 		c.today = Day{Date: date}
 		c.users, c.groups = map[string]bool{}, map[string]bool{}
+		c.mu.Unlock()
 		c.prune(ctx, now)
+		c.mu.Lock()
 	}
 	d := &c.today
 	d.C2CMsgs += max(0, s.C2CSent-c.last.C2CSent)
@@ -202,35 +211,53 @@ func (c *Collector) apply(ctx context.Context, s Sample) error {
 	d.PeakOnlineUsers = max(d.PeakOnlineUsers, int64(s.OnlineUsers))
 	d.PeakOnlineConns = max(d.PeakOnlineConns, int64(s.OnlineConns))
 	c.last = s
-	return c.write(ctx)
-}
-
-// write stores today's record and the active users and groups not yet
-// written. Called with mu held.
-func (c *Collector) write(ctx context.Context) error {
-	v, err := json.Marshal(c.today)
-	if err != nil {
+	day, pending := c.pending()
+	c.mu.Unlock()
+	if err := c.write(ctx, day, pending); err != nil {
 		return err
 	}
-	sets := map[string][]byte{dayPrefix + c.today.Date: v}
-	type member struct {
-		set map[string]bool
-		id  string
+	c.mu.Lock()
+	for _, m := range pending { // the same day: only apply changes days, and flush is held
+		m.set[m.id] = true
 	}
-	var added []member
+	c.mu.Unlock()
+	return nil
+}
+
+// member is an active user or group not yet written.
+type member struct {
+	set    map[string]bool
+	prefix string
+	id     string
+}
+
+// pending is today's figures and the active users and groups not yet
+// written. Called with mu held.
+func (c *Collector) pending() (Day, []member) {
+	var out []member
 	for prefix, set := range map[string]map[string]bool{userPrefix: c.users, groupPrefix: c.groups} {
 		for id, written := range set {
 			if !written {
-				sets[prefix+c.today.Date+"/"+id] = []byte{}
-				added = append(added, member{set, id})
+				out = append(out, member{set, prefix, id})
 			}
 		}
 	}
-	if _, err := c.o.Store.Commit(ctx, storage.Batch{Sets: sets}); err != nil {
-		return fmt.Errorf("stats: write %s: %w", c.today.Date, err)
+	return c.today, out
+}
+
+// write stores a day's record and its newly active users and groups in
+// one commit.
+func (c *Collector) write(ctx context.Context, d Day, pending []member) error {
+	v, err := json.Marshal(d)
+	if err != nil {
+		return err
 	}
-	for _, m := range added {
-		m.set[m.id] = true
+	sets := map[string][]byte{dayPrefix + d.Date: v}
+	for _, m := range pending {
+		sets[m.prefix+d.Date+"/"+m.id] = []byte{}
+	}
+	if _, err := c.o.Store.Commit(ctx, storage.Batch{Sets: sets}); err != nil {
+		return fmt.Errorf("stats: write %s: %w", d.Date, err)
 	}
 	return nil
 }
@@ -268,17 +295,15 @@ func (c *Collector) prune(ctx context.Context, now time.Time) {
 	}
 }
 
-// Seen records that user had a connection start or end now, with the
-// online figures at that moment (a peak between samples is not missed).
-func (c *Collector) Seen(user string, onlineUsers, onlineConns int) {
+// Seen records that user had a connection start or end now. It runs on
+// every login and logout: a map lookup, no I/O.
+func (c *Collector) Seen(user string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.users[user]; !ok {
 		c.users[user] = false
 		c.today.ActiveUsers++
 	}
-	c.today.PeakOnlineUsers = max(c.today.PeakOnlineUsers, int64(onlineUsers))
-	c.today.PeakOnlineConns = max(c.today.PeakOnlineConns, int64(onlineConns))
 }
 
 // GroupActive records that gid got a message now.

@@ -63,11 +63,11 @@ func TestCollectorDurable(t *testing.T) {
 	n.set(func(n *node) {
 		n.s = Sample{C2CSent: 5, GroupSent: 2, Accounts: 13, Groups: 3, OnlineUsers: 2, OnlineConns: 3}
 	})
-	c.Seen("alice", 1, 1)
-	c.Seen("bob", 4, 6) // a peak between samples
-	c.Seen("alice", 2, 2)
+	c.Seen("alice")
+	c.Seen("bob")
+	c.Seen("alice")
 	c.GroupActive("g1")
-	want := Day{Date: "20260301", NewAccounts: 3, TotalAccounts: 13, ActiveUsers: 2, PeakOnlineUsers: 4, PeakOnlineConns: 6,
+	want := Day{Date: "20260301", NewAccounts: 3, TotalAccounts: 13, ActiveUsers: 2, PeakOnlineUsers: 2, PeakOnlineConns: 3,
 		C2CMsgs: 5, GroupMsgs: 2, GroupsCreated: 1, GroupsActive: 1, TotalGroups: 3}
 	if got := day(t, c, 1); got != want {
 		t.Fatalf("day 1:\n got %+v\nwant %+v", got, want)
@@ -83,8 +83,8 @@ func TestCollectorDurable(t *testing.T) {
 	n.set(func(n *node) { n.s = Sample{Accounts: 13, Groups: 3}; n.now = d1.Add(time.Hour) })
 	c = start(t, st, n)
 	defer c.Stop()
-	c.Seen("alice", 1, 1)
-	c.Seen("carol", 2, 2)
+	c.Seen("alice")
+	c.Seen("carol")
 	c.GroupActive("g1")
 	n.set(func(n *node) { n.s.C2CSent = 1 })
 	want.ActiveUsers, want.C2CMsgs = 3, 6
@@ -95,8 +95,8 @@ func TestCollectorDurable(t *testing.T) {
 	// Midnight: day 1 is closed as last sampled, day 2 starts empty but
 	// for its totals.
 	n.set(func(n *node) { n.now = time.Date(2026, 3, 2, 0, 0, 1, 0, time.UTC); n.s.Accounts = 14 })
-	c.Seen("dave", 1, 1)
-	c.Seen("alice", 1, 1)
+	c.Seen("dave")
+	c.Seen("alice")
 	if err := c.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestCollectorDurable(t *testing.T) {
 	}
 	// dave, seen before the new day's first sample, counted on the old day
 	// (figures are exact to within one stats.interval); erin on the new one.
-	c.Seen("erin", 1, 1)
+	c.Seen("erin")
 	if got := day(t, c, 1); got.ActiveUsers != 1 {
 		t.Fatalf("day 2 active users %d, want 1", got.ActiveUsers)
 	}
