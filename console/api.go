@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -169,15 +170,30 @@ var callbackCommands = []string{
 // masked is shown instead of a secret.
 const masked = "********"
 
+// secretKey matches the config keys whose values are masked: any key
+// naming a secret, password or token, so a setting added later is masked
+// too.
+var secretKey = regexp.MustCompile(`(?i)secret|password|token|private`)
+
+// maskSecrets replaces the value of every secret key under n.
+func maskSecrets(n *yaml.Node) {
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if v.Kind == yaml.ScalarNode && v.Value != "" && secretKey.MatchString(k.Value) {
+				v.Value, v.Tag, v.Style = masked, "!!str", yaml.SingleQuotedStyle
+			}
+		}
+	}
+	for _, k := range n.Content {
+		maskSecrets(k)
+	}
+}
+
 // settings answers the effective configuration as YAML with every secret
 // masked, and the callbacks' enabled commands and recent failures.
 func (c *server) settings(w http.ResponseWriter, r *http.Request, _ string) {
 	cfg := c.d.Config
-	for _, s := range []*string{&cfg.App.SecretKey, &cfg.Console.Password, &cfg.Callbacks.Token} {
-		if *s != "" {
-			*s = masked
-		}
-	}
 	if cfg.Callbacks.URL != "" { // a URL may carry credentials or a token in its query
 		if u, err := url.Parse(cfg.Callbacks.URL); err == nil {
 			if u.User != nil {
@@ -189,8 +205,16 @@ func (c *server) settings(w http.ResponseWriter, r *http.Request, _ string) {
 			cfg.Callbacks.URL = u.String()
 		}
 	}
-	y, err := yaml.Marshal(cfg)
-	if err != nil {
+	var doc yaml.Node
+	if err := doc.Encode(cfg); err != nil {
+		c.internal(w, "settings", err)
+		return
+	}
+	maskSecrets(&doc)
+	var y bytes.Buffer
+	enc := yaml.NewEncoder(&y)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
 		c.internal(w, "settings", err)
 		return
 	}
@@ -205,7 +229,7 @@ func (c *server) settings(w http.ResponseWriter, r *http.Request, _ string) {
 	for _, f := range c.d.Broker.CallbackFailures() {
 		fails = append(fails, failure{f.Time.UTC().Format(time.RFC3339), f.Command, f.Error})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ConfigYAML": string(y), "CallbackURL": cfg.Callbacks.URL,
+	writeJSON(w, http.StatusOK, map[string]any{"ConfigYAML": y.String(), "CallbackURL": cfg.Callbacks.URL,
 		"CallbacksEnabled": enabled, "CallbackFailures": fails})
 }
 
