@@ -75,7 +75,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, erro
 	if console.Enabled(cfg) {
 		handler = withConsole(handler, console.Handler(console.Deps{Config: cfg, Broker: b, V4: handler,
 			HTTPAddr: a.httpLn.Addr().String(), Started: time.Now(), Log: log}))
-		log.Info("web console enabled", "path", "/console/")
+		log.Info("web console enabled", "url", "http://"+a.httpLn.Addr().String()+"/console/")
 	} else if cfg.HTTP.Address != "" && cfg.Console.Enabled {
 		log.Info("web console off: set console.password (or " + config.EnvConsolePassword + ") to serve /console")
 	}
