@@ -104,6 +104,15 @@ func fill(sel, v string) step { return chromedp.SetValue(chromedp.CSS(sel), v) }
 
 func click(sel string) step { return chromedp.Click(chromedp.CSS(sel)) }
 
+// clearNotice empties the page's notice, so that waiting for the next one
+// cannot be satisfied by an earlier one.
+func clearNotice() step {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](`(() => { const n = document.querySelector("#notice"); if (n) n.textContent = ""; return true; })()`)(ctx, tg)
+		return err
+	})
+}
+
 func visible(sel string) step { return chromedp.WaitVisible(chromedp.CSS(sel)) }
 
 // shot writes a PNG of the page when IMBROKER_CONSOLE_SCREENSHOTS is set.
@@ -181,6 +190,7 @@ func TestConsoleBrowser(t *testing.T) {
 		fill(`#send select[name=target]`, "user"),
 		fill(`#send input[name=to]`, "bob"),
 		fill(`#send input[name=text]`, "hello from the console"),
+		clearNotice(),
 		click(`#send button[type=submit]`),
 		textHas("#notice", "Sent to bob"))
 	e := bob.NextEvent()
@@ -198,10 +208,12 @@ func TestConsoleBrowser(t *testing.T) {
 		fill(`#send select[name=kind]`, "custom"),
 		fill(`#send input[name=text]`, `{"order":42}`),
 		fill(`#send input[name=desc]`, "an order"),
+		clearNotice(),
 		click(`#send button[type=submit]`),
 		textHas("#notice", "Sent to bob"),
 		click(`#history-c2c button`),
 		textHas(`#history [data-type="TIMCustomElem"]`, `an order data: {"order":42}`),
+		clearNotice(),
 		click(`#history tbody tr:first-child button`),
 		textHas("#notice", "Recalled"),
 		textHas("#history tbody tr:first-child", "recalled"))
@@ -224,6 +236,7 @@ func TestConsoleBrowser(t *testing.T) {
 	gid = eval[string](t, ctx, `document.querySelector("#group-detail h2").textContent.replace("Group ", "")`)
 	run(t, ctx, "add a member",
 		fill(`#group-add-member input[name=members]`, "carol"),
+		clearNotice(),
 		click(`#group-add-member button`),
 		textHas("#notice", "Members added"),
 		textHas("#group-members", "carol"))
@@ -238,6 +251,7 @@ func TestConsoleBrowser(t *testing.T) {
 		fill(`#send select[name=target]`, "group"),
 		fill(`#send input[name=to]`, gid),
 		fill(`#send input[name=text]`, "hello group"),
+		clearNotice(),
 		click(`#send button[type=submit]`),
 		textHas("#notice", "Sent to group"),
 		fill(`#history-group input[name=gid]`, gid),
@@ -260,10 +274,15 @@ func TestConsoleBrowser(t *testing.T) {
 		fill(`#chat-send-carol input[name=to]`, "dave"),
 		fill(`#chat-send-carol input[name=text]`, "hello dave"),
 		click(`#chat-send-carol button`),
-		textHas(`.log[data-user="dave"]`, "carol: hello dave"))
+		textHas(`.log[data-user="dave"]`, "carol: hello dave"),
+		// carol is a member of the group: a group message from her pane comes back on her stream.
+		fill(`#chat-send-carol input[name=to]`, gid),
+		fill(`#chat-send-carol input[name=text]`, "hello members"),
+		click(`#chat-send-carol button`),
+		textHas(`.log[data-user="carol"]`, "["+gid+"] carol: hello members"))
 	shot(t, ctx, "chat")
 
-	// Known traffic on top of the 4 one-to-one messages and 1 group message
+	// Known traffic on top of the 4 one-to-one messages and 2 group messages
 	// above: 3 more one-to-one and 1 more in the group.
 	for i := 0; i < 3; i++ {
 		req := Text(fmt.Sprint("traffic ", i), Random())
@@ -277,11 +296,13 @@ func TestConsoleBrowser(t *testing.T) {
 	run(t, ctx, "statistics chart",
 		chromedp.Navigate(base+"#stats"),
 		waitJS(`!!window.consoleCharts && window.consoleCharts.messages.data[1].length === 30`))
-	today := eval[struct{ C2C, Group, Active, Created float64 }](t, ctx, `(() => { const m = window.consoleCharts.messages.data, u = window.consoleCharts.users.data, n = m[1].length - 1;
-			return {C2C: m[1][n], Group: m[2][n], Active: u[1][n], Created: JSON.parse(document.querySelector("#chart-messages").dataset.today).GroupsCreated}; })()`)
+	today := eval[struct{ C2C, Group, Active, Created, GroupsActive float64 }](t, ctx, `(() => {
+		const m = window.consoleCharts.messages.data, u = window.consoleCharts.users.data, n = m[1].length - 1;
+		const d = JSON.parse(document.querySelector("#chart-messages").dataset.today);
+		return {C2C: m[1][n], Group: m[2][n], Active: u[1][n], Created: d.GroupsCreated, GroupsActive: d.GroupsActive}; })()`)
 	// Active users: bob (paho), dave and carol (the test chat).
-	if today.C2C != 7 || today.Group != 2 || today.Active != 3 || today.Created != 1 {
-		t.Fatalf("today's chart figures %+v, want C2C 7, Group 2, Active 3, Created 1", today)
+	if today.C2C != 7 || today.Group != 3 || today.Active != 3 || today.Created != 1 || today.GroupsActive != 1 {
+		t.Fatalf("today's chart figures %+v, want C2C 7, Group 3, Active 3, Created 1, GroupsActive 1", today)
 	}
 	run(t, ctx, "statistics table", textHas("#stats-table tbody tr:first-child", time.Now().UTC().Format("20060102")))
 	shot(t, ctx, "statistics")
@@ -321,6 +342,7 @@ func TestConsoleBrowser(t *testing.T) {
 		chromedp.Navigate(base+"#messages"),
 		visible("#history-group"),
 		fill(`#history-group input[name=gid]`, "no-such-group"),
+		clearNotice(),
 		click(`#history-group button`),
 		textHas("#notice", "group_open_http_svc/group_msg_get_simple failed: 10010"))
 }

@@ -46,10 +46,12 @@
   pages.users = async (root) => {
     const results = h("div#user-list");
     const detail = h("div#user-detail");
-    let after = "", prefix = "";
+    let after = "", prefix = "", seq = 0;
     async function load(reset) {
       if (reset) after = "";
+      const mine = ++seq; // a slower, older load must not overwrite a newer one
       const r = await api("accounts?limit=50&prefix=" + encodeURIComponent(prefix) + "&after=" + encodeURIComponent(after));
+      if (mine !== seq) return;
       const rows = r.Accounts.map((id) => ({ UserID: id }));
       results.replaceChildren(table(rows, [["UserID", "UserID"]], (row) => showUser(row.UserID)),
         h("div.row", {}, after ? h("button.secondary", { onclick: () => { after = ""; load(); } }, "First page") : null,
@@ -113,13 +115,15 @@
   pages.groups = async (root) => {
     const results = h("div#group-list");
     const detail = h("div#group-detail");
-    let next = 0, type = "", search = "";
+    let next = 0, type = "", search = "", seq = 0;
     async function load(reset) {
       if (reset) next = 0;
+      const mine = ++seq; // a slower, older load must not overwrite a newer one
       const r = await v4("group_open_http_svc/get_appid_group_list", { Limit: 50, Next: next, GroupType: type || undefined });
-      let ids = (r.GroupIdList || []).map((x) => x.GroupId);
+      const ids = (r.GroupIdList || []).map((x) => x.GroupId);
       let infos = [];
       if (ids.length) infos = (await v4("group_open_http_svc/get_group_info", { GroupIdList: ids })).GroupInfo || [];
+      if (mine !== seq) return;
       if (search) infos = infos.filter((g) => (g.GroupId + " " + (g.Name || "")).toLowerCase().includes(search.toLowerCase()));
       results.replaceChildren(h("p.muted", {}, "Groups: " + (r.TotalCount !== undefined ? r.TotalCount : ids.length)),
         table(infos, [["GroupId", "GroupId"], ["Type", "Type"], ["Name", "Name"], ["Owner", "Owner_Account"], ["Members", "MemberNum", "num"],
