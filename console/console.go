@@ -9,10 +9,13 @@ package console
 
 import (
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/imbroker/imbroker/broker"
@@ -65,7 +68,7 @@ func Handler(d Deps) http.Handler {
 	if err != nil {
 		panic(err) // the embedded tree always has assets/
 	}
-	files := http.StripPrefix("/console/", http.FileServer(http.FS(static)))
+	files := http.StripPrefix("/console/", withETags(static, http.FileServer(http.FS(static))))
 	mux := http.NewServeMux()
 	mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
 	mux.Handle("GET /console/", securityHeaders(files))
@@ -93,6 +96,35 @@ type server struct {
 	d    Deps
 	log  *slog.Logger
 	auth *auth
+}
+
+// withETags gives each embedded file an ETag (its content hash), which
+// http.FileServer honours with 304s: the embedded files have no modification
+// time, and a phone should not fetch MQTT.js again on every visit.
+func withETags(files fs.FS, h http.Handler) http.Handler {
+	tags := map[string]string{}
+	_ = fs.WalkDir(files, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(files, path)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		tags[path] = `"` + hex.EncodeToString(sum[:8]) + `"`
+		return nil
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.URL.Path
+		if name == "" || strings.HasSuffix(name, "/") {
+			name += "index.html"
+		}
+		if tag, ok := tags[name]; ok {
+			w.Header().Set("ETag", tag)
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // securityHeaders keeps the pages out of frames and scripts to our own.

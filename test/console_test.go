@@ -259,3 +259,32 @@ func TestConsoleStatsAPI(t *testing.T) {
 		t.Fatalf("callbacks: %v / %v", s["CallbacksEnabled"], fails)
 	}
 }
+
+// TestConsoleAssets: the pages are served from the binary with an ETag and
+// security headers; a revalidation is a 304. [CONSOLE-ASSETS]
+func TestConsoleAssets(t *testing.T) {
+	b := consoleBroker(t)
+	base := "http://" + b.App.HTTPAddr() + "/console/"
+	for _, p := range []string{"", "app.js", "mqtt.min.js", "uPlot.iife.min.js", "THIRD_PARTY.md"} {
+		res, err := http.Get(base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		tag := res.Header.Get("ETag")
+		if res.StatusCode != http.StatusOK || tag == "" || res.Header.Get("X-Frame-Options") != "DENY" ||
+			!strings.Contains(res.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+			t.Fatalf("%s: %d %v", p, res.StatusCode, res.Header)
+		}
+		req, _ := http.NewRequest("GET", base+p, nil)
+		req.Header.Set("If-None-Match", tag)
+		res, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusNotModified {
+			t.Fatalf("%s revalidated: %d", p, res.StatusCode)
+		}
+	}
+}
