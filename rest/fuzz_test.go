@@ -2,6 +2,7 @@ package rest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/imbroker/imbroker/broker"
+	"github.com/imbroker/imbroker/broker/stats"
 	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/internal/imerr"
@@ -26,8 +28,9 @@ func (a sigAdmin) VerifyUserSig(user, sig string) error {
 	_, err := a.s.Verify(user, sig, time.Now())
 	return err
 }
-func (sigAdmin) Counters() (broker.AppCounters, error) { return broker.AppCounters{}, nil }
-func (sigAdmin) KickUser(string) int                   { return 0 }
+func (sigAdmin) Counters() (broker.AppCounters, error)          { return broker.AppCounters{}, nil }
+func (sigAdmin) KickUser(string) int                            { return 0 }
+func (sigAdmin) Days(context.Context, int) ([]stats.Day, error) { return nil, nil }
 
 // FuzzCheckAuth: the REST query check never panics, accepts a query only
 // when it names the app, the admin and a valid UserSig of the admin with a
