@@ -24,7 +24,8 @@
       const c = clients.get(uid);
       if (!c || !c.client.connected) throw new Error(uid + " is not connected");
       const to = v.to.trim();
-      const topic = to.startsWith("@") || to.startsWith("group:") ? "im/send/group/" + to.replace(/^group:/, "") : "im/send/c2c/" + to;
+      // '#' is an MQTT wildcard: a GroupId is escaped in topic names (# as %23, % as %25).
+      const topic = to.startsWith("@") || to.startsWith("group:") ? "im/send/group/" + to.replace(/^group:/, "").replace(/%/g, "%25").replace(/#/g, "%23") : "im/send/c2c/" + to;
       const payload = JSON.stringify({ MsgRandom: Math.floor(Math.random() * 4294967295), MsgBody: [{ MsgType: "TIMTextElem", MsgContent: { Text: v.text } }] });
       await new Promise((res, rej) => c.client.publish(topic, payload, { qos: 1 }, (err) => (err ? rej(new Error(uid + ": send failed: " + err.message)) : res())));
       f.querySelector("input[name=text]").value = "";
