@@ -8,9 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/imbroker/imbroker/config"
+	"github.com/imbroker/imbroker/internal/secretfile"
 )
 
 // SecretKeyFile is where a generated app key is kept, inside storage.dir.
@@ -47,31 +47,11 @@ func ResolveSecretKey(cfg config.Config) (string, KeySource, error) {
 		return k, src, err
 	}
 	path := SecretKeyPath(cfg)
-	k, err = newKey()
+	k, created, err := secretfile.Create(path, 32, minKeyLen)
 	if err != nil {
-		return "", KeySource{}, err
+		return "", KeySource{}, fmt.Errorf("secret key: %w", err)
 	}
-	if err := os.MkdirAll(cfg.Storage.Dir, 0o700); err != nil {
-		return "", KeySource{}, fmt.Errorf("create data dir: %w", err)
-	}
-	// O_EXCL: if two processes race on first start, one key wins and the
-	// loser reads it instead of overwriting it.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return ResolveSecretKey(cfg)
-	}
-	if err != nil {
-		return "", KeySource{}, fmt.Errorf("write secret key: %w", err)
-	}
-	if _, err := f.WriteString(k + "\n"); err != nil {
-		f.Close()
-		return "", KeySource{}, fmt.Errorf("write secret key: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return "", KeySource{}, fmt.Errorf("sync secret key: %w", err)
-	}
-	return k, KeySource{Generated: true, Path: path}, f.Close()
+	return k, KeySource{Generated: created, Path: path}, nil
 }
 
 // LoadSecretKey returns the app's key as ResolveSecretKey finds it, but never
@@ -86,19 +66,18 @@ func LoadSecretKey(cfg config.Config) (string, KeySource, error) {
 		return "", KeySource{}, fmt.Errorf("%w: storage.in_memory keeps no key file (the broker makes a new key on every start)", ErrNoSecretKey)
 	}
 	path := SecretKeyPath(cfg)
-	b, err := os.ReadFile(path)
+	k, err := secretfile.Read(path, minKeyLen)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", KeySource{}, fmt.Errorf("%w: no key file %s", ErrNoSecretKey, path)
 	}
 	if err != nil {
 		return "", KeySource{}, fmt.Errorf("read secret key: %w", err)
 	}
-	k := strings.TrimSpace(string(b))
-	if len(k) < 16 {
-		return "", KeySource{}, fmt.Errorf("secret key in %s is shorter than 16 bytes", path)
-	}
 	return k, KeySource{Path: path}, nil
 }
+
+// minKeyLen is the shortest app key accepted from the key file.
+const minKeyLen = 16
 
 func newKey() (string, error) {
 	b := make([]byte, 32)

@@ -10,8 +10,8 @@ const EnvConsolePassword = "IMBROKER_CONSOLE_PASSWORD"
 // listener (docs/console.md). It is served only when http.address is set,
 // enabled is true and a password is set.
 type Console struct {
-	Enabled        bool          `yaml:"enabled"`          // serve /console; default true (still needs password)
-	Password       string        `yaml:"password"`         // the app admin's console password; empty = console off; at least 12 bytes
+	Enabled        bool          `yaml:"enabled"`          // serve /console; default true
+	Password       string        `yaml:"password"`         // the app admin's console password, at least 12 bytes; empty = generated into {storage.dir}/console_password (console.ResolvePassword)
 	SessionTTL     time.Duration `yaml:"session_ttl"`      // a sign-in lasts this long; default 8h
 	SignInFailures int           `yaml:"sign_in_failures"` // failed sign-ins allowed per client address per minute; default 5
 }
@@ -31,7 +31,7 @@ func defaultStats() Stats { return Stats{Interval: 10 * time.Second, KeepDays: 4
 
 func (v *validator) console(c Console, s Stats) {
 	if c.Password != "" {
-		v.check(len(c.Password) >= 12, "console.password", "must be at least 12 bytes (or empty: console off)")
+		v.check(len(c.Password) >= 12, "console.password", "must be at least 12 bytes (or empty: one is generated into the data dir)")
 	}
 	v.positive("console.session_ttl", c.SessionTTL)
 	v.check(c.SignInFailures >= 1, "console.sign_in_failures", "must be at least 1")

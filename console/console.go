@@ -50,7 +50,7 @@ type Deps struct {
 }
 
 // Enabled reports whether cfg serves the console: the HTTP listener is on,
-// console.enabled is true and a password is set.
+// console.enabled is true and a password is set (after ResolvePassword).
 func Enabled(cfg config.Config) bool {
 	return cfg.HTTP.Address != "" && cfg.Console.Enabled && cfg.Console.Password != ""
 }

@@ -10,11 +10,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/imbroker/imbroker/config"
+	"github.com/imbroker/imbroker/console"
 	"github.com/imbroker/imbroker/internal/app"
 )
 
@@ -72,12 +75,13 @@ func (h *consoleHTTP) post(path string, body any) (int, map[string]any) {
 	return h.do("POST", path, body, map[string]string{"X-CSRF-Token": h.csrf})
 }
 
-// TestConsoleOff: the console is served only with a password and
-// console.enabled; REST is unaffected either way. [CONSOLE-OFF]
+// TestConsoleOff: the console is served only with a password (configured,
+// or generated into the data dir) and console.enabled; REST is unaffected
+// either way. [CONSOLE-OFF]
 func TestConsoleOff(t *testing.T) {
 	for name, mod := range map[string]func(*config.Config){
-		"no password": func(c *config.Config) {},
-		"disabled":    func(c *config.Config) { c.Console.Password, c.Console.Enabled = consolePassword, false },
+		"no password, in-memory store": func(c *config.Config) { c.Storage.InMemory = true },
+		"disabled":                     func(c *config.Config) { c.Console.Password, c.Console.Enabled = consolePassword, false },
 	} {
 		t.Run(name, func(t *testing.T) {
 			b := StartBroker(t, mod)
@@ -92,6 +96,49 @@ func TestConsoleOff(t *testing.T) {
 			}
 			b.v4OK("im_open_login_svc/account_check", map[string]any{"CheckItem": []any{map[string]any{"UserID": "bob"}}})
 		})
+	}
+}
+
+// TestConsoleGeneratedPassword: on the embedded defaults (no
+// console.password) the first start writes a password to
+// {storage.dir}/console_password, mode 0600, which signs in; later starts
+// keep it; a configured password wins over the file.
+func TestConsoleGeneratedPassword(t *testing.T) {
+	cfg := TestConfig(t)
+	b := StartWith(t, cfg)
+	path := filepath.Join(cfg.Storage.Dir, console.PasswordFile)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("no generated password file: %v", err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("password file mode %v, want 0600", fi.Mode().Perm())
+	}
+	raw, _ := os.ReadFile(path)
+	pw := strings.TrimSpace(string(raw))
+	if len(pw) < 12 {
+		t.Fatalf("generated password %q is too short", pw)
+	}
+	if st, _ := newConsoleHTTP(t, b.App.HTTPAddr()).signIn(pw); st != http.StatusOK {
+		t.Fatalf("sign-in with the generated password: %d", st)
+	}
+	b.Stop()
+
+	b = StartWith(t, cfg)
+	h := newConsoleHTTP(t, b.App.HTTPAddr())
+	if st, _ := h.signIn(pw); st != http.StatusOK {
+		t.Fatalf("sign-in after a restart: %d, want the same password", st)
+	}
+	b.Stop()
+
+	cfg.Console.Password = consolePassword
+	b = StartWith(t, cfg)
+	h = newConsoleHTTP(t, b.App.HTTPAddr())
+	if st, _ := h.signIn(pw); st != http.StatusUnauthorized {
+		t.Fatalf("sign-in with the file's password while one is configured: %d, want 401", st)
+	}
+	if st, _ := h.signIn(consolePassword); st != http.StatusOK {
+		t.Fatalf("sign-in with the configured password: %d", st)
 	}
 }
 

@@ -72,12 +72,22 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, erro
 		Groups: b.Groups(), Push: b.Push(), History: b.History(), Listeners: a.listeners, PublicURL: cfg.History.PublicURL,
 		App: cfg.App, REST: cfg.REST, Log: log, CommitTimeout: cfg.Storage.CommitTimeout}
 	var handler http.Handler = rest.NewRouter(rest.Deps{Ready: b, Metrics: metricsHandler(b), Pprof: cfg.HTTP.Pprof, V4: v4})
+	cfg, pwFile, err := console.ResolvePassword(cfg)
+	if err != nil {
+		_ = a.httpLn.Close()
+		_ = b.Shutdown(ctx)
+		return nil, err
+	}
 	if console.Enabled(cfg) {
 		handler = withConsole(handler, console.Handler(console.Deps{Config: cfg, Broker: b, V4: handler,
 			HTTPAddr: a.httpLn.Addr().String(), Started: time.Now(), Log: log}))
-		log.Info("web console enabled", "url", "http://"+a.httpLn.Addr().String()+"/console/")
-	} else if cfg.HTTP.Address != "" && cfg.Console.Enabled {
-		log.Info("web console off: set console.password (or " + config.EnvConsolePassword + ") to serve /console")
+		if pwFile != "" {
+			log.Info("web console enabled", "url", "http://"+a.httpLn.Addr().String()+"/console/", "password_file", pwFile)
+		} else {
+			log.Info("web console enabled", "url", "http://"+a.httpLn.Addr().String()+"/console/")
+		}
+	} else if cfg.Console.Enabled {
+		log.Info("web console off: storage.in_memory keeps no generated password; set console.password (or " + config.EnvConsolePassword + ") to serve /console")
 	}
 	a.http = &http.Server{
 		Handler:           handler,
