@@ -96,6 +96,7 @@ type MQTT struct {
 	ConnectTimeout         time.Duration `yaml:"connect_timeout"`           // a connection that has not completed CONNECT by then is closed; default 10s
 	ReqRate                int           `yaml:"req_rate"`                  // im/req requests per second per connection; excess gets error 60007; default 50
 	ReqBurst               int           `yaml:"req_burst"`                 // im/req requests a connection may send at once above req_rate; default 100
+	DisconnectLinger       time.Duration `yaml:"disconnect_linger"`         // after a server DISCONNECT (MQTT 5), how long the client may still read it before the socket closes; default 500ms; 0 closes at once
 
 	// Anonymous access, the topic ACL outside im/, topic aliases (config/plain.go, docs/mqtt.md).
 	MQTTPlain `yaml:",inline"`
@@ -190,7 +191,8 @@ func Default() Config {
 			MaxPacketSize: 65536, MaxClientWritesPending: 2048, MaxInflight: 1024, ReceiveMaximum: 256,
 			SessionExpiry: 168 * time.Hour, KeepaliveMin: 10, KeepaliveMax: 300, MaxClients: 0,
 			FDReserve: 2048, ConnectTimeout: 10 * time.Second, ReqRate: 50, ReqBurst: 100,
-			MQTTPlain: defaultMQTTPlain(),
+			DisconnectLinger: 500 * time.Millisecond,
+			MQTTPlain:        defaultMQTTPlain(),
 		},
 		HTTP: HTTP{Address: ":8080", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
 		Storage: Storage{Dir: "./data", Sync: true, MaxBatch: 1024, MaxQueue: 8192, CommitTimeout: 10 * time.Second, MinFreeMB: 256, CacheMB: 64,

@@ -46,6 +46,7 @@ func (c *Config) Validate() error {
 	v.positive("mqtt.connect_timeout", c.MQTT.ConnectTimeout)
 	v.check(c.MQTT.ReqRate >= 1, "mqtt.req_rate", "must be at least 1")
 	v.check(c.MQTT.ReqBurst >= 1, "mqtt.req_burst", "must be at least 1")
+	v.check(c.MQTT.DisconnectLinger >= 0 && c.MQTT.DisconnectLinger <= 5*time.Second, "mqtt.disconnect_linger", "must be 0 to 5s (0 closes at once)")
 	v.mqttPlain(c.MQTT.MQTTPlain)
 
 	v.addr("http.address", c.HTTP.Address, true)

@@ -129,7 +129,7 @@ func (s *Server) addHooks() error {
 	s.fix = new(mochifix.Hook) // first: see mochifix.Hook
 	if err := s.mq.AddHook(s.fix, &mochifix.Options{
 		Server: s.mq, KeepaliveMin: s.cfg.MQTT.KeepaliveMin, KeepaliveMax: s.cfg.MQTT.KeepaliveMax,
-		KeepaliveZero: s.keepaliveZero, SessionEstablish: s.sessionEstablish,
+		KeepaliveZero: s.keepaliveZero, SessionEstablish: s.sessionEstablish, DisconnectLinger: s.cfg.MQTT.DisconnectLinger,
 	}); err != nil {
 		return fmt.Errorf("add mochifix hook: %w", err)
 	}

@@ -32,6 +32,7 @@ type serverOpts struct {
 	caps  func(*mqtt.Capabilities) // adjusts mochi's default capabilities
 	log   *slog.Logger             // mochi's logger (default: discard)
 	hooks []mqtt.Hook              // added after the mochifix hook, before allow-all auth
+	fix   func(*mochifix.Options)  // adjusts the mochifix hook's options
 }
 
 // startServer starts mochi with the mochifix hook and allow-all auth (the
@@ -46,7 +47,11 @@ func startServer(t *testing.T, o serverOpts) *testServer {
 		o.log = slog.New(slog.DiscardHandler)
 	}
 	ts := &testServer{srv: mqtt.New(&mqtt.Options{Capabilities: caps, Logger: o.log, InlineClient: true}), fix: new(mochifix.Hook)}
-	must(t, ts.srv.AddHook(ts.fix, &mochifix.Options{Server: ts.srv, KeepaliveMin: 1, KeepaliveMax: 3600}))
+	fo := &mochifix.Options{Server: ts.srv, KeepaliveMin: 1, KeepaliveMax: 3600}
+	if o.fix != nil {
+		o.fix(fo)
+	}
+	must(t, ts.srv.AddHook(ts.fix, fo))
 	for _, h := range o.hooks {
 		must(t, ts.srv.AddHook(h, nil))
 	}

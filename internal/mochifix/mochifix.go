@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"strings"
 	"sync"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -31,6 +32,10 @@ type Options struct {
 	// client is authenticated, just before mochi takes over a session with
 	// the same ClientID (see DiscardSession).
 	SessionEstablish func(cl *mqtt.Client, pk packets.Packet)
+	// DisconnectLinger is how long a connection is kept open for reading
+	// after the server sent a DISCONNECT (linger.go); 0 closes it at once,
+	// as mochi does.
+	DisconnectLinger time.Duration
 }
 
 // Hook mends mochi's MQTT 5 behaviour. Add it before every other hook: its
@@ -42,7 +47,8 @@ type Hook struct {
 	caps     *mqtt.Capabilities
 	conns    sync.Map // *mqtt.Client -> *conn: MQTT 5 topic aliases of a live connection
 	attached attachWaits
-	fresh    sync.Map // *mqtt.Client -> struct{}: DiscardSession was called, CONNACK says no session
+	fresh    sync.Map  // *mqtt.Client -> struct{}: DiscardSession was called, CONNACK says no session
+	lingers  lingering // closed connections still draining after a DISCONNECT (linger.go)
 }
 
 var _ mqtt.Hook = (*Hook)(nil)
@@ -69,9 +75,12 @@ func (h *Hook) Init(config any) error {
 	return nil
 }
 
-// Stop releases every WaitAttached caller: the server is closing.
+// Stop releases every WaitAttached caller (the server is closing) and
+// waits for the connections still draining after a DISCONNECT, at most
+// Options.DisconnectLinger.
 func (h *Hook) Stop() error {
 	h.attached.releaseAll()
+	h.lingers.stop()
 	return nil
 }
 
@@ -236,11 +245,14 @@ func (h *Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet
 }
 
 // OnPacketSent marks an outbound alias as known to the client, and a
-// CONNACK as written (WaitAttached).
+// CONNACK as written (WaitAttached); after a DISCONNECT the connection
+// lingers (linger.go).
 func (h *Hook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, b []byte) {
 	switch pk.FixedHeader.Type {
 	case packets.Connack:
 		h.attached.done(cl)
+	case packets.Disconnect:
+		h.lingerAfterDisconnect(cl)
 	case packets.Publish:
 		if c := h.conn(cl); c != nil {
 			c.sent(&pk)

@@ -34,24 +34,40 @@ type Conn struct {
 	in   chan packets.Packet
 	done chan struct{} // closed when the connection closed
 	ack  bool
+	run  chan struct{} // closed when the connection starts reading (Resume)
+	once sync.Once
 }
 
 // Dial connects to addr and sends nothing: the test sends the CONNECT and
 // expects the CONNACK itself. The connection is closed when the test ends.
 func Dial(t testing.TB, addr string, ack bool) *Conn {
 	t.Helper()
+	c := DialPaused(t, addr, ack)
+	c.Resume()
+	return c
+}
+
+// DialPaused is Dial for a connection that reads nothing from the socket
+// until Resume: what the server writes stays in the socket, unread, as with
+// a client busy writing.
+func DialPaused(t testing.TB, addr string, ack bool) *Conn {
+	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, Wait)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Conn{t: t, conn: conn, in: make(chan packets.Packet, 1000), done: make(chan struct{}), ack: ack}
+	c := &Conn{t: t, conn: conn, in: make(chan packets.Packet, 1000), done: make(chan struct{}), ack: ack, run: make(chan struct{})}
 	go c.read()
 	t.Cleanup(func() {
 		conn.Close()
+		c.Resume()
 		<-c.done
 	})
 	return c
 }
+
+// Resume starts reading a DialPaused connection.
+func (c *Conn) Resume() { c.once.Do(func() { close(c.run) }) }
 
 // Close closes the network connection without DISCONNECT.
 func (c *Conn) Close() {
@@ -60,6 +76,7 @@ func (c *Conn) Close() {
 
 func (c *Conn) read() {
 	defer close(c.done)
+	<-c.run
 	br := bufio.NewReader(c.conn)
 	for {
 		b0, err := br.ReadByte()
@@ -130,8 +147,15 @@ func (c *Conn) acknowledge(pk packets.Packet) {
 }
 
 // Send encodes and writes one packet. Write errors are ignored: a test that
-// cares waits for the server's answer or for the connection to close.
+// cares waits for the server's answer or for the connection to close, or
+// calls Write.
 func (c *Conn) Send(pk packets.Packet) {
+	c.t.Helper()
+	_ = c.Write(pk)
+}
+
+// Write is Send returning the write error.
+func (c *Conn) Write(pk packets.Packet) error {
 	c.t.Helper()
 	pk.ProtocolVersion = 5
 	pk.Mods.AllowResponseInfo = true
@@ -168,7 +192,8 @@ func (c *Conn) Send(pk packets.Packet) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = c.conn.SetWriteDeadline(time.Now().Add(Wait))
-	_, _ = c.conn.Write(buf.Bytes())
+	_, err = c.conn.Write(buf.Bytes())
+	return err
 }
 
 // Expect returns the next packet of one of types, skipping others.

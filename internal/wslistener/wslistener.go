@@ -379,8 +379,21 @@ func (c *wsConn) Write(p []byte) (int, error) {
 }
 
 func (c *wsConn) Close() error         { return c.ws.Close() }
+func (c *wsConn) NetConn() net.Conn    { return c.ws.UnderlyingConn() }
 func (c *wsConn) LocalAddr() net.Addr  { return c.ws.LocalAddr() }
 func (c *wsConn) RemoteAddr() net.Addr { return c.ws.RemoteAddr() }
+
+// closeFrameWait bounds the write of a close frame.
+const closeFrameWait = time.Second
+
+// CloseWrite sends a close frame (1000, normal closure): the MQTT
+// DISCONNECT before it says why. The broker calls it after a DISCONNECT
+// (internal/mochifix), before closing; the TCP (or TLS) layer below is shut
+// down by the caller through NetConn.
+func (c *wsConn) CloseWrite() error {
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	return c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeFrameWait))
+}
 
 func (c *wsConn) SetDeadline(t time.Time) error {
 	return errors.Join(c.SetReadDeadline(t), c.SetWriteDeadline(t))

@@ -21,6 +21,8 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"go.uber.org/goleak"
+
+	"github.com/imbroker/imbroker/internal/mochifix"
 )
 
 const waitFor = 5 * time.Second
@@ -435,4 +437,67 @@ func refusalLines(lines []string) []string {
 		}
 	}
 	return out
+}
+
+// mqtt5Connect returns an MQTT 5 CONNECT: clean start, keep alive 60, no
+// properties.
+func mqtt5Connect(clientID string) []byte {
+	body := []byte{0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 60, 0, 0, byte(len(clientID))}
+	body = append(body, clientID...)
+	return append([]byte{0x10, byte(len(body))}, body...)
+}
+
+// TestDisconnectThenCloseFrame: a server DISCONNECT (here a session
+// takeover, 0x8E) is followed by a WebSocket close frame, 1000, through the
+// mochifix hook's linger; without it the client sees the connection drop
+// (1006, abnormal closure).
+func TestDisconnectThenCloseFrame(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+
+	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: quietLog})
+	fix := new(mochifix.Hook)
+	if err := srv.AddHook(fix, &mochifix.Options{Server: srv, KeepaliveMin: 1, KeepaliveMax: 3600, DisconnectLinger: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		t.Fatal(err)
+	}
+	l := New(Options{ID: "ws", Address: "127.0.0.1:0"})
+	if err := srv.AddListener(l); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = mochifix.Close(srv, []string{"ws"}) }()
+
+	dial := func() *websocket.Conn {
+		d := websocket.Dialer{Subprotocols: []string{"mqtt"}, HandshakeTimeout: waitFor}
+		ws, _, err := d.Dial("ws://"+l.Address()+"/mqtt", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ws.WriteMessage(websocket.BinaryMessage, mqtt5Connect("k")); err != nil {
+			t.Fatal(err)
+		}
+		_ = ws.SetReadDeadline(time.Now().Add(waitFor))
+		if _, ack, err := ws.ReadMessage(); err != nil || len(ack) < 4 || ack[0] != 0x20 || ack[3] != 0 {
+			t.Fatalf("CONNACK % x %v", ack, err)
+		}
+		return ws
+	}
+	first := dial()
+	defer first.Close()
+	second := dial()
+	defer second.Close()
+
+	_, pk, err := first.ReadMessage()
+	if err != nil || len(pk) < 3 || pk[0] != 0xE0 || pk[2] != 0x8E {
+		t.Fatalf("want DISCONNECT 0x8E, got % x %v", pk, err)
+	}
+	_, _, err = first.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseNormalClosure {
+		t.Fatalf("after DISCONNECT: %v, want a close frame 1000", err)
+	}
 }

@@ -1,0 +1,65 @@
+package mochifix_test
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/imbroker/imbroker/internal/mochifix"
+	"github.com/imbroker/imbroker/internal/mqtttest"
+)
+
+// A client that exceeds the server's Receive Maximum while still writing
+// (its publishes unread in the server's socket) can still acknowledge what
+// it reads and then read the DISCONNECT 0x93 after the server closed the
+// connection: the socket lingers (linger.go). mochi alone closes it with
+// unread input, which resets it, and the client's next write fails (what
+// the Paho suite's test_flow_control2 runs into).
+func TestMochifix_DisconnectIsReadableAfterClose(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		linger time.Duration
+	}{{"linger", 2 * time.Second}, {"none", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startServer(t, serverOpts{
+				caps: func(c *mqtt.Capabilities) { c.ReceiveMaximum = 2 },
+				fix:  func(o *mochifix.Options) { o.DisconnectLinger = tc.linger },
+			})
+			c := mqtttest.DialPaused(t, ts.addr, false)
+			c.Send(connect("fc"))
+			// QoS 2 publishes hold the quota until PUBCOMP, which never
+			// comes: the third exceeds it; the rest stay unread.
+			payload := bytes.Repeat([]byte("x"), 1024)
+			for id := uint16(1); id <= 200; id++ {
+				c.Send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 2}, PacketID: id,
+					TopicName: "a/b", Payload: payload})
+			}
+			waitFor(t, "mochi closing the client", func() bool {
+				cl, ok := ts.srv.Clients.Get("fc")
+				return !ok || cl.Closed()
+			})
+			c.Resume()
+			c.Expect(packets.Connack)
+			for range 2 {
+				rec := c.Expect(packets.Pubrec)
+				err := c.Write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel}, PacketID: rec.PacketID})
+				if tc.linger > 0 && err != nil {
+					t.Fatalf("PUBREL %d after the server's close: %v", rec.PacketID, err)
+				}
+				if tc.linger == 0 && err == nil {
+					t.Fatalf("PUBREL %d: no reset without the linger: the test shows nothing", rec.PacketID)
+				}
+			}
+			if tc.linger == 0 {
+				return
+			}
+			if pk := c.Expect(packets.Disconnect); pk.ReasonCode != packets.ErrReceiveMaximum.Code {
+				t.Fatalf("DISCONNECT reason 0x%02x, want 0x93", pk.ReasonCode)
+			}
+			c.ClosedByServer()
+		})
+	}
+}
