@@ -196,9 +196,10 @@ func OriginalTopic(topic string) string { return strings.TrimPrefix(topic, Refus
 //     PR #497), which mochi writes whenever the ack has properties;
 //   - SUBACK and UNSUBACK do not echo the request's user properties (no
 //     upstream issue);
-//   - obscure_not_authorized turns 0x87 into 0x80 on every packet: mochi
-//     applies ObscureNotAuthorized to SUBACK ACL refusals only (no upstream
-//     issue), not to PUBACK/PUBREC refusals nor to our CONNACKs;
+//   - obscure_not_authorized turns 0x87 into 0x80 on every packet, without
+//     the reason string: mochi applies ObscureNotAuthorized to SUBACK ACL
+//     refusals only (no upstream issue), not to PUBACK/PUBREC refusals nor
+//     to our CONNACKs, and keeps the reason string;
 //   - a PUBLISH gets an outbound topic alias (alias.go, #500).
 func (h *Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 	switch pk.FixedHeader.Type {
@@ -228,20 +229,35 @@ func (h *Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet
 		pk.Properties.User = nil
 	}
 	if h.caps.Compatibilities.ObscureNotAuthorized && cl.Properties.ProtocolVersion == 5 {
-		if pk.ReasonCode == packets.ErrNotAuthorized.Code && pk.FixedHeader.Type != packets.Publish {
-			pk.ReasonCode = packets.ErrUnspecifiedError.Code
-		}
-		if pk.FixedHeader.Type == packets.Suback {
-			codes := append([]byte(nil), pk.ReasonCodes...)
-			for i, rc := range codes {
-				if rc == packets.ErrNotAuthorized.Code {
-					codes[i] = packets.ErrUnspecifiedError.Code
-				}
-			}
-			pk.ReasonCodes = codes
-		}
+		obscure(&pk)
 	}
 	return pk
+}
+
+// obscure turns "not authorized" (0x87) into "unspecified error" (0x80) and
+// drops the reason string of a packet that said it: the reason would tell
+// what obscuring hides. (It also spares clients that cannot parse acks with
+// properties, such as the Paho interop suite's, whose PUBACK decoder takes
+// at most 4 bytes.)
+func obscure(pk *packets.Packet) {
+	hit := false
+	if pk.ReasonCode == packets.ErrNotAuthorized.Code && pk.FixedHeader.Type != packets.Publish {
+		pk.ReasonCode = packets.ErrUnspecifiedError.Code
+		hit = true
+	}
+	if pk.FixedHeader.Type == packets.Suback {
+		codes := append([]byte(nil), pk.ReasonCodes...)
+		for i, rc := range codes {
+			if rc == packets.ErrNotAuthorized.Code {
+				codes[i] = packets.ErrUnspecifiedError.Code
+				hit = true
+			}
+		}
+		pk.ReasonCodes = codes
+	}
+	if hit {
+		pk.Properties.ReasonString = ""
+	}
 }
 
 // OnPacketSent marks an outbound alias as known to the client, and a
