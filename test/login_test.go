@@ -1,7 +1,9 @@
 package test
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -197,5 +199,48 @@ func TestE2E_TopicACL(t *testing.T) {
 	}
 	if !mallory.IsConnected() {
 		t.Fatal("3.1.1 client was disconnected for a forbidden publish")
+	}
+}
+
+// A CONNECT with the Password Flag set and a zero-length password is a valid
+// CONNECT (the password is present, empty): it is refused as an empty
+// UserSig, 0x86 / 70002 (3.1.1: return code 4), not as a protocol error
+// (mochi: 0x82, also to 3.1.1 clients, which have no such code).
+func TestE2E_LoginEmptyPasswordFlagged(t *testing.T) {
+	b := StartBroker(t)
+	for _, tc := range []struct {
+		name  string
+		level byte
+		want  []byte // the CONNACK's start
+		text  string // in the CONNACK (reason string)
+	}{
+		{"MQTT 5", 5, []byte{0x20}, "70002"},
+		{"MQTT 3.1.1", 4, []byte{0x20, 2, 0, 4}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := []byte{0, 4, 'M', 'Q', 'T', 'T', tc.level, 0x80 | 0x40 | 0x02, 0, 30}
+			if tc.level == 5 {
+				body = append(body, 0) // no properties
+			}
+			body = append(body, 0, 5, 'a', 'l', 'i', 'c', 'e') // ClientID
+			body = append(body, 0, 5, 'a', 'l', 'i', 'c', 'e') // User Name
+			body = append(body, 0, 0)                          // Password: present, empty
+			conn, err := net.DialTimeout("tcp", b.MQTTAddr(), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := conn.Write(append([]byte{0x10, byte(len(body))}, body...)); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(conn) // the broker closes after refusing
+			if !bytes.HasPrefix(got, tc.want) || !bytes.Contains(got, []byte(tc.text)) {
+				t.Fatalf("got % x (%q), want % x… naming %q", got, got, tc.want, tc.text)
+			}
+			if tc.level == 5 && (len(got) < 4 || got[3] != 0x86) {
+				t.Fatalf("CONNACK reason % x, want 0x86", got)
+			}
+		})
 	}
 }

@@ -145,11 +145,14 @@ func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	h.attached.done(cl)
 }
 
-// OnPacketRead resolves an inbound topic alias (alias.go), renames
+// OnPacketRead answers a CONNECT mochi would answer wrongly (connect.go),
+// resolves an inbound topic alias (alias.go), renames
 // PUBLISHes to $SYS (RefusedTopicPrefix), and returns the send quota a
 // PUBACK frees for a message mochi already forgot.
 func (h *Hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	switch pk.FixedHeader.Type {
+	case packets.Connect:
+		return pk, checkConnect(cl, &pk) // connect.go
 	case packets.Publish:
 		if c := h.conn(cl); c != nil && pk.Properties.TopicAliasFlag && pk.Properties.TopicAlias > 0 && pk.Properties.TopicAlias <= c.inMax {
 			if !c.resolve(&pk) { // an alias never set: a Protocol Error (MQTT 5 §3.3.2.3.4)
@@ -186,6 +189,7 @@ const RefusedTopicPrefix = "$refused/"
 func OriginalTopic(topic string) string { return strings.TrimPrefix(topic, RefusedTopicPrefix) }
 
 // OnPacketEncode completes mochi's outbound packets (mochi v2.7.9):
+//   - a 3.1.1 CONNACK carries a 3.1.1 return code (connect.go);
 //   - CONNACK states the server's Topic Alias Maximum and Maximum Packet
 //     Size [MQTT-3.2.2-17] [MQTT-3.2.2-15]; mochi leaves both out (no upstream
 //     issue), so clients could use no alias and send any size;
@@ -204,6 +208,9 @@ func OriginalTopic(topic string) string { return strings.TrimPrefix(topic, Refus
 func (h *Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 	switch pk.FixedHeader.Type {
 	case packets.Connack:
+		if pk.ProtocolVersion < 5 {
+			pk.ReasonCode = v3ConnackCode(pk.ReasonCode) // connect.go
+		}
 		if pk.ReasonCode < packets.ErrUnspecifiedError.Code {
 			pk.Properties.TopicAliasMaximum = h.caps.TopicAliasMaximum
 			pk.Properties.MaximumPacketSize = h.caps.MaximumPacketSize
