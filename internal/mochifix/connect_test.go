@@ -83,3 +83,28 @@ func TestMochifix_ConnectAnswersFitTheVersion(t *testing.T) {
 		})
 	}
 }
+
+// A 3.1.1 connection taken over is closed without a DISCONNECT, which
+// MQTT 3.1.1 has only from client to server; mochi writes one (e0 00).
+func TestMochifix_NoDisconnectFor311(t *testing.T) {
+	ts := startServer(t, serverOpts{})
+	dial311 := func() net.Conn {
+		c, err := net.DialTimeout("tcp", ts.addr, wait)
+		must(t, err)
+		must(t, c.SetDeadline(time.Now().Add(wait)))
+		_, err = c.Write(rawConnect("MQTT", 4, 0x02, "same"))
+		must(t, err)
+		ack := make([]byte, 4)
+		if _, err := io.ReadFull(c, ack); err != nil || !bytes.Equal(ack, []byte{0x20, 2, 0, 0}) {
+			t.Fatalf("CONNACK % x %v", ack, err)
+		}
+		return c
+	}
+	old := dial311()
+	defer old.Close()
+	c := dial311()
+	defer c.Close()
+	if got, _ := io.ReadAll(old); len(got) != 0 {
+		t.Fatalf("the replaced 3.1.1 connection got % x, want nothing before the close", got)
+	}
+}

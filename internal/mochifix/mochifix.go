@@ -189,7 +189,8 @@ const RefusedTopicPrefix = "$refused/"
 func OriginalTopic(topic string) string { return strings.TrimPrefix(topic, RefusedTopicPrefix) }
 
 // OnPacketEncode completes mochi's outbound packets (mochi v2.7.9):
-//   - a 3.1.1 CONNACK carries a 3.1.1 return code (connect.go);
+//   - a 3.1.1 CONNACK carries a 3.1.1 return code (connect.go), and a
+//     3.1.1 client gets no DISCONNECT, which 3.1.1 servers never send;
 //   - CONNACK states the server's Topic Alias Maximum and Maximum Packet
 //     Size [MQTT-3.2.2-17] [MQTT-3.2.2-15]; mochi leaves both out (no upstream
 //     issue), so clients could use no alias and send any size;
@@ -221,6 +222,13 @@ func (h *Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet
 		pk.Mods.DisallowProblemInfo = false
 	case packets.Disconnect:
 		pk.Mods.DisallowProblemInfo = false
+		if pk.ProtocolVersion < 5 {
+			// 3.1.1 has no DISCONNECT from the server (3.14: client to
+			// server only), yet mochi writes one before closing. A packet
+			// over Mods.MaxSize fails its write: nothing reaches the wire
+			// and the connection is just closed.
+			pk.Mods.MaxSize = 1
+		}
 	case packets.Publish:
 		pk.Mods.DisallowProblemInfo = false
 		if h.caps.TopicAliasMaximum > 0 && cl.Properties.ProtocolVersion == 5 {
