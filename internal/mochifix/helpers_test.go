@@ -6,6 +6,7 @@ package mochifix_test
 // workarounds through imbroker.
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"testing"
@@ -33,6 +34,7 @@ type serverOpts struct {
 	log   *slog.Logger             // mochi's logger (default: discard)
 	hooks []mqtt.Hook              // added after the mochifix hook, before allow-all auth
 	fix   func(*mochifix.Options)  // adjusts the mochifix hook's options
+	tls   *tls.Config              // serves TLS
 }
 
 // startServer starts mochi with the mochifix hook and allow-all auth (the
@@ -58,6 +60,9 @@ func startServer(t *testing.T, o serverOpts) *testServer {
 	must(t, ts.srv.AddHook(new(auth.AllowHook), nil))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
+	if o.tls != nil {
+		ln = tls.NewListener(ln, o.tls)
+	}
 	must(t, ts.srv.AddListener(listeners.NewNet("t", ln)))
 	ts.addr = ln.Addr().String()
 	must(t, ts.srv.Serve())

@@ -2,6 +2,10 @@ package mochifix_test
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -19,47 +23,71 @@ import (
 // unread input, which resets it, and the client's next write fails (what
 // the Paho suite's test_flow_control2 runs into).
 func TestMochifix_DisconnectIsReadableAfterClose(t *testing.T) {
+	hs := httptest.NewTLSServer(http.NotFoundHandler()) // a certificate for 127.0.0.1
+	serverTLS := hs.TLS.Clone()
+	roots := x509.NewCertPool()
+	roots.AddCert(hs.Certificate())
+	hs.Close()
 	for _, tc := range []struct {
 		name   string
 		linger time.Duration
-	}{{"linger", 2 * time.Second}, {"none", 0}} {
+		tls    bool
+	}{{"linger", 2 * time.Second, false}, {"linger over TLS", 2 * time.Second, true}, {"none", 0, false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			ts := startServer(t, serverOpts{
+			o := serverOpts{
 				caps: func(c *mqtt.Capabilities) { c.ReceiveMaximum = 2 },
 				fix:  func(o *mochifix.Options) { o.DisconnectLinger = tc.linger },
-			})
-			c := mqtttest.DialPaused(t, ts.addr, false)
-			c.Send(connect("fc"))
-			// QoS 2 publishes hold the quota until PUBCOMP, which never
-			// comes: the third exceeds it; the rest stay unread.
-			payload := bytes.Repeat([]byte("x"), 1024)
-			for id := uint16(1); id <= 200; id++ {
-				c.Send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 2}, PacketID: id,
-					TopicName: "a/b", Payload: payload})
 			}
-			waitFor(t, "mochi closing the client", func() bool {
-				cl, ok := ts.srv.Clients.Get("fc")
-				return !ok || cl.Closed()
-			})
-			c.Resume()
-			c.Expect(packets.Connack)
-			for range 2 {
-				rec := c.Expect(packets.Pubrec)
-				err := c.Write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel}, PacketID: rec.PacketID})
-				if tc.linger > 0 && err != nil {
-					t.Fatalf("PUBREL %d after the server's close: %v", rec.PacketID, err)
-				}
-				if tc.linger == 0 && err == nil {
-					t.Fatalf("PUBREL %d: no reset without the linger: the test shows nothing", rec.PacketID)
-				}
+			if tc.tls {
+				o.tls = serverTLS
 			}
-			if tc.linger == 0 {
-				return
+			ts := startServer(t, o)
+			var c *mqtttest.Conn
+			if tc.tls {
+				conn, err := tls.Dial("tcp", ts.addr, &tls.Config{RootCAs: roots})
+				must(t, err)
+				c = mqtttest.Wrap(t, conn, false)
+			} else {
+				c = mqtttest.DialPaused(t, ts.addr, false)
 			}
-			if pk := c.Expect(packets.Disconnect); pk.ReasonCode != packets.ErrReceiveMaximum.Code {
-				t.Fatalf("DISCONNECT reason 0x%02x, want 0x93", pk.ReasonCode)
-			}
-			c.ClosedByServer()
+			exceedReceiveMaximum(t, ts, c, tc.linger > 0)
 		})
 	}
+}
+
+// exceedReceiveMaximum runs the scenario on a paused connection; lingering
+// says whether the server lets the client read the DISCONNECT.
+func exceedReceiveMaximum(t *testing.T, ts *testServer, c *mqtttest.Conn, lingering bool) {
+	t.Helper()
+	c.Send(connect("fc"))
+	// QoS 2 publishes hold the quota until PUBCOMP, which never comes: the
+	// third exceeds it; the rest stay unread.
+	payload := bytes.Repeat([]byte("x"), 1024)
+	for id := uint16(1); id <= 200; id++ {
+		c.Send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 2}, PacketID: id,
+			TopicName: "a/b", Payload: payload})
+	}
+	waitFor(t, "mochi closing the client", func() bool {
+		cl, ok := ts.srv.Clients.Get("fc")
+		return !ok || cl.Closed()
+	})
+	c.Resume()
+	c.Expect(packets.Connack)
+	for range 2 {
+		rec := c.Expect(packets.Pubrec)
+		err := c.Write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel}, PacketID: rec.PacketID})
+		if lingering && err != nil {
+			t.Fatalf("PUBREL %d after the server's close: %v", rec.PacketID, err)
+		}
+		if !lingering && err == nil {
+			t.Fatalf("PUBREL %d: no reset without the linger: the test shows nothing", rec.PacketID)
+		}
+	}
+	if !lingering {
+		return
+	}
+	if pk := c.Expect(packets.Disconnect); pk.ReasonCode != packets.ErrReceiveMaximum.Code {
+		t.Fatalf("DISCONNECT reason 0x%02x, want 0x93", pk.ReasonCode)
+	}
+	c.ClosedByServer()
 }

@@ -56,6 +56,11 @@ func DialPaused(t testing.TB, addr string, ack bool) *Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return Wrap(t, conn, ack)
+}
+
+// Wrap is DialPaused over a connection already made (TLS, for example).
+func Wrap(t testing.TB, conn net.Conn, ack bool) *Conn {
 	c := &Conn{t: t, conn: conn, in: make(chan packets.Packet, 1000), done: make(chan struct{}), ack: ack, run: make(chan struct{})}
 	go c.read()
 	t.Cleanup(func() {
