@@ -166,7 +166,7 @@ log:
 	var samples []soakSample
 	start := time.Now()
 	sample := func() {
-		s, err := scrape(metrics)
+		s, err := soakScrape(metrics)
 		if err != nil {
 			t.Errorf("metrics: %v", err)
 			return
@@ -248,8 +248,8 @@ func meanSample(ss []soakSample) soakSample {
 	return m
 }
 
-// scrape reads the broker's heap in use, goroutines and RSS from /metrics.
-func scrape(url string) (soakSample, error) {
+// soakScrape reads the broker's heap in use, goroutines and RSS from /metrics.
+func soakScrape(url string) (soakSample, error) {
 	var s soakSample
 	resp, err := http.Get(url)
 	if err != nil {
