@@ -30,6 +30,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/imbroker/imbroker/internal/ids"
 )
 
 // Traffic per second, kept moderate: the machines running it have 2 cores.
@@ -141,7 +143,7 @@ log:
 		})
 	}
 	every(soakGroupEvery, func(k int) {
-		if users[k%len(users)].publish("im/send/group/"+gid, Text("soak", rand.Uint32())) {
+		if users[k%len(users)].publish("im/send/group/"+ids.GroupTopicLevel(gid), Text("soak", rand.Uint32())) {
 			n.groupSent.Add(1)
 		}
 	})
