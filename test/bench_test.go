@@ -187,6 +187,7 @@ func (r *receiver) waitReply(id string, d time.Duration) (syncReplyFields, bool)
 // validation, synced group commit of both copies and hand-off to delivery.
 func BenchmarkBroker_SendC2C(b *testing.B) {
 	br := StartBroker(b)
+	br.Accounts("bob") // relations.require_accounts: sends go to accounts
 	payload, _ := json.Marshal(Text("a typical short chat message, about sixty bytes long", 1))
 	b.SetBytes(int64(len(payload)))
 	b.ReportAllocs()
