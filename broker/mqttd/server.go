@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/imbroker/imbroker/internal/lazyconn"
+
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 
@@ -74,12 +76,17 @@ func New(o Options) (_ *Server, err error) {
 		return nil, err
 	}
 	s.mq = mqtt.New(&mqtt.Options{
-		InlineClient:             true,
-		Capabilities:             s.capabilities(),
-		Logger:                   mochifix.Logger(o.Log, o.Config.Log.Level == "debug").With("component", "mqtt"),
-		SysTopicResendInterval:   60,
+		InlineClient:           true,
+		Capabilities:           s.capabilities(),
+		Logger:                 mochifix.Logger(o.Log, o.Config.Log.Level == "debug").With("component", "mqtt"),
+		SysTopicResendInterval: 60,
+		// Writes: mochi buffers only while its queue holds more packets,
+		// and the lazyconn.Conn under it buffers the rest. Reads: mochi's
+		// bufio.Reader is allocated per connection for its whole life, so
+		// it is kept at bufio's minimum; lazyconn lends a pooled buffer to
+		// a client that streams (mqtt.read_buffer).
 		ClientNetWriteBufferSize: 2048,
-		ClientNetReadBufferSize:  2048,
+		ClientNetReadBufferSize:  16,
 	})
 	if err := s.addHooks(); err != nil {
 		return nil, err
@@ -170,8 +177,9 @@ func (s *Server) addListeners() error {
 		ls = append(ls, wslistener.New(wslistener.Options{ID: ListenerWS, Address: m.WS, Path: m.WSPath, AllowedOrigins: m.WSAllowedOrigins,
 			ConnectTimeout: m.ConnectTimeout, OriginRefused: s.originRefused, Log: s.listenerLog(), Ended: s.connEnded}))
 	}
+	lo := lazyconn.Options{ReadBuffer: m.ReadBuffer, WriteMax: m.WriteBufferMax, CloseFlush: m.CloseFlushTimeout}
 	for _, l := range ls {
-		if err := s.mq.AddListener(l); err != nil { // binds now: errors surface here
+		if err := s.mq.AddListener(lazyconn.Wrap(l, lo)); err != nil { // binds now: errors surface here
 			return fmt.Errorf("mqtt listener %s on %s: %w", l.ID(), l.Address(), err)
 		}
 		s.addrs[l.ID()] = l.Address()

@@ -15,6 +15,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -164,6 +165,23 @@ func Decode(sig string) (Doc, error) {
 	return decodeV2(js)
 }
 
+// inflaters reuses zlib readers across logins: each new one allocates a
+// ~40 kB flate window, garbage that grew the broker's heap (and so its
+// memory per connection) by about that much per login in flight.
+var inflaters sync.Pool
+
+// getInflater returns a pooled zlib reader reset to read raw.
+func getInflater(raw []byte) (io.ReadCloser, error) {
+	if zr, ok := inflaters.Get().(io.ReadCloser); ok {
+		if err := zr.(zlib.Resetter).Reset(bytes.NewReader(raw), nil); err != nil {
+			inflaters.Put(zr)
+			return nil, err
+		}
+		return zr, nil
+	}
+	return zlib.NewReader(bytes.NewReader(raw))
+}
+
 // inflate undoes the base64 and zlib layers; every failure is ErrMalformed.
 func inflate(sig string) ([]byte, error) {
 	if len(sig) > MaxLen {
@@ -173,10 +191,11 @@ func inflate(sig string) ([]byte, error) {
 	if err != nil {
 		return nil, ErrMalformed
 	}
-	zr, err := zlib.NewReader(bytes.NewReader(raw))
+	zr, err := getInflater(raw)
 	if err != nil {
 		return nil, ErrMalformed
 	}
+	defer inflaters.Put(zr)
 	// Read one byte past the limit to tell "exactly MaxLen" from "more";
 	// reading to EOF is also what makes zlib check the Adler-32 trailer.
 	js, err := io.ReadAll(io.LimitReader(zr, MaxLen+1))

@@ -1,0 +1,191 @@
+// Package lazyconn wraps the net.Conn a listener hands mochi so that an
+// idle MQTT connection holds no buffers, and a burst of deliveries to one
+// client never waits on its socket while mochi's outbound queue fills.
+//
+// Reads: mochi reads through a bufio.Reader sized by
+// ClientNetReadBufferSize, allocated for every connection and held for its
+// life. The broker sets that small; a Conn reads straight into the
+// caller's buffer until a read fills it (the client is streaming), then
+// reads through a pooled buffer that goes back to the pool once a read
+// returns less than its size. An idle connection blocks in Read holding
+// nothing of its own.
+//
+// Writes: mochi's WriteLoop takes one packet at a time from the client's
+// outbound channel and writes it. When the socket is slow the loop waits,
+// the channel fills, and mochi drops QoS 0 copies (the reason that channel
+// used to have 2,048 slots: 16 KB per connection, idle or not). Write here
+// copies into a pending buffer and returns; one flusher goroutine, started
+// on demand and gone once the buffer drains, writes it to the socket. Only
+// past WriteMax pending bytes does Write wait, so a stalled client still
+// pushes back (and loses QoS 0 copies, as before), after WriteMax bytes
+// rather than after a number of packets.
+package lazyconn
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// Options size a Conn's buffers.
+type Options struct {
+	// ReadBuffer is the pooled read buffer's size, used while a client
+	// streams (mqtt.read_buffer).
+	ReadBuffer int
+	// WriteMax is how many bytes Write accepts ahead of the socket before
+	// it waits (mqtt.write_buffer_max).
+	WriteMax int
+	// CloseFlush bounds how long Close lets pending bytes drain (a
+	// DISCONNECT with its reason code, say) before the socket is closed
+	// (mqtt.close_flush_timeout).
+	CloseFlush time.Duration
+}
+
+// Conn is a net.Conn with lazily held read and write buffers. Read is
+// used by one goroutine (mochi's read loop), Write by any.
+type Conn struct {
+	net.Conn
+	o     Options
+	rpool *sync.Pool
+
+	// read side, owned by the reading goroutine
+	rbuf   *[]byte // pooled; nil while not streaming
+	r, w   int     // unread bytes are (*rbuf)[r:w]
+	stream bool    // the last socket read filled its buffer: more is likely waiting
+
+	mu       sync.Mutex
+	cond     sync.Cond // signalled when pending shrinks or the flusher ends
+	pending  []byte    // accepted by Write, not yet written
+	flushing bool      // a flusher goroutine runs
+	werr     error     // sticky: the socket write failed
+	closed   bool
+}
+
+// pools holds one read-buffer pool per size, so that Conns with the same
+// Options share buffers.
+var pools sync.Map // int -> *sync.Pool
+
+func poolFor(size int) *sync.Pool {
+	if p, ok := pools.Load(size); ok {
+		return p.(*sync.Pool)
+	}
+	p, _ := pools.LoadOrStore(size, &sync.Pool{New: func() any { b := make([]byte, size); return &b }})
+	return p.(*sync.Pool)
+}
+
+// New wraps c.
+func New(c net.Conn, o Options) *Conn {
+	if o.ReadBuffer < 512 {
+		o.ReadBuffer = 512
+	}
+	if o.WriteMax < 1 {
+		o.WriteMax = 1
+	}
+	lc := &Conn{Conn: c, o: o, rpool: poolFor(o.ReadBuffer)}
+	lc.cond.L = &lc.mu
+	return lc
+}
+
+// Read fills p from the pooled buffer while there is one, else from the
+// socket.
+func (c *Conn) Read(p []byte) (int, error) {
+	if c.rbuf != nil && c.r < c.w {
+		n := copy(p, (*c.rbuf)[c.r:c.w])
+		c.r += n
+		c.releaseRead()
+		return n, nil
+	}
+	if !c.stream || len(p) >= c.o.ReadBuffer {
+		n, err := c.Conn.Read(p)
+		c.stream = n == len(p) && len(p) > 0
+		return n, err
+	}
+	if c.rbuf == nil {
+		c.rbuf = c.rpool.Get().(*[]byte)
+	}
+	buf := *c.rbuf
+	m, err := c.Conn.Read(buf)
+	c.stream = m == len(buf)
+	c.r, c.w = 0, m
+	n := copy(p, buf[:m])
+	c.r = n
+	c.releaseRead()
+	return n, err
+}
+
+// releaseRead returns the read buffer to the pool once it is drained and
+// the client has stopped streaming.
+func (c *Conn) releaseRead() {
+	if c.r < c.w || c.stream {
+		return
+	}
+	c.rpool.Put(c.rbuf)
+	c.rbuf, c.r, c.w = nil, 0, 0
+}
+
+// Write queues p for the flusher; it waits only while WriteMax bytes are
+// already pending. An earlier socket write error is returned here.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.werr == nil && !c.closed && len(c.pending) >= c.o.WriteMax {
+		c.cond.Wait()
+	}
+	if c.werr != nil {
+		return 0, c.werr
+	}
+	if c.closed {
+		return 0, net.ErrClosed
+	}
+	c.pending = append(c.pending, p...)
+	if !c.flushing {
+		c.flushing = true
+		go c.flush()
+	}
+	return len(p), nil
+}
+
+// flush writes pending bytes until none are left, then ends. When Close
+// came meanwhile it closes the socket once done.
+func (c *Conn) flush() {
+	c.mu.Lock()
+	for len(c.pending) > 0 && c.werr == nil {
+		buf := c.pending
+		c.pending = nil
+		c.mu.Unlock()
+		_, err := c.Conn.Write(buf)
+		c.mu.Lock()
+		if err != nil {
+			c.werr = err
+		}
+		c.cond.Broadcast()
+	}
+	c.pending = nil // an idle connection keeps no write buffer
+	if c.closed {
+		_ = c.Conn.Close() // Close left the socket to this flusher
+	}
+	c.flushing = false
+	c.cond.Broadcast()
+	c.mu.Unlock()
+}
+
+// Close stops accepting writes and unblocks the reader at once; the
+// socket itself closes when pending bytes are written, within CloseFlush.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return net.ErrClosed
+	}
+	c.closed = true
+	c.cond.Broadcast()
+	flushing := c.flushing
+	c.mu.Unlock()
+	if !flushing {
+		return c.Conn.Close()
+	}
+	now := time.Now()
+	_ = c.Conn.SetReadDeadline(now)
+	_ = c.Conn.SetWriteDeadline(now.Add(c.o.CloseFlush))
+	return nil
+}
