@@ -33,7 +33,7 @@ app:
 mqtt:
   tcp: "127.0.0.1:18831"
   ws: ""
-  max_clients: 100000
+  max_clients: 0                  # what the open-file limit holds (ulimit -Hn is 20000 on some machines)
   acl:
     - { permission: allow, action: all, topic: "bench/#", who: authenticated }
 http:
