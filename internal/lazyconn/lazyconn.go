@@ -189,3 +189,24 @@ func (c *Conn) Close() error {
 	_ = c.Conn.SetWriteDeadline(now.Add(c.o.CloseFlush))
 	return nil
 }
+
+// NetConn is the connection under c: the DISCONNECT linger
+// (internal/mochifix) walks the layers down to the socket.
+func (c *Conn) NetConn() net.Conn { return c.Conn }
+
+// CloseWrite waits, at most CloseFlush, until every byte Write accepted is
+// on the socket, and shuts nothing itself. Whoever shuts c's write side
+// (the DISCONNECT linger) shuts the layers under c next, so their close
+// frame, close_notify or FIN comes after the DISCONNECT, not ahead of it
+// while the DISCONNECT still waits here.
+func (c *Conn) CloseWrite() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.flushing {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.o.CloseFlush))
+	}
+	for c.flushing {
+		c.cond.Wait()
+	}
+	return c.werr
+}

@@ -206,3 +206,31 @@ func TestCloseUnblocksReader(t *testing.T) {
 		t.Fatalf("socket not closed after CloseFlush: %v", err)
 	}
 }
+
+// CloseWrite returns only once the accepted bytes are on the socket, so a
+// FIN sent next (the DISCONNECT linger) follows them: the peer reads every
+// byte, then EOF.
+func TestCloseWriteFlushesFirst(t *testing.T) {
+	lc, peer := pair(t, Options{ReadBuffer: 1024, WriteMax: 8 << 20, CloseFlush: wait})
+	want := pattern(4 << 20) // more than the socket buffers take at once
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(peer)
+		got <- b
+	}()
+	_, err := lc.Write(want)
+	must(t, err, "write")
+	if lc.NetConn() == nil {
+		t.Fatal("NetConn is nil")
+	}
+	must(t, lc.CloseWrite(), "CloseWrite")
+	must(t, lc.NetConn().(*net.TCPConn).CloseWrite(), "FIN")
+	select {
+	case b := <-got:
+		if !bytes.Equal(b, want) {
+			t.Fatalf("peer read %d bytes before EOF, want all %d", len(b), len(want))
+		}
+	case <-time.After(wait):
+		t.Fatal("peer saw no EOF")
+	}
+}
