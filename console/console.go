@@ -4,7 +4,9 @@
 // through the v4 REST API itself (/console/api/v4/..., proxied with the
 // admin's identity), so the console has no second implementation of
 // anything; the console's own endpoints only read what REST has no API
-// for: live figures, per-day statistics, the settings, the account list.
+// for (live figures, per-day statistics, the settings, the account list)
+// and run the core's join-application operations, which Tencent offers
+// only to apps, not in v4.
 package console
 
 import (
@@ -43,6 +45,7 @@ type Deps struct {
 	Config   config.Config // the effective configuration
 	Broker   Broker
 	V4       http.Handler // serves /v4/{service}/{command} (rest.NewRouter)
+	Groups   Groups       // the group service, for what v4 has no call for
 	HTTPAddr string       // the bound HTTP address
 	Started  time.Time
 	Log      *slog.Logger
@@ -81,6 +84,8 @@ func Handler(d Deps) http.Handler {
 	mux.HandleFunc("GET /console/api/settings", c.signedIn(c.settings))
 	mux.HandleFunc("GET /console/api/accounts", c.signedIn(c.accounts))
 	mux.HandleFunc("POST /console/api/usersig", c.signedIn(c.userSig))
+	mux.HandleFunc("GET /console/api/groups/applications", c.signedIn(c.applications))
+	mux.HandleFunc("POST /console/api/groups/handle_application", c.signedIn(c.handleApplication))
 	mux.HandleFunc("POST /console/api/v4/{service}/{command}", c.signedIn(c.v4))
 	// Anything else under /console/api/ is an unknown API, not a file.
 	unknown := func(w http.ResponseWriter, r *http.Request) {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -333,5 +334,86 @@ func TestConsoleAssets(t *testing.T) {
 		if res.StatusCode != http.StatusNotModified {
 			t.Fatalf("%s revalidated: %d", p, res.StatusCode)
 		}
+	}
+}
+
+// TestConsoleApplications: the console lists a NeedPermission Public
+// group's pending join applications and answers them through the core's
+// group.applications / group.handle_application, as the app admin: an
+// accepted applicant becomes a member and gets ApplicationHandled, a
+// refused one gets it with Reject and stays out; bad input and the core's
+// refusals come back with a message and the Tencent code.
+// [CONSOLE-APPLICATIONS]
+func TestConsoleApplications(t *testing.T) {
+	b := consoleBroker(t)
+	alice, bob, carol := b.Connect("alice", "alice"), b.Connect("bob", "bob"), b.Connect("carol", "carol")
+	gid := gtCreate(t, alice, map[string]any{"Type": "Public", "ApplyJoinOption": "NeedPermission"})
+	if r := gtOK(t, "bob applies", bob.Req("group.join", gtG(gid, "ApplyMsg", "let me in"))); r["JoinResult"] != "Pending" {
+		t.Fatalf("bob's join: %v, want Pending", r)
+	}
+	gtOK(t, "carol applies", carol.Req("group.join", gtG(gid)))
+	h := newConsoleHTTP(t, b.App.HTTPAddr())
+	list := "/console/api/groups/applications?GroupId=" + url.QueryEscape(gid)
+	const handle = "/console/api/groups/handle_application"
+	if st, _ := h.do("GET", list, nil, nil); st != http.StatusUnauthorized {
+		t.Fatalf("list before sign-in: %d, want 401", st)
+	}
+	h.signIn(consolePassword)
+
+	st, out := h.do("GET", list, nil, nil)
+	apps, _ := out["ApplicationList"].([]any)
+	if st != http.StatusOK || len(apps) != 2 {
+		t.Fatalf("applications: %d %v", st, out)
+	}
+	first := apps[0].(map[string]any)
+	if first["Applicant_Account"] != "bob" || first["ApplyMsg"] != "let me in" || first["ApplyTime"].(float64) < float64(time.Now().Add(-time.Minute).Unix()) {
+		t.Fatalf("bob's application: %v", first)
+	}
+
+	agree := map[string]any{"GroupId": gid, "Applicant_Account": "bob", "HandleResult": "Agree"}
+	if st, out := h.do("POST", handle, agree, nil); st != http.StatusForbidden {
+		t.Fatalf("handle without the CSRF token: %d %v, want 403", st, out)
+	}
+	for name, tc := range map[string]struct {
+		path string
+		body any
+		code float64 // 0: the console's own check
+		text string
+	}{
+		"no GroupId":           {"/console/api/groups/applications", nil, 0, "GroupId is required"},
+		"unknown group":        {"/console/api/groups/applications?GroupId=no-such-group", nil, 10010, "group.applications failed: 10010"},
+		"not JSON":             {handle, "x", 0, "the body must be"},
+		"no applicant":         {handle, map[string]any{"GroupId": gid, "HandleResult": "Agree"}, 0, "Applicant_Account are required"},
+		"bad HandleResult":     {handle, map[string]any{"GroupId": gid, "Applicant_Account": "bob", "HandleResult": "Maybe"}, 10004, "group.handle_application failed: 10004"},
+		"no such application":  {handle, map[string]any{"GroupId": gid, "Applicant_Account": "dave", "HandleResult": "Agree"}, 10004, "no pending application"},
+		"application's group?": {handle, map[string]any{"GroupId": "no-such-group", "Applicant_Account": "bob", "HandleResult": "Agree"}, 10010, "10010"},
+	} {
+		var st int
+		var out map[string]any
+		if tc.body == nil {
+			st, out = h.do("GET", tc.path, nil, nil)
+		} else {
+			st, out = h.post(tc.path, tc.body)
+		}
+		msg, _ := out["Error"].(string)
+		if st != http.StatusBadRequest || !strings.Contains(msg, tc.text) || (tc.code != 0 && out["ErrorCode"] != tc.code) {
+			t.Fatalf("%s: %d %v, want 400 with %q (code %v)", name, st, out, tc.text, tc.code)
+		}
+	}
+
+	if st, out := h.post(handle, agree); st != http.StatusOK || out["HandleResult"] != "Agree" {
+		t.Fatalf("accept bob: %d %v", st, out)
+	}
+	gtWait(t, "bob", bob.Events, func(e Event) bool { return gtTip("ApplicationHandled")(e) && gtMsg(e)["Result"] == "Agree" })
+	if st, out := h.post(handle, map[string]any{"GroupId": gid, "Applicant_Account": "carol", "HandleResult": "Reject"}); st != http.StatusOK {
+		t.Fatalf("refuse carol: %d %v", st, out)
+	}
+	gtWait(t, "carol", carol.Events, func(e Event) bool { return gtTip("ApplicationHandled")(e) && gtMsg(e)["Result"] == "Reject" })
+	members := jsonOf(b.v4OK("group_open_http_svc/get_group_member_info", map[string]any{"GroupId": gid})["MemberList"])
+	if !strings.Contains(members, `"bob"`) || strings.Contains(members, `"carol"`) {
+		t.Fatalf("members after accepting bob and refusing carol: %s", members)
+	}
+	if st, out := h.do("GET", list, nil, nil); st != http.StatusOK || len(out["ApplicationList"].([]any)) != 0 {
+		t.Fatalf("applications after handling both: %d %v", st, out)
 	}
 }

@@ -163,7 +163,18 @@
       const muted = h("div", {}, h("p.muted", {}, "Loading…"));
       card("Members", members);
       card("Muted members", muted);
-      card("Pending applications", h("p.muted", {}, "Join requests are answered by the group's owner or admins in their app (group.apply_handle); the v4 REST API has no call to list them."));
+      const apps = h("div#group-apps", {}, h("p.muted", {}, "Loading…"));
+      card("Pending applications", apps);
+      // The core's group.applications / group.handle_application, run as the
+      // app admin: v4 has no call for them.
+      const handle = (uid, result) => api("groups/handle_application", { method: "POST", body: { GroupId: gid, Applicant_Account: uid, HandleResult: result } })
+        .then(after("Application from " + uid + (result === "Agree" ? " accepted" : " refused")), fail);
+      const loadApps = () => api("groups/applications?GroupId=" + encodeURIComponent(gid)).then((r) => apps.replaceChildren(
+        table(r.ApplicationList, [["Applicant", "Applicant_Account"], ["Applied", (a) => time(a.ApplyTime)], ["Message", "ApplyMsg"],
+          ["", (a) => h("span.row", {}, h("button", { "data-accept": a.Applicant_Account, onclick: () => handle(a.Applicant_Account, "Agree") }, "Accept"),
+            h("button.danger", { "data-refuse": a.Applicant_Account, onclick: () => handle(a.Applicant_Account, "Reject") }, "Refuse"))]]),
+        h("button.secondary#group-apps-refresh", { onclick: () => loadApps() }, "Refresh")), (e) => apps.replaceChildren(h("p.error", {}, e.message)));
+      loadApps();
       v4("group_open_http_svc/get_group_member_info", { GroupId: gid, Limit: 500, Offset: 0 }).then((r) => members.replaceChildren(
         table(r.MemberList || [], [["Member", "Member_Account"], ["Role", "Role"], ["Joined", (m) => time(m.JoinTime)], ["Muted until", (m) => time(m.ShutUpUntil || m.MuteUntil)]])), (e) => members.replaceChildren(h("p.error", {}, e.message)));
       v4("group_open_http_svc/get_group_muted_account", { GroupId: gid }).then((r) => muted.replaceChildren(

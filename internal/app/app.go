@@ -35,6 +35,8 @@ var (
 	_ rest.Groups        = (*groups.Service)(nil)
 	_ rest.Push          = (*push.Service)(nil)
 	_ rest.History       = (*history.Service)(nil)
+	// The console runs the join-application operations v4 has no call for.
+	_ console.Groups = (*groups.Service)(nil)
 )
 
 // App is a running imbroker.
@@ -79,7 +81,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, erro
 		return nil, err
 	}
 	if console.Enabled(cfg) {
-		handler = withConsole(handler, console.Handler(console.Deps{Config: cfg, Broker: b, V4: handler,
+		handler = withConsole(handler, console.Handler(console.Deps{Config: cfg, Broker: b, V4: handler, Groups: b.Groups(),
 			HTTPAddr: a.httpLn.Addr().String(), Started: time.Now(), Log: log}))
 		if pwFile != "" {
 			log.Info("web console enabled", "url", "http://"+a.httpLn.Addr().String()+"/console/", "password_file", pwFile)
