@@ -157,9 +157,10 @@ func signIn(t *testing.T, ctx context.Context, b *Broker) {
 // browser: a wrong password is refused, sign-in, the overview's live
 // figures, finding a user, sending a message from the Messages page that a
 // paho client receives and the history shows, creating a group and adding
-// a member, two accounts chatting on the Test chat page over MQTT over
-// WebSocket, the statistics chart's figures after known traffic, and the
-// settings with secrets masked. [CONSOLE-BROWSER]
+// a member, accepting a join application, two accounts chatting on the
+// Test chat page over MQTT over WebSocket, the statistics chart's figures
+// after known traffic, and the settings with secrets masked.
+// [CONSOLE-BROWSER]
 func TestConsoleBrowser(t *testing.T) {
 	b := consoleBroker(t)
 	ctx := browser(t)
@@ -234,17 +235,30 @@ func TestConsoleBrowser(t *testing.T) {
 		click(`#group-create button`),
 		textHas("#group-detail", "console group"))
 	gid = eval[string](t, ctx, `document.querySelector("#group-detail h2").textContent.replace("Group ", "")`)
+	// bob applies over MQTT (a Public group needs permission by default);
+	// adding carol reloads the group, with bob's application.
+	if r := bob.Req("group.join", map[string]any{"GroupId": gid, "ApplyMsg": "let me in"}); r["JoinResult"] != "Pending" {
+		t.Fatalf("bob's application: %v", r)
+	}
 	run(t, ctx, "add a member",
 		fill(`#group-add-member input[name=members]`, "carol"),
 		clearNotice(),
 		click(`#group-add-member button`),
 		textHas("#notice", "Members added"),
-		textHas("#group-members", "carol"))
-	members := b.v4OK("group_open_http_svc/get_group_member_info", map[string]any{"GroupId": gid})
-	if raw, _ := json.Marshal(members["MemberList"]); !strings.Contains(string(raw), `"carol"`) {
-		t.Fatalf("carol is not a member of %s: %s", gid, raw)
-	}
+		textHas("#group-members", "carol"),
+		textHas("#group-apps", "let me in"))
 	shot(t, ctx, "groups")
+	run(t, ctx, "accept an application",
+		clearNotice(),
+		click(`#group-apps button[data-accept="bob"]`),
+		textHas("#notice", "Application from bob accepted"),
+		textHas("#group-members", "bob"),
+		textHas("#group-apps", "Nothing to show"))
+	members := b.v4OK("group_open_http_svc/get_group_member_info", map[string]any{"GroupId": gid})
+	if raw, _ := json.Marshal(members["MemberList"]); !strings.Contains(string(raw), `"carol"`) || !strings.Contains(string(raw), `"bob"`) {
+		t.Fatalf("carol and bob are not both members of %s: %s", gid, raw)
+	}
+	gtWait(t, "bob", bob.Events, func(e Event) bool { return gtTip("ApplicationHandled")(e) && gtMsg(e)["Result"] == "Agree" })
 	run(t, ctx, "send to the group from the Messages page",
 		chromedp.Navigate(base+"#messages"),
 		visible("#send"),
