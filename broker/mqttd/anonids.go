@@ -84,8 +84,10 @@ func (s *Server) sessionEstablish(cl *mqtt.Client, pk packets.Packet) {
 	defer a.mu.Unlock()
 	if s.userHoldsLocked(cl.ID) {
 		// A user's login for this ClientID started after our check in
-		// Authenticate: it wins. Move out of the way and close; mochi writes
-		// no CONNACK to a closed client.
+		// Authenticate: it wins. Refuse as Authenticate would have (mochi
+		// writes no CONNACK to a closed client, and a bare close tells the
+		// client nothing), move out of the way and close.
+		_ = s.mq.SendConnack(cl, refuseAnonID(), false, nil)
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		cl.ID = anonClientPrefix + "refused-" + hex.EncodeToString(b[:])
