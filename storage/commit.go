@@ -160,7 +160,10 @@ type groupStage struct {
 	heads   map[string]meta      // metas as the group changed them (zero: dropped)
 	dedups  map[string][]byte    // dedup records the group wrote
 	kvs     map[string]kvPending // KV values the group wrote
-	entries []Entry              // for OnCommit, in order
+	bodies  map[uint64]bodyPending
+	unrefd  map[string]bool // entry keys whose reference the group gave back
+	nbodies uint64          // bodies the group wrote (newBodyID)
+	entries []Entry // for OnCommit, in order
 	req     reqStage
 }
 
@@ -173,6 +176,9 @@ type reqStage struct {
 	heads  map[string]meta
 	dedups map[string][]byte
 	kvs    map[string]kvPending
+	bodies map[uint64]bodyPending // committed bodies whose references it gave back
+	unrefd map[string]bool        // and the entries that gave them back
+	refs   []uint64               // per append: how many later appends share its payload, then its body id
 }
 
 // newGroupStage returns the committer's groupStage, reused by every group
@@ -180,8 +186,9 @@ type reqStage struct {
 func newGroupStage(s *Store) *groupStage {
 	return &groupStage{
 		s:     s,
-		heads: map[string]meta{}, dedups: map[string][]byte{}, kvs: map[string]kvPending{},
-		req: reqStage{b: s.db.NewBatch(), local: map[string]meta{}, heads: map[string]meta{}, dedups: map[string][]byte{}, kvs: map[string]kvPending{}},
+		heads: map[string]meta{}, dedups: map[string][]byte{}, kvs: map[string]kvPending{}, bodies: map[uint64]bodyPending{}, unrefd: map[string]bool{},
+		req: reqStage{b: s.db.NewBatch(), local: map[string]meta{}, heads: map[string]meta{}, dedups: map[string][]byte{}, kvs: map[string]kvPending{},
+			bodies: map[uint64]bodyPending{}, unrefd: map[string]bool{}},
 	}
 }
 
@@ -197,6 +204,9 @@ func (g *groupStage) end() {
 	g.heads = reset(g.heads)
 	g.dedups = reset(g.dedups)
 	g.kvs = reset(g.kvs)
+	clear(g.bodies)
+	g.unrefd = reset(g.unrefd)
+	g.nbodies = 0
 }
 
 // reset empties a map for reuse, or replaces it after an unusually large
@@ -279,10 +289,16 @@ func (g *groupStage) keep(r *request) error {
 	maps.Copy(g.heads, g.req.heads)
 	maps.Copy(g.dedups, g.req.dedups)
 	maps.Copy(g.kvs, g.req.kvs)
+	maps.Copy(g.bodies, g.req.bodies)
+	maps.Copy(g.unrefd, g.req.unrefd)
 	at := entryTime(g.now.UnixMilli())
 	for i, p := range r.res.Pos { // none for a duplicate
 		a := r.batch.Appends[i]
-		g.entries = append(g.entries, Entry{Stream: a.Stream, Pos: p, Payload: a.Payload, Time: at})
+		payload := a.Payload
+		if a.SameAs > 0 {
+			payload = r.batch.Appends[a.SameAs-1].Payload
+		}
+		g.entries = append(g.entries, Entry{Stream: a.Stream, Pos: p, Payload: payload, Time: at})
 	}
 	g.discard()
 	return nil
@@ -295,6 +311,8 @@ func (g *groupStage) discard() {
 	g.req.heads = reset(g.req.heads)
 	g.req.dedups = reset(g.req.dedups)
 	g.req.kvs = reset(g.req.kvs)
+	clear(g.req.bodies)
+	g.req.unrefd = reset(g.req.unrefd)
 }
 
 // stage stages one request into g.req; on error the caller discards it.
@@ -336,8 +354,30 @@ func (g *groupStage) stage(r *request) error {
 		pos[i] = m.Pos
 	}
 	millis := now.UnixMilli()
+	refs := g.req.refs[:0]
+	for _, a := range r.batch.Appends {
+		refs = append(refs, 0)
+		if a.SameAs > 0 {
+			refs[a.SameAs-1]++
+		}
+	}
+	g.req.refs = refs
 	for i, a := range r.batch.Appends {
-		if err := rb.Set(entryKey(a.Stream, pos[i].Seq), encodeEntry(millis, a.Payload), nil); err != nil {
+		var v []byte
+		switch {
+		case a.SameAs > 0: // the body was written by the append it shares
+			v = encodeRef(millis, refs[a.SameAs-1])
+		case refs[i] > 0: // shared: its bytes once, in a body record
+			id := g.newBodyID()
+			if err := rb.Set(bodyKey(id), encodeBody(refs[i]+1, a.Payload), nil); err != nil {
+				return fmt.Errorf("stage body: %w", err)
+			}
+			refs[i] = id
+			v = encodeRef(millis, id)
+		default:
+			v = encodeEntry(millis, a.Payload)
+		}
+		if err := rb.Set(entryKey(a.Stream, pos[i].Seq), v, nil); err != nil {
 			return fmt.Errorf("stage entry: %w", err)
 		}
 		if a.Index != "" {
@@ -402,16 +442,24 @@ func (g *groupStage) stage(r *request) error {
 		if err != nil {
 			return fmt.Errorf("replace %s/%d: %w", rp.Stream, rp.Seq, err)
 		}
-		_, at, err := decodeEntry(v)
+		_, at, id, ref, err := decodeEntry(v)
 		closer.Close()
 		if err != nil {
 			return fmt.Errorf("replace %s/%d: %w", rp.Stream, rp.Seq, err)
+		}
+		if ref { // the other entries keep the shared body; this one has its own payload now
+			if err := g.unref(key, id); err != nil {
+				return err
+			}
 		}
 		if err := rb.Set(key, encodeEntry(at, rp.Payload), nil); err != nil { // keeps its commit time: retention goes by it
 			return fmt.Errorf("stage replace: %w", err)
 		}
 	}
 	for _, stream := range r.batch.Drops {
+		if err := g.unrefRange(stream, 0, ^uint64(0)); err != nil {
+			return err
+		}
 		if err := rb.DeleteRange(entryKey(stream, 0), entryKey(stream, ^uint64(0)), nil); err != nil {
 			return fmt.Errorf("stage drop: %w", err)
 		}
@@ -448,6 +496,9 @@ func (g *groupStage) stage(r *request) error {
 		below := min(t.Below, m.Seq+1)
 		if below <= m.low() {
 			continue // never lowered
+		}
+		if err := g.unrefRange(t.Stream, m.low(), below); err != nil {
+			return err
 		}
 		if err := rb.DeleteRange(entryKey(t.Stream, 0), entryKey(t.Stream, below), nil); err != nil {
 			return fmt.Errorf("stage trim: %w", err)

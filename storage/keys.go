@@ -13,20 +13,25 @@ import (
 //
 //	0x01 stream 0x00 seq(8)  -> entry:  ver(1)=2 | commit unix-milli(8) | payload
 //	                                    (ver 1: payload only, time unknown)
+//	                                    ver(1)=3 | commit unix-milli(8) | body id(8):
+//	                                    a reference to a body record (bodies.go)
 //	0x02 stream              -> meta:   ver(1)=2 | uvarint epoch | uvarint seq | uvarint low
 //	                                    (ver 1: no low, everything retained)
 //	0x03 dedup-key           -> dedup:  ver(1)=1 | expires unix-nano(8) | value
 //	0x04 name                -> value (small KV records owned by callers)
 //	0x05                     -> uvarint group commits so far (damage.go)
+//	0x06 id(8)               -> body:   ver(1)=1 | uvarint refs | payload (bodies.go)
 const (
 	kindEntry byte = 0x01
 	kindMeta  byte = 0x02
 	kindDedup byte = 0x03
 	kindKV    byte = 0x04
 	kindCount byte = 0x05
+	kindBody  byte = 0x06
 
 	valueVersion byte = 1 // dedup records; version 1 of entries and metas
 	entryVersion byte = 2 // entries with their commit time
+	refVersion   byte = 3 // entries that refer to a body record
 	metaVersion  byte = 2 // metas with the low watermark
 )
 
@@ -110,17 +115,28 @@ func encodeEntry(millis int64, payload []byte) []byte {
 	return append(v, payload...)
 }
 
+// encodeRef stores a reference to body record id with the commit time.
+func encodeRef(millis int64, id uint64) []byte {
+	v := make([]byte, 0, 17)
+	v = append(v, refVersion)
+	v = binary.BigEndian.AppendUint64(v, uint64(millis))
+	return binary.BigEndian.AppendUint64(v, id)
+}
+
 // decodeEntry returns an entry's payload and commit time in unix
 // milliseconds; 0 means unknown (version 1 entries, written before entries
-// carried their time).
-func decodeEntry(v []byte) (payload []byte, millis int64, err error) {
+// carried their time). An entry that refers to a body record has no payload
+// of its own: ref is true and body its id.
+func decodeEntry(v []byte) (payload []byte, millis int64, body uint64, ref bool, err error) {
 	switch {
 	case len(v) >= 1 && v[0] == valueVersion:
-		return v[1:], 0, nil
+		return v[1:], 0, 0, false, nil
 	case len(v) >= 9 && v[0] == entryVersion:
-		return v[9:], int64(binary.BigEndian.Uint64(v[1:9])), nil
+		return v[9:], int64(binary.BigEndian.Uint64(v[1:9])), 0, false, nil
+	case len(v) == 17 && v[0] == refVersion:
+		return nil, int64(binary.BigEndian.Uint64(v[1:9])), binary.BigEndian.Uint64(v[9:]), true, nil
 	}
-	return nil, 0, errCorrupt
+	return nil, 0, 0, false, errCorrupt
 }
 
 // entryTime is the time.Time of an entry's commit millis (zero when unknown).

@@ -32,11 +32,11 @@ func FuzzRecordDecoders(f *testing.F) {
 				t.Fatalf("meta %x: %+v re-decodes to %+v, %v", b, m, again, err)
 			}
 		}
-		if p, millis, err := decodeEntry(b); err == nil {
+		if p, millis, _, ref, err := decodeEntry(b); err == nil && !ref {
 			if !bytes.HasSuffix(b, p) {
 				t.Fatalf("entry %x: payload %x is not its tail", b, p)
 			}
-			p2, m2, err := decodeEntry(encodeEntry(millis, p))
+			p2, m2, _, _, err := decodeEntry(encodeEntry(millis, p))
 			if err != nil || m2 != millis || !bytes.Equal(p2, p) {
 				t.Fatalf("entry %x: (%d, %x) re-decodes to (%d, %x), %v", b, millis, p, m2, p2, err)
 			}
@@ -67,7 +67,7 @@ func FuzzRecordRoundTrip(f *testing.F) {
 		if got, err := decodeMeta(encodeMeta(m)); err != nil || got != m {
 			t.Fatalf("meta %+v -> %+v, %v", m, got, err)
 		}
-		if p, ms, err := decodeEntry(encodeEntry(millis, payload)); err != nil || ms != millis || !bytes.Equal(p, payload) {
+		if p, ms, _, _, err := decodeEntry(encodeEntry(millis, payload)); err != nil || ms != millis || !bytes.Equal(p, payload) {
 			t.Fatalf("entry (%d, %x) -> (%d, %x), %v", millis, payload, ms, p, err)
 		}
 		if e, v, err := decodeDedup(encodeDedup(millis, payload)); err != nil || e != millis || !bytes.Equal(v, payload) {

@@ -250,7 +250,7 @@ func encodeUvarints(vs ...uint64) []byte {
 
 func TestStore_CorruptRecords(t *testing.T) {
 	for _, v := range [][]byte{nil, {3}, {2, 1, 2, 3}} {
-		if _, _, err := decodeEntry(v); err == nil {
+		if _, _, _, _, err := decodeEntry(v); err == nil {
 			t.Errorf("entry %v decoded", v)
 		}
 	}

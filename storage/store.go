@@ -27,6 +27,7 @@ import (
 var (
 	ErrClosed    = errors.New("storage: closed")
 	ErrBadStream = errors.New("storage: invalid stream name")
+	ErrBadBatch  = errors.New("storage: Append.SameAs must name an earlier append without SameAs")
 )
 
 // Pos is a position in a stream. Seq is gap-free from 1; Epoch identifies
@@ -45,6 +46,11 @@ type Append struct {
 	// caller's key to the entry. The batch's Sets, Deletes and Updates
 	// come after it.
 	Index string
+	// SameAs, when > 0, says this append's payload is that of
+	// Appends[SameAs-1], an earlier append of the batch that has no SameAs
+	// itself; Payload is then ignored. The store writes the shared bytes
+	// once (bodies.go); reads return them for every entry as for any other.
+	SameAs int
 }
 
 // Batch is one atomic commit: all appends land, or none do. With a DedupKey
@@ -353,9 +359,12 @@ type Pending struct {
 // holding anything while the fsync runs. The context bounds the wait for a
 // queue slot, and its deadline the wait for the outcome (Wait).
 func (s *Store) Submit(ctx context.Context, b Batch) (*Pending, error) {
-	for _, a := range b.Appends {
+	for i, a := range b.Appends {
 		if a.Stream == "" || strings.IndexByte(a.Stream, 0) >= 0 {
 			return nil, ErrBadStream
+		}
+		if a.SameAs < 0 || a.SameAs > i || (a.SameAs > 0 && b.Appends[a.SameAs-1].SameAs != 0) {
+			return nil, ErrBadBatch
 		}
 	}
 	r := &request{ctx: ctx, batch: b, done: make(chan struct{})}
@@ -477,11 +486,16 @@ func (s *Store) read(stream string, after uint64, limit int, window bool) (Page,
 	defer it.Close()
 	for ok := it.First(); ok && len(pg.Entries) < limit; ok = it.Next() {
 		seq := seqOfEntryKey(it.Key())
-		payload, millis, err := decodeEntry(it.Value())
+		payload, millis, id, ref, err := decodeEntry(it.Value())
+		if err == nil && ref {
+			payload, err = readBody(snap, id)
+		} else {
+			payload = bytes.Clone(payload)
+		}
 		if err != nil {
 			return Page{Head: pg.Head, Low: pg.Low}, fmt.Errorf("read %s seq %d: %w", stream, seq, err)
 		}
-		pg.Entries = append(pg.Entries, Entry{Stream: stream, Pos: Pos{Epoch: m.Epoch, Seq: seq}, Payload: bytes.Clone(payload), Time: entryTime(millis)})
+		pg.Entries = append(pg.Entries, Entry{Stream: stream, Pos: Pos{Epoch: m.Epoch, Seq: seq}, Payload: payload, Time: entryTime(millis)})
 	}
 	if err := it.Error(); err != nil {
 		return Page{Head: pg.Head, Low: pg.Low}, fmt.Errorf("read %s: %w", stream, err)
@@ -548,7 +562,7 @@ func (s *Store) ExpiredBelow(stream string, from uint64, t time.Time, limit int)
 	n := 0
 	for ok := it.First(); ok && n < limit; ok = it.Next() {
 		n++
-		_, millis, err := decodeEntry(it.Value())
+		_, millis, _, _, err := decodeEntry(it.Value())
 		if err != nil {
 			return 0, fmt.Errorf("expired %s seq %d: %w", stream, seqOfEntryKey(it.Key()), err)
 		}

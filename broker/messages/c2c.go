@@ -125,7 +125,8 @@ type origin struct {
 // addC2C adds msg to b: the appends to the recipient's stream, the
 // sender's (all their devices; not with SyncOtherMachine 2) and the pair's
 // conversation history (indexed by MsgKey), and both users' conversation
-// updates.
+// updates. The event's bytes are stored once: the sender's and the pair's
+// entries share the recipient's (storage.Append.SameAs).
 func (s *Service) addC2C(b *storage.Batch, msg *wire.C2CMsg, syncOtherMachine int, o origin) {
 	from, to := msg.From, msg.To
 	msgJSON := wire.EncodeC2CMsg(msg)
@@ -136,10 +137,10 @@ func (s *Service) addC2C(b *storage.Batch, msg *wire.C2CMsg, syncOtherMachine in
 	senderAt := -1
 	if to != from && syncOtherMachine != 2 {
 		senderAt = len(b.Appends)
-		b.Appends = append(b.Appends, storage.Append{Stream: convs.UserStream(from), Payload: event})
+		b.Appends = append(b.Appends, storage.Append{Stream: convs.UserStream(from), SameAs: userAt + 1})
 	}
 	pairAt := len(b.Appends)
-	b.Appends = append(b.Appends, storage.Append{Stream: convs.PairStream(from, to), Payload: event, Index: convs.MsgKeyIndex(from, to, msg.MsgKey)})
+	b.Appends = append(b.Appends, storage.Append{Stream: convs.PairStream(from, to), SameAs: userAt + 1, Index: convs.MsgKeyIndex(from, to, msg.MsgKey)})
 	noUnread, noLastMsg := convs.MsgControl(msg.SendMsgControl)
 	in := convs.Update{UID: to, Conv: convs.C2CID(from), State: convs.State{Type: convs.TypeC2C, Peer_Account: from}, Msg: msgJSON,
 		MsgTime: msg.MsgTime, SeqFrom: pairAt, UserSeqFrom: userAt, Incoming: to != from, CountsUnread: true,

@@ -1,0 +1,151 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// Body records hold a payload that several entries of one batch share
+// (Append.SameAs): a one-to-one message goes to the recipient's stream, the
+// sender's and the pair's history, and writing its bytes once instead of
+// three times is most of what the store writes, flushes and compacts per
+// message. Each of those entries is a reference (encodeRef) to the body; the
+// body counts the entries that refer to it. Trims, drops and replaces of a
+// reference give its count back, and the body goes with its last reference,
+// so no entry ever refers to a missing body and none outlives its streams.
+//
+// A body's id is the group commit that wrote it (high 40 bits) and its rank
+// in that group: unique without a counter of its own, since the commit count
+// is written atomically with every group (damage.go).
+
+func bodyKey(id uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{kindBody}, id)
+}
+
+func encodeBody(refs uint64, payload []byte) []byte {
+	v := make([]byte, 0, 1+binary.MaxVarintLen64+len(payload))
+	v = append(v, valueVersion)
+	v = binary.AppendUvarint(v, refs)
+	return append(v, payload...)
+}
+
+func decodeBody(v []byte) (refs uint64, payload []byte, err error) {
+	if len(v) < 2 || v[0] != valueVersion {
+		return 0, nil, errCorrupt
+	}
+	refs, n := binary.Uvarint(v[1:])
+	if n <= 0 {
+		return 0, nil, errCorrupt
+	}
+	return refs, v[1+n:], nil
+}
+
+// bodyPending is a body record as a group leaves it: refs 0 is deleted.
+type bodyPending struct {
+	refs    uint64
+	payload []byte
+}
+
+// newBodyID returns the id of the next body the group writes.
+func (g *groupStage) newBodyID() uint64 {
+	g.nbodies++
+	return (g.s.commits+1)<<24 | g.nbodies
+}
+
+// body returns a committed body as the request leaves it so far.
+func (g *groupStage) body(id uint64) (bodyPending, bool, error) {
+	if p, ok := g.req.bodies[id]; ok {
+		return p, true, nil
+	}
+	if p, ok := g.bodies[id]; ok {
+		return p, true, nil
+	}
+	v, closer, err := g.s.db.Get(bodyKey(id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return bodyPending{}, false, nil
+	}
+	if err != nil {
+		return bodyPending{}, false, fmt.Errorf("body %d: %w", id, err)
+	}
+	defer closer.Close()
+	refs, payload, err := decodeBody(v)
+	if err != nil {
+		return bodyPending{}, false, fmt.Errorf("body %d: %w", id, err)
+	}
+	return bodyPending{refs: refs, payload: bytes.Clone(payload)}, true, nil
+}
+
+// unref stages giving back the reference of the committed entry at key to
+// body id: the body is rewritten with one reference less, or deleted with
+// its last. An entry gives its reference back once, however many replaces,
+// trims and drops of the group reach it.
+func (g *groupStage) unref(key []byte, id uint64) error {
+	if g.req.unrefd[string(key)] || g.unrefd[string(key)] {
+		return nil
+	}
+	g.req.unrefd[string(key)] = true
+	p, ok, err := g.body(id)
+	if err != nil || !ok || p.refs == 0 {
+		return err // already gone: nothing to give back
+	}
+	p.refs--
+	if p.refs == 0 {
+		p.payload = nil
+		err = g.req.b.Delete(bodyKey(id), nil)
+	} else {
+		err = g.req.b.Set(bodyKey(id), encodeBody(p.refs, p.payload), nil)
+	}
+	if err != nil {
+		return fmt.Errorf("stage body %d: %w", id, err)
+	}
+	g.req.bodies[id] = p
+	return nil
+}
+
+// unrefRange gives back the references of the committed entries of stream
+// with seq in [from, to): they are about to be deleted (a trim or a drop).
+// Entries this group appended are not committed yet and are not seen: a
+// trim that reaches into its own group's appends leaves their body behind
+// (retention trims old entries, so it does not happen in practice).
+func (g *groupStage) unrefRange(stream string, from, to uint64) error {
+	it, err := g.s.db.NewIter(&pebble.IterOptions{LowerBound: entryKey(stream, from), UpperBound: entryKey(stream, to)})
+	if err != nil {
+		return fmt.Errorf("bodies of %s: %w", stream, err)
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		v := it.Value()
+		if len(v) == 0 || v[0] != refVersion {
+			continue
+		}
+		_, _, id, _, err := decodeEntry(v)
+		if err != nil {
+			return fmt.Errorf("bodies of %s seq %d: %w", stream, seqOfEntryKey(it.Key()), err)
+		}
+		if err := g.unref(it.Key(), id); err != nil {
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("bodies of %s: %w", stream, err)
+	}
+	return nil
+}
+
+// readBody returns the payload of body id from reader r (a snapshot).
+func readBody(r pebble.Reader, id uint64) ([]byte, error) {
+	v, closer, err := r.Get(bodyKey(id))
+	if err != nil {
+		return nil, fmt.Errorf("body %d: %w", id, err) // a missing body is damage: references keep it
+	}
+	defer closer.Close()
+	_, payload, err := decodeBody(v)
+	if err != nil {
+		return nil, fmt.Errorf("body %d: %w", id, err)
+	}
+	return bytes.Clone(payload), nil
+}
