@@ -163,7 +163,7 @@ type groupStage struct {
 	bodies  map[uint64]bodyPending
 	unrefd  map[string]bool // entry keys whose reference the group gave back
 	nbodies uint64          // bodies the group wrote (newBodyID)
-	entries []Entry // for OnCommit, in order
+	entries []Entry         // for OnCommit, in order
 	req     reqStage
 }
 
