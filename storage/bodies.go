@@ -136,16 +136,39 @@ func (g *groupStage) unrefRange(stream string, from, to uint64) error {
 	return nil
 }
 
-// readBody returns the payload of body id from reader r (a snapshot).
-func readBody(r pebble.Reader, id uint64) ([]byte, error) {
-	v, closer, err := r.Get(bodyKey(id))
-	if err != nil {
-		return nil, fmt.Errorf("body %d: %w", id, err) // a missing body is damage: references keep it
+// bodyReader reads the bodies a stream's entries refer to, in the order of
+// the entries. Their ids grow with the stream's seqs (both follow commit
+// order), so one iterator moving forward finds them: Pebble continues a
+// seek to a greater key from where the last one ended.
+type bodyReader struct {
+	r  pebble.Reader
+	it *pebble.Iterator
+}
+
+func (br *bodyReader) read(id uint64) ([]byte, error) {
+	if br.it == nil {
+		it, err := br.r.NewIter(&pebble.IterOptions{LowerBound: []byte{kindBody}, UpperBound: []byte{kindBody + 1}})
+		if err != nil {
+			return nil, fmt.Errorf("bodies: %w", err)
+		}
+		br.it = it
 	}
-	defer closer.Close()
-	_, payload, err := decodeBody(v)
+	key := bodyKey(id)
+	if !br.it.SeekGE(key) || !bytes.Equal(br.it.Key(), key) {
+		if err := br.it.Error(); err != nil {
+			return nil, fmt.Errorf("body %d: %w", id, err)
+		}
+		return nil, fmt.Errorf("body %d: %w", id, errCorrupt) // a missing body is damage: references keep it
+	}
+	_, payload, err := decodeBody(br.it.Value())
 	if err != nil {
 		return nil, fmt.Errorf("body %d: %w", id, err)
 	}
 	return bytes.Clone(payload), nil
+}
+
+func (br *bodyReader) close() {
+	if br.it != nil {
+		_ = br.it.Close()
+	}
 }

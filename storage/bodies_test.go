@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -126,5 +127,45 @@ func TestStore_SameAsMustNameAnEarlierAppend(t *testing.T) {
 		if _, err := s.Commit(context.Background(), b); !errors.Is(err, ErrBadBatch) {
 			t.Fatalf("%+v: err %v, want ErrBadBatch", b.Appends, err)
 		}
+	}
+}
+
+// BenchmarkStore_ReadPage reads a stream in pages of 100 entries, as sync
+// and replay do, with the 300-byte payloads in the entries themselves and
+// in body records shared by three streams.
+func BenchmarkStore_ReadPage(b *testing.B) {
+	for _, shared := range []bool{false, true} {
+		b.Run(map[bool]string{false: "inline", true: "shared"}[shared], func(b *testing.B) {
+			s, err := Open(Options{Dir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			payload := bytes.Repeat([]byte("x"), 300)
+			const n = 10000
+			for i := 0; i < n; i += 100 {
+				var batch Batch
+				for range 100 {
+					batch.Appends = append(batch.Appends, Append{Stream: "u/bob", Payload: payload})
+					if shared {
+						at := len(batch.Appends)
+						batch.Appends = append(batch.Appends, Append{Stream: "u/alice", SameAs: at}, Append{Stream: "c/alice:bob", SameAs: at})
+					} else {
+						batch.Appends = append(batch.Appends, Append{Stream: "u/alice", Payload: payload}, Append{Stream: "c/alice:bob", Payload: payload})
+					}
+				}
+				if _, err := s.Commit(context.Background(), batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				after := uint64(i*100) % n
+				if _, es, err := s.Read("u/alice", after, 100); err != nil || len(es) != 100 {
+					b.Fatal(len(es), err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/entry")
+		})
 	}
 }

@@ -1,6 +1,7 @@
 // Package storage is imbroker's embedded Pebble store: ordered event streams
 // with gap-free (epoch, seq) positions allocated in the same batch that writes
-// the events, group commit, dedup records and small KV records. Retention
+// the events, group commit, dedup records and small KV records. Appends of
+// one batch can share one payload, stored once (bodies.go). Retention
 // trims streams from their oldest end (Batch.Trims); each stream's low
 // watermark says where its retained history starts. It knows nothing of
 // MQTT or HTTP.
@@ -484,11 +485,13 @@ func (s *Store) read(stream string, after uint64, limit int, window bool) (Page,
 		return pg, fmt.Errorf("read %s: %w", stream, err)
 	}
 	defer it.Close()
+	bodies := bodyReader{r: snap}
+	defer bodies.close()
 	for ok := it.First(); ok && len(pg.Entries) < limit; ok = it.Next() {
 		seq := seqOfEntryKey(it.Key())
 		payload, millis, id, ref, err := decodeEntry(it.Value())
 		if err == nil && ref {
-			payload, err = readBody(snap, id)
+			payload, err = bodies.read(id)
 		} else {
 			payload = bytes.Clone(payload)
 		}

@@ -80,7 +80,7 @@ func (s *Service) BatchSendC2C(ctx context.Context, from string, tos []string, p
 	if len(msgs) == 0 {
 		return out, nil
 	}
-	b.DedupKey, b.DedupValue, b.DedupTTL = C2CResendKey(from, batchTarget(tos), req, body), wire.EncodeSendResult(st.Result()), s.cfg.DedupWindow
+	b.DedupKey, b.DedupValue, b.DedupTTL = C2CResendKey(from, batchTarget(tos), req, body), dedupValue(st), s.cfg.DedupWindow
 	pending, err := s.store.Submit(ctx, b)
 	if err != nil {
 		return BatchResult{}, fmt.Errorf("store c2c batch from %s to %d users: %w", from, len(msgs), err)

@@ -75,7 +75,7 @@ func (s *Service) startC2C(ctx context.Context, from, to string, payload []byte,
 	res = st.Result()
 	var b storage.Batch
 	s.addC2C(&b, &msg, req.SyncOtherMachine, origin{rest: callbacks.FromREST(ctx), imported: msgTime != 0})
-	b.DedupKey, b.DedupValue, b.DedupTTL = C2CResendKey(from, to, req, body), wire.EncodeSendResult(res), s.cfg.DedupWindow
+	b.DedupKey, b.DedupValue, b.DedupTTL = C2CResendKey(from, to, req, body), dedupValue(st), s.cfg.DedupWindow
 	pending, err := s.store.Submit(ctx, b)
 	if err != nil {
 		return nil, wire.SendResult{}, fmt.Errorf("store c2c %s->%s: %w", from, to, err)

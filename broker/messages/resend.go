@@ -2,6 +2,7 @@ package messages
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"strconv"
@@ -66,10 +67,31 @@ func contentHash(sum *[sha256.Size]byte, body []byte, req *wire.SendRequest) []b
 	return h.Sum(sum[:0])[:16]
 }
 
+// dedupResultVersion starts a one-to-one send's dedup value: the first
+// send's stamp in 17 bytes. Every send writes one and it stays on disk for
+// messages.dedup_window, so it is kept small; values from before it (the
+// wire.SendResult as JSON, starting with '{') are still read.
+const dedupResultVersion byte = 1
+
+// dedupValue is the stored answer to a resend of the send stamped st.
+func dedupValue(st Stamp) []byte {
+	v := make([]byte, 0, 17)
+	v = append(v, dedupResultVersion)
+	v = binary.BigEndian.AppendUint32(v, st.MsgSeq)
+	v = binary.BigEndian.AppendUint32(v, st.MsgRandom)
+	return binary.BigEndian.AppendUint64(v, uint64(st.MsgTime))
+}
+
 // previous is the result a resend is answered: the first send's.
 func previous(value []byte) wire.SendResult {
 	var prev wire.SendResult
-	_ = json.Unmarshal(value, &prev) // written by EncodeSendResult
+	if len(value) == 17 && value[0] == dedupResultVersion {
+		seq, random := binary.BigEndian.Uint32(value[1:5]), binary.BigEndian.Uint32(value[5:9])
+		prev = Stamp{MsgSeq: seq, MsgRandom: random, MsgTime: int64(binary.BigEndian.Uint64(value[9:]))}.Result()
+		prev.MsgKey = wire.C2CMsgKey(seq, random, prev.MsgTime)
+	} else {
+		_ = json.Unmarshal(value, &prev) // written by wire.EncodeSendResult before the binary value
+	}
 	prev.Duplicate = true
 	return prev
 }

@@ -72,3 +72,22 @@ func TestResendKeys(t *testing.T) {
 		t.Error("batch targets of different lists collide")
 	}
 }
+
+// A resend is answered the first send's result, from the binary dedup value
+// and from the JSON one stored before it.
+func TestPreviousFromDedupValue(t *testing.T) {
+	for _, st := range []Stamp{StampC2C(7, 9, 1795634951), StampC2C(1<<32-1, 1<<32-1, 1<<40), StampC2C(0, 0, 0)} {
+		want := st.Result()
+		want.Duplicate = true
+		if got := previous(dedupValue(st)); got != want {
+			t.Errorf("%+v: got %+v, want %+v", st, got, want)
+		}
+		if n := len(dedupValue(st)); n != 17 {
+			t.Errorf("dedup value of %d bytes", n)
+		}
+	}
+	old := []byte(`{"MsgKey":"7_9_1795634951","MsgTime":1795634951,"MsgSeq":7,"Duplicate":false}`)
+	if got, want := previous(old), (wire.SendResult{MsgKey: "7_9_1795634951", MsgTime: 1795634951, MsgSeq: 7, Duplicate: true}); got != want {
+		t.Errorf("old value: got %+v, want %+v", got, want)
+	}
+}

@@ -115,20 +115,6 @@ func C2CEvent(msgJSON []byte) []byte {
 	return append(ev, '}')
 }
 
-// EncodeSendResult is json.Marshal(r).
-func EncodeSendResult(r SendResult) []byte {
-	b := make([]byte, 0, 80+len(r.MsgKey))
-	b = append(b, `{"MsgKey":`...)
-	b = AppendJSONString(b, r.MsgKey)
-	b = append(b, `,"MsgTime":`...)
-	b = strconv.AppendInt(b, r.MsgTime, 10)
-	b = append(b, `,"MsgSeq":`...)
-	b = strconv.AppendUint(b, uint64(r.MsgSeq), 10)
-	b = append(b, `,"Duplicate":`...)
-	b = strconv.AppendBool(b, r.Duplicate)
-	return append(b, '}')
-}
-
 // C2CMsgKey is fmt.Sprintf("%d_%d_%d", seq, random, time).
 func C2CMsgKey(seq, random uint32, t int64) string {
 	var a [48]byte

@@ -42,12 +42,6 @@ func TestEncodeC2CMatchesEncodingJSON(t *testing.T) {
 			t.Errorf("sample %d event:\n got %s\nwant %s", i, ev, wantEv)
 		}
 	}
-	for _, r := range []SendResult{{}, {MsgKey: "1_2_3", MsgTime: 3, MsgSeq: 1, Duplicate: true}, {MsgKey: "<&>", MsgTime: -1, MsgSeq: 1<<32 - 1}} {
-		want, _ := json.Marshal(r)
-		if got := EncodeSendResult(r); string(got) != string(want) {
-			t.Errorf("result: got %s want %s", got, want)
-		}
-	}
 	for _, k := range [][3]int64{{0, 0, 0}, {1<<32 - 1, 1<<32 - 1, -1}, {7, 9, 1795634951}} {
 		want := fmt.Sprintf("%d_%d_%d", uint32(k[0]), uint32(k[1]), k[2])
 		if got := C2CMsgKey(uint32(k[0]), uint32(k[1]), k[2]); got != want {
