@@ -169,3 +169,33 @@ func BenchmarkStore_ReadPage(b *testing.B) {
 		})
 	}
 }
+
+// A stream written before body records (version 2 entries with their own
+// payload) reads, replaces and trims as before next to shared entries.
+func TestStore_OldEntriesBesideShared(t *testing.T) {
+	s := openStore(t, Options{Dir: t.TempDir(), Sync: true})
+	ctx := context.Background()
+	if _, err := s.Commit(ctx, Batch{Appends: []Append{{Stream: "u/bob", Payload: []byte("old")}, {Stream: "u/alice", Payload: []byte("old")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(ctx, sharedBatch("new")); err != nil {
+		t.Fatal(err)
+	}
+	_, es, err := s.Read("u/bob", 0, 10)
+	if err != nil || len(es) != 2 || string(es[0].Payload) != "old" || string(es[1].Payload) != "new" {
+		t.Fatalf("read %+v, %v", es, err)
+	}
+	if _, err := s.Commit(ctx, Batch{Replaces: []Replace{{Stream: "u/alice", Seq: 1, Payload: []byte("recalled")}},
+		Trims: []Trim{{Stream: "u/bob", Below: 3}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := payloadAt(t, s, "u/alice", 1); got != "recalled" {
+		t.Fatalf("replaced old entry = %q", got)
+	}
+	if b := bodies(t, s); len(b) != 1 || b[0] != 2 {
+		t.Fatalf("bodies %v, want one with 2 references", b)
+	}
+	if got := payloadAt(t, s, "u/alice", 2); got != "new" {
+		t.Fatalf("alice's shared entry = %q", got)
+	}
+}

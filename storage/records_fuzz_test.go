@@ -19,6 +19,8 @@ func FuzzRecordDecoders(f *testing.F) {
 		{valueVersion, 0x01, 0x02}, // a version-1 meta
 		encodeEntry(1796427388789, []byte(`{"Event":"C2CMsg"}`)),
 		{valueVersion, 'x'}, // a version-1 entry
+		encodeRef(1796427388789, 42<<24|3),
+		encodeBody(3, []byte(`{"Event":"C2CMsg"}`)),
 		encodeDedup(1<<62, []byte("1_2_3")),
 		binary.AppendUvarint(nil, 123456),
 		encodeMark(&mark, 99),
@@ -39,6 +41,16 @@ func FuzzRecordDecoders(f *testing.F) {
 			p2, m2, _, _, err := decodeEntry(encodeEntry(millis, p))
 			if err != nil || m2 != millis || !bytes.Equal(p2, p) {
 				t.Fatalf("entry %x: (%d, %x) re-decodes to (%d, %x), %v", b, millis, p, m2, p2, err)
+			}
+		}
+		if _, millis, id, ref, err := decodeEntry(b); err == nil && ref {
+			if _, m2, id2, ref2, err := decodeEntry(encodeRef(millis, id)); err != nil || !ref2 || m2 != millis || id2 != id {
+				t.Fatalf("ref %x: (%d, %d) re-decodes to (%d, %d), %v", b, millis, id, m2, id2, err)
+			}
+		}
+		if refs, p, err := decodeBody(b); err == nil {
+			if r2, p2, err := decodeBody(encodeBody(refs, p)); err != nil || r2 != refs || !bytes.Equal(p2, p) {
+				t.Fatalf("body %x: (%d, %x) re-decodes to (%d, %x), %v", b, refs, p, r2, p2, err)
 			}
 		}
 		if exp, v, err := decodeDedup(b); err == nil {
