@@ -20,7 +20,12 @@ import (
 const (
 	retentionStreamsPage    = 256   // streams listed per store read
 	retentionTrimsPerCommit = 128   // trims per commit: bounds each batch and its wait on the committer
-	retentionScanLimit      = 10000 // entries one sweep examines per stream for age; the rest waits for the next sweep
+	retentionScanLimit      = 10000 // entries one sweep examines per stream for age, and trims per stream; the rest waits for the next sweep
+	// retentionEntriesPerCommit bounds the entries one commit's trims
+	// delete: a trim reads them on the committer (the body references they
+	// give back, storage/bodies.go), so a first trim of a long stream must
+	// not hold up the sends behind it.
+	retentionEntriesPerCommit = 10000
 )
 
 // retention runs the sweep every retention.sweep_interval until stopped.
@@ -108,8 +113,9 @@ func (r *retention) pass(ctx context.Context, now time.Time) error {
 // keeps, as of now. It returns the number of streams trimmed.
 func (r *retention) sweep(ctx context.Context, now time.Time) (int, error) {
 	var trims []storage.Trim
-	trimmed := 0
+	trimmed, entries := 0, uint64(0)
 	flush := func() error {
+		entries = 0
 		if len(trims) == 0 {
 			return nil
 		}
@@ -136,8 +142,9 @@ func (r *retention) sweep(ctx context.Context, now time.Time) (int, error) {
 			if below > st.Low {
 				// Epoch: a drop and a new history in between leave the new one alone.
 				trims = append(trims, storage.Trim{Stream: st.Name, Below: below, Epoch: st.Head.Epoch})
+				entries += below - st.Low
 			}
-			if len(trims) >= retentionTrimsPerCommit {
+			if len(trims) >= retentionTrimsPerCommit || entries >= retentionEntriesPerCommit {
 				if err := flush(); err != nil {
 					return trimmed, err
 				}
@@ -166,7 +173,7 @@ func (r *retention) cutoff(st storage.StreamInfo, now time.Time) (uint64, error)
 		}
 		below = max(below, aged)
 	}
-	return below, nil
+	return min(below, st.Low+retentionScanLimit), nil
 }
 
 // StreamBounds returns a stream's head and its low watermark, the oldest

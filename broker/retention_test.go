@@ -73,6 +73,27 @@ func TestRetention_CapPerStreamOverManyStreams(t *testing.T) {
 	}
 }
 
+// A sweep trims at most retentionScanLimit entries of a stream, and the
+// trims of one commit at most about retentionEntriesPerCommit entries: a
+// trim reads what it deletes on the committer (body references).
+func TestRetention_TrimsABoundedShareEachSweep(t *testing.T) {
+	s := retentionStore(t)
+	fill(t, s, retentionScanLimit+retentionScanLimit/2+10, "u/long")
+	r := &retention{store: s, cfg: config.Retention{MaxPerStream: 10}, log: slog.New(slog.DiscardHandler)}
+	if _, err := r.sweep(context.Background(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if low := lowOf(t, s, "u/long"); low != retentionScanLimit+1 {
+		t.Fatalf("after one sweep low %d, want %d", low, retentionScanLimit+1)
+	}
+	if _, err := r.sweep(context.Background(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if low, want := lowOf(t, s, "u/long"), uint64(retentionScanLimit+retentionScanLimit/2+1); low != want {
+		t.Fatalf("after two sweeps low %d, want %d (keeps the newest 10)", low, want)
+	}
+}
+
 func TestRetention_MaxAge(t *testing.T) {
 	s := retentionStore(t)
 	fill(t, s, 3, "u/a")
