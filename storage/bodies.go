@@ -20,7 +20,9 @@ import (
 //
 // A body's id is the group commit that wrote it (high 40 bits) and its rank
 // in that group: unique without a counter of its own, since the commit count
-// is written atomically with every group (damage.go).
+// is written atomically with every group (damage.go), and a group whose
+// write failed wrote nothing (a Pebble batch lands whole or not at all; a
+// fatal write error fails the store), so its ids are free again.
 
 func bodyKey(id uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte{kindBody}, id)
