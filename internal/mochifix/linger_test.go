@@ -1,7 +1,6 @@
 package mochifix_test
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/imbroker/imbroker/internal/mochifix"
 	"github.com/imbroker/imbroker/internal/mqtttest"
@@ -60,42 +58,10 @@ func TestMochifix_DisconnectIsReadableAfterClose(t *testing.T) {
 func exceedReceiveMaximum(t *testing.T, ts *testServer, c *mqtttest.Conn, lingering bool) {
 	t.Helper()
 	c.Send(connect("fc"))
-	// QoS 2 publishes hold the quota until PUBCOMP, which never comes: the
-	// third exceeds it; the rest stay unread.
-	payload := bytes.Repeat([]byte("x"), 1024)
-	for id := uint16(1); id <= 200; id++ {
-		c.Send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 2}, PacketID: id,
-			TopicName: "a/b", Payload: payload})
-	}
-	waitFor(t, "mochi closing the client", func() bool {
-		cl, ok := ts.srv.Clients.Get("fc")
-		return !ok || cl.Closed()
-	})
-	c.Resume()
-	c.Expect(packets.Connack)
-	if !lingering {
-		// The reset may reach the client after its first write: keep
-		// writing until one fails.
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		deadline := time.After(mqtttest.Wait)
-		for c.Write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel}, PacketID: 1}) == nil {
-			select {
-			case <-tick.C:
-			case <-deadline:
-				t.Fatal("no reset without the linger: the test shows nothing")
-			}
-		}
-		return
-	}
-	for range 2 {
-		rec := c.Expect(packets.Pubrec)
-		if err := c.Write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel}, PacketID: rec.PacketID}); err != nil {
-			t.Fatalf("PUBREL %d after the server's close: %v", rec.PacketID, err)
-		}
-	}
-	if pk := c.Expect(packets.Disconnect); pk.ReasonCode != packets.ErrReceiveMaximum.Code {
-		t.Fatalf("DISCONNECT reason 0x%02x, want 0x93", pk.ReasonCode)
-	}
-	c.ClosedByServer()
+	mqtttest.ExceedReceiveMaximum(t, c, "a/b", func() {
+		waitFor(t, "mochi closing the client", func() bool {
+			cl, ok := ts.srv.Clients.Get("fc")
+			return !ok || cl.Closed()
+		})
+	}, lingering)
 }
