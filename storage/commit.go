@@ -56,14 +56,20 @@ func (s *Store) commitLoop() {
 // is staged on its own and joins the batch only once all of it has staged:
 // a request that fails leaves nothing in the group, which commits the rest.
 func (s *Store) commitGroup(group []*request) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	if err := s.writable(); err != nil {
 		s.refuseGroup(group, err)
+		return
+	}
+	if !s.writer.Load() { // queued before SetWriter(false) or a fenced append
+		s.refuseGroup(group, ErrNotOwner)
 		return
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
 	g := s.staged
-	g.begin(b, s.clock())
+	g.begin(b, s.clock(), s.opts.Log != nil)
 	defer g.end()
 	for _, r := range group {
 		if !s.take(r, time.Now()) {
@@ -90,25 +96,55 @@ func (s *Store) commitGroup(group []*request) {
 			return
 		}
 	}
+	if g.logged && b.Empty() {
+		// Only duplicates and failures: nothing to replicate, and a
+		// round trip through the log would be all this group costs.
+		for _, r := range group {
+			close(r.done)
+		}
+		return
+	}
 	if err := b.Set(commitCountKey, binary.AppendUvarint(nil, s.commits+1), nil); err != nil {
 		s.failGroup(group, fmt.Errorf("stage commit count: %w", err))
 		return
 	}
 	wo := pebble.NoSync
-	if s.opts.Sync {
+	if s.opts.Sync && !g.logged { // the log holds a logged group durably (effect.go)
 		wo = pebble.Sync
+	}
+	began := time.Now()
+	var pos uint64
+	if g.logged {
+		var err error
+		if pos, err = s.appendEffect(group, g, b); err != nil {
+			s.refuseGroup(group, err)
+			return
+		}
+		if err := b.Set(appliedKey, encodeApplied(pos), nil); err != nil {
+			err = fmt.Errorf("stage the applied position: %w", err)
+			s.fail(err) // the log has the group, this store does not: a restart re-applies it
+			s.failGroup(group, err)
+			return
+		}
 	}
 	if s.writing != nil {
 		s.writing()
 	}
-	began := time.Now()
 	if err := s.commitPebble(func() error { return b.Commit(wo) }); err != nil {
 		s.reads.invalidate(g.kvs) // perhaps partly applied
 		s.updated.forget(g.kvs)
+		if g.logged {
+			// In the log but not here: this copy would diverge from the
+			// next group on. A restart re-applies it from the log.
+			s.fail(fmt.Errorf("apply a logged group locally: %w", err))
+		}
 		s.failGroup(group, fmt.Errorf("commit: %w", err))
 		return
 	}
 	s.stats.observe(len(group), time.Since(began))
+	if g.logged {
+		s.applied.Store(pos)
+	}
 	s.commits++
 	if s.mark != nil {
 		if err := s.mark.write(s.commits); err != nil {
@@ -164,6 +200,8 @@ type groupStage struct {
 	unrefd  map[string]bool // entry keys whose reference the group gave back
 	nbodies uint64          // bodies the group wrote (newBodyID)
 	entries []Entry         // for OnCommit, in order
+	logged  bool            // the group goes to the log (Options.Log): recs are kept
+	recs    []uint32        // per entry: its record in b (effect.go)
 	req     reqStage
 }
 
@@ -179,6 +217,7 @@ type reqStage struct {
 	bodies map[uint64]bodyPending // committed bodies whose references it gave back
 	unrefd map[string]bool        // and the entries that gave them back
 	refs   []uint64               // per append: how many later appends share its payload, then its body id
+	recs   []uint32               // per append, when logged: its entry's record in b
 }
 
 // newGroupStage returns the committer's groupStage, reused by every group
@@ -192,15 +231,16 @@ func newGroupStage(s *Store) *groupStage {
 	}
 }
 
-// begin starts staging a group into b at commit time now.
-func (g *groupStage) begin(b *pebble.Batch, now time.Time) {
-	g.b, g.now = b, now
+// begin starts staging a group into b at commit time now; a logged group
+// keeps where each entry is in b.
+func (g *groupStage) begin(b *pebble.Batch, now time.Time, logged bool) {
+	g.b, g.now, g.logged = b, now, logged
 }
 
 // end forgets the group. The entries went to OnCommit, which may keep them.
 func (g *groupStage) end() {
 	g.discard()
-	g.b, g.entries = nil, nil
+	g.b, g.entries, g.recs = nil, nil, g.recs[:0]
 	g.heads = reset(g.heads)
 	g.dedups = reset(g.dedups)
 	g.kvs = reset(g.kvs)
@@ -283,6 +323,7 @@ func (g *groupStage) dedup(key []byte) ([]byte, bool) {
 // overlays to the group's, its appends to the entries for OnCommit. After
 // an error the group batch may hold part of the request.
 func (g *groupStage) keep(r *request) error {
+	base := g.b.Count() // the request's records follow the group's so far
 	if err := g.b.Apply(g.req.b, nil); err != nil {
 		return fmt.Errorf("stage: %w", err)
 	}
@@ -299,6 +340,9 @@ func (g *groupStage) keep(r *request) error {
 			payload = r.batch.Appends[a.SameAs-1].Payload
 		}
 		g.entries = append(g.entries, Entry{Stream: a.Stream, Pos: p, Payload: payload, Time: at})
+		if g.logged {
+			g.recs = append(g.recs, base+g.req.recs[i])
+		}
 	}
 	g.discard()
 	return nil
@@ -313,6 +357,7 @@ func (g *groupStage) discard() {
 	g.req.kvs = reset(g.req.kvs)
 	clear(g.req.bodies)
 	g.req.unrefd = reset(g.req.unrefd)
+	g.req.recs = g.req.recs[:0]
 }
 
 // stage stages one request into g.req; on error the caller discards it.
@@ -376,6 +421,9 @@ func (g *groupStage) stage(r *request) error {
 			v = encodeRef(millis, id)
 		default:
 			v = encodeEntry(millis, a.Payload)
+		}
+		if g.logged {
+			g.req.recs = append(g.req.recs, rb.Count())
 		}
 		if err := rb.Set(entryKey(a.Stream, pos[i].Seq), v, nil); err != nil {
 			return fmt.Errorf("stage entry: %w", err)

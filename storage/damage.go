@@ -248,7 +248,10 @@ func (s *Store) openCount(damage *DamagedError) error {
 		s.log.Warn("every stream has a new Epoch (-new-epochs: the data dir was restored); clients resync",
 			"dir", s.opts.Dir, "streams_new_epoch", n, "took", time.Since(started))
 	}
-	if s.opts.Sync && !s.opts.InMemory {
+	// With a Log, local writes are not fsynced (the log holds them): a torn
+	// WAL tail is expected after a crash and re-applied from the log, so
+	// the mark, which would take it for damage, is not kept.
+	if s.opts.Sync && !s.opts.InMemory && s.opts.Log == nil {
 		if s.mark, err = openMarker(s.opts.Dir, n); err != nil {
 			return err
 		}

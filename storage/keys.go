@@ -21,6 +21,7 @@ import (
 //	0x04 name                -> value (small KV records owned by callers)
 //	0x05                     -> uvarint group commits so far (damage.go)
 //	0x06 id(8)               -> body:   ver(1)=1 | uvarint refs | payload (bodies.go)
+//	0x07                     -> uvarint log position applied (cluster mode, apply.go)
 const (
 	kindEntry byte = 0x01
 	kindMeta  byte = 0x02
@@ -28,6 +29,7 @@ const (
 	kindKV    byte = 0x04
 	kindCount byte = 0x05
 	kindBody  byte = 0x06
+	kindApply byte = 0x07
 
 	valueVersion byte = 1 // dedup records; version 1 of entries and metas
 	entryVersion byte = 2 // entries with their commit time

@@ -87,3 +87,15 @@ func (c *readCache) drop(name string) {
 		delete(c.m, name)
 	}
 }
+
+// clear forgets every record (a writer change, apply.go).
+func (c *readCache) clear() {
+	if c.budget <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	clear(c.m)
+	c.bytes = 0
+}

@@ -193,7 +193,14 @@ type Options struct {
 	// OnCommit is called on the committer goroutine after each group commit
 	// with its entries in commit order, so a consumer sees every stream in
 	// seq order. It must not block for long: it holds up every commit.
+	// In cluster mode (Log) it is also called by Apply, with the entries the
+	// writer's OnCommit got, never concurrently with itself.
 	OnCommit func([]Entry)
+	// Log replicates every group commit (cluster mode, effect.go): nil
+	// commits locally, as a single node. With a Log the store starts as a
+	// follower (SetWriter) and its local writes are not fsynced: the log
+	// holds each group durably before it is applied anywhere.
+	Log Log
 }
 
 // Store is the Pebble-backed store.
@@ -216,7 +223,15 @@ type Store struct {
 	sweepCursor []byte // SweepDedups' own: the last dedup key examined
 
 	commits uint64  // committer-owned: group commits in the database (damage.go)
-	mark    *marker // committer-owned: the mark file; nil without Options.Sync
+	mark    *marker // committer-owned: the mark file; nil without Options.Sync, or with a Log
+
+	// writeMu is held by the committer for each group and by Apply: the
+	// "committer-owned" state above (heads, caches, commits) has one user
+	// at a time, and an effect is applied exactly once whichever of the
+	// two gets to it first (apply.go).
+	writeMu sync.Mutex
+	applied atomic.Uint64 // the last log position applied (kindApply); 0 without a Log
+	writer  atomic.Bool   // this store may commit (always with a nil Log; SetWriter)
 
 	stats    commitStats // stats.go
 	health   health      // health.go
@@ -331,6 +346,13 @@ func Open(opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	applied, err := readApplied(db)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s.applied.Store(applied)
+	s.writer.Store(opts.Log == nil) // a cluster node writes once it is told it owns the log
 	s.staged = newGroupStage(s)
 	go s.commitLoop()
 	return s, nil
@@ -367,6 +389,9 @@ func (s *Store) Submit(ctx context.Context, b Batch) (*Pending, error) {
 		if a.SameAs < 0 || a.SameAs > i || (a.SameAs > 0 && b.Appends[a.SameAs-1].SameAs != 0) {
 			return nil, ErrBadBatch
 		}
+	}
+	if !s.writer.Load() {
+		return nil, ErrNotOwner
 	}
 	r := &request{ctx: ctx, batch: b, done: make(chan struct{})}
 	r.deadline, _ = ctx.Deadline()
