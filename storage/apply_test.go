@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -18,11 +19,22 @@ type testLog struct {
 	effects  [][]byte
 	err      error         // when set, Append fails with it and appends nothing
 	appended chan struct{} // a token after each append (tail)
+	linger   bool          // Append yields before it returns: a tail reading the log runs meanwhile
 }
 
 func newTestLog() *testLog { return &testLog{appended: make(chan struct{}, 1)} }
 
 func (l *testLog) Append(_ context.Context, prev uint64, effect []byte) (uint64, error) {
+	pos, err := l.append(prev, effect)
+	if l.linger && err == nil {
+		for range 100 { // widen the window in which the effect is in the log but not applied here
+			runtime.Gosched()
+		}
+	}
+	return pos, err
+}
+
+func (l *testLog) append(prev uint64, effect []byte) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.err != nil {
@@ -414,4 +426,282 @@ func TestApply_ManySeeds(t *testing.T) {
 	for seed := range uint64(6) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) { runLogged(t, 100+seed, 30, seed%2 == 0) })
 	}
+}
+
+// A store with a Log starts as a follower: it commits nothing until it is
+// made the writer, and SetWriter(false) refuses again.
+func TestApply_FollowerRefusesWrites(t *testing.T) {
+	l := newTestLog()
+	var rec commitRecord
+	s := openLogged(t, t.TempDir(), l, &rec)
+	ctx := context.Background()
+	if _, err := s.Commit(ctx, sharedBatch("x")); !errors.Is(err, ErrNotOwner) {
+		t.Fatalf("a follower committed: %v", err)
+	}
+	s.SetWriter(true)
+	if _, err := s.Commit(ctx, sharedBatch("x")); err != nil {
+		t.Fatal(err)
+	}
+	s.SetWriter(false)
+	if _, err := s.Commit(ctx, sharedBatch("y")); !errors.Is(err, ErrNotOwner) {
+		t.Fatalf("a deposed writer committed: %v", err)
+	}
+	if l.last() != 1 || s.Applied() != 1 {
+		t.Fatalf("log at %d, applied %d", l.last(), s.Applied())
+	}
+	if err := s.Apply(3, l.at(1)); err == nil {
+		t.Fatal("an effect after a gap was applied")
+	}
+	single := openStore(t, Options{InMemory: true})
+	single.SetWriter(false) // a single node always writes
+	if _, err := single.Commit(ctx, sharedBatch("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := single.Apply(1, l.at(1)); err == nil {
+		t.Fatal("a store without a log applied an effect")
+	}
+}
+
+// A writer whose append is fenced (another store appended first) writes
+// nothing, fails the group with ErrFenced and stops writing until it has
+// applied the log and is made the writer again; then its seqs go on.
+func TestApply_FencedAppendWritesNothing(t *testing.T) {
+	l := newTestLog()
+	var ra, rb commitRecord
+	a := openLogged(t, t.TempDir(), l, &ra)
+	b := openLogged(t, t.TempDir(), l, &rb)
+	a.SetWriter(true)
+	b.SetWriter(true) // b believes it owns the log, too
+	ctx := context.Background()
+	if _, err := a.Commit(ctx, sharedBatch("from a")); err != nil {
+		t.Fatal(err)
+	}
+	before := dump(t, b)
+	_, err := b.Commit(ctx, Batch{Appends: []Append{{Stream: "u/bob", Payload: []byte("from b")}},
+		DedupKey: []byte("d"), DedupTTL: time.Hour, Sets: map[string][]byte{"k": []byte("v")}, Updates: []Update{counter("n")}})
+	if !errors.Is(err, ErrFenced) {
+		t.Fatalf("fenced append: %v", err)
+	}
+	after := dump(t, b)
+	if len(after) != len(before) || b.Applied() != 0 || l.last() != 1 {
+		t.Fatalf("a fenced group wrote: %d keys before, %d after; applied %d; log at %d", len(before), len(after), b.Applied(), l.last())
+	}
+	if len(rb.all()) != 0 {
+		t.Fatal("OnCommit ran for a fenced group")
+	}
+	if _, err := b.Commit(ctx, sharedBatch("again")); !errors.Is(err, ErrNotOwner) {
+		t.Fatalf("a fenced store went on writing: %v", err)
+	}
+	l.catchUp(t, b)
+	b.SetWriter(true)
+	res, err := b.Commit(ctx, Batch{Appends: []Append{{Stream: "u/bob", Payload: []byte("from b")}}, DedupKey: []byte("d"), DedupTTL: time.Hour})
+	if err != nil || res.Duplicate || res.Pos[0].Seq != 2 {
+		t.Fatalf("after catching up: %+v, %v", res, err)
+	}
+	if p := payloadAt(t, b, "u/bob", 1); p != "from a" {
+		t.Fatalf("u/bob 1 = %q", p)
+	}
+	l.catchUp(t, a)
+	sameContents(t, a, b)
+	sameEntries(t, ra.all(), rb.all())
+}
+
+// An append the log fails for any other reason fails the group with that
+// error and writes nothing; the store stays the writer.
+func TestApply_FailedAppendWritesNothing(t *testing.T) {
+	l := newTestLog()
+	var rec commitRecord
+	s := openLogged(t, t.TempDir(), l, &rec)
+	s.SetWriter(true)
+	ctx := context.Background()
+	if _, err := s.Commit(ctx, sharedBatch("one")); err != nil {
+		t.Fatal(err)
+	}
+	before := dump(t, s)
+	noQuorum := errors.New("no quorum")
+	l.mu.Lock()
+	l.err = noQuorum
+	l.mu.Unlock()
+	if _, err := s.Commit(ctx, Batch{Appends: []Append{{Stream: "u/bob", Payload: []byte("lost")}}, Updates: []Update{counter("n")}}); !errors.Is(err, noQuorum) {
+		t.Fatalf("commit while the log fails: %v", err)
+	}
+	if after := dump(t, s); len(after) != len(before) {
+		t.Fatalf("a failed append wrote: %d keys before, %d after", len(before), len(after))
+	}
+	l.mu.Lock()
+	l.err = nil
+	l.mu.Unlock()
+	res, err := s.Commit(ctx, Batch{Appends: []Append{{Stream: "u/bob", Payload: []byte("two")}}, Updates: []Update{counter("n")}})
+	if err != nil || res.Pos[0].Seq != 2 {
+		t.Fatalf("after the log came back: %+v, %v", res, err)
+	}
+	if v, _, _ := s.Get("n"); string(v) != "1" {
+		t.Fatalf("counter = %q: the failed group's update was kept", v)
+	}
+	if s.Applied() != 2 {
+		t.Fatalf("applied %d", s.Applied())
+	}
+}
+
+// Handing the log from A to B: B's seqs go on from A's without a gap and
+// with the same epochs, a resend of A's is a duplicate on B, counters go
+// on, and B's body ids are new; A, following B, ends identical.
+func TestApply_WriterSwitch(t *testing.T) {
+	l := newTestLog()
+	var ra, rb commitRecord
+	a := openLogged(t, t.TempDir(), l, &ra)
+	b := openLogged(t, t.TempDir(), l, &rb)
+	a.SetWriter(true)
+	ctx := context.Background()
+	send := func(s *Store, i int) Result {
+		t.Helper()
+		batch := sharedBatch(fmt.Sprint("m", i))
+		batch.DedupKey, batch.DedupTTL, batch.DedupValue = fmt.Append(nil, "d", i), time.Hour, fmt.Append(nil, i)
+		batch.Updates = []Update{counter("n")}
+		res, err := s.Commit(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	var last Result
+	for i := range 5 {
+		last = send(a, i)
+	}
+	bodiesOfA := bodies(t, a)
+	maxID := uint64(0)
+	for _, kv := range dump(t, a) {
+		if kv.Name[0] == kindBody {
+			maxID = max(maxID, seqOfEntryKey([]byte(kv.Name)))
+		}
+	}
+	l.catchUp(t, b)
+	a.SetWriter(false)
+	b.SetWriter(true)
+	if res := send(b, 4); !res.Duplicate || string(res.DedupValue) != "4" {
+		t.Fatalf("a resend of A's message on B: %+v", res)
+	}
+	next := send(b, 5)
+	for i, p := range next.Pos {
+		if p.Epoch != last.Pos[i].Epoch || p.Seq != last.Pos[i].Seq+1 {
+			t.Fatalf("append %d: %+v after %+v", i, p, last.Pos[i])
+		}
+	}
+	if v, _, _ := b.Get("n"); string(v) != "6" {
+		t.Fatalf("counter = %q, want 6", v)
+	}
+	for _, kv := range dump(t, b) {
+		if kv.Name[0] == kindBody && seqOfEntryKey([]byte(kv.Name)) > maxID {
+			maxID = 0 // B wrote a body of its own, with a new id
+		}
+	}
+	if maxID != 0 || len(bodies(t, b)) != len(bodiesOfA)+1 {
+		t.Fatalf("B's body reused an id: %d bodies after A's %d", len(bodies(t, b)), len(bodiesOfA))
+	}
+	l.catchUp(t, a)
+	sameContents(t, a, b)
+	sameEntries(t, ra.all(), rb.all())
+	bodiesHold(t, b)
+}
+
+// A follower that stops (crashes) resumes at Applied()+1 after a restart:
+// earlier positions are no-ops, a gap is refused, and it ends identical
+// to the writer.
+func TestApply_RestartResumes(t *testing.T) {
+	l := newTestLog()
+	var ra, rb commitRecord
+	a := openLogged(t, t.TempDir(), l, &ra)
+	a.SetWriter(true)
+	ctx := context.Background()
+	for i := range 10 {
+		if _, err := a.Commit(ctx, sharedBatch(fmt.Sprint("m", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dirB := t.TempDir()
+	b, err := Open(Options{Dir: dirB, Sync: true, Log: l, OnCommit: rb.onCommit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pos := uint64(1); pos <= 6; pos++ {
+		if err := b.Apply(pos, l.at(pos)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.crash(); err != nil {
+		t.Fatal(err)
+	}
+	var rb2 commitRecord
+	b = openLogged(t, dirB, l, &rb2)
+	at := b.Applied()
+	if at == 0 || at > 6 {
+		t.Fatalf("applied %d after a restart (6 before)", at)
+	}
+	if err := b.Apply(at, l.at(at)); err != nil || len(rb2.all()) != 0 {
+		t.Fatalf("re-applying %d: %v, %d entries", at, err, len(rb2.all()))
+	}
+	if err := b.Apply(at+2, l.at(at+2)); err == nil || b.Applied() != at {
+		t.Fatalf("a gap: %v, applied %d", err, b.Applied())
+	}
+	l.catchUp(t, b)
+	sameContents(t, a, b)
+	all := ra.all()
+	sameEntries(t, all[len(all)-len(rb2.all()):], rb2.all())
+}
+
+// The writer's own effects come back to it from the log, maybe while it
+// is still committing them: Apply waits for the committer and finds them
+// applied, so each is committed (and given to OnCommit) once.
+func TestApply_OwnEffectsAppliedOnce(t *testing.T) {
+	l := newTestLog()
+	l.linger = true
+	var ra, rb commitRecord
+	a := openLogged(t, t.TempDir(), l, &ra)
+	b := openLogged(t, t.TempDir(), l, &rb)
+	a.SetWriter(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	tailed := make(chan error, 1)
+	go func() { // the tail of the log, as the cluster delivers it to every node
+		var pos uint64
+		for {
+			for pos < l.last() {
+				pos++
+				if err := a.Apply(pos, l.at(pos)); err != nil {
+					tailed <- err
+					return
+				}
+			}
+			select {
+			case <-l.appended:
+			case <-ctx.Done():
+				tailed <- nil
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				if _, err := a.Commit(context.Background(), sharedBatch(fmt.Sprint(w, ".", i))); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	cancel()
+	if err := <-tailed; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(ra.all()); n != 4*50*3 {
+		t.Fatalf("OnCommit got %d entries for %d", n, 4*50*3)
+	}
+	gapFree(t, ra.all())
+	l.catchUp(t, b)
+	sameContents(t, a, b)
+	sameEntries(t, ra.all(), rb.all())
 }
