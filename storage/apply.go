@@ -91,16 +91,25 @@ type appliedFx struct {
 // the records the caches hold, the commit count. It accepts only the
 // record kinds a committer writes, so a batch it cannot account for is
 // refused before anything is written.
-func scanEffect(repr []byte, entries []effectEntry, now time.Time) (*appliedFx, error) {
-	fx := &appliedFx{heads: map[string]meta{}, kvs: map[string]kvPending{}, now: now}
+func scanEffect(repr []byte, entries []effectEntry, now time.Time) (fx *appliedFx, err error) {
+	defer func() {
+		// Pebble's batch reader indexes past the end of some malformed
+		// records instead of failing: a bad effect is an error, not a
+		// crash of the node applying it.
+		if r := recover(); r != nil {
+			fx, err = nil, fmt.Errorf("%w: %v", errBadEffect, r)
+		}
+	}()
+	fx = &appliedFx{heads: map[string]meta{}, kvs: map[string]kvPending{}, now: now}
 	if len(repr) < 12 { // a batch header
 		return nil, errBadEffect
 	}
-	r, _ := pebble.ReadBatch(repr)
+	r, count := pebble.ReadBatch(repr)
 	values := make([][]byte, len(entries)) // the entries' stored values
 	bodies := map[uint64][]byte{}          // body records the group wrote
 	next := 0                              // the next entry whose record is ahead
-	for rec := uint32(0); ; rec++ {
+	rec := uint32(0)
+	for ; ; rec++ {
 		kind, key, value, ok, err := r.Next()
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", errBadEffect, err)
@@ -158,6 +167,9 @@ func scanEffect(repr []byte, entries []effectEntry, now time.Time) (*appliedFx, 
 		case kindApply: // only the applying store writes its position
 			return nil, fmt.Errorf("%w: it holds an applied position", errBadEffect)
 		}
+	}
+	if rec != count {
+		return nil, fmt.Errorf("%w: %d records, its header says %d", errBadEffect, rec, count)
 	}
 	if next < len(entries) {
 		return nil, fmt.Errorf("%w: entry %s/%d has no record", errBadEffect, entries[next].stream, entries[next].pos.Seq)
