@@ -6,7 +6,8 @@ import (
 )
 
 // CommitBuckets are the upper bounds, in seconds, of the commit-latency
-// histogram: the time of one group's Pebble write, including its fsync.
+// histogram: the time of one group's Pebble write, including its fsync
+// (in cluster mode: its append to the log, then the local write).
 var CommitBuckets = [...]float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}
 
 // Stats is a snapshot of the committer's counters.
