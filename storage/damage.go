@@ -128,18 +128,21 @@ func (m *marker) close() error {
 }
 
 // readCount reads the commit-count record.
-func readCount(r getter) (uint64, error) {
-	v, closer, err := r.Get(commitCountKey)
+func readCount(r getter) (uint64, error) { return readUvarint(r, commitCountKey, "commit count") }
+
+// readUvarint reads a record holding one uvarint (0 when absent).
+func readUvarint(r getter, key []byte, what string) (uint64, error) {
+	v, closer, err := r.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("commit count: %w", err)
+		return 0, fmt.Errorf("%s: %w", what, err)
 	}
 	defer closer.Close()
 	n, k := binary.Uvarint(v)
 	if k <= 0 {
-		return 0, fmt.Errorf("commit count: %w", errCorrupt)
+		return 0, fmt.Errorf("%s: %w", what, errCorrupt)
 	}
 	return n, nil
 }

@@ -179,18 +179,4 @@ func encodeApplied(pos uint64) []byte { return binary.AppendUvarint(nil, pos) }
 
 // readApplied reads the applied position (0: none, a store that never
 // applied an effect).
-func readApplied(r getter) (uint64, error) {
-	v, closer, err := r.Get(appliedKey)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("applied position: %w", err)
-	}
-	defer closer.Close()
-	n, k := binary.Uvarint(v)
-	if k <= 0 {
-		return 0, fmt.Errorf("applied position: %w", errCorrupt)
-	}
-	return n, nil
-}
+func readApplied(r getter) (uint64, error) { return readUvarint(r, appliedKey, "applied position") }
