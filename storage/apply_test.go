@@ -808,3 +808,47 @@ func FuzzEffectDecode(f *testing.F) {
 		}
 	})
 }
+
+// A group whose effect would pass MaxEffectBytes is split: the requests
+// after the limit form the next group, each effect stays within the limit
+// plus one request, and every request commits, in order.
+func TestApply_LargeGroupSplits(t *testing.T) {
+	l := newTestLog()
+	var ra, rb commitRecord
+	const limit = 4 << 10
+	a, err := Open(Options{Dir: t.TempDir(), Log: l, OnCommit: ra.onCommit, MaxEffectBytes: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	a.SetWriter(true)
+	release := a.holdCommitter()
+	payload := bytes.Repeat([]byte("x"), 1000)
+	var ps []*Pending
+	for range 40 {
+		p, err := a.Submit(context.Background(), Batch{Appends: []Append{{Stream: "u/a", Payload: payload}, {Stream: "u/b", SameAs: 1}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	release()
+	for i, p := range ps {
+		res, err := waitPending(t, p)
+		if err != nil || res.Pos[0].Seq != uint64(i+1) {
+			t.Fatalf("request %d: %+v, %v", i, res, err)
+		}
+	}
+	if l.last() < 40*1000/limit {
+		t.Fatalf("40 KB in %d effects of at most %d bytes", l.last(), limit)
+	}
+	for pos := uint64(1); pos <= l.last(); pos++ {
+		if n := len(l.at(pos)); n > limit+len(payload)+300 {
+			t.Fatalf("effect %d: %d bytes", pos, n)
+		}
+	}
+	b := openLogged(t, t.TempDir(), l, &rb)
+	l.catchUp(t, b)
+	sameContents(t, a, b)
+	sameEntries(t, ra.all(), rb.all())
+}

@@ -33,7 +33,7 @@ func (s *Store) commitLoop() {
 			for {
 				select {
 				case r := <-s.queue:
-					s.commitGroup([]*request{r})
+					s.commitGroup([]*request{r}) // one request is never split
 				default:
 					return
 				}
@@ -48,14 +48,18 @@ func (s *Store) commitLoop() {
 				break drain
 			}
 		}
-		s.commitGroup(group)
+		for len(group) > 0 {
+			group = s.commitGroup(group)
+		}
 	}
 }
 
 // commitGroup writes a group of requests in one Pebble batch. Each request
 // is staged on its own and joins the batch only once all of it has staged:
 // a request that fails leaves nothing in the group, which commits the rest.
-func (s *Store) commitGroup(group []*request) {
+// A logged group ends where its effect reaches Options.MaxEffectBytes: the
+// requests after it, not taken, are returned for the next group.
+func (s *Store) commitGroup(group []*request) (rest []*request) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if err := s.writable(); err != nil {
@@ -71,7 +75,12 @@ func (s *Store) commitGroup(group []*request) {
 	g := s.staged
 	g.begin(b, s.clock(), s.opts.Log != nil)
 	defer g.end()
-	for _, r := range group {
+	for i, r := range group {
+		if g.logged && i > 0 && b.Len()+effectEntryBytes*len(g.entries) >= s.opts.MaxEffectBytes {
+			// The log takes messages of a bounded size (NATS: max_payload).
+			group, rest = group[:i], group[i:]
+			break
+		}
 		if !s.take(r, time.Now()) {
 			r.err = ErrCommitTimeout // not written: its waiter is told so
 			s.stats.failed.Add(1)
@@ -171,6 +180,7 @@ func (s *Store) commitGroup(group []*request) {
 	for _, r := range group {
 		close(r.done)
 	}
+	return rest
 }
 
 // take claims a request for this group commit, unless its waiter gave up

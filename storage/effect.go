@@ -48,6 +48,16 @@ var (
 // append to it again, setting one entry key twice.
 const effectVersion byte = 1
 
+// effectEntryBytes bounds what an entry adds to an effect beside its
+// batch (stream name, three uvarints) for the usual stream names: it is
+// only used to close a group before its effect grows past MaxEffectBytes.
+const effectEntryBytes = 64
+
+// DefaultMaxEffectBytes is Options.MaxEffectBytes when it is 0: half of
+// NATS' default max_payload (1 MiB), so that a group closed at it, plus
+// the one request that took it past, still fits.
+const DefaultMaxEffectBytes = 512 << 10
+
 // effectEntry is an entry of an effect: where the payload is in its batch.
 type effectEntry struct {
 	stream string

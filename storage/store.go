@@ -201,6 +201,11 @@ type Options struct {
 	// follower (SetWriter) and its local writes are not fsynced: the log
 	// holds each group durably before it is applied anywhere.
 	Log Log
+	// MaxEffectBytes closes a logged group once its effect reaches this
+	// size (0: DefaultMaxEffectBytes); the requests queued behind it form
+	// the next group. The log must take messages of this size plus the
+	// largest single request (one request is never split).
+	MaxEffectBytes int
 }
 
 // Store is the Pebble-backed store.
@@ -280,6 +285,9 @@ func Open(opts Options) (*Store, error) {
 	}
 	if opts.DedupMemoryKeys == 0 {
 		opts.DedupMemoryKeys = 1 << 20
+	}
+	if opts.MaxEffectBytes <= 0 {
+		opts.MaxEffectBytes = DefaultMaxEffectBytes
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
