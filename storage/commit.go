@@ -48,8 +48,8 @@ func (s *Store) commitLoop() {
 				break drain
 			}
 		}
-		for len(group) > 0 {
-			group = s.commitGroup(group)
+		for rest := group; len(rest) > 0; { // group keeps its array for the next round
+			rest = s.commitGroup(rest)
 		}
 	}
 }
