@@ -21,8 +21,9 @@ func (s *Store) Applied() uint64 { return s.applied.Load() }
 // Applied()+1; pos <= Applied() is ignored (already applied: the writer's
 // own groups come back to it from the log), a gap is an error. It may be
 // called concurrently with the committer: both hold writeMu, so an effect
-// this store is committing itself is applied once. Like a follower's, the
-// local write is not fsynced: the log holds the effect.
+// this store is committing itself is applied once. The local write is not
+// fsynced: the log holds the effect. Errors: ErrBadEffect (nothing
+// written, for good), ErrClosed, ErrNoSpace, ErrFailed, or a gap.
 func (s *Store) Apply(pos uint64, effect []byte) error {
 	if s.opts.Log == nil {
 		return errors.New("storage: Apply needs Options.Log (a single-node store writes alone)")
@@ -56,7 +57,7 @@ func (s *Store) Apply(pos uint64, effect []byte) error {
 	// The batch owns what SetRepr gets, and its Set below may append to
 	// it: a copy, so the caller's buffer is neither kept nor written.
 	if err := b.SetRepr(bytes.Clone(repr)); err != nil {
-		return fmt.Errorf("effect %d: %w: %v", pos, errBadEffect, err)
+		return fmt.Errorf("effect %d: %w: %v", pos, ErrBadEffect, err)
 	}
 	if err := b.Set(appliedKey, encodeApplied(pos), nil); err != nil {
 		return fmt.Errorf("effect %d: %w", pos, err)
@@ -97,12 +98,12 @@ func scanEffect(repr []byte, entries []effectEntry, now time.Time) (fx *appliedF
 		// records instead of failing: a bad effect is an error, not a
 		// crash of the node applying it.
 		if r := recover(); r != nil {
-			fx, err = nil, fmt.Errorf("%w: %v", errBadEffect, r)
+			fx, err = nil, fmt.Errorf("%w: %v", ErrBadEffect, r)
 		}
 	}()
 	fx = &appliedFx{heads: map[string]meta{}, kvs: map[string]kvPending{}, now: now}
 	if len(repr) < 12 { // a batch header
-		return nil, errBadEffect
+		return nil, ErrBadEffect
 	}
 	r, count := pebble.ReadBatch(repr)
 	values := make([][]byte, len(entries)) // the entries' stored values
@@ -112,13 +113,13 @@ func scanEffect(repr []byte, entries []effectEntry, now time.Time) (fx *appliedF
 	for ; ; rec++ {
 		kind, key, value, ok, err := r.Next()
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", errBadEffect, err)
+			return nil, fmt.Errorf("%w: %v", ErrBadEffect, err)
 		}
 		if !ok {
 			break
 		}
 		if len(key) == 0 {
-			return nil, errBadEffect
+			return nil, ErrBadEffect
 		}
 		switch kind {
 		case pebble.InternalKeyKindSet, pebble.InternalKeyKindDelete:
@@ -128,13 +129,13 @@ func scanEffect(repr []byte, entries []effectEntry, now time.Time) (fx *appliedF
 			}
 			continue // trims and drops: entries, which no cache holds
 		default:
-			return nil, fmt.Errorf("%w: record kind %v", errBadEffect, kind)
+			return nil, fmt.Errorf("%w: record kind %v", ErrBadEffect, kind)
 		}
 		set := kind == pebble.InternalKeyKindSet
 		for next < len(entries) && entries[next].record == rec {
 			e := entries[next]
 			if !set || !bytes.Equal(key, entryKey(e.stream, e.pos.Seq)) {
-				return nil, fmt.Errorf("%w: entry %s/%d is not record %d", errBadEffect, e.stream, e.pos.Seq, rec)
+				return nil, fmt.Errorf("%w: entry %s/%d is not record %d", ErrBadEffect, e.stream, e.pos.Seq, rec)
 			}
 			values[next] = value
 			next++
@@ -144,7 +145,7 @@ func scanEffect(repr []byte, entries []effectEntry, now time.Time) (fx *appliedF
 			m := meta{}
 			if set {
 				if m, err = decodeMeta(value); err != nil {
-					return nil, fmt.Errorf("%w: meta %s: %v", errBadEffect, key[1:], err)
+					return nil, fmt.Errorf("%w: meta %s: %v", ErrBadEffect, key[1:], err)
 				}
 			}
 			fx.heads[string(key[1:])] = m
@@ -161,35 +162,35 @@ func scanEffect(repr []byte, entries []effectEntry, now time.Time) (fx *appliedF
 		case kindCount:
 			n, k := binary.Uvarint(value)
 			if !set || k <= 0 {
-				return nil, fmt.Errorf("%w: commit count", errBadEffect)
+				return nil, fmt.Errorf("%w: commit count", ErrBadEffect)
 			}
 			fx.commits = n
 		case kindApply: // only the applying store writes its position
-			return nil, fmt.Errorf("%w: it holds an applied position", errBadEffect)
+			return nil, fmt.Errorf("%w: it holds an applied position", ErrBadEffect)
 		}
 	}
 	if rec != count {
-		return nil, fmt.Errorf("%w: %d records, its header says %d", errBadEffect, rec, count)
+		return nil, fmt.Errorf("%w: %d records, its header says %d", ErrBadEffect, rec, count)
 	}
 	if next < len(entries) {
-		return nil, fmt.Errorf("%w: entry %s/%d has no record", errBadEffect, entries[next].stream, entries[next].pos.Seq)
+		return nil, fmt.Errorf("%w: entry %s/%d has no record", ErrBadEffect, entries[next].stream, entries[next].pos.Seq)
 	}
 	fx.entries = make([]Entry, len(entries))
 	shared := map[uint64][]byte{} // one payload per body, as the writer's entries share it
 	for i, e := range entries {
 		payload, millis, id, ref, err := decodeEntry(values[i])
 		if err != nil {
-			return nil, fmt.Errorf("%w: entry %s/%d: %v", errBadEffect, e.stream, e.pos.Seq, err)
+			return nil, fmt.Errorf("%w: entry %s/%d: %v", ErrBadEffect, e.stream, e.pos.Seq, err)
 		}
 		if ref {
 			p, ok := shared[id]
 			if !ok {
 				v, found := bodies[id]
 				if !found {
-					return nil, fmt.Errorf("%w: entry %s/%d refers to body %d, which it does not write", errBadEffect, e.stream, e.pos.Seq, id)
+					return nil, fmt.Errorf("%w: entry %s/%d refers to body %d, which it does not write", ErrBadEffect, e.stream, e.pos.Seq, id)
 				}
 				if _, p, err = decodeBody(v); err != nil {
-					return nil, fmt.Errorf("%w: body %d: %v", errBadEffect, id, err)
+					return nil, fmt.Errorf("%w: body %d: %v", ErrBadEffect, id, err)
 				}
 				p = bytes.Clone(p)
 				shared[id] = p

@@ -798,7 +798,7 @@ func FuzzEffectDecode(f *testing.F) {
 		}
 		fx, err := scanEffect(repr, es, now)
 		if err != nil {
-			if !errors.Is(err, errBadEffect) {
+			if !errors.Is(err, ErrBadEffect) {
 				t.Fatalf("not a bad effect: %v", err)
 			}
 			return

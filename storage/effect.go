@@ -86,25 +86,26 @@ func encodeEffect(now time.Time, entries []Entry, recs []uint32, repr []byte) []
 	return append(v, repr...)
 }
 
-// errBadEffect is an effect this store cannot decode or that does not fit
-// its own batch: applying it would make this copy differ.
-var errBadEffect = errors.New("storage: malformed effect")
+// ErrBadEffect: Apply was given an effect this store cannot decode or
+// that does not fit its own batch (or one of a later version). Nothing of
+// it was written; retrying cannot help, unlike ErrNoSpace or ErrFailed.
+var ErrBadEffect = errors.New("storage: malformed effect")
 
 // decodeEffect splits an effect into its group time, entries and batch.
 // The entries' streams are copies; repr is a part of v.
 func decodeEffect(v []byte) (now time.Time, entries []effectEntry, repr []byte, err error) {
 	if len(v) < 9 || v[0] != effectVersion {
 		if len(v) > 0 && v[0] != effectVersion {
-			return time.Time{}, nil, nil, fmt.Errorf("%w: version %d (this node reads %d: upgrade it)", errBadEffect, v[0], effectVersion)
+			return time.Time{}, nil, nil, fmt.Errorf("%w: version %d (this node reads %d: upgrade it)", ErrBadEffect, v[0], effectVersion)
 		}
-		return time.Time{}, nil, nil, errBadEffect
+		return time.Time{}, nil, nil, ErrBadEffect
 	}
 	now = time.Unix(0, int64(binary.BigEndian.Uint64(v[1:9])))
 	rest := v[9:]
 	uvarint := func() uint64 {
 		x, k := binary.Uvarint(rest)
 		if k <= 0 {
-			err = errBadEffect
+			err = ErrBadEffect
 			return 0
 		}
 		rest = rest[k:]
@@ -112,20 +113,20 @@ func decodeEffect(v []byte) (now time.Time, entries []effectEntry, repr []byte, 
 	}
 	n := uvarint()
 	if err != nil || n > uint64(len(rest)) { // each entry takes several bytes
-		return time.Time{}, nil, nil, errBadEffect
+		return time.Time{}, nil, nil, ErrBadEffect
 	}
 	entries = make([]effectEntry, 0, n)
 	for range n {
 		l := uvarint()
 		if err != nil || l > uint64(len(rest)) {
-			return time.Time{}, nil, nil, errBadEffect
+			return time.Time{}, nil, nil, ErrBadEffect
 		}
 		e := effectEntry{stream: string(rest[:l])}
 		rest = rest[l:]
 		e.pos.Epoch, e.pos.Seq = uvarint(), uvarint()
 		rec := uvarint()
 		if err != nil || rec > 1<<32-1 {
-			return time.Time{}, nil, nil, errBadEffect
+			return time.Time{}, nil, nil, ErrBadEffect
 		}
 		e.record = uint32(rec)
 		entries = append(entries, e)
