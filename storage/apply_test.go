@@ -852,3 +852,43 @@ func TestApply_LargeGroupSplits(t *testing.T) {
 	sameContents(t, a, b)
 	sameEntries(t, ra.all(), rb.all())
 }
+
+// stuckLog never answers: its Append returns when its context ends (or
+// the test ends, so that a store whose append has no deadline closes).
+type stuckLog struct{ end chan struct{} }
+
+func (l stuckLog) Append(ctx context.Context, _ uint64, _ []byte) (uint64, error) {
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-l.end:
+		return 0, errors.New("test over")
+	}
+}
+
+// An append that does not return (no quorum) ends before the group's
+// waiters give up: they get the log's error, and the store, which wrote
+// nothing, is not declared stalled (a waiter past its deadline while its
+// batch is being written fails the store for good).
+func TestApply_StuckAppendDoesNotFailTheStore(t *testing.T) {
+	l := stuckLog{end: make(chan struct{})}
+	s, err := Open(Options{Dir: t.TempDir(), Log: l, StallTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	defer close(l.end)
+	s.SetWriter(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	defer cancel()
+	_, err = s.Commit(ctx, sharedBatch("x"))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("commit through a stuck log: %v", err)
+	}
+	if err := s.Health(); err != nil {
+		t.Fatalf("the store failed: %v", err)
+	}
+	if s.Applied() != 0 {
+		t.Fatalf("applied %d", s.Applied())
+	}
+}
