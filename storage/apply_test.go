@@ -892,3 +892,47 @@ func TestApply_StuckAppendDoesNotFailTheStore(t *testing.T) {
 		t.Fatalf("applied %d", s.Applied())
 	}
 }
+
+// One group that appends to a stream, drops it and appends again writes
+// the same entry key twice: the follower's OnCommit still gets each
+// payload (an effect names each entry's record, not its key).
+func TestApply_DropAndAppendInOneGroup(t *testing.T) {
+	l := newTestLog()
+	var ra, rb commitRecord
+	a, err := Open(Options{Dir: t.TempDir(), Log: l, OnCommit: ra.onCommit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	a.SetWriter(true)
+	release := a.holdCommitter()
+	var ps []*Pending
+	for _, b := range []Batch{
+		{Appends: []Append{{Stream: "u/x", Payload: []byte("first")}}},
+		{Drops: []string{"u/x"}},
+		{Appends: []Append{{Stream: "u/x", Payload: []byte("second")}}},
+	} {
+		p, err := a.Submit(context.Background(), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	release()
+	for _, p := range ps {
+		if _, err := waitPending(t, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l.last() != 1 {
+		t.Fatalf("%d effects, want one group", l.last())
+	}
+	b := openLogged(t, t.TempDir(), l, &rb)
+	l.catchUp(t, b)
+	got := rb.all()
+	if len(got) != 2 || string(got[0].Payload) != "first" || string(got[1].Payload) != "second" {
+		t.Fatalf("follower's entries: %+v", got)
+	}
+	sameEntries(t, ra.all(), got)
+	sameContents(t, a, b)
+}
