@@ -234,3 +234,43 @@ func TestCloseWriteFlushesFirst(t *testing.T) {
 		t.Fatal("peer saw no EOF")
 	}
 }
+
+// A write to a TCP socket with room goes out on the writer's goroutine:
+// no flusher is started for it (an answer such as a PUBACK is on the
+// socket when Write returns, as with a plain net.Conn).
+func TestWriteWithRoomGoesOutAtOnce(t *testing.T) {
+	lc, peer := pair(t, Options{ReadBuffer: 1024, WriteMax: 64 << 10, CloseFlush: wait})
+	msg := pattern(100)
+	_, err := lc.Write(msg)
+	must(t, err, "unexpected error")
+	lc.mu.Lock()
+	flushing, pending := lc.flushing, len(lc.pending)
+	lc.mu.Unlock()
+	if flushing || pending != 0 {
+		t.Fatalf("after a small write: flushing %v, %d bytes pending; want the bytes on the socket", flushing, pending)
+	}
+	got := make([]byte, len(msg))
+	_, err = io.ReadFull(peer, got)
+	must(t, err, "unexpected error")
+	if !bytes.Equal(got, msg) {
+		t.Fatal("peer read other bytes")
+	}
+}
+
+// A connection without a raw socket (TLS, WebSocket; net.Pipe here) writes
+// through the flusher, in order.
+func TestWriteWithoutRawSocketUsesFlusher(t *testing.T) {
+	c, peer := net.Pipe()
+	lc := New(c, Options{ReadBuffer: 1024, WriteMax: 64 << 10, CloseFlush: wait})
+	t.Cleanup(func() { _ = lc.Close(); _ = peer.Close() })
+	for i := range 3 {
+		_, err := lc.Write([]byte{byte(i)})
+		must(t, err, "unexpected error")
+	}
+	got := make([]byte, 3)
+	_, err := io.ReadFull(peer, got)
+	must(t, err, "unexpected error")
+	if !bytes.Equal(got, []byte{0, 1, 2}) {
+		t.Fatalf("peer read %v", got)
+	}
+}
