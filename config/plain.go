@@ -17,6 +17,7 @@ type MQTTPlain struct {
 	AllowKeepaliveZero   bool      `yaml:"allow_keepalive_zero"`   // anonymous clients asking keepalive 0 keep it (never timed out); users keep keepalive_min; default false
 	ObscureNotAuthorized bool      `yaml:"obscure_not_authorized"` // answer ACL refusals with 0x80 (unspecified error) instead of 0x87 (not authorized); default false
 	TopicAliasMaximum    uint16    `yaml:"topic_alias_maximum"`    // topic aliases per connection in each direction (MQTT 5); 0 disables; default 16
+	YieldBeforeFanOut    bool      `yaml:"yield_before_fanout"`    // a plain publish lets other ready connections run before it is routed (see docs/mqtt.md); default false
 	ACL                  []ACLRule `yaml:"acl"`                    // ordered rules for topics outside im/; first match wins, no match denies; default none
 }
 

@@ -3,6 +3,7 @@ package mqttd
 import (
 	"context"
 	"encoding/json"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +38,11 @@ func (s *Server) HandlePublish(cl *mqtt.Client, pk packets.Packet) (bool, error)
 	}
 	s.drainAcks(cl) // nothing handled inline overtakes a pipelined send's ack
 	if !isIMTopic(topic) && s.plainAllowed(cl, topic, true) {
+		if s.cfg.MQTT.YieldBeforeFanOut {
+			// Other connections' packets read in the same moment (a
+			// SUBSCRIBE just ahead of this publish) get to run first.
+			runtime.Gosched()
+		}
 		return true, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Storage.CommitTimeout)
