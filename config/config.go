@@ -42,6 +42,7 @@ type Config struct {
 	Log           Log           `yaml:"log"`
 	Console       Console       `yaml:"console"`
 	Stats         Stats         `yaml:"stats"`
+	Cluster       Cluster       `yaml:"cluster"`
 }
 
 // App identifies the IM application and its signing key.
@@ -214,6 +215,7 @@ func Default() Config {
 		Log:           Log{Level: "info", Format: "text", RefusalRate: 1, RefusalBurst: 10},
 		Console:       defaultConsole(),
 		Stats:         defaultStats(),
+		Cluster:       defaultCluster(),
 	}
 }
 

@@ -53,9 +53,12 @@ func (c *Config) Validate() error {
 	v.mqttPlain(c.MQTT.MQTTPlain)
 
 	v.addr("http.address", c.HTTP.Address, true)
-	v.distinctPorts(
-		listener{"mqtt.tcp", c.MQTT.TCP}, listener{"mqtt.ws", c.MQTT.WS},
-		listener{"mqtt.tls.address", c.MQTT.TLS.Address}, listener{"http.address", c.HTTP.Address})
+	ls := []listener{{"mqtt.tcp", c.MQTT.TCP}, {"mqtt.ws", c.MQTT.WS},
+		{"mqtt.tls.address", c.MQTT.TLS.Address}, {"http.address", c.HTTP.Address}}
+	if c.Cluster.Enabled {
+		ls = append(ls, listener{"cluster.listen", c.Cluster.Listen}, listener{"cluster.client_listen", c.Cluster.ClientListen})
+	}
+	v.distinctPorts(ls...)
 	v.positive("http.read_timeout", c.HTTP.ReadTimeout)
 	v.positive("http.write_timeout", c.HTTP.WriteTimeout)
 
@@ -92,6 +95,7 @@ func (c *Config) Validate() error {
 	v.callbacks(c.Callbacks)
 	v.relations(c.Relations)
 	v.rest(c.REST)
+	v.cluster(c.Cluster)
 	v.check(c.Devices.MaxPerUser >= 0, "devices.max_per_user", "must not be negative (0 = unlimited)")
 	v.oneOf("devices.on_exceed", c.Devices.OnExceed, DevicesKickOldest, DevicesRefuse)
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")

@@ -1,0 +1,94 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"time"
+)
+
+// Cluster turns one imbroker process into a node of a cluster whose nodes
+// share one replicated commit log: an embedded NATS server with JetStream on
+// each node, joined to the others through NATS routes (docs/cluster.md). Off
+// by default: nothing of NATS starts.
+type Cluster struct {
+	Enabled bool `yaml:"enabled"` // default false
+	// Name is this node's name, unique in the cluster and stable across
+	// restarts (JetStream knows its peers by it): letters, digits, '-', '_'.
+	Name string `yaml:"name"`
+	// Listen is where this node accepts routes from the other nodes
+	// (host:port). Routes carry every write unencrypted and without a
+	// password: keep them on loopback or a private network.
+	Listen string `yaml:"listen"`
+	// ClientListen is the embedded server's NATS client port, for
+	// inspecting the cluster with the nats CLI. The node itself talks to
+	// its server in process. "" (default): no client port. Only a
+	// loopback host is accepted (the port has no authentication); port 0
+	// picks a free one.
+	ClientListen string `yaml:"client_listen"`
+	// Routes lists every node's route address as nats-route://host:port
+	// (this node's own entry is allowed and ignored), so one list serves
+	// every node.
+	Routes   []string `yaml:"routes"`
+	Replicas int      `yaml:"replicas"` // copies of the log (JetStream stream replicas): 1 to 5; default 3; a write needs a majority of them
+
+	ApplyTimeout   time.Duration `yaml:"apply_timeout"`   // longest an append waits for its quorum ack; default 5s
+	ForwardTimeout time.Duration `yaml:"forward_timeout"` // longest a write forwarded to the owner waits for its answer; default 10s
+	OwnerWait      time.Duration `yaml:"owner_wait"`      // longest a write waits for an owner to be elected (failover); default 15s
+
+	// The log keeps effects for LogMaxAge and at most LogMaxBytes; older
+	// ones are discarded. A node that falls further behind (down longer
+	// than that) cannot catch up from the log and says so (docs/cluster.md).
+	LogMaxAge      time.Duration `yaml:"log_max_age"`      // default 168h
+	LogMaxBytes    int64         `yaml:"log_max_bytes"`    // default 4294967296 (4 GiB)
+	MaxEffectBytes int           `yaml:"max_effect_bytes"` // largest effect (one commit group) the log takes: NATS max_payload; default 8388608 (8 MiB)
+	// ForwardInflight bounds the forwarded requests the owner runs at once;
+	// more wait for a slot (their caller's forward_timeout still runs).
+	ForwardInflight int `yaml:"forward_inflight"` // default 4096
+}
+
+func defaultCluster() Cluster {
+	return Cluster{
+		Routes: []string{}, Replicas: 3,
+		ApplyTimeout: 5 * time.Second, ForwardTimeout: 10 * time.Second, OwnerWait: 15 * time.Second,
+		LogMaxAge: 168 * time.Hour, LogMaxBytes: 4 << 30, MaxEffectBytes: 8 << 20, ForwardInflight: 4096,
+	}
+}
+
+// A node name is one NATS subject token and a JetStream server name.
+var clusterName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+func (v *validator) cluster(c Cluster) {
+	v.check(c.Replicas >= 1 && c.Replicas <= 5, "cluster.replicas", "must be 1 to 5")
+	v.positive("cluster.apply_timeout", c.ApplyTimeout)
+	v.positive("cluster.forward_timeout", c.ForwardTimeout)
+	v.positive("cluster.owner_wait", c.OwnerWait)
+	v.positive("cluster.log_max_age", c.LogMaxAge)
+	v.check(c.MaxEffectBytes >= 64<<10 && c.MaxEffectBytes <= 64<<20, "cluster.max_effect_bytes", "must be 65536 to 67108864 (64 KiB to 64 MiB)")
+	v.check(c.LogMaxBytes >= 16*int64(c.MaxEffectBytes), "cluster.log_max_bytes", "must hold at least 16 effects of cluster.max_effect_bytes")
+	v.check(c.ForwardInflight >= 1, "cluster.forward_inflight", "must be at least 1")
+	if !c.Enabled {
+		return
+	}
+	v.check(clusterName.MatchString(c.Name), "cluster.name", fmt.Sprintf("%q: required when cluster.enabled, 1 to 64 letters, digits, '-' or '_'", c.Name))
+	v.addr("cluster.listen", c.Listen, false)
+	if c.ClientListen != "" {
+		host, _, err := net.SplitHostPort(c.ClientListen)
+		ip := net.ParseIP(host)
+		if err != nil {
+			v.add("cluster.client_listen", fmt.Sprintf("not a host:port address: %q", c.ClientListen))
+		} else if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			v.add("cluster.client_listen", fmt.Sprintf("%q: only a loopback address (127.0.0.1, ::1, localhost): the client port has no authentication", c.ClientListen))
+		}
+	}
+	v.check(len(c.Routes) > 0, "cluster.routes", "required when cluster.enabled: every node's nats-route://host:port")
+	for i, r := range c.Routes {
+		u, err := url.Parse(r)
+		if err != nil || u.Scheme != "nats-route" || u.Port() == "" || u.Hostname() == "" {
+			v.add(fmt.Sprintf("cluster.routes[%d]", i), fmt.Sprintf("%q is not nats-route://host:port", r))
+		}
+	}
+	v.check(len(c.Routes) >= c.Replicas || c.Replicas == 1, "cluster.replicas",
+		fmt.Sprintf("%d replicas need at least as many nodes in cluster.routes (%d listed)", c.Replicas, len(c.Routes)))
+}

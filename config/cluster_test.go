@@ -1,0 +1,63 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfig_Cluster(t *testing.T) {
+	t.Setenv(EnvSecretKey, "")
+	d := Default().Cluster
+	if d.Enabled || d.Replicas != 3 || d.ApplyTimeout != 5*time.Second || d.OwnerWait != 15*time.Second || d.MaxEffectBytes != 8<<20 {
+		t.Fatalf("defaults %+v", d)
+	}
+	cfg, err := Parse([]byte(`cluster:
+  enabled: true
+  name: n-1
+  listen: 127.0.0.1:6250
+  client_listen: 127.0.0.1:0
+  routes: [nats-route://127.0.0.1:6250, nats-route://127.0.0.1:6251, nats-route://127.0.0.1:6252]
+  owner_wait: 3s
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cfg.Cluster; !c.Enabled || c.Name != "n-1" || len(c.Routes) != 3 || c.OwnerWait != 3*time.Second {
+		t.Fatalf("parsed %+v", c)
+	}
+	// Off: the node keys are not needed.
+	if _, err := Parse([]byte("cluster:\n  enabled: false\n")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfig_ClusterInvalid(t *testing.T) {
+	t.Setenv(EnvSecretKey, "")
+	cases := []struct{ yaml, want string }{
+		{"cluster:\n  enabled: true\n", "cluster.name"},
+		{"cluster:\n  enabled: true\n", "cluster.listen: required"},
+		{"cluster:\n  enabled: true\n", "cluster.routes: required"},
+		{"cluster:\n  enabled: true\n  name: a.b\n", "cluster.name"},
+		{"cluster:\n  enabled: true\n  client_listen: 0.0.0.0:4222\n", "cluster.client_listen"},
+		{"cluster:\n  enabled: true\n  routes: [http://x:1, nats-route://h]\n", "cluster.routes[0]"},
+		{"cluster:\n  enabled: true\n  routes: [http://x:1, nats-route://h]\n", "cluster.routes[1]"},
+		{"cluster:\n  enabled: true\n  routes: [nats-route://a:1]\n", "3 replicas need at least as many nodes"},
+		{"cluster:\n  replicas: 6\n", "cluster.replicas: must be 1 to 5"},
+		{"cluster:\n  apply_timeout: 0s\n", "cluster.apply_timeout"},
+		{"cluster:\n  forward_timeout: -1s\n", "cluster.forward_timeout"},
+		{"cluster:\n  owner_wait: 0s\n", "cluster.owner_wait"},
+		{"cluster:\n  log_max_age: 0s\n", "cluster.log_max_age"},
+		{"cluster:\n  max_effect_bytes: 1000\n", "cluster.max_effect_bytes"},
+		{"cluster:\n  log_max_bytes: 1000\n", "cluster.log_max_bytes"},
+		{"cluster:\n  forward_inflight: 0\n", "cluster.forward_inflight"},
+		{"http:\n  address: 127.0.0.1:6250\ncluster:\n  enabled: true\n  listen: 127.0.0.1:6250\n", "cluster.listen: \"127.0.0.1:6250\" uses the same port as http.address"},
+		{"cluster:\n  enabld: true\n", `cluster.enabld: unknown key (did you mean "enabled"?)`},
+	}
+	for _, c := range cases {
+		_, err := Parse([]byte(c.yaml))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: want an error naming %q, got %v", c.yaml, c.want, err)
+		}
+	}
+}
