@@ -22,10 +22,9 @@ type Cluster struct {
 	// password: keep them on loopback or a private network.
 	Listen string `yaml:"listen"`
 	// ClientListen is the embedded server's NATS client port, for
-	// inspecting the cluster with the nats CLI. The node itself talks to
-	// its server in process. "" (default): no client port. Only a
-	// loopback host is accepted (the port has no authentication); port 0
-	// picks a free one.
+	// inspecting the cluster with the nats CLI (the node itself talks to
+	// its server in process). Only a loopback host is accepted: the port
+	// has no authentication. "" (default) or port 0: a free loopback port.
 	ClientListen string `yaml:"client_listen"`
 	// Routes lists every node's route address as nats-route://host:port
 	// (this node's own entry is allowed and ignored), so one list serves

@@ -1,0 +1,174 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+)
+
+// One three-node cluster goes through every step in order: the steps share
+// its start-up (cluster formation is the slow part).
+func TestCluster(t *testing.T) {
+	nodes := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	for _, n := range nodes {
+		n.Handle("echo", func(ctx context.Context, req []byte) ([]byte, error) {
+			if string(req) == "fail" {
+				return nil, errors.New("asked to fail")
+			}
+			return []byte(n.name + ":" + string(req)), nil
+		})
+	}
+	o := owner(t, nodes)
+	if got := o.store.writerOn; !slices.Equal(got, []uint64{0}) {
+		t.Fatalf("owner %s switched its writer on at %v, want once at 0", o.name, got)
+	}
+	var effects [][]byte
+	appendN := func(o *testNode, k int) {
+		t.Helper()
+		for range k {
+			e := fmt.Appendf(nil, "effect-%d", len(effects)+1)
+			pos, err := commit(ctx, o.Node, o.store, e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			effects = append(effects, e)
+			if pos != uint64(len(effects)) {
+				t.Fatalf("appended at %d, want %d", pos, len(effects))
+			}
+		}
+	}
+	allApplied := func(nodes ...*testNode) {
+		t.Helper()
+		for _, n := range nodes {
+			eventually(t, 10*time.Second, n.name+" applies the log", func() bool { return n.store.Applied() == uint64(len(effects)) })
+			if got := n.store.snapshot(); !slices.EqualFunc(got, effects, slices.Equal) {
+				t.Fatalf("%s applied %q, want %q", n.name, got, effects)
+			}
+		}
+	}
+	followers := func() []*testNode {
+		var fs []*testNode
+		for _, n := range nodes {
+			if n != o && n.Node != nil {
+				fs = append(fs, n)
+			}
+		}
+		return fs
+	}
+
+	t.Run("appends reach every node in order", func(t *testing.T) {
+		appendN(o, 50)
+		allApplied(nodes...)
+		for _, n := range nodes {
+			if err := n.Barrier(ctx); err != nil || n.store.Applied() != uint64(len(effects)) {
+				t.Fatalf("%s barrier: %v, applied %d", n.name, err, n.store.Applied())
+			}
+		}
+	})
+
+	t.Run("a stale prev is fenced", func(t *testing.T) {
+		_, err := o.Log().Append(ctx, o.store.Applied()-1, []byte("stale"))
+		if !errors.Is(err, ErrFenced) {
+			t.Fatalf("stale prev: %v, want ErrFenced", err)
+		}
+		f := followers()[0]
+		if _, err := f.Log().Append(ctx, f.store.Applied(), []byte("follower")); !errors.Is(err, ErrFenced) {
+			t.Fatalf("a follower's append: %v, want ErrFenced", err)
+		}
+		// The fence left the log as it was, and the owner keeps writing
+		// (its store is at the log's end).
+		appendN(o, 1)
+		allApplied(nodes...)
+		if !o.IsOwner() {
+			t.Fatal("the owner lost the log over a stale append")
+		}
+	})
+
+	t.Run("forward reaches the owner", func(t *testing.T) {
+		for _, n := range nodes {
+			got, err := n.Forward(ctx, "echo", []byte("hi"))
+			if err != nil || string(got) != o.name+":hi" {
+				t.Fatalf("forward from %s: %q, %v; want %q", n.name, got, err, o.name+":hi")
+			}
+		}
+		_, err := followers()[0].Forward(ctx, "echo", []byte("fail"))
+		var re *RemoteError
+		if !errors.As(err, &re) || re.Node != o.name || re.Msg != "asked to fail" {
+			t.Fatalf("a handler's error: %v", err)
+		}
+		if _, err := o.Forward(ctx, "no.such", nil); err == nil {
+			t.Fatal("a kind that is not a subject token was forwarded")
+		}
+	})
+
+	t.Run("stepdown moves the owner after it applied everything", func(t *testing.T) {
+		old, next := o, followers()[0]
+		// next cannot apply until the gate opens: it lags behind the log.
+		gate := make(chan struct{})
+		next.store.mu.Lock()
+		next.store.gate = gate
+		next.store.mu.Unlock()
+		appendN(old, 5)
+		stepDown(t, old, next.name)
+		eventually(t, 15*time.Second, next.name+" leads the stream", next.leading)
+		eventually(t, 5*time.Second, old.name+" gives the log up", func() bool { return !old.IsOwner() && !old.store.isWriter() })
+		// The deposed owner's next append is fenced.
+		if _, err := old.Log().Append(ctx, old.store.Applied(), []byte("deposed")); !errors.Is(err, ErrFenced) {
+			t.Fatalf("the old owner's append: %v, want ErrFenced", err)
+		}
+		if next.IsOwner() || len(next.store.writerOn) != 0 {
+			t.Fatalf("%s owns the log before applying it (applied %d of %d)", next.name, next.store.Applied(), len(effects))
+		}
+		// A write forwarded now waits for the new owner to catch up.
+		fwd := make(chan string, 1)
+		go func() {
+			got, err := old.Forward(ctx, "echo", []byte("during"))
+			fwd <- fmt.Sprint(string(got), err)
+		}()
+		next.store.mu.Lock()
+		next.store.gate = nil
+		next.store.mu.Unlock()
+		close(gate)
+		o = owner(t, nodes)
+		if o != next {
+			t.Fatalf("owner %s, want %s", o.name, next.name)
+		}
+		if got := next.store.writerOn; !slices.Equal(got, []uint64{uint64(len(effects))}) {
+			t.Fatalf("%s switched its writer on at %v, want once at %d", next.name, got, len(effects))
+		}
+		if got := <-fwd; got != next.name+":during<nil>" {
+			t.Fatalf("forward during the change: %s", got)
+		}
+		appendN(o, 5)
+		allApplied(nodes...)
+		// The deposed node's stale position is fenced by the log itself.
+		if _, err := old.Log().Append(ctx, old.store.Applied()-1, []byte("deposed")); !errors.Is(err, ErrFenced) {
+			t.Fatalf("old owner: %v", err)
+		}
+	})
+
+	t.Run("one node down keeps the log writable, two stop it", func(t *testing.T) {
+		fs := followers()
+		fs[0].stop(t)
+		appendN(o, 3)
+		allApplied(o, fs[1])
+		if got, err := fs[1].Forward(ctx, "echo", []byte("x")); err != nil || string(got) != o.name+":x" {
+			t.Fatalf("forward with a node down: %q %v", got, err)
+		}
+		fs[1].stop(t)
+		start := time.Now()
+		_, err := commit(ctx, o.Node, o.store, []byte("alone"))
+		if err == nil {
+			t.Fatal("an append was acknowledged by one node of three")
+		}
+		t.Logf("append without a quorum failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
+		if o.store.Applied() != uint64(len(effects)) {
+			t.Fatalf("the lone node applied %d, want %d", o.store.Applied(), len(effects))
+		}
+	})
+}

@@ -1,0 +1,225 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Forwarded requests travel over core NATS, request/reply, on the subject
+// imb.fwd.{owner node}.{kind}: each node serves only its own subjects, so a
+// request reaches the node the sender believes owns the log, and that node
+// says so when it does not (statusNotOwner) instead of running it.
+const (
+	hdrStatus   = "Imb-Status"
+	hdrError    = "Imb-Error"
+	hdrDeadline = "Imb-Deadline" // the sender's deadline, unix nanoseconds: the handler's context ends with it
+
+	statusOK       = "ok"
+	statusError    = "error"
+	statusNotOwner = "not-owner"
+)
+
+var kindRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// RemoteError is a handler's error on the owner, as the forwarding node
+// sees it. Handlers that need a caller to tell failures apart encode them
+// in their reply bytes; an error is "the request failed".
+type RemoteError struct{ Node, Kind, Msg string }
+
+func (e *RemoteError) Error() string {
+	return fmt.Sprintf("cluster: %s on owner %s: %s", e.Kind, e.Node, e.Msg)
+}
+
+type fwdState struct {
+	mu     sync.Mutex
+	closed bool
+	subs   map[string]*nats.Subscription
+	wg     sync.WaitGroup // running handlers
+	sem    chan struct{}  // cluster.forward_inflight slots
+}
+
+func (f *fwdState) init(inflight int) {
+	f.subs = map[string]*nats.Subscription{}
+	f.sem = make(chan struct{}, inflight)
+}
+
+// close stops taking forwarded requests and waits for those running.
+func (f *fwdState) close() {
+	f.mu.Lock()
+	f.closed = true
+	for _, s := range f.subs {
+		_ = s.Unsubscribe()
+	}
+	f.mu.Unlock()
+	f.wg.Wait()
+}
+
+// Handle serves kind on this node: while it owns the log, requests other
+// nodes Forward for kind run h, concurrently (at most
+// cluster.forward_inflight at once), with a context ending at the sender's
+// deadline. Register every kind on every node at start: any node may become
+// the owner. kind is a NATS subject token (letters, digits, '-', '_');
+// another kind, or a second registration, panics (a programming error).
+func (n *Node) Handle(kind string, h func(ctx context.Context, req []byte) ([]byte, error)) {
+	if !kindRE.MatchString(kind) {
+		panic(fmt.Sprintf("cluster: Handle: kind %q is not letters, digits, '-' or '_'", kind))
+	}
+	f := &n.fwd
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, dup := f.subs[kind]; dup {
+		panic("cluster: Handle: kind " + kind + " registered twice")
+	}
+	if f.closed {
+		return
+	}
+	sub, err := n.nc.Subscribe(fwdPrefix+n.name+"."+kind, func(m *nats.Msg) { n.serve(kind, h, m) })
+	if err != nil { // only on a closed connection, i.e. a shut-down node
+		n.log.Warn("cluster: Handle: subscribe", "kind", kind, "err", err)
+		return
+	}
+	f.subs[kind] = sub
+}
+
+// serve runs on the subscription's goroutine: it takes a slot (waiting
+// there is the backpressure on senders) and runs the handler on its own.
+func (n *Node) serve(kind string, h func(context.Context, []byte) ([]byte, error), m *nats.Msg) {
+	f := &n.fwd
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return
+	}
+	f.wg.Add(1)
+	f.mu.Unlock()
+	select {
+	case f.sem <- struct{}{}:
+	case <-n.ctx.Done():
+		f.wg.Done()
+		return
+	}
+	go func() {
+		defer f.wg.Done()
+		defer func() { <-f.sem }()
+		ctx, cancel := context.WithCancel(n.ctx)
+		if ns, err := strconv.ParseInt(m.Header.Get(hdrDeadline), 10, 64); err == nil {
+			cancel()
+			ctx, cancel = context.WithDeadline(n.ctx, time.Unix(0, ns))
+		}
+		defer cancel()
+		reply := &nats.Msg{Subject: m.Reply, Header: nats.Header{}}
+		if err := n.waitServing(ctx); err != nil {
+			reply.Header.Set(hdrStatus, statusNotOwner)
+			reply.Header.Set(hdrError, err.Error())
+		} else if resp, err := h(ctx, m.Data); err != nil {
+			reply.Header.Set(hdrStatus, statusError)
+			reply.Header.Set(hdrError, err.Error())
+		} else {
+			reply.Header.Set(hdrStatus, statusOK)
+			reply.Data = resp
+		}
+		if m.Reply == "" {
+			return
+		}
+		if err := n.nc.PublishMsg(reply); err != nil {
+			n.log.Warn("cluster: reply to a forwarded request", "kind", kind, "err", err)
+		}
+	}()
+}
+
+// waitServing returns nil once this node owns the log; while it leads the
+// stream but still catches up, it waits; otherwise it refuses at once.
+func (n *Node) waitServing(ctx context.Context) error {
+	for {
+		n.mu.Lock()
+		owner, leader, ch := n.owner, n.leader, n.changed
+		n.mu.Unlock()
+		if owner {
+			return nil
+		}
+		if leader != n.name {
+			return fmt.Errorf("node %s does not own the log (owner %q)", n.name, leader)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("node %s leads the log but has not caught up: %w", n.name, ctx.Err())
+		case <-n.ctx.Done():
+			return ErrShutdown
+		}
+	}
+}
+
+// Forward sends req to the owner's handler for kind and returns its reply.
+// It waits for an owner (cluster.owner_wait in all) and each attempt for
+// its answer (cluster.forward_timeout). It retries only when the request
+// did not run: no node serves the owner's subject (the owner is gone) or
+// the node answers that it does not own the log; then it waits for the
+// next owner and sends again, so every kind may be forwarded. A timeout
+// is not retried: the request may have run, its outcome is unknown (the
+// error says so). Calls made one after another from one goroutine reach
+// the owner in that order; concurrent calls have no order.
+func (n *Node) Forward(ctx context.Context, kind string, req []byte) ([]byte, error) {
+	if !kindRE.MatchString(kind) {
+		return nil, fmt.Errorf("cluster: forward: kind %q is not letters, digits, '-' or '_'", kind)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, n.cfg.OwnerWait)
+	defer cancel()
+	backoff := 10 * time.Millisecond
+	for {
+		if err := n.WaitOwner(waitCtx); err != nil {
+			return nil, fmt.Errorf("cluster: forward %s: %w", kind, err)
+		}
+		owner := n.OwnerName()
+		if owner == "" {
+			continue
+		}
+		resp, retry, err := n.forwardOnce(ctx, owner, kind, req)
+		if !retry {
+			return resp, err
+		}
+		n.log.Debug("cluster: forward: owner moved, retrying", "kind", kind, "to", owner, "err", err)
+		n.forgetLeader(owner)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-waitCtx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("cluster: forward %s: %w: last attempt: %w", kind, ErrNoOwner, err)
+		}
+		backoff = min(backoff*2, 500*time.Millisecond)
+	}
+}
+
+// forwardOnce sends one attempt; retry says the request did not run.
+func (n *Node) forwardOnce(ctx context.Context, owner, kind string, req []byte) (resp []byte, retry bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.ForwardTimeout)
+	defer cancel()
+	m := nats.NewMsg(fwdPrefix + owner + "." + kind)
+	m.Data = req
+	if dl, ok := ctx.Deadline(); ok {
+		m.Header.Set(hdrDeadline, strconv.FormatInt(dl.UnixNano(), 10))
+	}
+	r, err := n.nc.RequestMsgWithContext(ctx, m)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return nil, true, fmt.Errorf("cluster: forward %s: no node %s serving it: %w", kind, owner, err)
+	case err != nil:
+		return nil, false, fmt.Errorf("cluster: forward %s to %s (outcome unknown): %w", kind, owner, err)
+	}
+	switch r.Header.Get(hdrStatus) {
+	case statusOK:
+		return r.Data, false, nil
+	case statusNotOwner:
+		return nil, true, &RemoteError{Node: owner, Kind: kind, Msg: r.Header.Get(hdrError)}
+	default:
+		return nil, false, &RemoteError{Node: owner, Kind: kind, Msg: r.Header.Get(hdrError)}
+	}
+}

@@ -1,0 +1,332 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ownerLoop makes this node follow the log, or own it while its server
+// leads the stream: on becoming leader it takes over once its store applied
+// everything (takeover); on losing the lead it switches its store's writer
+// off at once and follows again. It also creates the stream, which needs a
+// quorum of nodes up.
+func (n *Node) ownerLoop() {
+	defer n.loops.Done()
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	var tail *tailer
+	defer func() { tail.stop() }()
+	streamReady := false
+	var lastWarn, lastRefresh time.Time
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-tick.C:
+		case <-n.wake:
+		}
+		if !streamReady {
+			ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+			_, err := n.js.CreateOrUpdateStream(ctx, n.streamConfig())
+			cancel()
+			if err != nil {
+				if time.Since(lastWarn) > 10*time.Second && n.ctx.Err() == nil {
+					lastWarn = time.Now()
+					n.log.Warn("cluster: the log's stream is not available yet (a quorum of nodes must be up)", "err", err)
+				}
+				continue
+			}
+			streamReady = true
+		}
+		store := n.applier()
+		if store == nil {
+			continue
+		}
+		leading := n.leading()
+		n.mu.Lock()
+		owner, resync := n.owner, n.resync
+		n.resync = false
+		if leading {
+			n.setLeaderLocked(n.name)
+		} else if n.leader == n.name {
+			n.setLeaderLocked("")
+		}
+		unknown := n.leader == ""
+		n.mu.Unlock()
+
+		switch {
+		case owner && !leading:
+			n.relinquish(store, "lost the stream's leadership")
+			owner = false
+		case owner && resync:
+			ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
+			_, last, _, err := n.logState(ctx)
+			cancel()
+			if err != nil || last != store.Applied() {
+				n.relinquish(store, fmt.Sprintf("an append failed and the store (applied %d) is not at the log's end (%d, err %v)", store.Applied(), last, err))
+				owner = false
+			}
+		case !owner && leading:
+			owner = n.takeover(store, &tail)
+		}
+		if !owner && tail == nil {
+			tail = n.startTail(store)
+		}
+		if unknown && time.Since(lastRefresh) > 250*time.Millisecond {
+			lastRefresh = time.Now()
+			n.refreshLeader()
+		}
+	}
+}
+
+func (n *Node) leading() bool { return n.srv.JetStreamIsStreamLeader(account, streamName) }
+
+// takeover makes this (leading) node the owner once its store applied the
+// whole log: the tail goes on until Applied() == the log's last position,
+// then stops (so nothing applies behind the committer), the position is
+// checked again and the store's writer switched on. It gives up when the
+// lead moves on meanwhile.
+func (n *Node) takeover(store Applier, tail **tailer) bool {
+	for n.ctx.Err() == nil && n.leading() {
+		ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
+		first, last, _, err := n.logState(ctx)
+		cancel()
+		applied := store.Applied()
+		switch {
+		case err != nil:
+			n.log.Debug("cluster: takeover: log state", "err", err)
+		case applied > last:
+			n.setHealth(fmt.Errorf("%w: applied %d, the log ends at %d", ErrAhead, applied, last))
+			n.log.Error("cluster: refusing to own the log: this node's store is ahead of it", "applied", applied, "log_last", last)
+			return false
+		case applied < last:
+			n.log.Debug("cluster: takeover: catching up", "applied", applied, "log_first", first, "log_last", last)
+			if *tail == nil {
+				*tail = n.startTail(store)
+			}
+		default:
+			(*tail).stop()
+			*tail = nil
+			ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
+			_, last, _, err = n.logState(ctx)
+			cancel()
+			if err == nil && last == store.Applied() && n.leading() {
+				// owner before the writer: the committer's first append
+				// must find IsOwner true; forwarded requests are let
+				// through only after the writer is on (broadcast).
+				n.mu.Lock()
+				n.owner = true
+				n.setLeaderLocked(n.name)
+				n.mu.Unlock()
+				store.SetWriter(true)
+				n.mu.Lock()
+				n.broadcastLocked()
+				n.mu.Unlock()
+				n.log.Info("cluster: this node owns the log", "applied", last)
+				return true
+			}
+			*tail = n.startTail(store)
+		}
+		n.mu.Lock()
+		ch := n.progress
+		n.mu.Unlock()
+		t := time.NewTimer(pollEvery)
+		select {
+		case <-ch:
+		case <-t.C:
+		case <-n.ctx.Done():
+		}
+		t.Stop()
+	}
+	return false
+}
+
+// relinquish switches the store's writer off at once: its next append would
+// be fenced anyway, and forwarded writes must go elsewhere.
+func (n *Node) relinquish(store Applier, why string) {
+	n.mu.Lock()
+	n.owner = false
+	n.broadcastLocked()
+	n.mu.Unlock()
+	store.SetWriter(false)
+	n.log.Warn("cluster: this node no longer owns the log", "why", why, "applied", store.Applied())
+}
+
+// requestResync asks the owner loop to check the store against the log
+// after a failed append.
+func (n *Node) requestResync() {
+	n.mu.Lock()
+	n.resync = true
+	n.mu.Unlock()
+	n.poke()
+}
+
+func (n *Node) refreshLeader() {
+	ctx, cancel := context.WithTimeout(n.ctx, time.Second)
+	defer cancel()
+	if _, _, leader, err := n.logState(ctx); err == nil && leader != "" {
+		n.mu.Lock()
+		n.setLeaderLocked(leader)
+		n.mu.Unlock()
+	}
+}
+
+func (n *Node) onLeaderElected(m *nats.Msg) {
+	var adv server.JSStreamLeaderElectedAdvisory
+	if err := json.Unmarshal(m.Data, &adv); err != nil || adv.Stream != streamName {
+		return
+	}
+	n.mu.Lock()
+	n.setLeaderLocked(adv.Leader)
+	n.mu.Unlock()
+	n.log.Info("cluster: log leader elected", "leader", adv.Leader)
+	n.poke()
+}
+
+// forgetLeader drops a leader name a forward found unreachable, so the next
+// attempt waits for a fresh one.
+func (n *Node) forgetLeader(name string) {
+	n.mu.Lock()
+	if n.leader == name && name != n.name {
+		n.setLeaderLocked("")
+	}
+	n.mu.Unlock()
+	n.poke()
+}
+
+func (n *Node) broadcastLocked() {
+	close(n.changed)
+	n.changed = make(chan struct{})
+}
+
+func (n *Node) setHealth(err error) {
+	n.mu.Lock()
+	n.health = err
+	n.mu.Unlock()
+}
+
+// tailer is one running tail goroutine.
+type tailer struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (t *tailer) stop() {
+	if t != nil {
+		t.cancel()
+		<-t.done
+	}
+}
+
+func (n *Node) startTail(store Applier) *tailer {
+	ctx, cancel := context.WithCancel(n.ctx)
+	t := &tailer{cancel: cancel, done: make(chan struct{})}
+	n.loops.Add(1)
+	go func() {
+		defer n.loops.Done()
+		defer close(t.done)
+		for {
+			err := n.tailOnce(ctx, store)
+			if ctx.Err() != nil {
+				return
+			}
+			n.log.Warn("cluster: following the log stopped; retrying in 1s", "applied", store.Applied(), "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	return t
+}
+
+// tailOnce applies the log from the store's next position, in order, through
+// an ordered consumer (it resumes after its last delivered position by
+// itself when its server or the stream leader changes). A position that
+// has left the log is reported (ErrBehind), never skipped.
+func (n *Node) tailOnce(ctx context.Context, store Applier) error {
+	start := store.Applied() + 1
+	cons, err := n.js.OrderedConsumer(ctx, streamName, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start})
+	if err != nil {
+		return fmt.Errorf("cluster: follow the log from %d: %w", start, err)
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("cluster: follow the log from %d: %w", start, err)
+	}
+	defer it.Stop()
+	defer context.AfterFunc(ctx, it.Stop)()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("cluster: follow the log after %d: %w", store.Applied(), err)
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			return fmt.Errorf("cluster: log message metadata: %w", err)
+		}
+		seq, applied := md.Sequence.Stream, store.Applied()
+		if seq <= applied {
+			continue
+		}
+		if seq > applied+1 {
+			err := fmt.Errorf("%w: applied %d, the log's next position is %d: this node needs a snapshot", ErrBehind, applied, seq)
+			n.setHealth(err)
+			n.log.Error("cluster: cannot catch up from the log", "applied", applied, "log_next", seq)
+			return err
+		}
+		if err := store.Apply(seq, msg.Data()); err != nil {
+			return fmt.Errorf("cluster: apply log position %d: %w", seq, err)
+		}
+		n.mu.Lock()
+		n.health = nil
+		close(n.progress)
+		n.progress = make(chan struct{})
+		n.mu.Unlock()
+	}
+}
+
+// waitApplied waits until the store applied pos. The tail signals each
+// apply; the owner's committer applies its own effects without telling the
+// node, so the store is also polled (from 100µs up to 5ms apart).
+func (n *Node) waitApplied(ctx context.Context, pos uint64) error {
+	delay := 100 * time.Microsecond
+	for {
+		store := n.applier()
+		if store != nil && store.Applied() >= pos {
+			return nil
+		}
+		n.mu.Lock()
+		ch := n.progress
+		n.mu.Unlock()
+		t := time.NewTimer(delay)
+		select {
+		case <-ch:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			applied := uint64(0)
+			if store != nil {
+				applied = store.Applied()
+			}
+			return fmt.Errorf("cluster: waiting to apply log position %d (applied %d): %w", pos, applied, ctx.Err())
+		case <-n.ctx.Done():
+			t.Stop()
+			return ErrShutdown
+		}
+		t.Stop()
+		delay = min(delay*2, 5*time.Millisecond)
+	}
+}
