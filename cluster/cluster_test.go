@@ -28,7 +28,7 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("owner %s switched its writer on at %v, want once at 0", o.name, got)
 	}
 	var effects [][]byte
-	appendN := func(o *testNode, k int) {
+	appendN := func(t *testing.T, o *testNode, k int) {
 		t.Helper()
 		for range k {
 			e := fmt.Appendf(nil, "effect-%d", len(effects)+1)
@@ -42,7 +42,7 @@ func TestCluster(t *testing.T) {
 			}
 		}
 	}
-	allApplied := func(nodes ...*testNode) {
+	allApplied := func(t *testing.T, nodes ...*testNode) {
 		t.Helper()
 		for _, n := range nodes {
 			eventually(t, 10*time.Second, n.name+" applies the log", func() bool { return n.store.Applied() == uint64(len(effects)) })
@@ -62,8 +62,8 @@ func TestCluster(t *testing.T) {
 	}
 
 	t.Run("appends reach every node in order", func(t *testing.T) {
-		appendN(o, 50)
-		allApplied(nodes...)
+		appendN(t, o, 50)
+		allApplied(t, nodes...)
 		for _, n := range nodes {
 			if err := n.Barrier(ctx); err != nil || n.store.Applied() != uint64(len(effects)) {
 				t.Fatalf("%s barrier: %v, applied %d", n.name, err, n.store.Applied())
@@ -82,8 +82,8 @@ func TestCluster(t *testing.T) {
 		}
 		// The fence left the log as it was, and the owner keeps writing
 		// (its store is at the log's end).
-		appendN(o, 1)
-		allApplied(nodes...)
+		appendN(t, o, 1)
+		allApplied(t, nodes...)
 		if !o.IsOwner() {
 			t.Fatal("the owner lost the log over a stale append")
 		}
@@ -108,12 +108,9 @@ func TestCluster(t *testing.T) {
 
 	t.Run("stepdown moves the owner after it applied everything", func(t *testing.T) {
 		old, next := o, followers()[0]
-		// next cannot apply until the gate opens: it lags behind the log.
-		gate := make(chan struct{})
-		next.store.mu.Lock()
-		next.store.gate = gate
-		next.store.mu.Unlock()
-		appendN(old, 5)
+		// next cannot apply: it lags behind the log.
+		next.store.setLagging(true)
+		appendN(t, old, 5)
 		stepDown(t, old, next.name)
 		eventually(t, 15*time.Second, next.name+" leads the stream", next.leading)
 		eventually(t, 5*time.Second, old.name+" gives the log up", func() bool { return !old.IsOwner() && !old.store.isWriter() })
@@ -130,10 +127,7 @@ func TestCluster(t *testing.T) {
 			got, err := old.Forward(ctx, "echo", []byte("during"))
 			fwd <- fmt.Sprint(string(got), err)
 		}()
-		next.store.mu.Lock()
-		next.store.gate = nil
-		next.store.mu.Unlock()
-		close(gate)
+		next.store.setLagging(false)
 		o = owner(t, nodes)
 		if o != next {
 			t.Fatalf("owner %s, want %s", o.name, next.name)
@@ -144,8 +138,8 @@ func TestCluster(t *testing.T) {
 		if got := <-fwd; got != next.name+":during<nil>" {
 			t.Fatalf("forward during the change: %s", got)
 		}
-		appendN(o, 5)
-		allApplied(nodes...)
+		appendN(t, o, 5)
+		allApplied(t, nodes...)
 		// The deposed node's stale position is fenced by the log itself.
 		if _, err := old.Log().Append(ctx, old.store.Applied()-1, []byte("deposed")); !errors.Is(err, ErrFenced) {
 			t.Fatalf("old owner: %v", err)
@@ -155,13 +149,18 @@ func TestCluster(t *testing.T) {
 	t.Run("one node down keeps the log writable, two stop it", func(t *testing.T) {
 		fs := followers()
 		fs[0].stop(t)
-		appendN(o, 3)
-		allApplied(o, fs[1])
+		start := time.Now()
+		appendN(t, o, 1)
+		t.Logf("first append with a node down: %s", time.Since(start).Round(time.Millisecond))
+		appendN(t, o, 2)
+		allApplied(t, o, fs[1])
+		t.Logf("applied: %s", time.Since(start).Round(time.Millisecond))
 		if got, err := fs[1].Forward(ctx, "echo", []byte("x")); err != nil || string(got) != o.name+":x" {
 			t.Fatalf("forward with a node down: %q %v", got, err)
 		}
+		t.Logf("forwarded: %s", time.Since(start).Round(time.Millisecond))
 		fs[1].stop(t)
-		start := time.Now()
+		start = time.Now()
 		_, err := commit(ctx, o.Node, o.store, []byte("alone"))
 		if err == nil {
 			t.Fatal("an append was acknowledged by one node of three")

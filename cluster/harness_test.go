@@ -30,7 +30,7 @@ type memStore struct {
 	writer  bool
 	// writerOn records Applied() at each SetWriter(true).
 	writerOn []uint64
-	gate     chan struct{} // when set, Apply waits for it to close
+	lagging  bool // Apply fails: a store that cannot keep up
 }
 
 func (s *memStore) Applied() uint64 {
@@ -41,13 +41,10 @@ func (s *memStore) Applied() uint64 {
 
 func (s *memStore) Apply(pos uint64, e []byte) error {
 	s.mu.Lock()
-	gate := s.gate
-	s.mu.Unlock()
-	if gate != nil {
-		<-gate
-	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.lagging {
+		return fmt.Errorf("memStore: lagging")
+	}
 	switch n := uint64(len(s.effects)); {
 	case pos <= n:
 		return nil
@@ -65,6 +62,12 @@ func (s *memStore) SetWriter(on bool) {
 	if on {
 		s.writerOn = append(s.writerOn, uint64(len(s.effects)))
 	}
+}
+
+func (s *memStore) setLagging(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lagging = on
 }
 
 func (s *memStore) isWriter() bool {
@@ -162,9 +165,11 @@ func (tn *testNode) stop(t testing.TB) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	start := time.Now()
 	if err := tn.Shutdown(ctx); err != nil {
 		t.Errorf("shutdown %s: %v", tn.name, err)
 	}
+	t.Logf("%s shut down in %s", tn.name, time.Since(start).Round(time.Millisecond))
 	tn.Node = nil
 }
 

@@ -306,6 +306,9 @@ func serverOptions(cfg config.Cluster, dataDir string) (*server.Options, error) 
 		Cluster:                server.ClusterOpts{Name: clusterName, Host: host, Port: port},
 		Routes:                 routes,
 		DisableJetStreamBanner: true,
+		// A node that is down is retried every second; say so once a
+		// minute, not every second on each pooled route.
+		ReconnectErrorReports: 60,
 	}
 	// The node connects in process; the client port exists because
 	// nats-server starts routing only once its client listener is up

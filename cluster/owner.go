@@ -212,6 +212,13 @@ func (n *Node) setHealth(err error) {
 	n.mu.Unlock()
 }
 
+// The tail's pull requests: each lasts tailExpiry; the server sends a
+// heartbeat every tailHeartbeat while it has nothing to deliver.
+const (
+	tailExpiry    = 2 * time.Second
+	tailHeartbeat = 500 * time.Millisecond
+)
+
 // tailer is one running tail goroutine.
 type tailer struct {
 	cancel context.CancelFunc
@@ -259,7 +266,10 @@ func (n *Node) tailOnce(ctx context.Context, store Applier) error {
 	if err != nil {
 		return fmt.Errorf("cluster: follow the log from %d: %w", start, err)
 	}
-	it, err := cons.Messages()
+	// A short heartbeat: when the consumer's server dies, the ordered
+	// consumer notices the missing heartbeats (2 of them) and recreates
+	// itself on a live one; the default (5s) left followers 10s behind.
+	it, err := cons.Messages(jetstream.PullExpiry(tailExpiry), jetstream.PullHeartbeat(tailHeartbeat))
 	if err != nil {
 		return fmt.Errorf("cluster: follow the log from %d: %w", start, err)
 	}
