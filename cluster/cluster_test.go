@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/imbroker/imbroker/config"
 )
 
 // One three-node cluster goes through every step in order: the steps share
@@ -170,4 +172,47 @@ func TestCluster(t *testing.T) {
 			t.Fatalf("the lone node applied %d, want %d", o.store.Applied(), len(effects))
 		}
 	})
+}
+
+// A store behind what the log keeps is told so and never applies past the
+// hole; a store ahead of the log is told so too.
+func TestCluster_BehindAndAhead(t *testing.T) {
+	nodes := startCluster(t, 3, func(c *config.Cluster) { c.LogMaxBytes = 2 << 10 })
+	o := owner(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	effect := make([]byte, 200)
+	for range 40 {
+		if _, err := commit(ctx, o.Node, o.store, effect); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, last, _, err := o.logState(ctx)
+	if err != nil || first <= 1 || last != 40 {
+		t.Fatalf("log %d..%d (%v): the size cap should have dropped the oldest", first, last, err)
+	}
+	var f *testNode
+	for _, n := range nodes {
+		if n != o {
+			f = n
+		}
+	}
+
+	// A follower restarted on an empty store: positions 1..first-1 are gone.
+	f.stop(t)
+	f.store = &memStore{}
+	f.start(t)
+	eventually(t, 20*time.Second, "ErrBehind reported", func() bool { return errors.Is(f.Health(), ErrBehind) })
+	if f.IsOwner() || f.store.Applied() != 0 {
+		t.Fatalf("a node behind the log: owner %v, applied %d", f.IsOwner(), f.store.Applied())
+	}
+
+	// Restarted on a store holding more than the log.
+	f.stop(t)
+	f.store = &memStore{effects: make([][]byte, 41)}
+	f.start(t)
+	eventually(t, 20*time.Second, "ErrAhead reported", func() bool { return errors.Is(f.Health(), ErrAhead) })
+	if f.IsOwner() {
+		t.Fatal("a node ahead of the log owns it")
+	}
 }

@@ -120,7 +120,7 @@ func testLogger() *slog.Logger {
 
 // startCluster starts n nodes on free loopback ports; Cleanup shuts down
 // those still running.
-func startCluster(t testing.TB, count int) []*testNode {
+func startCluster(t testing.TB, count int, adjust ...func(*config.Cluster)) []*testNode {
 	t.Helper()
 	var routes []string
 	ports := make([]int, count)
@@ -137,6 +137,9 @@ func startCluster(t testing.TB, count int) []*testNode {
 		cfg.Replicas = count
 		cfg.ApplyTimeout, cfg.ForwardTimeout, cfg.OwnerWait = 3*time.Second, 3*time.Second, 10*time.Second
 		cfg.LogMaxBytes, cfg.MaxEffectBytes = 64<<20, 1<<20
+		for _, f := range adjust {
+			f(&cfg)
+		}
 		nodes[i] = &testNode{store: &memStore{}, cfg: cfg, dir: t.TempDir()}
 		nodes[i].start(t)
 	}

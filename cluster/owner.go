@@ -260,6 +260,14 @@ func (n *Node) startTail(store Applier) *tailer {
 // itself when its server or the stream leader changes). A position that
 // has left the log is reported (ErrBehind), never skipped.
 func (n *Node) tailOnce(ctx context.Context, store Applier) error {
+	if _, last, _, err := n.logState(ctx); err != nil {
+		return err
+	} else if applied := store.Applied(); applied > last {
+		err := fmt.Errorf("%w: applied %d, the log ends at %d", ErrAhead, applied, last)
+		n.setHealth(err)
+		n.log.Error("cluster: this node's store is ahead of the log: it cannot follow it", "applied", applied, "log_last", last)
+		return err
+	}
 	start := store.Applied() + 1
 	cons, err := n.js.OrderedConsumer(ctx, streamName, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start})

@@ -81,7 +81,7 @@ func (v *validator) cluster(c Cluster) {
 			v.add("cluster.client_listen", fmt.Sprintf("%q: only a loopback address (127.0.0.1, ::1, localhost): the client port has no authentication", c.ClientListen))
 		}
 	}
-	v.check(len(c.Routes) > 0, "cluster.routes", "required when cluster.enabled: every node's nats-route://host:port")
+	v.check(len(c.Routes) >= 2, "cluster.routes", "required when cluster.enabled: every node's nats-route://host:port, at least two (for one node, turn cluster off)")
 	for i, r := range c.Routes {
 		u, err := url.Parse(r)
 		if err != nil || u.Scheme != "nats-route" || u.Port() == "" || u.Hostname() == "" {
