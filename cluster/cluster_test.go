@@ -216,3 +216,37 @@ func TestCluster_BehindAndAhead(t *testing.T) {
 		t.Fatal("a node ahead of the log owns it")
 	}
 }
+
+// The owner's server dies without stepping down (as under kill -9): the
+// others elect a new owner, which takes over after applying everything,
+// and writes resume. Reports how long writes stalled.
+func TestCluster_OwnerDies(t *testing.T) {
+	nodes := startCluster(t, 3)
+	o := owner(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for range 10 {
+		if _, err := commit(ctx, o.Node, o.store, []byte("before")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	o.srv.Shutdown() // no stepdown: the others notice the silence
+	var next *testNode
+	eventually(t, 20*time.Second, "a new owner", func() bool {
+		for _, n := range nodes {
+			if n != o && n.IsOwner() {
+				next = n
+				return true
+			}
+		}
+		return false
+	})
+	if _, err := commit(ctx, next.Node, next.store, []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("writes resumed %s after the owner died", time.Since(start).Round(time.Millisecond))
+	if got := next.store.writerOn; !slices.Equal(got, []uint64{10}) {
+		t.Fatalf("%s switched its writer on at %v, want at 10", next.name, got)
+	}
+}

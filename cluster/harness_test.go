@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +20,32 @@ import (
 	"github.com/imbroker/imbroker/config"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if cfg := os.Getenv(childEnv); cfg != "" {
+		runChild(cfg)
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// childEnv makes the test binary run one node (its config as JSON, then the
+// data dir after a newline) until killed: a node that can die by SIGKILL.
+const childEnv = "IMB_CLUSTER_CHILD"
+
+func runChild(arg string) {
+	cfgJSON, dir, _ := strings.Cut(arg, "\n")
+	var cfg config.Cluster
+	if err := json.Unmarshal([]byte(cfgJSON), &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if _, err := Start(context.Background(), cfg, dir, &memStore{}, testLogger()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	fmt.Println("ready")
+	select {}
+}
 
 // memStore is the test's store: an ordered list of applied effects, with the
 // storage contract (Apply at Applied()+1, pos <= Applied() ignored, a gap an

@@ -33,7 +33,9 @@ func (n *Node) ownerLoop() {
 		case <-n.wake:
 		}
 		if !streamReady {
-			ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+			// Short attempts: a request made before the JetStream
+			// cluster has its meta leader only times out.
+			ctx, cancel := context.WithTimeout(n.ctx, time.Second)
 			_, err := n.js.CreateOrUpdateStream(ctx, n.streamConfig())
 			cancel()
 			if err != nil {
