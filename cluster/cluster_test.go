@@ -217,10 +217,11 @@ func TestCluster_BehindAndAhead(t *testing.T) {
 	}
 }
 
-// The owner's server dies without stepping down (as under kill -9): the
-// others elect a new owner, which takes over after applying everything,
-// and writes resume. Reports how long writes stalled.
-func TestCluster_OwnerDies(t *testing.T) {
+// The owner's embedded server shuts down under it (the Node is not told):
+// the server hands its Raft leadership over, another node takes over after
+// applying everything, and writes resume. Reports how long writes stalled.
+// A SIGKILL, with no handover, is TestCluster_OwnerKilled (-tags long).
+func TestCluster_OwnerServerShutdown(t *testing.T) {
 	nodes := startCluster(t, 3)
 	o := owner(t, nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
