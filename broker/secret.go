@@ -36,8 +36,17 @@ func SecretKeyPath(cfg config.Config) string {
 // its environment override) wins. Otherwise the key kept in the data dir is
 // used, and generated there on first start: there is no shared default
 // secret. It finds the key exactly as LoadSecretKey does (which `imbroker
-// usersig` uses), so both agree; only the broker creates a key.
+// usersig` uses), so both agree; only the broker creates a key. In cluster
+// mode it never generates one: each node would make its own, and a UserSig
+// from one node would fail on the others.
 func ResolveSecretKey(cfg config.Config) (string, KeySource, error) {
+	if cfg.Cluster.Enabled {
+		k, src, err := LoadSecretKey(cfg)
+		if errors.Is(err, ErrNoSecretKey) {
+			return "", KeySource{}, fmt.Errorf("secret key: cluster mode needs the same app.secret_key (or %s) on every node; a generated key would differ per node: %w", config.EnvSecretKey, err)
+		}
+		return k, src, err
+	}
 	if cfg.App.SecretKey == "" && cfg.Storage.InMemory {
 		k, err := newKey()
 		return k, KeySource{Generated: true}, err

@@ -2,8 +2,10 @@ package broker
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/imbroker/imbroker/config"
@@ -67,5 +69,28 @@ func TestLoadSecretKeySources(t *testing.T) {
 	}
 	if _, _, err := ResolveSecretKey(cfg); err == nil {
 		t.Fatal("broker accepted a short key file")
+	}
+}
+
+// Cluster mode refuses to generate a key (every node must share one) and
+// takes a configured one.
+func TestSecretKey_ClusterRefusesGenerated(t *testing.T) {
+	t.Setenv(config.EnvSecretKey, "")
+	cfg := keyTestConfig(t)
+	cfg.Cluster.Enabled = true
+	_, _, err := ResolveSecretKey(cfg)
+	if !errors.Is(err, ErrNoSecretKey) || !strings.Contains(err.Error(), "cluster mode") {
+		t.Fatalf("cluster without a key: %v", err)
+	}
+	if _, err := os.Stat(SecretKeyPath(cfg)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a key file was written: %v", err)
+	}
+	cfg.Storage.InMemory = true
+	if _, _, err := ResolveSecretKey(cfg); !errors.Is(err, ErrNoSecretKey) {
+		t.Fatalf("cluster in memory without a key: %v", err)
+	}
+	cfg.App.SecretKey = "shared-cluster-secret-key"
+	if k, _, err := ResolveSecretKey(cfg); err != nil || k != cfg.App.SecretKey {
+		t.Fatalf("configured key: %q %v", k, err)
 	}
 }
