@@ -223,6 +223,9 @@ func TestCluster_BehindAndAhead(t *testing.T) {
 // A SIGKILL, with no handover, is TestCluster_OwnerKilled (-tags long).
 func TestCluster_OwnerServerShutdown(t *testing.T) {
 	nodes := startCluster(t, 3)
+	for _, n := range nodes {
+		n.Handle("who", func(context.Context, []byte) ([]byte, error) { return []byte(n.name), nil })
+	}
 	o := owner(t, nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -247,6 +250,21 @@ func TestCluster_OwnerServerShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("writes resumed %s after the owner died", time.Since(start).Round(time.Millisecond))
+	// A forward from every survivor reaches the new owner, whatever owner
+	// the survivor knew (the dead one serves nothing: no responders, retry).
+	for _, n := range nodes {
+		if n == o {
+			continue
+		}
+		// Still believing in the dead owner: no node serves its subject,
+		// the forward drops the name, learns the new owner and retries.
+		n.mu.Lock()
+		n.setLeaderLocked(o.name)
+		n.mu.Unlock()
+		if got, err := n.Forward(ctx, "who", nil); err != nil || string(got) != next.name {
+			t.Fatalf("forward from %s: %q %v, want %s", n.name, got, err, next.name)
+		}
+	}
 	if got := next.store.writerOn; !slices.Equal(got, []uint64{10}) {
 		t.Fatalf("%s switched its writer on at %v, want at 10", next.name, got)
 	}

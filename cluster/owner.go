@@ -136,18 +136,28 @@ func (n *Node) takeover(store Applier, tail **tailer) bool {
 			}
 			*tail = n.startTail(store)
 		}
-		n.mu.Lock()
-		ch := n.progress
-		n.mu.Unlock()
-		t := time.NewTimer(pollEvery)
-		select {
-		case <-ch:
-		case <-t.C:
-		case <-n.ctx.Done():
-		}
-		t.Stop()
+		_ = n.waitProgress(n.ctx, pollEvery)
 	}
 	return false
+}
+
+// waitProgress waits until the tail applies an effect, d passes, or ctx or
+// the node ends (that error).
+func (n *Node) waitProgress(ctx context.Context, d time.Duration) error {
+	n.mu.Lock()
+	ch := n.progress
+	n.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.ctx.Done():
+		return ErrShutdown
+	}
+	return nil
 }
 
 // relinquish switches the store's writer off at once: its next append would
@@ -328,25 +338,16 @@ func (n *Node) waitApplied(ctx context.Context, pos uint64) error {
 		if store != nil && store.Applied() >= pos {
 			return nil
 		}
-		n.mu.Lock()
-		ch := n.progress
-		n.mu.Unlock()
-		t := time.NewTimer(delay)
-		select {
-		case <-ch:
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if err := n.waitProgress(ctx, delay); err != nil {
+			if errors.Is(err, ErrShutdown) {
+				return err
+			}
 			applied := uint64(0)
 			if store != nil {
 				applied = store.Applied()
 			}
-			return fmt.Errorf("cluster: waiting to apply log position %d (applied %d): %w", pos, applied, ctx.Err())
-		case <-n.ctx.Done():
-			t.Stop()
-			return ErrShutdown
+			return fmt.Errorf("cluster: waiting to apply log position %d (applied %d): %w", pos, applied, err)
 		}
-		t.Stop()
 		delay = min(delay*2, 5*time.Millisecond)
 	}
 }
