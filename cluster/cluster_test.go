@@ -1,10 +1,14 @@
 package cluster
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -267,5 +271,40 @@ func TestCluster_OwnerServerShutdown(t *testing.T) {
 	}
 	if got := next.store.writerOn; !slices.Equal(got, []uint64{10}) {
 		t.Fatalf("%s switched its writer on at %v, want at 10", next.name, got)
+	}
+}
+
+// With cluster.route_password the nodes form the cluster, and a connection
+// to a route port without the password is refused.
+func TestCluster_RoutePassword(t *testing.T) {
+	nodes := startCluster(t, 3, func(c *config.Cluster) { c.RoutePassword = "route-password-0123456789" })
+	o := owner(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := commit(ctx, o.Node, o.store, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialTimeout("tcp", nodes[0].cfg.Listen, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	info, err := r.ReadString('\n')
+	if err != nil || !strings.Contains(info, `"auth_required":true`) {
+		t.Fatalf("route INFO: %q %v", info, err)
+	}
+	if _, err := io.WriteString(c, "CONNECT {\"verbose\":false,\"pedantic\":false,\"name\":\"intruder\"}\r\nPING\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		line, err := r.ReadString('\n')
+		if strings.Contains(line, "Authorization Violation") {
+			return
+		}
+		if err != nil {
+			t.Fatalf("no authorization error before %v", err)
+		}
 	}
 }

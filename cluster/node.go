@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -43,6 +44,7 @@ const (
 	logSubject  = "imb.log"
 	fwdPrefix   = "imb.fwd."
 	clusterName = "imbroker" // the NATS cluster name every node shares
+	routeUser   = "imbroker" // the user of route authentication (cluster.route_password)
 	account     = server.DEFAULT_GLOBAL_ACCOUNT
 	// pollEvery is how often a node reads its own leadership of the stream
 	// from its embedded server (an in-memory check). JetStream has no
@@ -293,6 +295,11 @@ func serverOptions(cfg config.Cluster, dataDir string) (*server.Options, error) 
 	if len(cfg.Routes) > 0 && len(routes) == 0 {
 		return nil, fmt.Errorf("cluster.routes: cannot parse %q", cfg.Routes)
 	}
+	if cfg.RoutePassword != "" {
+		for _, r := range routes {
+			r.User = url.UserPassword(routeUser, cfg.RoutePassword)
+		}
+	}
 	opts := &server.Options{
 		ServerName: cfg.Name,
 		NoSigs:     true, // signals belong to imbroker
@@ -309,6 +316,9 @@ func serverOptions(cfg config.Cluster, dataDir string) (*server.Options, error) 
 		// A node that is down is retried every second; say so once a
 		// minute, not every second on each pooled route.
 		ReconnectErrorReports: 60,
+	}
+	if cfg.RoutePassword != "" {
+		opts.Cluster.Username, opts.Cluster.Password = routeUser, cfg.RoutePassword
 	}
 	// The node connects in process; the client port exists because
 	// nats-server starts routing only once its client listener is up

@@ -18,9 +18,15 @@ type Cluster struct {
 	// restarts (JetStream knows its peers by it): letters, digits, '-', '_'.
 	Name string `yaml:"name"`
 	// Listen is where this node accepts routes from the other nodes
-	// (host:port). Routes carry every write unencrypted and without a
-	// password: keep them on loopback or a private network.
+	// (host:port). Routes carry every write unencrypted: keep them on
+	// loopback or a private network.
 	Listen string `yaml:"listen"`
+	// RoutePassword, when set, is required of every route (the same on
+	// every node, at least 16 bytes): a process that reaches the route port
+	// without it cannot join the cluster and read or write the log. Env
+	// IMBROKER_CLUSTER_ROUTE_PASSWORD overrides. "" (default): routes
+	// are not authenticated.
+	RoutePassword string `yaml:"route_password"`
 	// ClientListen is the embedded server's NATS client port, for
 	// inspecting the cluster with the nats CLI (the node itself talks to
 	// its server in process). Only a loopback host is accepted: the port
@@ -70,6 +76,7 @@ func (v *validator) cluster(c Cluster) {
 	if !c.Enabled {
 		return
 	}
+	v.check(c.RoutePassword == "" || len(c.RoutePassword) >= 16, "cluster.route_password", "must be at least 16 bytes (or empty: routes not authenticated)")
 	v.check(clusterName.MatchString(c.Name), "cluster.name", fmt.Sprintf("%q: required when cluster.enabled, 1 to 64 letters, digits, '-' or '_'", c.Name))
 	v.addr("cluster.listen", c.Listen, false)
 	if c.ClientListen != "" {

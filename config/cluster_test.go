@@ -26,6 +26,10 @@ func TestConfig_Cluster(t *testing.T) {
 	if c := cfg.Cluster; !c.Enabled || c.Name != "n-1" || len(c.Routes) != 3 || c.OwnerWait != 3*time.Second {
 		t.Fatalf("parsed %+v", c)
 	}
+	t.Setenv(EnvClusterRoutePassword, "from-the-environment-0123")
+	if cfg, err := Parse([]byte("cluster:\n  route_password: in-the-file-0123456789\n")); err != nil || cfg.Cluster.RoutePassword != "from-the-environment-0123" {
+		t.Fatalf("route password from the environment: %q %v", cfg.Cluster.RoutePassword, err)
+	}
 	// Off: the node keys are not needed.
 	if _, err := Parse([]byte("cluster:\n  enabled: false\n")); err != nil {
 		t.Fatal(err)
@@ -52,6 +56,7 @@ func TestConfig_ClusterInvalid(t *testing.T) {
 		{"cluster:\n  max_effect_bytes: 1000\n", "cluster.max_effect_bytes"},
 		{"cluster:\n  log_max_bytes: 1000\n", "cluster.log_max_bytes"},
 		{"cluster:\n  forward_inflight: 0\n", "cluster.forward_inflight"},
+		{"cluster:\n  enabled: true\n  route_password: short\n", "cluster.route_password"},
 		{"http:\n  address: 127.0.0.1:6250\ncluster:\n  enabled: true\n  listen: 127.0.0.1:6250\n", "cluster.listen: \"127.0.0.1:6250\" uses the same port as http.address"},
 		{"cluster:\n  enabld: true\n", `cluster.enabld: unknown key (did you mean "enabled"?)`},
 	}

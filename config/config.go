@@ -302,9 +302,15 @@ func pathReported(path string, problems []problem) bool {
 	return false
 }
 
-// ApplyEnv applies environment overrides: the secret key and the console
-// password.
+// EnvClusterRoutePassword overrides cluster.route_password.
+const EnvClusterRoutePassword = "IMBROKER_CLUSTER_ROUTE_PASSWORD"
+
+// ApplyEnv applies environment overrides: the secret key, the console
+// password and the cluster's route password.
 func (c *Config) ApplyEnv() {
+	if v := os.Getenv(EnvClusterRoutePassword); v != "" {
+		c.Cluster.RoutePassword = v
+	}
 	if v := os.Getenv(EnvSecretKey); v != "" {
 		c.App.SecretKey = v
 	}
