@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +66,37 @@ func TestConfig_ClusterInvalid(t *testing.T) {
 		_, err := Parse([]byte(c.yaml))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: want an error naming %q, got %v", c.yaml, c.want, err)
+		}
+	}
+}
+
+// examples/cluster's three configs load and make one cluster: distinct
+// names, listeners and data dirs, one route list, one key.
+func TestConfig_ClusterExamples(t *testing.T) {
+	t.Setenv(EnvSecretKey, "")
+	t.Setenv(EnvClusterRoutePassword, "")
+	seen := map[string]string{}
+	var first Config
+	for i := 1; i <= 3; i++ {
+		path := fmt.Sprintf("../examples/cluster/node%d.yaml", i)
+		cfg, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := cfg.Cluster
+		if !c.Enabled || len(c.Routes) != 3 || c.RoutePassword == "" || cfg.App.SecretKey == "" {
+			t.Fatalf("%s: %+v", path, c)
+		}
+		for _, v := range []string{c.Name, c.Listen, cfg.MQTT.TCP, cfg.MQTT.WS, cfg.HTTP.Address, cfg.Storage.Dir} {
+			if other, dup := seen[v]; dup {
+				t.Errorf("%s and %s share %q", path, other, v)
+			}
+			seen[v] = path
+		}
+		if i == 1 {
+			first = cfg
+		} else if !slices.Equal(c.Routes, first.Cluster.Routes) || c.RoutePassword != first.Cluster.RoutePassword || cfg.App.SecretKey != first.App.SecretKey {
+			t.Errorf("%s: routes, route password or key differ from node1's", path)
 		}
 	}
 }
