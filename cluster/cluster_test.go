@@ -210,10 +210,32 @@ func TestCluster_BehindAndAhead(t *testing.T) {
 	if f.IsOwner() || f.store.Applied() != 0 {
 		t.Fatalf("a node behind the log: owner %v, applied %d", f.IsOwner(), f.store.Applied())
 	}
+	// Made the leader, it hands the lead over: the cluster keeps an owner.
+	moveLeader(t, o, f.cfg.Name, func() bool { return f.handOvers.Load() > 0 })
+	var next *testNode
+	eventually(t, 20*time.Second, f.name+" hands the lead over to a node that owns the log", func() bool {
+		for _, n := range nodes {
+			if n != f && n.leading() && n.IsOwner() {
+				next = n
+				return !f.leading()
+			}
+		}
+		return false
+	})
+	if f.IsOwner() {
+		t.Fatal("a node behind the log owns it")
+	}
+	if _, err := commit(ctx, next.Node, next.store, effect); err != nil {
+		t.Fatalf("writes after the hand-over: %v", err)
+	}
 
 	// Restarted on a store holding more than the log.
 	f.stop(t)
-	f.store = &memStore{effects: make([][]byte, 41)}
+	_, last, _, err = next.logState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.store = &memStore{effects: make([][]byte, last+1)}
 	f.start(t)
 	eventually(t, 20*time.Second, "ErrAhead reported", func() bool { return errors.Is(f.Health(), ErrAhead) })
 	if f.IsOwner() {

@@ -246,3 +246,31 @@ func stepDown(t testing.TB, via *testNode, preferred string) {
 		t.Fatalf("stepdown: %s (%v)", resp.Data, err)
 	}
 }
+
+// moveLeader asks JetStream (through via) to give the log's lead to name
+// until done reports it happened: a stepdown preferring a replica that is
+// not current yet goes elsewhere, so it is asked again, once the replica
+// is current and at most every 2s.
+func moveLeader(t testing.TB, via *testNode, name string, done func() bool) {
+	t.Helper()
+	var asked time.Time
+	eventually(t, 30*time.Second, "the log's lead moves to "+name, func() bool {
+		if done() {
+			return true
+		}
+		if time.Since(asked) < 2*time.Second {
+			return false
+		}
+		s, err := via.js.Stream(context.Background(), streamName)
+		if err != nil || s.CachedInfo().Cluster == nil {
+			return false
+		}
+		for _, r := range s.CachedInfo().Cluster.Replicas {
+			if r.Name == name && r.Current {
+				asked = time.Now()
+				stepDown(t, via, name)
+			}
+		}
+		return false
+	})
+}

@@ -41,20 +41,8 @@ func TestCluster_OwnerKilled(t *testing.T) {
 		t.Fatalf("child: %q %v", line, err)
 	}
 	live := nodes[:2]
-	eventually(t, 30*time.Second, "the child owns the log", func() bool {
-		if live[0].OwnerName() == child.cfg.Name && live[1].OwnerName() == child.cfg.Name {
-			return true
-		}
-		s, err := live[0].js.Stream(context.Background(), streamName)
-		if err != nil || s.CachedInfo().Cluster == nil {
-			return false
-		}
-		for _, r := range s.CachedInfo().Cluster.Replicas {
-			if r.Name == child.cfg.Name && r.Current {
-				stepDown(t, live[0], child.cfg.Name)
-			}
-		}
-		return false
+	moveLeader(t, live[0], child.cfg.Name, func() bool {
+		return live[0].OwnerName() == child.cfg.Name && live[1].OwnerName() == child.cfg.Name
 	})
 
 	start := time.Now()

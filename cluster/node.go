@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -76,6 +77,9 @@ type Node struct {
 	progress chan struct{} // closed and replaced when the tail applied an effect
 	health   error         // why this node cannot follow the log (ErrBehind, …); nil when it can
 	resync   bool          // an append failed: check the store against the log
+
+	lastHandOver time.Time    // the owner loop's last handOver
+	handOvers    atomic.Int64 // handOvers so far (tests)
 
 	fwd fwdState
 }

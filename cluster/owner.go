@@ -97,6 +97,10 @@ func (n *Node) leading() bool { return n.srv.JetStreamIsStreamLeader(account, st
 // lead moves on meanwhile.
 func (n *Node) takeover(store Applier, tail **tailer) bool {
 	for n.ctx.Err() == nil && n.leading() {
+		if h := n.Health(); errors.Is(h, ErrBehind) || errors.Is(h, ErrAhead) {
+			n.handOver(h)
+			return false
+		}
 		ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
 		first, last, _, err := n.logState(ctx)
 		cancel()
@@ -105,8 +109,10 @@ func (n *Node) takeover(store Applier, tail **tailer) bool {
 		case err != nil:
 			n.log.Debug("cluster: takeover: log state", "err", err)
 		case applied > last:
-			n.setHealth(fmt.Errorf("%w: applied %d, the log ends at %d", ErrAhead, applied, last))
+			err := fmt.Errorf("%w: applied %d, the log ends at %d", ErrAhead, applied, last)
+			n.setHealth(err)
 			n.log.Error("cluster: refusing to own the log: this node's store is ahead of it", "applied", applied, "log_last", last)
+			n.handOver(err)
 			return false
 		case applied < last:
 			n.log.Debug("cluster: takeover: catching up", "applied", applied, "log_first", first, "log_last", last)
@@ -158,6 +164,21 @@ func (n *Node) waitProgress(ctx context.Context, d time.Duration) error {
 		return ErrShutdown
 	}
 	return nil
+}
+
+// handOver steps down from the stream's leadership when this node cannot
+// own the log (it is behind what the log keeps, or ahead of it): left
+// leading, it would keep the cluster without an owner. At most every 5s.
+func (n *Node) handOver(why error) {
+	if time.Since(n.lastHandOver) < 5*time.Second {
+		return
+	}
+	n.lastHandOver = time.Now()
+	n.handOvers.Add(1)
+	n.log.Warn("cluster: handing the log's leadership over: this node cannot own it", "why", why)
+	if err := n.srv.JetStreamStepdownStream(account, streamName); err != nil {
+		n.log.Warn("cluster: step down", "err", err)
+	}
 }
 
 // relinquish switches the store's writer off at once: its next append would
@@ -256,11 +277,17 @@ func (n *Node) startTail(store Applier) *tailer {
 			if ctx.Err() != nil {
 				return
 			}
-			n.log.Warn("cluster: following the log stopped; retrying in 1s", "applied", store.Applied(), "err", err)
+			// A node behind or ahead of the log stays so until an
+			// operator acts: retry, but rarely.
+			wait := time.Second
+			if errors.Is(err, ErrBehind) || errors.Is(err, ErrAhead) {
+				wait = 10 * time.Second
+			}
+			n.log.Warn("cluster: following the log stopped; retrying", "in", wait, "applied", store.Applied(), "err", err)
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(time.Second):
+			case <-time.After(wait):
 			}
 		}
 	}()
