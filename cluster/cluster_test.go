@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/imbroker/imbroker/config"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // One three-node cluster goes through every step in order: the steps share
@@ -66,6 +67,23 @@ func TestCluster(t *testing.T) {
 		}
 		return fs
 	}
+
+	t.Run("durable, replicated, nothing deletable", func(t *testing.T) {
+		for _, n := range nodes {
+			if c := n.srv.JetStreamConfig(); c == nil || !c.SyncAlways {
+				t.Fatalf("%s: JetStream without sync always: %+v", n.name, c)
+			}
+		}
+		s, err := o.js.Stream(ctx, streamName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := s.CachedInfo().Config
+		if c.Replicas != 3 || c.Storage != jetstream.FileStorage || c.Discard != jetstream.DiscardOld ||
+			!c.DenyDelete || !c.DenyPurge || c.MaxBytes != o.cfg.LogMaxBytes || c.MaxAge != o.cfg.LogMaxAge {
+			t.Fatalf("stream config %+v", c)
+		}
+	})
 
 	t.Run("appends reach every node in order", func(t *testing.T) {
 		appendN(t, o, 50)
