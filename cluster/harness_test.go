@@ -148,14 +148,31 @@ func testLogger() *slog.Logger {
 // those still running.
 func startCluster(t testing.TB, count int, adjust ...func(*config.Cluster)) []*testNode {
 	t.Helper()
+	cfgs := clusterConfigs(t, count, adjust...)
+	nodes := make([]*testNode, count)
+	for i, cfg := range cfgs {
+		nodes[i] = &testNode{store: &memStore{}, cfg: cfg, dir: t.TempDir()}
+		nodes[i].start(t)
+	}
+	t.Cleanup(func() {
+		for _, n := range nodes {
+			n.stop(t)
+		}
+	})
+	return nodes
+}
+
+// clusterConfigs makes the configs of count nodes on free loopback ports.
+func clusterConfigs(t testing.TB, count int, adjust ...func(*config.Cluster)) []config.Cluster {
+	t.Helper()
 	var routes []string
 	ports := make([]int, count)
 	for i := range ports {
 		ports[i] = freePort(t)
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[i]))
 	}
-	nodes := make([]*testNode, count)
-	for i := range nodes {
+	cfgs := make([]config.Cluster, count)
+	for i := range cfgs {
 		cfg := config.Default().Cluster
 		cfg.Enabled, cfg.Name = true, fmt.Sprintf("n%d", i)
 		cfg.Listen = fmt.Sprintf("127.0.0.1:%d", ports[i])
@@ -166,15 +183,9 @@ func startCluster(t testing.TB, count int, adjust ...func(*config.Cluster)) []*t
 		for _, f := range adjust {
 			f(&cfg)
 		}
-		nodes[i] = &testNode{store: &memStore{}, cfg: cfg, dir: t.TempDir()}
-		nodes[i].start(t)
+		cfgs[i] = cfg
 	}
-	t.Cleanup(func() {
-		for _, n := range nodes {
-			n.stop(t)
-		}
-	})
-	return nodes
+	return cfgs
 }
 
 func (tn *testNode) start(t testing.TB) {

@@ -6,13 +6,21 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/imbroker/imbroker/storage"
 )
 
 // ErrFenced is returned (wrapped) by Append when the log's last position is
-// not prev: another writer appended, this node is not the owner. It stands
-// for storage.ErrFenced: when storage.Log lands, this line becomes
-// `var ErrFenced = storage.ErrFenced` and nothing else changes.
-var ErrFenced = errors.New("storage: the log moved on without this store (not the owner)")
+// not prev: another writer appended, or this node does not own the log.
+// It is storage's, so the store's committer recognises it.
+var ErrFenced = storage.ErrFenced
+
+// The store is what a node applies to, and the log is what the store
+// appends to.
+var (
+	_ storage.Log = (*Log)(nil)
+	_ Applier     = (*storage.Store)(nil)
+)
 
 // Log is the replicated commit log (the IMB_LOG stream). It implements
 // storage.Log: its one method has that interface's signature and contract.

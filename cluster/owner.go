@@ -74,6 +74,11 @@ func (n *Node) ownerLoop() {
 			if err != nil || last != store.Applied() {
 				n.relinquish(store, fmt.Sprintf("an append failed and the store (applied %d) is not at the log's end (%d, err %v)", store.Applied(), last, err))
 				owner = false
+			} else {
+				// Still at the log's end: writing again is safe. A store
+				// switches its writer off by itself after ErrFenced, and
+				// whatever it staged for the failed group is read again.
+				store.SetWriter(true)
 			}
 		case !owner && leading:
 			owner = n.takeover(store, &tail)
