@@ -26,6 +26,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/imbroker/imbroker/config"
+	"github.com/imbroker/imbroker/storage"
 )
 
 // Applier is the store side of a node (*storage.Store implements it).
@@ -173,8 +174,8 @@ func (n *Node) applier() Applier {
 	return n.store
 }
 
-// Log is what storage.Options.Log gets.
-func (n *Node) Log() *Log { return n.lg }
+// Log is what storage.Options.Log gets (a *Log).
+func (n *Node) Log() storage.Log { return n.lg }
 
 // Name is this node's name.
 func (n *Node) Name() string { return n.name }
