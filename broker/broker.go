@@ -48,6 +48,10 @@ type Broker struct {
 	histTemp  bool               // the history dir is a temporary one (in-memory storage)
 	convCache *convs.Cache       // conversation records as convs' updates last encoded them
 
+	cluster Cluster    // WithCluster; nil: a single node (cluster.go)
+	ownerMu sync.Mutex // SetOwner against Shutdown: the background writers
+	stopped bool       // Shutdown began (under ownerMu)
+
 	ready    atomic.Bool
 	stopOnce sync.Once
 	stopErr  error
@@ -62,7 +66,11 @@ const (
 
 // Start opens the store, builds the services, binds every MQTT listener and
 // starts serving. On error everything already started is undone.
-func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker, err error) {
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (_ *Broker, err error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -90,7 +98,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 	if signer.PublicKey != nil {
 		log.Info("UserSig v1 (ECDSA) enabled beside v2", "curve", signer.PublicKey.Curve)
 	}
-	b := &Broker{cfg: cfg, log: log, signer: signer,
+	b := &Broker{cfg: cfg, log: log, signer: signer, cluster: o.cluster,
 		tasks: tasks.New(), convCache: convs.NewCache(convs.CacheRecords)}
 	b.callbacks = newCallbacks(cfg, log)
 	defer func() {
@@ -132,17 +140,18 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Broker,
 		return nil, err
 	}
 	if err := b.mqtt.Serve(mqttd.Services{Store: b.store, Messages: b.messages, Groups: b.groups,
-		Status: statusTap{b, b.relations}, Accounts: b.relations, Callbacks: b.callbacks, Ops: reg}); err != nil {
+		Status: statusTap{b, b.relations}, Accounts: b.relations, Callbacks: b.callbacks, Ops: reg,
+		Forward: b.forwarder()}); err != nil {
 		return nil, err
 	}
-	st, err := b.startStats()
-	if err != nil {
-		b.mqtt.Close()
-		return nil, err
+	b.startCluster()
+	if b.cluster == nil || b.cluster.IsOwner() {
+		// Last: no error path after it leaves the background writers running.
+		if err := b.SetOwner(true); err != nil {
+			b.mqtt.Close()
+			return nil, err
+		}
 	}
-	b.stats.Store(st)
-	b.push.Resume()                  // push tasks a shutdown interrupted go on (owned by b.tasks)
-	b.retention = b.startRetention() // last: no error path after it leaves it running
 	b.ready.Store(true)
 	return b, nil
 }
@@ -179,12 +188,16 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		b.ready.Store(false)
 		done := make(chan error, 1)
 		go func() {
+			b.ownerMu.Lock()
+			b.stopped = true
 			b.retention.stop() // before the store closes: no trim in flight
+			b.retention = nil
+			b.ownerMu.Unlock()
 			// Kicks and member-tip flushes already running finish (the store
 			// and mochi are still open); pending ones are dropped.
 			b.tasks.Stop()
 			b.mqtt.Close()        // no client left, no send in flight (the store is still open)
-			b.stats.Load().Stop() // a last sample while the store is open
+			b.stats.Swap(nil).Stop() // a last sample while the store is open
 			b.callbacks.Close()   // sends what is queued, each bounded by the timeout
 			b.mqtt.CloseDelivery()
 			b.history.Close(b.histTemp)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/imbroker/imbroker/broker/mqttd"
 	"github.com/imbroker/imbroker/broker/stats"
+	"github.com/imbroker/imbroker/internal/imerr"
 )
 
 // The per-day statistics (broker/stats): sampled from the node's counters
@@ -50,6 +51,9 @@ func (t statusTap) PresenceChanged(ctx context.Context, user string) {
 // Days returns the last n days' figures, today's sampled now.
 func (b *Broker) Days(ctx context.Context, n int) ([]stats.Day, error) {
 	s := b.stats.Load()
+	if s == nil {
+		return nil, imerr.Internal.New("statistics are collected by the cluster's owner")
+	}
 	if err := s.Refresh(ctx); err != nil {
 		return nil, err
 	}

@@ -88,6 +88,9 @@ type V4 struct {
 	// CommitTimeout bounds a call's writes (storage.commit_timeout): the
 	// store starts no write with less than half of it left (0: 10s).
 	CommitTimeout time.Duration
+	// Forwarder, in cluster mode, runs writing calls on the owner
+	// (forward.go); nil: this node runs every call.
+	Forwarder Forwarder
 }
 
 // fail is a refusal of kind with a detail.
@@ -265,32 +268,43 @@ func v4Handler(v V4, ep *endpoint, lim *rate.Limiter, log *slog.Logger) http.Han
 			writeEnvelope(w, err, nil)
 			return
 		}
-		timeout := v.CommitTimeout
-		if timeout <= 0 {
-			timeout = 10 * time.Second
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), timeout)
-		defer cancel()
-		ctx = callbacks.WithPlatform(ctx, callbacks.PlatformREST) // OptPlatform=RESTAPI; no Sns before-callbacks
-		c := &call{ctx: ctx, a: v.Admin, rel: v.Relations, msgs: v.Messages, convs: v.Conversations, grp: v.Groups, push: v.Push, hist: v.History, listeners: v.Listeners, base: baseURL(v.PublicURL, r), admin: v.App.Admin, body: body, ep: ep}
-		if ep.typed != nil {
-			out, err := ep.typed(c)
-			var fields []byte
-			if err == nil {
-				fields, err = replyFields(out)
-			}
-			if err != nil && code(err) == imerr.Internal.Code {
-				log.Error("v4 API failed", "api", ep.Path, "error", err)
-			}
-			writeReply(w, err, fields)
+		base := baseURL(v.PublicURL, r)
+		if v.Forwarder != nil && !readEndpoints[ep.Path] && !v.Forwarder.IsOwner() {
+			writeBody(w, v.forward(r.Context(), ep, body, base))
 			return
 		}
-		out, err := ep.handle(c)
+		writeBody(w, v.run(r.Context(), ep, body, base, log))
+	}
+}
+
+// run runs ep with body and returns the response body: the envelope with
+// the endpoint's reply or its refusal. The owner runs forwarded calls
+// through it too (V4Owner).
+func (v V4) run(ctx context.Context, ep *endpoint, body []byte, base string, log *slog.Logger) []byte {
+	timeout := v.CommitTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ctx = callbacks.WithPlatform(ctx, callbacks.PlatformREST) // OptPlatform=RESTAPI; no Sns before-callbacks
+	c := &call{ctx: ctx, a: v.Admin, rel: v.Relations, msgs: v.Messages, convs: v.Conversations, grp: v.Groups, push: v.Push, hist: v.History, listeners: v.Listeners, base: base, admin: v.App.Admin, body: body, ep: ep}
+	if ep.typed != nil {
+		out, err := ep.typed(c)
+		var fields []byte
+		if err == nil {
+			fields, err = replyFields(out)
+		}
 		if err != nil && code(err) == imerr.Internal.Code {
 			log.Error("v4 API failed", "api", ep.Path, "error", err)
 		}
-		writeEnvelope(w, err, out)
+		return replyBytes(err, fields)
 	}
+	out, err := ep.handle(c)
+	if err != nil && code(err) == imerr.Internal.Code {
+		log.Error("v4 API failed", "api", ep.Path, "error", err)
+	}
+	return envelopeBytes(err, out)
 }
 
 // baseURL is public, or the scheme and Host the request came to.
@@ -383,6 +397,11 @@ func code(err error) int { return imerr.CodeOf(err) }
 // HTTP 200. Error texts come only from coded errors; anything else is
 // "internal error" (logged by the caller).
 func writeEnvelope(w http.ResponseWriter, err error, out map[string]any) {
+	writeBody(w, envelopeBytes(err, out))
+}
+
+// envelopeBytes is writeEnvelope's body, as json.Encoder writes it.
+func envelopeBytes(err error, out map[string]any) []byte {
 	res := map[string]any{}
 	for k, v := range out {
 		res[k] = v
@@ -392,7 +411,18 @@ func writeEnvelope(w http.ResponseWriter, err error, out map[string]any) {
 		c, info := errInfo(err)
 		res["ActionStatus"], res["ErrorCode"], res["ErrorInfo"] = "FAIL", c, info
 	}
-	writeJSON(w, http.StatusOK, res)
+	b, merr := json.Marshal(res)
+	if merr != nil { // a handler's reply that does not encode
+		return envelopeBytes(fail(imerr.Internal, "internal error"), nil)
+	}
+	return append(b, '\n')
+}
+
+// writeBody writes a v4 response body with HTTP 200.
+func writeBody(w http.ResponseWriter, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
 }
 
 // replyFields is the members of out's JSON object, without its braces
@@ -418,6 +448,11 @@ func replyFields(out any) ([]byte, error) {
 // writeReply writes {ActionStatus, ErrorCode, ErrorInfo, fields...} with
 // HTTP 200; a failure carries no fields.
 func writeReply(w http.ResponseWriter, err error, fields []byte) {
+	writeBody(w, replyBytes(err, fields))
+}
+
+// replyBytes is writeReply's body.
+func replyBytes(err error, fields []byte) []byte {
 	env := struct {
 		ActionStatus string
 		ErrorCode    int
@@ -434,9 +469,7 @@ func writeReply(w http.ResponseWriter, err error, fields []byte) {
 		out = append(head[:len(head)-1], ',')
 		out = append(append(out, fields...), '}')
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(append(out, '\n')) // as json.Encoder ends writeJSON's
+	return append(out, '\n') // as json.Encoder ends writeJSON's
 }
 
 // errInfo is err's code and the text a client may see.

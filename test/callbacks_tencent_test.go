@@ -33,8 +33,14 @@ func TestE2E_CallbacksNoneByDefault(t *testing.T) {
 }
 
 func TestE2E_CallbackPrevFriendAddTencentRules(t *testing.T) {
+	callbackPrevFriendAddScenario(t, func(mods ...func(*config.Config)) *Broker { return StartBroker(t, mods...) })
+}
+
+// callbackPrevFriendAddScenario is TestE2E_CallbackPrevFriendAddTencentRules
+// on a broker from start (the cluster seam runs it forwarded too).
+func callbackPrevFriendAddScenario(t *testing.T, start func(mods ...func(*config.Config)) *Broker) {
 	cb := newCBServer(t)
-	b := StartBroker(t, func(c *config.Config) {
+	b := start(func(c *config.Config) {
 		c.Callbacks.URL = cb.URL
 		c.Callbacks.Commands = []string{"Sns.CallbackPrevFriendAdd", "Sns.CallbackFriendAdd"}
 		c.Callbacks.Workers = 1

@@ -16,6 +16,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/imbroker/imbroker/broker"
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/internal/app"
 	"github.com/imbroker/imbroker/internal/ids"
@@ -62,14 +63,15 @@ func StartBroker(tb testing.TB, mods ...func(*config.Config)) *Broker {
 	return StartWith(tb, cfg)
 }
 
-// StartWith starts a broker with exactly cfg.
-func StartWith(tb testing.TB, cfg config.Config) *Broker {
+// StartWith starts a broker with exactly cfg (and opts, e.g.
+// broker.WithCluster).
+func StartWith(tb testing.TB, cfg config.Config, opts ...broker.Option) *Broker {
 	tb.Helper()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if testing.Verbose() {
 		log = app.NewLogger(config.Log{Level: "debug", Format: "text"}, os.Stderr)
 	}
-	a, err := app.Start(context.Background(), cfg, log)
+	a, err := app.Start(context.Background(), cfg, log, opts...)
 	if err != nil {
 		tb.Fatalf("start broker: %v", err)
 	}

@@ -64,14 +64,14 @@ func New(o Options) *Service {
 func (s *Service) Ops() []ops.Op {
 	bad := imerr.BadParams
 	return []ops.Op{
-		ops.New("conv.list", bad, s.List),
+		ops.New("conv.list", bad, s.List).ReadOnly(),
 		ops.New("conv.delete", bad, s.Delete),
 		ops.New("msg.read", bad, s.Read),
-		ops.New("msg.history", bad, s.History),
+		ops.New("msg.history", bad, s.History).ReadOnly(),
 		ops.New("msg.recall", bad, s.Recall),
 		ops.New("msg.receipt", bad, s.Receipt),
-		ops.New("msg.receipt_info", bad, s.ReceiptInfo),
-		ops.New("msg.receipt_detail", bad, s.ReceiptDetail),
+		ops.New("msg.receipt_info", bad, s.ReceiptInfo).ReadOnly(),
+		ops.New("msg.receipt_detail", bad, s.ReceiptDetail).ReadOnly(),
 	}
 }
 

@@ -131,13 +131,13 @@ func (s *Service) Ops() []ops.Op {
 	bad := imerr.GroupBadParams
 	return []ops.Op{
 		ops.New("group.create", bad, s.Create),
-		ops.New("group.info", bad, s.Info),
-		ops.New("group.members", bad, s.Members),
-		ops.New("group.joined", bad, s.Joined),
+		ops.New("group.info", bad, s.Info).ReadOnly(),
+		ops.New("group.members", bad, s.Members).ReadOnly(),
+		ops.New("group.joined", bad, s.Joined).ReadOnly(),
 		ops.New("group.modify", bad, s.Modify),
 		ops.New("group.mute_all", bad, s.MuteAll),
 		ops.New("group.join", bad, s.Join),
-		ops.New("group.applications", bad, s.Applications),
+		ops.New("group.applications", bad, s.Applications).ReadOnly(),
 		ops.New("group.handle_application", bad, s.HandleApplication),
 		ops.New("group.invite", bad, s.Invite),
 		ops.New("group.kick", bad, s.Kick),
@@ -147,7 +147,7 @@ func (s *Service) Ops() []ops.Op {
 		ops.New("group.mute", bad, s.Mute),
 		ops.New("group.transfer", bad, s.Transfer),
 		ops.New("group.destroy", bad, s.Destroy),
-		ops.New("group.history", bad, s.History),
+		ops.New("group.history", bad, s.History).ReadOnly(),
 	}
 }
 

@@ -31,6 +31,7 @@ type ackPipe struct {
 	mu    sync.Mutex
 	queue []pendingAck
 	empty chan struct{} // non-nil while the writer runs; closed when it has written everything
+	fwd   int           // queued sends forwarded to the cluster's owner (forward.go)
 }
 
 // pendingAck is a send whose PUBACK is not written yet.
@@ -38,6 +39,7 @@ type pendingAck struct {
 	finish func() (wire.SendResult, error) // waits for the commit; nil: outcome known
 	err    error                           // the outcome when finish is nil
 	write  func(error)                     // writes the PUBACK for an outcome
+	fwd    *c2cSend                        // cluster mode: the send, for the owner to run (writeAcks forwards it)
 }
 
 // maxPipelined bounds a connection's unwritten acks. A client past the
@@ -75,6 +77,9 @@ func (s *Server) addAck(p *ackPipe, a pendingAck) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.queue = append(p.queue, a)
+	if a.fwd != nil {
+		p.fwd++
+	}
 	if p.empty == nil {
 		p.empty = make(chan struct{})
 		s.pipelined.Add(1)
@@ -95,6 +100,10 @@ func (s *Server) writeAcks(p *ackPipe) {
 		}
 		head := p.queue[0]
 		p.mu.Unlock()
+		if head.fwd != nil {
+			s.forwardAcks(p)
+			continue
+		}
 		err := head.err
 		if head.finish != nil {
 			_, err = head.finish()
@@ -114,6 +123,10 @@ func (s *Server) sendC2CPipelined(cl *mqtt.Client, pk packets.Packet, user, to, 
 	c := s.conns.of(cl)
 	if c == nil || !c.acks.hasRoom(s.maxPipelined()) {
 		return false
+	}
+	if s.Forward != nil && c.acks.forwards(s.forwarding()) {
+		s.addAck(&c.acks, pendingAck{fwd: &c2cSend{To: to, Payload: pk.Payload, from: user}, write: func(err error) { s.writeSendAck(cl, pk, topic, err) }})
+		return true
 	}
 	// The context bounds only the wait for a commit slot (store.Submit).
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Storage.CommitTimeout)
@@ -146,4 +159,46 @@ func (s *Server) writeSendAck(cl *mqtt.Client, pk packets.Packet, topic string, 
 	if werr := cl.WritePacket(ack); werr != nil {
 		s.log.Debug("puback write failed", "client", cl.ID, "error", werr)
 	}
+}
+
+// forwards reports whether the next send goes to the owner: when this node
+// does not write, and while earlier sends of the connection are still being
+// forwarded (a send queued locally now would commit before them).
+func (p *ackPipe) forwards(notOwner bool) bool {
+	if notOwner {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fwd > 0
+}
+
+// forwardAcks forwards the forwarded sends at the head of p, all in one
+// request, and writes their PUBACKs in order once the owner answered. The
+// owner queues them in the same order, so they share its group commits as
+// a pipelined connection's sends do on one node.
+func (s *Server) forwardAcks(p *ackPipe) {
+	p.mu.Lock()
+	n := 0
+	for n < len(p.queue) && p.queue[n].fwd != nil {
+		n++
+	}
+	batch := make([]pendingAck, n)
+	copy(batch, p.queue[:n])
+	p.mu.Unlock()
+	sends := make([]c2cSend, n)
+	for i, a := range batch {
+		sends[i] = *a.fwd
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Storage.CommitTimeout)
+	errs := s.forwardC2C(ctx, batch[0].fwd.from, sends)
+	cancel()
+	for i, a := range batch {
+		a.write(errs[i])
+	}
+	p.mu.Lock()
+	clear(p.queue[:n])
+	p.queue = p.queue[n:]
+	p.fwd -= n
+	p.mu.Unlock()
 }

@@ -90,7 +90,7 @@ func (s *Server) admitLogin(cl *mqtt.Client, user, sig string) packets.Code {
 		return packets.CodeSuccess
 	}
 	issued, _ := usersig.IssuedAt(sig) // a sig that verified decodes
-	if err := s.Accounts.Login(context.Background(), user, issued); err != nil {
+	if err := s.login(context.Background(), user, issued); err != nil {
 		e := imerr.As(err)
 		s.log.Debug("login refused", "user", user, "client", cl.ID, "code", e.Code, "error", err)
 		if e.Code == imerr.Internal.Code {

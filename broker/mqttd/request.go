@@ -99,7 +99,7 @@ func (s *Server) runOp(ctx context.Context, cl *mqtt.Client, a ops.Actor, op str
 	if !ok {
 		return nil, imerr.BadCommand.New("unknown request %q", op)
 	}
-	return o.Run(ctx, a, body)
+	return s.runRegistryOp(ctx, o, a, body)
 }
 
 // okReply is a success reply: hdr's fields, then res's (a JSON object, or

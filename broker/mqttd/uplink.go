@@ -52,10 +52,10 @@ func (s *Server) HandlePublish(cl *mqtt.Client, pk packets.Packet) (bool, error)
 	case user == "":
 		err = imerr.NoPermission.New("publishing to %q is not allowed", topic)
 	case strings.HasPrefix(topic, topicSendC2C):
-		_, err = s.Messages.SendC2C(ctx, user, topic[len(topicSendC2C):], pk.Payload)
+		err = s.sendC2C(ctx, user, topic[len(topicSendC2C):], pk.Payload)
 	case strings.HasPrefix(topic, topicSendGroup):
 		var res groups.SendResult
-		res, err = s.Groups.Send(ctx, user, ids.GroupIDFromTopicLevel(topic[len(topicSendGroup):]), pk.Payload)
+		res, err = s.sendGroup(ctx, user, ids.GroupIDFromTopicLevel(topic[len(topicSendGroup):]), pk.Payload)
 		if res.Dropped {
 			// Tencent drops messages over the group rate and reports success;
 			// the sender is told on rpc which one was dropped.

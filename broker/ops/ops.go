@@ -27,9 +27,21 @@ type Handler[Req, Resp any] func(ctx context.Context, a Actor, req *Req) (*Resp,
 
 // Op is one registered operation.
 type Op struct {
-	Name string
-	run  func(ctx context.Context, a Actor, body []byte) (any, error)
+	Name     string
+	readOnly bool // changes nothing: a cluster node that does not write runs it itself
+	run      func(ctx context.Context, a Actor, body []byte) (any, error)
 }
+
+// ReadOnly marks o as changing nothing in the store. An operation not so
+// marked is a write: in cluster mode a node that does not write forwards it
+// to the owner, so forgetting the mark costs a round trip, never a lost write.
+func (o Op) ReadOnly() Op {
+	o.readOnly = true
+	return o
+}
+
+// Writes reports whether o may change the store (it is not ReadOnly).
+func (o Op) Writes() bool { return !o.readOnly }
 
 // New makes the operation name from h. A body that does not decode into Req
 // is refused with bad (the kind of the service's "invalid parameters").

@@ -37,6 +37,8 @@ var (
 	_ rest.History       = (*history.Service)(nil)
 	// The console runs the join-application operations v4 has no call for.
 	_ console.Groups = (*groups.Service)(nil)
+	// A cluster node forwards writing REST calls to the owner.
+	_ rest.Forwarder = broker.Cluster(nil)
 )
 
 // App is a running imbroker.
@@ -52,8 +54,8 @@ type App struct {
 
 // Start starts the broker and binds the HTTP listener; on error nothing is
 // left running.
-func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
-	b, err := broker.Start(ctx, cfg, log)
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...broker.Option) (*App, error) {
+	b, err := broker.Start(ctx, cfg, log, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -73,6 +75,10 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, erro
 	v4 := &rest.V4{Admin: b, Relations: b.Relations(), Messages: b.Messages(), Conversations: b.Conversations(),
 		Groups: b.Groups(), Push: b.Push(), History: b.History(), Listeners: a.listeners, PublicURL: cfg.History.PublicURL,
 		App: cfg.App, REST: cfg.REST, Log: log, CommitTimeout: cfg.Storage.CommitTimeout}
+	if c := b.Cluster(); c != nil { // cluster mode: writing calls run on the owner
+		v4.Forwarder = c
+		c.Handle(rest.KindV4, rest.V4Owner(*v4))
+	}
 	var handler http.Handler = rest.NewRouter(rest.Deps{Ready: b, Metrics: metricsHandler(b), Pprof: cfg.HTTP.Pprof, V4: v4})
 	cfg, pwFile, err := console.ResolvePassword(cfg)
 	if err != nil {

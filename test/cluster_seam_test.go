@@ -1,0 +1,195 @@
+package test
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/imbroker/imbroker/broker"
+	"github.com/imbroker/imbroker/broker/mqttd"
+	"github.com/imbroker/imbroker/config"
+	"github.com/imbroker/imbroker/rest"
+)
+
+// The cluster seam (docs/architecture.md "Cluster seams") without a
+// cluster: a broker started with broker.NewLoopback() is never the owner,
+// so every write goes through the seam — encoded, handed to the owner
+// handlers (its own), run there, the answer decoded back. Each scenario
+// runs on a plain broker and on a forwarding one, and everything the
+// clients saw must be identical (but for clock readings and request ids).
+// A forwarded path that dropped the caller's identity, the order of a
+// connection's sends or a refusal's code changes what the clients see.
+
+// startForwarded starts a broker whose writes all go through the seam.
+func startForwarded(t *testing.T, mods ...func(*config.Config)) (*Broker, *broker.Loopback) {
+	t.Helper()
+	cfg := TestConfig(t)
+	for _, m := range mods {
+		m(&cfg)
+	}
+	lb := broker.NewLoopback()
+	return StartWith(t, cfg, broker.WithCluster(lb)), lb
+}
+
+// bothWays runs scenario on a plain broker and on a forwarding one and
+// fails unless both saw the same; it returns the loopback, for the caller
+// to check that the writes did go through it.
+func bothWays(t *testing.T, scenario func(t *testing.T, b *Broker) []string, mods ...func(*config.Config)) *broker.Loopback {
+	t.Helper()
+	var direct, forwarded []string
+	t.Run("direct", func(t *testing.T) { direct = scenario(t, StartBroker(t, mods...)) })
+	var lb *broker.Loopback
+	t.Run("forwarded", func(t *testing.T) {
+		var b *Broker
+		b, lb = startForwarded(t, mods...)
+		forwarded = scenario(t, b)
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+	if len(direct) != len(forwarded) {
+		t.Fatalf("direct saw %d answers, forwarded %d:\n%q\n%q", len(direct), len(forwarded), direct, forwarded)
+	}
+	for i := range direct {
+		if direct[i] != forwarded[i] {
+			t.Fatalf("answer %d differs:\n direct:    %s\n forwarded: %s", i, direct[i], forwarded[i])
+		}
+	}
+	return lb
+}
+
+// wantForwarded fails unless each kind went through the seam at least once.
+func wantForwarded(t *testing.T, lb *broker.Loopback, kinds ...string) {
+	t.Helper()
+	for _, k := range kinds {
+		if lb.Forwarded(k) == 0 {
+			t.Fatalf("nothing of kind %s was forwarded: the seam was bypassed", k)
+		}
+	}
+}
+
+// volatile fields: clock readings and request ids, which differ between
+// any two runs.
+var volatile = map[string]bool{"Id": true, "MsgTime": true, "MsgKey": true, "MsgTimeStamp": true, "CreateTime": true,
+	"JoinTime": true, "LastMsgTime": true, "LastInfoTime": true, "ImportTime": true, "Epoch": true, "Raw": true}
+
+// seen is v as a line of a transcript: JSON with volatile fields masked,
+// and those of also.
+func seen(what string, v any, also ...string) string {
+	b, _ := json.Marshal(v)
+	var x any
+	_ = json.Unmarshal(b, &x)
+	b, _ = json.Marshal(mask(x, also))
+	return what + " " + string(b)
+}
+
+func mask(v any, also []string) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if volatile[k] || slices.Contains(also, k) {
+				x[k] = "~"
+			} else {
+				x[k] = mask(e, also)
+			}
+		}
+	case []any:
+		for i := range x {
+			x[i] = mask(x[i], also)
+		}
+	}
+	return v
+}
+
+// One-to-one sends pipelined on one connection, a refused send, an unknown
+// topic and a request in between, a resend: the PUBACKs (order, reason
+// codes and strings) and bob's stream (seqs, order) are the same, and the
+// owner got the sends in batches (KindC2C).
+func TestE2E_SeamPipelinedAcks(t *testing.T) {
+	lb := bothWays(t, pipelinedAcksScenario)
+	wantForwarded(t, lb, mqttd.KindC2C, mqttd.KindLogin, rest.KindV4)
+}
+
+// Group sends and writing im/req operations as a user, with refusals: the
+// replies, the group's history and the refused codes are the same.
+func TestE2E_SeamGroupAndRequests(t *testing.T) {
+	lb := bothWays(t, func(t *testing.T, b *Broker) []string {
+		alice, bob, carol := b.Connect("alice", "alice"), b.Connect("bob", "bob"), b.Connect("carol", "carol")
+		var out []string
+		req := func(c *Client, op string, body map[string]any) map[string]any {
+			r := c.Req(op, body)
+			out = append(out, seen(c.User+" "+op, r))
+			return r
+		}
+		req(alice, "profile.set", map[string]any{"ProfileItem": []any{map[string]any{"Tag": "Tag_Profile_IM_Nick", "Value": "Alice"}}})
+		req(bob, "profile.get", map[string]any{"To_Account": []any{"alice"}, "TagList": []any{"Tag_Profile_IM_Nick"}})
+		req(alice, "profile.set", map[string]any{"From_Account": "bob", // a user acting for another: refused
+			"ProfileItem": []any{map[string]any{"Tag": "Tag_Profile_IM_Nick", "Value": "x"}}})
+		r := req(alice, "group.create", map[string]any{"Type": "Private", "GroupId": "seam1", "Name": "team",
+			"MemberList": []any{map[string]any{"Member_Account": "bob"}}})
+		if code(r) != 0 {
+			t.Fatalf("group.create: %v", r)
+		}
+		gid := "seam1"
+		for _, random := range []uint32{7, 8, 7} { // the third is a resend of the first
+			alice.Publish1("im/send/group/"+gidLevel(gid), Text(fmt.Sprintf("hi %d", random), random))
+		}
+		carol.Publish1("im/send/group/"+gidLevel(gid), Text("not a member", 9)) // refused: told on rpc (3.1.1)
+		out = append(out, seen("carol send", carol.NextReply()))
+		req(bob, "group.history", map[string]any{"GroupId": gid})
+		req(bob, "group.kick", map[string]any{"GroupId": gid, "Member_Account": []any{"alice"}}) // not the owner
+		req(alice, "group.destroy", map[string]any{"GroupId": "no_such_group"})
+		req(alice, "friend.add", map[string]any{"AddFriendItem": []any{map[string]any{"To_Account": "carol"}}})
+		req(carol, "friend.pending", map[string]any{})
+		req(alice, "group.modify", map[string]any{"GroupId": gid, "Name": "renamed"})
+		req(bob, "group.info", map[string]any{"GroupIdList": []any{gid}})
+		req(alice, "no.such_op", map[string]any{})
+		return out
+	})
+	wantForwarded(t, lb, mqttd.KindGroup, mqttd.KindOp)
+}
+
+// Writing REST calls, refused ones included, and reads of what they wrote.
+func TestE2E_SeamREST(t *testing.T) {
+	lb := bothWays(t, func(t *testing.T, b *Broker) []string {
+		var out []string
+		call := func(path string, body any) map[string]any {
+			r := b.v4(path, body)
+			out = append(out, seen(path, r, "MsgSeq", "LastMsgKey")) // a C2C MsgSeq is random (Tencent's)
+			return r
+		}
+		text := []any{map[string]any{"MsgType": "TIMTextElem", "MsgContent": map[string]any{"Text": "rest"}}}
+		call("im_open_login_svc/multiaccount_import", map[string]any{"Accounts": []any{"dave", "erin"}})
+		call("im_open_login_svc/account_import", map[string]any{"UserID": "bad id"})
+		call("openim/sendmsg", map[string]any{"From_Account": "dave", "To_Account": "erin", "MsgRandom": 5, "MsgBody": text})
+		call("openim/sendmsg", map[string]any{"From_Account": "dave", "To_Account": "erin", "MsgRandom": 5, "MsgBody": text}) // resend
+		call("openim/sendmsg", map[string]any{"From_Account": "dave", "To_Account": "erin", "MsgBody": text})                 // no MsgRandom
+		call("openim/admin_getroammsg", map[string]any{"Operator_Account": "dave", "Peer_Account": "erin", "MaxCnt": 10,
+			"MinTime": 0, "MaxTime": 4102444800})
+		call("profile/portrait_set", map[string]any{"From_Account": "dave", "ProfileItem": []any{map[string]any{"Tag": "Tag_Profile_IM_Nick", "Value": "Dave"}}})
+		call("profile/portrait_get", map[string]any{"To_Account": []any{"dave"}, "TagList": []any{"Tag_Profile_IM_Nick"}})
+		call("group_open_http_svc/create_group", map[string]any{"Owner_Account": "dave", "Type": "Public", "GroupId": "seam2", "Name": "r",
+			"MemberList": []any{map[string]any{"Member_Account": "erin"}}})
+		call("group_open_http_svc/send_group_msg", map[string]any{"GroupId": "seam2", "From_Account": "erin", "Random": 11, "MsgBody": text})
+		call("group_open_http_svc/send_group_msg", map[string]any{"GroupId": "no_such", "From_Account": "erin", "Random": 12, "MsgBody": text})
+		call("group_open_http_svc/get_group_info", map[string]any{"GroupIdList": []any{"seam2"}})
+		call("sns/friend_import", map[string]any{"From_Account": "dave", "AddFriendItem": []any{map[string]any{"To_Account": "erin"}}})
+		call("sns/friend_get", map[string]any{"From_Account": "dave"})
+		return out
+	})
+	wantForwarded(t, lb, rest.KindV4)
+}
+
+// OptPlatform and the admin's rights cross the seam: the friend-add
+// callback scenario (RESTAPI for a REST call, Unknown for a client,
+// ForceFlag only for the admin) holds with every write forwarded.
+func TestE2E_SeamCallbacksPlatform(t *testing.T) {
+	var lb *broker.Loopback
+	callbackPrevFriendAddScenario(t, func(mods ...func(*config.Config)) *Broker {
+		var b *Broker
+		b, lb = startForwarded(t, mods...)
+		return b
+	})
+	wantForwarded(t, lb, mqttd.KindOp, rest.KindV4)
+}
