@@ -196,9 +196,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			// Kicks and member-tip flushes already running finish (the store
 			// and mochi are still open); pending ones are dropped.
 			b.tasks.Stop()
-			b.mqtt.Close()        // no client left, no send in flight (the store is still open)
+			b.mqtt.Close()           // no client left, no send in flight (the store is still open)
 			b.stats.Swap(nil).Stop() // a last sample while the store is open
-			b.callbacks.Close()   // sends what is queued, each bounded by the timeout
+			b.callbacks.Close()      // sends what is queued, each bounded by the timeout
 			b.mqtt.CloseDelivery()
 			b.history.Close(b.histTemp)
 			done <- b.store.Close()
