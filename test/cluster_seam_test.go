@@ -123,7 +123,10 @@ func TestE2E_SeamGroupAndRequests(t *testing.T) {
 			return r
 		}
 		req(alice, "profile.set", map[string]any{"ProfileItem": []any{map[string]any{"Tag": "Tag_Profile_IM_Nick", "Value": "Alice"}}})
-		req(bob, "profile.get", map[string]any{"To_Account": []any{"alice"}, "TagList": []any{"Tag_Profile_IM_Nick"}})
+		admin := b.Connect("administrator", "administrator") // the app admin may act for a user
+		req(admin, "profile.set", map[string]any{"From_Account": "alice",
+			"ProfileItem": []any{map[string]any{"Tag": "Tag_Profile_IM_Level", "Value": 3}}})
+		req(bob, "profile.get", map[string]any{"To_Account": []any{"alice"}, "TagList": []any{"Tag_Profile_IM_Nick", "Tag_Profile_IM_Level"}})
 		req(alice, "profile.set", map[string]any{"From_Account": "bob", // a user acting for another: refused
 			"ProfileItem": []any{map[string]any{"Tag": "Tag_Profile_IM_Nick", "Value": "x"}}})
 		r := req(alice, "group.create", map[string]any{"Type": "Private", "GroupId": "seam1", "Name": "team",
