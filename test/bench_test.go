@@ -11,6 +11,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/imbroker/imbroker/broker"
 	"github.com/imbroker/imbroker/config"
 )
 
@@ -38,10 +39,18 @@ func BenchmarkE2E_C2CPipelined(b *testing.B) {
 			benchSend(b, senders, 64, func(c *config.Config) { c.Retention.MaxPerStream = 0 })
 		})
 	}
+	// Every send through the cluster seam to the same node's owner handlers
+	// (broker.Loopback): the cost of encoding, batching and decoding a
+	// connection's forwarded sends, without a network.
+	b.Run("senders=10/inflight=64/forwarded", func(b *testing.B) {
+		benchSend(b, 10, 64, func(c *config.Config) { c.Retention.MaxPerStream = 0 }, broker.WithCluster(broker.NewLoopback()))
+	})
 }
 
-func benchSend(b *testing.B, senders, inflight int, mod func(*config.Config)) {
-	br := StartBroker(b, mod)
+func benchSend(b *testing.B, senders, inflight int, mod func(*config.Config), opts ...broker.Option) {
+	cfg := TestConfig(b)
+	mod(&cfg)
+	br := StartWith(b, cfg, opts...)
 	rx := newReceiver()
 	o := br.ClientOpts("bob", "bob", br.Sig("bob"))
 	o.SetDefaultPublishHandler(rx.handle)
