@@ -24,6 +24,29 @@ type Forwarder interface {
 	Forward(ctx context.Context, kind string, req []byte) ([]byte, error)
 }
 
+// Barrier is what a Forwarder may also do (cluster.Node does): wait until
+// this node applied everything the log held when it was called, so a read
+// on this node sees every write acknowledged before the call began.
+type Barrier interface {
+	Barrier(ctx context.Context) error
+}
+
+// barrier runs the Forwarder's Barrier before a read on a node that does
+// not write, when it has one.
+func (v V4) barrier(ctx context.Context) error {
+	b, ok := v.Forwarder.(Barrier)
+	if !ok {
+		return nil
+	}
+	if err := b.Barrier(ctx); err != nil {
+		if imerr.CodeOf(err) == imerr.Internal.Code {
+			v.logger().Error("v4 API: catching up with the owner failed", "error", err)
+		}
+		return err
+	}
+	return nil
+}
+
 // KindV4 is the kind of a forwarded v4 call; V4Owner answers it.
 const KindV4 = "rest.v4"
 

@@ -269,9 +269,15 @@ func v4Handler(v V4, ep *endpoint, lim *rate.Limiter, log *slog.Logger) http.Han
 			return
 		}
 		base := baseURL(v.PublicURL, r)
-		if v.Forwarder != nil && !readEndpoints[ep.Path] && !v.Forwarder.IsOwner() {
-			writeBody(w, v.forward(r.Context(), ep, body, base))
-			return
+		if v.Forwarder != nil && !v.Forwarder.IsOwner() {
+			if !readEndpoints[ep.Path] {
+				writeBody(w, v.forward(r.Context(), ep, body, base))
+				return
+			}
+			if err := v.barrier(r.Context()); err != nil {
+				writeEnvelope(w, err, nil)
+				return
+			}
 		}
 		writeBody(w, v.run(r.Context(), ep, body, base, log))
 	}

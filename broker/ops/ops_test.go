@@ -62,3 +62,18 @@ func TestRegistryRefusesDuplicates(t *testing.T) {
 		t.Fatal("empty registry found an op")
 	}
 }
+
+// An operation writes unless marked ReadOnly: in cluster mode a forgotten
+// mark costs a forward, never a write on a node that does not own the store.
+func TestOpWritesUnlessReadOnly(t *testing.T) {
+	o := New("group.mute", imerr.GroupBadParams, mute)
+	if !o.Writes() {
+		t.Fatal("a new operation must count as a write")
+	}
+	if r := o.ReadOnly(); r.Writes() || r.Name != o.Name {
+		t.Fatalf("ReadOnly: %+v", r)
+	}
+	if !o.Writes() {
+		t.Fatal("ReadOnly changed the original")
+	}
+}
