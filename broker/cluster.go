@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/imbroker/imbroker/broker/mqttd"
+	"github.com/imbroker/imbroker/broker/ops"
 )
 
 // Cluster seams (docs/architecture.md): what the broker needs of a cluster
@@ -102,4 +103,11 @@ func (b *Broker) stopBackground() {
 	b.retention.stop() // before the store closes: no trim in flight
 	b.retention = nil
 	b.stats.Swap(nil).Stop()
+}
+
+// RunOp runs the im/req operation name as a, forwarded to the owner when it
+// writes and this node does not (mqttd.Server.RunOp): for callers inside
+// the process that are not the services' own (the console).
+func (b *Broker) RunOp(ctx context.Context, a ops.Actor, name string, req, resp any) error {
+	return b.mqtt.RunOp(ctx, a, name, req, resp)
 }

@@ -196,3 +196,15 @@ func TestE2E_SeamCallbacksPlatform(t *testing.T) {
 	})
 	wantForwarded(t, lb, mqttd.KindOp, rest.KindV4)
 }
+
+// The console answers join applications through the ops registry in
+// cluster mode (internal/app clusterGroups), so the answer is forwarded;
+// the console's scenario holds unchanged.
+func TestE2E_SeamConsoleApplications(t *testing.T) {
+	b, lb := startForwarded(t, consoleConfig)
+	before := lb.Forwarded(mqttd.KindOp)
+	consoleApplicationsScenario(t, b)
+	if lb.Forwarded(mqttd.KindOp)-before < 7 { // group.create, two joins, four answers
+		t.Fatalf("%d im/req operations forwarded, want at least 7", lb.Forwarded(mqttd.KindOp)-before)
+	}
+}

@@ -25,10 +25,13 @@ import (
 const consolePassword = "console-test-password"
 
 func consoleBroker(t *testing.T, mods ...func(*config.Config)) *Broker {
-	return StartBroker(t, append([]func(*config.Config){func(c *config.Config) {
-		c.Console.Password = consolePassword
-		c.Stats.Interval = 200 * time.Millisecond
-	}}, mods...)...)
+	return StartBroker(t, append([]func(*config.Config){consoleConfig}, mods...)...)
+}
+
+// consoleConfig serves the console with a known password.
+func consoleConfig(c *config.Config) {
+	c.Console.Password = consolePassword
+	c.Stats.Interval = 200 * time.Millisecond
 }
 
 // browser starts headless Chromium for one test; everything is closed when

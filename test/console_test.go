@@ -345,7 +345,12 @@ func TestConsoleAssets(t *testing.T) {
 // refusals come back with a message and the Tencent code.
 // [CONSOLE-APPLICATIONS]
 func TestConsoleApplications(t *testing.T) {
-	b := consoleBroker(t)
+	consoleApplicationsScenario(t, consoleBroker(t))
+}
+
+// consoleApplicationsScenario is TestConsoleApplications on b (the cluster
+// seam runs it forwarded too).
+func consoleApplicationsScenario(t *testing.T, b *Broker) {
 	alice, bob, carol := b.Connect("alice", "alice"), b.Connect("bob", "bob"), b.Connect("carol", "carol")
 	gid := gtCreate(t, alice, map[string]any{"Type": "Public", "ApplyJoinOption": "NeedPermission"})
 	if r := gtOK(t, "bob applies", bob.Req("group.join", gtG(gid, "ApplyMsg", "let me in"))); r["JoinResult"] != "Pending" {

@@ -213,3 +213,27 @@ func (s *Server) login(ctx context.Context, user string, issued time.Time) error
 	}
 	return ans.err()
 }
+
+// RunOp runs the registry operation name as a for a caller inside the
+// process (the console): req is encoded as a client's body would be, the
+// response decoded into resp. A write is forwarded when this node does
+// not write, as an im/req of a client would be.
+func (s *Server) RunOp(ctx context.Context, a ops.Actor, name string, req, resp any) error {
+	o, ok := s.Ops.Lookup(name)
+	if !ok {
+		return imerr.BadCommand.New("unknown request %q", name)
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("encode %s request: %w", name, err)
+	}
+	res, err := s.runRegistryOp(ctx, o, a, body)
+	if err != nil || res == nil || resp == nil {
+		return err
+	}
+	raw, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("encode %s response: %w", name, err)
+	}
+	return json.Unmarshal(raw, resp)
+}

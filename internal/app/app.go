@@ -19,6 +19,7 @@ import (
 	"github.com/imbroker/imbroker/broker/groups"
 	"github.com/imbroker/imbroker/broker/history"
 	"github.com/imbroker/imbroker/broker/messages"
+	"github.com/imbroker/imbroker/broker/ops"
 	"github.com/imbroker/imbroker/broker/push"
 	"github.com/imbroker/imbroker/broker/relations"
 	"github.com/imbroker/imbroker/config"
@@ -87,7 +88,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bro
 		return nil, err
 	}
 	if console.Enabled(cfg) {
-		handler = withConsole(handler, console.Handler(console.Deps{Config: cfg, Broker: b, V4: handler, Groups: b.Groups(),
+		var cg console.Groups = b.Groups()
+		if b.Cluster() != nil {
+			cg = clusterGroups{b}
+		}
+		handler = withConsole(handler, console.Handler(console.Deps{Config: cfg, Broker: b, V4: handler, Groups: cg,
 			HTTPAddr: a.httpLn.Addr().String(), Started: time.Now(), Log: log}))
 		if pwFile != "" {
 			log.Info("web console enabled", "url", "http://"+a.httpLn.Addr().String()+"/console/", "password_file", pwFile)
@@ -159,4 +164,22 @@ func (a *App) Shutdown(ctx context.Context) error {
 		a.err = errors.Join(errs...)
 	})
 	return a.err
+}
+
+// clusterGroups is the console's group service in cluster mode: answering
+// a join application writes, so it runs as the im/req operation
+// group.handle_application, which a node that does not write forwards to
+// the owner. Listing applications reads and stays local.
+type clusterGroups struct{ b *broker.Broker }
+
+func (g clusterGroups) Applications(ctx context.Context, a ops.Actor, q *groups.GroupRequest) (*groups.ApplicationsResponse, error) {
+	return g.b.Groups().Applications(ctx, a, q)
+}
+
+func (g clusterGroups) HandleApplication(ctx context.Context, a ops.Actor, q *groups.HandleApplicationRequest) (*groups.Empty, error) {
+	out := new(groups.Empty)
+	if err := g.b.RunOp(ctx, a, "group.handle_application", q, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
