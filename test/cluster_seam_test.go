@@ -92,6 +92,9 @@ func seen(what string, v any, also ...string) string {
 func mask(v any, also []string) any {
 	switch x := v.(type) {
 	case map[string]any:
+		if tag, _ := x["Tag"].(string); isVolatile(tag) { // {"Tag":"Tag_SNS_IM_AddTime","Value":…}
+			x["Value"] = "~"
+		}
 		for k, e := range x {
 			if isVolatile(k) || slices.Contains(also, k) {
 				x[k] = "~"
