@@ -52,3 +52,14 @@ func (l *Loopback) Forwarded(kind string) int {
 	defer l.mu.Unlock()
 	return l.counts[kind]
 }
+
+// Fail makes every request of kind fail as a transport failure with err
+// (no owner, timeout) until restore is called: tests of what a client gets
+// when the owner cannot be reached.
+func (l *Loopback) Fail(kind string, err error) (restore func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h := l.handlers[kind]
+	l.handlers[kind] = func(context.Context, []byte) ([]byte, error) { return nil, err }
+	return func() { l.Handle(kind, h) }
+}

@@ -2,7 +2,9 @@ package test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/imbroker/imbroker/broker/mqttd"
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/rest"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // The cluster seam (docs/architecture.md "Cluster seams") without a
@@ -214,5 +217,59 @@ func TestE2E_SeamConsoleApplications(t *testing.T) {
 	consoleApplicationsScenario(t, b)
 	if lb.Forwarded(mqttd.KindOp)-before < 7 { // group.create, two joins, four answers
 		t.Fatalf("%d im/req operations forwarded, want at least 7", lb.Forwarded(mqttd.KindOp)-before)
+	}
+}
+
+// When the owner cannot be reached, a forwarded send is never acknowledged
+// as a success and a forwarded REST call fails with Internal (20005); the
+// same connection's next sends, once the owner answers again, are stored
+// in order and nothing of the failed ones is.
+func TestE2E_SeamOwnerUnreachable(t *testing.T) {
+	b, lb := startForwarded(t)
+	b.importAccounts("bob")
+	alice, ca := mqDialRaw(t, b, mqRawLogin(b, "alice", "alice"), false)
+	if ca.ReasonCode != 0 {
+		t.Fatalf("connack %#x", ca.ReasonCode)
+	}
+	send := func(id uint16, random uint32) {
+		payload, _ := json.Marshal(Text("m", random))
+		alice.Send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1},
+			TopicName: "im/send/c2c/bob", Payload: payload, PacketID: id})
+	}
+	restore := lb.Fail(mqttd.KindC2C, errors.New("no owner"))
+	for i := uint16(1); i <= 3; i++ {
+		send(i, uint32(100+i))
+	}
+	for i := uint16(1); i <= 3; i++ {
+		ack := alice.Expect(packets.Puback)
+		if ack.PacketID != i || ack.ReasonCode < 0x80 || !strings.HasPrefix(ack.Properties.ReasonString, "20005 ") {
+			t.Fatalf("PUBACK %d with the owner unreachable: id %d reason %#x %q, want a 20005 refusal", i, ack.PacketID, ack.ReasonCode, ack.Properties.ReasonString)
+		}
+	}
+	restoreREST := lb.Fail(rest.KindV4, errors.New("no owner"))
+	wantCode(t, "sendmsg with the owner unreachable", b.v4("openim/sendmsg", map[string]any{"From_Account": "alice",
+		"To_Account": "bob", "MsgRandom": 1, "MsgBody": []any{map[string]any{"MsgType": "TIMTextElem", "MsgContent": map[string]any{"Text": "x"}}}}), 20005)
+	restoreREST()
+	restore()
+	for i := uint16(4); i <= 6; i++ {
+		send(i, uint32(100+i))
+	}
+	for i := uint16(4); i <= 6; i++ {
+		if ack := alice.Expect(packets.Puback); ack.PacketID != i || ack.ReasonCode != 0 {
+			t.Fatalf("PUBACK %d once the owner answers: id %d reason %#x %q", i, ack.PacketID, ack.ReasonCode, ack.Properties.ReasonString)
+		}
+	}
+	bySeq := map[uint64]uint32{} // a live copy may reach the replay's channel too
+	for _, e := range b.Connect("bob", "bob").SyncAll(0) {
+		if e.Event == "C2CMsg" {
+			bySeq[e.Seq] = e.Msg.MsgRandom
+		}
+	}
+	var got []uint32
+	for _, seq := range slices.Sorted(maps.Keys(bySeq)) {
+		got = append(got, bySeq[seq])
+	}
+	if !slices.Equal(got, []uint32{104, 105, 106}) {
+		t.Fatalf("bob has %v, want [104 105 106]", got)
 	}
 }
