@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/imbroker/imbroker/broker/convs"
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/storage"
 )
@@ -113,17 +114,18 @@ func (r *retention) pass(ctx context.Context, now time.Time) error {
 // keeps, as of now. It returns the number of streams trimmed.
 func (r *retention) sweep(ctx context.Context, now time.Time) (int, error) {
 	var trims []storage.Trim
+	var inline []storage.Update // conversation records whose last message a trim deletes
 	trimmed, entries := 0, uint64(0)
 	flush := func() error {
 		entries = 0
 		if len(trims) == 0 {
 			return nil
 		}
-		if _, err := r.store.Commit(ctx, storage.Batch{Trims: trims}); err != nil {
+		if _, err := r.store.Commit(ctx, storage.Batch{Trims: trims, Updates: inline}); err != nil {
 			return err
 		}
 		trimmed += len(trims)
-		trims = trims[:0]
+		trims, inline = trims[:0], inline[:0]
 		return nil
 	}
 	for after := ""; ; {
@@ -142,6 +144,11 @@ func (r *retention) sweep(ctx context.Context, now time.Time) (int, error) {
 			if below > st.Low {
 				// Epoch: a drop and a new history in between leave the new one alone.
 				trims = append(trims, storage.Trim{Stream: st.Name, Below: below, Epoch: st.Head.Epoch})
+				ups, err := convs.InlineLastMsgs(r.store, st.Name, below)
+				if err != nil {
+					return trimmed, err
+				}
+				inline = append(inline, ups...)
 				entries += below - st.Low
 			}
 			if len(trims) >= retentionTrimsPerCommit || entries >= retentionEntriesPerCommit {

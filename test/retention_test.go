@@ -257,3 +257,44 @@ func TestE2E_ReadAfterRetentionTrim(t *testing.T) {
 		t.Fatalf("history after the trim: %s", got)
 	}
 }
+
+// A C2C conversation's last message stays in conv.list after retention
+// deleted it from the history: the records refer to the pair-stream entry
+// (convs.State.LastMsgRef), and the sweep copies the message into them
+// before it trims the entry (convs.InlineLastMsgs).
+func TestE2E_RetentionKeepsLastMsg(t *testing.T) {
+	b := StartBroker(t, func(c *config.Config) {
+		c.Retention = config.Retention{MaxAge: 300 * time.Millisecond, SweepInterval: 20 * time.Millisecond}
+	})
+	alice, bob := b.Connect("alice", "alice"), b.Connect("bob", "bob")
+	r := cvSendC2C(alice, "bob", "kept in the list", nil)
+	m, _ := cvWait(t, bob, cvRand(r))
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for { // every entry of the pair stream aged out and trimmed
+		head, low, err := b.App.Broker.StreamBounds("c/alice:bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if head.Seq == 1 && low == 2 {
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("c/alice:bob not trimmed: head %+v low %d", head, low)
+		}
+	}
+	for _, c := range []*Client{alice, bob} {
+		peer := map[string]string{"alice": "bob", "bob": "alice"}[c.User]
+		cv := cvConv(t, c, 1, peer)
+		if cv == nil {
+			t.Fatalf("%s: no conversation with %s", c.User, peer)
+		}
+		last, _ := cv["LastMsg"].(map[string]any)
+		if last == nil || last["MsgKey"] != m.Msg.MsgKey || cvText(last) != "kept in the list" {
+			t.Fatalf("%s: LastMsg after the trim: %v", c.User, cv["LastMsg"])
+		}
+	}
+}

@@ -97,6 +97,10 @@ func Encode(st *State) []byte {
 		b = append(b, `,"LastMsg":`...)
 		b = appendRawJSON(b, st.LastMsg)
 	}
+	if st.LastMsgRef != 0 {
+		b = append(b, `,"LastMsgRef":`...)
+		b = strconv.AppendUint(b, st.LastMsgRef, 10)
+	}
 	b = append(b, `,"LastMsgTime":`...)
 	b = strconv.AppendInt(b, st.LastMsgTime, 10)
 	b = append(b, `,"LastSeq":`...)

@@ -22,6 +22,7 @@ func convSamples() []State {
 		{Type: TypeGroup, GroupId: "g1", LastMsg: json.RawMessage(`{"MsgSeq":3,"Text":"a<b"}`), LastMsgTime: -1,
 			LastSeq: 1<<64 - 1, UnreadMsgNum: -2},
 		{Type: TypeC2C, Peer_Account: "bad\x01utf8\xff"},
+		{Type: TypeC2C, Peer_Account: "bob", LastMsgRef: 12, LastMsgTime: 1795634951, LastSeq: 13, LastUserSeq: 41, UnreadMsgNum: 1},
 	}
 }
 

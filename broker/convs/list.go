@@ -94,6 +94,9 @@ func (s *Service) List(_ context.Context, a ops.Actor, q *ListRequest) (*ListRes
 		out.AllUnreadMsgNum += c.UnreadMsgNum
 	}
 	for i := max(q.Offset, 0); i < len(list) && len(out.ConvList) < limit; i++ {
+		if err := LastMsgOf(s.store, a.User, &list[i]); err != nil {
+			return nil, err
+		}
 		out.ConvList = append(out.ConvList, itemOf(list[i]))
 	}
 	return out, nil

@@ -44,6 +44,9 @@ func (s *Service) Read(ctx context.Context, a ops.Actor, q *ReadRequest) (*ReadR
 		readDiffusion, counts, floor = gc.ReadDiffusion, gc.CountsUnread, gc.Floor
 	}
 	cur, _, err := Load(s.store, a.User, conv)
+	if err == nil {
+		err = LastMsgOf(s.store, a.User, &cur)
+	}
 	if err != nil {
 		return nil, err
 	}

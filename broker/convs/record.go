@@ -29,6 +29,12 @@ type State struct {
 	Peer_Account string          `json:"Peer_Account,omitempty"`
 	GroupId      string          `json:"GroupId,omitempty"`
 	LastMsg      json.RawMessage `json:"LastMsg,omitempty"`
+	// LastMsgRef, when set, is the pair-stream seq of a C2C conversation's
+	// last message, stored by reference instead of a copy in LastMsg
+	// (empty then): the pair-stream entry holds the message as recall and
+	// modify left it (LastMsgOf reads it). Retention inlines the message
+	// before it trims the entry (InlineLastMsgs).
+	LastMsgRef uint64 `json:"LastMsgRef,omitempty"`
 	LastMsgTime  int64           `json:"LastMsgTime"`
 	LastSeq      uint64          `json:"LastSeq"`      // the newest message's position (NoLastMsg ones too): C2C conversation seq, group MsgSeq
 	LastUserSeq  uint64          `json:"LastUserSeq"`  // the newest message's Seq in this user's stream (NoLastMsg ones too)
@@ -101,6 +107,10 @@ type Update struct {
 	CountsUnread bool   // the conversation type counts unread
 	NotRead      bool   // outgoing, but not typed by the user (REST, import): their read position and unread count stay
 	NoEarlier    bool   // an import: older than the conversation's last message, it does not become the last one
+	// MsgRef: the last message is the append at SeqFrom (the C2C pair
+	// stream's entry), referred to by LastMsgRef instead of copied: the
+	// record stays ~170 bytes instead of ~430 with every message.
+	MsgRef bool
 }
 
 // StorageUpdate turns an Update into an atomic record update. It runs
@@ -130,7 +140,10 @@ func (u Update) apply(st *State, pos []storage.Pos) {
 		seq = pos[u.SeqFrom].Seq
 	}
 	if !u.NoLastMsg && !(u.NoEarlier && u.MsgTime < st.LastMsgTime) {
-		st.LastMsg, st.LastMsgTime = u.Msg, u.MsgTime
+		st.LastMsg, st.LastMsgRef, st.LastMsgTime = u.Msg, 0, u.MsgTime
+		if u.MsgRef && u.SeqFrom >= 0 && u.SeqFrom < len(pos) {
+			st.LastMsg, st.LastMsgRef = nil, seq
+		}
 	}
 	// The positions advance even with NoLastMsg: reads are counted up
 	// to them. Before, a NoLastMsg message after the last shown one was

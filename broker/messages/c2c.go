@@ -126,7 +126,8 @@ type origin struct {
 // sender's (all their devices; not with SyncOtherMachine 2) and the pair's
 // conversation history (indexed by MsgKey), and both users' conversation
 // updates. The event's bytes are stored once: the sender's and the pair's
-// entries share the recipient's (storage.Append.SameAs).
+// entries share the recipient's (storage.Append.SameAs), and both
+// conversation records refer to the pair's entry (convs.Update.MsgRef).
 func (s *Service) addC2C(b *storage.Batch, msg *wire.C2CMsg, syncOtherMachine int, o origin) {
 	from, to := msg.From, msg.To
 	msgJSON := wire.EncodeC2CMsg(msg)
@@ -144,7 +145,7 @@ func (s *Service) addC2C(b *storage.Batch, msg *wire.C2CMsg, syncOtherMachine in
 	noUnread, noLastMsg := convs.MsgControl(msg.SendMsgControl)
 	in := convs.Update{UID: to, Conv: convs.C2CID(from), State: convs.State{Type: convs.TypeC2C, Peer_Account: from}, Msg: msgJSON,
 		MsgTime: msg.MsgTime, SeqFrom: pairAt, UserSeqFrom: userAt, Incoming: to != from, CountsUnread: true,
-		NoUnread: noUnread, NoLastMsg: noLastMsg, NoEarlier: o.imported}
+		NoUnread: noUnread, NoLastMsg: noLastMsg, NoEarlier: o.imported, MsgRef: true}
 	b.Updates = append(b.Updates, in.StorageUpdate(s.convs))
 	if to != from {
 		out := in
