@@ -139,7 +139,7 @@ func (s *Store) commitGroup(group []*request) (rest []*request) {
 	if s.writing != nil {
 		s.writing()
 	}
-	if err := s.commitPebble(func() error { return b.Commit(wo) }); err != nil {
+	if err := s.commitPebble(func() error { return s.commitSorted(b, wo) }); err != nil {
 		s.reads.invalidate(g.kvs) // perhaps partly applied
 		s.updated.forget(g.kvs)
 		if g.logged {

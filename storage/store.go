@@ -221,6 +221,7 @@ type Store struct {
 	done     chan struct{}
 	heads    map[string]meta // committer-owned cache of stream metas (head and low)
 	staged   *groupStage     // committer-owned: the group being staged (commit.go)
+	sort     sorter          // committer-owned: a group's writes in key order (sortbatch.go)
 	updated  *updateCache    // committer-owned: KV records recent Updates wrote (updatecache.go)
 	reads    *readCache      // KV records read by Get
 	dedupMem *recentDedups   // committer-owned: recent dedup keys (dedupmem.go)
