@@ -34,14 +34,14 @@ type State struct {
 	// (empty then): the pair-stream entry holds the message as recall and
 	// modify left it (LastMsgOf reads it). Retention inlines the message
 	// before it trims the entry (InlineLastMsgs).
-	LastMsgRef uint64 `json:"LastMsgRef,omitempty"`
-	LastMsgTime  int64           `json:"LastMsgTime"`
-	LastSeq      uint64          `json:"LastSeq"`      // the newest message's position (NoLastMsg ones too): C2C conversation seq, group MsgSeq
-	LastUserSeq  uint64          `json:"LastUserSeq"`  // the newest message's Seq in this user's stream (NoLastMsg ones too)
-	UnreadMsgNum int             `json:"UnreadMsgNum"` // messages from others after ReadUserSeq
-	RecvTotal    uint64          `json:"RecvTotal"`    // every counted incoming message, ever (exact partial reads)
-	ReadUserSeq  uint64          `json:"ReadUserSeq"`  // read up to this Seq of the user's stream
-	ReadSeq      uint64          `json:"ReadSeq"`      // read up to this conversation position
+	LastMsgRef   uint64 `json:"LastMsgRef,omitempty"`
+	LastMsgTime  int64  `json:"LastMsgTime"`
+	LastSeq      uint64 `json:"LastSeq"`      // the newest message's position (NoLastMsg ones too): C2C conversation seq, group MsgSeq
+	LastUserSeq  uint64 `json:"LastUserSeq"`  // the newest message's Seq in this user's stream (NoLastMsg ones too)
+	UnreadMsgNum int    `json:"UnreadMsgNum"` // messages from others after ReadUserSeq
+	RecvTotal    uint64 `json:"RecvTotal"`    // every counted incoming message, ever (exact partial reads)
+	ReadUserSeq  uint64 `json:"ReadUserSeq"`  // read up to this Seq of the user's stream
+	ReadSeq      uint64 `json:"ReadSeq"`      // read up to this conversation position
 	// DeletedSeq: a read-diffusion group conversation deleted at this group
 	// position is listed again only for a later message (its record is kept
 	// as a tombstone: the list is built from the group stream).
