@@ -24,9 +24,11 @@ const (
 	retentionScanLimit      = 10000 // entries one sweep examines per stream for age, and trims per stream; the rest waits for the next sweep
 	// retentionEntriesPerCommit bounds the entries one commit's trims
 	// delete: a trim reads them on the committer (the body references they
-	// give back, storage/bodies.go), so a first trim of a long stream must
-	// not hold up the sends behind it.
-	retentionEntriesPerCommit = 10000
+	// give back, storage/bodies.go), and every send queued behind it waits.
+	// A longer trim goes in several commits. 10,000 held the committer for
+	// ~250 ms on a million-message store (the c2c tail, docs/benchmarks.md);
+	// 500 is a few ms.
+	retentionEntriesPerCommit = 500
 )
 
 // retention runs the sweep every retention.sweep_interval until stopped.
@@ -124,7 +126,6 @@ func (r *retention) sweep(ctx context.Context, now time.Time) (int, error) {
 		if _, err := r.store.Commit(ctx, storage.Batch{Trims: trims, Updates: inline}); err != nil {
 			return err
 		}
-		trimmed += len(trims)
 		trims, inline = trims[:0], inline[:0]
 		return nil
 	}
@@ -142,18 +143,23 @@ func (r *retention) sweep(ctx context.Context, now time.Time) (int, error) {
 				return trimmed, err
 			}
 			if below > st.Low {
+				trimmed++
+			}
+			for low := st.Low; below > low; { // in pieces of at most retentionEntriesPerCommit entries
+				to := min(below, low+retentionEntriesPerCommit-entries)
 				// Epoch: a drop and a new history in between leave the new one alone.
-				trims = append(trims, storage.Trim{Stream: st.Name, Below: below, Epoch: st.Head.Epoch})
-				ups, err := convs.InlineLastMsgs(r.store, st.Name, below)
+				trims = append(trims, storage.Trim{Stream: st.Name, Below: to, Epoch: st.Head.Epoch})
+				ups, err := convs.InlineLastMsgs(r.store, st.Name, to)
 				if err != nil {
 					return trimmed, err
 				}
 				inline = append(inline, ups...)
-				entries += below - st.Low
-			}
-			if len(trims) >= retentionTrimsPerCommit || entries >= retentionEntriesPerCommit {
-				if err := flush(); err != nil {
-					return trimmed, err
+				entries += to - low
+				low = to
+				if len(trims) >= retentionTrimsPerCommit || entries >= retentionEntriesPerCommit {
+					if err := flush(); err != nil {
+						return trimmed, err
+					}
 				}
 			}
 		}

@@ -86,11 +86,35 @@ func TestRetention_TrimsABoundedShareEachSweep(t *testing.T) {
 	if low := lowOf(t, s, "u/long"); low != retentionScanLimit+1 {
 		t.Fatalf("after one sweep low %d, want %d", low, retentionScanLimit+1)
 	}
+	// In commits of at most retentionEntriesPerCommit entries each: one
+	// of 10,000 held every send behind it for ~250 ms.
+	groups := s.Stats().Groups
 	if _, err := r.sweep(context.Background(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
+	if n, want := s.Stats().Groups-groups, uint64(retentionScanLimit/2/retentionEntriesPerCommit); n < want {
+		t.Fatalf("the second sweep trimmed %d entries in %d commits, want at least %d", retentionScanLimit/2-10, n, want)
+	}
 	if low, want := lowOf(t, s, "u/long"), uint64(retentionScanLimit+retentionScanLimit/2+1); low != want {
 		t.Fatalf("after two sweeps low %d, want %d (keeps the newest 10)", low, want)
+	}
+}
+
+// A stream trimmed in several commits counts once, and ends where one
+// trim would have left it.
+func TestRetention_TrimsInPiecesCountOnce(t *testing.T) {
+	s := retentionStore(t)
+	fill(t, s, 3*retentionEntriesPerCommit+7, "c/a:b")
+	r := &retention{store: s, cfg: config.Retention{MaxPerStream: 5}, log: slog.New(slog.DiscardHandler)}
+	groups := s.Stats().Groups
+	if n, err := r.sweep(context.Background(), time.Now()); n != 1 || err != nil {
+		t.Fatalf("sweep: %d streams, %v", n, err)
+	}
+	if n := s.Stats().Groups - groups; n != 4 {
+		t.Fatalf("%d commits, want 4", n)
+	}
+	if low, want := lowOf(t, s, "c/a:b"), uint64(3*retentionEntriesPerCommit+3); low != want {
+		t.Fatalf("low %d, want %d", low, want)
 	}
 }
 
