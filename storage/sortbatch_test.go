@@ -64,13 +64,13 @@ func TestSortedBatchSameOutcome(t *testing.T) {
 		if sb != b2 {
 			sb.Close()
 		}
-		if a, b := dump(t, plain), dump(t, sorted); a != b {
+		if a, b := dumpDB(t, plain), dumpDB(t, sorted); a != b {
 			t.Fatalf("round %d: databases differ:\n%s\n%s", round, a, b)
 		}
 	}
 }
 
-func dump(t *testing.T, db *pebble.DB) string {
+func dumpDB(t *testing.T, db *pebble.DB) string {
 	it, err := db.NewIter(nil)
 	if err != nil {
 		t.Fatal(err)
