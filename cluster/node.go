@@ -79,6 +79,8 @@ type Node struct {
 	health   error         // why this node cannot follow the log (ErrBehind, …); nil when it can
 	resync   bool          // an append failed: check the store against the log
 
+	onOwner func(on bool) // OnOwner's callback; nil: none (set before Attach)
+
 	lastHandOver time.Time    // the owner loop's last handOver
 	handOvers    atomic.Int64 // handOvers so far (tests)
 
@@ -155,6 +157,30 @@ func Start(ctx context.Context, cfg config.Cluster, dataDir string, store Applie
 	}
 	log.Info("cluster: node started", "listen", cfg.Listen, "routes", strings.Join(cfg.Routes, ","), "replicas", cfg.Replicas)
 	return n, nil
+}
+
+// OnOwner registers f, called each time this node becomes the owner (true)
+// or stops being it (false), right after its store's writer was switched
+// on or off, so that work that writes outside requests (the broker's
+// background writers) runs only where the store writes. It is called from
+// the node's owner loop (or Shutdown, for false), holding no lock, in the
+// order of the changes; while it runs the node neither takes the log over
+// nor gives it up, so f should return promptly. Register it before
+// Attach (a later registration misses changes already made).
+func (n *Node) OnOwner(f func(on bool)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.onOwner = f
+}
+
+// notifyOwner runs the OnOwner callback, if any. No lock held.
+func (n *Node) notifyOwner(on bool) {
+	n.mu.Lock()
+	f := n.onOwner
+	n.mu.Unlock()
+	if f != nil {
+		f(on)
+	}
 }
 
 // Attach hands the node its store, once, when Start was given none.
@@ -250,6 +276,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.mu.Unlock()
 	if owner {
 		store.SetWriter(false)
+		n.notifyOwner(false)
 		if err := n.srv.JetStreamStepdownStream(account, streamName); err != nil {
 			n.log.Warn("cluster: step down at shutdown", "err", err)
 		}

@@ -143,6 +143,7 @@ func (n *Node) takeover(store Applier, tail **tailer) bool {
 				n.broadcastLocked()
 				n.mu.Unlock()
 				n.log.Info("cluster: this node owns the log", "applied", last)
+				n.notifyOwner(true)
 				return true
 			}
 			*tail = n.startTail(store)
@@ -195,6 +196,7 @@ func (n *Node) relinquish(store Applier, why string) {
 	n.mu.Unlock()
 	store.SetWriter(false)
 	n.log.Warn("cluster: this node no longer owns the log", "why", why, "applied", store.Applied())
+	n.notifyOwner(false)
 }
 
 // requestResync asks the owner loop to check the store against the log
