@@ -20,6 +20,7 @@ import (
 	"github.com/imbroker/imbroker/broker/relations"
 	"github.com/imbroker/imbroker/broker/stats"
 	"github.com/imbroker/imbroker/callbacks"
+	"github.com/imbroker/imbroker/cluster"
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/internal/refusals"
 	"github.com/imbroker/imbroker/internal/tasks"
@@ -48,9 +49,10 @@ type Broker struct {
 	histTemp  bool               // the history dir is a temporary one (in-memory storage)
 	convCache *convs.Cache       // conversation records as convs' updates last encoded them
 
-	cluster Cluster    // WithCluster; nil: a single node (cluster.go)
-	ownerMu sync.Mutex // SetOwner against Shutdown: the background writers
-	stopped bool       // Shutdown began (under ownerMu)
+	cluster Cluster       // WithCluster, or the node below; nil: a single node (cluster.go)
+	node    *cluster.Node // cluster.enabled: this process's node (node.go); nil otherwise
+	ownerMu sync.Mutex    // SetOwner against Shutdown: the background writers
+	stopped bool          // Shutdown began (under ownerMu)
 
 	ready    atomic.Bool
 	stopOnce sync.Once
@@ -106,6 +108,21 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 			b.callbacks.Close()
 		}
 	}()
+	if cfg.Cluster.Enabled {
+		if b.cluster != nil {
+			return nil, errors.New("broker: WithCluster and cluster.enabled together")
+		}
+		// The node before the store: the store appends to its log.
+		if b.node, err = startNode(ctx, cfg, log); err != nil {
+			return nil, err
+		}
+		b.cluster = nodeCluster{b.node, log}
+		defer func() {
+			if err != nil {
+				_ = b.node.Shutdown(context.WithoutCancel(ctx))
+			}
+		}()
+	}
 	// The MQTT side first: the store delivers committed events through it.
 	if b.mqtt, err = mqttd.New(mqttd.Options{Config: cfg, Signer: b.signer, Tasks: b.tasks, Log: log}); err != nil {
 		return nil, err
@@ -115,6 +132,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 			b.mqtt.CloseDelivery()
 		}
 	}()
+	storeLog, maxEffect := b.storeLog()
 	b.store, err = storage.Open(storage.Options{
 		Dir: cfg.Storage.Dir, InMemory: cfg.Storage.InMemory, Sync: cfg.Storage.Sync,
 		MaxBatch: cfg.Storage.MaxBatch, MaxQueue: cfg.Storage.MaxQueue, CacheBytes: int64(cfg.Storage.CacheMB) << 20,
@@ -123,6 +141,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 		RecoverDamaged: cfg.Storage.RecoverDamaged, NewEpochs: cfg.Storage.NewEpochs,
 		StallTimeout: cfg.Storage.CommitTimeout / 2, // a write gets half of a send's commit_timeout: queueing has the rest
 		Logger:       log.With("component", "storage"), OnCommit: b.mqtt.Deliver,
+		Log: storeLog, MaxEffectBytes: maxEffect,
 	})
 	if err != nil {
 		return nil, err
@@ -145,7 +164,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 		return nil, err
 	}
 	b.startCluster()
-	if b.cluster == nil || b.cluster.IsOwner() {
+	if b.node != nil {
+		// Last: from here on the node may make this broker the owner
+		// (SetOwner) or apply the log; no error path follows.
+		b.attachNode()
+	} else if b.cluster == nil || b.cluster.IsOwner() {
 		// Last: no error path after it leaves the background writers running.
 		if err := b.SetOwner(true); err != nil {
 			b.mqtt.Close()
@@ -176,12 +199,16 @@ func (b *Broker) Ready() error {
 	if err := b.mqtt.ListenersErr(); err != nil {
 		return err
 	}
+	if err := b.clusterReady(); err != nil {
+		return err
+	}
 	return b.store.Health() // a store that cannot write: the disk is full, or a write failed
 }
 
 // Shutdown stops in a fixed order: the retention sweep and on-demand tasks,
 // then the MQTT side (listeners stop, clients get DISCONNECT "server
-// shutting down", pipelined sends finish), queued callbacks, live
+// shutting down", pipelined sends finish), the cluster node (it steps down
+// if it owns the log, and stops applying it), queued callbacks, live
 // deliveries, and the store last. It is idempotent; ctx bounds the wait.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.stopOnce.Do(func() {
@@ -198,7 +225,14 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			b.tasks.Stop()
 			b.mqtt.Close()           // no client left, no send in flight (the store is still open)
 			b.stats.Swap(nil).Stop() // a last sample while the store is open
-			b.callbacks.Close()      // sends what is queued, each bounded by the timeout
+			if b.node != nil {
+				// Before live delivery stops and the store closes: the
+				// node's tail applies to the store and delivers.
+				if err := b.node.Shutdown(ctx); err != nil {
+					b.log.Warn("cluster: shutdown", "error", err)
+				}
+			}
+			b.callbacks.Close() // sends what is queued, each bounded by the timeout
 			b.mqtt.CloseDelivery()
 			b.history.Close(b.histTemp)
 			done <- b.store.Close()

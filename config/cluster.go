@@ -98,3 +98,17 @@ func (v *validator) cluster(c Cluster) {
 	v.check(len(c.Routes) >= c.Replicas || c.Replicas == 1, "cluster.replicas",
 		fmt.Sprintf("%d replicas need at least as many nodes in cluster.routes (%d listed)", c.Replicas, len(c.Routes)))
 }
+
+// clusterStorage refuses the storage settings a cluster node cannot honour:
+// its store is a copy of the replicated log, so a store that gives its
+// streams new epochs on its own (recover_damaged, -new-epochs) would
+// diverge from every other node, and one in memory would lose at each
+// restart what the log no longer holds.
+func (v *validator) clusterStorage(c Cluster, s Storage) {
+	if !c.Enabled {
+		return
+	}
+	v.check(!s.RecoverDamaged, "storage.recover_damaged", "not in cluster mode: a node's store is a copy of the cluster's log and cannot give its streams new epochs alone; move the damaged data dir away instead: an empty node catches up from the log while the log still holds its first position (docs/cluster.md)")
+	v.check(!s.NewEpochs, "storage.new_epochs", "-new-epochs is refused in cluster mode: a node's store is a copy of the cluster's log and cannot give its streams new epochs alone")
+	v.check(!s.InMemory, "storage.in_memory", "not in cluster mode: a node keeps its store and its copy of the log on disk (storage.dir)")
+}

@@ -61,12 +61,32 @@ func TestConfig_ClusterInvalid(t *testing.T) {
 		{"cluster:\n  enabled: true\n  route_password: short\n", "cluster.route_password"},
 		{"http:\n  address: 127.0.0.1:6250\ncluster:\n  enabled: true\n  listen: 127.0.0.1:6250\n", "cluster.listen: \"127.0.0.1:6250\" uses the same port as http.address"},
 		{"cluster:\n  enabld: true\n", `cluster.enabld: unknown key (did you mean "enabled"?)`},
+		{"storage:\n  recover_damaged: true\ncluster:\n  enabled: true\n", "storage.recover_damaged: not in cluster mode"},
+		{"storage:\n  in_memory: true\ncluster:\n  enabled: true\n", "storage.in_memory: not in cluster mode"},
 	}
 	for _, c := range cases {
 		_, err := Parse([]byte(c.yaml))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: want an error naming %q, got %v", c.yaml, c.want, err)
 		}
+	}
+}
+
+// -new-epochs (Storage.NewEpochs, not a YAML key) is refused in cluster mode.
+func TestConfig_ClusterRefusesNewEpochs(t *testing.T) {
+	cfg := Default()
+	cfg.Cluster.Enabled, cfg.Cluster.Name, cfg.Cluster.Listen = true, "n1", "127.0.0.1:6251"
+	cfg.Cluster.Routes = []string{"nats-route://127.0.0.1:6251", "nats-route://127.0.0.1:6252", "nats-route://127.0.0.1:6253"}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Storage.NewEpochs = true
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "-new-epochs is refused in cluster mode") {
+		t.Fatalf("got %v", err)
+	}
+	cfg.Cluster.Enabled = false
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }
 

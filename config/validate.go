@@ -96,6 +96,7 @@ func (c *Config) Validate() error {
 	v.relations(c.Relations)
 	v.rest(c.REST)
 	v.cluster(c.Cluster)
+	v.clusterStorage(c.Cluster, c.Storage)
 	v.check(c.Devices.MaxPerUser >= 0, "devices.max_per_user", "must not be negative (0 = unlimited)")
 	v.oneOf("devices.on_exceed", c.Devices.OnExceed, DevicesKickOldest, DevicesRefuse)
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")

@@ -19,7 +19,7 @@ import (
 // httpGet returns the status and body of a GET on the broker's HTTP port.
 func httpGet(t *testing.T, b *Broker, path string) (int, string) {
 	t.Helper()
-	resp, err := http.Get("http://" + b.App.HTTPAddr() + path)
+	resp, err := http.Get("http://" + b.HTTPAddr() + path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,7 @@ type Broker struct {
 	tb     testing.TB
 	tcp    string
 	ws     string
+	http   string
 }
 
 // MQTTAddr is the broker's MQTT TCP address.
@@ -41,6 +42,9 @@ func (b *Broker) MQTTAddr() string { return b.tcp }
 
 // WSAddr is the broker's MQTT WebSocket address.
 func (b *Broker) WSAddr() string { return b.ws }
+
+// HTTPAddr is the broker's HTTP address.
+func (b *Broker) HTTPAddr() string { return b.http }
 
 // TestConfig is the harness configuration: free loopback ports, a temp dir.
 func TestConfig(tb testing.TB) config.Config {
@@ -75,7 +79,7 @@ func StartWith(tb testing.TB, cfg config.Config, opts ...broker.Option) *Broker 
 	if err != nil {
 		tb.Fatalf("start broker: %v", err)
 	}
-	b := &Broker{App: a, Cfg: cfg, Signer: usersig.New(cfg.App.SDKAppID, cfg.App.SecretKey), tb: tb, tcp: a.MQTTAddr(), ws: a.WSAddr()}
+	b := &Broker{App: a, Cfg: cfg, Signer: usersig.New(cfg.App.SDKAppID, cfg.App.SecretKey), tb: tb, tcp: a.MQTTAddr(), ws: a.WSAddr(), http: a.HTTPAddr()}
 	tb.Cleanup(func() { b.Stop() })
 	return b
 }

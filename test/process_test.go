@@ -168,7 +168,7 @@ func (p *proc) wait() int {
 // signing UserSigs with key.
 func (p *proc) broker(t *testing.T, key string) *Broker {
 	cfg := TestConfig(t)
-	return &Broker{Cfg: cfg, tb: t, Signer: usersig.New(cfg.App.SDKAppID, key), tcp: p.addrs["tcp"], ws: p.addrs["ws"]}
+	return &Broker{Cfg: cfg, tb: t, Signer: usersig.New(cfg.App.SDKAppID, key), tcp: p.addrs["tcp"], ws: p.addrs["ws"], http: p.addrs["http"]}
 }
 
 func TestE2E_ProcessGracefulShutdown(t *testing.T) {

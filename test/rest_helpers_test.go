@@ -19,7 +19,7 @@ func (b *Broker) v4URL(path string, q url.Values) string {
 	if q == nil {
 		q = b.adminQuery()
 	}
-	return "http://" + b.App.HTTPAddr() + "/v4/" + path + "?" + q.Encode()
+	return "http://" + b.HTTPAddr() + "/v4/" + path + "?" + q.Encode()
 }
 
 // adminQuery is a correct query: the app, the admin and its UserSig.

@@ -55,6 +55,20 @@ func metricsHandler(b *broker.Broker) http.Handler {
 		}
 		return 1
 	}))
+	if _, ok := b.ClusterStatus(); ok { // cluster mode only
+		cluster := func(f func(broker.ClusterStatus) float64) func() float64 {
+			return func() float64 { st, _ := b.ClusterStatus(); return f(st) }
+		}
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "imbroker", Name: "cluster_owner",
+			Help: "1 while this node owns the cluster's log (its store writes, the others forward to it), else 0."}, cluster(func(s broker.ClusterStatus) float64 {
+			if s.Owner {
+				return 1
+			}
+			return 0
+		})))
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "imbroker", Name: "cluster_applied_position",
+			Help: "The last position of the cluster's log this node's store applied; the owner's is the log's end."}, cluster(func(s broker.ClusterStatus) float64 { return float64(s.Applied) })))
+	}
 	reg.MustRegister(commitHistogram{b}, refusalCounters{b})
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

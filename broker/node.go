@@ -1,0 +1,109 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/imbroker/imbroker/cluster"
+	"github.com/imbroker/imbroker/config"
+	"github.com/imbroker/imbroker/storage"
+)
+
+// Cluster mode (cluster.enabled, docs/cluster.md): Start runs a cluster.Node
+// before it opens the store, opens the store on the node's log, and hands
+// the store to the node last, once every service and the MQTT side run.
+// The node then follows the log into the store, or takes it over; each
+// change of owner switches the store's writer, then the background writers
+// (SetOwner).
+
+// startNode starts this process's cluster node (no store attached yet).
+func startNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*cluster.Node, error) {
+	n, err := cluster.Start(ctx, cfg.Cluster, cfg.Storage.Dir, nil, log)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	return n, nil
+}
+
+// attachNode hands the open store to the node, after the owner callback is
+// in place: from here on the node may make this broker the owner.
+func (b *Broker) attachNode() {
+	b.node.OnOwner(func(on bool) {
+		if err := b.SetOwner(on); err != nil && !b.isStopped() {
+			b.log.Error("cluster: switching the background writers", "on", on, "error", err)
+		}
+	})
+	b.node.Attach(b.store)
+}
+
+func (b *Broker) isStopped() bool {
+	b.ownerMu.Lock()
+	defer b.ownerMu.Unlock()
+	return b.stopped
+}
+
+// nodeCluster is a cluster.Node as the broker's Cluster. Forward returns
+// once this node applied what the owner wrote for the request, so a PUBACK
+// or REST answer followed by a read on this node sees the write; Barrier is
+// the node's (REST reads on a node that does not write).
+type nodeCluster struct {
+	*cluster.Node
+	log *slog.Logger
+}
+
+// Forward runs req on the owner, then waits until this node applied the
+// log as far as it went then. A write done whose barrier fails is still
+// answered as done: it is durable on a quorum, and this node applies it
+// shortly (live delivery follows); only an immediate read here may miss it.
+func (c nodeCluster) Forward(ctx context.Context, kind string, req []byte) ([]byte, error) {
+	resp, err := c.Node.Forward(ctx, kind, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Node.Barrier(ctx); err != nil {
+		c.log.Warn("cluster: a forwarded write is done but this node has not applied it yet", "kind", kind, "error", err)
+	}
+	return resp, nil
+}
+
+// ClusterStatus is this node's place in the cluster, for /metrics.
+type ClusterStatus struct {
+	Owner   bool   // this node owns the log: its store writes
+	Applied uint64 // the last log position the store applied
+}
+
+// ClusterStatus reports the node's state; ok is false with cluster mode off.
+func (b *Broker) ClusterStatus() (st ClusterStatus, ok bool) {
+	if b.node == nil {
+		return ClusterStatus{}, false
+	}
+	return ClusterStatus{Owner: b.node.IsOwner(), Applied: b.store.Applied()}, true
+}
+
+// clusterReady is nil while the node can serve: some node owns the log and
+// this one follows it; otherwise why not (for /readyz).
+func (b *Broker) clusterReady() error {
+	if b.node == nil {
+		return nil
+	}
+	if err := b.node.Health(); err != nil {
+		return err
+	}
+	if b.node.OwnerName() == "" {
+		return errors.New("cluster: no node owns the log (election or quorum lost)")
+	}
+	return nil
+}
+
+// storeLog is the store's Options.Log and MaxEffectBytes: the node's log,
+// whose messages take cluster.max_effect_bytes, or nil (a single node
+// commits locally). A group closes once its effect reaches the mark, and
+// the request that passed it rides along, so the mark is half the limit.
+func (b *Broker) storeLog() (storage.Log, int) {
+	if b.node == nil {
+		return nil, 0
+	}
+	return b.node.Log(), b.cfg.Cluster.MaxEffectBytes / 2
+}
