@@ -125,8 +125,10 @@ func TestCluster(t *testing.T) {
 		if !errors.As(err, &re) || re.Node != o.name || re.Msg != "asked to fail" {
 			t.Fatalf("a handler's error: %v", err)
 		}
-		if _, err := o.Forward(ctx, "no.such", nil); err == nil {
-			t.Fatal("a kind that is not a subject token was forwarded")
+		for _, kind := range []string{"no such", "a..b", ".a", "a.", "a.*", ">", ""} {
+			if _, err := o.Forward(ctx, kind, nil); err == nil {
+				t.Fatalf("kind %q (not subject tokens) was forwarded", kind)
+			}
 		}
 	})
 

@@ -26,7 +26,11 @@ const (
 	statusNotOwner = "not-owner"
 )
 
-var kindRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+// A kind is one or more NATS subject tokens joined by '.' (the broker's
+// are "mqtt.c2c", "rest.v4", …): it ends the request's subject.
+var kindRE = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+
+const maxKind = 64
 
 // RemoteError is a handler's error on the owner, as the forwarding node
 // sees it. Handlers that need a caller to tell failures apart encode them
@@ -65,11 +69,12 @@ func (f *fwdState) close() {
 // nodes Forward for kind run h, concurrently (at most
 // cluster.forward_inflight at once), with a context ending at the sender's
 // deadline. Register every kind on every node at start: any node may become
-// the owner. kind is a NATS subject token (letters, digits, '-', '_');
-// another kind, or a second registration, panics (a programming error).
+// the owner. kind is tokens of letters, digits, '-' and '_' joined by '.'
+// (at most 64 bytes); another kind, or a second registration, panics (a
+// programming error).
 func (n *Node) Handle(kind string, h func(ctx context.Context, req []byte) ([]byte, error)) {
-	if !kindRE.MatchString(kind) {
-		panic(fmt.Sprintf("cluster: Handle: kind %q is not letters, digits, '-' or '_'", kind))
+	if !validKind(kind) {
+		panic(fmt.Sprintf("cluster: Handle: kind %q is not tokens of letters, digits, '-' or '_' joined by '.'", kind))
 	}
 	f := &n.fwd
 	f.mu.Lock()
@@ -167,8 +172,8 @@ func (n *Node) waitServing(ctx context.Context) error {
 // error says so). Calls made one after another from one goroutine reach
 // the owner in that order; concurrent calls have no order.
 func (n *Node) Forward(ctx context.Context, kind string, req []byte) ([]byte, error) {
-	if !kindRE.MatchString(kind) {
-		return nil, fmt.Errorf("cluster: forward: kind %q is not letters, digits, '-' or '_'", kind)
+	if !validKind(kind) {
+		return nil, fmt.Errorf("cluster: forward: kind %q is not tokens of letters, digits, '-' or '_' joined by '.'", kind)
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, n.cfg.OwnerWait)
 	defer cancel()
@@ -223,3 +228,5 @@ func (n *Node) forwardOnce(ctx context.Context, owner, kind string, req []byte) 
 		return nil, false, &RemoteError{Node: owner, Kind: kind, Msg: r.Header.Get(hdrError)}
 	}
 }
+
+func validKind(kind string) bool { return len(kind) <= maxKind && kindRE.MatchString(kind) }
