@@ -111,4 +111,9 @@ func (v *validator) clusterStorage(c Cluster, s Storage) {
 	v.check(!s.RecoverDamaged, "storage.recover_damaged", "not in cluster mode: a node's store is a copy of the cluster's log and cannot give its streams new epochs alone; move the damaged data dir away instead: an empty node catches up from the log while the log still holds its first position (docs/cluster.md)")
 	v.check(!s.NewEpochs, "storage.new_epochs", "-new-epochs is refused in cluster mode: a node's store is a copy of the cluster's log and cannot give its streams new epochs alone")
 	v.check(!s.InMemory, "storage.in_memory", "not in cluster mode: a node keeps its store and its copy of the log on disk (storage.dir)")
+	// A forwarded write reaches the owner with the forward's deadline, and
+	// the owner's store starts no write with less than half of
+	// commit_timeout left: a shorter forward_timeout fails every one.
+	v.check(c.ForwardTimeout > s.CommitTimeout/2, "cluster.forward_timeout",
+		fmt.Sprintf("%s must exceed half of storage.commit_timeout (%s): the owner starts no write with less than that left", c.ForwardTimeout, s.CommitTimeout))
 }

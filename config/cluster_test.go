@@ -63,6 +63,7 @@ func TestConfig_ClusterInvalid(t *testing.T) {
 		{"cluster:\n  enabld: true\n", `cluster.enabld: unknown key (did you mean "enabled"?)`},
 		{"storage:\n  recover_damaged: true\ncluster:\n  enabled: true\n", "storage.recover_damaged: not in cluster mode"},
 		{"storage:\n  in_memory: true\ncluster:\n  enabled: true\n", "storage.in_memory: not in cluster mode"},
+		{"cluster:\n  enabled: true\n  forward_timeout: 4s\n", "cluster.forward_timeout: 4s must exceed half of storage.commit_timeout (10s)"},
 	}
 	for _, c := range cases {
 		_, err := Parse([]byte(c.yaml))

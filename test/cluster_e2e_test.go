@@ -1,5 +1,3 @@
-//go:build cluster
-
 package test
 
 import (
@@ -31,9 +29,17 @@ import (
 // no gap, under one epoch; writes resume (the stall is logged); the killed
 // node restarts on its data dir and catches up.
 //
-//	go test -tags cluster -race -count=1 -run TestE2E_Cluster -v ./test
+//	go test -race -count=1 -run TestE2E_Cluster -v ./test
 func TestE2E_Cluster(t *testing.T) {
-	nodes := startClusterProcs(t, 3)
+	nodes := clusterProcs(t, 3)
+	// One node of three has no quorum, hence no owner: not ready, and why.
+	nodes[0].restart(t)
+	if code, body := procGet(nodes[0].b, "/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "no node owns the log") {
+		t.Fatalf("/readyz of a lone node: %d %s", code, body)
+	}
+	for _, n := range nodes[1:] {
+		n.restart(t)
+	}
 	for _, n := range nodes {
 		n.waitReady(t, 60*time.Second)
 	}
@@ -45,6 +51,15 @@ func TestE2E_Cluster(t *testing.T) {
 	alice := nodes[0].b.Connect("alice", "alice")
 	alice.Publish1("im/send/c2c/bob", Text("hi bob", Random()))
 	alice.Publish1("im/send/c2c/carol", Text("hi carol", Random()))
+	// Read-your-writes: once PUBACKed, both are in alice's stream on n1
+	// (the events collected include the live echoes: count positions).
+	seqs := map[uint64]bool{}
+	for _, e := range alice.SyncAll(0) {
+		seqs[e.Seq] = true
+	}
+	if len(seqs) != 2 {
+		t.Fatalf("alice's sync on n1 right after her PUBACKs: seqs %v, want 1 and 2", seqs)
+	}
 	for _, c := range []*Client{bob, carol} {
 		if e := c.NextEvent(); e.Event != "C2CMsg" || e.Msg.From_Account != "alice" || e.Msg.To_Account != c.User {
 			t.Fatalf("%s got %s", c.User, e.Raw)
@@ -143,7 +158,8 @@ func TestE2E_Cluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	owner.p.wait()
-	t.Logf("killed the owner %s", owner.name)
+	next := ownerOf(t, survivors)
+	t.Logf("killed the owner %s; %s owns the log %s later", owner.name, next.name, time.Since(killed).Round(time.Millisecond))
 	waitAll("20 PUBACKs each after the kill", func(s *burstSender) bool {
 		return len(s.acked) >= 20 && s.times[len(s.times)-1].After(killed) && s.ackedAfter(killed) >= 20
 	})
@@ -199,9 +215,10 @@ type clusterProc struct {
 	b         *Broker
 }
 
-// startClusterProcs starts count imbroker processes, each with its own data
-// dir, free loopback ports and routes to all of them, replicas = count.
-func startClusterProcs(t *testing.T, count int) []*clusterProc {
+// clusterProcs configures count imbroker processes (restart starts one),
+// each with its own data dir, free loopback ports and routes to all of
+// them, replicas = count.
+func clusterProcs(t *testing.T, count int) []*clusterProc {
 	t.Helper()
 	var routes []string
 	ports := make([]int, count)
@@ -221,12 +238,31 @@ func startClusterProcs(t *testing.T, count int) []*clusterProc {
   name: %s
   listen: 127.0.0.1:%d
   replicas: %d
-  forward_timeout: 4s
+  forward_timeout: 6s
   routes:
 %s`, name, ports[i], count, strings.Join(routes, ""))
 		nodes[i] = &clusterProc{name: name, cfg: writeConfig(t, dir, extra)}
-		nodes[i].restart(t)
+		if os.Getenv("CLUSTER_E2E_DEBUG") != "" {
+			b, _ := os.ReadFile(nodes[i].cfg)
+			_ = os.WriteFile(nodes[i].cfg, []byte(strings.Replace(string(b), "level: info", "level: debug", 1)), 0o600)
+		}
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range nodes {
+				if n.p == nil {
+					continue
+				}
+				n.p.mu.Lock()
+				for _, l := range n.p.lines {
+					if l["level"] == "WARN" || l["level"] == "ERROR" || os.Getenv("CLUSTER_E2E_DEBUG") != "" {
+						t.Logf("%s: %v", n.name, l)
+					}
+				}
+				n.p.mu.Unlock()
+			}
+		}
+	})
 	return nodes
 }
 
