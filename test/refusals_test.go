@@ -34,7 +34,7 @@ func startCapturing(t *testing.T, mods ...func(*config.Config)) (*Broker, *locke
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &Broker{App: a, Cfg: cfg, Signer: usersig.New(cfg.App.SDKAppID, cfg.App.SecretKey), tb: t, tcp: a.MQTTAddr(), ws: a.WSAddr()}
+	b := &Broker{App: a, Cfg: cfg, Signer: usersig.New(cfg.App.SDKAppID, cfg.App.SecretKey), tb: t, tcp: a.MQTTAddr(), ws: a.WSAddr(), http: a.HTTPAddr()}
 	t.Cleanup(b.Stop)
 	return b, buf
 }
