@@ -25,6 +25,7 @@ type publisher interface {
 // durable, and the client fills the Seq gap with sync.
 type deliverer struct {
 	pub     publisher
+	room    func(topic string, payload []byte) bool // group topics first; false: pub
 	log     *slog.Logger
 	seed    maphash.Seed
 	queues  []chan storage.Entry
@@ -34,8 +35,8 @@ type deliverer struct {
 	dropped atomic.Int64
 }
 
-func newDeliverer(pub publisher, workers, queue int, log *slog.Logger) *deliverer {
-	d := &deliverer{pub: pub, log: log, seed: maphash.MakeSeed(), queues: make([]chan storage.Entry, workers)}
+func newDeliverer(pub publisher, room func(topic string, payload []byte) bool, workers, queue int, log *slog.Logger) *deliverer {
+	d := &deliverer{pub: pub, room: room, log: log, seed: maphash.MakeSeed(), queues: make([]chan storage.Entry, workers)}
 	for i := range d.queues {
 		q := make(chan storage.Entry, queue)
 		d.queues[i] = q
@@ -80,7 +81,11 @@ func (d *deliverer) run(q chan storage.Entry) {
 		// stalled socket holds while writing, so one dead peer would stall the
 		// worker. At QoS 0 a stalled peer only loses live copies (its queue is
 		// full) and fills the gap by sync; the store is the guarantee.
-		if err := d.pub.Publish(topic, wire.Envelope(e.Pos.Epoch, e.Pos.Seq, e.Payload), false, 0); err != nil {
+		payload := wire.Envelope(e.Pos.Epoch, e.Pos.Seq, e.Payload)
+		if strings.HasPrefix(e.Stream, "g/") && d.room != nil && d.room(topic, payload) {
+			continue
+		}
+		if err := d.pub.Publish(topic, payload, false, 0); err != nil {
 			d.log.Warn("live delivery failed", "stream", e.Stream, "seq", e.Pos.Seq, "error", err)
 		}
 	}

@@ -30,6 +30,7 @@
 package lazyconn
 
 import (
+	"errors"
 	"net"
 	"sync"
 	"syscall"
@@ -141,12 +142,26 @@ func (c *Conn) releaseRead() {
 	c.rbuf, c.r, c.w = nil, 0, 0
 }
 
+// ErrFull is TryWrite's answer when WriteMax bytes are already pending.
+var ErrFull = errors.New("lazyconn: write buffer full")
+
 // Write queues p for the flusher; it waits only while WriteMax bytes are
 // already pending. An earlier socket write error is returned here.
-func (c *Conn) Write(p []byte) (int, error) {
+func (c *Conn) Write(p []byte) (int, error) { return c.write(p, true) }
+
+// TryWrite is Write for a copy that may be lost, such as a live QoS 0
+// delivery written by a fan-out that must not wait on one reader: with
+// WriteMax bytes already pending it takes nothing and returns ErrFull at
+// once, as mochi drops a QoS 0 copy at a full outbound queue.
+func (c *Conn) TryWrite(p []byte) (int, error) { return c.write(p, false) }
+
+func (c *Conn) write(p []byte, wait bool) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for c.werr == nil && !c.closed && len(c.pending) >= c.o.WriteMax {
+		if !wait {
+			return 0, ErrFull
+		}
 		c.cond.Wait()
 	}
 	if c.werr != nil {

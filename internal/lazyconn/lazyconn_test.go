@@ -274,3 +274,39 @@ func TestWriteWithoutRawSocketUsesFlusher(t *testing.T) {
 		t.Fatalf("peer read %v", got)
 	}
 }
+
+// TryWrite never waits: to a peer that reads nothing it takes bytes until
+// WriteMax are pending, then refuses whole writes with ErrFull; what it
+// took reaches the peer, in order.
+func TestTryWriteRefusesWhenFull(t *testing.T) {
+	lc, peer := pair(t, Options{ReadBuffer: 1024, WriteMax: 64 << 10, CloseFlush: wait})
+	msg := pattern(1000)
+	accepted := 0
+	for i := 0; ; i++ {
+		if i > 100_000 {
+			t.Fatal("TryWrite never refused a write to a peer that reads nothing")
+		}
+		n, err := lc.TryWrite(msg)
+		if errors.Is(err, ErrFull) {
+			if n != 0 {
+				t.Fatalf("a refused write took %d bytes", n)
+			}
+			break
+		}
+		must(t, err, "unexpected error")
+		accepted++
+	}
+	lc.mu.Lock()
+	if n := len(lc.pending); n > 64<<10+len(msg) {
+		t.Fatalf("%d bytes pending: over WriteMax", n)
+	}
+	lc.mu.Unlock()
+	got := make([]byte, len(msg))
+	for i := range accepted {
+		_, err := io.ReadFull(peer, got)
+		must(t, err, "unexpected error")
+		if !bytes.Equal(msg, got) {
+			t.Fatalf("message %d differs", i)
+		}
+	}
+}

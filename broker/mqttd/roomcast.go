@@ -1,0 +1,125 @@
+package mqttd
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"sync/atomic"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/imbroker/imbroker/internal/lazyconn"
+)
+
+// roomcast delivers one event on a group topic (im/g/{gid}) to its
+// subscribers, at QoS 0, on the delivery worker's goroutine, and reports
+// whether it did; false leaves the event to mochi's own fan-out.
+//
+// Why not mochi's fan-out (measured in docs/benchmarks.md, "Round 3"): for
+// every subscriber mochi copies the packet, queues it on the client's
+// outbound channel, wakes the client's WriteLoop goroutine, and encodes it
+// into a fresh buffer there. In a 10,000-member room that was about half
+// of the broker's CPU per message besides the write syscalls themselves:
+// the allocations drove GC, whose stack scans shrank 10,000 WriteLoop
+// stacks that the next message grew again. Here the packet is encoded once
+// per protocol version and the same bytes are written to each member's
+// connection.
+//
+// What mochi's QoS 0 delivery does per subscriber is kept: the read ACL
+// (CanRead: membership, bans, kicks, guests; a closed connection is
+// refused), the client's Maximum Packet Size, subscription identifiers
+// (such a subscriber gets its own encoding), and a copy for a connection
+// that cannot take it now is dropped, not waited for (lazyconn.TryWrite
+// refuses past mqtt.write_buffer_max pending bytes, as mochi drops at a
+// full outbound queue); the member fills the gap by sync. No outbound topic
+// alias is set: the server may always send the full topic name. Shared and
+// inline subscriptions, which IM topics never have, go through mochi.
+func (s *Server) roomcast(topic string, payload []byte) bool {
+	subs := s.mq.Topics.Subscribers(topic)
+	if len(subs.Shared) > 0 || len(subs.InlineSubscriptions) > 0 {
+		return false
+	}
+	var enc [2][]byte // 0: MQTT 3.1/3.1.1, 1: MQTT 5
+	var sent, sentBytes int64
+	for id, sub := range subs.Subscriptions {
+		cl, ok := s.mq.Clients.Get(id)
+		if !ok || !s.CanRead(cl, topic) {
+			continue
+		}
+		var b []byte
+		if len(sub.Identifiers) > 0 && cl.Properties.ProtocolVersion == 5 {
+			b = encodePublish(topic, payload, 5, subscriptionIDs(sub.Identifiers))
+		} else {
+			v := 0
+			if cl.Properties.ProtocolVersion == 5 {
+				v = 1
+			}
+			if enc[v] == nil {
+				enc[v] = encodePublish(topic, payload, cl.Properties.ProtocolVersion, nil)
+			}
+			b = enc[v]
+		}
+		if b == nil {
+			continue
+		}
+		if max := cl.Properties.Props.MaximumPacketSize; max > 0 && uint32(len(b)) > max {
+			continue // [MQTT-3.1.2-24]: not sent, as mochi drops it
+		}
+		if s.writeRoom(cl, b) {
+			sent++
+			sentBytes += int64(len(b))
+		}
+	}
+	atomic.AddInt64(&s.mq.Info.MessagesSent, sent)
+	atomic.AddInt64(&s.mq.Info.PacketsSent, sent)
+	atomic.AddInt64(&s.mq.Info.BytesSent, sentBytes)
+	return true
+}
+
+// writeRoom writes an encoded PUBLISH to cl's connection without waiting.
+func (s *Server) writeRoom(cl *mqtt.Client, b []byte) bool {
+	lc, ok := cl.Net.Conn.(*lazyconn.Conn)
+	if !ok {
+		// Every listener hands mochi a lazyconn.Conn; anything else would
+		// need mochi's queue to write without waiting, so it is skipped
+		// and logged rather than allowed to stall the worker.
+		s.log.Warn("live room copy not written: connection is not a lazyconn.Conn", "client", cl.ID)
+		return false
+	}
+	if _, err := lc.TryWrite(b); err != nil {
+		if errors.Is(err, lazyconn.ErrFull) {
+			atomic.AddInt64(&s.mq.Info.MessagesDropped, 1)
+		}
+		return false
+	}
+	return true
+}
+
+// encodePublish encodes a QoS 0 PUBLISH with mochi's encoder; nil if it
+// cannot be encoded (never for the deliverer's topics and payloads).
+func encodePublish(topic string, payload []byte, version byte, subIDs []int) []byte {
+	pk := packets.Packet{
+		FixedHeader:     packets.FixedHeader{Type: packets.Publish},
+		TopicName:       topic,
+		Payload:         payload,
+		ProtocolVersion: version,
+	}
+	pk.Properties.SubscriptionIdentifier = subIDs
+	var buf bytes.Buffer
+	buf.Grow(len(topic) + len(payload) + 16)
+	if err := pk.PublishEncode(&buf); err != nil {
+		return nil
+	}
+	return buf.Bytes()
+}
+
+// subscriptionIDs lists a subscription's identifiers in order [MQTT-3.3.4-3].
+func subscriptionIDs(m map[string]int) []int {
+	ids := make([]int, 0, len(m))
+	for _, id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
