@@ -3,6 +3,8 @@ package mqttd
 import (
 	"bytes"
 	"errors"
+	"runtime"
+	"sync"
 	"slices"
 	"sync/atomic"
 
@@ -41,7 +43,7 @@ func (s *Server) roomcast(topic string, payload []byte) bool {
 		return false
 	}
 	var enc [2][]byte // 0: MQTT 3.1/3.1.1, 1: MQTT 5
-	var sent, sentBytes int64
+	out := make([]roomCopy, 0, len(subs.Subscriptions))
 	for id, sub := range subs.Subscriptions {
 		cl, ok := s.mq.Clients.Get(id)
 		if !ok || !s.CanRead(cl, topic) {
@@ -66,15 +68,44 @@ func (s *Server) roomcast(topic string, payload []byte) bool {
 		if max := cl.Properties.Props.MaximumPacketSize; max > 0 && uint32(len(b)) > max {
 			continue // [MQTT-3.1.2-24]: not sent, as mochi drops it
 		}
-		if s.writeRoom(cl, b) {
+		out = append(out, roomCopy{cl, b})
+	}
+	// One write syscall per member is most of the cost (on loopback it
+	// also runs the receiver's TCP path), so a large room is written by
+	// up to GOMAXPROCS goroutines, each a contiguous share, joined here.
+	parts := min(runtime.GOMAXPROCS(0), len(out)/roomcastSplit)
+	if parts <= 1 {
+		s.writeRoomCopies(out)
+		return true
+	}
+	var wg sync.WaitGroup
+	for i := range parts {
+		share := out[i*len(out)/parts : (i+1)*len(out)/parts]
+		wg.Go(func() { s.writeRoomCopies(share) })
+	}
+	wg.Wait()
+	return true
+}
+
+// roomcastSplit is how many members a room needs per extra writer.
+const roomcastSplit = 1000
+
+type roomCopy struct {
+	cl *mqtt.Client
+	b  []byte
+}
+
+func (s *Server) writeRoomCopies(copies []roomCopy) {
+	var sent, sentBytes int64
+	for _, c := range copies {
+		if s.writeRoom(c.cl, c.b) {
 			sent++
-			sentBytes += int64(len(b))
+			sentBytes += int64(len(c.b))
 		}
 	}
 	atomic.AddInt64(&s.mq.Info.MessagesSent, sent)
 	atomic.AddInt64(&s.mq.Info.PacketsSent, sent)
 	atomic.AddInt64(&s.mq.Info.BytesSent, sentBytes)
-	return true
 }
 
 // writeRoom writes an encoded PUBLISH to cl's connection without waiting.
