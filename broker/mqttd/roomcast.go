@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"runtime"
-	"sync"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
