@@ -131,20 +131,9 @@ func TestWriteAheadOfSocketThenBackPressure(t *testing.T) {
 		t.Fatalf("20 MB written to a peer that reads nothing (err %v): no back-pressure", err)
 	case <-time.After(200 * time.Millisecond):
 	}
-	lc.mu.Lock()
-	if n := len(lc.pending); n > 64<<10+len(msg) {
-		t.Fatalf("%d bytes pending: over WriteMax", n)
-	}
-	lc.mu.Unlock()
+	checkPending(t, lc, 64<<10+len(msg))
 
-	got := make([]byte, len(msg))
-	for i := range total {
-		_, err := io.ReadFull(peer, got)
-		must(t, err, "unexpected error")
-		if !bytes.Equal(msg, got) {
-			t.Fatalf("message %d differs", i)
-		}
-	}
+	readBack(t, peer, msg, total)
 	must(t, <-done, "unexpected error")
 }
 
@@ -296,13 +285,25 @@ func TestTryWriteRefusesWhenFull(t *testing.T) {
 		must(t, err, "unexpected error")
 		accepted++
 	}
+	checkPending(t, lc, 64<<10+len(msg))
+	readBack(t, peer, msg, accepted)
+}
+
+// checkPending fails t when lc holds more than limit pending bytes.
+func checkPending(t *testing.T, lc *Conn, limit int) {
+	t.Helper()
 	lc.mu.Lock()
-	if n := len(lc.pending); n > 64<<10+len(msg) {
+	defer lc.mu.Unlock()
+	if n := len(lc.pending); n > limit {
 		t.Fatalf("%d bytes pending: over WriteMax", n)
 	}
-	lc.mu.Unlock()
+}
+
+// readBack reads n copies of msg from peer, in order.
+func readBack(t *testing.T, peer net.Conn, msg []byte, n int) {
+	t.Helper()
 	got := make([]byte, len(msg))
-	for i := range accepted {
+	for i := range n {
 		_, err := io.ReadFull(peer, got)
 		must(t, err, "unexpected error")
 		if !bytes.Equal(msg, got) {
