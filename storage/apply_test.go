@@ -899,11 +899,7 @@ func TestApply_StuckAppendDoesNotFailTheStore(t *testing.T) {
 func TestApply_DropAndAppendInOneGroup(t *testing.T) {
 	l := newTestLog()
 	var ra, rb commitRecord
-	a, err := Open(Options{Dir: t.TempDir(), Log: l, OnCommit: ra.onCommit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a := openLogged(t, t.TempDir(), l, &ra)
 	a.SetWriter(true)
 	release := a.holdCommitter()
 	var ps []*Pending
