@@ -16,6 +16,7 @@ import (
 	"github.com/imbroker/imbroker/broker/history"
 	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/broker/mqttd"
+	"github.com/imbroker/imbroker/broker/peers"
 	"github.com/imbroker/imbroker/broker/push"
 	"github.com/imbroker/imbroker/broker/relations"
 	"github.com/imbroker/imbroker/broker/stats"
@@ -51,6 +52,7 @@ type Broker struct {
 
 	cluster Cluster       // WithCluster, or the node below; nil: a single node (cluster.go)
 	node    *cluster.Node // cluster.enabled: this process's node (node.go); nil otherwise
+	peers   *peers.Peers  // cluster.enabled: the other nodes' connections, kicks, live rooms (peers_wiring.go)
 	ownerMu sync.Mutex    // SetOwner against Shutdown: the background writers
 	stopped bool          // Shutdown began (under ownerMu)
 
@@ -132,6 +134,14 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 			b.mqtt.CloseDelivery()
 		}
 	}()
+	if err := b.startPeers(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil && b.peers != nil {
+			b.peers.Stop()
+		}
+	}()
 	storeLog, maxEffect := b.storeLog()
 	b.store, err = storage.Open(storage.Options{
 		Dir: cfg.Storage.Dir, InMemory: cfg.Storage.InMemory, Sync: cfg.Storage.Sync,
@@ -160,7 +170,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 	}
 	if err := b.mqtt.Serve(mqttd.Services{Store: b.store, Messages: b.messages, Groups: b.groups,
 		Status: statusTap{b, b.relations}, Accounts: b.relations, Callbacks: b.callbacks, Ops: reg,
-		Forward: b.forwarder()}); err != nil {
+		Forward: b.forwarder(), Peers: b.mqttPeers()}); err != nil {
 		return nil, err
 	}
 	b.startCluster()
@@ -225,6 +235,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			b.tasks.Stop()
 			b.mqtt.Close()           // no client left, no send in flight (the store is still open)
 			b.stats.Swap(nil).Stop() // a last sample while the store is open
+			if b.peers != nil {
+				b.peers.Stop() // after the connections' ends were announced
+			}
 			if b.node != nil {
 				// Before live delivery stops and the store closes: the
 				// node's tail applies to the store and delivers.

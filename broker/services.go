@@ -67,7 +67,7 @@ func (b *Broker) startServices() (*ops.Registry, error) {
 		Relations: b.relations, Presence: b.mqtt, Convs: b.convCache, Log: log.With("component", "messages")})
 	b.groups = groups.New(groups.Options{Store: b.store, Groups: cfg.Groups, Messages: cfg.Messages,
 		Conversations: cfg.Conversations, Admin: cfg.App.Admin, Guests: cfg.Guests.Enabled, Callbacks: b.callbacks,
-		Conns: b.mqtt, Timers: b.tasks, Mutes: b.relations, ConvCache: b.convCache, OnSent: b.groupSent,
+		Conns: b.groupConns(), Timers: b.tasks, Mutes: b.relations, ConvCache: b.convCache, OnSent: b.groupSent,
 		Log: log.With("component", "groups")})
 	b.convs = convs.New(convs.Options{Store: b.store, Config: cfg.Conversations, Messages: cfg.Messages,
 		Callbacks: b.callbacks, Groups: b.groups, Log: log.With("component", "convs")})

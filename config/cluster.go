@@ -51,6 +51,13 @@ type Cluster struct {
 	// ForwardInflight bounds the forwarded requests the owner runs at once;
 	// more wait for a slot (their caller's forward_timeout still runs).
 	ForwardInflight int `yaml:"forward_inflight"` // default 4096
+
+	// Presence travels on the node-to-node bus: each node announces its
+	// connections' starts and ends and a heartbeat every PresenceInterval;
+	// a node not heard from for PresenceTimeout is taken for dead and its
+	// users offline (docs/cluster.md, "Presence").
+	PresenceInterval time.Duration `yaml:"presence_interval"` // default 1s
+	PresenceTimeout  time.Duration `yaml:"presence_timeout"`  // default 5s; at least 3 × presence_interval
 }
 
 func defaultCluster() Cluster {
@@ -58,6 +65,7 @@ func defaultCluster() Cluster {
 		Routes: []string{}, Replicas: 3,
 		ApplyTimeout: 5 * time.Second, ForwardTimeout: 10 * time.Second, OwnerWait: 15 * time.Second,
 		LogMaxAge: 168 * time.Hour, LogMaxBytes: 4 << 30, MaxEffectBytes: 8 << 20, ForwardInflight: 4096,
+		PresenceInterval: time.Second, PresenceTimeout: 5 * time.Second,
 	}
 }
 
@@ -73,6 +81,8 @@ func (v *validator) cluster(c Cluster) {
 	v.check(c.MaxEffectBytes >= 64<<10 && c.MaxEffectBytes <= 64<<20, "cluster.max_effect_bytes", "must be 65536 to 67108864 (64 KiB to 64 MiB)")
 	v.check(c.LogMaxBytes >= 16*int64(c.MaxEffectBytes), "cluster.log_max_bytes", "must hold at least 16 effects of cluster.max_effect_bytes")
 	v.check(c.ForwardInflight >= 1, "cluster.forward_inflight", "must be at least 1")
+	v.positive("cluster.presence_interval", c.PresenceInterval)
+	v.check(c.PresenceTimeout >= 3*c.PresenceInterval, "cluster.presence_timeout", "must be at least 3 × cluster.presence_interval (a heartbeat or two may be late)")
 	if !c.Enabled {
 		return
 	}

@@ -143,14 +143,15 @@ func (cs *conns) start(user string, cl *mqtt.Client, max int, kick bool) (*conn,
 	return c, victims
 }
 
-// drop is the one cleanup of a connection that ended, taken over included.
+// drop is the one cleanup of a connection that ended, taken over included;
+// it returns the conn, or nil when cl had none.
 // Its ClientID stays with a newer connection that holds it by now (the old
 // connection of a takeover ending late, #173). An ack writer still running
 // keeps its pipe and finishes (Server.pipelined).
-func (cs *conns) drop(cl *mqtt.Client) {
+func (cs *conns) drop(cl *mqtt.Client) *conn {
 	v, ok := cs.byClient.LoadAndDelete(cl)
 	if !ok {
-		return
+		return nil
 	}
 	c := v.(*conn)
 	cs.mu.Lock()
@@ -161,10 +162,21 @@ func (cs *conns) drop(cl *mqtt.Client) {
 			delete(cs.users, c.user)
 		}
 	}
+	return c
 }
 
 // list returns user's open connections' ClientIDs, oldest first.
 func (cs *conns) list(user string) []string {
+	all := cs.conns(user)
+	ids := make([]string, len(all))
+	for i, c := range all {
+		ids[i] = c.cl.ID
+	}
+	return ids
+}
+
+// conns returns user's open connections, oldest first.
+func (cs *conns) conns(user string) []*conn {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	m := cs.live(user)
@@ -173,11 +185,20 @@ func (cs *conns) list(user string) []string {
 		all = append(all, c)
 	}
 	slices.SortFunc(all, func(a, b *conn) int { return cmp.Compare(a.order, b.order) })
-	ids := make([]string, len(all))
-	for i, c := range all {
-		ids[i] = c.cl.ID
+	return all
+}
+
+// forget removes c from user's devices (a device kicked: it no longer
+// counts while it closes) and reports whether it was there.
+func (cs *conns) forget(user string, c *conn) bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	m := cs.users[user]
+	if m[c.cl.ID] != c {
+		return false
 	}
-	return ids
+	delete(m, c.cl.ID)
+	return true
 }
 
 // online counts the users with an open connection and their connections.

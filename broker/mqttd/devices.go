@@ -40,6 +40,13 @@ func (s *Server) OnlineDevices(user string) []string {
 	if user == "" {
 		return nil
 	}
+	if s.Peers != nil {
+		var ids []string
+		for _, d := range s.devicesOf(user) {
+			ids = append(ids, d.id)
+		}
+		return ids
+	}
 	if ids := s.conns.list(user); len(ids) > 0 {
 		return ids
 	}
@@ -47,8 +54,15 @@ func (s *Server) OnlineDevices(user string) []string {
 }
 
 // OnlineCounts counts the users with an open connection and their connections
-// (Tencent getappinfo).
-func (s *Server) OnlineCounts() (users, conns int) { return s.conns.online() }
+// (Tencent getappinfo), on every node.
+func (s *Server) OnlineCounts() (users, conns int) {
+	users, conns = s.conns.online()
+	if s.Peers != nil {
+		users = len(s.OnlineUsers())
+		conns += s.Peers.Conns()
+	}
+	return users, conns
+}
 
 // checkDeviceLimit runs at the end of Authenticate, for an authenticated
 // user. Under on_exceed: refuse it refuses a new ClientID past the limit
@@ -59,24 +73,40 @@ func (s *Server) checkDeviceLimit(cl *mqtt.Client, user string) packets.Code {
 	if dc.MaxPerUser <= 0 || dc.OnExceed != config.DevicesRefuse {
 		return packets.CodeSuccess
 	}
-	online, ok := s.conns.reserve(user, cl, dc.MaxPerUser)
+	max := dc.MaxPerUser
+	if s.Peers != nil {
+		remote, holds := s.remoteDevices(user, cl.ID)
+		if holds {
+			return packets.CodeSuccess // a takeover of a ClientID online on another node
+		}
+		max -= remote
+	}
+	online, ok := s.conns.reserve(user, cl, max)
 	if ok {
 		return packets.CodeSuccess
 	}
 	s.log.Debug("login refused: device limit", "user", user, "client", cl.ID, "online", online, "max", dc.MaxPerUser)
-	return connackCode(packets.ErrQuotaExceeded, imerr.DeviceLimit.New("device limit reached: %d of %d devices online", online, dc.MaxPerUser))
+	return connackCode(packets.ErrQuotaExceeded, imerr.DeviceLimit.New("device limit reached: %d of %d devices online", online+dc.MaxPerUser-max, dc.MaxPerUser))
 }
 
 // startConn records a user's new connection (from SessionStarting: after
 // auth, before CONNACK) and, under on_exceed: kick_oldest, kicks the oldest
 // other connections past the limit. [IM-DEVICES]
-func (s *Server) startConn(cl *mqtt.Client) {
+func (s *Server) startConn(cl *mqtt.Client) *conn {
 	user := userOf(cl)
 	if user == "" || cl.Net.Inline {
-		return // guests, anonymous clients and the inline client have no conn
+		return nil // guests, anonymous clients and the inline client have no conn
 	}
 	dc := s.cfg.Devices
-	_, victims := s.conns.start(user, cl, dc.MaxPerUser, dc.OnExceed == config.DevicesKickOldest)
+	kickOldest := dc.OnExceed == config.DevicesKickOldest && dc.MaxPerUser > 0
+	if s.Peers != nil {
+		c, _ := s.conns.start(user, cl, 0, false)
+		if kickOldest {
+			s.kickOldestAcross(cl, user, dc.MaxPerUser)
+		}
+		return c
+	}
+	c, victims := s.conns.start(user, cl, dc.MaxPerUser, kickOldest)
 	for _, v := range victims {
 		s.log.Info("device kicked: device limit", "user", user, "client", v.cl.ID, "online_since", v.connectedAt,
 			"by", cl.ID, "max", dc.MaxPerUser)
@@ -85,6 +115,7 @@ func (s *Server) startConn(cl *mqtt.Client) {
 		// shutdown, which disconnects the victim anyway.
 		s.tasks.Spawn(func(ctx context.Context) { s.kickDevice(ctx, v.cl, user, cl.ID) })
 	}
+	return c
 }
 
 // kickNotice is the rpc message a kicked connection gets before DISCONNECT.
@@ -112,9 +143,13 @@ func (s *Server) kickDevice(ctx context.Context, cl *mqtt.Client, user, byClient
 // KickUser disconnects every connection of user (Tencent kick): each gets
 // an rpc notice {Op:"kicked", Reason:"admin"} and then DISCONNECT 0x98 (3.1.1
 // clients see the connection close). It returns how many were connected.
-// The user's UserSig stays valid: the client may log in again.
+// The user's UserSig stays valid: the client may log in again. In a
+// cluster the other nodes kick theirs too (counted as this node knows them).
 func (s *Server) KickUser(user string) int {
 	n := 0
+	if s.Peers != nil {
+		n = s.Peers.KickUser(user, "admin", s.cfg.App.Admin)
+	}
 	for _, id := range s.conns.list(user) {
 		cl, ok := s.mq.Clients.Get(id)
 		if !ok || userOf(cl) != user {

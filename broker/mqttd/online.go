@@ -1,10 +1,13 @@
 package mqttd
 
-import "sort"
+import (
+	"slices"
+	"sort"
+)
 
 // OnlineUsers returns the users with at least one live connection, in
 // UserID order (all-member push reaches them even before they have a
-// stream).
+// stream), on every node.
 func (s *Server) OnlineUsers() []string {
 	cs := &s.conns
 	cs.mu.Lock()
@@ -15,6 +18,11 @@ func (s *Server) OnlineUsers() []string {
 		}
 	}
 	cs.mu.Unlock()
+	if s.Peers != nil {
+		out = append(out, s.Peers.Users()...)
+		sort.Strings(out)
+		return slices.Compact(out)
+	}
 	sort.Strings(out)
 	return out
 }

@@ -25,6 +25,7 @@ type Services struct {
 	Callbacks Callbacks
 	Ops       *ops.Registry // every im/req operation but the server's own (sync, group.sync)
 	Forward   Forwarder     // cluster mode: writes go to the owner when this node is not it (forward.go); nil: one node
+	Peers     Peers         // cluster mode: the other nodes' connections, kicks and takeovers (peers.go); nil: one node
 }
 
 // Store is what replays read (sync, group.sync).

@@ -22,8 +22,13 @@ const cbStateChange = "State.StateChange"
 // It also starts the connection's conn, one of its user's devices, kicking
 // the oldest past devices.max_per_user under kick_oldest. [IM-DEVICES]
 func (s *Server) SessionStarting(cl *mqtt.Client) {
-	s.startConn(cl)
-	s.presenceChanged(cl)                  // StatusChanged to friends (relations.status_events)
+	c := s.startConn(cl)
+	if s.Peers != nil && c != nil {
+		// The other nodes learn of it; the owner announces the status.
+		s.Peers.Started(c.user, cl.ID, c.connectedAt.UnixNano())
+	} else {
+		s.presenceChanged(cl) // StatusChanged to friends (relations.status_events)
+	}
 	s.stateChange(cl, "Login", "Register") // State.StateChange Login
 	mochifix.DropInflight(s.mq, cl.ID, func(pk packets.Packet) bool { return strings.HasPrefix(pk.TopicName, topicUserPrefix) })
 }
@@ -33,11 +38,16 @@ func (s *Server) SessionStarting(cl *mqtt.Client) {
 // logout: its user is still online with the same ClientID, so presence and
 // State.StateChange stay quiet.
 func (s *Server) SessionEnded(cl *mqtt.Client, err error, takenOver bool) {
-	s.conns.drop(cl)
+	c := s.conns.drop(cl)
+	if s.Peers != nil && c != nil {
+		s.Peers.Ended(c.user, cl.ID, c.connectedAt.UnixNano())
+	}
 	if takenOver {
 		return
 	}
-	s.presenceChanged(cl)
+	if s.Peers == nil {
+		s.presenceChanged(cl)
+	}
 	s.stateEnded(cl, err)
 	s.log.Debug("client disconnected", "client", cl.ID, "user", userOf(cl), "cause", err)
 }

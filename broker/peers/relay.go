@@ -1,0 +1,78 @@
+package peers
+
+import (
+	"encoding/json"
+
+	"github.com/imbroker/imbroker/storage"
+)
+
+// Kick asks node (the one Devices named) to disconnect user's connection
+// holding clientID.
+func (p *Peers) Kick(node, user, clientID, reason, by string) {
+	p.publish(subjKick, kickMsg{Origin: p.o.Node, Node: node, User: user, ClientID: clientID, Reason: reason, By: by})
+}
+
+// KickUser asks every other node to disconnect every connection of user
+// and returns how many this node knows of there.
+func (p *Peers) KickUser(user, reason, by string) int {
+	n := len(p.Devices(user))
+	p.publish(subjKick, kickMsg{Origin: p.o.Node, User: user, Reason: reason, By: by})
+	return n
+}
+
+func (p *Peers) onKick(data []byte) {
+	var m kickMsg
+	if err := json.Unmarshal(data, &m); err != nil {
+		p.log.Warn("cluster: bad kick message", "error", err)
+		return
+	}
+	if m.Node == p.o.Node || (m.Node == "" && m.Origin != p.o.Node) {
+		p.o.Local.KickLocal(m.User, m.ClientID, m.Reason, m.By)
+	}
+}
+
+// Live publishes live-room events to every node's live delivery, this
+// one's included: each node delivers them to its own subscribers
+// (roomcast), in the order one node published them.
+func (p *Peers) Live(entries []storage.Entry) {
+	p.publish(subjLive, liveMsg{Entries: entries})
+}
+
+func (p *Peers) onLive(data []byte) {
+	var m liveMsg
+	if err := json.Unmarshal(data, &m); err != nil {
+		p.log.Warn("cluster: bad live message", "error", err)
+		return
+	}
+	p.o.Local.DeliverLocal(m.Entries)
+}
+
+// Notify writes payload to user's connections on every node; it returns
+// how many on this node got it (the others are not waited for).
+func (p *Peers) Notify(user, suffix string, payload []byte) int {
+	p.publish(subjNotify, notifyMsg{Origin: p.o.Node, User: user, Suffix: suffix, Payload: payload})
+	return p.o.Local.NotifyLocal(user, suffix, payload)
+}
+
+func (p *Peers) onNotify(data []byte) {
+	var m notifyMsg
+	if err := json.Unmarshal(data, &m); err != nil || m.Origin == p.o.Node {
+		return
+	}
+	p.o.Local.NotifyLocal(m.User, m.Suffix, m.Payload)
+}
+
+// DropGroupSubscriptions ends users' subscriptions to im/g/{gid} on every
+// node (this one at once).
+func (p *Peers) DropGroupSubscriptions(gid string, users ...string) {
+	p.o.Local.DropLocal(gid, users...)
+	p.publish(subjDrop, dropMsg{Origin: p.o.Node, GID: gid, Users: users})
+}
+
+func (p *Peers) onDrop(data []byte) {
+	var m dropMsg
+	if err := json.Unmarshal(data, &m); err != nil || m.Origin == p.o.Node {
+		return
+	}
+	p.o.Local.DropLocal(m.GID, m.Users...)
+}

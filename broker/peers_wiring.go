@@ -1,0 +1,77 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/imbroker/imbroker/broker/groups"
+	"github.com/imbroker/imbroker/broker/mqttd"
+	"github.com/imbroker/imbroker/broker/peers"
+	"github.com/imbroker/imbroker/storage"
+)
+
+// Cluster mode: presence, kicks, takeovers and live rooms across nodes
+// travel on the node's bus (broker/peers). startPeers runs once the MQTT
+// side exists (peers act on its connections) and before any client can
+// connect; the owner announces status changes of every node's users.
+
+func (b *Broker) startPeers() error {
+	if b.node == nil {
+		return nil
+	}
+	cc := b.cfg.Cluster
+	p, err := peers.Start(peers.Options{Bus: b.node, Node: b.node.Name(), Interval: cc.PresenceInterval,
+		Timeout: cc.PresenceTimeout, Local: b.mqtt, Changed: b.presenceChanged, Log: b.log})
+	if err != nil {
+		return err
+	}
+	b.peers = p
+	return nil
+}
+
+// presenceChanged announces user's status (relations.status_events) when
+// this node writes: a user's devices changed on some node.
+func (b *Broker) presenceChanged(user string) {
+	if b.relations == nil || !b.node.IsOwner() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Storage.CommitTimeout)
+	defer cancel()
+	b.relations.PresenceChanged(ctx, user)
+}
+
+// mqttPeers is the peers as the MQTT side's (a nil interface without them).
+func (b *Broker) mqttPeers() mqttd.Peers {
+	if b.peers == nil {
+		return nil
+	}
+	return b.peers
+}
+
+// groupConns is what the groups service reaches connections through: in
+// a cluster, live-room events, notices and dropped subscriptions reach
+// every node's connections.
+func (b *Broker) groupConns() groups.Conns {
+	if b.peers == nil {
+		return b.mqtt
+	}
+	return clusterConns{b.mqtt, b.peers}
+}
+
+type clusterConns struct {
+	*mqttd.Server
+	p *peers.Peers
+}
+
+// Deliver publishes live-room events to every node, this one included
+// (the bus brings them back): each node roomcasts to its own subscribers.
+func (c clusterConns) Deliver(entries []storage.Entry) { c.p.Live(entries) }
+
+func (c clusterConns) Notify(user, suffix string, payload []byte) int {
+	return c.p.Notify(user, suffix, payload)
+}
+
+func (c clusterConns) DropGroupSubscriptions(gid string, users ...string) {
+	c.p.DropGroupSubscriptions(gid, users...)
+}
+
+var _ groups.Conns = clusterConns{}
