@@ -217,8 +217,9 @@ type clusterProc struct {
 
 // clusterProcs configures count imbroker processes (restart starts one),
 // each with its own data dir, free loopback ports and routes to all of
-// them, replicas = count.
-func clusterProcs(t *testing.T, count int) []*clusterProc {
+// them, replicas = count. extra is appended to every config after the
+// cluster block (lines indented by two spaces add cluster keys).
+func clusterProcs(t *testing.T, count int, extra ...string) []*clusterProc {
 	t.Helper()
 	var routes []string
 	ports := make([]int, count)
@@ -233,15 +234,15 @@ func clusterProcs(t *testing.T, count int) []*clusterProc {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		extra := fmt.Sprintf(`cluster:
+		cfg := fmt.Sprintf(`cluster:
   enabled: true
   name: %s
   listen: 127.0.0.1:%d
   replicas: %d
   forward_timeout: 6s
   routes:
-%s`, name, ports[i], count, strings.Join(routes, ""))
-		nodes[i] = &clusterProc{name: name, cfg: writeConfig(t, dir, extra)}
+%s%s`, name, ports[i], count, strings.Join(routes, ""), strings.Join(extra, ""))
+		nodes[i] = &clusterProc{name: name, cfg: writeConfig(t, dir, cfg)}
 		if os.Getenv("CLUSTER_E2E_DEBUG") != "" {
 			b, _ := os.ReadFile(nodes[i].cfg)
 			_ = os.WriteFile(nodes[i].cfg, []byte(strings.Replace(string(b), "level: info", "level: debug", 1)), 0o600)

@@ -239,7 +239,7 @@ func (p *Peers) beat() {
 	for node, v := range p.remote {
 		if now.Sub(v.heard) > p.o.Timeout {
 			p.log.Warn("cluster: node not heard from: its connections are offline", "peer", node,
-				"silent", now.Sub(v.heard).Round(time.Millisecond), "users", len(v.users))
+				"silent", now.Sub(v.heard).Round(time.Millisecond).String(), "users", len(v.users))
 			p.dropViewLocked(node)
 		}
 	}

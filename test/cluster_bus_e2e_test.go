@@ -1,0 +1,173 @@
+package test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/imbroker/imbroker/internal/mqtttest"
+)
+
+// Presence, kicks, ClientID takeover, the device limit and live rooms
+// across three imbroker processes (docs/cluster.md, "Presence, kicks and
+// live rooms"): what one node does for its own connections holds for the
+// connections of every node.
+//
+//	go test -race -count=1 -run TestE2E_ClusterBus -v ./test
+func TestE2E_ClusterBus(t *testing.T) {
+	const interval, timeout = 250 * time.Millisecond, 1500 * time.Millisecond
+	nodes := clusterProcs(t, 3, fmt.Sprintf("  presence_interval: %s\n  presence_timeout: %s\n", interval, timeout),
+		"devices:\n  max_per_user: 2\n  on_exceed: kick_oldest\nguests:\n  enabled: true\n")
+	for _, n := range nodes {
+		n.restart(t)
+	}
+	for _, n := range nodes {
+		n.waitReady(t, 60*time.Second)
+	}
+	owner := ownerOf(t, nodes)
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
+	dial := func(n *clusterProc, clientID, user string) *mqtttest.Conn {
+		t.Helper()
+		c, ca := mqDialRaw(t, n.b, mqRawLogin(n.b, clientID, user), false)
+		if ca.ReasonCode != 0 {
+			t.Fatalf("%s on %s: CONNACK 0x%02x", clientID, n.name, ca.ReasonCode)
+		}
+		return c
+	}
+	disconnected := func(c *mqtttest.Conn, who string, code byte) {
+		t.Helper()
+		if pk := c.Expect(packets.Disconnect); pk.ReasonCode != code {
+			t.Fatalf("%s: DISCONNECT 0x%02x, want 0x%02x", who, pk.ReasonCode, code)
+		}
+	}
+
+	// Presence: alice online on n1 is online, with her device, on every node.
+	a1 := dial(n1, "alice:web", "alice")
+	for _, n := range nodes {
+		waitDevices(t, n, "alice", "web")
+	}
+
+	// Takeover: the same ClientID on n2 ends n1's connection with 0x8E;
+	// alice stays online with one device.
+	a2 := dial(n2, "alice:web", "alice")
+	disconnected(a1, "alice:web on n1", packets.ErrSessionTakenOver.Code)
+	for _, n := range nodes {
+		waitDevices(t, n, "alice", "web")
+	}
+
+	// Device limit (2, kick_oldest): bob's third device, on n3, kicks his
+	// oldest, on n1.
+	b1 := dial(n1, "bob:a", "bob")
+	waitDevices(t, n3, "bob", "a")
+	b2 := dial(n2, "bob:b", "bob")
+	waitDevices(t, n3, "bob", "a", "b")
+	b3 := dial(n3, "bob:c", "bob")
+	disconnected(b1, "bob:a on n1", packets.ErrAdministrativeAction.Code)
+	for _, n := range nodes {
+		waitDevices(t, n, "bob", "b", "c")
+	}
+
+	// A REST kick on n1 closes bob's connections on n2 and n3.
+	n1.b.v4OK("im_open_login_svc/kick", map[string]any{"UserID": "bob"})
+	disconnected(b2, "bob:b on n2", packets.ErrAdministrativeAction.Code)
+	disconnected(b3, "bob:c on n3", packets.ErrAdministrativeAction.Code)
+	for _, n := range nodes {
+		waitDevices(t, n, "bob")
+	}
+
+	// A live room: a message sent through any node reaches the room's
+	// listeners on every node, once.
+	gid := n1.b.v4OK("group_open_http_svc/create_group", map[string]any{"Owner_Account": "alice", "Type": "AVChatRoom", "Name": "live"})["GroupId"].(string)
+	topic := "im/g/" + gidLevel(gid)
+	var guests []*mqtttest.Conn
+	for _, n := range nodes {
+		n.b.v4OK("group_open_http_svc/get_group_info", map[string]any{"GroupIdList": []string{gid}}) // applied here
+		g, ca := mqDialRaw(t, n.b, packets.Packet{Connect: packets.ConnectParams{ClientIdentifier: "guest/" + n.name, Clean: true}}, false)
+		if ca.ReasonCode != 0 {
+			t.Fatalf("guest on %s: CONNACK 0x%02x", n.name, ca.ReasonCode)
+		}
+		if rc := g.Subscribe(1, 0, packets.Subscription{Filter: topic}); rc[0] != 0 {
+			t.Fatalf("guest on %s subscribes %s: 0x%02x", n.name, topic, rc[0])
+		}
+		guests = append(guests, g)
+	}
+	for i, via := range []*clusterProc{n3, n2} {
+		text := fmt.Sprintf("live %d via %s", i, via.name)
+		start := time.Now()
+		via.b.v4OK("group_open_http_svc/send_group_msg", map[string]any{"GroupId": gid, "From_Account": "alice", "Random": Random(),
+			"MsgBody": []any{map[string]any{"MsgType": "TIMTextElem", "MsgContent": map[string]any{"Text": text}}}})
+		for j, g := range guests {
+			// The next event is this message: the one before reached each guest once.
+			if pk := g.Expect(packets.Publish); pk.TopicName != topic || !strings.Contains(string(pk.Payload), text) {
+				t.Fatalf("guest on %s: got %s %s, want %q", nodes[j].name, pk.TopicName, pk.Payload, text)
+			}
+		}
+		t.Logf("live-room message sent via %s reached the guests on all nodes in %s", via.name, time.Since(start).Round(time.Millisecond))
+	}
+
+	// A node that dies: its users are offline on the others within
+	// presence_timeout (plus a heartbeat); restarted, it learns who is
+	// online elsewhere.
+	var victim, other *clusterProc
+	for _, n := range nodes {
+		switch {
+		case n == owner:
+		case victim == nil:
+			victim = n
+		default:
+			other = n
+		}
+	}
+	dial(victim, "carol:pad", "carol")
+	dial(owner, "erin:phone", "erin")
+	waitDevices(t, other, "carol", "pad")
+	waitDevices(t, victim, "erin", "phone")
+	killed := time.Now()
+	if err := victim.p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	victim.p.wait()
+	for _, n := range []*clusterProc{owner, other} {
+		waitDevices(t, n, "carol")
+	}
+	if d := time.Since(killed); d > timeout+4*interval+time.Second {
+		t.Fatalf("carol offline %s after her node died; presence_timeout %s", d, timeout)
+	} else {
+		t.Logf("carol offline on both survivors %s after %s was killed (presence_timeout %s)", d.Round(time.Millisecond), victim.name, timeout)
+	}
+	victim.restart(t)
+	victim.waitReady(t, 60*time.Second)
+	waitDevices(t, victim, "erin", "phone")
+	a2.Close()
+}
+
+// waitDevices waits until query_online_status on n lists exactly
+// platforms for user (none: offline). Presence travels asynchronously,
+// and REST is the only way to ask a child process: it polls.
+func waitDevices(t *testing.T, n *clusterProc, user string, platforms ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var got []string
+	for {
+		res := n.b.v4OK("openim/query_online_status", map[string]any{"To_Account": []string{user}, "IsNeedDetail": 1})
+		got = nil
+		for _, r := range res["QueryResult"].([]any) {
+			for _, d := range r.(map[string]any)["Detail"].([]any) {
+				got = append(got, d.(map[string]any)["Platform"].(string))
+			}
+		}
+		slices.Sort(got)
+		if slices.Equal(got, platforms) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s on %s: devices %v, want %v", user, n.name, got, platforms)
+		}
+		time.Sleep(20 * time.Millisecond) // polling REST (a child process has no event to wait on)
+	}
+}
