@@ -1,0 +1,180 @@
+package peers
+
+import (
+	"io"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/imbroker/imbroker/storage"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// bus is an in-memory bus: every publish reaches every subscription of the
+// subject, in order, on the subscription's own goroutine (as NATS does);
+// drop discards the publishes it matches.
+type bus struct {
+	mu   sync.Mutex
+	subs map[string][]chan []byte
+	drop func(subject string, data []byte) bool
+}
+
+func (b *bus) Publish(subject string, data []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.drop != nil && b.drop(subject, data) {
+		return nil
+	}
+	for _, ch := range b.subs[subject] {
+		select {
+		case ch <- data:
+		default: // a slow consumer: dropped, as NATS does
+		}
+	}
+	return nil
+}
+
+func (b *bus) Subscribe(subject string, fn func([]byte)) (func(), error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.subs == nil {
+		b.subs = map[string][]chan []byte{}
+	}
+	ch := make(chan []byte, 1024)
+	done := make(chan struct{})
+	b.subs[subject] = append(b.subs[subject], ch)
+	go func() {
+		defer close(done)
+		for d := range ch {
+			fn(d)
+		}
+	}()
+	return func() {
+		b.mu.Lock()
+		b.subs[subject] = slices.DeleteFunc(b.subs[subject], func(c chan []byte) bool { return c == ch })
+		close(ch)
+		b.mu.Unlock()
+		<-done
+	}, nil
+}
+
+func (b *bus) setDrop(f func(string, []byte) bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.drop = f
+}
+
+// local records what the peers asked of this node's connections.
+type local struct {
+	mu        sync.Mutex
+	takeovers []string
+	kicks     []string
+}
+
+func (l *local) KickLocal(user, clientID, reason, by string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.kicks = append(l.kicks, user+"/"+clientID+"/"+reason)
+	return 1
+}
+func (l *local) TakeOver(user, clientID string, at int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.takeovers = append(l.takeovers, clientID)
+}
+func (l *local) DeliverLocal([]storage.Entry)           {}
+func (l *local) NotifyLocal(string, string, []byte) int { return 0 }
+func (l *local) DropLocal(string, ...string)            {}
+
+func start(t *testing.T, b *bus, name string) (*Peers, *local) {
+	t.Helper()
+	l := &local{}
+	p, err := Start(Options{Bus: b, Node: name, Interval: 20 * time.Millisecond, Timeout: 100 * time.Millisecond,
+		Local: l, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, l
+}
+
+func devices(p *Peers, user string) string {
+	var out []string
+	for _, d := range p.Devices(user) {
+		out = append(out, d.Node+"/"+d.ClientID)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("not within 5s: " + what)
+		}
+		time.Sleep(5 * time.Millisecond) // the heartbeat is a timer: nothing else to wait on
+	}
+}
+
+// A node that starts late learns the others' connections; a lost
+// announcement is repaired from a snapshot at the next heartbeat; a
+// node's restart replaces what it held; bye and silence drop a node.
+func TestPeers(t *testing.T) {
+	b := &bus{}
+	a, al := start(t, b, "a")
+	a.Started("alice", "alice:web", 1)
+	a.Started("bob", "bob", 2)
+	c, cl := start(t, b, "c") // late: hello, then a's snapshot
+	eventually(t, "the late node learns a's connections", func() bool {
+		return devices(c, "alice")+";"+devices(c, "bob") == "a/alice:web;a/bob"
+	})
+
+	// An end lost on the bus: the next heartbeat's number shows the gap.
+	b.setDrop(func(subj string, data []byte) bool { return strings.Contains(string(data), `"Op":"end"`) })
+	a.Ended("bob", "bob", 2)
+	b.setDrop(nil)
+	eventually(t, "the lost end repaired by a snapshot", func() bool { return devices(c, "bob") == "" })
+
+	// The same ClientID on c: a, which holds it, is told to take it over.
+	c.Started("alice", "alice:web", 5)
+	eventually(t, "a sees alice on c", func() bool { return devices(a, "alice") == "c/alice:web" })
+	eventually(t, "a told to take alice:web over", func() bool {
+		al.mu.Lock()
+		defer al.mu.Unlock()
+		return slices.Equal(al.takeovers, []string{"alice:web"})
+	})
+
+	// Kicks reach the named node, or every node but the publisher.
+	a.KickUser("alice", ReasonAdmin, "admin")
+	a.Kick("c", "bob", "bob:x", ReasonDeviceLimit, "bob:y")
+	eventually(t, "c kicks alice's connections and bob:x", func() bool {
+		cl.mu.Lock()
+		defer cl.mu.Unlock()
+		return slices.Equal(cl.kicks, []string{"alice//admin", "bob/bob:x/device limit"})
+	})
+	if al.kicks != nil {
+		t.Fatalf("the kicking node kicked through the bus too: %v", al.kicks)
+	}
+
+	// c restarts (a new incarnation): a forgets what c held before.
+	c.Stop()
+	eventually(t, "c said bye: a forgets its connections", func() bool { return devices(a, "alice") == "" })
+	c2, _ := start(t, b, "c")
+	c2.Started("carol", "carol", 7)
+	eventually(t, "a sees carol on the restarted c", func() bool { return devices(a, "carol") == "c/carol" })
+	// c2 goes silent (its heartbeats are lost): a drops it after the timeout.
+	b.setDrop(func(subj string, data []byte) bool { return strings.Contains(string(data), `"Node":"c"`) })
+	eventually(t, "a silent node dropped", func() bool { return devices(a, "carol") == "" })
+	b.setDrop(nil)
+	eventually(t, "the node heard again: its snapshot restores carol", func() bool { return devices(a, "carol") == "c/carol" })
+	c2.Stop()
+	a.Stop()
+}
