@@ -22,7 +22,7 @@ import (
 func TestE2E_ClusterBus(t *testing.T) {
 	const interval, timeout = 250 * time.Millisecond, 1500 * time.Millisecond
 	nodes := clusterProcs(t, 3, fmt.Sprintf("  presence_interval: %s\n  presence_timeout: %s\n", interval, timeout),
-		"devices:\n  max_per_user: 2\n  on_exceed: kick_oldest\nguests:\n  enabled: true\n")
+		"devices:\n  max_per_user: 2\n  on_exceed: kick_oldest\nguests:\n  enabled: true\nrelations:\n  status_events: true\n")
 	for _, n := range nodes {
 		n.restart(t)
 	}
@@ -31,6 +31,16 @@ func TestE2E_ClusterBus(t *testing.T) {
 	}
 	owner := ownerOf(t, nodes)
 	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
+	var victim, other *clusterProc // the two nodes that do not own the log
+	for _, n := range nodes {
+		switch {
+		case n == owner:
+		case victim == nil:
+			victim = n
+		default:
+			other = n
+		}
+	}
 	dial := func(n *clusterProc, clientID, user string) *mqtttest.Conn {
 		t.Helper()
 		c, ca := mqDialRaw(t, n.b, mqRawLogin(n.b, clientID, user), false)
@@ -59,6 +69,20 @@ func TestE2E_ClusterBus(t *testing.T) {
 	for _, n := range nodes {
 		waitDevices(t, n, "alice", "web")
 	}
+
+	// Status events: the owner announces a change on any node. grace (on
+	// one follower) has frank and carol as friends; frank logs in and out
+	// on the other follower.
+	n1.b.v4OK("sns/friend_import", map[string]any{"From_Account": "grace", "AddFriendItem": []any{
+		map[string]any{"To_Account": "frank"}, map[string]any{"To_Account": "carol"}}})
+	grace := other.b.Connect("grace", "grace")
+	statusOf := func(user, state string) func(Event) bool {
+		return relIs("StatusChanged", "To_Account", user, "State", state)
+	}
+	frank := dial(victim, "frank", "frank")
+	relWait(t, grace, statusOf("frank", "Online"))
+	frank.Send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}})
+	relWait(t, grace, statusOf("frank", "Offline"))
 
 	// Device limit (2, kick_oldest): bob's third device, on n3, kicks his
 	// oldest, on n1.
@@ -96,6 +120,15 @@ func TestE2E_ClusterBus(t *testing.T) {
 		}
 		guests = append(guests, g)
 	}
+	// A member joining through the owner: the tip reaches the listeners
+	// on every node.
+	dave := owner.b.Connect("dave", "dave")
+	gtOK(t, "dave joins the live room", dave.Req("group.join", map[string]any{"GroupId": gid}))
+	for j, g := range guests {
+		if pk := g.Expect(packets.Publish); !strings.Contains(string(pk.Payload), "MemberJoin") || !strings.Contains(string(pk.Payload), "dave") {
+			t.Fatalf("guest on %s: got %s, want dave's MemberJoin tip", nodes[j].name, pk.Payload)
+		}
+	}
 	for i, via := range []*clusterProc{n3, n2} {
 		text := fmt.Sprintf("live %d via %s", i, via.name)
 		start := time.Now()
@@ -113,16 +146,6 @@ func TestE2E_ClusterBus(t *testing.T) {
 	// A node that dies: its users are offline on the others within
 	// presence_timeout (plus a heartbeat); restarted, it learns who is
 	// online elsewhere.
-	var victim, other *clusterProc
-	for _, n := range nodes {
-		switch {
-		case n == owner:
-		case victim == nil:
-			victim = n
-		default:
-			other = n
-		}
-	}
 	dial(victim, "carol:pad", "carol")
 	dial(owner, "erin:phone", "erin")
 	waitDevices(t, other, "carol", "pad")
@@ -135,6 +158,8 @@ func TestE2E_ClusterBus(t *testing.T) {
 	for _, n := range []*clusterProc{owner, other} {
 		waitDevices(t, n, "carol")
 	}
+	relWait(t, grace, statusOf("carol", "Online"))
+	relWait(t, grace, statusOf("carol", "Offline")) // announced by the owner for the dead node
 	if d := time.Since(killed); d > timeout+4*interval+time.Second {
 		t.Fatalf("carol offline %s after her node died; presence_timeout %s", d, timeout)
 	} else {
