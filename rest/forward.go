@@ -59,8 +59,9 @@ type v4Forward struct {
 
 // readEndpoints change nothing in the store: every node runs them itself.
 // Any endpoint not listed writes and is forwarded, so a new endpoint
-// forgotten here costs a round trip, never a lost write. Node-local reads
-// (online status, GetIPList) answer for the node asked (docs/architecture.md).
+// forgotten here costs a round trip, never a lost write. Online status
+// answers from this node's view of every node's connections (broker/peers);
+// GetIPList answers for the node asked.
 var readEndpoints = map[string]bool{
 	"im_open_login_svc/account_check":            true,
 	"ConfigSvc/GetIPList":                        true,
