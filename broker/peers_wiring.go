@@ -62,8 +62,8 @@ type clusterConns struct {
 	p *peers.Peers
 }
 
-// Deliver publishes live-room events to every node, this one included
-// (the bus brings them back): each node roomcasts to its own subscribers.
+// Deliver hands live-room events to this node's delivery and every other
+// node's (the bus): each node roomcasts to its own subscribers.
 func (c clusterConns) Deliver(entries []storage.Entry) { c.p.Live(entries) }
 
 func (c clusterConns) Notify(user, suffix string, payload []byte) int {

@@ -128,7 +128,10 @@ type kickMsg struct {
 	By       string
 }
 
-type liveMsg struct{ Entries []storage.Entry }
+type liveMsg struct {
+	Origin  string
+	Entries []storage.Entry
+}
 
 type notifyMsg struct {
 	Origin, User, Suffix string

@@ -76,6 +76,7 @@ type local struct {
 	mu        sync.Mutex
 	takeovers []string
 	kicks     []string
+	live      []string // streams delivered
 }
 
 func (l *local) KickLocal(user, clientID, reason, by string) int {
@@ -89,7 +90,13 @@ func (l *local) TakeOver(user, clientID string, at int64) {
 	defer l.mu.Unlock()
 	l.takeovers = append(l.takeovers, clientID)
 }
-func (l *local) DeliverLocal([]storage.Entry)           {}
+func (l *local) DeliverLocal(entries []storage.Entry) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range entries {
+		l.live = append(l.live, e.Stream)
+	}
+}
 func (l *local) NotifyLocal(string, string, []byte) int { return 0 }
 func (l *local) DropLocal(string, ...string)            {}
 
@@ -163,6 +170,25 @@ func TestPeers(t *testing.T) {
 	if al.kicks != nil {
 		t.Fatalf("the kicking node kicked through the bus too: %v", al.kicks)
 	}
+
+	// A live event: delivered here at once, on the other node once.
+	a.Live([]storage.Entry{{Stream: "g/room", Pos: storage.Pos{Epoch: 1, Seq: 1}, Payload: []byte("x")}})
+	eventually(t, "c delivers the live event", func() bool {
+		cl.mu.Lock()
+		defer cl.mu.Unlock()
+		return slices.Equal(cl.live, []string{"g/room"})
+	})
+	a.Live([]storage.Entry{{Stream: "g/room2"}}) // a second one: the first was not delivered twice
+	eventually(t, "c delivers the second live event", func() bool {
+		cl.mu.Lock()
+		defer cl.mu.Unlock()
+		return len(cl.live) == 2
+	})
+	al.mu.Lock()
+	if !slices.Equal(al.live, []string{"g/room", "g/room2"}) || !slices.Equal(cl.live, []string{"g/room", "g/room2"}) {
+		t.Fatalf("live deliveries: a %v, c %v; want each event once on each node", al.live, cl.live)
+	}
+	al.mu.Unlock()
 
 	// c restarts (a new incarnation): a forgets what c held before.
 	c.Stop()

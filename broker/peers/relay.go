@@ -31,11 +31,12 @@ func (p *Peers) onKick(data []byte) {
 	}
 }
 
-// Live publishes live-room events to every node's live delivery, this
-// one's included: each node delivers them to its own subscribers
-// (roomcast), in the order one node published them.
+// Live hands live-room events to this node's live delivery and publishes
+// them to the other nodes': each node delivers them to its own
+// subscribers (roomcast), in the order one node published them.
 func (p *Peers) Live(entries []storage.Entry) {
-	p.publish(subjLive, liveMsg{Entries: entries})
+	p.publish(subjLive, liveMsg{Origin: p.o.Node, Entries: entries})
+	p.o.Local.DeliverLocal(entries)
 }
 
 func (p *Peers) onLive(data []byte) {
@@ -44,7 +45,9 @@ func (p *Peers) onLive(data []byte) {
 		p.log.Warn("cluster: bad live message", "error", err)
 		return
 	}
-	p.o.Local.DeliverLocal(m.Entries)
+	if m.Origin != p.o.Node {
+		p.o.Local.DeliverLocal(m.Entries)
+	}
 }
 
 // Notify writes payload to user's connections on every node; it returns
