@@ -104,6 +104,13 @@ func TestE2E_ClusterBus(t *testing.T) {
 		waitDevices(t, n, "bob")
 	}
 
+	// Deleting an account on n2 closes its connections on n1 and n3.
+	h1, h3 := dial(n1, "henry:a", "henry"), dial(n3, "henry:b", "henry")
+	waitDevices(t, n2, "henry", "a", "b")
+	n2.b.v4OK("im_open_login_svc/account_delete", map[string]any{"DeleteItem": []map[string]string{{"UserID": "henry"}}})
+	disconnected(h1, "henry:a on n1", packets.ErrAdministrativeAction.Code)
+	disconnected(h3, "henry:b on n3", packets.ErrAdministrativeAction.Code)
+
 	// A live room: a message sent through any node reaches the room's
 	// listeners on every node, once.
 	gid := n1.b.v4OK("group_open_http_svc/create_group", map[string]any{"Owner_Account": "alice", "Type": "AVChatRoom", "Name": "live"})["GroupId"].(string)
