@@ -159,6 +159,18 @@ func TestPeers(t *testing.T) {
 		return slices.Equal(al.takeovers, []string{"alice:web"})
 	})
 
+	// A start lost on the bus: the snapshot that repairs the gap still
+	// takes the ClientID over.
+	a.Started("dan", "dan:pc", 10)
+	b.setDrop(func(subj string, data []byte) bool { return strings.Contains(string(data), `"Op":"start"`) })
+	c.Started("dan", "dan:pc", 11)
+	b.setDrop(nil)
+	eventually(t, "a told to take dan:pc over after the snapshot", func() bool {
+		al.mu.Lock()
+		defer al.mu.Unlock()
+		return slices.Contains(al.takeovers, "dan:pc") // alice:web may come again: TakeOver ends only an older connection
+	})
+
 	// Kicks reach the named node, or every node but the publisher.
 	a.KickUser("alice", ReasonAdmin, "admin")
 	a.Kick("c", "bob", "bob:x", ReasonDeviceLimit, "bob:y")

@@ -116,7 +116,7 @@ func (p *Peers) onPresence(data []byte) {
 		p.remote[m.Node] = v
 	}
 	v.heard = time.Now()
-	takeover := false
+	var takeovers []snapConn // ClientIDs this node holds that logged in there
 	switch m.Op {
 	case opHello:
 		p.snapshotLocked() // the newcomer learns this node's connections
@@ -129,6 +129,9 @@ func (p *Peers) onPresence(data []byte) {
 		for _, c := range m.Devices {
 			setDev(v.users, c.User, c.ClientID, c.At)
 			p.markLocked(c.User)
+			if _, ok := p.local[c.User][c.ClientID]; ok { // its start may have been lost
+				takeovers = append(takeovers, c)
+			}
 		}
 		v.seq, v.synced = m.Seq, true
 	case opBeat:
@@ -149,7 +152,9 @@ func (p *Peers) onPresence(data []byte) {
 		v.seq = max(v.seq, m.Seq)
 		if m.Op == opStart {
 			setDev(v.users, m.User, m.ClientID, m.At)
-			takeover = p.local[m.User][m.ClientID] != 0
+			if _, ok := p.local[m.User][m.ClientID]; ok {
+				takeovers = append(takeovers, snapConn{User: m.User, ClientID: m.ClientID, At: m.At})
+			}
 		} else if devs := v.users[m.User]; devs[m.ClientID] == m.At {
 			delete(devs, m.ClientID)
 			if len(devs) == 0 {
@@ -159,8 +164,8 @@ func (p *Peers) onPresence(data []byte) {
 		p.markLocked(m.User)
 	}
 	p.mu.Unlock()
-	if takeover {
-		p.o.Local.TakeOver(m.User, m.ClientID, m.At)
+	for _, c := range takeovers { // TakeOver ends only an older connection
+		p.o.Local.TakeOver(c.User, c.ClientID, c.At)
 	}
 }
 
