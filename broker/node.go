@@ -34,6 +34,9 @@ func (b *Broker) attachNode() {
 		if err := b.SetOwner(on); err != nil && !b.isStopped() {
 			b.log.Error("cluster: switching the background writers", "on", on, "error", err)
 		}
+		if on && b.peers != nil {
+			b.peers.Recheck() // statuses the previous owner may not have announced
+		}
 	})
 	b.node.Attach(b.store)
 }

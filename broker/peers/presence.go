@@ -40,6 +40,22 @@ func (p *Peers) Ended(user, clientID string, at int64) {
 	p.markLocked(user)
 }
 
+// Recheck queues every user online on any node for Changed: a node that
+// just became the owner announces the states its predecessor may have
+// missed (the check writes only where the state differs).
+func (p *Peers) Recheck() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for u := range p.local {
+		p.markLocked(u)
+	}
+	for _, v := range p.remote {
+		for u := range v.users {
+			p.markLocked(u)
+		}
+	}
+}
+
 // Devices lists user's connections on the other nodes, in no order.
 func (p *Peers) Devices(user string) []Device {
 	p.mu.Lock()
