@@ -58,6 +58,8 @@ func TestConfig_ClusterInvalid(t *testing.T) {
 		{"cluster:\n  max_effect_bytes: 1000\n", "cluster.max_effect_bytes"},
 		{"cluster:\n  log_max_bytes: 1000\n", "cluster.log_max_bytes"},
 		{"cluster:\n  forward_inflight: 0\n", "cluster.forward_inflight"},
+		{"cluster:\n  presence_interval: 0s\n", "cluster.presence_interval"},
+		{"cluster:\n  presence_interval: 1s\n  presence_timeout: 2s\n", "cluster.presence_timeout: must be at least 3"},
 		{"cluster:\n  enabled: true\n  route_password: short\n", "cluster.route_password"},
 		{"http:\n  address: 127.0.0.1:6250\ncluster:\n  enabled: true\n  listen: 127.0.0.1:6250\n", "cluster.listen: \"127.0.0.1:6250\" uses the same port as http.address"},
 		{"cluster:\n  enabld: true\n", `cluster.enabld: unknown key (did you mean "enabled"?)`},
