@@ -96,7 +96,7 @@ const (
 	opStart = "start" // a connection started (User, ClientID, At)
 	opEnd   = "end"   // a connection ended
 	opBeat  = "beat"  // heartbeat: Seq is the sender's last number
-	opSnap  = "snap"  // the sender's whole set of connections at Seq
+	opSnap  = "snap"  // the sender's whole set of connections at Seq, in parts (More: another follows)
 	opWant  = "want"  // Target: publish a snapshot
 	opHello = "hello" // the sender started: everyone publishes a snapshot
 	opBye   = "bye"   // the sender stops: drop its connections now
@@ -112,7 +112,14 @@ type presenceMsg struct {
 	At       int64      `json:",omitempty"`
 	Target   string     `json:",omitempty"`
 	Devices  []snapConn `json:",omitempty"`
+	Part     int        `json:",omitempty"` // snap: 0 for the first part
+	More     bool       `json:",omitempty"` // snap: more parts follow
 }
+
+// snapPartBytes bounds a snapshot part's encoded size, far below the
+// smallest NATS max_payload the config allows (cluster.max_effect_bytes
+// is at least 64 KiB): a node with many connections sends many parts.
+const snapPartBytes = 32 << 10
 
 type snapConn struct {
 	User, ClientID string
@@ -148,8 +155,11 @@ type view struct {
 	inc    int64
 	seq    uint64 // the last numbered message applied
 	synced bool   // users is that node's set at seq (else: a snapshot is wanted)
-	heard  time.Time
-	users  map[string]map[string]int64 // user -> ClientID -> connected at
+	// staging collects a snapshot's parts; nil when none is under way.
+	staging  map[string]map[string]int64
+	nextPart int
+	heard    time.Time
+	users    map[string]map[string]int64 // user -> ClientID -> connected at
 }
 
 // Peers is one node's side of presence, kicks and live rooms across nodes.

@@ -1,12 +1,14 @@
 package peers
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,6 +215,24 @@ func TestPeers(t *testing.T) {
 	eventually(t, "a silent node dropped", func() bool { return devices(a, "carol") == "" })
 	b.setDrop(nil)
 	eventually(t, "the node heard again: its snapshot restores carol", func() bool { return devices(a, "carol") == "c/carol" })
+
+	// A snapshot of many connections comes in parts; a lost part is asked again.
+	for i := range 3000 {
+		c2.Started(fmt.Sprintf("user-%04d", i), fmt.Sprintf("user-%04d:device", i), int64(i+100))
+	}
+	var lost atomic.Bool
+	b.setDrop(func(subj string, data []byte) bool {
+		return strings.Contains(string(data), `"Part":1,`) && lost.CompareAndSwap(false, true)
+	})
+	a.mu.Lock()
+	a.remote["c"].synced = false // as after a gap: the next heartbeat asks for a snapshot
+	a.mu.Unlock()
+	eventually(t, "a has c's 3,001 connections from a snapshot in parts", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		v := a.remote["c"]
+		return lost.Load() && v.synced && len(v.users) == 3001
+	})
 	c2.Stop()
 	a.Stop()
 }

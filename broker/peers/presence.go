@@ -138,17 +138,31 @@ func (p *Peers) onPresence(data []byte) {
 		p.snapshotLocked() // the newcomer learns this node's connections
 		v.synced = m.Seq == 0
 	case opSnap:
-		for u := range v.users {
-			p.markLocked(u)
+		if m.Part == 0 {
+			v.staging, v.nextPart = map[string]map[string]int64{}, 0
 		}
-		v.users = map[string]map[string]int64{}
+		if v.staging == nil || m.Part != v.nextPart {
+			v.staging = nil // a part was lost: ask again
+			p.wantLocked(m.Node)
+			break
+		}
+		v.nextPart++
 		for _, c := range m.Devices {
-			setDev(v.users, c.User, c.ClientID, c.At)
-			p.markLocked(c.User)
+			setDev(v.staging, c.User, c.ClientID, c.At)
 			if _, ok := p.local[c.User][c.ClientID]; ok { // its start may have been lost
 				takeovers = append(takeovers, c)
 			}
 		}
+		if m.More {
+			break
+		}
+		for u := range v.users {
+			p.markLocked(u)
+		}
+		for u := range v.staging {
+			p.markLocked(u)
+		}
+		v.users, v.staging = v.staging, nil
 		v.seq, v.synced = m.Seq, true
 	case opBeat:
 		if !v.synced && m.Seq == 0 && v.seq == 0 && len(v.users) == 0 {
@@ -194,15 +208,22 @@ func setDev(users map[string]map[string]int64, user, clientID string, at int64) 
 	devs[clientID] = at
 }
 
-// snapshotLocked publishes this node's connections at its current number.
+// snapshotLocked publishes this node's connections at its current number,
+// in parts of at most about snapPartBytes.
 func (p *Peers) snapshotLocked() {
 	var devs []snapConn
+	part, size := 0, 0
 	for u, m := range p.local {
 		for id, at := range m {
+			if size > snapPartBytes {
+				p.publishPresence(presenceMsg{Op: opSnap, Seq: p.seq, Devices: devs, Part: part, More: true})
+				devs, part, size = nil, part+1, 0
+			}
 			devs = append(devs, snapConn{User: u, ClientID: id, At: at})
+			size += len(u) + len(id) + 48 // the JSON around them and the time
 		}
 	}
-	p.publishPresence(presenceMsg{Op: opSnap, Seq: p.seq, Devices: devs})
+	p.publishPresence(presenceMsg{Op: opSnap, Seq: p.seq, Devices: devs, Part: part})
 }
 
 // wantLocked asks node for a snapshot, at most once per heartbeat interval.
