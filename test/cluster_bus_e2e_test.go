@@ -165,13 +165,13 @@ func TestE2E_ClusterBus(t *testing.T) {
 	for _, n := range []*clusterProc{owner, other} {
 		waitDevices(t, n, "carol")
 	}
-	relWait(t, grace, statusOf("carol", "Online"))
-	relWait(t, grace, statusOf("carol", "Offline")) // announced by the owner for the dead node
 	if d := time.Since(killed); d > timeout+4*interval+time.Second {
 		t.Fatalf("carol offline %s after her node died; presence_timeout %s", d, timeout)
 	} else {
 		t.Logf("carol offline on both survivors %s after %s was killed (presence_timeout %s)", d.Round(time.Millisecond), victim.name, timeout)
 	}
+	relWait(t, grace, statusOf("carol", "Online"))
+	relWait(t, grace, statusOf("carol", "Offline")) // announced by the owner for the dead node
 	victim.restart(t)
 	victim.waitReady(t, 60*time.Second)
 	waitDevices(t, victim, "erin", "phone")
