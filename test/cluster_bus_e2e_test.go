@@ -136,6 +136,11 @@ func TestE2E_ClusterBus(t *testing.T) {
 			t.Fatalf("guest on %s: got %s, want dave's MemberJoin tip", nodes[j].name, pk.Payload)
 		}
 	}
+	// Its online members are counted on every node (alice on n2, dave on
+	// the owner), where the owner's group state answers.
+	if got := owner.b.v4OK("group_open_http_svc/get_online_member_num", map[string]any{"GroupId": gid})["OnlineMemberNum"]; got != float64(2) {
+		t.Fatalf("get_online_member_num on the owner: %v, want 2 (alice on n2, dave on %s)", got, owner.name)
+	}
 	for i, via := range []*clusterProc{n3, n2} {
 		text := fmt.Sprintf("live %d via %s", i, via.name)
 		start := time.Now()

@@ -8,6 +8,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/imbroker/imbroker/broker/peers"
 	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/internal/imerr"
 )
@@ -148,7 +149,7 @@ func (s *Server) kickDevice(ctx context.Context, cl *mqtt.Client, user, byClient
 func (s *Server) KickUser(user string) int {
 	n := 0
 	if s.Peers != nil {
-		n = s.Peers.KickUser(user, "admin", s.cfg.App.Admin)
+		n = s.Peers.KickUser(user, peers.ReasonAdmin, s.cfg.App.Admin)
 	}
 	for _, id := range s.conns.list(user) {
 		cl, ok := s.mq.Clients.Get(id)
