@@ -80,8 +80,9 @@ func (s *Server) remoteDevices(user, clientID string) (n int, holds bool) {
 
 // kickOldestAcross is kick_oldest over every node: the oldest connections
 // past the limit go, wherever they are (this node's by kickDevice, the
-// others' by their node). Two logins racing on two nodes may each see the
-// other late: the limit then holds once both announcements arrived.
+// others' by their node). Two logins racing on two nodes may each miss the
+// other (each decides on its view): the user then keeps one connection over
+// the limit until one ends or the user's next login is checked.
 func (s *Server) kickOldestAcross(cl *mqtt.Client, user string, max int) {
 	all := s.devicesOf(user)
 	if len(all) <= max {
