@@ -142,18 +142,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 			b.peers.Stop()
 		}
 	}()
-	storeLog, maxEffect := b.storeLog()
-	b.store, err = storage.Open(storage.Options{
-		Dir: cfg.Storage.Dir, InMemory: cfg.Storage.InMemory, Sync: cfg.Storage.Sync,
-		MaxBatch: cfg.Storage.MaxBatch, MaxQueue: cfg.Storage.MaxQueue, CacheBytes: int64(cfg.Storage.CacheMB) << 20,
-		MemTableBytes: cfg.Storage.MemtableMB << 20, ReadCacheBytes: orOff(cfg.Storage.ReadCacheMB << 20),
-		DedupMemoryKeys: orOff(cfg.Storage.DedupMemory), MinFreeBytes: int64(cfg.Storage.MinFreeMB) << 20,
-		RecoverDamaged: cfg.Storage.RecoverDamaged, NewEpochs: cfg.Storage.NewEpochs,
-		StallTimeout: cfg.Storage.CommitTimeout / 2, // a write gets half of a send's commit_timeout: queueing has the rest
-		Logger:       log.With("component", "storage"), OnCommit: b.mqtt.Deliver,
-		Log: storeLog, MaxEffectBytes: maxEffect,
-	})
-	if err != nil {
+	if b.store, err = b.openStore(ctx); err != nil {
 		return nil, err
 	}
 	defer func() {

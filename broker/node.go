@@ -110,3 +110,45 @@ func (b *Broker) storeLog() (storage.Log, int) {
 	}
 	return b.node.Log(), b.cfg.Cluster.MaxEffectBytes / 2
 }
+
+// openStore opens the store. On a cluster node that cannot catch up from
+// the log (its next position has left it, or it joins empty a log started
+// from another node's history), the store is replaced by the cluster's
+// snapshot first and opened again: it then follows the log from there.
+func (b *Broker) openStore(ctx context.Context) (*storage.Store, error) {
+	cfg := b.cfg
+	storeLog, maxEffect := b.storeLog()
+	open := func() (*storage.Store, error) {
+		return storage.Open(storage.Options{
+			Dir: cfg.Storage.Dir, InMemory: cfg.Storage.InMemory, Sync: cfg.Storage.Sync,
+			MaxBatch: cfg.Storage.MaxBatch, MaxQueue: cfg.Storage.MaxQueue, CacheBytes: int64(cfg.Storage.CacheMB) << 20,
+			MemTableBytes: cfg.Storage.MemtableMB << 20, ReadCacheBytes: orOff(cfg.Storage.ReadCacheMB << 20),
+			DedupMemoryKeys: orOff(cfg.Storage.DedupMemory), MinFreeBytes: int64(cfg.Storage.MinFreeMB) << 20,
+			RecoverDamaged: cfg.Storage.RecoverDamaged, NewEpochs: cfg.Storage.NewEpochs,
+			StallTimeout: cfg.Storage.CommitTimeout / 2, // a write gets half of a send's commit_timeout: queueing has the rest
+			Logger:       b.log.With("component", "storage"), OnCommit: b.mqtt.Deliver,
+			Log: storeLog, MaxEffectBytes: maxEffect,
+		})
+	}
+	s, err := open()
+	if err != nil || b.node == nil {
+		return s, err
+	}
+	need, err := b.node.NeedsSnapshot(ctx, s)
+	if err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	if !need {
+		return s, nil
+	}
+	applied := s.Applied()
+	if err := s.Close(); err != nil {
+		return nil, fmt.Errorf("close the store before loading a snapshot: %w", err)
+	}
+	b.log.Warn("cluster: this node cannot catch up from the log: loading a snapshot", "applied", applied)
+	if _, err := b.node.LoadSnapshot(ctx, cfg.Storage.Dir, applied); err != nil {
+		return nil, err
+	}
+	return open()
+}

@@ -85,6 +85,10 @@ type Node struct {
 	handOvers    atomic.Int64 // handOvers so far (tests)
 
 	fwd fwdState
+
+	dataDir   string        // storage.dir: snapshots are made and unpacked there
+	snapping  chan struct{} // cap 1: TakeSnapshot one at a time
+	snapAsked chan struct{} // cap 1: a node asked the owner for a snapshot
 }
 
 // Start runs the embedded NATS server (JetStream under dataDir/cluster,
@@ -141,7 +145,8 @@ func Start(ctx context.Context, cfg config.Cluster, dataDir string, store Applie
 		return nil, fmt.Errorf("cluster: jetstream: %w", err)
 	}
 	n := &Node{cfg: cfg, log: log, srv: srv, nc: nc, js: js, name: cfg.Name,
-		wake: make(chan struct{}, 1), changed: make(chan struct{}), progress: make(chan struct{})}
+		wake: make(chan struct{}, 1), changed: make(chan struct{}), progress: make(chan struct{}),
+		dataDir: dataDir, snapping: make(chan struct{}, 1), snapAsked: make(chan struct{}, 1)}
 	n.lg = &Log{n: n}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.fwd.init(cfg.ForwardInflight)
@@ -150,8 +155,10 @@ func Start(ctx context.Context, cfg config.Cluster, dataDir string, store Applie
 		_ = n.Shutdown(ctx)
 		return nil, fmt.Errorf("cluster: subscribe to leader advisories: %w", err)
 	}
-	n.loops.Add(1)
+	n.Handle(snapKind, n.serveSnapshot)
+	n.loops.Add(2)
 	go n.ownerLoop()
+	go n.snapLoop()
 	if store != nil {
 		n.Attach(store)
 	}
@@ -342,7 +349,7 @@ func serverOptions(cfg config.Cluster, dataDir string) (*server.Options, error) 
 		// write none of its nodes has on disk.
 		SyncAlways:             true,
 		MaxPayload:             int32(cfg.MaxEffectBytes) + 4096, // headers of the append ride with the effect
-		Cluster:                server.ClusterOpts{Name: clusterName, Host: host, Port: port},
+		Cluster:                server.ClusterOpts{Name: clusterName, Host: host, Port: port, Advertise: cfg.Advertise},
 		Routes:                 routes,
 		DisableJetStreamBanner: true,
 		// A node that is down is retried every second; say so once a

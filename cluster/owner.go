@@ -10,6 +10,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/imbroker/imbroker/storage"
 )
 
 // ownerLoop makes this node follow the log, or own it while its server
@@ -49,6 +51,11 @@ func (n *Node) ownerLoop() {
 		}
 		store := n.applier()
 		if store == nil {
+			// A node still opening its store (perhaps waiting for a
+			// snapshot) cannot own the log: leave it to one that can.
+			if n.leading() {
+				n.handOver(errors.New("its store is not open yet"))
+			}
 			continue
 		}
 		leading := n.leading()
@@ -102,7 +109,7 @@ func (n *Node) leading() bool { return n.srv.JetStreamIsStreamLeader(account, st
 // lead moves on meanwhile.
 func (n *Node) takeover(store Applier, tail **tailer) bool {
 	for n.ctx.Err() == nil && n.leading() {
-		if h := n.Health(); errors.Is(h, ErrBehind) || errors.Is(h, ErrAhead) {
+		if h := n.Health(); errors.Is(h, ErrBehind) || errors.Is(h, ErrAhead) || errors.Is(h, ErrForeign) {
 			n.handOver(h)
 			return false
 		}
@@ -123,6 +130,17 @@ func (n *Node) takeover(store Applier, tail **tailer) bool {
 			n.log.Debug("cluster: takeover: catching up", "applied", applied, "log_first", first, "log_last", last)
 			if *tail == nil {
 				*tail = n.startTail(store)
+			}
+		case last == 0 && n.cfg.Seed != "" && n.cfg.Seed != n.name:
+			// cluster.seed starts the log (its store may hold history
+			// the log must start from): leave the lead to it.
+			n.handOver(fmt.Errorf("the log is empty and cluster.seed names %s to start it", n.cfg.Seed))
+			return false
+		case last == 0 && commits(store) > 0:
+			if err := n.startFromHistory(store); err != nil {
+				n.log.Error("cluster: starting the log from this node's history", "err", err)
+				n.handOver(err)
+				return false
 			}
 		default:
 			(*tail).stop()
@@ -151,6 +169,43 @@ func (n *Node) takeover(store Applier, tail **tailer) bool {
 		_ = n.waitProgress(n.ctx, pollEvery)
 	}
 	return false
+}
+
+// startFromHistory makes a store with single-node history (applied 0, some
+// commits) the start of an empty log: the log's first position is a base
+// mark naming this node, which writes nothing and only moves the store to
+// position 1. Every other node finds the mark at position 1 and loads a
+// snapshot of this store instead of applying the log from nothing, so no
+// history is lost and every stream keeps its Epoch.
+func (n *Node) startFromHistory(store Applier) error {
+	effect := storage.BaseEffect(time.Now())
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ApplyTimeout)
+	defer cancel()
+	m := nats.NewMsg(logSubject)
+	m.Data = effect
+	m.Header.Set(hdrBase, n.name)
+	ack, err := n.js.PublishMsg(ctx, m, jetstream.WithExpectStream(streamName), jetstream.WithExpectLastSequence(0))
+	if err != nil {
+		return fmt.Errorf("append the base mark: %w", err)
+	}
+	if ack.Sequence != 1 {
+		return fmt.Errorf("base mark appended at %d, not 1", ack.Sequence)
+	}
+	return n.applyBase(store)
+}
+
+// applyBase moves a store with history to position 1, its base mark, durably.
+func (n *Node) applyBase(store Applier) error {
+	if err := store.Apply(1, storage.BaseEffect(time.Now())); err != nil {
+		return fmt.Errorf("apply the base mark: %w", err)
+	}
+	if s, ok := store.(Snapshotter); ok {
+		if err := s.Sync(); err != nil {
+			return err
+		}
+	}
+	n.log.Info("cluster: the log starts from this node's store: the other nodes load a snapshot of it", "commits", commits(store))
+	return nil
 }
 
 // waitProgress waits until the tail applies an effect, d passes, or ctx or
@@ -287,7 +342,7 @@ func (n *Node) startTail(store Applier) *tailer {
 			// A node behind or ahead of the log stays so until an
 			// operator acts: retry, but rarely.
 			wait := time.Second
-			if errors.Is(err, ErrBehind) || errors.Is(err, ErrAhead) {
+			if errors.Is(err, ErrBehind) || errors.Is(err, ErrAhead) || errors.Is(err, ErrForeign) {
 				wait = 10 * time.Second
 			}
 			n.log.Warn("cluster: following the log stopped; retrying", "in", wait, "applied", store.Applied(), "err", err)
@@ -306,12 +361,19 @@ func (n *Node) startTail(store Applier) *tailer {
 // itself when its server or the stream leader changes). A position that
 // has left the log is reported (ErrBehind), never skipped.
 func (n *Node) tailOnce(ctx context.Context, store Applier) error {
-	if _, last, _, err := n.logState(ctx); err != nil {
+	_, last, _, err := n.logState(ctx)
+	if err != nil {
 		return err
-	} else if applied := store.Applied(); applied > last {
+	}
+	if applied := store.Applied(); applied > last {
 		err := fmt.Errorf("%w: applied %d, the log ends at %d", ErrAhead, applied, last)
 		n.setHealth(err)
 		n.log.Error("cluster: this node's store is ahead of the log: it cannot follow it", "applied", applied, "log_last", last)
+		return err
+	}
+	if err := n.checkHistory(ctx, store, last); err != nil {
+		n.setHealth(err)
+		n.log.Error("cluster: this node cannot follow the log", "err", err)
 		return err
 	}
 	start := store.Applied() + 1
@@ -346,10 +408,24 @@ func (n *Node) tailOnce(ctx context.Context, store Applier) error {
 			continue
 		}
 		if seq > applied+1 {
-			err := fmt.Errorf("%w: applied %d, the log's next position is %d: this node needs a snapshot", ErrBehind, applied, seq)
+			err := fmt.Errorf("%w: applied %d, the log's next position is %d: this node needs a snapshot (it loads one when restarted)", ErrBehind, applied, seq)
 			n.setHealth(err)
-			n.log.Error("cluster: cannot catch up from the log", "applied", applied, "log_next", seq)
+			n.log.Error("cluster: cannot catch up from the log: restart this node to load a snapshot", "applied", applied, "log_next", seq)
 			return err
+		}
+		if base := msg.Headers().Get(hdrBase); base != "" && applied == 0 {
+			// The log starts from base's history: this node has it only
+			// if it is base (which crashed before recording the mark).
+			if base != n.name || commits(store) == 0 {
+				err := fmt.Errorf("%w: the log starts from a snapshot of node %s's store: restart this node to load it", ErrBehind, base)
+				n.setHealth(err)
+				n.log.Error("cluster: cannot follow the log: it starts from another node's history", "base", base)
+				return err
+			}
+			if err := n.applyBase(store); err != nil {
+				return err
+			}
+			continue
 		}
 		if err := store.Apply(seq, msg.Data()); err != nil {
 			return fmt.Errorf("cluster: apply log position %d: %w", seq, err)

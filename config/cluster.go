@@ -58,6 +58,23 @@ type Cluster struct {
 	// users offline (docs/cluster.md, "Presence").
 	PresenceInterval time.Duration `yaml:"presence_interval"` // default 1s
 	PresenceTimeout  time.Duration `yaml:"presence_timeout"`  // default 5s; at least 3 × presence_interval
+	// Advertise is the route address the other nodes are told to reach
+	// this node at when they learn of it from a third node (NAT, a proxy);
+	// "" (default): listen.
+	Advertise string `yaml:"advertise"`
+	// Seed names the node that starts an empty log. A node whose data dir
+	// holds single-node history must start the log (its history becomes a
+	// snapshot the others load): set seed to it on every node. "" (default):
+	// whichever node JetStream elects.
+	Seed string `yaml:"seed"`
+	// SnapshotInterval is how often the owner puts a snapshot of its store
+	// into the cluster (when the log moved since the last one); a node that
+	// cannot catch up from the log loads it at start. 0: only when a node
+	// asks for one. Default 1h; below log_max_age.
+	SnapshotInterval time.Duration `yaml:"snapshot_interval"`
+	// SnapshotTimeout bounds how long a starting node waits for a
+	// snapshot (asked of the owner) and loads it. Default 10m.
+	SnapshotTimeout time.Duration `yaml:"snapshot_timeout"`
 }
 
 func defaultCluster() Cluster {
@@ -66,6 +83,7 @@ func defaultCluster() Cluster {
 		ApplyTimeout: 5 * time.Second, ForwardTimeout: 10 * time.Second, OwnerWait: 15 * time.Second,
 		LogMaxAge: 168 * time.Hour, LogMaxBytes: 4 << 30, MaxEffectBytes: 8 << 20, ForwardInflight: 4096,
 		PresenceInterval: time.Second, PresenceTimeout: 5 * time.Second,
+		SnapshotInterval: time.Hour, SnapshotTimeout: 10 * time.Minute,
 	}
 }
 
@@ -83,12 +101,19 @@ func (v *validator) cluster(c Cluster) {
 	v.check(c.ForwardInflight >= 1, "cluster.forward_inflight", "must be at least 1")
 	v.positive("cluster.presence_interval", c.PresenceInterval)
 	v.check(c.PresenceTimeout >= 3*c.PresenceInterval, "cluster.presence_timeout", "must be at least 3 × cluster.presence_interval (a heartbeat or two may be late)")
+	v.check(c.SnapshotInterval >= 0 && c.SnapshotInterval < c.LogMaxAge, "cluster.snapshot_interval",
+		"must be 0 (only when a node asks) or below cluster.log_max_age: a snapshot older than the log's oldest effect cannot be caught up from")
+	v.positive("cluster.snapshot_timeout", c.SnapshotTimeout)
+	v.check(c.Seed == "" || clusterName.MatchString(c.Seed), "cluster.seed", fmt.Sprintf("%q: a node name (letters, digits, '-', '_') or empty", c.Seed))
 	if !c.Enabled {
 		return
 	}
 	v.check(c.RoutePassword == "" || len(c.RoutePassword) >= 16, "cluster.route_password", "must be at least 16 bytes (or empty: routes not authenticated)")
 	v.check(clusterName.MatchString(c.Name), "cluster.name", fmt.Sprintf("%q: required when cluster.enabled, 1 to 64 letters, digits, '-' or '_'", c.Name))
 	v.addr("cluster.listen", c.Listen, false)
+	if c.Advertise != "" {
+		v.addr("cluster.advertise", c.Advertise, false)
+	}
 	if c.ClientListen != "" {
 		host, _, err := net.SplitHostPort(c.ClientListen)
 		ip := net.ParseIP(host)

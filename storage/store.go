@@ -317,6 +317,11 @@ func Open(opts Options) (*Store, error) {
 		po.FS = vfs.NewMem()
 		dir = "mem"
 	}
+	if !opts.InMemory {
+		if err := finishInstall(dir); err != nil { // a snapshot's install cut short
+			return nil, err
+		}
+	}
 	var damage *DamagedError
 	if !opts.InMemory && opts.Sync { // without fsyncs a crash may lose acknowledged commits by design
 		var err error

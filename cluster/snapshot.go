@@ -1,0 +1,451 @@
+package cluster
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/imbroker/imbroker/storage"
+)
+
+// Snapshots (docs/cluster.md): the owner puts a copy of its store (a Pebble
+// checkpoint at a known applied position, as a tar) into a JetStream object
+// store replicated like the log, every cluster.snapshot_interval and when a
+// node asks. A node that starts and cannot catch up from the log (its next
+// position has left it, or the log starts from another node's history)
+// loads it before its store opens, then follows the log from the
+// snapshot's position. A running node that falls behind says so (503,
+// ErrBehind) and loads one at its next start.
+
+const (
+	snapBucket = "IMB_SNAP"
+	snapObject = "store"
+	snapKind   = "cluster.snapshot" // forwarded to the owner: take one now
+	metaPos    = "position"
+	// hdrBase marks the log's first position when the node named in it
+	// started the log from a store with history: a node without that
+	// history cannot apply the log from there and needs a snapshot.
+	hdrBase = "Imb-Base"
+	// snapTmp is where a snapshot is unpacked in the data dir before it
+	// replaces the store.
+	snapTmp = "snapshot.tmp"
+)
+
+// ErrForeign: this node's store holds history written before it was a
+// cluster node, and the log did not start from it: applying the log on top
+// would mix two histories.
+var ErrForeign = errors.New("cluster: this node's store holds history the log does not start from")
+
+// Snapshotter is what snapshots need of a store (*storage.Store).
+type Snapshotter interface {
+	Checkpoint(dir string) (uint64, error)
+	Commits() (uint64, error)
+	Sync() error
+}
+
+var _ Snapshotter = (*storage.Store)(nil)
+
+// SnapshotInfo describes a snapshot in the cluster.
+type SnapshotInfo struct {
+	Pos   uint64        // the log position the store held: it follows the log from Pos+1
+	Bytes uint64        // its size (a tar of the checkpoint)
+	Node  string        // the node that took it
+	Took  time.Duration // checkpoint and upload (TakeSnapshot only)
+}
+
+// commits is the store's commit count; 0 when it cannot tell (a store
+// without snapshots: the cluster's own tests).
+func commits(store Applier) uint64 {
+	if s, ok := store.(Snapshotter); ok {
+		if n, err := s.Commits(); err == nil {
+			return n
+		}
+	}
+	return 0
+}
+
+func (n *Node) snapStore(ctx context.Context) (jetstream.ObjectStore, error) {
+	obs, err := n.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: snapBucket, Description: "imbroker store snapshots", Storage: jetstream.FileStorage, Replicas: n.cfg.Replicas})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: snapshot bucket: %w", err)
+	}
+	return obs, nil
+}
+
+// Snapshot describes the snapshot the cluster holds; ok is false when none.
+func (n *Node) Snapshot(ctx context.Context) (info SnapshotInfo, ok bool, err error) {
+	obs, err := n.snapStore(ctx)
+	if err != nil {
+		return SnapshotInfo{}, false, err
+	}
+	oi, err := obs.GetInfo(ctx, snapObject)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return SnapshotInfo{}, false, nil
+	}
+	if err != nil {
+		return SnapshotInfo{}, false, fmt.Errorf("cluster: snapshot info: %w", err)
+	}
+	pos, err := strconv.ParseUint(oi.Metadata[metaPos], 10, 64)
+	if err != nil {
+		return SnapshotInfo{}, false, fmt.Errorf("cluster: snapshot without a position: %w", err)
+	}
+	return SnapshotInfo{Pos: pos, Bytes: oi.Size, Node: oi.Metadata["node"]}, true, nil
+}
+
+// TakeSnapshot puts a snapshot of this node's store into the cluster,
+// replacing the one there. One at a time per node.
+func (n *Node) TakeSnapshot(ctx context.Context) (SnapshotInfo, error) {
+	store, ok := n.applier().(Snapshotter)
+	if !ok {
+		return SnapshotInfo{}, errors.New("cluster: snapshot: no store attached, or it cannot make checkpoints")
+	}
+	select {
+	case n.snapping <- struct{}{}:
+		defer func() { <-n.snapping }()
+	case <-ctx.Done():
+		return SnapshotInfo{}, ctx.Err()
+	}
+	start := time.Now()
+	tmp, err := os.MkdirTemp(n.dataDir, "snapshot.take-")
+	if err != nil {
+		return SnapshotInfo{}, fmt.Errorf("cluster: snapshot: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	dir := filepath.Join(tmp, "store")
+	pos, err := store.Checkpoint(dir)
+	if err != nil {
+		return SnapshotInfo{}, err
+	}
+	obs, err := n.snapStore(ctx)
+	if err != nil {
+		return SnapshotInfo{}, err
+	}
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pw.CloseWithError(writeTar(pw, dir))
+	}()
+	oi, err := obs.Put(ctx, jetstream.ObjectMeta{Name: snapObject,
+		Metadata: map[string]string{metaPos: strconv.FormatUint(pos, 10), "node": n.name}}, pr)
+	pr.CloseWithError(errors.New("upload ended"))
+	<-done
+	if err != nil {
+		return SnapshotInfo{}, fmt.Errorf("cluster: snapshot at %d: upload: %w", pos, err)
+	}
+	info := SnapshotInfo{Pos: pos, Bytes: oi.Size, Node: n.name, Took: time.Since(start)}
+	n.log.Info("cluster: snapshot taken", "position", pos, "bytes", info.Bytes, "took", info.Took.Round(time.Millisecond))
+	return info, nil
+}
+
+// writeTar writes the regular files of dir (a checkpoint: flat) as a tar.
+func writeTar(w io.Writer, dir string) error {
+	tw := tar.NewWriter(w)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if err := addFile(tw, dir, e.Name()); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
+
+func addFile(tw *tar.Writer, dir, name string) error {
+	f, err := os.Open(filepath.Join(dir, name))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: fi.Size(), ModTime: fi.ModTime(), Typeflag: tar.TypeReg}); err != nil {
+		return err
+	}
+	_, err = io.Copy(tw, f)
+	return err
+}
+
+// readTar unpacks a snapshot's tar into dir: flat regular files only.
+func readTar(r io.Reader, dir string) error {
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if h.Typeflag != tar.TypeReg || h.Name != filepath.Base(h.Name) || h.Name == ".." || h.Name == "." {
+			return fmt.Errorf("snapshot: unexpected entry %q", h.Name)
+		}
+		f, err := os.OpenFile(filepath.Join(dir, h.Name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(f, tr)
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// serveSnapshot is the owner's handler of snapKind: the request is the
+// position the asking node needs (8 bytes); a snapshot that old or newer
+// is taken in the background (it may outlast forward_timeout) unless the
+// cluster holds one. The asker watches the bucket.
+func (n *Node) serveSnapshot(ctx context.Context, req []byte) ([]byte, error) {
+	if len(req) != 8 {
+		return nil, errors.New("cluster: snapshot request: want 8 bytes")
+	}
+	need := binary.BigEndian.Uint64(req)
+	if info, ok, err := n.Snapshot(ctx); err == nil && ok && info.Pos >= need {
+		return nil, nil
+	}
+	select {
+	case n.snapAsked <- struct{}{}:
+	default: // one is asked for already
+	}
+	return nil, nil
+}
+
+// snapLoop runs on every node; it takes snapshots only while this node
+// owns the log: when asked (serveSnapshot) and every snapshot_interval
+// when the log moved since the last one.
+func (n *Node) snapLoop() {
+	defer n.loops.Done()
+	var tick <-chan time.Time
+	if n.cfg.SnapshotInterval > 0 {
+		t := time.NewTicker(n.cfg.SnapshotInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		asked := false
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-tick:
+		case <-n.snapAsked:
+			asked = true
+		}
+		store := n.applier()
+		if store == nil || !n.IsOwner() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.SnapshotTimeout)
+		if info, ok, err := n.Snapshot(ctx); !asked && err == nil && ok && info.Pos >= store.Applied() {
+			cancel()
+			continue // nothing new since
+		}
+		if _, err := n.TakeSnapshot(ctx); err != nil && n.ctx.Err() == nil {
+			n.log.Error("cluster: snapshot failed", "err", err)
+		}
+		cancel()
+	}
+}
+
+// logStateWait is logState retried until the log answers or d passes (a
+// starting node may come up before a quorum). A node with no route to any
+// other after a second gives up at once: nothing can answer it.
+func (n *Node) logStateWait(ctx context.Context, d time.Duration) (first, last uint64, err error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	start := time.Now()
+	for {
+		if time.Since(start) > time.Second && n.srv.NumRoutes() == 0 {
+			return 0, 0, errors.New("cluster: no route to another node")
+		}
+		c, cc := context.WithTimeout(ctx, time.Second)
+		first, last, leader, err := n.logState(c)
+		cc()
+		if err == nil {
+			if leader != "" {
+				n.mu.Lock()
+				n.setLeaderLocked(leader)
+				n.mu.Unlock()
+			}
+			return first, last, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, 0, err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// baseAt1 is the node named by the base mark of the log's first position
+// ("" when it has none or the log does not hold position 1).
+func (n *Node) baseAt1(ctx context.Context) (string, error) {
+	s, err := n.js.Stream(ctx, streamName)
+	if err != nil {
+		return "", fmt.Errorf("cluster: stream: %w", err)
+	}
+	m, err := s.GetMsg(ctx, 1)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("cluster: read log position 1: %w", err)
+	}
+	return m.Header.Get(hdrBase), nil
+}
+
+// checkHistory refuses a store with history from before the cluster
+// (applied 0, commits) when the log already started elsewhere: only the
+// node that wrote the log's base mark may follow it with such a store.
+func (n *Node) checkHistory(ctx context.Context, store Applier, last uint64) error {
+	if store.Applied() != 0 || last == 0 || commits(store) == 0 {
+		return nil
+	}
+	base, err := n.baseAt1(ctx)
+	if err != nil {
+		return err
+	}
+	if base == n.name {
+		return nil
+	}
+	return fmt.Errorf("%w: the log holds %d positions and does not start from this store (base %q): move this data dir away to join empty, or start the cluster from it (cluster.seed)", ErrForeign, last, base)
+}
+
+// NeedsSnapshot tells a starting node, before it attaches its store,
+// whether it must load a snapshot: its next position has left the log, or
+// it is empty and the log starts from another node's history (a base
+// mark). A store with history the log does not start from is an error
+// (ErrForeign). When the log does not answer within owner_wait it says no:
+// the tail finds out later (ErrBehind, 503).
+func (n *Node) NeedsSnapshot(ctx context.Context, store Applier) (bool, error) {
+	first, last, err := n.logStateWait(ctx, n.cfg.OwnerWait)
+	if err != nil {
+		n.log.Warn("cluster: cannot tell whether this node needs a snapshot: the log does not answer", "err", err)
+		return false, nil
+	}
+	if last == 0 && n.cfg.Seed != "" && n.cfg.Seed != n.name && store.Applied() == 0 && commits(store) == 0 {
+		// The seed decides what the log starts from (its history, or
+		// nothing): wait for its first position.
+		n.log.Info("cluster: waiting for the seed to start the log", "seed", n.cfg.Seed)
+		wait, cancel := context.WithTimeout(ctx, n.cfg.SnapshotTimeout)
+		defer cancel()
+		for last == 0 {
+			select {
+			case <-wait.Done():
+				return false, fmt.Errorf("cluster: the seed %s did not start the log within cluster.snapshot_timeout: %w", n.cfg.Seed, wait.Err())
+			case <-time.After(250 * time.Millisecond):
+			}
+			if first, last, err = n.logStateWait(wait, n.cfg.OwnerWait); err != nil {
+				return false, fmt.Errorf("cluster: waiting for the seed %s to start the log: %w", n.cfg.Seed, err)
+			}
+		}
+	}
+	if err := n.checkHistory(ctx, store, last); err != nil {
+		return false, err
+	}
+	applied := store.Applied()
+	switch {
+	case applied >= last:
+		return false, nil
+	case applied+1 < first:
+		return true, nil
+	case applied == 0 && commits(store) == 0:
+		base, err := n.baseAt1(ctx)
+		return base != "", err
+	}
+	return false, nil
+}
+
+// LoadSnapshot replaces the (closed) store in dataDir with the cluster's
+// snapshot, asking the owner for a fresh one when the cluster holds none
+// the log can be followed from (or none past after). Bounded by
+// cluster.snapshot_timeout.
+func (n *Node) LoadSnapshot(ctx context.Context, dataDir string, after uint64) (SnapshotInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.SnapshotTimeout)
+	defer cancel()
+	start := time.Now()
+	var asked time.Time
+	for {
+		first, _, err := n.logStateWait(ctx, n.cfg.OwnerWait)
+		if err != nil {
+			return SnapshotInfo{}, fmt.Errorf("cluster: load a snapshot: the log does not answer: %w", err)
+		}
+		need := max(after, first-1) // a snapshot at need or later is followed by what the log holds
+		info, ok, err := n.Snapshot(ctx)
+		if err == nil && ok && info.Pos >= need {
+			if err := n.download(ctx, dataDir, info); err != nil {
+				return SnapshotInfo{}, err
+			}
+			info.Took = time.Since(start)
+			n.log.Info("cluster: loaded a snapshot", "position", info.Pos, "bytes", info.Bytes, "from", info.Node, "took", info.Took.Round(time.Millisecond))
+			return info, nil
+		}
+		if time.Since(asked) > 5*time.Second {
+			asked = time.Now()
+			n.log.Info("cluster: asking the owner for a snapshot", "at_least", need, "held", info.Pos, "err", err)
+			if _, err := n.Forward(ctx, snapKind, binary.BigEndian.AppendUint64(nil, need)); err != nil {
+				n.log.Warn("cluster: asking for a snapshot", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return SnapshotInfo{}, fmt.Errorf("cluster: no snapshot at position %d or later within cluster.snapshot_timeout: %w", need, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// download fetches the snapshot, unpacks it beside the store, checks its
+// position and installs it in place of the store.
+func (n *Node) download(ctx context.Context, dataDir string, info SnapshotInfo) error {
+	tmp := filepath.Join(dataDir, snapTmp)
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("cluster: snapshot: %w", err)
+	}
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return fmt.Errorf("cluster: snapshot: %w", err)
+	}
+	obs, err := n.snapStore(ctx)
+	if err != nil {
+		return err
+	}
+	r, err := obs.Get(ctx, snapObject)
+	if err != nil {
+		return fmt.Errorf("cluster: snapshot: download: %w", err)
+	}
+	err = readTar(r, tmp)
+	_ = r.Close()
+	if err != nil {
+		return fmt.Errorf("cluster: snapshot: download: %w", err)
+	}
+	pos, err := storage.CheckpointApplied(tmp)
+	if err != nil {
+		return fmt.Errorf("cluster: snapshot: %w", err)
+	}
+	if pos < info.Pos { // replaced meanwhile by a newer one: fine; an older one is not
+		return fmt.Errorf("cluster: snapshot holds position %d, its description says %d", pos, info.Pos)
+	}
+	return storage.InstallCheckpoint(dataDir, tmp)
+}
