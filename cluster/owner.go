@@ -39,6 +39,9 @@ func (n *Node) ownerLoop() {
 			// cluster has its meta leader only times out.
 			ctx, cancel := context.WithTimeout(n.ctx, time.Second)
 			_, err := n.js.CreateOrUpdateStream(ctx, n.streamConfig())
+			if err == nil {
+				_, err = n.js.CreateOrUpdateObjectStore(ctx, n.snapConfig())
+			}
 			cancel()
 			if err != nil {
 				if time.Since(lastWarn) > 10*time.Second && n.ctx.Err() == nil {

@@ -73,9 +73,21 @@ func commits(store Applier) uint64 {
 	return 0
 }
 
+// snapConfig is the snapshot bucket: replicated like the log, so that a
+// snapshot outlives the node that took it.
+func (n *Node) snapConfig() jetstream.ObjectStoreConfig {
+	return jetstream.ObjectStoreConfig{Bucket: snapBucket, Description: "imbroker store snapshots",
+		Storage: jetstream.FileStorage, Replicas: n.cfg.Replicas}
+}
+
+// snapStore is the snapshot bucket. The owner loop creates it with the log
+// (placing its replicas needs every node up, as the log does); it is
+// created here only if that has not happened.
 func (n *Node) snapStore(ctx context.Context) (jetstream.ObjectStore, error) {
-	obs, err := n.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket: snapBucket, Description: "imbroker store snapshots", Storage: jetstream.FileStorage, Replicas: n.cfg.Replicas})
+	obs, err := n.js.ObjectStore(ctx, snapBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		obs, err = n.js.CreateOrUpdateObjectStore(ctx, n.snapConfig())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cluster: snapshot bucket: %w", err)
 	}
@@ -337,10 +349,12 @@ func (n *Node) checkHistory(ctx context.Context, store Applier, last uint64) err
 // whether it must load a snapshot: its next position has left the log, or
 // it is empty and the log starts from another node's history (a base
 // mark). A store with history the log does not start from is an error
-// (ErrForeign). When the log does not answer within owner_wait it says no:
-// the tail finds out later (ErrBehind, 503).
+// (ErrForeign). It waits for the log (JetStream elects its leaders first)
+// while this node has a route to another, up to snapshot_timeout; a node
+// alone, or a log that does not answer, gets no: the tail finds out later
+// (ErrBehind, 503, and the node loads a snapshot at its next start).
 func (n *Node) NeedsSnapshot(ctx context.Context, store Applier) (bool, error) {
-	first, last, err := n.logStateWait(ctx, n.cfg.OwnerWait)
+	first, last, err := n.logStateWait(ctx, n.cfg.SnapshotTimeout)
 	if err != nil {
 		n.log.Warn("cluster: cannot tell whether this node needs a snapshot: the log does not answer", "err", err)
 		return false, nil
@@ -402,7 +416,7 @@ func (n *Node) LoadSnapshot(ctx context.Context, dataDir string, after uint64) (
 			n.log.Info("cluster: loaded a snapshot", "position", info.Pos, "bytes", info.Bytes, "from", info.Node, "took", info.Took.Round(time.Millisecond))
 			return info, nil
 		}
-		if time.Since(asked) > 5*time.Second {
+		if time.Since(asked) > 2*time.Second {
 			asked = time.Now()
 			n.log.Info("cluster: asking the owner for a snapshot", "at_least", need, "held", info.Pos, "err", err)
 			if _, err := n.Forward(ctx, snapKind, binary.BigEndian.AppendUint64(nil, need)); err != nil {
