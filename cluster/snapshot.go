@@ -257,22 +257,20 @@ func (n *Node) snapLoop() {
 		tick = t.C
 	}
 	for {
-		asked := false
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-tick:
 		case <-n.snapAsked:
-			asked = true
 		}
 		store := n.applier()
 		if store == nil || !n.IsOwner() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.SnapshotTimeout)
-		if info, ok, err := n.Snapshot(ctx); !asked && err == nil && ok && info.Pos >= store.Applied() {
+		if info, ok, err := n.Snapshot(ctx); err == nil && ok && info.Pos >= store.Applied() {
 			cancel()
-			continue // nothing new since
+			continue // nothing new since (a snapshot at the owner's position serves any ask)
 		}
 		if _, err := n.TakeSnapshot(ctx); err != nil && n.ctx.Err() == nil {
 			n.log.Error("cluster: snapshot failed", "err", err)
