@@ -280,19 +280,28 @@ func (n *Node) snapLoop() {
 }
 
 // logStateWait is logState retried until the log answers or d passes (a
-// starting node may come up before a quorum). A node with no route to any
-// other after a second gives up at once: nothing can answer it.
-func (n *Node) logStateWait(ctx context.Context, d time.Duration) (first, last uint64, err error) {
+// starting node may come up before a quorum). It gives up early when
+// nothing can answer: after a second with no route to another node, or
+// after metaGrace without a JetStream meta leader (a new cluster elects
+// its first one only once every node listed is up). A log not created yet
+// reads as empty unless create asks to wait for it.
+func (n *Node) logStateWait(ctx context.Context, d time.Duration, create bool) (first, last uint64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	start := time.Now()
 	for {
-		if time.Since(start) > time.Second && n.srv.NumRoutes() == 0 {
+		switch {
+		case time.Since(start) > time.Second && n.srv.NumRoutes() == 0:
 			return 0, 0, errors.New("cluster: no route to another node")
+		case time.Since(start) > metaGrace && !n.srv.JetStreamIsCurrent():
+			return 0, 0, errors.New("cluster: no JetStream meta leader (a new cluster needs every node listed up)")
 		}
 		c, cc := context.WithTimeout(ctx, time.Second)
 		first, last, leader, err := n.logState(c)
 		cc()
+		if errors.Is(err, jetstream.ErrStreamNotFound) && !create {
+			return 0, 0, nil
+		}
 		if err == nil {
 			if leader != "" {
 				n.mu.Lock()
@@ -308,6 +317,9 @@ func (n *Node) logStateWait(ctx context.Context, d time.Duration) (first, last u
 		}
 	}
 }
+
+// metaGrace is how long logStateWait waits for a JetStream meta leader.
+const metaGrace = 3 * time.Second
 
 // baseAt1 is the node named by the base mark of the log's first position
 // ("" when it has none or the log does not hold position 1).
@@ -352,14 +364,15 @@ func (n *Node) checkHistory(ctx context.Context, store Applier, last uint64) err
 // alone, or a log that does not answer, gets no: the tail finds out later
 // (ErrBehind, 503, and the node loads a snapshot at its next start).
 func (n *Node) NeedsSnapshot(ctx context.Context, store Applier) (bool, error) {
-	first, last, err := n.logStateWait(ctx, n.cfg.SnapshotTimeout)
+	// An empty node of a cluster with a seed waits for the seed's first
+	// position: the seed decides what the log starts from.
+	seedWait := n.cfg.Seed != "" && n.cfg.Seed != n.name && store.Applied() == 0 && commits(store) == 0
+	first, last, err := n.logStateWait(ctx, n.cfg.SnapshotTimeout, seedWait)
 	if err != nil {
 		n.log.Warn("cluster: cannot tell whether this node needs a snapshot: the log does not answer", "err", err)
 		return false, nil
 	}
-	if last == 0 && n.cfg.Seed != "" && n.cfg.Seed != n.name && store.Applied() == 0 && commits(store) == 0 {
-		// The seed decides what the log starts from (its history, or
-		// nothing): wait for its first position.
+	if last == 0 && seedWait {
 		n.log.Info("cluster: waiting for the seed to start the log", "seed", n.cfg.Seed)
 		wait, cancel := context.WithTimeout(ctx, n.cfg.SnapshotTimeout)
 		defer cancel()
@@ -369,7 +382,7 @@ func (n *Node) NeedsSnapshot(ctx context.Context, store Applier) (bool, error) {
 				return false, fmt.Errorf("cluster: the seed %s did not start the log within cluster.snapshot_timeout: %w", n.cfg.Seed, wait.Err())
 			case <-time.After(250 * time.Millisecond):
 			}
-			if first, last, err = n.logStateWait(wait, n.cfg.OwnerWait); err != nil {
+			if first, last, err = n.logStateWait(wait, n.cfg.OwnerWait, true); err != nil {
 				return false, fmt.Errorf("cluster: waiting for the seed %s to start the log: %w", n.cfg.Seed, err)
 			}
 		}
@@ -400,7 +413,7 @@ func (n *Node) LoadSnapshot(ctx context.Context, dataDir string, after uint64) (
 	start := time.Now()
 	var asked time.Time
 	for {
-		first, _, err := n.logStateWait(ctx, n.cfg.OwnerWait)
+		first, _, err := n.logStateWait(ctx, n.cfg.OwnerWait, true)
 		if err != nil {
 			return SnapshotInfo{}, fmt.Errorf("cluster: load a snapshot: the log does not answer: %w", err)
 		}
