@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"archive/tar"
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -31,6 +33,12 @@ const (
 	snapObject = "store"
 	snapKind   = "cluster.snapshot" // forwarded to the owner: take one now
 	metaPos    = "position"
+	// A snapshot is uploaded in parts of at most partBytes: the object
+	// store's Put publishes a large object's chunks (128 KiB) without
+	// waiting, and fails once 4,000 are unacknowledged (a 1M-message store
+	// did, with every chunk fsynced on three nodes). A part stays below
+	// that; the object "store" names the parts of the current snapshot.
+	partBytes = 256 << 20
 	// hdrBase marks the log's first position when the node named in it
 	// started the log from a store with history: a node without that
 	// history cannot apply the log from there and needs a snapshot.
@@ -60,6 +68,9 @@ type SnapshotInfo struct {
 	Bytes uint64        // its size (a tar of the checkpoint)
 	Node  string        // the node that took it
 	Took  time.Duration // checkpoint and upload (TakeSnapshot only)
+
+	prefix string // its parts are the objects prefix.0 … prefix.{parts-1}
+	parts  int
 }
 
 // commits is the store's commit count; 0 when it cannot tell (a store
@@ -107,11 +118,14 @@ func (n *Node) Snapshot(ctx context.Context) (info SnapshotInfo, ok bool, err er
 	if err != nil {
 		return SnapshotInfo{}, false, fmt.Errorf("cluster: snapshot info: %w", err)
 	}
-	pos, err := strconv.ParseUint(oi.Metadata[metaPos], 10, 64)
-	if err != nil {
-		return SnapshotInfo{}, false, fmt.Errorf("cluster: snapshot without a position: %w", err)
+	md := oi.Metadata
+	pos, err1 := strconv.ParseUint(md[metaPos], 10, 64)
+	size, err2 := strconv.ParseUint(md["bytes"], 10, 64)
+	parts, err3 := strconv.Atoi(md["parts"])
+	if err := errors.Join(err1, err2, err3); err != nil || md["prefix"] == "" {
+		return SnapshotInfo{}, false, fmt.Errorf("cluster: snapshot description %v is not this version's: %v", md, err)
 	}
-	return SnapshotInfo{Pos: pos, Bytes: oi.Size, Node: oi.Metadata["node"]}, true, nil
+	return SnapshotInfo{Pos: pos, Bytes: size, Node: md["node"], prefix: md["prefix"], parts: parts}, true, nil
 }
 
 // TakeSnapshot puts a snapshot of this node's store into the cluster,
@@ -142,22 +156,77 @@ func (n *Node) TakeSnapshot(ctx context.Context) (SnapshotInfo, error) {
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
+	prev, hadPrev, _ := n.Snapshot(ctx)
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		pw.CloseWithError(writeTar(pw, dir))
 	}()
-	oi, err := obs.Put(ctx, jetstream.ObjectMeta{Name: snapObject,
-		Metadata: map[string]string{metaPos: strconv.FormatUint(pos, 10), "node": n.name}}, pr)
+	info := SnapshotInfo{Pos: pos, Node: n.name, prefix: fmt.Sprintf("%s-%d-%d", snapObject, pos, time.Now().UnixNano())}
+	err = n.upload(ctx, obs, &info, bufio.NewReaderSize(pr, 64<<10))
 	pr.CloseWithError(errors.New("upload ended"))
 	<-done
 	if err != nil {
+		n.dropParts(obs, info)
 		return SnapshotInfo{}, fmt.Errorf("cluster: snapshot at %d: upload: %w", pos, err)
 	}
-	info := SnapshotInfo{Pos: pos, Bytes: oi.Size, Node: n.name, Took: time.Since(start)}
-	n.log.Info("cluster: snapshot taken", "position", pos, "bytes", info.Bytes, "took", info.Took.Round(time.Millisecond))
+	if hadPrev {
+		n.dropParts(obs, prev) // a node loading it fails and retries with this one
+	}
+	info.Took = time.Since(start)
+	n.log.Info("cluster: snapshot taken", "position", pos, "bytes", info.Bytes, "parts", info.parts, "took", info.Took.Round(time.Millisecond))
 	return info, nil
+}
+
+// upload puts r in parts, then the description naming them (which makes
+// the snapshot the current one).
+func (n *Node) upload(ctx context.Context, obs jetstream.ObjectStore, info *SnapshotInfo, r *bufio.Reader) error {
+	for {
+		if _, err := r.Peek(1); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return err
+		}
+		oi, err := obs.Put(ctx, jetstream.ObjectMeta{Name: fmt.Sprintf("%s.%d", info.prefix, info.parts)}, io.LimitReader(r, partBytes))
+		if err != nil {
+			return err
+		}
+		info.parts++
+		info.Bytes += oi.Size
+	}
+	_, err := obs.Put(ctx, jetstream.ObjectMeta{Name: snapObject, Metadata: map[string]string{
+		metaPos: strconv.FormatUint(info.Pos, 10), "node": info.Node, "prefix": info.prefix,
+		"parts": strconv.Itoa(info.parts), "bytes": strconv.FormatUint(info.Bytes, 10)}}, bytes.NewReader(nil))
+	return err
+}
+
+// dropParts deletes a snapshot's parts (best effort: the bucket holds them
+// until the next snapshot otherwise).
+func (n *Node) dropParts(obs jetstream.ObjectStore, info SnapshotInfo) {
+	ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
+	defer cancel()
+	for i := range info.parts {
+		if err := obs.Delete(ctx, fmt.Sprintf("%s.%d", info.prefix, i)); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+			n.log.Warn("cluster: deleting an old snapshot's part", "err", err)
+		}
+	}
+}
+
+// readParts streams a snapshot's parts, in order, into w.
+func readParts(ctx context.Context, obs jetstream.ObjectStore, info SnapshotInfo, w io.Writer) error {
+	for i := range info.parts {
+		r, err := obs.Get(ctx, fmt.Sprintf("%s.%d", info.prefix, i))
+		if err != nil {
+			return fmt.Errorf("part %d: %w", i, err)
+		}
+		_, err = io.Copy(w, r)
+		_ = r.Close()
+		if err != nil {
+			return fmt.Errorf("part %d: %w", i, err)
+		}
+	}
+	return nil
 }
 
 // writeTar writes the regular files of dir (a checkpoint: flat) as a tar.
@@ -420,12 +489,18 @@ func (n *Node) LoadSnapshot(ctx context.Context, dataDir string, after uint64) (
 		need := max(after, first-1) // a snapshot at need or later is followed by what the log holds
 		info, ok, err := n.Snapshot(ctx)
 		if err == nil && ok && info.Pos >= need {
-			if err := n.download(ctx, dataDir, info); err != nil {
+			err := n.download(ctx, dataDir, info)
+			if err == nil {
+				info.Took = time.Since(start)
+				n.log.Info("cluster: loaded a snapshot", "position", info.Pos, "bytes", info.Bytes, "from", info.Node, "took", info.Took.Round(time.Millisecond))
+				return info, nil
+			}
+			if ctx.Err() != nil {
 				return SnapshotInfo{}, err
 			}
-			info.Took = time.Since(start)
-			n.log.Info("cluster: loaded a snapshot", "position", info.Pos, "bytes", info.Bytes, "from", info.Node, "took", info.Took.Round(time.Millisecond))
-			return info, nil
+			// Replaced by a newer one meanwhile (its parts deleted), or a
+			// failure on the way: take the current one again.
+			n.log.Warn("cluster: loading a snapshot failed; trying again", "err", err)
 		}
 		if time.Since(asked) > 2*time.Second {
 			asked = time.Now()
@@ -456,12 +531,15 @@ func (n *Node) download(ctx context.Context, dataDir string, info SnapshotInfo) 
 	if err != nil {
 		return err
 	}
-	r, err := obs.Get(ctx, snapObject)
-	if err != nil {
-		return fmt.Errorf("cluster: snapshot: download: %w", err)
-	}
-	err = readTar(r, tmp)
-	_ = r.Close()
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pw.CloseWithError(readParts(ctx, obs, info, pw))
+	}()
+	err = readTar(pr, tmp)
+	pr.CloseWithError(errors.New("download ended"))
+	<-done
 	if err != nil {
 		return fmt.Errorf("cluster: snapshot: download: %w", err)
 	}
