@@ -34,11 +34,13 @@ const (
 	snapKind   = "cluster.snapshot" // forwarded to the owner: take one now
 	metaPos    = "position"
 	// A snapshot is uploaded in parts of at most partBytes: the object
-	// store's Put publishes a large object's chunks (128 KiB) without
-	// waiting, and fails once 4,000 are unacknowledged (a 1M-message store
-	// did, with every chunk fsynced on three nodes). A part stays below
-	// that; the object "store" names the parts of the current snapshot.
-	partBytes = 256 << 20
+	// store's Put publishes an object's chunks (128 KiB) without waiting
+	// for their acknowledgements, and a single Put of a 1M-message store
+	// (about 250 MB) was refused: the client stalls past 4,000
+	// unacknowledged chunks, and a stream's ingest queue refuses (429)
+	// past 128 MiB. Put waits for all of a part's chunks, so a part bounds
+	// what is in flight. The object "store" names the current parts.
+	partBytes = 32 << 20
 	// hdrBase marks the log's first position when the node named in it
 	// started the log from a store with history: a node without that
 	// history cannot apply the log from there and needs a snapshot.
@@ -188,7 +190,7 @@ func (n *Node) upload(ctx context.Context, obs jetstream.ObjectStore, info *Snap
 		} else if err != nil {
 			return err
 		}
-		oi, err := obs.Put(ctx, jetstream.ObjectMeta{Name: fmt.Sprintf("%s.%d", info.prefix, info.parts)}, io.LimitReader(r, partBytes))
+		oi, err := obs.Put(ctx, jetstream.ObjectMeta{Name: fmt.Sprintf("%s.%d", info.prefix, info.parts)}, fullReader{io.LimitReader(r, partBytes)})
 		if err != nil {
 			return err
 		}
@@ -199,6 +201,19 @@ func (n *Node) upload(ctx context.Context, obs jetstream.ObjectStore, info *Snap
 		metaPos: strconv.FormatUint(info.Pos, 10), "node": info.Node, "prefix": info.prefix,
 		"parts": strconv.Itoa(info.parts), "bytes": strconv.FormatUint(info.Bytes, 10)}}, bytes.NewReader(nil))
 	return err
+}
+
+// fullReader fills each Read's buffer unless the input ends: Put makes one
+// chunk of each Read, and a pipe hands out what each write gave it (tar
+// headers of 512 bytes, 32 KiB copies), which would multiply the chunks.
+type fullReader struct{ r io.Reader }
+
+func (f fullReader) Read(p []byte) (int, error) {
+	n, err := io.ReadFull(f.r, p)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = nil // the rest comes as io.EOF on the next Read
+	}
+	return n, err
 }
 
 // dropParts deletes a snapshot's parts (best effort: the bucket holds them

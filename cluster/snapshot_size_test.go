@@ -26,40 +26,8 @@ func TestCluster_SnapshotSize(t *testing.T) {
 	cfgs := clusterConfigs(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	nodes := make([]*Node, 3)
-	stores := make([]*storage.Store, 3)
-	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
-	t.Cleanup(func() {
-		for i := range nodes {
-			if nodes[i] != nil {
-				_ = nodes[i].Shutdown(context.Background())
-			}
-			if stores[i] != nil {
-				_ = stores[i].Close()
-			}
-		}
-	})
-	for i, cfg := range cfgs {
-		n, err := Start(ctx, cfg, dirs[i], nil, testLogger())
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodes[i] = n
-		if stores[i], err = storage.Open(storage.Options{Dir: dirs[i], Sync: true, Log: n.Log()}); err != nil {
-			t.Fatal(err)
-		}
-		n.Attach(stores[i])
-	}
-	o := -1
-	eventually(t, 30*time.Second, "an owner", func() bool {
-		for k, n := range nodes {
-			if n.IsOwner() {
-				o = k
-				return true
-			}
-		}
-		return false
-	})
+	nodes, stores, _ := startWithStores(t, ctx, cfgs)
+	o := ownerOf(t, nodes)
 	start := time.Now()
 	raw := make([]byte, 100)
 	for done := 0; done < entries; {

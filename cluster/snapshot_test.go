@@ -24,21 +24,7 @@ func TestCluster_SnapshotBehind(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	nodes := make([]*Node, 3)
-	stores := make([]*storage.Store, 3)
-	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
-	t.Cleanup(func() {
-		for _, n := range nodes {
-			if n != nil {
-				_ = n.Shutdown(context.Background())
-			}
-		}
-		for _, s := range stores {
-			if s != nil {
-				_ = s.Close()
-			}
-		}
-	})
+	nodes, stores, dirs := startWithStores(t, ctx, cfgs)
 	open := func(i int) {
 		s, err := storage.Open(storage.Options{Dir: dirs[i], Sync: true, Log: nodes[i].Log()})
 		if err != nil {
@@ -46,25 +32,7 @@ func TestCluster_SnapshotBehind(t *testing.T) {
 		}
 		stores[i] = s
 	}
-	for i, cfg := range cfgs {
-		n, err := Start(ctx, cfg, dirs[i], nil, testLogger())
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodes[i] = n
-		open(i)
-		n.Attach(stores[i])
-	}
-	o := -1
-	eventually(t, 30*time.Second, "an owner", func() bool {
-		for k, n := range nodes {
-			if n.IsOwner() {
-				o = k
-				return true
-			}
-		}
-		return false
-	})
+	o := ownerOf(t, nodes)
 	payload := bytes.Repeat([]byte("x"), 2000)
 	send := func(k int) {
 		t.Helper()
@@ -85,7 +53,16 @@ func TestCluster_SnapshotBehind(t *testing.T) {
 	if err := stores[f].Close(); err != nil {
 		t.Fatal(err)
 	}
-	send(100)
+	// The third node keeps up (it applies each effect before the next is
+	// sent): with a log this small, a tail slowed down by a loaded machine
+	// would fall behind it too.
+	third := 3 - o - f
+	for range 100 {
+		send(1)
+		if err := nodes[third].Barrier(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 	first, _, _, err := nodes[o].logState(ctx)
 	if err != nil || first <= 7 {
 		t.Fatalf("the log's first position %d (%v): it should have dropped what %s needs", first, err, nodes[f].name)
@@ -148,4 +125,56 @@ func TestCluster_SnapshotBehind(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dirs[f], snapTmp)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("%s left behind: %v", snapTmp, err)
 	}
+}
+
+// startWithStores starts a node per config, each with a real store (Pebble
+// in the node's data dir, opened on the node's log and attached); Cleanup
+// shuts the nodes down, then closes the stores (the slices' contents at
+// that time: a test may replace them).
+func startWithStores(t *testing.T, ctx context.Context, cfgs []config.Cluster) ([]*Node, []*storage.Store, []string) {
+	t.Helper()
+	nodes := make([]*Node, len(cfgs))
+	stores := make([]*storage.Store, len(cfgs))
+	dirs := make([]string, len(cfgs))
+	for i := range dirs {
+		dirs[i] = t.TempDir() // before the Cleanup below, which must run first
+	}
+	t.Cleanup(func() {
+		for i := range nodes {
+			if nodes[i] != nil {
+				_ = nodes[i].Shutdown(context.Background())
+			}
+			if stores[i] != nil {
+				_ = stores[i].Close()
+			}
+		}
+	})
+	for i, cfg := range cfgs {
+		n, err := Start(ctx, cfg, dirs[i], nil, testLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes[i] = n
+		if stores[i], err = storage.Open(storage.Options{Dir: dirs[i], Sync: true, Log: n.Log()}); err != nil {
+			t.Fatal(err)
+		}
+		n.Attach(stores[i])
+	}
+	return nodes, stores, dirs
+}
+
+// ownerOf waits until one of nodes owns the log and returns its index.
+func ownerOf(t *testing.T, nodes []*Node) int {
+	t.Helper()
+	o := -1
+	eventually(t, 30*time.Second, "an owner", func() bool {
+		for k, n := range nodes {
+			if n.IsOwner() {
+				o = k
+				return true
+			}
+		}
+		return false
+	})
+	return o
 }

@@ -317,22 +317,7 @@ func proxiedCluster(t *testing.T, count int) ([]*clusterProc, func(name string, 
 %s`, name, ports[i], dead, count, routes)
 		nodes[i] = &clusterProc{name: name, cfg: writeConfig(t, dir, extra)}
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range nodes {
-				if n.p == nil {
-					continue
-				}
-				n.p.mu.Lock()
-				for _, l := range n.p.lines {
-					if l["level"] == "WARN" || l["level"] == "ERROR" || os.Getenv("CLUSTER_E2E_DEBUG") != "" {
-						t.Logf("%s: %v", n.name, l)
-					}
-				}
-				n.p.mu.Unlock()
-			}
-		}
-	})
+	logOnFailure(t, nodes)
 	cutOff := func(name string, cut bool) {
 		for ij, p := range proxies {
 			if nodes[ij[0]].name == name || nodes[ij[1]].name == name {

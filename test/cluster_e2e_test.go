@@ -248,6 +248,13 @@ func clusterProcs(t *testing.T, count int, extra ...string) []*clusterProc {
 			_ = os.WriteFile(nodes[i].cfg, []byte(strings.Replace(string(b), "level: info", "level: debug", 1)), 0o600)
 		}
 	}
+	logOnFailure(t, nodes)
+	return nodes
+}
+
+// logOnFailure logs the nodes' warnings and errors (every line with
+// CLUSTER_E2E_DEBUG set) when the test fails.
+func logOnFailure(t *testing.T, nodes []*clusterProc) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, n := range nodes {
@@ -264,7 +271,6 @@ func clusterProcs(t *testing.T, count int, extra ...string) []*clusterProc {
 			}
 		}
 	})
-	return nodes
 }
 
 // restart starts (again) the node's process on its config and data dir.
