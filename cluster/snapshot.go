@@ -190,7 +190,11 @@ func (n *Node) upload(ctx context.Context, obs jetstream.ObjectStore, info *Snap
 		} else if err != nil {
 			return err
 		}
-		oi, err := obs.Put(ctx, jetstream.ObjectMeta{Name: fmt.Sprintf("%s.%d", info.prefix, info.parts)}, fullReader{io.LimitReader(r, partBytes)})
+		// A chunk is one NATS message: it must fit max_payload, which is
+		// max_effect_bytes and room for headers.
+		chunk := uint32(min(128<<10, n.cfg.MaxEffectBytes))
+		oi, err := obs.Put(ctx, jetstream.ObjectMeta{Name: fmt.Sprintf("%s.%d", info.prefix, info.parts),
+			Opts: &jetstream.ObjectMetaOptions{ChunkSize: chunk}}, fullReader{io.LimitReader(r, partBytes)})
 		if err != nil {
 			return err
 		}
@@ -365,11 +369,12 @@ func (n *Node) snapLoop() {
 
 // logStateWait is logState retried until the log answers or d passes (a
 // starting node may come up before a quorum). It gives up early when
-// nothing can answer: after a second with no route to another node, or
-// after metaGrace without a JetStream meta leader (a new cluster elects
-// its first one only once every node listed is up). A log not created yet
-// reads as empty unless create asks to wait for it.
-func (n *Node) logStateWait(ctx context.Context, d time.Duration, create bool) (first, last uint64, err error) {
+// nothing can answer: after a second with no route to another node, or,
+// with grace, after metaGrace without a JetStream meta leader (a new
+// cluster elects its first one only once every node listed is up: an
+// empty node started before the others must not hold its start up). A log
+// not created yet reads as empty unless create asks to wait for it.
+func (n *Node) logStateWait(ctx context.Context, d time.Duration, create, grace bool) (first, last uint64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	start := time.Now()
@@ -377,7 +382,7 @@ func (n *Node) logStateWait(ctx context.Context, d time.Duration, create bool) (
 		switch {
 		case time.Since(start) > time.Second && n.srv.NumRoutes() == 0:
 			return 0, 0, errors.New("cluster: no route to another node")
-		case time.Since(start) > metaGrace && !n.srv.JetStreamIsCurrent():
+		case grace && time.Since(start) > metaGrace && !n.srv.JetStreamIsCurrent():
 			return 0, 0, errors.New("cluster: no JetStream meta leader (a new cluster needs every node listed up)")
 		}
 		c, cc := context.WithTimeout(ctx, time.Second)
@@ -450,8 +455,11 @@ func (n *Node) checkHistory(ctx context.Context, store Applier, last uint64) err
 func (n *Node) NeedsSnapshot(ctx context.Context, store Applier) (bool, error) {
 	// An empty node of a cluster with a seed waits for the seed's first
 	// position: the seed decides what the log starts from.
-	seedWait := n.cfg.Seed != "" && n.cfg.Seed != n.name && store.Applied() == 0 && commits(store) == 0
-	first, last, err := n.logStateWait(ctx, n.cfg.SnapshotTimeout, seedWait)
+	// A node with a store was part of the cluster (or is its seed): it waits
+	// for the log as long as it has a route to another node.
+	empty := store.Applied() == 0 && commits(store) == 0
+	seedWait := n.cfg.Seed != "" && n.cfg.Seed != n.name && empty
+	first, last, err := n.logStateWait(ctx, n.cfg.SnapshotTimeout, seedWait, empty && !seedWait)
 	if err != nil {
 		n.log.Warn("cluster: cannot tell whether this node needs a snapshot: the log does not answer", "err", err)
 		return false, nil
@@ -466,7 +474,7 @@ func (n *Node) NeedsSnapshot(ctx context.Context, store Applier) (bool, error) {
 				return false, fmt.Errorf("cluster: the seed %s did not start the log within cluster.snapshot_timeout: %w", n.cfg.Seed, wait.Err())
 			case <-time.After(250 * time.Millisecond):
 			}
-			if first, last, err = n.logStateWait(wait, n.cfg.OwnerWait, true); err != nil {
+			if first, last, err = n.logStateWait(wait, n.cfg.OwnerWait, true, false); err != nil {
 				return false, fmt.Errorf("cluster: waiting for the seed %s to start the log: %w", n.cfg.Seed, err)
 			}
 		}
@@ -497,7 +505,7 @@ func (n *Node) LoadSnapshot(ctx context.Context, dataDir string, after uint64) (
 	start := time.Now()
 	var asked time.Time
 	for {
-		first, _, err := n.logStateWait(ctx, n.cfg.OwnerWait, true)
+		first, _, err := n.logStateWait(ctx, n.cfg.OwnerWait, true, false)
 		if err != nil {
 			return SnapshotInfo{}, fmt.Errorf("cluster: load a snapshot: the log does not answer: %w", err)
 		}
