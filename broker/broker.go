@@ -254,6 +254,8 @@ type Stats struct {
 	MessagesDropped  int64 // live copies mochi dropped at a full client queue
 	InflightDropped  int64 // QoS>0 copies mochi dropped at a full inflight window
 	DeliveryDropped  int64 // live copies dropped at a full delivery worker queue
+	PublishesHeld    int64 // deliveries that waited for room in a subscriber's queue (mqtt.queue_full_wait)
+	HoldsGaveUp      int64 // of them, waits that ended without the subscriber making progress
 	C2CSent          int64
 	GroupSent        int64
 	GroupDropped     int64 // over a group's rate limit
@@ -272,6 +274,8 @@ func (b *Broker) Stats() Stats {
 		MessagesDropped:  ms.MessagesDropped,
 		InflightDropped:  ms.InflightDropped,
 		DeliveryDropped:  ms.DeliveryDropped,
+		PublishesHeld:    ms.Backpressure.Held,
+		HoldsGaveUp:      ms.Backpressure.GaveUp,
 		C2CSent:          b.messages.Sent(),
 		GroupSent:        gs.Sent,
 		GroupDropped:     gs.Dropped,

@@ -86,7 +86,8 @@ type MQTT struct {
 	WSAllowedOrigins       []string      `yaml:"ws_allowed_origins"`        // exact Origin values allowed; empty = any
 	TLS                    TLS           `yaml:"tls"`                       // optional MQTT over TLS listener
 	MaxPacketSize          uint32        `yaml:"max_packet_size"`           // bytes; larger packets disconnect the client; default 65536
-	MaxClientWritesPending int32         `yaml:"max_client_writes_pending"` // mochi's outbound packet queue per client; default 2048
+	MaxClientWritesPending int32         `yaml:"max_client_writes_pending"` // mochi's outbound packet queue per client; default 64
+	QueueFullWait          time.Duration `yaml:"queue_full_wait"`           // a publish waits for room in a subscriber's nearly full queue while the subscriber makes progress, at most this long without; 0 = drop at once; default 1s
 	WriteBufferMax         int           `yaml:"write_buffer_max"`          // bytes queued per connection ahead of its socket before writes wait; default 262144
 	ReadBuffer             int           `yaml:"read_buffer"`               // bytes of the pooled read buffer a streaming client borrows; default 4096
 	CloseFlushTimeout      time.Duration `yaml:"close_flush_timeout"`       // how long a closing connection may take to write what is queued; default 1s
@@ -192,7 +193,7 @@ func Default() Config {
 		App: App{SDKAppID: 1400000000, Admin: "administrator"},
 		MQTT: MQTT{
 			TCP: ":1883", WS: ":8083", WSPath: "/mqtt", WSAllowedOrigins: []string{},
-			MaxPacketSize: 65536, MaxClientWritesPending: 2048, WriteBufferMax: 256 << 10, ReadBuffer: 4096, CloseFlushTimeout: time.Second, MaxInflight: 1024, ReceiveMaximum: 256,
+			MaxPacketSize: 65536, MaxClientWritesPending: 64, QueueFullWait: time.Second, WriteBufferMax: 256 << 10, ReadBuffer: 4096, CloseFlushTimeout: time.Second, MaxInflight: 1024, ReceiveMaximum: 256,
 			SessionExpiry: 168 * time.Hour, KeepaliveMin: 10, KeepaliveMax: 300, MaxClients: 0,
 			FDReserve: 2048, ConnectTimeout: 10 * time.Second, ReqRate: 50, ReqBurst: 100,
 			DisconnectLinger: 500 * time.Millisecond,

@@ -36,6 +36,7 @@ func (c *Config) Validate() error {
 	v.check(c.MQTT.TCP != "" || c.MQTT.WS != "" || c.MQTT.TLS.Address != "", "mqtt", "at least one of tcp, ws, tls.address must be set")
 	v.check(c.MQTT.MaxPacketSize >= 1024, "mqtt.max_packet_size", "must be at least 1024")
 	v.check(c.MQTT.MaxClientWritesPending >= 1, "mqtt.max_client_writes_pending", "must be at least 1")
+	v.check(c.MQTT.QueueFullWait >= 0, "mqtt.queue_full_wait", "must not be negative")
 	v.check(c.MQTT.WriteBufferMax >= 1024, "mqtt.write_buffer_max", "must be at least 1024")
 	v.check(c.MQTT.ReadBuffer >= 512, "mqtt.read_buffer", "must be at least 512")
 	v.positive("mqtt.close_flush_timeout", c.MQTT.CloseFlushTimeout)

@@ -20,6 +20,7 @@ import (
 	"github.com/imbroker/imbroker/hooks/auth"
 	"github.com/imbroker/imbroker/hooks/intake"
 	"github.com/imbroker/imbroker/hooks/session"
+	"github.com/imbroker/imbroker/internal/backpressure"
 	"github.com/imbroker/imbroker/internal/mochifix"
 	"github.com/imbroker/imbroker/internal/netlisten"
 	"github.com/imbroker/imbroker/internal/refusals"
@@ -43,8 +44,9 @@ type Server struct {
 	signer    *usersig.Signer
 	tasks     Tasks
 	mq        *mqtt.Server
-	fix       *mochifix.Hook // mends mochi; also tells when a connection is attached
-	anon      anonIDs        // ordinary anonymous ClientIDs against users' (anonids.go)
+	fix       *mochifix.Hook     // mends mochi; also tells when a connection is attached
+	gate      *backpressure.Gate // holds publishers at a subscriber's nearly full queue
+	anon      anonIDs            // ordinary anonymous ClientIDs against users' (anonids.go)
 	deliver   *deliverer
 	conns     conns                // each user connection's state; each user's devices [IM-DEVICES]
 	addrs     map[string]string    // listener id -> bound host:port
@@ -140,7 +142,17 @@ func (s *Server) addHooks() error {
 	}); err != nil {
 		return fmt.Errorf("add mochifix hook: %w", err)
 	}
-	if err := s.mq.AddHook(new(auth.Hook), &auth.Options{Authorizer: s, Server: s.mq}); err != nil {
+	// Copies on im/ topics come from the delivery workers, which serve many
+	// users: they wait only while the subscriber's socket keeps up.
+	s.gate = backpressure.New(backpressure.Options{Queue: s.cfg.MQTT.MaxClientWritesPending, Wait: s.cfg.MQTT.QueueFullWait, Own: isIMTopic})
+	ao := &auth.Options{Authorizer: s, Server: s.mq}
+	if s.gate.Enabled() {
+		if err := s.mq.AddHook(s.gate, nil); err != nil {
+			return fmt.Errorf("add backpressure hook: %w", err)
+		}
+		ao.Deliveries = s.gate
+	}
+	if err := s.mq.AddHook(new(auth.Hook), ao); err != nil {
 		return fmt.Errorf("add auth hook: %w", err)
 	}
 	if err := s.mq.AddHook(new(session.Hook), session.Watcher(s)); err != nil {
@@ -246,6 +258,7 @@ type Stats struct {
 	DeliveryDropped  int64 // live copies dropped at a full delivery worker queue
 	Refused          int64 // publishes refused with an error
 	Syncs            int64 // sync requests served
+	Backpressure     backpressure.Stats
 }
 
 // Stats returns a snapshot of the counters.
@@ -257,6 +270,7 @@ func (s *Server) Stats() Stats {
 		DeliveryDropped:  s.deliver.dropped.Load(),
 		Refused:          s.refused.Load(),
 		Syncs:            s.syncs.Load(),
+		Backpressure:     s.gate.Stats(),
 	}
 }
 

@@ -36,6 +36,16 @@ type Options struct {
 	// Server is needed to send a CONNACK carrying our own reason code
 	// (mochifix.RefuseConnect).
 	Server *mqtt.Server
+	// Deliveries, if set, is told of each read check that passed, on the
+	// publisher's goroutine just before mochi queues the copy (and for each
+	// SUBSCRIBE filter allowed), and may hold the publisher there
+	// (internal/backpressure).
+	Deliveries Deliveries
+}
+
+// Deliveries is told of the deliveries the read ACL allowed.
+type Deliveries interface {
+	Delivering(cl *mqtt.Client, topic string)
 }
 
 // Hook adapts mochi's auth events to an Authorizer.
@@ -88,7 +98,13 @@ func (h *Hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if write {
 		return h.opts.Authorizer.CanPublish(cl, topic)
 	}
-	return h.opts.Authorizer.CanRead(cl, topic)
+	if !h.opts.Authorizer.CanRead(cl, topic) {
+		return false
+	}
+	if h.opts.Deliveries != nil {
+		h.opts.Deliveries.Delivering(cl, topic)
+	}
+	return true
 }
 
 // OnSubscribed reports the filters refused in the SUBACK about to be sent.

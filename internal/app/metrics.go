@@ -32,6 +32,8 @@ func metricsHandler(b *broker.Broker) http.Handler {
 	counter("publishes_refused_total", "Client publishes refused with an error code.", func(s broker.Stats) int64 { return s.Refused })
 	counter("syncs_total", "sync requests served.", func(s broker.Stats) int64 { return s.Syncs })
 	counter("live_copies_dropped_client_queue_total", "Live copies dropped at a full client queue (clients recover by sync).", func(s broker.Stats) int64 { return s.MessagesDropped })
+	counter("publishes_held_total", "Deliveries whose publisher waited for room in the subscriber's queue (mqtt.queue_full_wait).", func(s broker.Stats) int64 { return s.PublishesHeld })
+	counter("publish_holds_gave_up_total", "Waits for room in a subscriber's queue that ended without the subscriber writing anything.", func(s broker.Stats) int64 { return s.HoldsGaveUp })
 	counter("live_copies_dropped_inflight_total", "QoS>0 copies dropped at a full inflight window.", func(s broker.Stats) int64 { return s.InflightDropped })
 	counter("live_copies_dropped_delivery_queue_total", "Live copies dropped at a full delivery worker queue.", func(s broker.Stats) int64 { return s.DeliveryDropped })
 	counter("callbacks_sent_total", "After-callbacks delivered to the app.", func(s broker.Stats) int64 { return s.CallbacksSent })

@@ -35,6 +35,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/imbroker/imbroker/internal/backpressure"
 )
 
 // Options size a Conn's buffers.
@@ -73,6 +75,20 @@ type Conn struct {
 	flushing bool      // a flusher goroutine runs
 	werr     error     // sticky: the socket write failed
 	closed   bool
+
+	backlog backpressure.Backlog // copies mochi queued for this client (backpressure.Gate)
+}
+
+var _ backpressure.Holder = (*Conn)(nil)
+
+// Backlog is the count of copies mochi queued for this connection.
+func (c *Conn) Backlog() *backpressure.Backlog { return &c.backlog }
+
+// Full reports whether writes wait on the socket (WriteMax bytes pending).
+func (c *Conn) Full() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending) >= c.o.WriteMax
 }
 
 // pools holds one read-buffer pool per size, so that Conns with the same

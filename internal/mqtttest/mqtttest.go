@@ -79,6 +79,23 @@ func (c *Conn) Close() {
 	c.conn.Close()
 }
 
+// Discard closes the network connection and throws away what it had read
+// and not yet been expected, for a test that stopped reading it (the
+// reader would otherwise wait on its full buffer for ever).
+func (c *Conn) Discard() {
+	c.conn.Close()
+	c.Resume()
+	go func() {
+		for {
+			select {
+			case <-c.in:
+			case <-c.done:
+				return
+			}
+		}
+	}()
+}
+
 func (c *Conn) read() {
 	defer close(c.done)
 	<-c.run
