@@ -126,18 +126,28 @@ func (l *MQTT) Serve(establish listeners.EstablishFn) {
 			wg.Add(1)
 			l.mu.Unlock()
 		}
-		go func() {
-			if wg := l.opts.Sessions; wg != nil {
-				defer wg.Done()
-			}
-			err := establish(l.opts.ID, c)
-			if err != nil {
-				l.log.Debug("mqtt connection ended", "listener", l.opts.ID, "remote", c.RemoteAddr().String(), "error", err)
-			}
-			if l.opts.Ended != nil {
-				l.opts.Ended(c.RemoteAddr().String(), err)
-			}
-		}()
+		go l.serveConn(establish, c)
+	}
+}
+
+// serveConn is the connection's goroutine, on whose stack mochi's read loop
+// rests for the connection's life: its own frame is kept small (the logging
+// is in ended), since the runtime starts new goroutines with the average
+// stack in use at the last GC, which these idle frames dominate.
+func (l *MQTT) serveConn(establish listeners.EstablishFn, c net.Conn) {
+	l.ended(c, establish(l.opts.ID, c))
+}
+
+//go:noinline
+func (l *MQTT) ended(c net.Conn, err error) {
+	if wg := l.opts.Sessions; wg != nil {
+		defer wg.Done()
+	}
+	if err != nil {
+		l.log.Debug("mqtt connection ended", "listener", l.opts.ID, "remote", c.RemoteAddr().String(), "error", err)
+	}
+	if l.opts.Ended != nil {
+		l.opts.Ended(c.RemoteAddr().String(), err)
 	}
 }
 
