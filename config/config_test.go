@@ -80,6 +80,7 @@ mqtt:
   connect_timeout: 0s
   req_rate: 0
   req_burst: 0
+  queue_full_wait: -1s
 log:
   refusal_rate: 0
   refusal_burst: 0
@@ -87,7 +88,7 @@ log:
 	if err == nil {
 		t.Fatal("bad limits accepted")
 	}
-	for _, want := range []string{"mqtt.max_clients", "mqtt.fd_reserve", "mqtt.connect_timeout", "mqtt.req_rate", "mqtt.req_burst", "log.refusal_rate", "log.refusal_burst"} {
+	for _, want := range []string{"mqtt.max_clients", "mqtt.fd_reserve", "mqtt.connect_timeout", "mqtt.req_rate", "mqtt.req_burst", "mqtt.queue_full_wait", "log.refusal_rate", "log.refusal_burst"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}
