@@ -58,7 +58,7 @@ func TestGate_HoldsAtHighMarkUntilWrittenToLow(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 	g.OnPacketSent(cl, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}}, nil) // not a PUBLISH: not counted
-	g.OnPacketSent(cl, publish, nil)                                                                  // 4: the low mark
+	g.OnPacketSent(cl, publish, nil)                                                                // 4: the low mark
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
