@@ -61,12 +61,12 @@ func (s *Server) authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
 		// another user's session by reusing their ClientID.
 		return connackCode(packets.ErrClientIdentifierNotValid, imerr.AccountBadParams.New("ClientID must be {UserID} or {UserID}:{device}"))
 	}
-	_, err = s.signer.Verify(user, string(pk.Connect.Password), time.Now())
+	checked, err := s.signer.Check(user, string(pk.Connect.Password), time.Now())
 	if err == nil {
 		if code := s.checkWill(cl, pk); code != packets.CodeSuccess {
 			return code
 		}
-		if code := s.admitLogin(cl, user, string(pk.Connect.Password)); code != packets.CodeSuccess {
+		if code := s.admitLogin(cl, user, checked.Issued); code != packets.CodeSuccess {
 			return code
 		}
 		return s.checkDeviceLimit(cl, user) // [IM-DEVICES] on_exceed: refuse
@@ -85,11 +85,10 @@ func (s *Server) authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
 // admitLogin runs the account side of a login whose UserSig verified: a
 // sig older than the user's last kick is refused like an expired one
 // (70001: the client fetches a new sig), and the user becomes an account.
-func (s *Server) admitLogin(cl *mqtt.Client, user, sig string) packets.Code {
+func (s *Server) admitLogin(cl *mqtt.Client, user string, issued time.Time) packets.Code {
 	if s.Accounts == nil {
 		return packets.CodeSuccess
 	}
-	issued, _ := usersig.IssuedAt(sig) // a sig that verified decodes
 	if err := s.login(context.Background(), user, issued); err != nil {
 		e := imerr.As(err)
 		s.log.Debug("login refused", "user", user, "client", cl.ID, "code", e.Code, "error", err)

@@ -238,30 +238,30 @@ func decodeV1(js []byte) (d v1Doc, t, expire int64, err error) {
 
 // verifyV1 checks a v1 document in the order Verify checks v2: app, user,
 // signature, then expiry, so a forged sig never reports "expired".
-func (s *Signer) verifyV1(js []byte, userID string, now time.Time) (time.Time, error) {
+func (s *Signer) verifyV1(js []byte, userID string, now time.Time) (Checked, error) {
 	d, t, expire, err := decodeV1(js)
 	switch {
 	case err != nil:
-		return time.Time{}, err
+		return Checked{}, err
 	case d["TLS.sdk_appid"] != strconv.FormatUint(s.AppID, 10):
-		return time.Time{}, ErrAppMismatch
+		return Checked{}, ErrAppMismatch
 	case d["TLS.identifier"] != userID:
-		return time.Time{}, ErrUserMismatch
+		return Checked{}, ErrUserMismatch
 	case s.PublicKey == nil:
-		return time.Time{}, ErrNoPublicKey
+		return Checked{}, ErrNoPublicKey
 	}
 	der, err := base64.StdEncoding.DecodeString(d["TLS.sig"])
 	if err != nil {
-		return time.Time{}, ErrBadSig
+		return Checked{}, ErrBadSig
 	}
 	digest := sha256.Sum256(v1Content(d))
 	if !s.PublicKey.verify(digest[:], der) {
-		return time.Time{}, ErrBadSig
+		return Checked{}, ErrBadSig
 	}
 	if now.Unix() > t+expire {
-		return time.Time{}, ErrExpired
+		return Checked{}, ErrExpired
 	}
-	return time.Unix(t+expire, 0), nil
+	return Checked{Issued: time.Unix(t, 0), Expires: time.Unix(t+expire, 0)}, nil
 }
 
 // GenV1 makes a v1 UserSig for appID and userID with key, issued at issued
