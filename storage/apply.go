@@ -70,10 +70,36 @@ func (s *Store) Apply(pos uint64, effect []byte) error {
 	}
 	s.applied.Store(pos)
 	s.applyCaches(fx)
+	if s.opts.OnApply != nil && (len(fx.kvs) > 0 || fx.ranges) {
+		s.opts.OnApply(fx.applied())
+	}
 	if s.opts.OnCommit != nil && len(fx.entries) > 0 {
 		s.opts.OnCommit(fx.entries)
 	}
 	return nil
+}
+
+// Applied is what an applied effect changed in the KV records (OnApply).
+type Applied struct {
+	KVs []KVChange // in no particular order; one change per record
+	// All is set when the effect deleted a range of records: anything
+	// kept from the store may have changed (no committer writes one today).
+	All bool
+}
+
+// KVChange is one KV record an applied effect wrote.
+type KVChange struct {
+	Name    string
+	Value   []byte // the new value, valid during the call only (copy to keep); nil when Deleted
+	Deleted bool
+}
+
+func (fx *appliedFx) applied() Applied {
+	a := Applied{KVs: make([]KVChange, 0, len(fx.kvs)), All: fx.ranges}
+	for name, kv := range fx.kvs {
+		a.KVs = append(a.KVs, KVChange{Name: name, Value: kv.value, Deleted: !kv.found})
+	}
+	return a
 }
 
 // appliedFx is what an effect changes beyond Pebble: what the caches of
@@ -150,7 +176,11 @@ func scanEffect(repr []byte, entries []effectEntry, now time.Time) (fx *appliedF
 			}
 			fx.heads[string(key[1:])] = m
 		case kindKV:
-			fx.kvs[string(key[1:])] = kvPending{}
+			kv := kvPending{found: set}
+			if set {
+				kv.value = value // the caller's buffer: valid during Apply only
+			}
+			fx.kvs[string(key[1:])] = kv
 		case kindDedup:
 			if set {
 				fx.dedups = append(fx.dedups, key[1:])

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -931,4 +932,68 @@ func TestApply_DropAndAppendInOneGroup(t *testing.T) {
 	}
 	sameEntries(t, ra.all(), got)
 	sameContents(t, a, b)
+}
+
+// A follower's OnApply gets every KV record an applied effect set or
+// deleted, with its value, before OnCommit; the writer's own commits (and
+// their return from the log) never call it.
+func TestApply_OnApplyTellsKVChanges(t *testing.T) {
+	l := newTestLog()
+	var ra, rb commitRecord
+	var mu sync.Mutex
+	var got []string
+	order := []string{}
+	onApply := func(name string) func(Applied) {
+		return func(a Applied) {
+			mu.Lock()
+			defer mu.Unlock()
+			order = append(order, name+" apply")
+			for _, kv := range a.KVs {
+				if kv.Deleted {
+					got = append(got, name+" del "+kv.Name)
+				} else {
+					got = append(got, name+" set "+kv.Name+"="+string(kv.Value))
+				}
+			}
+		}
+	}
+	a, err := Open(Options{Dir: t.TempDir(), Log: l, OnCommit: ra.onCommit, OnApply: onApply("writer")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(Options{Dir: t.TempDir(), Log: l, OnApply: onApply("follower"), OnCommit: func(es []Entry) {
+		mu.Lock()
+		order = append(order, "follower commit")
+		mu.Unlock()
+		rb.onCommit(es)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	a.SetWriter(true)
+	ctx := context.Background()
+	if _, err := a.Commit(ctx, Batch{Sets: map[string][]byte{"gm/g1/u1": []byte("one"), "gm/g1/u2": []byte("two")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Commit(ctx, Batch{Appends: []Append{{Stream: "g/g1", Payload: []byte("m")}}, Deletes: []string{"gm/g1/u1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Commit(ctx, Batch{Appends: []Append{{Stream: "g/g1", Payload: []byte("n")}}}); err != nil {
+		t.Fatal(err)
+	}
+	l.catchUp(t, a) // the writer's own effects: no-ops
+	l.catchUp(t, b)
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(got[:2])
+	want := []string{"follower set gm/g1/u1=one", "follower set gm/g1/u2=two", "follower del gm/g1/u1"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("OnApply got %q, want %q", got, want)
+	}
+	// Before OnCommit; none for an effect without KV records.
+	if w := []string{"follower apply", "follower apply", "follower commit", "follower commit"}; !slices.Equal(order, w) {
+		t.Fatalf("calls %q, want %q", order, w)
+	}
 }

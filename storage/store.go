@@ -196,6 +196,14 @@ type Options struct {
 	// In cluster mode (Log) it is also called by Apply, with the entries the
 	// writer's OnCommit got, never concurrently with itself.
 	OnCommit func([]Entry)
+	// OnApply is called by Apply (cluster mode), on an effect another
+	// node's store committed, after Pebble has it and before OnCommit: the
+	// KV records it set or deleted, so that what a service keeps in memory
+	// from those records (the group registry) follows the log, and is up
+	// to date before the entries are delivered. Never for this store's
+	// own commits, whose writer updated its memory itself. Like OnCommit it
+	// holds up every write; it must not call Commit or Submit.
+	OnApply func(Applied)
 	// Log replicates every group commit (cluster mode, effect.go): nil
 	// commits locally, as a single node. With a Log the store starts as a
 	// follower (SetWriter) and its local writes are not fsynced: the log
