@@ -127,7 +127,7 @@ func (b *Broker) openStore(ctx context.Context) (*storage.Store, error) {
 			RecoverDamaged: cfg.Storage.RecoverDamaged, NewEpochs: cfg.Storage.NewEpochs,
 			StallTimeout: cfg.Storage.CommitTimeout / 2, // a write gets half of a send's commit_timeout: queueing has the rest
 			Logger:       b.log.With("component", "storage"), OnCommit: b.mqtt.Deliver,
-			Log: storeLog, MaxEffectBytes: maxEffect,
+			OnApply: b.applied, Log: storeLog, MaxEffectBytes: maxEffect,
 		})
 	}
 	s, err := open()
@@ -151,4 +151,13 @@ func (b *Broker) openStore(ctx context.Context) (*storage.Store, error) {
 		return nil, err
 	}
 	return open()
+}
+
+// applied brings the services' in-memory state up to an effect applied
+// from the log (storage.Options.OnApply): the loaded groups. Only a node
+// that applies the log (attachNode, after the services started) calls it.
+func (b *Broker) applied(a storage.Applied) {
+	if b.groups != nil {
+		b.groups.Applied(a)
+	}
 }

@@ -1,0 +1,175 @@
+package groups
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/imbroker/imbroker/storage"
+)
+
+// Following the log (cluster mode). A node that does not own the store
+// runs no group change itself: the owner does, and this node applies its
+// effects (storage.Apply). Applied is told the KV records of each effect,
+// after Pebble has them and before their entries are delivered, and brings
+// the loaded groups up to them, so the delivery ACL, the subscribe ACL,
+// the history floors and every read answer as on the owner.
+
+// Applied updates the loaded groups with the group records an effect
+// applied from the log set or deleted (storage.Options.OnApply). A group
+// not loaded is left alone: it loads from the store, which has the effect.
+// It runs on the store's apply path holding its write lock, so it never
+// waits for a group's op lock (whose holder may wait for a commit): a group
+// whose op is held is dropped from the registry instead, and the next
+// lookup loads it again. Members removed lose their subscriptions to the
+// group topic on this node, as the owner drops them on its own.
+func (s *Service) Applied(a storage.Applied) {
+	if a.All {
+		s.forgetAll()
+		return
+	}
+	changes := map[string][]storage.KVChange{}
+	for _, kv := range a.KVs {
+		if gid, ok := groupOfRecord(kv.Name); ok {
+			changes[gid] = append(changes[gid], kv)
+		}
+	}
+	for gid, kvs := range changes {
+		s.follow(gid, kvs)
+	}
+}
+
+// groupOfRecord returns the group a record belongs to, for the records a
+// loaded group holds: its profile, members and applications.
+func groupOfRecord(name string) (string, bool) {
+	for _, p := range []string{"gm/", "ga/"} {
+		if rest, ok := strings.CutPrefix(name, p); ok {
+			gid, _, ok := strings.Cut(rest, "/")
+			return gid, ok
+		}
+	}
+	gid, ok := strings.CutPrefix(name, groupPrefix)
+	return gid, ok && gid != ""
+}
+
+// follow applies one group's changed records to its loaded state.
+func (s *Service) follow(gid string, kvs []storage.KVChange) {
+	s.reg.mu.RLock()
+	g := s.reg.loaded[gid]
+	s.reg.mu.RUnlock()
+	if g == nil {
+		return
+	}
+	if !g.op.TryLock() {
+		// A reader holds it (group.info, group.members, ...) or, on a node
+		// that just lost the log, a change waiting for a commit that
+		// cannot run before this apply ends: never wait for it. The
+		// holder keeps the state it started with.
+		s.evict(gid, g)
+		return
+	}
+	defer g.op.Unlock()
+	var removed []string
+	destroyed, bad := false, false
+	g.apply(func() {
+		for _, kv := range kvs {
+			switch {
+			case kv.Name == groupKey(gid):
+				if kv.Deleted {
+					destroyed = true
+					continue
+				}
+				info := groupInfo{}
+				if json.Unmarshal(kv.Value, &info) != nil || info.Type != g.info.Type {
+					bad = true // a type change is a new group: load it again
+					continue
+				}
+				info.LastMsgTime = max(info.LastMsgTime, g.info.LastMsgTime) // kept in memory between profile writes
+				g.info = info
+			case strings.HasPrefix(kv.Name, memberPrefix(gid)):
+				uid := kv.Name[len(memberPrefix(gid)):]
+				if kv.Deleted {
+					if _, ok := g.members[uid]; ok {
+						delete(g.members, uid)
+						removed = append(removed, uid)
+					}
+					continue
+				}
+				m := &Member{}
+				if json.Unmarshal(kv.Value, m) != nil {
+					bad = true
+					continue
+				}
+				g.members[uid] = m
+				// The owner sets LastMsgTime in memory with each member's
+				// send, whose LastSendMsgTime is stored with the message.
+				g.info.LastMsgTime = max(g.info.LastMsgTime, m.LastSendMsgTime)
+			case strings.HasPrefix(kv.Name, applicationPrefix(gid)):
+				uid := kv.Name[len(applicationPrefix(gid)):]
+				if kv.Deleted {
+					delete(g.apps, uid)
+					continue
+				}
+				app := &Application{}
+				if json.Unmarshal(kv.Value, app) != nil {
+					bad = true
+					continue
+				}
+				g.apps[uid] = app
+			}
+		}
+	})
+	switch {
+	case destroyed:
+		s.reg.forget(gid, g) // op -> reg.mu -> g.mu, as Destroy
+		s.conns.DropGroupSubscriptions(gid)
+		return
+	case bad:
+		s.log.Error("group record from the log does not decode: the group is loaded again", "group", gid)
+		s.reg.forgetLoaded(gid, g)
+	}
+	if len(removed) > 0 {
+		s.conns.DropGroupSubscriptions(gid, removed...)
+	}
+}
+
+// evict drops a loaded group whose op lock is held, so that the next
+// lookup loads it from the store. A removal or a destruction must still
+// end subscriptions here at once: the state it loads decides.
+func (s *Service) evict(gid string, g *group) {
+	s.reg.forgetLoaded(gid, g)
+	if fresh, err := s.load(gid); err == nil && fresh != nil && !fresh.isDestroyed() {
+		var gone []string
+		g.mu.RLock()
+		for uid := range g.members {
+			if !fresh.isMember(uid) {
+				gone = append(gone, uid)
+			}
+		}
+		g.mu.RUnlock()
+		if len(gone) > 0 {
+			s.conns.DropGroupSubscriptions(gid, gone...)
+		}
+		return
+	}
+	s.conns.DropGroupSubscriptions(gid)
+}
+
+// forgetAll drops every loaded group (an effect that deleted a range of
+// records: anything may have changed).
+func (s *Service) forgetAll() {
+	// Subscriptions stay: the read ACL checks every copy against the
+	// state loaded again.
+	s.reg.mu.Lock()
+	s.reg.loaded = map[string]*group{}
+	s.reg.mu.Unlock()
+}
+
+// forgetLoaded removes g from the registry without marking it destroyed:
+// whoever holds it finishes with the state it had.
+func (r *registry) forgetLoaded(gid string, g *group) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.loaded[gid] == g {
+		delete(r.loaded, gid)
+	}
+}
