@@ -39,7 +39,7 @@ func TestE2E_ClusterGroups(t *testing.T) {
 	a := n1.b.Connect("ga", "ga")
 	b := n2.b.Connect("gb", "gb")
 	c := n3.b.Connect("gc", "gc")
-	n2.b.Connect("gd", "gd") // an account, added to the read diffusion group
+	n2.b.Connect("gd", "gd")             // an account, added to the read diffusion group
 	bTab := n3.b.Connect("gb:tab", "gb") // gb's second device, on another node
 
 	cases := []struct {
