@@ -70,7 +70,7 @@ func (s *Store) Apply(pos uint64, effect []byte) error {
 	}
 	s.applied.Store(pos)
 	s.applyCaches(fx)
-	if s.opts.OnApply != nil && (len(fx.kvs) > 0 || fx.ranges) {
+	if s.opts.OnApply != nil && (len(fx.kvs) > 0 || len(fx.entries) > 0 || fx.ranges) {
 		s.opts.OnApply(fx.applied())
 	}
 	if s.opts.OnCommit != nil && len(fx.entries) > 0 {
@@ -82,6 +82,9 @@ func (s *Store) Apply(pos uint64, effect []byte) error {
 // Applied is what an applied effect changed in the KV records (OnApply).
 type Applied struct {
 	KVs []KVChange // in no particular order; one change per record
+	// Entries are the effect's appends, those OnCommit gets next (the
+	// same slice: do not change it).
+	Entries []Entry
 	// All is set when the effect deleted a range of records: anything
 	// kept from the store may have changed (no committer writes one today).
 	All bool
@@ -95,7 +98,7 @@ type KVChange struct {
 }
 
 func (fx *appliedFx) applied() Applied {
-	a := Applied{KVs: make([]KVChange, 0, len(fx.kvs)), All: fx.ranges}
+	a := Applied{KVs: make([]KVChange, 0, len(fx.kvs)), Entries: fx.entries, All: fx.ranges}
 	for name, kv := range fx.kvs {
 		a.KVs = append(a.KVs, KVChange{Name: name, Value: kv.value, Deleted: !kv.found})
 	}

@@ -935,7 +935,7 @@ func TestApply_DropAndAppendInOneGroup(t *testing.T) {
 }
 
 // A follower's OnApply gets every KV record an applied effect set or
-// deleted, with its value, before OnCommit; the writer's own commits (and
+// deleted, with its value, and its entries, before OnCommit; the writer's own commits (and
 // their return from the log) never call it.
 func TestApply_OnApplyTellsKVChanges(t *testing.T) {
 	l := newTestLog()
@@ -948,6 +948,9 @@ func TestApply_OnApplyTellsKVChanges(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			order = append(order, name+" apply")
+			for _, e := range a.Entries {
+				got = append(got, name+" entry "+e.Stream+"="+string(e.Payload))
+			}
 			for _, kv := range a.KVs {
 				if kv.Deleted {
 					got = append(got, name+" del "+kv.Name)
@@ -988,12 +991,12 @@ func TestApply_OnApplyTellsKVChanges(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	slices.Sort(got[:2])
-	want := []string{"follower set gm/g1/u1=one", "follower set gm/g1/u2=two", "follower del gm/g1/u1"}
+	want := []string{"follower set gm/g1/u1=one", "follower set gm/g1/u2=two", "follower entry g/g1=m", "follower del gm/g1/u1", "follower entry g/g1=n"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("OnApply got %q, want %q", got, want)
 	}
-	// Before OnCommit; none for an effect without KV records.
-	if w := []string{"follower apply", "follower apply", "follower commit", "follower commit"}; !slices.Equal(order, w) {
+	// Each before its OnCommit (the first effect has no entries).
+	if w := []string{"follower apply", "follower apply", "follower commit", "follower apply", "follower commit"}; !slices.Equal(order, w) {
 		t.Fatalf("calls %q, want %q", order, w)
 	}
 }

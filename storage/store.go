@@ -198,9 +198,9 @@ type Options struct {
 	OnCommit func([]Entry)
 	// OnApply is called by Apply (cluster mode), on an effect another
 	// node's store committed, after Pebble has it and before OnCommit: the
-	// KV records it set or deleted, so that what a service keeps in memory
-	// from those records (the group registry) follows the log, and is up
-	// to date before the entries are delivered. Never for this store's
+	// KV records it set or deleted and its entries, so that what a service
+	// keeps in memory from the store (the group registry) follows the log,
+	// and is up to date before the entries are delivered. Never for this store's
 	// own commits, whose writer updated its memory itself. Like OnCommit it
 	// holds up every write; it must not call Commit or Submit.
 	OnApply func(Applied)

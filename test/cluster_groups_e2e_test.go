@@ -60,6 +60,13 @@ func TestE2E_ClusterGroups(t *testing.T) {
 		what := func(s string) string { return tc.typ + " " + gid + ": " + s }
 		sameOnEveryNode(t, nodes, what("get_group_info"), "group_open_http_svc/get_group_info", map[string]any{"GroupIdList": []string{gid}})
 
+		// The group's first message, from the app admin through n3 (no
+		// member record changes): LastMsgTime moves on every node. The
+		// REST answer comes once n3 applied it; each read below waits
+		// until its node did.
+		n3.b.v4OK("group_open_http_svc/send_group_msg", map[string]any{"GroupId": gid, "Random": Random(),
+			"MsgBody": []any{map[string]any{"MsgType": "TIMTextElem", "MsgContent": map[string]any{"Text": "from the admin"}}}})
+
 		members := []map[string]any{}
 		for _, u := range tc.add {
 			members = append(members, map[string]any{"Member_Account": u})
@@ -69,6 +76,9 @@ func TestE2E_ClusterGroups(t *testing.T) {
 		info := sameOnEveryNode(t, nodes, what("get_group_info after the add"), "group_open_http_svc/get_group_info", map[string]any{"GroupIdList": []string{gid}})
 		if n := jsonAt(info, "GroupInfo", 0, "MemberNum"); n != float64(2+len(tc.add)) {
 			t.Fatalf("%s: MemberNum %v, want %d", what("after the add"), n, 2+len(tc.add))
+		}
+		if lt, _ := jsonAt(info, "GroupInfo", 0, "LastMsgTime").(float64); lt == 0 {
+			t.Fatalf("%s: LastMsgTime 0 after a message", what("after the add"))
 		}
 
 		// A message from gb on n2 reaches ga on n1 and gc on n3.

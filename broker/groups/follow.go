@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/storage"
 )
 
@@ -27,15 +28,55 @@ func (s *Service) Applied(a storage.Applied) {
 		s.forgetAll()
 		return
 	}
-	changes := map[string][]storage.KVChange{}
+	changes := map[string]*followed{}
+	of := func(gid string) *followed {
+		f := changes[gid]
+		if f == nil {
+			f = &followed{}
+			changes[gid] = f
+		}
+		return f
+	}
 	for _, kv := range a.KVs {
 		if gid, ok := groupOfRecord(kv.Name); ok {
-			changes[gid] = append(changes[gid], kv)
+			f := of(gid)
+			f.kvs = append(f.kvs, kv)
 		}
 	}
-	for gid, kvs := range changes {
-		s.follow(gid, kvs)
+	for _, e := range a.Entries {
+		gid, ok := strings.CutPrefix(e.Stream, groupStreamPrefix)
+		if !ok || !s.isLoaded(gid) {
+			continue
+		}
+		var ev struct {
+			Event string
+			Msg   struct{ MsgTime int64 }
+		}
+		if json.Unmarshal(e.Payload, &ev) == nil && ev.Event == wire.EventGroupMsg {
+			f := of(gid)
+			f.lastMsgTime = max(f.lastMsgTime, ev.Msg.MsgTime)
+		}
 	}
+	for gid, f := range changes {
+		s.follow(gid, f)
+	}
+}
+
+// followed is what an applied effect changed of one group: its records,
+// and the time of its last message (LastMsgTime, which the owner keeps in
+// memory and stores only with the next profile write).
+type followed struct {
+	kvs         []storage.KVChange
+	lastMsgTime int64
+}
+
+// groupStreamPrefix starts a stored group's stream (convs.GroupStream).
+const groupStreamPrefix = "g/"
+
+func (s *Service) isLoaded(gid string) bool {
+	s.reg.mu.RLock()
+	defer s.reg.mu.RUnlock()
+	return s.reg.loaded[gid] != nil
 }
 
 // groupOfRecord returns the group a record belongs to, for the records a
@@ -52,7 +93,7 @@ func groupOfRecord(name string) (string, bool) {
 }
 
 // follow applies one group's changed records to its loaded state.
-func (s *Service) follow(gid string, kvs []storage.KVChange) {
+func (s *Service) follow(gid string, f *followed) {
 	s.reg.mu.RLock()
 	g := s.reg.loaded[gid]
 	s.reg.mu.RUnlock()
@@ -71,7 +112,8 @@ func (s *Service) follow(gid string, kvs []storage.KVChange) {
 	var removed []string
 	destroyed, bad := false, false
 	g.apply(func() {
-		for _, kv := range kvs {
+		g.info.LastMsgTime = max(g.info.LastMsgTime, f.lastMsgTime)
+		for _, kv := range f.kvs {
 			switch {
 			case kv.Name == groupKey(gid):
 				if kv.Deleted {
@@ -100,9 +142,6 @@ func (s *Service) follow(gid string, kvs []storage.KVChange) {
 					continue
 				}
 				g.members[uid] = m
-				// The owner sets LastMsgTime in memory with each member's
-				// send, whose LastSendMsgTime is stored with the message.
-				g.info.LastMsgTime = max(g.info.LastMsgTime, m.LastSendMsgTime)
 			case strings.HasPrefix(kv.Name, applicationPrefix(gid)):
 				uid := kv.Name[len(applicationPrefix(gid)):]
 				if kv.Deleted {
