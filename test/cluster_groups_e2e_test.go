@@ -2,6 +2,7 @@ package test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,11 +23,15 @@ import (
 //
 //	go test -race -count=1 -run TestE2E_ClusterGroups -v ./test
 func TestE2E_ClusterGroups(t *testing.T) {
+	cb := newCBServer(t)
 	nodes := clusterProcs(t, 3, `groups:
   read_diffusion_above: 3
   types:
     Team:
       base: Private
+callbacks:
+  url: `+cb.URL+`
+  commands: [Group.CallbackBeforeSendMsg, Group.CallbackAfterSendMsg, Group.CallbackAfterNewMemberJoin]
 `)
 	for _, n := range nodes {
 		n.restart(t)
@@ -171,7 +176,148 @@ func TestE2E_ClusterGroups(t *testing.T) {
 			t.Fatalf("%s: ErrorCode %v, want 10010", what("get_group_info after destroy"), e)
 		}
 	}
+	clusterGroupConversation(t, nodes, a, b, c)
+	clusterCallbacksOnce(t, cb)
 	restClient.CloseIdleConnections()
+}
+
+// clusterGroupConversation: unread counts, read receipts, history
+// visibility for a late joiner, recall, quit and a change of owner, each
+// done on one node and seen alike on the others.
+func clusterGroupConversation(t *testing.T, nodes []*clusterProc, a, b, c *Client) {
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
+	gid := gtCreate(t, a, map[string]any{"Type": "Public", "ApplyJoinOption": "FreeAccess", "MemberList": gtMembers("gb", "gc")})
+	what := func(s string) string { return "conversation " + gid + ": " + s }
+	sameOnEveryNode(t, nodes, what("get_group_info"), "group_open_http_svc/get_group_info", map[string]any{"GroupIdList": []string{gid}})
+	cTab := n1.b.Connect("gc:tab", "gc") // gc's second device, on n1
+
+	m1 := Text("read me", Random())
+	m1["IsNeedReadReceipt"] = 1
+	a.Publish1("im/send/group/"+gidLevel(gid), m1)
+	var seq1 uint64
+	for _, rcv := range []*Client{b, c, cTab} {
+		e := nextEventOf(rcv, "GroupMsg")
+		for e.Msg.MsgRandom != uint32(m1["MsgRandom"].(uint32)) {
+			e = nextEventOf(rcv, "GroupMsg")
+		}
+		seq1 = uint64(gtMsg(e)["MsgSeq"].(float64))
+	}
+	// gc's conversations (and this group's unread count) on n3 and n1.
+	convs := func(cl *Client) (string, float64) {
+		r := gtOK(t, cl.User+" conv.list", cl.Req("conv.list", map[string]any{}))
+		unread := -1.0
+		for _, it := range r["ConvList"].([]any) {
+			if it := it.(map[string]any); it["GroupId"] == gid {
+				unread = it["UnreadMsgNum"].(float64)
+			}
+		}
+		return mustJSONString([]any{r["AllUnreadMsgNum"], r["ConvList"]}), unread
+	}
+	if on3, unread := convs(c); unread != 1 {
+		t.Fatalf("%s: gc's conversations on n3 %s", what("unread 1"), on3)
+	} else if on1, _ := convs(cTab); on1 != on3 {
+		t.Fatalf("%s: gc's conversations on n3 %s, on n1 %s", what("unread"), on3, on1)
+	}
+	gtOK(t, what("gc's receipt on n3"), c.Req("msg.receipt", map[string]any{"Type": 2, "GroupId": gid, "MsgSeqList": []uint64{seq1}}))
+	if ev := nextEventOf(a, "GroupMsgReadReceipt"); !strings.Contains(ev.Raw, `"ReadNum":1`) {
+		t.Fatalf("%s: ga on n1 got %s", what("receipt"), ev.Raw)
+	}
+	infoOf := func(cl *Client) string {
+		r := gtOK(t, what(cl.User+" receipt_info"), cl.Req("msg.receipt_info", map[string]any{"GroupId": gid, "MsgSeqList": []uint64{seq1}}))
+		return mustJSONString(r["GroupMsgReceiptList"])
+	}
+	if on1, on2 := infoOf(a), infoOf(n2.b.Connect("ga:tab", "ga")); on1 != on2 {
+		t.Fatalf("%s: on n1 %s, on n2 %s", what("receipt_info"), on1, on2)
+	}
+	gtOK(t, what("gc reads on n3"), c.Req("msg.read", map[string]any{"Type": 2, "GroupId": gid}))
+	if on1, unread := convs(cTab); unread != 0 {
+		t.Fatalf("%s: gc's conversations on n1 after reading on n3: %s", what("unread"), on1)
+	}
+
+	// gd joins through n2 after m1 (4 members: read diffusion from now
+	// on): it subscribes on n2 and on n3, and its history, on both, starts
+	// after it joined (Public: no history before joining).
+	d := n2.b.Connect("gd:join", "gd")
+	dTab := n3.b.Connect("gd:tab", "gd")
+	gtOK(t, what("gd joins on n2"), d.Req("group.join", gtG(gid)))
+	gtWait(t, what("gd:tab told of joining"), dTab.Events, gtTip("MemberJoin"))
+	rc2, dG := gtSub(t, d, "im/g/"+gidLevel(gid))
+	rc3, dTabG := gtSub(t, dTab, "im/g/"+gidLevel(gid))
+	if rc2 != 1 || rc3 != 1 {
+		t.Fatalf("%s: SUBACK 0x%02x on n2, 0x%02x on n3", what("gd subscribes"), rc2, rc3)
+	}
+	r2 := gtMustSend(t, a, gid)
+	gtWait(t, what("gd on n2"), dG, gtGroupMsg(r2))
+	if h2, h3 := gtHistory(t, d, gid), gtHistory(t, dTab, gid); !slices.Equal(h2, []uint32{r2}) || !slices.Equal(h3, h2) {
+		t.Fatalf("%s: gd's history on n2 %v, on n3 %v, want [%d]", what("late joiner"), h2, h3, r2)
+	}
+
+	// ga recalls m2 on n1; gd quits on n3; ga hands the group to gb on n1.
+	var seq2 any
+	gtWait(t, what("gd on n3"), dTabG, func(e Event) bool {
+		seq2 = gtMsg(e)["MsgSeq"]
+		return e.Event == "GroupMsg" && e.Msg.MsgRandom == r2
+	})
+	gtOK(t, what("ga recalls on n1"), a.Req("msg.recall", map[string]any{"Type": 2, "GroupId": gid, "MsgSeq": seq2}))
+	gtWait(t, what("gd told of the recall on n3"), dTabG, gtTip("MsgRecalled"))
+	gtOK(t, what("gd quits on n3"), dTab.Req("group.quit", gtG(gid)))
+	gtOK(t, what("ga hands over on n1"), a.Req("group.transfer", gtG(gid, "NewOwner_Account", "gb")))
+	sameOnEveryNode(t, nodes, what("group_msg_get_simple"), "group_open_http_svc/group_msg_get_simple", map[string]any{"GroupId": gid, "ReqMsgNumber": 20, "WithRecalledMsg": 1})
+	sameOnEveryNode(t, nodes, what("get_group_member_info"), "group_open_http_svc/get_group_member_info", map[string]any{"GroupId": gid})
+	info := sameOnEveryNode(t, nodes, what("get_group_info"), "group_open_http_svc/get_group_info", map[string]any{"GroupIdList": []string{gid}})
+	if o := jsonAt(info, "GroupInfo", 0, "Owner_Account"); o != "gb" {
+		t.Fatalf("%s: owner %v", what("after the transfer"), o)
+	}
+	if r := gtSendReply(t, dTab, gid); code(r) != 10007 {
+		t.Fatalf("%s: %v", what("gd (gone) sends on n3"), r)
+	}
+	gtOK(t, what("gb (owner) mutes all on n3"), n3.b.Connect("gb:mute", "gb").Req("group.mute_all", gtG(gid, "MuteAllMember", "On")))
+	if r := gtSendReply(t, c, gid); code(r) != 10017 {
+		t.Fatalf("%s: %v", what("gc sends on n3 under mute all"), r)
+	}
+}
+
+// clusterCallbacksOnce: each group event reached the app's callback server
+// once, whichever node it was made on and however many nodes applied it:
+// every callback received, and whatever arrives within a second more (the
+// last after-callbacks may still be on their way; a duplicate sent by a
+// node that only applied the event would come as soon).
+func clusterCallbacksOnce(t *testing.T, cb *cbServer) {
+	seen := map[string]int{}
+	deadline := time.After(10 * time.Second)
+	settle := (<-chan time.Time)(nil)
+	for {
+		select {
+		case r := <-cb.got:
+			key := r.Command + " " + mustJSONString([]any{r.Body["GroupId"], r.Body["Random"], r.Body["MsgSeq"], r.Body["NewMemberList"]})
+			seen[key]++
+			if settle == nil {
+				settle = time.After(time.Second)
+			}
+		case <-settle:
+			befores, afters := 0, 0
+			for key, n := range seen {
+				if n != 1 {
+					t.Fatalf("callback %s came %d times", key, n)
+				}
+				switch {
+				case strings.HasPrefix(key, "Group.CallbackBeforeSendMsg"):
+					befores++
+				case strings.HasPrefix(key, "Group.CallbackAfterSendMsg"):
+					afters++
+				}
+			}
+			// A refused send (muted, not a member) may have had its
+			// before-callback: never more afters than befores.
+			if afters == 0 || afters > befores {
+				t.Fatalf("%d before-send and %d after-send callbacks: %v", befores, afters, seen)
+			}
+			t.Logf("%d distinct callbacks, each once", len(seen))
+			return
+		case <-deadline:
+			t.Fatalf("callbacks: none within 10s")
+		}
+	}
 }
 
 // sameOnEveryNode runs a REST read on every node (each waits until its
