@@ -147,3 +147,42 @@ func TestFollow_LoadedGroupsFollowTheLog(t *testing.T) {
 		t.Fatalf("destroyed: carol reads %v, drops %v, loaded %v", f.CanRead("carol", gid), f.conns.dropped, f.reg.loaded[gid] != nil)
 	}
 }
+
+// LastMsgTime, which the writer keeps in memory between profile writes,
+// follows the group messages a follower applies: the app admin's (which
+// change no member record) and imported ones alike.
+func TestFollow_LastMsgTime(t *testing.T) {
+	w, f, log := loggedPair(t)
+	ctx := context.Background()
+	gid := w.create(t, CreateRequest{Type: "Public", Name: "g", Owner_Account: "alice"})
+	log.follow(t, f.store)
+	lastMsgTime := func(s *testService) int64 {
+		g, err := s.existing(gid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.view(g).LastMsgTime
+	}
+	if lastMsgTime(f) != 0 {
+		t.Fatal("LastMsgTime of a new group")
+	}
+	later := time.Now().Unix() + 100
+	if _, err := w.ImportMsgs(ctx, gid, false, []ImportedMsg{{From_Account: "alice", SendTime: later, Random: 1,
+		MsgBody: []byte(`[{"MsgType":"TIMTextElem","MsgContent":{"Text":"old"}}]`)}}); err != nil {
+		t.Fatal(err)
+	}
+	log.follow(t, f.store)
+	if w, f := lastMsgTime(w), lastMsgTime(f); w != later || f != w {
+		t.Fatalf("after an import: writer %d, follower %d, want %d", w, f, later)
+	}
+	gid = w.create(t, CreateRequest{Type: "Public", Name: "g2", Owner_Account: "alice"}) // lastMsgTime's group from here on
+	log.follow(t, f.store)
+	lastMsgTime(f) // loaded on the follower before the message
+	if _, err := w.Send(ctx, w.Service.admin, gid, []byte(`{"MsgRandom":7,"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hi"}}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	log.follow(t, f.store)
+	if w, f := lastMsgTime(w), lastMsgTime(f); w == 0 || f != w {
+		t.Fatalf("after the admin's message: writer %d, follower %d", w, f)
+	}
+}

@@ -132,6 +132,9 @@ func (s *Service) ImportMsgs(ctx context.Context, gid string, recentContact bool
 			return out, err
 		}
 		out[i] = seq
+		// An imported message is a group message: LastMsgTime moves to
+		// it if it is the latest, as a node following the log sees it.
+		g.apply(func() { g.info.LastMsgTime = max(g.info.LastMsgTime, m.SendTime) })
 	}
 	return out, nil
 }
