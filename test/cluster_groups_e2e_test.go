@@ -77,7 +77,7 @@ callbacks:
 			members = append(members, map[string]any{"Member_Account": u})
 		}
 		n2.b.v4OK("group_open_http_svc/add_group_member", map[string]any{"GroupId": gid, "MemberList": members})
-		gtWait(t, what("gc told of joining"), c.Events, gtTip("MemberJoin"))
+		gtWait(t, what("gc told of joining"), c.Events, tipIn(gid, "MemberJoin"))
 		info := sameOnEveryNode(t, nodes, what("get_group_info after the add"), "group_open_http_svc/get_group_info", map[string]any{"GroupIdList": []string{gid}})
 		if n := jsonAt(info, "GroupInfo", 0, "MemberNum"); n != float64(2+len(tc.add)) {
 			t.Fatalf("%s: MemberNum %v, want %d", what("after the add"), n, 2+len(tc.add))
@@ -141,7 +141,7 @@ callbacks:
 
 		// gc is kicked through n2: on n3 the group topic is gone at once.
 		n2.b.v4OK("group_open_http_svc/delete_group_member", map[string]any{"GroupId": gid, "MemberToDel_Account": []string{"gc"}})
-		gtWait(t, what("gc told of the kick"), c.Events, gtTip("MemberKicked"))
+		gtWait(t, what("gc told of the kick"), c.Events, tipIn(gid, "MemberKicked"))
 		r2 := gtMustSend(t, b, gid)
 		if tc.read {
 			gtWait(t, what("ga after the kick (im/g)"), ga, gtGroupMsg(r2))
@@ -170,7 +170,7 @@ callbacks:
 
 		// Destroyed through n3: gone on every node.
 		n3.b.v4OK("group_open_http_svc/destroy_group", map[string]any{"GroupId": gid})
-		gtWait(t, what("ga told of the destruction"), a.Events, gtTip("GroupDestroyed"))
+		gtWait(t, what("ga told of the destruction"), a.Events, tipIn(gid, "GroupDestroyed"))
 		info = sameOnEveryNode(t, nodes, what("get_group_info after destroy"), "group_open_http_svc/get_group_info", map[string]any{"GroupIdList": []string{gid}})
 		if e := jsonAt(info, "GroupInfo", 0, "ErrorCode"); e != float64(10010) {
 			t.Fatalf("%s: ErrorCode %v, want 10010", what("get_group_info after destroy"), e)
@@ -240,7 +240,7 @@ func clusterGroupConversation(t *testing.T, nodes []*clusterProc, a, b, c *Clien
 	d := n2.b.Connect("gd:join", "gd")
 	dTab := n3.b.Connect("gd:tab", "gd")
 	gtOK(t, what("gd joins on n2"), d.Req("group.join", gtG(gid)))
-	gtWait(t, what("gd:tab told of joining"), dTab.Events, gtTip("MemberJoin"))
+	gtWait(t, what("gd:tab told of joining"), dTab.Events, tipIn(gid, "MemberJoin"))
 	rc2, dG := gtSub(t, d, "im/g/"+gidLevel(gid))
 	rc3, dTabG := gtSub(t, dTab, "im/g/"+gidLevel(gid))
 	if rc2 != 1 || rc3 != 1 {
@@ -259,12 +259,15 @@ func clusterGroupConversation(t *testing.T, nodes []*clusterProc, a, b, c *Clien
 		return e.Event == "GroupMsg" && e.Msg.MsgRandom == r2
 	})
 	gtOK(t, what("ga recalls on n1"), a.Req("msg.recall", map[string]any{"Type": 2, "GroupId": gid, "MsgSeq": seq2}))
-	gtWait(t, what("gd told of the recall on n3"), dTabG, gtTip("MsgRecalled"))
+	gtWait(t, what("gd told of the recall on n3"), dTabG, tipIn(gid, "MsgRecalled"))
 	gtOK(t, what("gd quits on n3"), dTab.Req("group.quit", gtG(gid)))
 	gtOK(t, what("ga hands over on n1"), a.Req("group.transfer", gtG(gid, "NewOwner_Account", "gb")))
 	sameOnEveryNode(t, nodes, what("group_msg_get_simple"), "group_open_http_svc/group_msg_get_simple", map[string]any{"GroupId": gid, "ReqMsgNumber": 20, "WithRecalledMsg": 1})
 	sameOnEveryNode(t, nodes, what("get_group_member_info"), "group_open_http_svc/get_group_member_info", map[string]any{"GroupId": gid})
 	info := sameOnEveryNode(t, nodes, what("get_group_info"), "group_open_http_svc/get_group_info", map[string]any{"GroupIdList": []string{gid}})
+	for _, u := range []string{"gb", "gd"} {
+		sameOnEveryNode(t, nodes, what(u+"'s joined groups"), "group_open_http_svc/get_joined_group_list", map[string]any{"Member_Account": u})
+	}
 	if o := jsonAt(info, "GroupInfo", 0, "Owner_Account"); o != "gb" {
 		t.Fatalf("%s: owner %v", what("after the transfer"), o)
 	}
@@ -337,6 +340,11 @@ func sameOnEveryNode(t *testing.T, nodes []*clusterProc, what, path string, body
 		}
 	}
 	return first
+}
+
+// tipIn matches a GroupTip of one TipType in group gid.
+func tipIn(gid, typ string) func(Event) bool {
+	return func(e Event) bool { return gtTip(typ)(e) && gtMsg(e)["GroupId"] == gid }
 }
 
 // unsub ends c's subscription to topic.
