@@ -226,10 +226,13 @@ func clusterGroupConversation(t *testing.T, nodes []*clusterProc, a, b, c *Clien
 		r := gtOK(t, what(cl.User+" receipt_info"), cl.Req("msg.receipt_info", map[string]any{"GroupId": gid, "MsgSeqList": []uint64{seq1}}))
 		return mustJSONString(r["GroupMsgReceiptList"])
 	}
-	if on1, on2 := infoOf(a), infoOf(n2.b.Connect("ga:tab", "ga")); on1 != on2 {
+	aTab := n2.b.Connect("ga:tab", "ga")
+	caughtUp(n2) // the receipt's event reached ga on n1: n2 may not have applied it yet
+	if on1, on2 := infoOf(a), infoOf(aTab); on1 != on2 {
 		t.Fatalf("%s: on n1 %s, on n2 %s", what("receipt_info"), on1, on2)
 	}
 	gtOK(t, what("gc reads on n3"), c.Req("msg.read", map[string]any{"Type": 2, "GroupId": gid}))
+	caughtUp(n1) // an im/req read answers from what its node applied so far
 	if on1, unread := convs(cTab); unread != 0 {
 		t.Fatalf("%s: gc's conversations on n1 after reading on n3: %s", what("unread"), on1)
 	}
@@ -248,6 +251,7 @@ func clusterGroupConversation(t *testing.T, nodes []*clusterProc, a, b, c *Clien
 	}
 	r2 := gtMustSend(t, a, gid)
 	gtWait(t, what("gd on n2"), dG, gtGroupMsg(r2))
+	caughtUp(n3)
 	if h2, h3 := gtHistory(t, d, gid), gtHistory(t, dTab, gid); !slices.Equal(h2, []uint32{r2}) || !slices.Equal(h3, h2) {
 		t.Fatalf("%s: gd's history on n2 %v, on n3 %v, want [%d]", what("late joiner"), h2, h3, r2)
 	}
@@ -340,6 +344,14 @@ func sameOnEveryNode(t *testing.T, nodes []*clusterProc, what, path string, body
 		}
 	}
 	return first
+}
+
+// caughtUp returns once n applied the log as far as it went when called
+// (a REST read waits for that). An im/req read does not wait: it answers
+// from what its node applied so far, so a test that reads on one node
+// what it wrote through another waits here first.
+func caughtUp(n *clusterProc) {
+	n.b.v4OK("group_open_http_svc/get_appid_group_list", map[string]any{"Limit": 1})
 }
 
 // tipIn matches a GroupTip of one TipType in group gid.
