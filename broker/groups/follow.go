@@ -105,7 +105,7 @@ func (s *Service) follow(gid string, f *followed) {
 		// that just lost the log, a change waiting for a commit that
 		// cannot run before this apply ends: never wait for it. The
 		// holder keeps the state it started with.
-		s.evict(gid, g)
+		s.evict(gid, g, f)
 		return
 	}
 	defer g.op.Unlock()
@@ -172,25 +172,26 @@ func (s *Service) follow(gid string, f *followed) {
 }
 
 // evict drops a loaded group whose op lock is held, so that the next
-// lookup loads it from the store. A removal or a destruction must still
-// end subscriptions here at once: the state it loads decides.
-func (s *Service) evict(gid string, g *group) {
+// lookup loads it from the store (which has the effect). A removal or a
+// destruction still ends subscriptions here at once, read from the change
+// itself: loading a large group now, under the registry's lock, would hold
+// up every group lookup of this node.
+func (s *Service) evict(gid string, g *group, f *followed) {
 	s.reg.forgetLoaded(gid, g)
-	if fresh, err := s.load(gid); err == nil && fresh != nil && !fresh.isDestroyed() {
-		var gone []string
-		g.mu.RLock()
-		for uid := range g.members {
-			if !fresh.isMember(uid) {
-				gone = append(gone, uid)
-			}
+	var removed []string
+	for _, kv := range f.kvs {
+		switch {
+		case !kv.Deleted:
+		case kv.Name == groupKey(gid):
+			s.conns.DropGroupSubscriptions(gid)
+			return
+		case strings.HasPrefix(kv.Name, memberPrefix(gid)):
+			removed = append(removed, kv.Name[len(memberPrefix(gid)):])
 		}
-		g.mu.RUnlock()
-		if len(gone) > 0 {
-			s.conns.DropGroupSubscriptions(gid, gone...)
-		}
-		return
 	}
-	s.conns.DropGroupSubscriptions(gid)
+	if len(removed) > 0 {
+		s.conns.DropGroupSubscriptions(gid, removed...)
+	}
 }
 
 // forgetAll drops every loaded group (an effect that deleted a range of

@@ -131,7 +131,7 @@ func TestFollow_LoadedGroupsFollowTheLog(t *testing.T) {
 		t.Fatalf("subscriptions dropped for %v, want bob's in %s", got, gid)
 	}
 
-	// In place again: dave is kicked, then the group is destroyed.
+	// In place again: dave is kicked.
 	if _, err := w.Kick(ctx, w.admin(), &KickRequest{GroupId: gid, MemberToDel_Account: []string{"dave"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -139,10 +139,15 @@ func TestFollow_LoadedGroupsFollowTheLog(t *testing.T) {
 	if f.CanRead("dave", gid) || len(f.conns.dropped) != 2 {
 		t.Fatalf("dave kicked: reads %v, drops %v", f.CanRead("dave", gid), f.conns.dropped)
 	}
+	// Destroyed while a reader holds the lock: every subscription ends.
+	if held, err = f.lock(gid); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := w.Destroy(ctx, w.admin(), &GroupRequest{GroupId: gid}); err != nil {
 		t.Fatal(err)
 	}
 	log.follow(t, f.store)
+	held.op.Unlock()
 	if f.CanRead("carol", gid) || len(f.conns.dropped) != 3 || f.reg.loaded[gid] != nil {
 		t.Fatalf("destroyed: carol reads %v, drops %v, loaded %v", f.CanRead("carol", gid), f.conns.dropped, f.reg.loaded[gid] != nil)
 	}
