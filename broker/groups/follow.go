@@ -129,31 +129,14 @@ func (s *Service) follow(gid string, f *followed) {
 				g.info = info
 			case strings.HasPrefix(kv.Name, memberPrefix(gid)):
 				uid := kv.Name[len(memberPrefix(gid)):]
-				if kv.Deleted {
-					if _, ok := g.members[uid]; ok {
-						delete(g.members, uid)
-						removed = append(removed, uid)
-					}
-					continue
+				gone, undecoded := followRecord(g.members, uid, kv)
+				if gone {
+					removed = append(removed, uid)
 				}
-				m := &Member{}
-				if json.Unmarshal(kv.Value, m) != nil {
-					bad = true
-					continue
-				}
-				g.members[uid] = m
+				bad = bad || undecoded
 			case strings.HasPrefix(kv.Name, applicationPrefix(gid)):
-				uid := kv.Name[len(applicationPrefix(gid)):]
-				if kv.Deleted {
-					delete(g.apps, uid)
-					continue
-				}
-				app := &Application{}
-				if json.Unmarshal(kv.Value, app) != nil {
-					bad = true
-					continue
-				}
-				g.apps[uid] = app
+				_, undecoded := followRecord(g.apps, kv.Name[len(applicationPrefix(gid)):], kv)
+				bad = bad || undecoded
 			}
 		}
 	})
@@ -169,6 +152,23 @@ func (s *Service) follow(gid string, f *followed) {
 	if len(removed) > 0 {
 		s.conns.DropGroupSubscriptions(gid, removed...)
 	}
+}
+
+// followRecord sets or deletes m[key] as an applied record says; it
+// reports whether it removed an entry and whether the record did not
+// decode (then m is left as it was).
+func followRecord[T any](m map[string]*T, key string, kv storage.KVChange) (removed, bad bool) {
+	if kv.Deleted {
+		_, removed = m[key]
+		delete(m, key)
+		return removed, false
+	}
+	v := new(T)
+	if json.Unmarshal(kv.Value, v) != nil {
+		return false, true
+	}
+	m[key] = v
+	return false, false
 }
 
 // evict drops a loaded group whose op lock is held, so that the next

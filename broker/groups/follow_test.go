@@ -63,15 +63,7 @@ func loggedPair(t *testing.T) (w, f *testService, log *memLog) {
 	log = &memLog{}
 	cfg := config.Default()
 	open := func(onApply func(storage.Applied)) *testService {
-		st, err := storage.Open(storage.Options{Dir: t.TempDir(), Log: log, OnApply: onApply})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = st.Close() })
-		ts := &testService{store: st, conns: &fakeConns{}, timers: &heldTimers{}}
-		ts.Service = New(Options{Store: st, Groups: cfg.Groups, Messages: cfg.Messages, Conversations: cfg.Conversations,
-			Admin: cfg.App.Admin, Callbacks: noCallbacks{}, Conns: ts.conns, Timers: ts.timers, Mutes: noMutes{}})
-		return ts
+		return serviceOn(t, cfg, storage.Options{Dir: t.TempDir(), Log: log, OnApply: onApply})
 	}
 	w = open(nil)
 	w.store.SetWriter(true)

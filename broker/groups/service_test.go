@@ -86,7 +86,13 @@ func newTestService(t *testing.T, mods ...func(*config.Config)) *testService {
 	for _, m := range mods {
 		m(&cfg)
 	}
-	st, err := storage.Open(storage.Options{InMemory: true})
+	return serviceOn(t, cfg, storage.Options{InMemory: true})
+}
+
+// serviceOn is a Service on a store opened with o, closed after the test.
+func serviceOn(t *testing.T, cfg config.Config, o storage.Options) *testService {
+	t.Helper()
+	st, err := storage.Open(o)
 	if err != nil {
 		t.Fatal(err)
 	}
