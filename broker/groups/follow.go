@@ -143,14 +143,14 @@ func (s *Service) follow(gid string, f *followed) {
 	switch {
 	case destroyed:
 		s.reg.forget(gid, g) // op -> reg.mu -> g.mu, as Destroy
-		s.conns.DropGroupSubscriptions(gid)
+		s.dropLocal(gid)
 		return
 	case bad:
 		s.log.Error("group record from the log does not decode: the group is loaded again", "group", gid)
 		s.reg.forgetLoaded(gid, g)
 	}
 	if len(removed) > 0 {
-		s.conns.DropGroupSubscriptions(gid, removed...)
+		s.dropLocal(gid, removed...)
 	}
 }
 
@@ -183,15 +183,32 @@ func (s *Service) evict(gid string, g *group, f *followed) {
 		switch {
 		case !kv.Deleted:
 		case kv.Name == groupKey(gid):
-			s.conns.DropGroupSubscriptions(gid)
+			s.dropLocal(gid)
 			return
 		case strings.HasPrefix(kv.Name, memberPrefix(gid)):
 			removed = append(removed, kv.Name[len(memberPrefix(gid)):])
 		}
 	}
 	if len(removed) > 0 {
-		s.conns.DropGroupSubscriptions(gid, removed...)
+		s.dropLocal(gid, removed...)
 	}
+}
+
+// localDropper is a Conns that tells the other nodes too (cluster mode,
+// the bus) and can act on this node alone.
+type localDropper interface {
+	DropLocal(gid string, users ...string)
+}
+
+// dropLocal ends subscriptions to the group topic on this node only: every
+// node drops its own as it applies the change, so telling the others (as
+// the owner's own Conns.DropGroupSubscriptions does) would only repeat it.
+func (s *Service) dropLocal(gid string, users ...string) {
+	if l, ok := s.conns.(localDropper); ok {
+		l.DropLocal(gid, users...)
+		return
+	}
+	s.conns.DropGroupSubscriptions(gid, users...)
 }
 
 // forgetAll drops every loaded group (an effect that deleted a range of

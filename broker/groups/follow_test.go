@@ -119,8 +119,8 @@ func TestFollow_LoadedGroupsFollowTheLog(t *testing.T) {
 	if f.CanRead("bob", gid) || !f.CanRead("dave", gid) || f.reg.loaded[gid] == held {
 		t.Fatalf("after the kick: bob reads %v, dave reads %v, same state %v", f.CanRead("bob", gid), f.CanRead("dave", gid), f.reg.loaded[gid] == held)
 	}
-	if got := f.conns.dropped; !slices.Equal(got, []string{gid}) {
-		t.Fatalf("subscriptions dropped for %v, want bob's in %s", got, gid)
+	if got := f.conns.local; !slices.Equal(got, []string{gid}) || len(f.conns.dropped) != 0 {
+		t.Fatalf("subscriptions dropped for %v (this node), %v (every node), want bob's in %s on this node", got, f.conns.dropped, gid)
 	}
 
 	// In place again: dave is kicked.
@@ -128,8 +128,8 @@ func TestFollow_LoadedGroupsFollowTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	log.follow(t, f.store)
-	if f.CanRead("dave", gid) || len(f.conns.dropped) != 2 {
-		t.Fatalf("dave kicked: reads %v, drops %v", f.CanRead("dave", gid), f.conns.dropped)
+	if f.CanRead("dave", gid) || len(f.conns.local) != 2 {
+		t.Fatalf("dave kicked: reads %v, drops %v", f.CanRead("dave", gid), f.conns.local)
 	}
 	// Destroyed while a reader holds the lock: every subscription ends.
 	if held, err = f.lock(gid); err != nil {
@@ -140,8 +140,8 @@ func TestFollow_LoadedGroupsFollowTheLog(t *testing.T) {
 	}
 	log.follow(t, f.store)
 	held.op.Unlock()
-	if f.CanRead("carol", gid) || len(f.conns.dropped) != 3 || f.reg.loaded[gid] != nil {
-		t.Fatalf("destroyed: carol reads %v, drops %v, loaded %v", f.CanRead("carol", gid), f.conns.dropped, f.reg.loaded[gid] != nil)
+	if f.CanRead("carol", gid) || len(f.conns.local) != 3 || len(f.conns.dropped) != 0 || f.reg.loaded[gid] != nil {
+		t.Fatalf("destroyed: carol reads %v, drops %v, loaded %v", f.CanRead("carol", gid), f.conns.local, f.reg.loaded[gid] != nil)
 	}
 }
 

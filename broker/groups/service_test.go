@@ -32,6 +32,14 @@ type fakeConns struct {
 	mu        sync.Mutex
 	delivered []storage.Entry
 	dropped   []string // gids whose subscriptions were dropped
+	local     []string // gids whose subscriptions were dropped on this node only (DropLocal)
+}
+
+// DropLocal is what a cluster node's MQTT side adds (follow.go, localDropper).
+func (c *fakeConns) DropLocal(gid string, _ ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.local = append(c.local, gid)
 }
 
 func (c *fakeConns) Deliver(es []storage.Entry) {
