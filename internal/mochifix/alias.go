@@ -18,9 +18,12 @@ import (
 //     for the alias, so the message is resent without a topic on a new
 //     connection, where no alias is known.
 //
-// The tables live from OnSessionEstablished (after CONNACK and the resend of
-// a resumed session, which therefore carries full topics) to OnDisconnect:
-// aliases never outlive their connection [MQTT-3.3.2-7].
+// The tables live from OnSessionEstablish to OnDisconnect: aliases never
+// outlive their connection [MQTT-3.3.2-7]. They must exist before mochi adds
+// the client to its clients (after OnSessionEstablish), from when PUBLISHes
+// are routed to it: the resend of a resumed session comes later, and
+// OnSessionEstablished after that, so a message published meanwhile would
+// otherwise go out without an alias.
 
 // conn holds an MQTT 5 connection's topic aliases.
 type conn struct {
@@ -37,14 +40,35 @@ type outAlias struct {
 	sent bool // the PUBLISH that set it has been written: the topic may be left out from now on
 }
 
-// OnSessionEstablished starts the connection's alias tables.
-func (h *Hook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
+// startAliases starts the connection's alias tables (OnSessionEstablish).
+// Until OnSessionEstablished the connection is also in h.establishing: if
+// its CONNACK or resend fails, mochi fires no OnDisconnect, and
+// pruneAliases drops the tables once the connection is closed.
+func (h *Hook) startAliases(cl *mqtt.Client, pk packets.Packet) {
 	if cl.Properties.ProtocolVersion != 5 || h.caps.TopicAliasMaximum == 0 {
 		return
 	}
 	c := &conn{inMax: h.caps.TopicAliasMaximum, in: map[uint16]string{}, out: map[string]outAlias{}}
 	c.outMax = min(pk.Properties.TopicAliasMaximum, h.caps.TopicAliasMaximum) // [MQTT-3.3.2-11]
 	h.conns.Store(cl, c)
+	h.establishing.Store(cl, struct{}{})
+}
+
+// OnSessionEstablished: cl's OnDisconnect will come, and forget its aliases.
+func (h *Hook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
+	h.establishing.Delete(cl)
+}
+
+// pruneAliases forgets the aliases of connections that closed before
+// OnSessionEstablished (OnSysInfoTick).
+func (h *Hook) pruneAliases() {
+	h.establishing.Range(func(k, _ any) bool {
+		if cl := k.(*mqtt.Client); cl.Closed() {
+			h.establishing.Delete(cl)
+			h.conns.Delete(cl)
+		}
+		return true
+	})
 }
 
 func (h *Hook) conn(cl *mqtt.Client) *conn {

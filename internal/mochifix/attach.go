@@ -94,6 +94,10 @@ func (a *attachWaits) releaseAll() {
 	}
 }
 
-// OnSysInfoTick prunes the attach waits (every SysTopicResendInterval, on
+// OnSysInfoTick prunes the attach waits and the aliases of connections
+// that failed before OnSessionEstablished (every SysTopicResendInterval, on
 // mochi's event loop).
-func (h *Hook) OnSysInfoTick(*system.Info) { h.attached.prune() }
+func (h *Hook) OnSysInfoTick(*system.Info) {
+	h.attached.prune()
+	h.pruneAliases()
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // A connection stopped before its CONNACK fires no mochi event: the prune
@@ -49,5 +50,32 @@ func TestWaitAttached_ContextEnds(t *testing.T) {
 	cancel()
 	if h.WaitAttached(ctx, cl, time.Minute) {
 		t.Fatal("a cancelled wait reports the connection attached")
+	}
+}
+
+// Alias tables start in OnSessionEstablish; a connection whose CONNACK or
+// resend fails gets no OnDisconnect, so the tick forgets its tables once it
+// is closed. One past OnSessionEstablished waits for its OnDisconnect.
+func TestPruneAliases(t *testing.T) {
+	srv := mqtt.New(nil)
+	h := &Hook{caps: mqtt.NewDefaultServerCapabilities()}
+	var cls [3]*mqtt.Client // failed, open, established (and closed)
+	for i := range cls {
+		cls[i] = srv.NewClient(nil, "t", string(rune('a'+i)), false)
+		cls[i].Properties.ProtocolVersion = 5
+		h.startAliases(cls[i], packets.Packet{})
+	}
+	h.OnSessionEstablished(cls[2], packets.Packet{})
+	cls[0].Stop(nil)
+	cls[2].Stop(nil)
+	h.OnSysInfoTick(nil)
+	for i, want := range []bool{false, true, true} {
+		if got := h.conn(cls[i]) != nil; got != want {
+			t.Errorf("client %s: alias table kept %v, want %v", cls[i].ID, got, want)
+		}
+	}
+	h.OnDisconnect(cls[2], nil, false)
+	if h.conn(cls[2]) != nil {
+		t.Error("OnDisconnect kept the alias table")
 	}
 }

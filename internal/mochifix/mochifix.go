@@ -43,12 +43,13 @@ type Options struct {
 // OnSessionEstablish before anyone waits for the connection (WaitAttached).
 type Hook struct {
 	mqtt.HookBase
-	opts     Options
-	caps     *mqtt.Capabilities
-	conns    sync.Map // *mqtt.Client -> *conn: MQTT 5 topic aliases of a live connection
-	attached attachWaits
-	fresh    sync.Map  // *mqtt.Client -> struct{}: DiscardSession was called, CONNACK says no session
-	lingers  lingering // closed connections still draining after a DISCONNECT (linger.go)
+	opts         Options
+	caps         *mqtt.Capabilities
+	conns        sync.Map // *mqtt.Client -> *conn: MQTT 5 topic aliases of a live connection
+	establishing sync.Map // *mqtt.Client -> struct{}: in conns, OnSessionEstablished not reached yet (alias.go)
+	attached     attachWaits
+	fresh        sync.Map  // *mqtt.Client -> struct{}: DiscardSession was called, CONNACK says no session
+	lingers      lingering // closed connections still draining after a DISCONNECT (linger.go)
 }
 
 var _ mqtt.Hook = (*Hook)(nil)
@@ -111,9 +112,11 @@ func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	return nil
 }
 
-// OnSessionEstablish starts the wait for cl's CONNACK (WaitAttached).
+// OnSessionEstablish starts the wait for cl's CONNACK (WaitAttached) and
+// its topic aliases (alias.go).
 func (h *Hook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
 	h.attached.start(cl)
+	h.startAliases(cl, pk)
 	if h.opts.SessionEstablish != nil {
 		h.opts.SessionEstablish(cl, pk)
 	}
@@ -141,6 +144,7 @@ func (h *Hook) DiscardSession(cl *mqtt.Client) {
 // OnDisconnect forgets the connection.
 func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	h.conns.Delete(cl)
+	h.establishing.Delete(cl)
 	h.fresh.Delete(cl)
 	h.attached.done(cl)
 }
