@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/imbroker/imbroker/internal/bench"
@@ -16,7 +18,7 @@ import (
 
 func main() {
 	var o bench.Options
-	flag.StringVar(&o.Broker, "broker", "tcp://127.0.0.1:1883", "broker URL (loopback only)")
+	brokers := flag.String("broker", "tcp://127.0.0.1:1883", "broker URL (loopback only); a cluster: the nodes' URLs, comma-separated (connections spread over them, the two ends of a c2c pair on different nodes)")
 	flag.StringVar(&o.Scenario, "scenario", "pubsub", "pubsub | c2c | group | catchup | connections")
 	flag.IntVar(&o.Clients, "clients", 10, "publishers (pubsub), pairs (c2c), members (group), connections")
 	flag.IntVar(&o.Messages, "messages", 1000, "messages per publisher (pubsub, c2c) or in total (group, catchup)")
@@ -31,10 +33,22 @@ func main() {
 	flag.StringVar(&o.Key, "key", os.Getenv("IMBROKER_SECRET_KEY"), "imbroker secret key (signs UserSigs; empty: no credentials)")
 	flag.StringVar(&o.Admin, "admin", "administrator", "imbroker app admin identifier")
 	flag.StringVar(&o.GroupTy, "group-type", "AVChatRoom", "group scenario: group type")
-	flag.IntVar(&o.PID, "pid", 0, "broker process id, to report its memory")
+	pids := flag.String("pid", "", "broker process id, to report its memory and CPU; a cluster: the nodes' ids, comma-separated (summed)")
 	asJSON := flag.Bool("json", false, "print the result as JSON")
 	flag.Parse()
 	o.QoS = byte(*qos)
+	o.Brokers = strings.Split(*brokers, ",")
+	for _, p := range strings.Split(*pids, ",") {
+		if p == "" {
+			continue
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "imbench: -pid: %q is not a process id\n", p)
+			os.Exit(2)
+		}
+		o.PIDs = append(o.PIDs, n)
+	}
 	if !*asJSON {
 		o.Progress = os.Stderr
 	}

@@ -24,7 +24,7 @@ import (
 
 // Options configure a run. Every run is bounded by Messages and Timeout.
 type Options struct {
-	Broker   string        // tcp://127.0.0.1:1883 (loopback only)
+	Brokers  []string      // tcp://127.0.0.1:1883, … (loopback only): a cluster's nodes; connections spread over them
 	Scenario string        // pubsub, c2c, group, catchup, connections
 	Clients  int           // publishers (pubsub), pairs (c2c), members (group), connections
 	Messages int           // per publisher (pubsub, c2c), total (group, catchup)
@@ -39,7 +39,7 @@ type Options struct {
 	Key      string        // IM scenarios: secret key to sign UserSigs
 	Admin    string        // IM scenarios: the app admin identifier
 	GroupTy  string        // group scenario: group type
-	PID      int           // broker process to read peak memory from (0: none)
+	PIDs     []int         // broker processes (a cluster's nodes) to read memory and CPU from; none: not measured
 	Progress io.Writer     // live progress line; nil = none
 }
 
@@ -68,6 +68,8 @@ type run struct {
 	errs      atomic.Int64
 	mu        sync.Mutex
 	hist      *hdrhistogram.Histogram
+	gap       time.Duration // the longest time between two successful PUBACKs of one connection (mu)
+	gapEnd    time.Time     // when that gap ended
 	start     time.Time
 	extra     map[string]float64
 }
@@ -83,10 +85,48 @@ func (r *run) observe(sentNanos int64) {
 	r.delivered.Add(1)
 }
 
+// ackGaps follows one connection's successful PUBACKs. The longest time
+// between two of them, over every connection of the run (ack_gap_max_ms),
+// is the write stall a failover causes: paced senders make a gap stand
+// out, and a connection whose send waits holds up the sends behind it.
+type ackGaps struct {
+	last time.Time
+	gap  time.Duration
+	end  time.Time // when gap ended
+}
+
+func (g *ackGaps) acked() {
+	now := time.Now()
+	if !g.last.IsZero() && now.Sub(g.last) > g.gap {
+		g.gap, g.end = now.Sub(g.last), now
+	}
+	g.last = now
+}
+
+// addGaps keeps the longest gap of the run.
+func (r *run) addGaps(g *ackGaps) {
+	r.mu.Lock()
+	if g.gap > r.gap {
+		r.gap, r.gapEnd = g.gap, g.end
+	}
+	r.mu.Unlock()
+}
+
+func (r *run) ackGap() (time.Duration, time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gap, r.gapEnd
+}
+
 // Run executes one scenario.
 func Run(ctx context.Context, o Options) (Result, error) {
-	if err := checkLoopback(o.Broker); err != nil {
-		return Result{}, err
+	if len(o.Brokers) == 0 {
+		return Result{}, errors.New("no broker")
+	}
+	for _, b := range o.Brokers {
+		if err := checkLoopback(b); err != nil {
+			return Result{}, err
+		}
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Minute
@@ -94,6 +134,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	r := &run{opts: o, hist: hdrhistogram.New(1, 60_000_000, 3), extra: map[string]float64{}}
+	if len(o.Brokers) > 1 {
+		r.extra["nodes"] = float64(len(o.Brokers))
+	}
 	stop := r.progress(ctx)
 	var expected int64
 	var err error
@@ -123,8 +166,12 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	res.DeliverRate = float64(res.Delivered) / elapsed.Seconds()
 	ms := func(q float64) float64 { return float64(r.hist.ValueAtQuantile(q)) / 1000 }
 	res.P50, res.P90, res.P99, res.P999, res.Max = ms(50), ms(90), ms(99), ms(99.9), float64(r.hist.Max())/1000
-	if o.PID > 0 {
-		res.PeakRSSKB = peakRSS(o.PID)
+	if gap, end := r.ackGap(); gap > 0 {
+		res.Extra["ack_gap_max_ms"] = gap.Seconds() * 1000
+		res.Extra["ack_gap_end_unix"] = float64(end.UnixNano()) / 1e9
+	}
+	for _, pid := range o.PIDs {
+		res.PeakRSSKB += peakRSS(pid)
 	}
 	return res, err
 }
@@ -175,9 +222,14 @@ func (r *run) progress(ctx context.Context) func() {
 	return func() { close(done); <-stopped }
 }
 
-// client opens a paho (3.1.1) connection.
-func (r *run) client(id, user, pass string, handler paho.MessageHandler) (paho.Client, error) {
-	o := paho.NewClientOptions().AddBroker(r.opts.Broker).SetClientID(id).SetUsername(user).SetPassword(pass)
+// broker is the address of node i (modulo the nodes): scenarios put
+// clients on nodes by index so that, on a cluster, the two ends of a
+// conversation are on different nodes.
+func (r *run) broker(i int) string { return r.opts.Brokers[i%len(r.opts.Brokers)] }
+
+// client opens a paho (3.1.1) connection to node.
+func (r *run) client(node int, id, user, pass string, handler paho.MessageHandler) (paho.Client, error) {
+	o := paho.NewClientOptions().AddBroker(r.broker(node)).SetClientID(id).SetUsername(user).SetPassword(pass)
 	o.SetAutoReconnect(false).SetCleanSession(true).SetOrderMatters(false).SetConnectTimeout(10 * time.Second)
 	o.SetKeepAlive(60 * time.Second).SetWriteTimeout(10 * time.Second).SetMaxResumePubInFlight(100)
 	if handler != nil {
@@ -234,6 +286,24 @@ func textOf(payload []byte) (string, string) {
 		return ev.Event, ""
 	}
 	return ev.Event, ev.Msg.MsgBody[0].MsgContent.Text
+}
+
+// procsRSS is the current resident memory of the processes (kB).
+func procsRSS(pids []int) int64 {
+	var kb int64
+	for _, p := range pids {
+		kb += RSS(p)
+	}
+	return kb
+}
+
+// procsCPU is the processes' user+system CPU time.
+func procsCPU(pids []int) time.Duration {
+	var d time.Duration
+	for _, p := range pids {
+		d += procCPU(p)
+	}
+	return d
 }
 
 // peakRSS reads a process's peak resident memory (kB) from /proc.

@@ -29,9 +29,9 @@ func (r *run) creds(user string) (string, string) {
 	return user, sig
 }
 
-func (r *run) connectUser(user string, h paho.MessageHandler) (paho.Client, error) {
+func (r *run) connectUser(node int, user string, h paho.MessageHandler) (paho.Client, error) {
 	u, p := r.creds(user)
-	return r.client(user, u, p, h)
+	return r.client(node, user, u, p, h)
 }
 
 // publishAll sends n messages with a bounded window of unacknowledged ones,
@@ -47,11 +47,15 @@ func (r *run) publishPaced(ctx context.Context, c paho.Client, n int, qos byte, 
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		var gaps ackGaps
 		for tok := range tokens {
 			if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 				r.errs.Add(1)
+			} else if qos > 0 {
+				gaps.acked()
 			}
 		}
+		r.addGaps(&gaps)
 	}()
 	begin := time.Now()
 	for i := 0; i < n && ctx.Err() == nil; i++ {
@@ -92,7 +96,7 @@ func (r *run) pubsub(ctx context.Context) (int64, error) {
 		}
 	}()
 	for i := 0; i < subs; i++ {
-		c, err := r.connectUser(fmt.Sprintf("sub%d", i), handler)
+		c, err := r.connectUser(i, fmt.Sprintf("sub%d", i), handler)
 		if err != nil {
 			return 0, err
 		}
@@ -106,7 +110,7 @@ func (r *run) pubsub(ctx context.Context) (int64, error) {
 		}
 	}
 	r.start = time.Now()
-	err := r.publishers(ctx, &clients, "pub", pubs, o.QoS, func(i int) string {
+	err := r.publishers(ctx, &clients, "pub", pubs, o.QoS, false, func(i int) string {
 		if o.Fanout {
 			return "bench/all"
 		}
@@ -127,19 +131,28 @@ func (r *run) pubsub(ctx context.Context) (int64, error) {
 	return want, nil
 }
 
-// publishers connects n publishers named {prefix}{i} (added to clients) and
+// publishers connects n publishers named {prefix}{i} (added to clients), on
+// node i+1 (the node after their subscriber's, when there are several), and
 // has publisher i send o.Messages payload(i, k) to topic(i), together paced
-// to o.MsgRate; it returns when all have sent.
-func (r *run) publishers(ctx context.Context, clients *[]paho.Client, prefix string, n int, qos byte,
+// to o.MsgRate; it returns when all have sent. With im, each listens on its
+// rpc topic for refused sends (extra "refused"): an MQTT 3.1.1 client gets a
+// PUBACK for a send the broker refused, and the reason there.
+func (r *run) publishers(ctx context.Context, clients *[]paho.Client, prefix string, n int, qos byte, im bool,
 	topic func(i int) string, payload func(i, k int) []byte) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for i := 0; i < n; i++ {
-		c, err := r.connectUser(fmt.Sprintf("%s%d", prefix, i), nil)
+		user := fmt.Sprintf("%s%d", prefix, i)
+		c, err := r.connectUser(i+1, user, nil)
 		if err != nil {
 			return err
 		}
 		*clients = append(*clients, c)
+		if im {
+			if tok := c.Subscribe("im/u/"+user+"/rpc", 1, r.countRefusals); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				return fmt.Errorf("subscribe rpc: %v", tok.Error())
+			}
+		}
 		wg.Add(1)
 		go func(i int, c paho.Client) {
 			defer wg.Done()
@@ -157,6 +170,19 @@ func textMsg(random int) []byte {
 	return b
 }
 
+// countRefusals counts the refused sends an rpc topic reports.
+func (r *run) countRefusals(_ paho.Client, m paho.Message) {
+	var rep struct {
+		Op        string
+		ErrorCode int
+	}
+	if json.Unmarshal(m.Payload(), &rep) == nil && rep.Op == "send" && rep.ErrorCode != 0 {
+		r.mu.Lock()
+		r.extra["refused"]++
+		r.mu.Unlock()
+	}
+}
+
 // imHandler observes stamped IM messages of the given event kind.
 func (r *run) imHandler(event string) paho.MessageHandler {
 	return func(_ paho.Client, m paho.Message) {
@@ -166,7 +192,8 @@ func (r *run) imHandler(event string) paho.MessageHandler {
 	}
 }
 
-// c2c: Clients pairs, a{i} -> b{i}, durable one-to-one messages.
+// c2c: Clients pairs, a{i} -> b{i}, durable one-to-one messages. Against a
+// cluster b{i} is on node i and a{i} on node i+1: every message crosses nodes.
 func (r *run) c2c(ctx context.Context) (int64, error) {
 	o := r.opts
 	var clients []paho.Client
@@ -177,7 +204,7 @@ func (r *run) c2c(ctx context.Context) (int64, error) {
 	}()
 	for i := 0; i < o.Clients; i++ {
 		b := fmt.Sprintf("b%d", i)
-		c, err := r.connectUser(b, r.imHandler("C2CMsg"))
+		c, err := r.connectUser(i, b, r.imHandler("C2CMsg"))
 		if err != nil {
 			return 0, err
 		}
@@ -187,7 +214,7 @@ func (r *run) c2c(ctx context.Context) (int64, error) {
 		}
 	}
 	r.start = time.Now()
-	err := r.publishers(ctx, &clients, "a", o.Clients, 1, func(i int) string { return fmt.Sprintf("im/send/c2c/b%d", i) },
+	err := r.publishers(ctx, &clients, "a", o.Clients, 1, true, func(i int) string { return fmt.Sprintf("im/send/c2c/b%d", i) },
 		func(i, k int) []byte { return textMsg(i<<20 | k) })
 	if err != nil {
 		return 0, err
@@ -204,9 +231,9 @@ type requester struct {
 	waiting map[string]chan map[string]any
 }
 
-func (r *run) newRequester(user string) (*requester, error) {
+func (r *run) newRequester(node int, user string) (*requester, error) {
 	q := &requester{waiting: map[string]chan map[string]any{}}
-	c, err := r.connectUser(user, func(_ paho.Client, m paho.Message) {
+	c, err := r.connectUser(node, user, func(_ paho.Client, m paho.Message) {
 		var rep map[string]any
 		if json.Unmarshal(m.Payload(), &rep) != nil {
 			return

@@ -25,7 +25,7 @@ import (
 //   - paced: each message is sent once the previous one reached every member
 //     (or 10 s passed). reach_all_ms_p50/max is the time for one message to
 //     reach all members on its own, the figure; broker_cpu_ms_per_msg
-//     (with -pid) and bench_cpu_ms_per_msg split the CPU the two processes
+//     (with -pid; summed over a cluster's nodes) and bench_cpu_ms_per_msg split the CPU the two processes
 //     spent per message in this phase, so the broker's share can be told
 //     apart from the clients' on a shared machine.
 //   - burst: the messages are sent back to back; burst_deliveries_per_sec
@@ -36,7 +36,7 @@ import (
 // and find the send stamp in the payload without decoding the JSON.
 func (r *run) group(ctx context.Context) (int64, error) {
 	o := r.opts
-	admin, err := r.newRequester(o.Admin)
+	admin, err := r.newRequester(0, o.Admin)
 	if err != nil {
 		return 0, err
 	}
@@ -96,7 +96,7 @@ func (r *run) group(ctx context.Context) (int64, error) {
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c, err := r.groupMember(fmt.Sprintf("m%d", i), gid)
+			c, err := r.groupMember(i, fmt.Sprintf("m%d", i), gid)
 			if err != nil {
 				joinErr.Store(err)
 				return
@@ -148,7 +148,7 @@ func (r *run) group(ctx context.Context) (int64, error) {
 
 	// Paced: one message at a time.
 	r.start = time.Now()
-	brokerCPU0, benchCPU0 := procCPU(o.PID), selfCPU()
+	brokerCPU0, benchCPU0 := procsCPU(o.PIDs), selfCPU()
 	paced := 0
 	for i := 0; i < o.Messages && ctx.Err() == nil; i++ {
 		send(i)
@@ -160,8 +160,8 @@ func (r *run) group(ctx context.Context) (int64, error) {
 		paced++
 	}
 	if paced > 0 {
-		if o.PID > 0 {
-			r.extra["broker_cpu_ms_per_msg"] = (procCPU(o.PID) - brokerCPU0).Seconds() * 1000 / float64(paced)
+		if len(o.PIDs) > 0 {
+			r.extra["broker_cpu_ms_per_msg"] = (procsCPU(o.PIDs) - brokerCPU0).Seconds() * 1000 / float64(paced)
 		}
 		r.extra["bench_cpu_ms_per_msg"] = (selfCPU() - benchCPU0).Seconds() * 1000 / float64(paced)
 	}
@@ -192,11 +192,11 @@ func (r *run) group(ctx context.Context) (int64, error) {
 	return want, nil
 }
 
-// groupMember connects a lean member and joins it to gid: handlers run in
+// groupMember connects a lean member to node and joins it to gid: handlers run in
 // order on the client's router goroutine, so a delivery costs no goroutine.
-func (r *run) groupMember(user, gid string) (paho.Client, error) {
+func (r *run) groupMember(node int, user, gid string) (paho.Client, error) {
 	u, p := r.creds(user)
-	o := paho.NewClientOptions().AddBroker(r.opts.Broker).SetClientID(user).SetUsername(u).SetPassword(p)
+	o := paho.NewClientOptions().AddBroker(r.broker(node)).SetClientID(user).SetUsername(u).SetPassword(p)
 	o.SetAutoReconnect(false).SetCleanSession(true).SetOrderMatters(true).SetConnectTimeout(10 * time.Second)
 	o.SetKeepAlive(60 * time.Second).SetWriteTimeout(10 * time.Second)
 	c := paho.NewClient(o)
@@ -292,14 +292,14 @@ func selfCPU() time.Duration {
 // syncs to the end. Extra replay_seconds: connect to Complete.
 func (r *run) catchup(ctx context.Context) (int64, error) {
 	o := r.opts
-	sender, err := r.connectUser("cu-sender", nil)
+	sender, err := r.connectUser(0, "cu-sender", nil)
 	if err != nil {
 		return 0, err
 	}
 	defer sender.Disconnect(0)
 	// The reader logs in once first: one-to-one messages go to accounts
 	// (relations.require_accounts), and a login makes one.
-	once, err := r.connectUser("cu-reader", nil)
+	once, err := r.connectUser(1, "cu-reader", nil)
 	if err != nil {
 		return 0, err
 	}
@@ -308,7 +308,7 @@ func (r *run) catchup(ctx context.Context) (int64, error) {
 	done := make(chan map[string]any, 16)
 	var replayed atomic.Int64
 	start := time.Now()
-	reader, err := r.connectUser("cu-reader", func(_ paho.Client, m paho.Message) {
+	reader, err := r.connectUser(1, "cu-reader", func(_ paho.Client, m paho.Message) {
 		if len(m.Topic()) > 4 && m.Topic()[len(m.Topic())-4:] == "/rpc" {
 			var rep map[string]any
 			if json.Unmarshal(m.Payload(), &rep) == nil {
@@ -352,8 +352,8 @@ func (r *run) catchup(ctx context.Context) (int64, error) {
 func (r *run) connections(ctx context.Context) (int64, error) {
 	o := r.opts
 	before := int64(0)
-	if o.PID > 0 {
-		before = RSS(o.PID)
+	if len(o.PIDs) > 0 {
+		before = procsRSS(o.PIDs)
 	}
 	rate := max(o.Rate, 1)
 	tick := time.NewTicker(time.Second / time.Duration(rate))
@@ -375,7 +375,7 @@ func (r *run) connections(ctx context.Context) (int64, error) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			c, err := r.client(fmt.Sprintf("idle%d", i), creds[i].user, creds[i].pass, nil)
+			c, err := r.client(i, fmt.Sprintf("idle%d", i), creds[i].user, creds[i].pass, nil)
 			if err != nil {
 				r.errs.Add(1)
 				return
@@ -389,8 +389,8 @@ func (r *run) connections(ctx context.Context) (int64, error) {
 	}
 	wg.Wait()
 	r.extra["connect_per_sec"] = float64(r.delivered.Load()) / time.Since(start).Seconds()
-	if o.PID > 0 && r.delivered.Load() > 0 {
-		after := RSS(o.PID)
+	if len(o.PIDs) > 0 && r.delivered.Load() > 0 {
+		after := procsRSS(o.PIDs)
 		r.extra["broker_kb_per_conn"] = float64(after-before) / float64(r.delivered.Load())
 	}
 	select {
