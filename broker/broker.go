@@ -119,6 +119,10 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 			return nil, err
 		}
 		b.cluster = nodeCluster{b.node, log}
+		// A one-to-one send carries MsgRandom (required) and a repeat
+		// within messages.dedup_window stores nothing (the resend rule):
+		// one cut short by the owner's death is sent to the next owner.
+		b.node.Resendable(mqttd.KindC2C)
 		defer func() {
 			if err != nil {
 				_ = b.node.Shutdown(context.WithoutCancel(ctx))

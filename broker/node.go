@@ -57,15 +57,22 @@ type nodeCluster struct {
 }
 
 // Forward runs req on the owner, then waits until this node applied the
-// log as far as it went then. A write done whose barrier fails is still
+// log as far as the owner had once the request ran (the position rides
+// with the answer; an owner that does not send it costs a Barrier, a
+// round trip to the log's leader). A write done whose wait fails is still
 // answered as done: it is durable on a quorum, and this node applies it
 // shortly (live delivery follows); only an immediate read here may miss it.
 func (c nodeCluster) Forward(ctx context.Context, kind string, req []byte) ([]byte, error) {
-	resp, err := c.Node.Forward(ctx, kind, req)
+	resp, pos, err := c.Node.ForwardAt(ctx, kind, req)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Node.Barrier(ctx); err != nil {
+	if pos > 0 {
+		err = c.Node.WaitApplied(ctx, pos)
+	} else {
+		err = c.Node.Barrier(ctx)
+	}
+	if err != nil {
 		c.log.Warn("cluster: a forwarded write is done but this node has not applied it yet", "kind", kind, "error", err)
 	}
 	return resp, nil

@@ -9,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -267,12 +268,34 @@ func TestCluster_BehindAndAhead(t *testing.T) {
 // the server hands its Raft leadership over, another node takes over after
 // applying everything, and writes resume. Reports how long writes stalled.
 // A SIGKILL, with no handover, is TestCluster_OwnerKilled (-tags long).
+//
+// Requests forwarded to the owner when it dies are cut short as soon as
+// the survivors have no route to it, not after forward_timeout (30s here):
+// one of a Resendable kind goes to the next owner, another fails with
+// ErrOwnerGone.
 func TestCluster_OwnerServerShutdown(t *testing.T) {
-	nodes := startCluster(t, 3)
+	nodes := startCluster(t, 3, func(c *config.Cluster) { c.ForwardTimeout, c.OwnerWait = 30*time.Second, 30*time.Second })
+	started := make(chan string, 2)
+	var first atomic.Value // the first owner's name
+	first.Store("")
 	for _, n := range nodes {
 		n.Handle("who", func(context.Context, []byte) ([]byte, error) { return []byte(n.name), nil })
+		// On the first owner: hang until the node ends (its answer is
+		// lost with it); elsewhere: answer who runs it.
+		hang := func(ctx context.Context, req []byte) ([]byte, error) {
+			if first.Load() == n.name {
+				started <- string(req)
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}
+			return []byte(n.name), nil
+		}
+		n.Handle("hang", hang)
+		n.Handle("hang-again", hang)
+		n.Resendable("hang-again")
 	}
 	o := owner(t, nodes)
+	first.Store(o.name)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for range 10 {
@@ -280,8 +303,38 @@ func TestCluster_OwnerServerShutdown(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	var survivors []*testNode
+	for _, n := range nodes {
+		if n != o {
+			survivors = append(survivors, n)
+		}
+	}
+	type answer struct {
+		resp string
+		err  error
+		at   time.Time
+	}
+	inFlight := map[string]chan answer{"hang": make(chan answer, 1), "hang-again": make(chan answer, 1)}
+	for i, kind := range []string{"hang", "hang-again"} {
+		go func() {
+			resp, err := survivors[i].Forward(ctx, kind, []byte(kind))
+			inFlight[kind] <- answer{string(resp), err, time.Now()}
+		}()
+	}
+	for range 2 {
+		select {
+		case <-started:
+		case <-ctx.Done():
+			t.Fatal("the forwarded requests did not reach the owner")
+		}
+	}
 	start := time.Now()
 	o.srv.Shutdown() // no stepdown: the others notice the silence
+	if a := <-inFlight["hang"]; !errors.Is(a.err, ErrOwnerGone) || a.at.Sub(start) > 3*time.Second {
+		t.Fatalf("a request in flight to the dead owner: %q %v after %s, want ErrOwnerGone within 3s", a.resp, a.err, a.at.Sub(start))
+	} else {
+		t.Logf("a request in flight to the dead owner failed %s after its death: %v", a.at.Sub(start).Round(time.Millisecond), a.err)
+	}
 	var next *testNode
 	eventually(t, 20*time.Second, "a new owner", func() bool {
 		for _, n := range nodes {
@@ -310,6 +363,9 @@ func TestCluster_OwnerServerShutdown(t *testing.T) {
 		if got, err := n.Forward(ctx, "who", nil); err != nil || string(got) != next.name {
 			t.Fatalf("forward from %s: %q %v, want %s", n.name, got, err, next.name)
 		}
+	}
+	if a := <-inFlight["hang-again"]; a.err != nil || a.resp != next.name {
+		t.Fatalf("a resendable request in flight to the dead owner: %q %v, want it run again on %s", a.resp, a.err, next.name)
 	}
 	if got := next.store.writerOn; !slices.Equal(got, []uint64{10}) {
 		t.Fatalf("%s switched its writer on at %v, want at 10", next.name, got)

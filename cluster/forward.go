@@ -20,6 +20,7 @@ const (
 	hdrStatus   = "Imb-Status"
 	hdrError    = "Imb-Error"
 	hdrDeadline = "Imb-Deadline" // the sender's deadline, unix nanoseconds: the handler's context ends with it
+	hdrApplied  = "Imb-Applied"  // the owner's applied log position once the handler returned: the sender waits for it
 
 	statusOK       = "ok"
 	statusError    = "error"
@@ -47,11 +48,24 @@ type fwdState struct {
 	subs   map[string]*nats.Subscription
 	wg     sync.WaitGroup // running handlers
 	sem    chan struct{}  // cluster.forward_inflight slots
+	resend sync.Map       // kind -> true: Resendable
 }
 
 func (f *fwdState) init(inflight int) {
 	f.subs = map[string]*nats.Subscription{}
 	f.sem = make(chan struct{}, inflight)
+}
+
+// Resendable declares that a request of kind may run twice with the
+// effect of once (the handler recognises a repeat, e.g. a send's resend
+// rule on MsgRandom): a request of kind cut short because the owner's node
+// left (ErrOwnerGone) is then sent again to the next owner instead of
+// failing with its outcome unknown. Declare it on every node, at start.
+func (n *Node) Resendable(kind string) { n.fwd.resend.Store(kind, true) }
+
+func (n *Node) resendable(kind string) bool {
+	_, ok := n.fwd.resend.Load(kind)
+	return ok
 }
 
 // close stops taking forwarded requests and waits for those running.
@@ -128,6 +142,9 @@ func (n *Node) serve(kind string, h func(context.Context, []byte) ([]byte, error
 			reply.Header.Set(hdrError, err.Error())
 		} else {
 			reply.Header.Set(hdrStatus, statusOK)
+			if store := n.applier(); store != nil {
+				reply.Header.Set(hdrApplied, strconv.FormatUint(store.Applied(), 10))
+			}
 			reply.Data = resp
 		}
 		if m.Reply == "" {
@@ -169,26 +186,36 @@ func (n *Node) waitServing(ctx context.Context) error {
 // the node answers that it does not own the log; then it waits for the
 // next owner and sends again, so every kind may be forwarded. A timeout
 // is not retried: the request may have run, its outcome is unknown (the
-// error says so). Calls made one after another from one goroutine reach
-// the owner in that order; concurrent calls have no order.
+// error says so). Neither is an attempt cut short because the owner's
+// node left (ErrOwnerGone), unless kind is Resendable. Calls made one
+// after another from one goroutine reach the owner in that order;
+// concurrent calls have no order.
 func (n *Node) Forward(ctx context.Context, kind string, req []byte) ([]byte, error) {
+	resp, _, err := n.ForwardAt(ctx, kind, req)
+	return resp, err
+}
+
+// ForwardAt is Forward that also returns the owner's applied log position
+// once the request ran (0 when the owner did not say): waiting until this
+// node applied it (WaitApplied) makes the request's writes visible here.
+func (n *Node) ForwardAt(ctx context.Context, kind string, req []byte) ([]byte, uint64, error) {
 	if !validKind(kind) {
-		return nil, fmt.Errorf("cluster: forward: kind %q is not tokens of letters, digits, '-' or '_' joined by '.'", kind)
+		return nil, 0, fmt.Errorf("cluster: forward: kind %q is not tokens of letters, digits, '-' or '_' joined by '.'", kind)
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, n.cfg.OwnerWait)
 	defer cancel()
 	backoff := 10 * time.Millisecond
 	for {
 		if err := n.WaitOwner(waitCtx); err != nil {
-			return nil, fmt.Errorf("cluster: forward %s: %w", kind, err)
+			return nil, 0, fmt.Errorf("cluster: forward %s: %w", kind, err)
 		}
 		owner := n.OwnerName()
 		if owner == "" {
 			continue
 		}
-		resp, retry, err := n.forwardOnce(ctx, owner, kind, req)
+		resp, pos, retry, err := n.forwardOnce(ctx, owner, kind, req)
 		if !retry {
-			return resp, err
+			return resp, pos, err
 		}
 		n.log.Debug("cluster: forward: owner moved, retrying", "kind", kind, "to", owner, "err", err)
 		n.forgetLeader(owner)
@@ -197,14 +224,15 @@ func (n *Node) Forward(ctx context.Context, kind string, req []byte) ([]byte, er
 		case <-t.C:
 		case <-waitCtx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("cluster: forward %s: %w: last attempt: %w", kind, ErrNoOwner, err)
+			return nil, 0, fmt.Errorf("cluster: forward %s: %w: last attempt: %w", kind, ErrNoOwner, err)
 		}
 		backoff = min(backoff*2, 500*time.Millisecond)
 	}
 }
 
-// forwardOnce sends one attempt; retry says the request did not run.
-func (n *Node) forwardOnce(ctx context.Context, owner, kind string, req []byte) (resp []byte, retry bool, err error) {
+// forwardOnce sends one attempt; retry says send it again: it did not run,
+// or the owner left and kind is Resendable.
+func (n *Node) forwardOnce(ctx context.Context, owner, kind string, req []byte) (resp []byte, pos uint64, retry bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.ForwardTimeout)
 	defer cancel()
 	m := nats.NewMsg(fwdPrefix + owner + "." + kind)
@@ -212,20 +240,31 @@ func (n *Node) forwardOnce(ctx context.Context, owner, kind string, req []byte) 
 	if dl, ok := ctx.Deadline(); ok {
 		m.Header.Set(hdrDeadline, strconv.FormatInt(dl.UnixNano(), 10))
 	}
+	if owner != n.name { // a request to this node goes through no route
+		gone, release := n.watch(owner)
+		defer release()
+		var cut context.CancelCauseFunc
+		ctx, cut = context.WithCancelCause(ctx)
+		defer cut(nil)
+		defer context.AfterFunc(gone, func() { cut(context.Cause(gone)) })()
+	}
 	r, err := n.nc.RequestMsgWithContext(ctx, m)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		return nil, true, fmt.Errorf("cluster: forward %s: no node %s serving it: %w", kind, owner, err)
+		return nil, 0, true, fmt.Errorf("cluster: forward %s: no node %s serving it: %w", kind, owner, err)
+	case err != nil && errors.Is(context.Cause(ctx), ErrOwnerGone):
+		return nil, 0, n.resendable(kind), fmt.Errorf("cluster: forward %s to %s: %w", kind, owner, ErrOwnerGone)
 	case err != nil:
-		return nil, false, fmt.Errorf("cluster: forward %s to %s (outcome unknown): %w", kind, owner, err)
+		return nil, 0, false, fmt.Errorf("cluster: forward %s to %s (outcome unknown): %w", kind, owner, err)
 	}
 	switch r.Header.Get(hdrStatus) {
 	case statusOK:
-		return r.Data, false, nil
+		pos, _ := strconv.ParseUint(r.Header.Get(hdrApplied), 10, 64)
+		return r.Data, pos, false, nil
 	case statusNotOwner:
-		return nil, true, &RemoteError{Node: owner, Kind: kind, Msg: r.Header.Get(hdrError)}
+		return nil, 0, true, &RemoteError{Node: owner, Kind: kind, Msg: r.Header.Get(hdrError)}
 	default:
-		return nil, false, &RemoteError{Node: owner, Kind: kind, Msg: r.Header.Get(hdrError)}
+		return nil, 0, false, &RemoteError{Node: owner, Kind: kind, Msg: r.Header.Get(hdrError)}
 	}
 }
 

@@ -89,6 +89,10 @@ func (n *Node) streamConfig() jetstream.StreamConfig {
 	}
 }
 
+// WaitApplied waits until this node's store applied log position pos (a
+// ForwardAt answer's): then the forwarded request's writes are visible here.
+func (n *Node) WaitApplied(ctx context.Context, pos uint64) error { return n.waitApplied(ctx, pos) }
+
 // logState asks the stream's leader for the log's first and last positions.
 func (n *Node) logState(ctx context.Context) (first, last uint64, leader string, err error) {
 	s, err := n.js.Stream(ctx, streamName)

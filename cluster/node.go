@@ -84,7 +84,8 @@ type Node struct {
 	lastHandOver time.Time    // the owner loop's last handOver
 	handOvers    atomic.Int64 // handOvers so far (tests)
 
-	fwd fwdState
+	fwd   fwdState
+	peers peerWatch // nodes forwarded requests are in flight to (peers.go)
 
 	dataDir   string        // storage.dir: snapshots are made and unpacked there
 	snapping  chan struct{} // cap 1: TakeSnapshot one at a time
@@ -150,15 +151,17 @@ func Start(ctx context.Context, cfg config.Cluster, dataDir string, store Applie
 	n.lg = &Log{n: n}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.fwd.init(cfg.ForwardInflight)
+	n.peers.init()
 	// The leader-elected advisory tells every node who leads the stream.
 	if _, err := nc.Subscribe(server.JSAdvisoryStreamLeaderElectedPre+"."+streamName, n.onLeaderElected); err != nil {
 		_ = n.Shutdown(ctx)
 		return nil, fmt.Errorf("cluster: subscribe to leader advisories: %w", err)
 	}
 	n.Handle(snapKind, n.serveSnapshot)
-	n.loops.Add(2)
+	n.loops.Add(3)
 	go n.ownerLoop()
 	go n.snapLoop()
+	go n.peerLoop()
 	if store != nil {
 		n.Attach(store)
 	}
