@@ -10,6 +10,8 @@
 #   ROUNDS=0 FAILOVERS=5 test/cluster-bench.sh   # the failover only
 #   IMBROKER_BIN=/tmp/old/imbroker test/cluster-bench.sh   # a prebuilt imbroker
 #   PORT_OFFSET=100 test/cluster-bench.sh  # other ports, beside another run
+#   SCENARIOS="c2c" test/cluster-bench.sh  # some of: c2c room conns
+#   KEEP=1 test/cluster-bench.sh           # keep the work dir (node logs)
 #
 # Scenarios: c2c (PAIRS pairs x MSGS durable one-to-one messages; on the
 # cluster every receiver is on another node than its sender), group (a live
@@ -27,7 +29,8 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-2}
 FAILOVERS=${FAILOVERS:-3}
 PAIRS=${PAIRS:-10}
-MSGS=${MSGS:-2000}
+MSGS=${MSGS:-5000}
+SCENARIOS=${SCENARIOS:-c2c room conns}
 MEMBERS=${MEMBERS:-300}
 ROOM_MSGS=${ROOM_MSGS:-10}
 CONNS=${CONNS:-3000}
@@ -38,7 +41,11 @@ off=${PORT_OFFSET:-0}
 mqtt0=$((19831 + off)) http0=$((19841 + off)) route0=$((19851 + off))
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+}
 trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -150,9 +157,15 @@ for round in $(seq "$ROUNDS"); do
     nodes="0"
     [ "$n" = 3 ] && nodes="0 1 2"
     start "$n"
-    row "r$round $n node(s) c2c" "$(bench "$nodes" -scenario c2c -clients "$PAIRS" -messages "$MSGS")"
-    row "r$round $n node(s) live room" "$(bench "$nodes" -scenario group -clients "$MEMBERS" -messages "$ROOM_MSGS" -timeout 3m)"
-    row "r$round $n node(s) connections" "$(bench "$nodes" -scenario connections -clients "$CONNS" -rate 2000 -hold 2s)"
+    case " $SCENARIOS " in *" c2c "*)
+      row "r$round $n node(s) c2c" "$(bench "$nodes" -scenario c2c -clients "$PAIRS" -messages "$MSGS")" ;;
+    esac
+    case " $SCENARIOS " in *" room "*)
+      row "r$round $n node(s) live room" "$(bench "$nodes" -scenario group -clients "$MEMBERS" -messages "$ROOM_MSGS" -timeout 3m)" ;;
+    esac
+    case " $SCENARIOS " in *" conns "*)
+      row "r$round $n node(s) connections" "$(bench "$nodes" -scenario connections -clients "$CONNS" -rate 2000 -hold 2s)" ;;
+    esac
     stop
   done
 done
@@ -194,4 +207,5 @@ print("failover: killed owner %s; stall %.2f s (kill to the end of the longest g
     sys.argv[3], end - float(sys.argv[2]), e.get("ack_gap_max_ms", 0) / 1000, r["sent"], e.get("refused", 0), r["errors"], r["lost"], sys.argv[4]))
 PY
   stop
+  for i in 1 2 3; do mv "$work/node$i.log" "$work/failover$k-node$i.log"; done
 done

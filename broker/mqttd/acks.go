@@ -190,7 +190,11 @@ func (s *Server) forwardAcks(p *ackPipe) {
 	for i, a := range batch {
 		sends[i] = *a.fwd
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Storage.CommitTimeout)
+	// Not storage.commit_timeout from now: a batch cut short by the
+	// owner's death is sent again to the next owner (cluster.Resendable),
+	// and the election must not eat the time the owner needs to commit it
+	// (it starts no write with less than half of commit_timeout left).
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Cluster.OwnerWait+s.cfg.Cluster.ForwardTimeout)
 	errs := s.forwardC2C(ctx, batch[0].fwd.from, sends)
 	cancel()
 	for i, a := range batch {
