@@ -219,9 +219,16 @@ func (n *Node) ForwardAt(ctx context.Context, kind string, req []byte) ([]byte, 
 		}
 		n.log.Debug("cluster: forward: owner moved, retrying", "kind", kind, "to", owner, "err", err)
 		n.forgetLeader(owner)
+		n.mu.Lock()
+		changed := n.changed
+		n.mu.Unlock()
+		// The backoff ends early when a leader is learnt (the election's
+		// advisory): the next owner gets the request at once.
 		t := time.NewTimer(backoff)
 		select {
 		case <-t.C:
+		case <-changed:
+			t.Stop()
 		case <-waitCtx.Done():
 			t.Stop()
 			return nil, 0, fmt.Errorf("cluster: forward %s: %w: last attempt: %w", kind, ErrNoOwner, err)

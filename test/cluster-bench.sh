@@ -153,7 +153,7 @@ PY
 }
 
 for round in $(seq "$ROUNDS"); do
-  for n in 1 3; do
+  for n in ${SETUPS:-1 3}; do
     nodes="0"
     [ "$n" = 3 ] && nodes="0 1 2"
     start "$n"
