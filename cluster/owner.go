@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -93,6 +94,17 @@ func (n *Node) ownerLoop() {
 		case !owner && leading:
 			owner = n.takeover(store, &tail)
 		}
+		if !owner && tail != nil {
+			if l := n.OwnerName(); l != "" && l != tail.leader {
+				// A new leader: a fresh tail. The old one may be stuck
+				// for up to 10 s in the JetStream client recreating its
+				// consumer (each attempt has its own 10 s bound, and an
+				// attempt made during the election is lost with the
+				// dead node); halted, it applies nothing more.
+				tail.halt()
+				tail = nil
+			}
+		}
 		if !owner && tail == nil {
 			tail = n.startTail(store)
 		}
@@ -105,12 +117,49 @@ func (n *Node) ownerLoop() {
 
 func (n *Node) leading() bool { return n.srv.JetStreamIsStreamLeader(account, streamName) }
 
+// takeoverDirect: a new leader this close to the log's end reads the
+// missing effects itself, by position, instead of waiting for its tail.
+// After the old owner died the tail's consumer is being recreated (a
+// consumer needs the stream's leader, and the meta leader may have died
+// too), which took up to 5 s under load; the effects the tail missed are
+// the last few the old owner appended.
+const takeoverDirect = 1024
+
+// applyDirect applies the log's positions after the store's up to last,
+// read one by one from the stream (this node leads it); it stops at the
+// first error, and the tail or the next round goes on from there. Apply
+// ignores a position the tail applied meanwhile.
+func (n *Node) applyDirect(store Applier, last uint64) {
+	ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
+	defer cancel()
+	s, err := n.js.Stream(ctx, streamName)
+	if err != nil {
+		n.log.Debug("cluster: takeover: stream", "err", err)
+		return
+	}
+	for pos := store.Applied() + 1; pos <= last && ctx.Err() == nil; pos = store.Applied() + 1 {
+		m, err := s.GetMsg(ctx, pos)
+		if err != nil {
+			n.log.Debug("cluster: takeover: read the log", "pos", pos, "err", err)
+			return
+		}
+		if m.Header.Get(hdrBase) != "" { // a base mark: the tail decides (tailOnce)
+			return
+		}
+		if err := store.Apply(pos, m.Data); err != nil {
+			n.log.Debug("cluster: takeover: apply", "pos", pos, "err", err)
+			return
+		}
+	}
+}
+
 // takeover makes this (leading) node the owner once its store applied the
 // whole log: the tail goes on until Applied() == the log's last position,
 // then stops (so nothing applies behind the committer), the position is
 // checked again and the store's writer switched on. It gives up when the
 // lead moves on meanwhile.
 func (n *Node) takeover(store Applier, tail **tailer) bool {
+	began := time.Now()
 	for n.ctx.Err() == nil && n.leading() {
 		if h := n.Health(); errors.Is(h, ErrBehind) || errors.Is(h, ErrAhead) || errors.Is(h, ErrForeign) {
 			n.handOver(h)
@@ -134,6 +183,10 @@ func (n *Node) takeover(store Applier, tail **tailer) bool {
 			if *tail == nil {
 				*tail = n.startTail(store)
 			}
+			if last-applied <= takeoverDirect {
+				n.applyDirect(store, last)
+				continue
+			}
 		case last == 0 && n.cfg.Seed != "" && n.cfg.Seed != n.name:
 			// cluster.seed starts the log (its store may hold history
 			// the log must start from): leave the lead to it.
@@ -146,7 +199,7 @@ func (n *Node) takeover(store Applier, tail **tailer) bool {
 				return false
 			}
 		default:
-			(*tail).stop()
+			(*tail).halt()
 			*tail = nil
 			ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
 			_, last, _, err = n.logState(ctx)
@@ -163,7 +216,7 @@ func (n *Node) takeover(store Applier, tail **tailer) bool {
 				n.mu.Lock()
 				n.broadcastLocked()
 				n.mu.Unlock()
-				n.log.Info("cluster: this node owns the log", "applied", last)
+				n.log.Info("cluster: this node owns the log", "applied", last, "took", time.Since(began).Round(time.Millisecond))
 				n.notifyOwner(true)
 				return true
 			}
@@ -266,8 +319,11 @@ func (n *Node) requestResync() {
 	n.poke()
 }
 
+// refreshLeader asks the log's leader who it is. The owner loop calls it
+// while no leader is known, during an election too, when nobody answers:
+// a short bound, so that the loop sees its own election (leading) soon.
 func (n *Node) refreshLeader() {
-	ctx, cancel := context.WithTimeout(n.ctx, time.Second)
+	ctx, cancel := context.WithTimeout(n.ctx, 300*time.Millisecond)
 	defer cancel()
 	if _, _, leader, err := n.logState(ctx); err == nil && leader != "" {
 		n.mu.Lock()
@@ -315,44 +371,70 @@ func (n *Node) setHealth(err error) {
 const (
 	tailExpiry    = 2 * time.Second
 	tailHeartbeat = 500 * time.Millisecond
+	tailCreate    = 2 * time.Second        // longest wait for the tail's consumer to be created
+	tailRetry     = 250 * time.Millisecond // after a failed tail, unless a new leader comes first
 )
 
 // tailer is one running tail goroutine.
 type tailer struct {
+	leader string // the log's leader when the tail started ("" unknown)
 	cancel context.CancelFunc
 	done   chan struct{}
+	// applying is held around each Apply, which runs only while the
+	// tail's context is live: halt cancels it and takes applying, after
+	// which the tail applies nothing, even if its goroutine is still
+	// inside the JetStream client (a consumer being recreated can hold it
+	// there for up to 10 s).
+	applying sync.Mutex
 }
 
+// stop ends the tail and waits for its goroutine.
 func (t *tailer) stop() {
 	if t != nil {
-		t.cancel()
+		t.halt()
 		<-t.done
 	}
 }
 
+// halt ends the tail without waiting for its goroutine: once it returns
+// the tail applies nothing more (the takeover switches the writer on
+// right after).
+func (t *tailer) halt() {
+	if t == nil {
+		return
+	}
+	t.cancel()
+	t.applying.Lock()
+	t.applying.Unlock() // empty: it only waits out an Apply under way
+}
+
 func (n *Node) startTail(store Applier) *tailer {
 	ctx, cancel := context.WithCancel(n.ctx)
-	t := &tailer{cancel: cancel, done: make(chan struct{})}
+	t := &tailer{leader: n.OwnerName(), cancel: cancel, done: make(chan struct{})}
 	n.loops.Add(1)
 	go func() {
 		defer n.loops.Done()
 		defer close(t.done)
 		for {
-			err := n.tailOnce(ctx, store)
+			err := n.tailOnce(ctx, t, store)
 			if ctx.Err() != nil {
 				return
 			}
 			// A node behind or ahead of the log stays so until an
 			// operator acts: retry, but rarely.
-			wait := time.Second
+			wait := tailRetry
 			if errors.Is(err, ErrBehind) || errors.Is(err, ErrAhead) || errors.Is(err, ErrForeign) {
 				wait = 10 * time.Second
 			}
 			n.log.Warn("cluster: following the log stopped; retrying", "in", wait, "applied", store.Applied(), "err", err)
+			n.mu.Lock()
+			changed := n.changed
+			n.mu.Unlock()
 			select {
 			case <-ctx.Done():
 				return
 			case <-time.After(wait):
+			case <-changed: // a leader was elected: the log can be read again
 			}
 		}
 	}()
@@ -363,7 +445,7 @@ func (n *Node) startTail(store Applier) *tailer {
 // an ordered consumer (it resumes after its last delivered position by
 // itself when its server or the stream leader changes). A position that
 // has left the log is reported (ErrBehind), never skipped.
-func (n *Node) tailOnce(ctx context.Context, store Applier) error {
+func (n *Node) tailOnce(ctx context.Context, t *tailer, store Applier) error {
 	_, last, _, err := n.logState(ctx)
 	if err != nil {
 		return err
@@ -380,8 +462,14 @@ func (n *Node) tailOnce(ctx context.Context, store Applier) error {
 		return err
 	}
 	start := store.Applied() + 1
-	cons, err := n.js.OrderedConsumer(ctx, streamName, jetstream.OrderedConsumerConfig{
+	n.log.Debug("cluster: following the log", "from", start)
+	// A short bound on creating the consumer: during a failover the
+	// request can be lost with a dying meta leader, and JetStream's
+	// default (5 s) held followers that long before the next try.
+	cctx, ccancel := context.WithTimeout(ctx, tailCreate)
+	cons, err := n.js.OrderedConsumer(cctx, streamName, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start})
+	ccancel()
 	if err != nil {
 		return fmt.Errorf("cluster: follow the log from %d: %w", start, err)
 	}
@@ -430,7 +518,14 @@ func (n *Node) tailOnce(ctx context.Context, store Applier) error {
 			}
 			continue
 		}
-		if err := store.Apply(seq, msg.Data()); err != nil {
+		t.applying.Lock()
+		if ctx.Err() != nil { // halted: the store may be the writer now
+			t.applying.Unlock()
+			return ctx.Err()
+		}
+		err = store.Apply(seq, msg.Data())
+		t.applying.Unlock()
+		if err != nil {
 			return fmt.Errorf("cluster: apply log position %d: %w", seq, err)
 		}
 		n.mu.Lock()

@@ -69,7 +69,7 @@ storage:
 groups:
   rate_limit: 1000000
 log:
-  level: warn
+  level: ${LOGLEVEL:-warn}
 YAML
   if [ "$cl" = 1 ]; then
     cat >>"$f" <<YAML
