@@ -10,11 +10,12 @@
 #   ROUNDS=0 FAILOVERS=5 test/cluster-bench.sh   # the failover only
 #   IMBROKER_BIN=/tmp/old/imbroker test/cluster-bench.sh   # a prebuilt imbroker
 #   PORT_OFFSET=100 test/cluster-bench.sh  # other ports, beside another run
-#   SCENARIOS="c2c" test/cluster-bench.sh  # some of: c2c room conns
+#   SCENARIOS="c2c" test/cluster-bench.sh  # some of: c2c paced room conns
 #   KEEP=1 test/cluster-bench.sh           # keep the work dir (node logs)
 #
 # Scenarios: c2c (PAIRS pairs x MSGS durable one-to-one messages; on the
-# cluster every receiver is on another node than its sender), group (a live
+# cluster every receiver is on another node than its sender), paced (the
+# same at PACED_RATE msg/s for 5 s: latency below saturation), room (a live
 # room of MEMBERS members spread over the nodes, ROOM_MSGS messages; reach
 # is "every member got it"), connections (CONNS idle connections spread over
 # the nodes, memory summed over the nodes). The failover: imbench c2c at
@@ -30,7 +31,8 @@ ROUNDS=${ROUNDS:-2}
 FAILOVERS=${FAILOVERS:-3}
 PAIRS=${PAIRS:-10}
 MSGS=${MSGS:-5000}
-SCENARIOS=${SCENARIOS:-c2c room conns}
+SCENARIOS=${SCENARIOS:-c2c paced room conns}
+PACED_RATE=${PACED_RATE:-2000}
 MEMBERS=${MEMBERS:-300}
 ROOM_MSGS=${ROOM_MSGS:-10}
 CONNS=${CONNS:-3000}
@@ -159,6 +161,9 @@ for round in $(seq "$ROUNDS"); do
     start "$n"
     case " $SCENARIOS " in *" c2c "*)
       row "r$round $n node(s) c2c" "$(bench "$nodes" -scenario c2c -clients "$PAIRS" -messages "$MSGS")" ;;
+    esac
+    case " $SCENARIOS " in *" paced "*)
+      row "r$round $n node(s) c2c $PACED_RATE/s" "$(bench "$nodes" -scenario c2c -clients "$PAIRS" -messages $((PACED_RATE * 5 / PAIRS)) -msg-rate "$PACED_RATE")" ;;
     esac
     case " $SCENARIOS " in *" room "*)
       row "r$round $n node(s) live room" "$(bench "$nodes" -scenario group -clients "$MEMBERS" -messages "$ROOM_MSGS" -timeout 3m)" ;;
