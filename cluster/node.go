@@ -85,7 +85,8 @@ type Node struct {
 	handOvers    atomic.Int64 // handOvers so far (tests)
 
 	fwd   fwdState
-	peers peerWatch // nodes forwarded requests are in flight to (ownerwatch.go)
+	peers peerWatch     // nodes forwarded requests are in flight to (ownerwatch.go)
+	done  atomic.Uint64 // the last log position whose Apply returned here (waitApplied)
 
 	dataDir   string        // storage.dir: snapshots are made and unpacked there
 	snapping  chan struct{} // cap 1: TakeSnapshot one at a time

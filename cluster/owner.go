@@ -150,6 +150,7 @@ func (n *Node) applyDirect(store Applier, last uint64) {
 			n.log.Debug("cluster: takeover: apply", "pos", pos, "err", err)
 			return
 		}
+		n.appliedDone(pos)
 	}
 }
 
@@ -255,6 +256,7 @@ func (n *Node) applyBase(store Applier) error {
 	if err := store.Apply(1, storage.BaseEffect(time.Now())); err != nil {
 		return fmt.Errorf("apply the base mark: %w", err)
 	}
+	n.appliedDone(1)
 	if s, ok := store.(Snapshotter); ok {
 		if err := s.Sync(); err != nil {
 			return err
@@ -411,6 +413,7 @@ func (t *tailer) halt() {
 func (n *Node) startTail(store Applier) *tailer {
 	ctx, cancel := context.WithCancel(n.ctx)
 	t := &tailer{leader: n.OwnerName(), cancel: cancel, done: make(chan struct{})}
+	n.appliedDone(store.Applied()) // applied before: at start, or while this node owned the log
 	n.loops.Add(1)
 	go func() {
 		defer n.loops.Done()
@@ -528,6 +531,7 @@ func (n *Node) tailOnce(ctx context.Context, t *tailer, store Applier) error {
 		if err != nil {
 			return fmt.Errorf("cluster: apply log position %d: %w", seq, err)
 		}
+		n.appliedDone(seq)
 		n.mu.Lock()
 		n.health = nil
 		close(n.progress)
@@ -536,14 +540,29 @@ func (n *Node) tailOnce(ctx context.Context, t *tailer, store Applier) error {
 	}
 }
 
+// appliedDone records that the Apply of every position up to pos returned.
+func (n *Node) appliedDone(pos uint64) {
+	for {
+		cur := n.done.Load()
+		if pos <= cur || n.done.CompareAndSwap(cur, pos) {
+			return
+		}
+	}
+}
+
 // waitApplied waits until the store applied pos. The tail signals each
 // apply; the owner's committer applies its own effects without telling the
 // node, so the store is also polled (from 100µs up to 5ms apart).
+//
+// On a follower it waits until the Apply of pos returned, not only until
+// the store counts pos as applied (it does so before Apply runs the
+// services' OnApply and OnCommit hooks): a forwarded group join answered
+// in between let the member's subscription on this node be refused.
 func (n *Node) waitApplied(ctx context.Context, pos uint64) error {
 	delay := 100 * time.Microsecond
 	for {
 		store := n.applier()
-		if store != nil && store.Applied() >= pos {
+		if store != nil && store.Applied() >= pos && (n.done.Load() >= pos || n.IsOwner()) {
 			return nil
 		}
 		if err := n.waitProgress(ctx, delay); err != nil {
