@@ -232,20 +232,53 @@ func (n *Node) dropParts(obs jetstream.ObjectStore, info SnapshotInfo) {
 	}
 }
 
-// readParts streams a snapshot's parts, in order, into w.
+// Bounds of a snapshot's load, each step retried within snapshot_timeout:
+// a request to JetStream (the snapshot's description) gets snapAskTimeout,
+// a part's download partTimeout. A JetStream that is restarting or moving a
+// stream's leader may drop a request or stop a consumer without an error:
+// with only snapshot_timeout (10 minutes by default) as the bound, a node
+// would wait that long, silently, for what a retry gets in a second.
+const (
+	snapAskTimeout = 5 * time.Second
+	// A part arrives at 1 MiB/s at least, and gets 10 s at least: parts of
+	// 32 MiB download in about 0.3 s here (docs/cluster.md).
+	partMinRate = 1 << 20
+	partMinTime = 10 * time.Second
+)
+
+// partTimeout bounds the download of a part of size bytes.
+func partTimeout(size uint64) time.Duration {
+	return max(partMinTime, time.Duration(size/partMinRate)*time.Second)
+}
+
+// readParts streams a snapshot's parts, in order, into w. Each part has its
+// own deadline (partTimeout): the object store's reader waits for a chunk
+// until its context's deadline, whatever cancels the context.
 func readParts(ctx context.Context, obs jetstream.ObjectStore, info SnapshotInfo, w io.Writer) error {
+	left := info.Bytes
 	for i := range info.parts {
-		r, err := obs.Get(ctx, fmt.Sprintf("%s.%d", info.prefix, i))
-		if err != nil {
-			return fmt.Errorf("part %d: %w", i, err)
-		}
-		_, err = io.Copy(w, r)
-		_ = r.Close()
-		if err != nil {
+		size := min(left, partBytes)
+		left -= size
+		if err := readPart(ctx, obs, fmt.Sprintf("%s.%d", info.prefix, i), partTimeout(size), w); err != nil {
 			return fmt.Errorf("part %d: %w", i, err)
 		}
 	}
 	return nil
+}
+
+func readPart(ctx context.Context, obs jetstream.ObjectStore, name string, d time.Duration, w io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	r, err := obs.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(w, r)
+	_ = r.Close()
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("not downloaded within %s: %w", d, err)
+	}
+	return err
 }
 
 // writeTar writes the regular files of dir (a checkpoint: flat) as a tar.
@@ -510,8 +543,11 @@ func (n *Node) LoadSnapshot(ctx context.Context, dataDir string, after uint64) (
 			return SnapshotInfo{}, fmt.Errorf("cluster: load a snapshot: the log does not answer: %w", err)
 		}
 		need := max(after, first-1) // a snapshot at need or later is followed by what the log holds
-		info, ok, err := n.Snapshot(ctx)
+		c, cc := context.WithTimeout(ctx, snapAskTimeout)
+		info, ok, err := n.Snapshot(c)
+		cc()
 		if err == nil && ok && info.Pos >= need {
+			n.log.Info("cluster: downloading a snapshot", "position", info.Pos, "bytes", info.Bytes, "parts", info.parts, "from", info.Node)
 			err := n.download(ctx, dataDir, info)
 			if err == nil {
 				info.Took = time.Since(start)
@@ -550,7 +586,9 @@ func (n *Node) download(ctx context.Context, dataDir string, info SnapshotInfo) 
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return fmt.Errorf("cluster: snapshot: %w", err)
 	}
-	obs, err := n.snapStore(ctx)
+	c, cc := context.WithTimeout(ctx, snapAskTimeout)
+	obs, err := n.snapStore(c)
+	cc()
 	if err != nil {
 		return err
 	}
