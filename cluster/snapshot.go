@@ -411,6 +411,7 @@ func (n *Node) logStateWait(ctx context.Context, d time.Duration, create, grace 
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	start := time.Now()
+	said := start
 	for {
 		switch {
 		case time.Since(start) > time.Second && n.srv.NumRoutes() == 0:
@@ -432,6 +433,10 @@ func (n *Node) logStateWait(ctx context.Context, d time.Duration, create, grace 
 			}
 			return first, last, nil
 		}
+		if time.Since(said) >= waitSay {
+			said = time.Now()
+			n.log.Info("cluster: waiting for the log to answer", "waited", time.Since(start).Round(time.Second), "up_to", d, "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return 0, 0, err
@@ -439,6 +444,9 @@ func (n *Node) logStateWait(ctx context.Context, d time.Duration, create, grace 
 		}
 	}
 }
+
+// waitSay is how often a starting node that waits for JetStream says so.
+const waitSay = 5 * time.Second
 
 // metaGrace is how long logStateWait waits for a JetStream meta leader.
 const metaGrace = 3 * time.Second

@@ -87,7 +87,9 @@ func TestE2E_ClusterSnapshotPartition(t *testing.T) {
 	for i := range 200 {
 		nodes[i%2].b.v4OK("openim/sendmsg", sendBody("alice", "carol", fmt.Sprintf("%d %s", i, filler)))
 	}
+	restart := time.Now()
 	n3.restart(t)
+	t.Logf("n3 restarted, a snapshot loaded, in %s", time.Since(restart).Round(time.Millisecond))
 	n3.waitReady(t, 60*time.Second)
 	if !n3.p.hasLog("cluster: loaded a snapshot") {
 		t.Fatalf("n3 caught up without a snapshot: the log did not drop its next position")
@@ -240,8 +242,11 @@ func logSnapshotFigures(t *testing.T, nodes []*clusterProc) {
 	for _, n := range nodes {
 		n.p.mu.Lock()
 		for _, l := range n.p.lines {
-			if l["msg"] == "cluster: snapshot taken" || l["msg"] == "cluster: loaded a snapshot" {
+			switch l["msg"] {
+			case "cluster: snapshot taken", "cluster: loaded a snapshot":
 				t.Logf("%s: %s at %v: %v bytes in %v", n.name, l["msg"], l["position"], l["bytes"], l["took"])
+			case "cluster: asking the owner for a snapshot", "cluster: loading a snapshot failed; trying again":
+				t.Logf("%s: %v %s (err %v)", n.name, l["time"], l["msg"], l["err"]) // a retry: how long the step took shows in the times
 			}
 		}
 		n.p.mu.Unlock()
