@@ -485,11 +485,24 @@ func (n *Node) tailOnce(ctx context.Context, t *tailer, store Applier) error {
 	}
 	defer it.Stop()
 	defer context.AfterFunc(ctx, it.Stop)()
+	stalled := make(chan error, 1)
+	wctx, wcancel := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		n.watchTail(wctx, store, it, stalled)
+	}()
+	defer func() { wcancel(); <-watched }()
 	for {
 		msg, err := it.Next()
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) && ctx.Err() != nil {
 				return ctx.Err()
+			}
+			select {
+			case err := <-stalled:
+				return err
+			default:
 			}
 			return fmt.Errorf("cluster: follow the log after %d: %w", store.Applied(), err)
 		}
@@ -545,6 +558,41 @@ func (n *Node) appliedDone(pos uint64) {
 	for {
 		cur := n.done.Load()
 		if pos <= cur || n.done.CompareAndSwap(cur, pos) {
+			return
+		}
+	}
+}
+
+// tailStall is how long a follower's store may stay at one position while
+// the log holds more before the tail starts over. The ordered consumer
+// recreates itself when its server goes, but nats.go gives each attempt
+// 10 s and backs off: after a partition a follower stayed 30 s behind,
+// silently, and every write it forwarded waited for it.
+const tailStall = 5 * time.Second
+
+// watchTail stops it (sending the reason to stalled) when the store did not
+// move for tailStall while the log holds positions past it.
+func (n *Node) watchTail(ctx context.Context, store Applier, it jetstream.MessagesContext, stalled chan<- error) {
+	t := time.NewTicker(tailStall)
+	defer t.Stop()
+	at := store.Applied()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		applied := store.Applied()
+		if applied != at {
+			at = applied
+			continue
+		}
+		c, cancel := context.WithTimeout(ctx, time.Second)
+		_, last, _, err := n.logState(c)
+		cancel()
+		if err == nil && last > applied {
+			stalled <- fmt.Errorf("cluster: the log holds %d positions, this node stayed at %d for %s: following it again", last, applied, tailStall)
+			it.Stop()
 			return
 		}
 	}
