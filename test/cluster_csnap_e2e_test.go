@@ -182,6 +182,7 @@ func TestE2E_ClusterSnapshotPartition(t *testing.T) {
 		t.Fatalf("bob's history changed: %v, was %v", got, want)
 	}
 	t.Logf("healed in %s after the cut; bob's history identical and gap-free on all three", time.Since(cut).Round(time.Millisecond))
+	logRetries(t, nodes)
 	restClient.CloseIdleConnections()
 }
 
@@ -253,11 +254,24 @@ func logSnapshotFigures(t *testing.T, nodes []*clusterProc) {
 	for _, n := range nodes {
 		n.p.mu.Lock()
 		for _, l := range n.p.lines {
-			switch l["msg"] {
-			case "cluster: snapshot taken", "cluster: loaded a snapshot":
+			if l["msg"] == "cluster: snapshot taken" || l["msg"] == "cluster: loaded a snapshot" {
 				t.Logf("%s: %s at %v: %v bytes in %v", n.name, l["msg"], l["position"], l["bytes"], l["took"])
-			case "cluster: asking the owner for a snapshot", "cluster: loading a snapshot failed; trying again":
-				t.Logf("%s: %v %s (err %v)", n.name, l["time"], l["msg"], l["err"]) // a retry: how long the step took shows in the times
+			}
+		}
+		n.p.mu.Unlock()
+	}
+}
+
+// logRetries logs the nodes' retries of a snapshot's load and of
+// following the log: how long a step took shows in the times.
+func logRetries(t *testing.T, nodes []*clusterProc) {
+	for _, n := range nodes {
+		n.p.mu.Lock()
+		for _, l := range n.p.lines {
+			switch l["msg"] {
+			case "cluster: asking the owner for a snapshot", "cluster: loading a snapshot failed; trying again",
+				"cluster: following the log stopped; retrying":
+				t.Logf("%s: %v %s (err %v)", n.name, l["time"], l["msg"], l["err"])
 			}
 		}
 		n.p.mu.Unlock()
