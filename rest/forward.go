@@ -32,12 +32,17 @@ type Barrier interface {
 }
 
 // barrier runs the Forwarder's Barrier before a read on a node that does
-// not write, when it has one.
+// not write, when it has one. It waits no longer than a call's writes
+// (storage.commit_timeout): while the log fails over (a killed node's
+// consumer or JetStream meta leader) this node may apply nothing for
+// seconds, and the read is then refused rather than left hanging.
 func (v V4) barrier(ctx context.Context) error {
 	b, ok := v.Forwarder.(Barrier)
 	if !ok {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, v.callTimeout())
+	defer cancel()
 	if err := b.Barrier(ctx); err != nil {
 		if imerr.CodeOf(err) == imerr.Internal.Code {
 			v.logger().Error("v4 API: catching up with the owner failed", "error", err)
@@ -62,6 +67,17 @@ type v4Forward struct {
 // forgotten here costs a round trip, never a lost write. Online status
 // answers from this node's view of every node's connections (broker/peers);
 // GetIPList answers for the node asked.
+//
+// localEndpoints, a subset, read nothing from the store either, so they run
+// without the barrier: online status answers from presence at once, also
+// while a node is dead and the log fails over (the barrier may then wait
+// for seconds).
+var localEndpoints = map[string]bool{
+	"ConfigSvc/GetIPList":        true,
+	"openim/query_online_status": true,
+	"openim/querystate":          true,
+}
+
 var readEndpoints = map[string]bool{
 	"im_open_login_svc/account_check":            true,
 	"ConfigSvc/GetIPList":                        true,

@@ -274,9 +274,11 @@ func v4Handler(v V4, ep *endpoint, lim *rate.Limiter, log *slog.Logger) http.Han
 				writeBody(w, v.forward(r.Context(), ep, body, base))
 				return
 			}
-			if err := v.barrier(r.Context()); err != nil {
-				writeEnvelope(w, err, nil)
-				return
+			if !localEndpoints[ep.Path] {
+				if err := v.barrier(r.Context()); err != nil {
+					writeEnvelope(w, err, nil)
+					return
+				}
 			}
 		}
 		writeBody(w, v.run(r.Context(), ep, body, base, log))
@@ -287,11 +289,7 @@ func v4Handler(v V4, ep *endpoint, lim *rate.Limiter, log *slog.Logger) http.Han
 // the endpoint's reply or its refusal. The owner runs forwarded calls
 // through it too (V4Owner).
 func (v V4) run(ctx context.Context, ep *endpoint, body []byte, base string, log *slog.Logger) []byte {
-	timeout := v.CommitTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, v.callTimeout())
 	defer cancel()
 	ctx = callbacks.WithPlatform(ctx, callbacks.PlatformREST) // OptPlatform=RESTAPI; no Sns before-callbacks
 	c := &call{ctx: ctx, a: v.Admin, rel: v.Relations, msgs: v.Messages, convs: v.Conversations, grp: v.Groups, push: v.Push, hist: v.History, listeners: v.Listeners, base: base, admin: v.App.Admin, body: body, ep: ep}
@@ -311,6 +309,14 @@ func (v V4) run(ctx context.Context, ep *endpoint, body []byte, base string, log
 		log.Error("v4 API failed", "api", ep.Path, "error", err)
 	}
 	return envelopeBytes(err, out)
+}
+
+// callTimeout bounds a call (storage.commit_timeout; 10s unset).
+func (v V4) callTimeout() time.Duration {
+	if v.CommitTimeout <= 0 {
+		return 10 * time.Second
+	}
+	return v.CommitTimeout
 }
 
 // baseURL is public, or the scheme and Host the request came to.
