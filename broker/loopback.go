@@ -16,6 +16,7 @@ type Loopback struct {
 	mu       sync.Mutex
 	handlers map[string]func(ctx context.Context, req []byte) ([]byte, error)
 	counts   map[string]int
+	stalled  bool // Barrier waits for its context (StallBarrier)
 }
 
 // NewLoopback returns a Loopback with no handlers.
@@ -62,4 +63,30 @@ func (l *Loopback) Fail(kind string, err error) (restore func()) {
 	h := l.handlers[kind]
 	l.handlers[kind] = func(context.Context, []byte) ([]byte, error) { return nil, err }
 	return func() { l.Handle(kind, h) }
+}
+
+// Barrier is what a node's REST reads wait for (rest.Barrier): at once, or
+// while stalled until ctx ends, as on a node whose log does not move (its
+// consumer or the JetStream meta leader died and is being replaced).
+func (l *Loopback) Barrier(ctx context.Context) error {
+	l.mu.Lock()
+	stalled := l.stalled
+	l.mu.Unlock()
+	if !stalled {
+		return nil
+	}
+	<-ctx.Done()
+	return fmt.Errorf("loopback: barrier stalled: %w", ctx.Err())
+}
+
+// StallBarrier makes Barrier wait for its context until restore is called.
+func (l *Loopback) StallBarrier() (restore func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stalled = true
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.stalled = false
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imbroker/imbroker/broker"
 	"github.com/imbroker/imbroker/broker/mqttd"
@@ -272,4 +273,39 @@ func TestE2E_SeamOwnerUnreachable(t *testing.T) {
 	if !slices.Equal(got, []uint32{104, 105, 106}) {
 		t.Fatalf("bob has %v, want [104 105 106]", got)
 	}
+}
+
+// TestE2E_SeamReadsWhileLogStalls: while this node applies nothing from the
+// log (the barrier of REST reads cannot finish, as after a node that served
+// its consumer or led JetStream was killed), online status answers at once
+// from presence, and a read of the store is refused (20005) after
+// storage.commit_timeout instead of hanging until the client gives up.
+func TestE2E_SeamReadsWhileLogStalls(t *testing.T) {
+	const commit = 1500 * time.Millisecond
+	b, lb := startForwarded(t, func(c *config.Config) { c.Storage.CommitTimeout = commit })
+	alice, ca := mqDialRaw(t, b, mqRawLogin(b, "alice:web", "alice"), false)
+	if ca.ReasonCode != 0 {
+		t.Fatalf("connack %#x", ca.ReasonCode)
+	}
+	defer alice.Close()
+	restore := lb.StallBarrier()
+	defer restore()
+	for _, path := range []string{"openim/query_online_status", "openim/querystate"} {
+		start := time.Now()
+		res := b.v4OK(path, map[string]any{"To_Account": []string{"alice"}, "IsNeedDetail": 1})
+		if took := time.Since(start); took > commit/2 {
+			t.Fatalf("%s took %s while the log stalled; it reads no store", path, took)
+		}
+		if got := fmt.Sprint(res["QueryResult"]); !strings.Contains(got, "Online") || !strings.Contains(got, "web") {
+			t.Fatalf("%s while the log stalled: %s, want alice Online on web", path, got)
+		}
+	}
+	start := time.Now()
+	wantCode(t, "account_check while the log stalled", b.v4("im_open_login_svc/account_check",
+		map[string]any{"CheckItem": []any{map[string]any{"UserID": "alice"}}}), 20005)
+	if took := time.Since(start); took < commit || took > commit+2*time.Second {
+		t.Fatalf("account_check refused after %s, want about storage.commit_timeout (%s)", took, commit)
+	}
+	restore()
+	b.v4OK("im_open_login_svc/account_check", map[string]any{"CheckItem": []any{map[string]any{"UserID": "alice"}}})
 }
