@@ -53,8 +53,11 @@ type Broker struct {
 	cluster Cluster       // WithCluster, or the node below; nil: a single node (cluster.go)
 	node    *cluster.Node // cluster.enabled: this process's node (node.go); nil otherwise
 	peers   *peers.Peers  // cluster.enabled: the other nodes' connections, kicks, live rooms (peers_wiring.go)
-	ownerMu sync.Mutex    // SetOwner against Shutdown: the background writers
-	stopped bool          // Shutdown began (under ownerMu)
+	// liveGroups is b.groups once it exists, for live-room events the
+	// bus relays (peers start before the services; peers_wiring.go).
+	liveGroups atomic.Pointer[groups.Service]
+	ownerMu    sync.Mutex // SetOwner against Shutdown: the background writers
+	stopped    bool       // Shutdown began (under ownerMu)
 
 	ready    atomic.Bool
 	stopOnce sync.Once

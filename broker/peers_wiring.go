@@ -2,10 +2,12 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/imbroker/imbroker/broker/groups"
 	"github.com/imbroker/imbroker/broker/mqttd"
 	"github.com/imbroker/imbroker/broker/peers"
+	"github.com/imbroker/imbroker/config"
 	"github.com/imbroker/imbroker/storage"
 )
 
@@ -20,12 +22,47 @@ func (b *Broker) startPeers() error {
 	}
 	cc := b.cfg.Cluster
 	p, err := peers.Start(peers.Options{Bus: b.node, Node: b.node.Name(), Interval: cc.PresenceInterval,
-		Timeout: cc.PresenceTimeout, Local: b.mqtt, Changed: b.presenceChanged, Log: b.log})
+		Timeout: cc.PresenceTimeout, Local: peersLocal{b.mqtt, b}, Changed: b.presenceChanged, Log: b.log,
+		MaxDevices: b.cfg.Devices.MaxPerUser, RefuseDevices: b.cfg.Devices.OnExceed == config.DevicesRefuse,
+		LiveHeads: b.liveHeads, FollowLiveHeads: b.followLiveHeads})
 	if err != nil {
 		return err
 	}
 	b.peers = p
 	return nil
+}
+
+// peersLocal is the MQTT side as the peers act on it, with the live-room
+// events of other nodes first brought into this node's groups (their
+// numbering: NextMsgSeq, LastMsgTime) and then delivered.
+type peersLocal struct {
+	*mqttd.Server
+	b *Broker
+}
+
+func (l peersLocal) DeliverLocal(entries []storage.Entry) {
+	if g := l.b.liveGroups.Load(); g != nil {
+		g.FollowLive(entries)
+	}
+	l.Server.DeliverLocal(entries)
+}
+
+// liveHeads and followLiveHeads carry the live rooms' numbering to a node
+// that starts (peers.Options.LiveHeads).
+func (b *Broker) liveHeads() json.RawMessage {
+	g := b.liveGroups.Load()
+	if g == nil {
+		return nil
+	}
+	raw, _ := json.Marshal(g.LiveHeads())
+	return raw
+}
+
+func (b *Broker) followLiveHeads(raw json.RawMessage) {
+	var heads []groups.LiveHead
+	if g := b.liveGroups.Load(); g != nil && json.Unmarshal(raw, &heads) == nil {
+		g.FollowHeads(heads)
+	}
 }
 
 // presenceChanged announces user's status (relations.status_events) when

@@ -69,6 +69,10 @@ func (b *Broker) startServices() (*ops.Registry, error) {
 		Conversations: cfg.Conversations, Admin: cfg.App.Admin, Guests: cfg.Guests.Enabled, Callbacks: b.callbacks,
 		Conns: b.groupConns(), Timers: b.tasks, Mutes: b.relations, ConvCache: b.convCache, OnSent: b.groupSent,
 		Log: log.With("component", "groups")})
+	b.liveGroups.Store(b.groups)
+	if b.peers != nil {
+		b.peers.WantLiveHeads() // a node that starts late numbers live rooms as the others
+	}
 	b.convs = convs.New(convs.Options{Store: b.store, Config: cfg.Conversations, Messages: cfg.Messages,
 		Callbacks: b.callbacks, Groups: b.groups, Log: log.With("component", "convs")})
 	dir := filepath.Join(cfg.Storage.Dir, "history")

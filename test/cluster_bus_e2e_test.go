@@ -154,6 +154,22 @@ func TestE2E_ClusterBus(t *testing.T) {
 		}
 		t.Logf("live-room message sent via %s reached the guests on all nodes in %s", via.name, time.Since(start).Round(time.Millisecond))
 	}
+	// Every node numbers the room as its owner does: each follows the
+	// events the bus relays before delivering them, so once the guests
+	// have the messages get_group_info answers the same everywhere.
+	liveInfo := func(n *clusterProc) (next, last float64) {
+		info := items(n.b.v4OK("group_open_http_svc/get_group_info", map[string]any{"GroupIdList": []string{gid}}), "GroupInfo")
+		return info[0]["NextMsgSeq"].(float64), info[0]["LastMsgTime"].(float64)
+	}
+	wantNext, wantLast := liveInfo(owner)
+	if wantNext < 4 || wantLast == 0 { // dave's tip and two messages
+		t.Fatalf("live room on the owner: NextMsgSeq %v LastMsgTime %v, want at least 4 and a time", wantNext, wantLast)
+	}
+	for _, n := range nodes {
+		if next, last := liveInfo(n); next != wantNext || last != wantLast {
+			t.Fatalf("live room on %s: NextMsgSeq %v LastMsgTime %v, the owner answers %v %v", n.name, next, last, wantNext, wantLast)
+		}
+	}
 
 	// A node that dies: its users are offline on the others within
 	// presence_timeout (plus a heartbeat); restarted, it learns who is
@@ -180,6 +196,17 @@ func TestE2E_ClusterBus(t *testing.T) {
 	victim.restart(t)
 	victim.waitReady(t, 60*time.Second)
 	waitDevices(t, victim, "erin", "phone")
+	// Restarted, it learns the live room's numbering from the others.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		next, last := liveInfo(victim)
+		if next == wantNext && last == wantLast {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("live room on %s after its restart: NextMsgSeq %v LastMsgTime %v, want %v %v", victim.name, next, last, wantNext, wantLast)
+		}
+		time.Sleep(50 * time.Millisecond) // REST is the only way to ask a child process: poll
+	}
 	a2.Close()
 }
 

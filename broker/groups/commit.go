@@ -102,7 +102,9 @@ func (s *Service) commit(ctx context.Context, g *group, c change) (uint64, bool,
 			}
 			first, epoch = head.Seq+1, head.Epoch // exact: g.op excludes other writers of this stream
 		} else {
+			g.mu.RLock() // FollowLive moves it holding only g.mu
 			first, epoch = g.memSeq+1, g.memEpoch
+			g.mu.RUnlock()
 		}
 		batch.DedupValue = []byte(fmt.Sprint(first))
 	}

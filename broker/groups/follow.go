@@ -98,6 +98,11 @@ func (s *Service) follow(gid string, f *followed) {
 	g := s.reg.loaded[gid]
 	s.reg.mu.RUnlock()
 	if g == nil {
+		for _, kv := range f.kvs {
+			if kv.Deleted && kv.Name == groupKey(gid) {
+				s.forgetLive(gid) // a live room destroyed while not loaded here
+			}
+		}
 		return
 	}
 	if !g.op.TryLock() {
@@ -143,6 +148,7 @@ func (s *Service) follow(gid string, f *followed) {
 	switch {
 	case destroyed:
 		s.reg.forget(gid, g) // op -> reg.mu -> g.mu, as Destroy
+		s.forgetLive(gid)
 		s.dropLocal(gid)
 		return
 	case bad:
@@ -183,6 +189,7 @@ func (s *Service) evict(gid string, g *group, f *followed) {
 		switch {
 		case !kv.Deleted:
 		case kv.Name == groupKey(gid):
+			s.forgetLive(gid)
 			s.dropLocal(gid)
 			return
 		case strings.HasPrefix(kv.Name, memberPrefix(gid)):

@@ -29,7 +29,9 @@ func (s *Service) addMembers(ctx context.Context, g *group, operator string, uid
 	if len(g.members)+len(uids) > g.info.MaxMemberNum {
 		return imerr.GroupFull.New("group %s is full (%d members)", gid, g.info.MaxMemberNum)
 	}
+	g.mu.RLock() // FollowLive moves it holding only g.mu
 	head := g.memSeq
+	g.mu.RUnlock()
 	if g.policy.stored() {
 		p, err := s.store.Head(convs.GroupStream(gid))
 		if err != nil {

@@ -139,6 +139,7 @@ func (s *Service) Destroy(ctx context.Context, a ops.Actor, q *GroupRequest) (*E
 		return nil, fmt.Errorf("commit destruction of %s: %w", gid, err)
 	}
 	s.reg.forget(gid, g)
+	s.forgetLive(gid)
 	s.conns.DropGroupSubscriptions(gid)
 	s.afterDestroyed(ctx, g.info, members)
 	return &Empty{}, nil

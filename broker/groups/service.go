@@ -107,6 +107,7 @@ type Service struct {
 
 	policies map[string]*policy
 	reg      registry
+	live     liveHeads // live rooms' numbering seen on the bus (cluster mode)
 
 	sent, dropped atomic.Int64
 }

@@ -149,6 +149,9 @@ func (s *Service) load(gid string) (*group, error) {
 		return nil, fmt.Errorf("load applications of %s: %w", gid, err)
 	}
 	g.memEpoch = uint64(time.Now().UnixMilli())
+	if !g.policy.stored() {
+		g.followLive(s.liveHead(gid)) // a room numbered by another node (cluster mode)
+	}
 	s.reg.loaded[gid] = g
 	return g, nil
 }

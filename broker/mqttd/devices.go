@@ -101,10 +101,10 @@ func (s *Server) startConn(cl *mqtt.Client) *conn {
 	dc := s.cfg.Devices
 	kickOldest := dc.OnExceed == config.DevicesKickOldest && dc.MaxPerUser > 0
 	if s.Peers != nil {
+		// Counted over every node by the peers when SessionStarting
+		// announces it (broker/peers, limit.go): each node kicks its own
+		// connections past the limit, the same ones on every node's view.
 		c, _ := s.conns.start(user, cl, 0, false)
-		if kickOldest {
-			s.kickOldestAcross(cl, user, dc.MaxPerUser)
-		}
 		return c
 	}
 	c, victims := s.conns.start(user, cl, dc.MaxPerUser, kickOldest)

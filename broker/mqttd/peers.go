@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/imbroker/imbroker/broker/peers"
@@ -26,7 +25,6 @@ type Peers interface {
 	Devices(user string) []peers.Device
 	Users() []string
 	Conns() int
-	Kick(node, user, clientID, reason, by string)
 	KickUser(user, reason, by string) int
 }
 
@@ -76,38 +74,6 @@ func (s *Server) remoteDevices(user, clientID string) (n int, holds bool) {
 		n++
 	}
 	return n, holds
-}
-
-// kickOldestAcross is kick_oldest over every node: the oldest connections
-// past the limit go, wherever they are (this node's by kickDevice, the
-// others' by their node). Two logins racing on two nodes may each miss the
-// other (each decides on its view): the user then keeps one connection over
-// the limit until one ends or the user's next login is checked.
-func (s *Server) kickOldestAcross(cl *mqtt.Client, user string, max int) {
-	all := s.devicesOf(user)
-	if len(all) <= max {
-		return
-	}
-	var victims []device
-	for _, d := range all {
-		if len(all)-len(victims) <= max {
-			break
-		}
-		if d.id != cl.ID {
-			victims = append(victims, d)
-		}
-	}
-	for _, v := range victims {
-		s.log.Info("device kicked: device limit", "user", user, "client", v.id, "node", v.node, "by", cl.ID, "max", max)
-		if v.c == nil {
-			s.Peers.Kick(v.node, user, v.id, peers.ReasonDeviceLimit, cl.ID)
-			continue
-		}
-		if !s.conns.forget(user, v.c) {
-			continue
-		}
-		s.tasks.Spawn(func(ctx context.Context) { s.kickDevice(ctx, v.c.cl, user, cl.ID) })
-	}
 }
 
 // KickLocal implements peers.Local: another node's kick of user's

@@ -80,6 +80,17 @@ type Options struct {
 	// this node owns the log. nil: nobody is told.
 	Changed func(user string)
 	Log     *slog.Logger
+	// MaxDevices is devices.max_per_user (0: no limit) and RefuseDevices
+	// its on_exceed: refuse (else kick_oldest): each node kicks its own
+	// connections past the limit over every node (limit.go).
+	MaxDevices    int
+	RefuseDevices bool
+	// LiveHeads is this node's numbering of live rooms, sent to a node
+	// that asks (WantLiveHeads), which hands it to FollowLiveHeads: a late
+	// node answers get_group_info's NextMsgSeq as the others do. Opaque
+	// here (broker/groups encodes it); nil: not sent.
+	LiveHeads       func() json.RawMessage
+	FollowLiveHeads func(json.RawMessage)
 }
 
 // Subjects on the bus.
@@ -89,6 +100,7 @@ const (
 	subjLive     = "imb.bus.live"
 	subjNotify   = "imb.bus.notify"
 	subjDrop     = "imb.bus.drop"
+	subjHeads    = "imb.bus.liveheads" // live rooms' numbering, for a node that starts
 )
 
 // Presence message ops.
@@ -174,6 +186,7 @@ type Peers struct {
 	remote  map[string]*view            // by node name
 	wanted  map[string]time.Time        // last snapshot asked of each node
 	changed map[string]struct{}         // users whose devices changed, not yet told
+	kicked  map[string]int64            // user NUL ClientID -> connected at: kicked for the device limit, not ended yet
 
 	wake   chan struct{}
 	stops  []func()
@@ -189,9 +202,9 @@ func Start(o Options) (*Peers, error) {
 	}
 	p := &Peers{o: o, log: o.Log.With("component", "peers"), inc: time.Now().UnixNano(),
 		local: map[string]map[string]int64{}, remote: map[string]*view{}, wanted: map[string]time.Time{},
-		changed: map[string]struct{}{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+		changed: map[string]struct{}{}, kicked: map[string]int64{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	for subj, fn := range map[string]func([]byte){
-		subjPresence: p.onPresence, subjKick: p.onKick, subjLive: p.onLive, subjNotify: p.onNotify, subjDrop: p.onDrop,
+		subjPresence: p.onPresence, subjKick: p.onKick, subjLive: p.onLive, subjNotify: p.onNotify, subjDrop: p.onDrop, subjHeads: p.onHeads,
 	} {
 		stop, err := o.Bus.Subscribe(subj, fn)
 		if err != nil {

@@ -7,10 +7,17 @@ import (
 
 // Started announces a connection of user holding clientID on this node,
 // connected at at (unix nanoseconds); the node holding the same ClientID
-// elsewhere kicks its older connection (0x8E).
+// elsewhere kicks its older connection (0x8E). The user's connections
+// past the device limit over every node that this node holds are kicked
+// (limit.go): the new one itself, if it is the oldest.
 func (p *Peers) Started(user, clientID string, at int64) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	kicks := p.startedLocked(user, clientID, at)
+	p.mu.Unlock()
+	p.kickExcess(kicks)
+}
+
+func (p *Peers) startedLocked(user, clientID string, at int64) []kick {
 	m := p.local[user]
 	if m == nil {
 		m = map[string]int64{}
@@ -20,6 +27,7 @@ func (p *Peers) Started(user, clientID string, at int64) {
 	p.seq++
 	p.publishPresence(presenceMsg{Op: opStart, Seq: p.seq, User: user, ClientID: clientID, At: at})
 	p.markLocked(user)
+	return p.excessLocked(user)
 }
 
 // Ended announces the end of the connection Started with the same at; a
@@ -35,6 +43,7 @@ func (p *Peers) Ended(user, clientID string, at int64) {
 	if len(m) == 0 {
 		delete(p.local, user)
 	}
+	delete(p.kicked, user+"\x00"+clientID)
 	p.seq++
 	p.publishPresence(presenceMsg{Op: opEnd, Seq: p.seq, User: user, ClientID: clientID, At: at})
 	p.markLocked(user)
@@ -133,6 +142,7 @@ func (p *Peers) onPresence(data []byte) {
 	}
 	v.heard = time.Now()
 	var takeovers []snapConn // ClientIDs this node holds that logged in there
+	var kicks []kick         // this node's connections past the device limit
 	switch m.Op {
 	case opHello:
 		p.snapshotLocked() // the newcomer learns this node's connections
@@ -164,6 +174,9 @@ func (p *Peers) onPresence(data []byte) {
 		}
 		v.users, v.staging = v.staging, nil
 		v.seq, v.synced = m.Seq, true
+		for u := range v.users {
+			kicks = append(kicks, p.excessLocked(u)...) // nil unless u has connections here
+		}
 	case opBeat:
 		if !v.synced && m.Seq == 0 && v.seq == 0 && len(v.users) == 0 {
 			v.synced = true // a node with nothing announced yet
@@ -182,6 +195,7 @@ func (p *Peers) onPresence(data []byte) {
 		v.seq = max(v.seq, m.Seq)
 		if m.Op == opStart {
 			setDev(v.users, m.User, m.ClientID, m.At)
+			kicks = p.excessLocked(m.User)
 			if _, ok := p.local[m.User][m.ClientID]; ok {
 				takeovers = append(takeovers, snapConn{User: m.User, ClientID: m.ClientID, At: m.At})
 			}
@@ -197,6 +211,7 @@ func (p *Peers) onPresence(data []byte) {
 	for _, c := range takeovers { // TakeOver ends only an older connection
 		p.o.Local.TakeOver(c.User, c.ClientID, c.At)
 	}
+	p.kickExcess(kicks)
 }
 
 func setDev(users map[string]map[string]int64, user, clientID string, at int64) {

@@ -79,3 +79,29 @@ func (p *Peers) onDrop(data []byte) {
 	}
 	p.o.Local.DropLocal(m.GID, m.Users...)
 }
+
+type headsMsg struct {
+	Origin, Target string
+	Want           bool            // Origin asks every node for its heads
+	Heads          json.RawMessage `json:",omitempty"`
+}
+
+// WantLiveHeads asks every other node for its live-room numbering
+// (Options.LiveHeads), which reaches Options.FollowLiveHeads: a node that
+// starts calls it once its groups can follow.
+func (p *Peers) WantLiveHeads() {
+	p.publish(subjHeads, headsMsg{Origin: p.o.Node, Want: true})
+}
+
+func (p *Peers) onHeads(data []byte) {
+	var m headsMsg
+	if err := json.Unmarshal(data, &m); err != nil || m.Origin == p.o.Node {
+		return
+	}
+	switch {
+	case m.Want && p.o.LiveHeads != nil:
+		p.publish(subjHeads, headsMsg{Origin: p.o.Node, Target: m.Origin, Heads: p.o.LiveHeads()})
+	case m.Target == p.o.Node && p.o.FollowLiveHeads != nil:
+		p.o.FollowLiveHeads(m.Heads)
+	}
+}
