@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -94,6 +95,48 @@ func TestE2E_ClusterBus(t *testing.T) {
 	disconnected(b1, "bob:a on n1", packets.ErrAdministrativeAction.Code)
 	for _, n := range nodes {
 		waitDevices(t, n, "bob", "b", "c")
+	}
+
+	// Logins racing on three nodes (max 2): each node may admit its own
+	// before it hears of the others; then the one holding the oldest
+	// kicks it, and only it. zoe ends with two devices on every node.
+	zoe := make([]*mqtttest.Conn, 3)
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, ca := mqDialRaw(t, n.b, mqRawLogin(n.b, fmt.Sprintf("zoe:%d", i), "zoe"), false)
+			if ca.ReasonCode == 0 {
+				zoe[i] = c
+			}
+		}()
+	}
+	wg.Wait()
+	// Each node lists its own connection unless it ended: three nodes
+	// agreeing on two devices is the end state, not a view lagging behind.
+	var left []string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var views [][]string
+		for _, n := range nodes {
+			views = append(views, devicesOn(n, "zoe"))
+		}
+		if len(views[0]) == 2 && slices.Equal(views[0], views[1]) && slices.Equal(views[0], views[2]) {
+			left = views[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("zoe's devices on the three nodes: %v, want the same two on each", views)
+		}
+		time.Sleep(20 * time.Millisecond) // polling REST (a child process has no event to wait on)
+	}
+	for i, c := range zoe {
+		if c == nil {
+			t.Fatalf("zoe:%d refused at CONNACK (kick_oldest admits every login)", i)
+		}
+		if !slices.Contains(left, fmt.Sprint(i)) {
+			disconnected(c, fmt.Sprintf("zoe:%d, the oldest", i), packets.ErrAdministrativeAction.Code)
+		}
 	}
 
 	// A REST kick on n1 closes bob's connections on n2 and n3.
@@ -216,16 +259,8 @@ func TestE2E_ClusterBus(t *testing.T) {
 func waitDevices(t *testing.T, n *clusterProc, user string, platforms ...string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	var got []string
 	for {
-		res := n.b.v4OK("openim/query_online_status", map[string]any{"To_Account": []string{user}, "IsNeedDetail": 1})
-		got = nil
-		for _, r := range res["QueryResult"].([]any) {
-			for _, d := range r.(map[string]any)["Detail"].([]any) {
-				got = append(got, d.(map[string]any)["Platform"].(string))
-			}
-		}
-		slices.Sort(got)
+		got := devicesOn(n, user)
 		if slices.Equal(got, platforms) {
 			return
 		}
@@ -234,4 +269,18 @@ func waitDevices(t *testing.T, n *clusterProc, user string, platforms ...string)
 		}
 		time.Sleep(20 * time.Millisecond) // polling REST (a child process has no event to wait on)
 	}
+}
+
+// devicesOn is user's platforms online as query_online_status on n lists
+// them, sorted.
+func devicesOn(n *clusterProc, user string) []string {
+	res := n.b.v4OK("openim/query_online_status", map[string]any{"To_Account": []string{user}, "IsNeedDetail": 1})
+	var got []string
+	for _, r := range res["QueryResult"].([]any) {
+		for _, d := range r.(map[string]any)["Detail"].([]any) {
+			got = append(got, d.(map[string]any)["Platform"].(string))
+		}
+	}
+	slices.Sort(got)
+	return got
 }
