@@ -97,10 +97,17 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("a stale prev is fenced", func(t *testing.T) {
+		checks := func() int { o.store.mu.Lock(); defer o.store.mu.Unlock(); return len(o.store.writerOn) }
+		before := checks()
 		_, err := o.Log().Append(ctx, o.store.Applied()-1, []byte("stale"))
 		if !errors.Is(err, ErrFenced) {
 			t.Fatalf("stale prev: %v, want ErrFenced", err)
 		}
+		// A failed append makes the owner check its store against the log
+		// and switch the writer on again; a real store writes nothing until
+		// then (it switches itself off on ErrFenced). Appending before the
+		// check would make it see the log one past the store and give up.
+		eventually(t, 10*time.Second, "the owner checked its store against the log", func() bool { return checks() > before })
 		f := followers()[0]
 		if _, err := f.Log().Append(ctx, f.store.Applied(), []byte("follower")); !errors.Is(err, ErrFenced) {
 			t.Fatalf("a follower's append: %v, want ErrFenced", err)
