@@ -49,6 +49,10 @@ type conns struct {
 	mu    sync.Mutex
 	users map[string]map[string]*conn // user -> ClientID -> the connection holding it
 	next  uint64
+	// lost holds the started conns live dropped, for unlock to hand to
+	// ended: whoever takes a conn out of byClient announces its end, once.
+	lost  []*conn
+	ended func(*conn) // called holding nothing (conns.mu is a leaf)
 }
 
 // of returns cl's conn, or nil (no session, or not a user).
@@ -68,7 +72,12 @@ func (cs *conns) live(user string) map[string]*conn {
 	for id, c := range m {
 		if c.cl.Closed() {
 			delete(m, id)
-			cs.byClient.CompareAndDelete(c.cl, c)
+			// A closed connection's session may not have ended yet (a kick
+			// closes it before mochi runs OnDisconnect), or never will: its
+			// end is announced here then, as SessionEnded will not find it.
+			if cs.byClient.CompareAndDelete(c.cl, c) {
+				cs.lost = append(cs.lost, c)
+			}
 		}
 	}
 	if len(m) == 0 {
@@ -76,6 +85,18 @@ func (cs *conns) live(user string) map[string]*conn {
 		return nil
 	}
 	return m
+}
+
+// unlock releases cs.mu, then hands the conns live dropped to ended.
+func (cs *conns) unlock() {
+	lost := cs.lost
+	cs.lost = nil
+	cs.mu.Unlock()
+	for _, c := range lost {
+		if cs.ended != nil {
+			cs.ended(c)
+		}
+	}
 }
 
 // put returns cl's conn, creating it as the holder of its ClientID, which
@@ -104,7 +125,7 @@ func (cs *conns) put(user string, cl *mqtt.Client) *conn {
 // is always admitted and recorded when its session starts.
 func (cs *conns) reserve(user string, cl *mqtt.Client, max int) (online int, ok bool) {
 	cs.mu.Lock()
-	defer cs.mu.Unlock()
+	defer cs.unlock()
 	m := cs.live(user)
 	if _, takeover := m[cl.ID]; takeover {
 		return len(m), true
@@ -121,7 +142,7 @@ func (cs *conns) reserve(user string, cl *mqtt.Client, max int) (online int, ok 
 // other ones are removed from the user's devices and returned, to be kicked.
 func (cs *conns) start(user string, cl *mqtt.Client, max int, kick bool) (*conn, []*conn) {
 	cs.mu.Lock()
-	defer cs.mu.Unlock()
+	defer cs.unlock()
 	cs.live(user)
 	c := cs.put(user, cl)
 	cs.byClient.Store(cl, c)
@@ -178,7 +199,7 @@ func (cs *conns) list(user string) []string {
 // conns returns user's open connections, oldest first.
 func (cs *conns) conns(user string) []*conn {
 	cs.mu.Lock()
-	defer cs.mu.Unlock()
+	defer cs.unlock()
 	m := cs.live(user)
 	all := make([]*conn, 0, len(m))
 	for _, c := range m {
@@ -204,7 +225,7 @@ func (cs *conns) forget(user string, c *conn) bool {
 // online counts the users with an open connection and their connections.
 func (cs *conns) online() (users, conns int) {
 	cs.mu.Lock()
-	defer cs.mu.Unlock()
+	defer cs.unlock()
 	for user := range cs.users {
 		if n := len(cs.live(user)); n > 0 {
 			users++

@@ -73,6 +73,7 @@ type Options struct {
 // the delivery workers. Nothing listens yet.
 func New(o Options) (_ *Server, err error) {
 	s := &Server{cfg: o.Config, log: o.Log, signer: o.Signer, tasks: o.Tasks, addrs: map[string]string{}, urls: map[string]string{}}
+	s.conns.ended = s.connEndedPeers
 	s.refusals = refusals.New(o.Log.With("component", "mqtt"), o.Config.Log.RefusalRate, o.Config.Log.RefusalBurst)
 	if s.cfg.MQTT.MaxClients, err = maxClients(s.cfg.MQTT, o.Log); err != nil {
 		return nil, err

@@ -38,9 +38,8 @@ func (s *Server) SessionStarting(cl *mqtt.Client) {
 // logout: its user is still online with the same ClientID, so presence and
 // State.StateChange stay quiet.
 func (s *Server) SessionEnded(cl *mqtt.Client, err error, takenOver bool) {
-	c := s.conns.drop(cl)
-	if s.Peers != nil && c != nil {
-		s.Peers.Ended(c.user, cl.ID, c.connectedAt.UnixNano())
+	if c := s.conns.drop(cl); c != nil {
+		s.connEndedPeers(c)
 	}
 	if takenOver {
 		return
@@ -50,6 +49,15 @@ func (s *Server) SessionEnded(cl *mqtt.Client, err error, takenOver bool) {
 	}
 	s.stateEnded(cl, err)
 	s.log.Debug("client disconnected", "client", cl.ID, "user", userOf(cl), "cause", err)
+}
+
+// connEndedPeers tells the other nodes that c's connection ended: from
+// SessionEnded, or from the conns when they dropped a closed connection
+// before its session ended (conns.ended), whichever drops c first.
+func (s *Server) connEndedPeers(c *conn) {
+	if s.Peers != nil {
+		s.Peers.Ended(c.user, c.cl.ID, c.connectedAt.UnixNano())
+	}
 }
 
 // presenceChanged hands a connection's start or end to the relations
