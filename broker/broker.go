@@ -23,6 +23,7 @@ import (
 	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/cluster"
 	"github.com/imbroker/imbroker/config"
+	"github.com/imbroker/imbroker/internal/memtrim"
 	"github.com/imbroker/imbroker/internal/refusals"
 	"github.com/imbroker/imbroker/internal/tasks"
 	"github.com/imbroker/imbroker/internal/usersig"
@@ -38,6 +39,7 @@ type Broker struct {
 	mqtt      *mqttd.Server // the MQTT side: mochi, hooks, connections, live delivery
 	callbacks *callbacks.Client
 	tasks     *tasks.Owner                    // device kicks and member-tip timers: stopped first at shutdown
+	trim      *memtrim.Trimmer                // GC and memory back to the OS after a burst of logins; nil when off
 	retention *retention                      // the retention sweep (nil: disabled)
 	stats     atomic.Pointer[stats.Collector] // per-day statistics; set once started
 
@@ -133,7 +135,13 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 		}()
 	}
 	// The MQTT side first: the store delivers committed events through it.
-	if b.mqtt, err = mqttd.New(mqttd.Options{Config: cfg, Signer: b.signer, Tasks: b.tasks, Log: log}); err != nil {
+	b.trim = memtrim.New(memtrim.Options{AfterLogins: cfg.MQTT.TrimAfterLogins, Quiet: cfg.MQTT.TrimQuiet,
+		Interval: cfg.MQTT.TrimInterval, Tasks: b.tasks})
+	var logins mqttd.Logins
+	if b.trim != nil { // not a typed nil in the interface
+		logins = b.trim
+	}
+	if b.mqtt, err = mqttd.New(mqttd.Options{Config: cfg, Signer: b.signer, Tasks: b.tasks, Logins: logins, Log: log}); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -271,6 +279,7 @@ type Stats struct {
 	CallbacksSent    int64 // after-callbacks delivered
 	CallbacksFailed  int64 // callbacks that failed (before: the policy decided; after: after retries)
 	CallbacksDropped int64 // after-callbacks dropped at a full queue
+	MemoryTrims      int64 // GCs that gave memory back to the OS after a burst of logins (internal/memtrim)
 }
 
 // Stats returns a snapshot of the counters.
@@ -288,6 +297,7 @@ func (b *Broker) Stats() Stats {
 		GroupDropped:     gs.Dropped,
 		Refused:          ms.Refused,
 		Syncs:            ms.Syncs,
+		MemoryTrims:      b.trim.Trims(),
 	}
 	st.CallbacksSent, st.CallbacksFailed, st.CallbacksDropped = b.callbacks.Stats()
 	return st

@@ -88,6 +88,9 @@ type MQTT struct {
 	MaxPacketSize          uint32        `yaml:"max_packet_size"`           // bytes; larger packets disconnect the client; default 65536
 	MaxClientWritesPending int32         `yaml:"max_client_writes_pending"` // mochi's outbound packet queue per client; default 64
 	QueueFullWait          time.Duration `yaml:"queue_full_wait"`           // a publish waits for room in a subscriber's nearly full queue while the subscriber makes progress, at most this long without; 0 = drop at once; default 1s
+	TrimAfterLogins        int64         `yaml:"trim_after_logins"`         // logins since the last memory trim before one is due; 0 disables trimming; default 1000
+	TrimQuiet              time.Duration `yaml:"trim_quiet"`                // a due trim (GC, freed memory back to the OS) runs once no login came for this long; 0 disables; default 1s
+	TrimInterval           time.Duration `yaml:"trim_interval"`             // at least this long between two trims; default 1m
 	WriteBufferMax         int           `yaml:"write_buffer_max"`          // bytes queued per connection ahead of its socket before writes wait; default 262144
 	ReadBuffer             int           `yaml:"read_buffer"`               // bytes of the pooled read buffer a streaming client borrows; default 4096
 	CloseFlushTimeout      time.Duration `yaml:"close_flush_timeout"`       // how long a closing connection may take to write what is queued; default 1s
@@ -193,7 +196,8 @@ func Default() Config {
 		App: App{SDKAppID: 1400000000, Admin: "administrator"},
 		MQTT: MQTT{
 			TCP: ":1883", WS: ":8083", WSPath: "/mqtt", WSAllowedOrigins: []string{},
-			MaxPacketSize: 65536, MaxClientWritesPending: 64, QueueFullWait: time.Second, WriteBufferMax: 256 << 10, ReadBuffer: 4096, CloseFlushTimeout: time.Second, MaxInflight: 1024, ReceiveMaximum: 256,
+			MaxPacketSize: 65536, MaxClientWritesPending: 64, QueueFullWait: time.Second,
+			TrimAfterLogins: 1000, TrimQuiet: time.Second, TrimInterval: time.Minute, WriteBufferMax: 256 << 10, ReadBuffer: 4096, CloseFlushTimeout: time.Second, MaxInflight: 1024, ReceiveMaximum: 256,
 			SessionExpiry: 168 * time.Hour, KeepaliveMin: 10, KeepaliveMax: 300, MaxClients: 0,
 			FDReserve: 2048, ConnectTimeout: 10 * time.Second, ReqRate: 50, ReqBurst: 100,
 			DisconnectLinger: 500 * time.Millisecond,

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestConfig_ShippedFileEqualsDefaults(t *testing.T) {
@@ -81,6 +82,9 @@ mqtt:
   req_rate: 0
   req_burst: 0
   queue_full_wait: -1s
+  trim_after_logins: -1
+  trim_quiet: -1s
+  trim_interval: -1s
 log:
   refusal_rate: 0
   refusal_burst: 0
@@ -88,9 +92,20 @@ log:
 	if err == nil {
 		t.Fatal("bad limits accepted")
 	}
-	for _, want := range []string{"mqtt.max_clients", "mqtt.fd_reserve", "mqtt.connect_timeout", "mqtt.req_rate", "mqtt.req_burst", "mqtt.queue_full_wait", "log.refusal_rate", "log.refusal_burst"} {
+	for _, want := range []string{"mqtt.max_clients", "mqtt.fd_reserve", "mqtt.connect_timeout", "mqtt.req_rate", "mqtt.req_burst", "mqtt.queue_full_wait", "mqtt.trim_after_logins", "mqtt.trim_quiet", "mqtt.trim_interval", "log.refusal_rate", "log.refusal_burst"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}
+	}
+}
+
+// Memory trimming is on by default and 0 turns it off.
+func TestConfig_TrimDefaults(t *testing.T) {
+	c, err := Parse([]byte("mqtt:\n  trim_quiet: 0s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MQTT.TrimAfterLogins != 1000 || c.MQTT.TrimQuiet != 0 || c.MQTT.TrimInterval != time.Minute {
+		t.Fatalf("trim config %d %v %v", c.MQTT.TrimAfterLogins, c.MQTT.TrimQuiet, c.MQTT.TrimInterval)
 	}
 }

@@ -26,6 +26,8 @@ func (s *Server) Authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
 	if code != packets.CodeSuccess {
 		s.refusals.Refuse(refusals.Event{Reason: refusals.Login, Code: reasonCode(code), ClientID: cl.ID,
 			UserID: string(pk.Connect.Username), Remote: cl.Net.Remote, Detail: code.Reason})
+	} else if s.logins != nil {
+		s.logins.Login()
 	}
 	return code
 }

@@ -43,6 +43,7 @@ type Server struct {
 	log       *slog.Logger
 	signer    *usersig.Signer
 	tasks     Tasks
+	logins    Logins // nil: no one counts logins
 	mq        *mqtt.Server
 	fix       *mochifix.Hook     // mends mochi; also tells when a connection is attached
 	gate      *backpressure.Gate // holds publishers at a subscriber's nearly full queue
@@ -66,13 +67,14 @@ type Options struct {
 	Config config.Config
 	Signer *usersig.Signer // UserSig checks at CONNECT
 	Tasks  Tasks           // owns device kicks
+	Logins Logins          // told of each successful login; optional
 	Log    *slog.Logger
 }
 
 // New builds the mochi server with its capabilities and hooks and starts
 // the delivery workers. Nothing listens yet.
 func New(o Options) (_ *Server, err error) {
-	s := &Server{cfg: o.Config, log: o.Log, signer: o.Signer, tasks: o.Tasks, addrs: map[string]string{}, urls: map[string]string{}}
+	s := &Server{cfg: o.Config, log: o.Log, signer: o.Signer, tasks: o.Tasks, logins: o.Logins, addrs: map[string]string{}, urls: map[string]string{}}
 	s.conns.ended = s.connEndedPeers
 	s.refusals = refusals.New(o.Log.With("component", "mqtt"), o.Config.Log.RefusalRate, o.Config.Log.RefusalBurst)
 	if s.cfg.MQTT.MaxClients, err = maxClients(s.cfg.MQTT, o.Log); err != nil {

@@ -67,6 +67,12 @@ type Callbacks interface {
 	After(ctx context.Context, command string, body map[string]any)
 }
 
+// Logins is told of every successful login (internal/memtrim: memory is
+// given back to the OS once a burst of logins has gone quiet).
+type Logins interface {
+	Login()
+}
+
 // Tasks owns goroutines started on demand (device kicks): shutdown cancels
 // them and waits. Spawn reports false, running nothing, once it stopped.
 type Tasks interface {

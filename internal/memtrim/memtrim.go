@@ -1,0 +1,111 @@
+// Package memtrim gives memory back to the OS after a burst of logins.
+//
+// A login allocates ~14 kB, of which ~9 kB is garbage, and grows the
+// goroutine stacks it runs on. During a burst of thousands of logins the
+// heap grows to the GC goal and the pages stay resident; stacks shrink only
+// at a GC. With nothing allocating afterwards no GC comes for up to two
+// minutes (the runtime's forced GC), so an idle broker keeps the burst's
+// peak. Once logins have been quiet for a while, one forced GC that also
+// returns the freed pages (debug.FreeOSMemory) brings the process back to
+// what its connections need.
+package memtrim
+
+import (
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Scheduler runs fn after d on a goroutine it owns (internal/tasks.Owner):
+// a trim pending at shutdown is dropped, not leaked. It returns nil once it
+// stopped.
+type Scheduler interface {
+	AfterFunc(d time.Duration, fn func()) *time.Timer
+}
+
+// Options configure New.
+type Options struct {
+	AfterLogins int64         // logins since the last trim before one is due; 0 disables
+	Quiet       time.Duration // how long without a login before a due trim runs; 0 disables
+	Interval    time.Duration // at least this long between two trims
+	Tasks       Scheduler
+
+	now  func() time.Time // tests: a fake clock
+	trim func()           // tests: instead of debug.FreeOSMemory
+}
+
+// Trimmer counts logins and trims once they go quiet. The zero Trimmer and
+// a nil *Trimmer are disabled: Login does nothing.
+type Trimmer struct {
+	o Options
+
+	logins    atomic.Int64 // since the last trim
+	lastLogin atomic.Int64 // unix nanoseconds
+	armed     atomic.Bool  // a check is scheduled
+	trims     atomic.Int64
+
+	mu       sync.Mutex // one check at a time
+	lastTrim time.Time
+}
+
+// New returns a Trimmer, or nil (disabled) when AfterLogins or Quiet is 0.
+func New(o Options) *Trimmer {
+	if o.AfterLogins <= 0 || o.Quiet <= 0 || o.Tasks == nil {
+		return nil
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	if o.trim == nil {
+		o.trim = debug.FreeOSMemory // a blocking GC, then every free page back to the OS
+	}
+	return &Trimmer{o: o}
+}
+
+// Login counts one successful login. Cheap: two atomic writes, and a timer
+// scheduled once per burst.
+func (t *Trimmer) Login() {
+	if t == nil {
+		return
+	}
+	t.lastLogin.Store(t.o.now().UnixNano())
+	if t.logins.Add(1) >= t.o.AfterLogins && t.armed.CompareAndSwap(false, true) {
+		if t.o.Tasks.AfterFunc(t.o.Quiet, t.check) == nil {
+			t.armed.Store(false) // shutting down
+		}
+	}
+}
+
+// Trims reports how many trims ran.
+func (t *Trimmer) Trims() int64 {
+	if t == nil {
+		return 0
+	}
+	return t.trims.Load()
+}
+
+// check runs when a trim may be due: it trims if logins have been quiet for
+// Quiet and the last trim is Interval ago; otherwise it looks again when
+// that could first be true. Steady logins keep pushing it back, so it never
+// runs while logins keep coming.
+func (t *Trimmer) check() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.o.now()
+	wait := t.o.Quiet - now.Sub(time.Unix(0, t.lastLogin.Load()))
+	if !t.lastTrim.IsZero() {
+		wait = max(wait, t.o.Interval-now.Sub(t.lastTrim))
+	}
+	if wait > 0 {
+		if t.o.Tasks.AfterFunc(wait, t.check) == nil {
+			t.armed.Store(false)
+		}
+		return
+	}
+	t.logins.Store(0)
+	t.armed.Store(false)
+	t.o.trim()
+	t.lastTrim = t.o.now()
+	t.trims.Add(1)
+}
