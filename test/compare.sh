@@ -8,6 +8,7 @@
 #   LIVE10K=1 test/compare.sh  # also one live room with 10,000 online members (~1 more minute)
 #   IMBROKER_BIN=/tmp/old/imbroker test/compare.sh  # run a prebuilt imbroker (before/after runs)
 #   PORT_OFFSET=100 test/compare.sh  # other ports (18931, 18941, 18951), beside another run
+#   IDLE_ONLY=1 test/compare.sh      # only the idle connections scenario (memory per connection)
 #
 # cpu/1k is the broker process's CPU seconds (user+system, from /proc/PID/stat)
 # per 1,000 delivered messages during the scenario; store MB is the size of
@@ -83,7 +84,7 @@ row() { # label json
 
 printf '%-34s %10s %8s %8s %8s %8s %8s %8s\n' scenario "delivered/s" lost p50ms p99ms maxms cpu/1k "store MB"
 declare -A base
-for sc in "p2p-qos1:-qos 1" "p2p-qos0:-qos 0" "fanout-qos1:-qos 1 -fanout -messages 1000"; do
+[ -n "${IDLE_ONLY:-}" ] || for sc in "p2p-qos1:-qos 1" "p2p-qos0:-qos 0" "fanout-qos1:-qos 1 -fanout -messages 1000"; do
   name=${sc%%:*}; args=${sc#*:}
   for b in "mosquitto $pmq - $mq" "mochi $pmo - $sm" "imbroker $pim $key $ib"; do
     set -- $b; k=$3; [ "$k" = "-" ] && k=""
@@ -97,8 +98,10 @@ done
 for b in "mosquitto $pmq - $mq" "mochi $pmo - $sm" "imbroker $pim $key $ib"; do
   set -- $b; k=$3; [ "$k" = "-" ] && k=""
   out=$(bench "$1" "$2" "$k" "$4" -scenario connections -clients "$CONNS" -rate 5000 -hold 2s)
-  python3 -c 'import json,sys; r=json.loads(sys.argv[2]); e=r.get("extra",{}); print("connections %-12s %6d conns %8.0f conn/s %8.2f kB/conn %6.2f cpu s" % (sys.argv[1], r["delivered"], e.get("connect_per_sec",0), e.get("broker_kb_per_conn",0), r["cpu_s"]))' "$1" "$out"
+  python3 -c 'import json,sys; r=json.loads(sys.argv[2]); e=r.get("extra",{}); print("connections %-12s %6d conns %8.0f conn/s %8.2f kB/conn, %8.2f after the 2 s hold %6.2f cpu s" % (sys.argv[1], r["delivered"], e.get("connect_per_sec",0), e.get("broker_kb_per_conn",0), e.get("broker_kb_per_conn_held",0), r["cpu_s"]))' "$1" "$out"
 done
+echo "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+[ -z "${IDLE_ONLY:-}" ] || exit 0
 echo
 echo "imbroker IM scenarios"
 out=$(bench imbroker $pim $key $ib -scenario c2c -clients 10 -messages "$MSGS")

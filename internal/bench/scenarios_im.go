@@ -395,6 +395,11 @@ func (r *run) connections(ctx context.Context) (int64, error) {
 	}
 	select {
 	case <-time.After(o.Hold):
+		// Again at the end of the hold: what the idle connections keep
+		// once the burst is over (a broker may give memory back then).
+		if len(o.PIDs) > 0 && r.delivered.Load() > 0 {
+			r.extra["broker_kb_per_conn_held"] = float64(procsRSS(o.PIDs)-before) / float64(r.delivered.Load())
+		}
 	case <-ctx.Done():
 	}
 	for _, c := range conns {
