@@ -136,7 +136,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 	}
 	// The MQTT side first: the store delivers committed events through it.
 	b.trim = memtrim.New(memtrim.Options{AfterLogins: cfg.MQTT.TrimAfterLogins, Quiet: cfg.MQTT.TrimQuiet,
-		Interval: cfg.MQTT.TrimInterval, Tasks: b.tasks})
+		Interval: cfg.MQTT.TrimInterval, Tasks: b.tasks,
+		Activity: func() int64 { return b.mqtt.Activity() }}) // b.mqtt is set before the first login
 	var logins mqttd.Logins
 	if b.trim != nil { // not a typed nil in the interface
 		logins = b.trim

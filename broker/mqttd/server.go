@@ -277,6 +277,12 @@ func (s *Server) Stats() Stats {
 	}
 }
 
+// Activity counts PUBLISH packets received and sent: traffic, unlike the
+// keepalive pings of idle connections. Read by internal/memtrim.
+func (s *Server) Activity() int64 {
+	return atomic.LoadInt64(&s.mq.Info.MessagesReceived) + atomic.LoadInt64(&s.mq.Info.MessagesSent)
+}
+
 // MQTTSession reports, for operators and tests, whether mochi holds a
 // session for clientID, whether its connection is open, and how many QoS 1/2
 // messages it has queued or in flight.

@@ -29,7 +29,11 @@ type Options struct {
 	AfterLogins int64         // logins since the last trim before one is due; 0 disables
 	Quiet       time.Duration // how long without a login before a due trim runs; 0 disables
 	Interval    time.Duration // at least this long between two trims
-	Tasks       Scheduler
+	// Activity, if set, is a counter of traffic (messages received and
+	// sent); a trim also waits until it stood still for Quiet, so it never
+	// runs during message traffic. Read only when a check is due.
+	Activity func() int64
+	Tasks    Scheduler
 
 	now  func() time.Time // tests: a fake clock
 	trim func()           // tests: instead of debug.FreeOSMemory
@@ -43,6 +47,7 @@ type Trimmer struct {
 	logins    atomic.Int64 // since the last trim
 	lastLogin atomic.Int64 // unix nanoseconds
 	armed     atomic.Bool  // a check is scheduled
+	activity  atomic.Int64 // Activity when the last check was scheduled
 	trims     atomic.Int64
 
 	mu       sync.Mutex // one check at a time
@@ -71,6 +76,7 @@ func (t *Trimmer) Login() {
 	}
 	t.lastLogin.Store(t.o.now().UnixNano())
 	if t.logins.Add(1) >= t.o.AfterLogins && t.armed.CompareAndSwap(false, true) {
+		t.activity.Store(t.activity0())
 		if t.o.Tasks.AfterFunc(t.o.Quiet, t.check) == nil {
 			t.armed.Store(false) // shutting down
 		}
@@ -94,6 +100,10 @@ func (t *Trimmer) check() {
 	defer t.mu.Unlock()
 	now := t.o.now()
 	wait := t.o.Quiet - now.Sub(time.Unix(0, t.lastLogin.Load()))
+	if a := t.activity0(); a != t.activity.Load() { // traffic since the last look
+		t.activity.Store(a)
+		wait = max(wait, t.o.Quiet)
+	}
 	if !t.lastTrim.IsZero() {
 		wait = max(wait, t.o.Interval-now.Sub(t.lastTrim))
 	}
@@ -108,4 +118,11 @@ func (t *Trimmer) check() {
 	t.o.trim()
 	t.lastTrim = t.o.now()
 	t.trims.Add(1)
+}
+
+func (t *Trimmer) activity0() int64 {
+	if t.o.Activity == nil {
+		return 0
+	}
+	return t.o.Activity()
 }

@@ -90,6 +90,27 @@ func TestNoTrimDuringSteadyLogins(t *testing.T) {
 	}
 }
 
+// Message traffic after the burst holds the trim back until it stops.
+func TestNoTrimDuringTraffic(t *testing.T) {
+	tr, f, n := newFake(10, time.Second, time.Minute)
+	var msgs int64
+	tr.o.Activity = func() int64 { return msgs }
+	for range 10 {
+		tr.Login()
+	}
+	for range 60 { // a minute of messages
+		msgs += 1000
+		f.advance(time.Second)
+	}
+	if *n != 0 {
+		t.Fatalf("trimmed %d times during message traffic", *n)
+	}
+	f.advance(2 * time.Second) // traffic stopped: one look sees it still, the next trims
+	if *n != 1 {
+		t.Fatalf("trims %d after traffic stopped, want 1", *n)
+	}
+}
+
 func TestTooFewLoginsNoTrim(t *testing.T) {
 	tr, f, n := newFake(100, time.Second, time.Minute)
 	for range 99 {
