@@ -5,7 +5,7 @@
 // heap grows to the GC goal and the pages stay resident; stacks shrink only
 // at a GC. With nothing allocating afterwards no GC comes for up to two
 // minutes (the runtime's forced GC), so an idle broker keeps the burst's
-// peak. Once logins have been quiet for a while, one forced GC that also
+// peak. Once logins and messages have been quiet for a while, one forced GC that also
 // returns the freed pages (debug.FreeOSMemory) brings the process back to
 // what its connections need.
 package memtrim
@@ -92,9 +92,10 @@ func (t *Trimmer) Trims() int64 {
 }
 
 // check runs when a trim may be due: it trims if logins have been quiet for
-// Quiet and the last trim is Interval ago; otherwise it looks again when
+// Quiet (and Activity stood still since the last look) and the last trim
+// is Interval ago; otherwise it looks again when
 // that could first be true. Steady logins keep pushing it back, so it never
-// runs while logins keep coming.
+// runs while logins or messages keep coming.
 func (t *Trimmer) check() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
