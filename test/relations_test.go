@@ -58,7 +58,13 @@ func relStr(v any) string {
 // deadline); it returns the event's Msg and the events skipped before it.
 func relWait(t *testing.T, c *Client, want func(Event) bool) (map[string]any, []Event) {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
+	return relWaitWithin(t, c, 5*time.Second, want)
+}
+
+// relWaitWithin is relWait with its own bound.
+func relWaitWithin(t *testing.T, c *Client, bound time.Duration, want func(Event) bool) (map[string]any, []Event) {
+	t.Helper()
+	deadline := time.After(bound)
 	var skipped []Event
 	for {
 		select {
@@ -68,7 +74,7 @@ func relWait(t *testing.T, c *Client, want func(Event) bool) (map[string]any, []
 			}
 			skipped = append(skipped, e)
 		case <-deadline:
-			t.Fatalf("%s: the awaited event did not arrive within 5s (%d others did: %s)", c.User, len(skipped), relRaws(skipped))
+			t.Fatalf("%s: the awaited event did not arrive within %s (%d others did: %s)", c.User, bound, len(skipped), relRaws(skipped))
 			return nil, nil
 		}
 	}
