@@ -89,7 +89,7 @@ type MQTT struct {
 	MaxClientWritesPending int32         `yaml:"max_client_writes_pending"` // mochi's outbound packet queue per client; default 64
 	QueueFullWait          time.Duration `yaml:"queue_full_wait"`           // a publish waits for room in a subscriber's nearly full queue while the subscriber makes progress, at most this long without; 0 = drop at once; default 1s
 	TrimAfterLogins        int64         `yaml:"trim_after_logins"`         // logins since the last memory trim before one is due; 0 disables trimming; default 1000
-	TrimQuiet              time.Duration `yaml:"trim_quiet"`                // a due trim (GC, freed memory back to the OS) runs once no login came for this long; 0 disables; default 1s
+	TrimQuiet              time.Duration `yaml:"trim_quiet"`                // a due trim (GC, freed memory back to the OS) runs once no login or PUBLISH came for this long; 0 disables; default 1s
 	TrimInterval           time.Duration `yaml:"trim_interval"`             // at least this long between two trims; default 1m
 	WriteBufferMax         int           `yaml:"write_buffer_max"`          // bytes queued per connection ahead of its socket before writes wait; default 262144
 	ReadBuffer             int           `yaml:"read_buffer"`               // bytes of the pooled read buffer a streaming client borrows; default 4096
