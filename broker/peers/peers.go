@@ -138,13 +138,14 @@ type snapConn struct {
 	At             int64
 }
 
+// kickMsg asks every node but Origin to disconnect all of User's
+// connections (device-limit kicks need no message: every node recounts
+// and kicks its own excess, broker/peers/limit.go).
 type kickMsg struct {
-	Origin   string // the node that published it (it acted locally already)
-	Node     string // the node holding the connection; "" every node
-	User     string
-	ClientID string `json:",omitempty"` // "" every connection of User
-	Reason   string
-	By       string
+	Origin string // the node that published it (it acted locally already)
+	User   string
+	Reason string
+	By     string
 }
 
 type liveMsg struct {

@@ -6,12 +6,6 @@ import (
 	"github.com/imbroker/imbroker/storage"
 )
 
-// Kick asks node (the one Devices named) to disconnect user's connection
-// holding clientID.
-func (p *Peers) Kick(node, user, clientID, reason, by string) {
-	p.publish(subjKick, kickMsg{Origin: p.o.Node, Node: node, User: user, ClientID: clientID, Reason: reason, By: by})
-}
-
 // KickUser asks every other node to disconnect every connection of user
 // and returns how many this node knows of there.
 func (p *Peers) KickUser(user, reason, by string) int {
@@ -26,8 +20,8 @@ func (p *Peers) onKick(data []byte) {
 		p.log.Warn("cluster: bad kick message", "error", err)
 		return
 	}
-	if m.Node == p.o.Node || (m.Node == "" && m.Origin != p.o.Node) {
-		p.o.Local.KickLocal(m.User, m.ClientID, m.Reason, m.By)
+	if m.Origin != p.o.Node {
+		p.o.Local.KickLocal(m.User, "", m.Reason, m.By)
 	}
 }
 
