@@ -312,5 +312,8 @@ func (b *Broker) Refusals() map[refusals.Key]int64 { return b.mqtt.Refusals() }
 // latency, the queue) for /metrics.
 func (b *Broker) StoreStats() storage.Stats { return b.store.Stats() }
 
+// StoreLSMStats returns Pebble's flush and compaction counters, for /metrics.
+func (b *Broker) StoreLSMStats() storage.LSMStats { return b.store.LSMStats() }
+
 // StoreHealth is nil while the store can write, else why it cannot.
 func (b *Broker) StoreHealth() error { return b.store.Health() }

@@ -53,3 +53,34 @@ func (s *Store) Stats() Stats {
 	st.Groups = sum + s.stats.buckets[len(CommitBuckets)].Load()
 	return st
 }
+
+// LSMStats is what Pebble's background work has done since the store
+// opened: its flushes and compactions take CPU beside the committer, which
+// is where the c2c tail goes looking (docs/benchmarks.md).
+type LSMStats struct {
+	Flushes           int64   // memtables flushed to L0
+	FlushedBytes      uint64  // bytes they wrote
+	Compactions       int64   // compactions finished
+	CompactionSeconds float64 // their summed duration (wall time, not CPU)
+	CompactedBytes    uint64  // bytes compactions wrote
+	L0Files           int64   // tables in L0 now
+	L0Sublevels       int32   // L0's read amplification now
+}
+
+// LSMStats returns Pebble's flush and compaction counters; zero once the
+// store is closed.
+func (s *Store) LSMStats() LSMStats {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return LSMStats{}
+	}
+	m := s.db.Metrics()
+	st := LSMStats{Flushes: m.Flush.Count, Compactions: m.Compact.Count, CompactionSeconds: m.Compact.Duration.Seconds(),
+		L0Files: m.Levels[0].NumFiles, L0Sublevels: m.Levels[0].Sublevels}
+	for _, l := range m.Levels {
+		st.FlushedBytes += l.BytesFlushed
+		st.CompactedBytes += l.BytesCompacted
+	}
+	return st
+}
