@@ -48,8 +48,8 @@ func TestStore_DedupMemoryBound(t *testing.T) {
 				t.Fatalf("k%d: %+v %v", i, r, err)
 			}
 		}
-		if len(s.dedupMem.set) > 4 || len(s.dedupMem.ring) != 4 {
-			t.Fatalf("memory holds %d hashes, %d marks; bound 4", len(s.dedupMem.set), len(s.dedupMem.ring))
+		if n := s.dedupMem.keys(); n > 4 || s.dedupMem.completeSince.IsZero() {
+			t.Fatalf("memory holds %d keys, complete since %v; bound 4, so the oldest were forgotten", n, s.dedupMem.completeSince)
 		}
 		for i := range 10 { // evicted (0-5) and remembered (6-9) alike
 			r, err := s.Commit(ctx, dedupBatch(fmt.Sprint("k", i), "resend", time.Hour))
@@ -87,4 +87,38 @@ func TestRecentDedups(t *testing.T) {
 	if off.missIsFinal([]byte("x"), t0, time.Minute) {
 		t.Fatal("disabled memory must send every lookup to disk")
 	}
+}
+
+// The filters never miss a key they hold, rarely claim one they do not, and
+// a generation whose keys have all expired answers nothing.
+func TestRecentDedups_Filters(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	const n = 100000
+	d := newRecentDedups(n, time.Time{})
+	for i := range n {
+		d.add(fmt.Appendf(nil, "held-%d", i), t0)
+	}
+	if len(d.gens) != dedupGenerations || !d.completeSince.IsZero() {
+		t.Fatalf("%d generations, complete since %v: want %d, nothing forgotten", len(d.gens), d.completeSince, dedupGenerations)
+	}
+	now := t0.Add(time.Second)
+	for i := range n {
+		if d.missIsFinal(fmt.Appendf(nil, "held-%d", i), now, time.Minute) {
+			t.Fatalf("held-%d: a held key reported as a final miss", i)
+		}
+	}
+	positives := 0
+	for i := range n {
+		if !d.missIsFinal(fmt.Appendf(nil, "other-%d", i), now, time.Minute) {
+			positives++
+		}
+	}
+	// 16 generations at ~0.05 % each; a disk read confirms each one.
+	if positives > n/100 {
+		t.Fatalf("%d false positives in %d keys: the filters are too full", positives, n)
+	}
+	if !d.missIsFinal([]byte("held-1"), t0.Add(2*time.Minute), time.Minute) {
+		t.Fatal("a key past its TTL needs no disk read")
+	}
+	t.Logf("false positives: %d in %d (%.3f %%), %d bytes of filters", positives, n, 100*float64(positives)/n, len(d.gens)*len(d.gens[0].blocks)*64)
 }

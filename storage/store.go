@@ -161,8 +161,8 @@ type Options struct {
 	// Get (0: 16 MiB; negative: no cache).
 	ReadCacheBytes int
 	// DedupMemoryKeys bounds how many recent dedup keys the committer
-	// remembers (a hash each, ~40 bytes) to answer "not a resend" without a
-	// disk read (0: 1,048,576; negative: always read the disk).
+	// remembers (in Bloom filters, 2.5 bytes each) to answer "not a resend" without a
+	// disk read (0: 16,777,216; negative: always read the disk).
 	DedupMemoryKeys int
 	// UpdateCacheBytes bounds the memory of the committer's cache of the
 	// KV records recent Updates wrote, which the next Update of a record
@@ -293,7 +293,7 @@ func Open(opts Options) (*Store, error) {
 		opts.ReadCacheBytes = 16 << 20
 	}
 	if opts.DedupMemoryKeys == 0 {
-		opts.DedupMemoryKeys = 1 << 20
+		opts.DedupMemoryKeys = 1 << 24
 	}
 	if opts.MaxEffectBytes <= 0 {
 		opts.MaxEffectBytes = DefaultMaxEffectBytes
