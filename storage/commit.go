@@ -506,7 +506,7 @@ func (g *groupStage) stage(r *request) error {
 			return fmt.Errorf("replace %s/%d: %w", rp.Stream, rp.Seq, err)
 		}
 		if ref { // the other entries keep the shared body; this one has its own payload now
-			if err := g.unref(key, id); err != nil {
+			if err := g.unref(key, id, nil); err != nil {
 				return err
 			}
 		}
