@@ -199,3 +199,38 @@ func TestStore_OldEntriesBesideShared(t *testing.T) {
 		t.Fatalf("alice's shared entry = %q", got)
 	}
 }
+
+// One commit trimming many entries of several streams gives each body back
+// one reference per trimmed entry: the bodies are read along the entries
+// (one iterator per trim), and a body an earlier trim of the same commit
+// already changed is taken from the group, not from the store.
+func TestStore_TrimManyBodiesInOneCommit(t *testing.T) {
+	backends(t, func(t *testing.T, opts Options) {
+		s := openStore(t, opts)
+		ctx := context.Background()
+		for i := range 20 {
+			if _, err := s.Commit(ctx, sharedBatch(string(rune('a'+i)))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.Commit(ctx, Batch{Trims: []Trim{{Stream: "u/bob", Below: 11}, {Stream: "c/alice:bob", Below: 11}, {Stream: "u/alice", Below: 6}}}); err != nil {
+			t.Fatal(err)
+		}
+		b := bodies(t, s)
+		if len(b) != 15 {
+			t.Fatalf("%d bodies left, want 15 (the first 5 had all their references trimmed)", len(b))
+		}
+		for i := range uint64(15) {
+			want := uint64(3)
+			if i < 5 {
+				want = 1 // seqs 6-10: alice's copy only
+			}
+			if b[i] != want {
+				t.Fatalf("body %d of the 15 left has %d references, want %d (all: %v)", i, b[i], want, b)
+			}
+		}
+		if got := payloadAt(t, s, "u/alice", 6); got != "f" {
+			t.Fatalf("alice's seq 6 = %q", got)
+		}
+	})
+}
