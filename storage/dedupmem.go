@@ -58,11 +58,12 @@ func newRecentDedups(max int, complete time.Time) *recentDedups {
 
 func (d *recentDedups) hash(key []byte) uint64 { return maphash.Bytes(d.seed, key) }
 
-// probe returns the block of g that key's hash h falls in and its probe
+// probe returns the block that key's hash h falls in, of n, and its probe
 // bits in it: the block from h's high half, each probe from 9 bits of a
-// splitmix64 sequence seeded by h (independent of the block).
-func (g *dedupGen) probe(h uint64) (*[8]uint64, [8]uint64) {
-	blk := &g.blocks[(h>>32)*uint64(len(g.blocks))>>32]
+// splitmix64 sequence seeded by h (independent of the block). Every
+// generation has the same n, so a lookup computes this once.
+func probe(h uint64, n int) (int, [8]uint64) {
+	blk := int((h >> 32) * uint64(n) >> 32)
 	var bits [8]uint64
 	x, r := h, uint64(0)
 	for i := range dedupProbes {
@@ -79,10 +80,10 @@ func (g *dedupGen) probe(h uint64) (*[8]uint64, [8]uint64) {
 	return blk, bits
 }
 
-func (g *dedupGen) mayHold(h uint64) bool {
-	blk, bits := g.probe(h)
-	for i := range blk {
-		if blk[i]&bits[i] != bits[i] {
+func (g *dedupGen) mayHold(blk int, bits *[8]uint64) bool {
+	b := &g.blocks[blk]
+	for i := range b {
+		if b[i]&bits[i] != bits[i] {
 			return false
 		}
 	}
@@ -94,13 +95,16 @@ func (d *recentDedups) missIsFinal(key []byte, now time.Time, ttl time.Duration)
 	if d == nil || now.Sub(d.completeSince) <= ttl {
 		return false
 	}
-	h := d.hash(key)
+	if len(d.gens) == 0 {
+		return true
+	}
+	blk, bits := probe(d.hash(key), len(d.gens[0].blocks))
 	live := now.Add(-ttl).UnixNano()
 	for _, g := range d.gens {
 		if g.newest < live {
 			continue // all of its keys have expired
 		}
-		if g.mayHold(h) {
+		if g.mayHold(blk, &bits) {
 			return false
 		}
 	}
@@ -114,9 +118,10 @@ func (d *recentDedups) add(key []byte, at time.Time) {
 		return
 	}
 	g := d.current()
-	blk, bits := g.probe(d.hash(key))
-	for i := range blk {
-		blk[i] |= bits[i]
+	blk, bits := probe(d.hash(key), len(g.blocks))
+	b := &g.blocks[blk]
+	for i := range b {
+		b[i] |= bits[i]
 	}
 	g.n++
 	g.newest = at.UnixNano()

@@ -122,3 +122,22 @@ func TestRecentDedups_Filters(t *testing.T) {
 	}
 	t.Logf("false positives: %d in %d (%.3f %%), %d bytes of filters", positives, n, 100*float64(positives)/n, len(d.gens)*len(d.gens[0].blocks)*64)
 }
+
+// The cost of a lookup with every generation full (the committer pays it per send).
+func BenchmarkRecentDedups_Miss(b *testing.B) {
+	const n = 1 << 20
+	d := newRecentDedups(n, time.Time{})
+	t0 := time.Unix(1000, 0)
+	for i := range n {
+		d.add(fmt.Appendf(nil, "c2c/user%d/peer%d/%d/0123456789abcdef", i, i, i), t0)
+	}
+	keys := make([][]byte, 1024)
+	for i := range keys {
+		keys[i] = fmt.Appendf(nil, "c2c/user%d/other%d/%d/0123456789abcdef", i, i, i)
+	}
+	now := t0.Add(time.Second)
+	b.ResetTimer()
+	for i := range b.N {
+		d.missIsFinal(keys[i%len(keys)], now, time.Minute)
+	}
+}
