@@ -84,7 +84,17 @@ func TestE2E_MQTTAnonCannotTakeUserClientID(t *testing.T) {
 	if ca.ReasonCode != 0 || !ca.SessionPresent {
 		t.Fatalf("alice back: 0x%02x present %v", ca.ReasonCode, ca.SessionPresent)
 	}
-	alice.expect("plain/2", "two")
+	// plain/1 may come again first, marked DUP: paho acknowledges it
+	// after its handler returns, which can be after the DISCONNECT, and an
+	// unacknowledged QoS 1 message is resent when the session resumes
+	// [MQTT-4.4.0-1].
+	if m := alice.next(); m.Topic != "plain/1" || !m.Duplicate() {
+		if m.Topic != "plain/2" || string(m.Payload) != "two" {
+			t.Fatalf("got %s %q, want plain/2 \"two\"", m.Topic, m.Payload)
+		}
+	} else {
+		alice.expect("plain/2", "two")
+	}
 	// Her other devices too.
 	mqUser5(t, b, "alice:phone", "alice")
 	if _, ca := mqConnect5(t, b, mqLogin(b, "alice:phone", "")); ca.ReasonCode != 0x85 {
