@@ -84,6 +84,7 @@ mqtt:
   queue_full_wait: -1s
   trim_after_logins: -1
   trim_quiet: -1s
+  login_workers: -1
   trim_interval: -1s
 log:
   refusal_rate: 0
@@ -94,7 +95,7 @@ storage:
 	if err == nil {
 		t.Fatal("bad limits accepted")
 	}
-	for _, want := range []string{"mqtt.max_clients", "mqtt.fd_reserve", "mqtt.connect_timeout", "mqtt.req_rate", "mqtt.req_burst", "mqtt.queue_full_wait", "mqtt.trim_after_logins", "mqtt.trim_quiet", "mqtt.trim_interval", "log.refusal_rate", "log.refusal_burst", "storage.dedup_memory"} {
+	for _, want := range []string{"mqtt.max_clients", "mqtt.fd_reserve", "mqtt.connect_timeout", "mqtt.req_rate", "mqtt.req_burst", "mqtt.queue_full_wait", "mqtt.trim_after_logins", "mqtt.trim_quiet", "mqtt.trim_interval", "mqtt.login_workers", "log.refusal_rate", "log.refusal_burst", "storage.dedup_memory"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}

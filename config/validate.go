@@ -39,6 +39,7 @@ func (c *Config) Validate() error {
 	v.check(c.MQTT.QueueFullWait >= 0, "mqtt.queue_full_wait", "must not be negative")
 	v.check(c.MQTT.TrimAfterLogins >= 0, "mqtt.trim_after_logins", "must not be negative")
 	v.check(c.MQTT.TrimQuiet >= 0, "mqtt.trim_quiet", "must not be negative")
+	v.check(c.MQTT.LoginWorkers >= 0, "mqtt.login_workers", "must not be negative")
 	v.check(c.MQTT.TrimInterval >= 0, "mqtt.trim_interval", "must not be negative")
 	v.check(c.MQTT.WriteBufferMax >= 1024, "mqtt.write_buffer_max", "must be at least 1024")
 	v.check(c.MQTT.ReadBuffer >= 512, "mqtt.read_buffer", "must be at least 512")

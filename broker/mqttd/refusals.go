@@ -22,7 +22,8 @@ func (s *Server) refuse(cl *mqtt.Client, reason string, code int, detail string)
 // refused login is logged and counted with the Tencent code its CONNACK
 // reason string names. [IM-AUTH-1..3]
 func (s *Server) Authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
-	code := onOwnStack(func() packets.Code { return s.authenticate(cl, pk) })
+	var code packets.Code
+	s.loginStack.Run(func() { code = s.authenticate(cl, pk) })
 	if code != packets.CodeSuccess {
 		s.refusals.Refuse(refusals.Event{Reason: refusals.Login, Code: reasonCode(code), ClientID: cl.ID,
 			UserID: string(pk.Connect.Username), Remote: cl.Net.Remote, Detail: code.Reason})
@@ -30,18 +31,6 @@ func (s *Server) Authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
 		s.logins.Login()
 	}
 	return code
-}
-
-// onOwnStack runs f on a goroutine of its own and waits for it. A login
-// (UserSig inflate, JSON, HMAC, store reads) needs more stack than the
-// 16 KB a connection's read goroutine rests on; run there, it grew that
-// stack to 32 KB, which the next GC halves back into heap memory the
-// process keeps: 16 kB resident per connection that stock mochi does not
-// have. A goroutine that ends frees its grown stack for the next login.
-func onOwnStack[T any](f func() T) T {
-	ch := make(chan T, 1)
-	go func() { ch <- f() }()
-	return <-ch
 }
 
 // reasonCode reads the Tencent code a refusal's reason string starts with

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/imbroker/imbroker/internal/lazyconn"
+	"github.com/imbroker/imbroker/internal/stackpool"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -39,20 +40,21 @@ const (
 // the delivery workers) before the store opens, since the store delivers
 // through it; Serve gives it the domain services and starts listening.
 type Server struct {
-	cfg       config.Config
-	log       *slog.Logger
-	signer    *usersig.Signer
-	tasks     Tasks
-	logins    Logins // nil: no one counts logins
-	mq        *mqtt.Server
-	fix       *mochifix.Hook     // mends mochi; also tells when a connection is attached
-	gate      *backpressure.Gate // holds publishers at a subscriber's nearly full queue
-	anon      anonIDs            // ordinary anonymous ClientIDs against users' (anonids.go)
-	deliver   *deliverer
-	conns     conns                // each user connection's state; each user's devices [IM-DEVICES]
-	addrs     map[string]string    // listener id -> bound host:port
-	urls      map[string]string    // listener id -> what clients dial, e.g. ws://host:port/mqtt
-	listeners []listeners.Listener // bound, in addListeners order
+	cfg        config.Config
+	log        *slog.Logger
+	signer     *usersig.Signer
+	tasks      Tasks
+	logins     Logins          // nil: no one counts logins
+	loginStack *stackpool.Pool // logins run on its workers, off the connection's stack
+	mq         *mqtt.Server
+	fix        *mochifix.Hook     // mends mochi; also tells when a connection is attached
+	gate       *backpressure.Gate // holds publishers at a subscriber's nearly full queue
+	anon       anonIDs            // ordinary anonymous ClientIDs against users' (anonids.go)
+	deliver    *deliverer
+	conns      conns                // each user connection's state; each user's devices [IM-DEVICES]
+	addrs      map[string]string    // listener id -> bound host:port
+	urls       map[string]string    // listener id -> what clients dial, e.g. ws://host:port/mqtt
+	listeners  []listeners.Listener // bound, in addListeners order
 
 	pipelined sync.WaitGroup     // ack writers: sends whose PUBACK waits for their commit (acks.go)
 	refused   atomic.Int64       // publishes refused with an error
@@ -76,6 +78,7 @@ type Options struct {
 func New(o Options) (_ *Server, err error) {
 	s := &Server{cfg: o.Config, log: o.Log, signer: o.Signer, tasks: o.Tasks, logins: o.Logins, addrs: map[string]string{}, urls: map[string]string{}}
 	s.conns.ended = s.connEndedPeers
+	s.loginStack = stackpool.New(o.Tasks, o.Config.MQTT.LoginWorkers)
 	s.refusals = refusals.New(o.Log.With("component", "mqtt"), o.Config.Log.RefusalRate, o.Config.Log.RefusalBurst)
 	if s.cfg.MQTT.MaxClients, err = maxClients(s.cfg.MQTT, o.Log); err != nil {
 		return nil, err
