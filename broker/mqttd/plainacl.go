@@ -49,8 +49,8 @@ func sharedFilter(filter string) (string, bool) {
 // when mqtt.anonymous is on. Its ClientID must be anon/{id}; an empty one
 // becomes anon/{server-assigned id} (told to MQTT 5 clients in CONNACK).
 // [MQTT-3.1.3-6] [MQTT-3.1.3-7]
-func (s *Server) authenticateAnonymous(cl *mqtt.Client, pk packets.Packet) packets.Code {
-	if pk.Connect.ClientIdentifier == "" {
+func (s *Server) authenticateAnonymous(cl *mqtt.Client, c *connect) packets.Code {
+	if c.clientID == "" {
 		// mochi has already assigned a random xid; prefixing it keeps it out
 		// of the UserID namespace.
 		cl.ID = anonClientPrefix + cl.ID
@@ -76,11 +76,11 @@ func (s *Server) authenticateAnonymous(cl *mqtt.Client, pk packets.Packet) packe
 // ACL check and no OnPublish, so an unchecked will could inject events into
 // im/u/{anyone}. Guests never publish; im/ and $ topics are never will
 // topics; anything else needs a plain publish rule.
-func (s *Server) checkWill(cl *mqtt.Client, pk packets.Packet) packets.Code {
-	if !pk.Connect.WillFlag {
+func (s *Server) checkWill(cl *mqtt.Client, c *connect) packets.Code {
+	if !c.will {
 		return packets.CodeSuccess
 	}
-	topic := pk.Connect.WillTopic
+	topic := c.willTopic
 	if topic == "" || strings.ContainsAny(topic, "+#") { // [MQTT-3.1.3-11]
 		return connackCode(packets.ErrTopicNameInvalid, imerr.BadParams.New("will topic is not a valid topic name"))
 	}

@@ -22,8 +22,12 @@ func (s *Server) refuse(cl *mqtt.Client, reason string, code int, detail string)
 // refused login is logged and counted with the Tencent code its CONNACK
 // reason string names. [IM-AUTH-1..3]
 func (s *Server) Authenticate(cl *mqtt.Client, pk packets.Packet) packets.Code {
-	var code packets.Code
-	s.loginStack.Run(func() { code = s.authenticate(cl, pk) })
+	j := &struct {
+		c    connect
+		code packets.Code
+	}{c: connectOf(&pk)}
+	s.loginStack.Run(func() { j.code = s.authenticate(cl, &j.c) })
+	code := j.code
 	if code != packets.CodeSuccess {
 		s.refusals.Refuse(refusals.Event{Reason: refusals.Login, Code: reasonCode(code), ClientID: cl.ID,
 			UserID: string(pk.Connect.Username), Remote: cl.Net.Remote, Detail: code.Reason})

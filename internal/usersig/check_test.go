@@ -29,3 +29,19 @@ func TestCheck(t *testing.T) {
 		t.Errorf("Check of garbage = %+v %v", c, err)
 	}
 }
+
+// BenchmarkCheck is the UserSig side of a login (docs/benchmarks.md).
+func BenchmarkCheck(b *testing.B) {
+	s := New(1400000000, keyB)
+	now := time.Now()
+	sig, err := s.GenAt("alice", now, 86400, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Check("alice", sig, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

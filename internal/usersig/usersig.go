@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"hash"
 	"io"
 	"math"
 	"strconv"
@@ -83,15 +84,69 @@ type wire struct {
 
 // mac computes TLS.sig over the fixed-order "key:value\n" lines of d.
 func mac(key []byte, d *Doc) string {
-	h := hmac.New(sha256.New, key)
-	io.WriteString(h, "TLS.identifier:"+d.Identifier+"\n"+
-		"TLS.sdkappid:"+strconv.FormatUint(d.SDKAppID, 10)+"\n"+
-		"TLS.time:"+strconv.FormatInt(d.Time, 10)+"\n"+
-		"TLS.expire:"+strconv.FormatInt(d.Expire, 10)+"\n")
-	if d.UserBuf != nil {
-		io.WriteString(h, "TLS.userbuf:"+base64.StdEncoding.EncodeToString(d.UserBuf)+"\n")
+	m := getMAC(key)
+	defer macs.Put(m)
+	return string(m.sum(d))
+}
+
+// macState is one keyed HMAC and its buffers, reused across logins: a new
+// HMAC-SHA256 and its message were ~1 kB of garbage per login.
+type macState struct {
+	key []byte
+	h   hash.Hash
+	buf []byte // the signed lines, then the encoded sum
+}
+
+var macs sync.Pool
+
+// getMAC returns a pooled HMAC for key (one built for another key is
+// replaced: a process normally has one).
+func getMAC(key []byte) *macState {
+	if m, ok := macs.Get().(*macState); ok && bytes.Equal(m.key, key) {
+		m.h.Reset()
+		return m
 	}
-	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+	return &macState{key: bytes.Clone(key), h: hmac.New(sha256.New, key)}
+}
+
+// sum returns d's TLS.sig, std base64, in m's buffer (valid until m is
+// reused).
+func (m *macState) sum(d *Doc) []byte {
+	b := append(m.buf[:0], "TLS.identifier:"...)
+	b = append(b, d.Identifier...)
+	b = append(b, "\nTLS.sdkappid:"...)
+	b = strconv.AppendUint(b, d.SDKAppID, 10)
+	b = append(b, "\nTLS.time:"...)
+	b = strconv.AppendInt(b, d.Time, 10)
+	b = append(b, "\nTLS.expire:"...)
+	b = strconv.AppendInt(b, d.Expire, 10)
+	b = append(b, '\n')
+	if d.UserBuf != nil {
+		b = append(b, "TLS.userbuf:"...)
+		b = base64.StdEncoding.AppendEncode(b, d.UserBuf)
+		b = append(b, '\n')
+	}
+	m.h.Write(b)
+	n := len(b)
+	b = m.h.Sum(b)
+	b = base64.StdEncoding.AppendEncode(b, b[n:])
+	m.buf = b
+	return b[n+sha256.Size:]
+}
+
+// valid reports whether d.Sig is d's HMAC under key, in constant time.
+func valid(key []byte, d *Doc) bool {
+	m := getMAC(key)
+	defer macs.Put(m)
+	want := m.sum(d)
+	if len(want) != len(d.Sig) {
+		return false
+	}
+	var diff byte
+	for i := range len(want) {
+		diff |= want[i] ^ d.Sig[i]
+	}
+	return diff == 0
 }
 
 // Gen makes a UserSig valid for expire seconds from now.
@@ -158,51 +213,64 @@ func rangeOK(t, expire int64) bool { return t >= 0 && expire >= 0 && expire <= m
 // Decode parses a UserSig without checking its HMAC (fields for diagnostics
 // and tests). Every failure, including oversized input, is ErrMalformed.
 func Decode(sig string) (Doc, error) {
-	js, err := inflate(sig)
+	z, js, err := inflate(sig)
 	if err != nil {
 		return Doc{}, err
 	}
+	defer inflaters.Put(z)
 	return decodeV2(js)
 }
 
-// inflaters reuses zlib readers across logins: each new one allocates a
-// ~40 kB flate window, garbage that grew the broker's heap (and so its
-// memory per connection) by about that much per login in flight.
-var inflaters sync.Pool
-
-// getInflater returns a pooled zlib reader reset to read raw.
-func getInflater(raw []byte) (io.ReadCloser, error) {
-	if zr, ok := inflaters.Get().(io.ReadCloser); ok {
-		if err := zr.(zlib.Resetter).Reset(bytes.NewReader(raw), nil); err != nil {
-			inflaters.Put(zr)
-			return nil, err
-		}
-		return zr, nil
-	}
-	return zlib.NewReader(bytes.NewReader(raw))
+// inflater is one login's decoding memory, reused across logins: a new
+// zlib reader allocates a ~40 kB flate window, garbage that grew the
+// broker's heap (and so its memory per connection) by about that much per
+// login in flight; the base64 and JSON buffers were another ~1 kB.
+type inflater struct {
+	sig []byte // the UserSig's bytes
+	raw []byte // the zlib stream
+	br  bytes.Reader
+	zr  io.ReadCloser // nil until the first use
+	lr  io.LimitedReader
+	js  bytes.Buffer
 }
 
-// inflate undoes the base64 and zlib layers; every failure is ErrMalformed.
-func inflate(sig string) ([]byte, error) {
+var inflaters sync.Pool
+
+// inflate undoes the base64 and zlib layers into a pooled buffer, valid
+// until z goes back to inflaters; every failure is ErrMalformed.
+func inflate(sig string) (z *inflater, js []byte, err error) {
 	if len(sig) > MaxLen {
-		return nil, ErrMalformed
+		return nil, nil, ErrMalformed
 	}
-	raw, err := encoding.DecodeString(sig)
+	z, _ = inflaters.Get().(*inflater)
+	if z == nil {
+		z = new(inflater)
+	}
+	z.sig = append(z.sig[:0], sig...)
+	if z.raw, err = encoding.AppendDecode(z.raw[:0], z.sig); err != nil {
+		inflaters.Put(z)
+		return nil, nil, ErrMalformed
+	}
+	z.br.Reset(z.raw)
+	if z.zr == nil {
+		z.zr, err = zlib.NewReader(&z.br)
+	} else {
+		err = z.zr.(zlib.Resetter).Reset(&z.br, nil)
+	}
 	if err != nil {
-		return nil, ErrMalformed
+		z.zr = nil // a reader that failed to start is not reused
+		inflaters.Put(z)
+		return nil, nil, ErrMalformed
 	}
-	zr, err := getInflater(raw)
-	if err != nil {
-		return nil, ErrMalformed
-	}
-	defer inflaters.Put(zr)
 	// Read one byte past the limit to tell "exactly MaxLen" from "more";
 	// reading to EOF is also what makes zlib check the Adler-32 trailer.
-	js, err := io.ReadAll(io.LimitReader(zr, MaxLen+1))
-	if err != nil || len(js) > MaxLen {
-		return nil, ErrMalformed
+	z.lr = io.LimitedReader{R: z.zr, N: MaxLen + 1}
+	z.js.Reset()
+	if _, err = z.js.ReadFrom(&z.lr); err != nil || z.js.Len() > MaxLen {
+		inflaters.Put(z)
+		return nil, nil, ErrMalformed
 	}
-	return js, nil
+	return z, z.js.Bytes(), nil
 }
 
 // isV1 reports whether the JSON document is a v1 ticket: it carries
@@ -260,22 +328,22 @@ func (s *Signer) Check(userID, sig string, now time.Time) (Checked, error) {
 	if sig == "" {
 		return Checked{}, ErrEmpty
 	}
-	js, err := inflate(sig)
+	z, js, err := inflate(sig)
 	if err != nil {
 		return Checked{}, err
 	}
-	if isV1(js) {
-		return s.verifyV1(js, userID, now)
-	}
+	defer inflaters.Put(z)
 	d, err := decodeV2(js)
 	switch {
+	case err != nil && isV1(js): // a v1 document is never a valid v2 one: no TLS.ver
+		return s.verifyV1(js, userID, now)
 	case err != nil:
 		return Checked{}, err
 	case d.SDKAppID != s.AppID:
 		return Checked{}, ErrAppMismatch
 	case d.Identifier != userID:
 		return Checked{}, ErrUserMismatch
-	case !hmac.Equal([]byte(mac(s.Key, &d)), []byte(d.Sig)):
+	case !valid(s.Key, &d):
 		return Checked{}, ErrBadSig
 	case now.Unix() > d.Time+d.Expire:
 		return Checked{}, ErrExpired

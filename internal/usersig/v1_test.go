@@ -146,7 +146,7 @@ func TestV1TencentVectors(t *testing.T) {
 // tamper rewrites one field of a v1 sig (deleting it for ""), keeping TLS.sig.
 func tamper(t *testing.T, sig, field, value string) string {
 	t.Helper()
-	js, err := inflate(sig)
+	_, js, err := inflate(sig)
 	if err != nil {
 		t.Fatal(err)
 	}
