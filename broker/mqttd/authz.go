@@ -76,7 +76,7 @@ func (s *Server) authenticate(cl *mqtt.Client, c *connect) packets.Code {
 		// another user's session by reusing their ClientID.
 		return connackCode(packets.ErrClientIdentifierNotValid, imerr.AccountBadParams.New("ClientID must be {UserID} or {UserID}:{device}"))
 	}
-	checked, err := s.signer.Check(user, string(c.password), time.Now())
+	checked, err := s.signer.CheckBytes(user, c.password, time.Now())
 	if err == nil {
 		if code := s.checkWill(cl, c); code != packets.CodeSuccess {
 			return code

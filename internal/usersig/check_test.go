@@ -1,6 +1,7 @@
 package usersig
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -24,13 +25,23 @@ func TestCheck(t *testing.T) {
 		if err != nil || !c.Issued.Equal(want) || !c.Expires.Equal(want.Add(time.Hour)) {
 			t.Errorf("Check = %+v %v, want issued %v, expires an hour later", c, err, want)
 		}
+		if cb, err := s.CheckBytes("alice", []byte(sig), at.Add(time.Minute)); err != nil || cb != c {
+			t.Errorf("CheckBytes = %+v %v, Check %+v", cb, err, c)
+		}
+		if _, err := s.CheckBytes("bob", []byte(sig), at.Add(time.Minute)); !errors.Is(err, ErrUserMismatch) {
+			t.Errorf("CheckBytes for bob = %v", err)
+		}
 	}
 	if c, err := s.Check("alice", "not a sig", at); err == nil || !c.Issued.IsZero() {
 		t.Errorf("Check of garbage = %+v %v", c, err)
 	}
+	if _, err := s.CheckBytes("alice", nil, at); !errors.Is(err, ErrEmpty) {
+		t.Errorf("CheckBytes of nothing = %v", err)
+	}
 }
 
-// BenchmarkCheck is the UserSig side of a login (docs/benchmarks.md).
+// BenchmarkCheck is the UserSig side of a login (docs/benchmarks.md):
+// CheckBytes, as the broker calls it with the CONNECT's password.
 func BenchmarkCheck(b *testing.B) {
 	s := New(1400000000, keyB)
 	now := time.Now()
@@ -38,9 +49,10 @@ func BenchmarkCheck(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	pw := []byte(sig)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.Check("alice", sig, now); err != nil {
+		if _, err := s.CheckBytes("alice", pw, now); err != nil {
 			b.Fatal(err)
 		}
 	}

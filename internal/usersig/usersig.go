@@ -238,7 +238,7 @@ var inflaters sync.Pool
 
 // inflate undoes the base64 and zlib layers into a pooled buffer, valid
 // until z goes back to inflaters; every failure is ErrMalformed.
-func inflate(sig string) (z *inflater, js []byte, err error) {
+func inflate[S string | []byte](sig S) (z *inflater, js []byte, err error) {
 	if len(sig) > MaxLen {
 		return nil, nil, ErrMalformed
 	}
@@ -325,7 +325,17 @@ type Checked struct {
 // decoding (a login needs both: decoding a sig twice was ~1.5 kB of garbage
 // per login).
 func (s *Signer) Check(userID, sig string, now time.Time) (Checked, error) {
-	if sig == "" {
+	return check(s, userID, sig, now)
+}
+
+// CheckBytes is Check of a sig as the CONNECT packet carries it, without
+// copying it into a string first (~300 bytes of garbage per login).
+func (s *Signer) CheckBytes(userID string, sig []byte, now time.Time) (Checked, error) {
+	return check(s, userID, sig, now)
+}
+
+func check[S string | []byte](s *Signer, userID string, sig S, now time.Time) (Checked, error) {
+	if len(sig) == 0 {
 		return Checked{}, ErrEmpty
 	}
 	z, js, err := inflate(sig)
