@@ -68,6 +68,12 @@ func (s *Server) presenceChanged(cl *mqtt.Client) {
 	if cl.Net.Inline || user == "" {
 		return
 	}
+	if !s.cfg.Relations.StatusEvents {
+		// Nothing is committed (the statistics count the login): no
+		// deadline, whose timer was ~470 bytes of garbage per login.
+		s.Status.PresenceChanged(context.Background(), user)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Storage.CommitTimeout)
 	defer cancel()
 	s.Status.PresenceChanged(ctx, user)
