@@ -19,7 +19,7 @@ import (
 // goroutine to the next `go` statement with the adaptive starting stack
 // (8 KB in a broker holding many connections) where a new one starts at
 // 2 KB: every WriteLoop that got one kept 8 KB instead of the 4 KB it needs
-// (docs/benchmarks.md, "Round 6"). [MEM-STACK]
+// (docs/benchmarks.md, "Round 6: login stacks and login garbage"). [MEM-STACK]
 func TestLoginsLeaveNoGoroutinesBehind(t *testing.T) {
 	b := StartBroker(t)
 	const n = 200
