@@ -432,6 +432,18 @@ func (s *Store) Submit(ctx context.Context, b Batch) (*Pending, error) {
 	return &Pending{s: s, r: r}, nil
 }
 
+// Done reports whether the batch's outcome is known, so that Wait returns
+// at once. Batches finish in submission order, so a caller with several
+// pending can write out every outcome already known before it waits again.
+func (p *Pending) Done() bool {
+	select {
+	case <-p.r.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Wait blocks until the batch is durable (per Options.Sync) or failed, or
 // until the deadline of the context it was submitted with: then it returns
 // ErrCommitTimeout. A batch the committer had not started by then is never
