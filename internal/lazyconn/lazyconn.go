@@ -70,9 +70,10 @@ type Conn struct {
 	raw syscall.RawConn
 
 	mu       sync.Mutex
-	cond     sync.Cond // signalled when pending shrinks or the flusher ends
+	cond     sync.Cond // signalled when pending shrinks, the flusher ends or a hold is released
 	pending  []byte    // accepted by Write, not yet written
 	flushing bool      // a flusher goroutine runs
+	held     int       // Holds not yet released: writes queue in pending (see Hold)
 	werr     error     // sticky: the socket write failed
 	closed   bool
 
@@ -178,6 +179,7 @@ func (c *Conn) write(p []byte, wait bool) (int, error) {
 		if !wait {
 			return 0, ErrFull
 		}
+		c.startFlush() // a Hold never keeps a full buffer from draining
 		c.cond.Wait()
 	}
 	if c.werr != nil {
@@ -187,6 +189,13 @@ func (c *Conn) write(p []byte, wait bool) (int, error) {
 		return 0, net.ErrClosed
 	}
 	size := len(p)
+	if c.held > 0 && !c.flushing {
+		c.pending = append(c.pending, p...) // written at Release
+		if len(c.pending) >= c.o.WriteMax/2 {
+			c.startFlush() // a burst under a Hold does not wait for its end
+		}
+		return size, nil
+	}
 	if !c.flushing && c.raw != nil {
 		n, err := writeNow(c.raw, p)
 		if err != nil {
@@ -199,11 +208,62 @@ func (c *Conn) write(p []byte, wait bool) (int, error) {
 		p = p[n:] // the socket's buffer is full: the flusher waits for room
 	}
 	c.pending = append(c.pending, p...)
+	c.startFlush()
+	return size, nil
+}
+
+// startFlush starts the flusher unless it runs; c.mu is held.
+func (c *Conn) startFlush() {
 	if !c.flushing {
 		c.flushing = true
 		go c.flush()
 	}
-	return size, nil
+}
+
+// Hold makes the writes that follow queue up instead of each being written
+// at once, until Release writes them together: one write syscall for
+// several packets a goroutine has ready together (the PUBACKs of sends that
+// one group commit made durable). Writes from other goroutines meanwhile
+// (mochi's WriteLoop) queue behind them in order. A Hold must be released
+// soon, by the goroutine that took it, and never across a wait: the bytes
+// queued meanwhile wait for it. Past WriteMax pending bytes a writer starts
+// the flusher anyway.
+func (c *Conn) Hold() {
+	c.mu.Lock()
+	c.held++
+	c.mu.Unlock()
+}
+
+// Release ends a Hold: what was queued meanwhile is written now, as much
+// as the socket takes without waiting, the rest by the flusher.
+func (c *Conn) Release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.held--
+	if c.held > 0 || c.flushing || len(c.pending) == 0 {
+		return
+	}
+	defer c.cond.Broadcast() // CloseWrite waits for bytes queued under a Hold
+	if c.werr == nil && !c.closed && c.raw != nil {
+		n, err := writeNow(c.raw, c.pending)
+		switch {
+		case err != nil:
+			c.werr = err
+		case n == len(c.pending):
+			c.pending = nil // an idle connection keeps no write buffer
+			return
+		default:
+			c.pending = append(c.pending[:0], c.pending[n:]...)
+		}
+	}
+	if c.werr != nil {
+		c.pending = nil
+		if c.closed {
+			_ = c.Conn.Close() // Close left the socket to this Release
+		}
+		return
+	}
+	c.startFlush() // also after Close: the flusher closes the socket once done
 }
 
 // flush writes pending bytes until none are left, then ends. When Close
@@ -240,7 +300,9 @@ func (c *Conn) Close() error {
 	}
 	c.closed = true
 	c.cond.Broadcast()
-	flushing := c.flushing
+	// Bytes queued under a Hold are written at its Release, which starts
+	// the flusher that closes the socket once they are out.
+	flushing := c.flushing || (c.held > 0 && len(c.pending) > 0)
 	c.mu.Unlock()
 	if !flushing {
 		return c.Conn.Close()
@@ -263,10 +325,10 @@ func (c *Conn) NetConn() net.Conn { return c.Conn }
 func (c *Conn) CloseWrite() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.flushing {
+	if c.flushing || (c.held > 0 && len(c.pending) > 0) {
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.o.CloseFlush))
 	}
-	for c.flushing {
+	for c.flushing || (c.held > 0 && len(c.pending) > 0) {
 		c.cond.Wait()
 	}
 	return c.werr
