@@ -22,24 +22,38 @@ func (s *Service) SendC2C(ctx context.Context, from, to string, payload []byte) 
 }
 
 func (s *Service) sendC2C(ctx context.Context, from, to string, payload []byte, msgTime int64) (wire.SendResult, error) {
-	finish, res, err := s.startC2C(ctx, from, to, payload, msgTime)
-	if err != nil || finish == nil {
+	pending, res, err := s.startC2C(ctx, from, to, payload, msgTime)
+	if err != nil || pending == nil {
 		return res, err
 	}
-	return finish()
+	return pending.Finish()
 }
+
+// Pending is a one-to-one send whose commit is queued (StartC2C).
+type Pending struct {
+	commit *storage.Pending
+	after  func(storage.Result, error) (wire.SendResult, error)
+}
+
+// Done reports whether the commit's outcome is known, so that Finish does
+// not wait for it. Sends queued in order finish in that order.
+func (p *Pending) Done() bool { return p.commit.Done() }
+
+// Finish waits until the message is durable and does what follows the
+// commit (the after-callback, the offline push).
+func (p *Pending) Finish() (wire.SendResult, error) { return p.after(p.commit.Wait()) }
 
 // StartC2C does everything of SendC2C up to queueing the commit: checks,
 // validation, the before-callback, encoding, and the store submission, in
-// the caller's order. finish (nil when the send ended without a commit:
+// the caller's order. pending (nil when the send ended without a commit:
 // refused, or dropped with res) waits until the message is durable and does
 // what follows the commit. A connection can so have several sends
 // committing at once while keeping their order. [IM-C2C-PIPELINE]
-func (s *Service) StartC2C(ctx context.Context, from, to string, payload []byte) (finish func() (wire.SendResult, error), res wire.SendResult, err error) {
+func (s *Service) StartC2C(ctx context.Context, from, to string, payload []byte) (pending *Pending, res wire.SendResult, err error) {
 	return s.startC2C(ctx, from, to, payload, 0)
 }
 
-func (s *Service) startC2C(ctx context.Context, from, to string, payload []byte, msgTime int64) (finish func() (wire.SendResult, error), res wire.SendResult, err error) {
+func (s *Service) startC2C(ctx context.Context, from, to string, payload []byte, msgTime int64) (pending *Pending, res wire.SendResult, err error) {
 	drop, err := s.checkC2C(from, to)
 	if err != nil {
 		return nil, wire.SendResult{}, err
@@ -76,12 +90,11 @@ func (s *Service) startC2C(ctx context.Context, from, to string, payload []byte,
 	var b storage.Batch
 	s.addC2C(&b, &msg, req.SyncOtherMachine, origin{rest: callbacks.FromREST(ctx), imported: msgTime != 0})
 	b.DedupKey, b.DedupValue, b.DedupTTL = C2CResendKey(from, to, req, body), dedupValue(st), s.cfg.DedupWindow
-	pending, err := s.store.Submit(ctx, b)
+	commit, err := s.store.Submit(ctx, b)
 	if err != nil {
 		return nil, wire.SendResult{}, fmt.Errorf("store c2c %s->%s: %w", from, to, err)
 	}
-	finish = func() (wire.SendResult, error) {
-		out, err := pending.Wait()
+	after := func(out storage.Result, err error) (wire.SendResult, error) {
 		if err != nil {
 			return wire.SendResult{}, fmt.Errorf("store c2c %s->%s: %w", from, to, err)
 		}
@@ -97,7 +110,7 @@ func (s *Service) startC2C(ctx context.Context, from, to string, payload []byte,
 		s.pushC2C(&msg) // Push.CallbackOfflinePush when the recipient is offline
 		return res, nil
 	}
-	return finish, res, nil
+	return &Pending{commit: commit, after: after}, res, nil
 }
 
 // checkC2C runs the checks of a one-to-one send before its body is read:

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/imbroker/imbroker/broker/wire"
+	"github.com/imbroker/imbroker/broker/messages"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -36,11 +36,23 @@ type ackPipe struct {
 
 // pendingAck is a send whose PUBACK is not written yet.
 type pendingAck struct {
-	finish func() (wire.SendResult, error) // waits for the commit; nil: outcome known
-	err    error                           // the outcome when finish is nil
-	write  func(error)                     // writes the PUBACK for an outcome
-	fwd    *c2cSend                        // cluster mode: the send, for the owner to run (writeAcks forwards it)
+	commit *messages.Pending // waits for the commit; nil: outcome known
+	err    error             // the outcome when commit is nil
+	write  func(error)       // writes the PUBACK for an outcome
+	fwd    *c2cSend          // cluster mode: the send, for the owner to run (writeAcks forwards it)
+	conn   holder            // the connection's socket, when its writes can be held
 }
+
+// holder is the part of lazyconn.Conn the ack writer uses: it holds the
+// connection's writes while it writes the PUBACKs of every send already
+// durable, so they leave in one write syscall instead of one each.
+type holder interface {
+	Hold()
+	Release()
+}
+
+// ready reports whether a's PUBACK can be written without waiting.
+func (a *pendingAck) ready() bool { return a.commit == nil || a.commit.Done() }
 
 // maxPipelined bounds a connection's unwritten acks. A client past the
 // Receive Maximum we announced is not refused, just no longer pipelined.
@@ -87,12 +99,26 @@ func (s *Server) addAck(p *ackPipe, a pendingAck) {
 	}
 }
 
-// writeAcks writes the pipe's acks in order until it is empty.
+// writeAcks writes the pipe's acks in order until it is empty. The acks
+// of sends already durable are written under one Hold of the connection:
+// a group commit makes a busy connection's sends durable together, and
+// their PUBACKs then leave in one write. The Hold is released before any
+// wait for a commit and before the pipe reports itself empty, so no ack
+// waits behind another send's fsync and drainAcks' callers find them all
+// on their way.
 func (s *Server) writeAcks(p *ackPipe) {
 	defer s.pipelined.Done()
+	var held holder
+	release := func() {
+		if held != nil {
+			held.Release()
+			held = nil
+		}
+	}
 	for {
 		p.mu.Lock()
 		if len(p.queue) == 0 {
+			release()
 			close(p.empty)
 			p.empty, p.queue = nil, nil
 			p.mu.Unlock()
@@ -101,12 +127,20 @@ func (s *Server) writeAcks(p *ackPipe) {
 		head := p.queue[0]
 		p.mu.Unlock()
 		if head.fwd != nil {
+			release()
 			s.forwardAcks(p)
 			continue
 		}
+		if !head.ready() {
+			release()
+		}
 		err := head.err
-		if head.finish != nil {
-			_, err = head.finish()
+		if head.commit != nil {
+			_, err = head.commit.Finish()
+		}
+		if held == nil && head.conn != nil {
+			held = head.conn
+			held.Hold()
 		}
 		head.write(err)
 		p.mu.Lock()
@@ -130,9 +164,10 @@ func (s *Server) sendC2CPipelined(cl *mqtt.Client, pk packets.Packet, user, to, 
 	}
 	// The context bounds only the wait for a commit slot (store.Submit).
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Storage.CommitTimeout)
-	finish, _, err := s.Messages.StartC2C(ctx, user, to, pk.Payload)
+	commit, _, err := s.Messages.StartC2C(ctx, user, to, pk.Payload)
 	cancel()
-	s.addAck(&c.acks, pendingAck{finish: finish, err: err, write: func(err error) { s.writeSendAck(cl, pk, topic, err) }})
+	conn, _ := cl.Net.Conn.(holder)
+	s.addAck(&c.acks, pendingAck{commit: commit, err: err, conn: conn, write: func(err error) { s.writeSendAck(cl, pk, topic, err) }})
 	return true
 }
 

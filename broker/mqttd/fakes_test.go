@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/imbroker/imbroker/broker/groups"
+	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/broker/ops"
 	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/storage"
@@ -17,7 +18,7 @@ func (nopStore) ReadFrom(string, uint64, int) (storage.Page, error) { return sto
 
 type nopMessages struct{}
 
-func (nopMessages) StartC2C(context.Context, string, string, []byte) (func() (wire.SendResult, error), wire.SendResult, error) {
+func (nopMessages) StartC2C(context.Context, string, string, []byte) (*messages.Pending, wire.SendResult, error) {
 	return nil, wire.SendResult{}, nil
 }
 

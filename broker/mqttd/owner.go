@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/imbroker/imbroker/broker/wire"
+	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/callbacks"
 	"github.com/imbroker/imbroker/internal/imerr"
 )
@@ -49,15 +49,15 @@ func (s *Server) ownC2C(ctx context.Context, req []byte) ([]byte, error) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, s.cfg.Storage.CommitTimeout)
 	defer cancel()
-	finish := make([]func() (wire.SendResult, error), len(q.Sends))
+	pending := make([]*messages.Pending, len(q.Sends))
 	errs := make([]error, len(q.Sends))
 	for i, m := range q.Sends {
-		finish[i], _, errs[i] = s.Messages.StartC2C(sctx, q.From, m.To, m.Payload)
+		pending[i], _, errs[i] = s.Messages.StartC2C(sctx, q.From, m.To, m.Payload)
 	}
 	ans := c2cAnswer{Results: make([]outcome, len(q.Sends))}
 	for i := range q.Sends {
-		if errs[i] == nil && finish[i] != nil {
-			_, errs[i] = finish[i]()
+		if errs[i] == nil && pending[i] != nil {
+			_, errs[i] = pending[i].Finish()
 		}
 		s.logInternal("forwarded send failed", q.From, errs[i])
 		ans.Results[i] = outcomeOf(errs[i])

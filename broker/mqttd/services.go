@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/imbroker/imbroker/broker/groups"
+	"github.com/imbroker/imbroker/broker/messages"
 	"github.com/imbroker/imbroker/broker/ops"
 	"github.com/imbroker/imbroker/broker/wire"
 	"github.com/imbroker/imbroker/storage"
@@ -36,7 +37,7 @@ type Store interface {
 // Messages is the one-to-one send path (broker/messages). StartC2C queues
 // the commit and returns the wait for it, for the ack pipe.
 type Messages interface {
-	StartC2C(ctx context.Context, from, to string, payload []byte) (finish func() (wire.SendResult, error), res wire.SendResult, err error)
+	StartC2C(ctx context.Context, from, to string, payload []byte) (pending *messages.Pending, res wire.SendResult, err error)
 	SendC2C(ctx context.Context, from, to string, payload []byte) (wire.SendResult, error)
 }
 
