@@ -25,7 +25,8 @@ type publisher interface {
 // durable, and the client fills the Seq gap with sync.
 type deliverer struct {
 	pub     publisher
-	room    func(topic string, payload []byte) bool // group topics first; false: pub
+	room    func(topic string, payload []byte) bool           // group topics first; false: pub
+	user    func(topic string, payload []byte, h *holds) bool // user topics first; false: pub
 	log     *slog.Logger
 	seed    maphash.Seed
 	queues  []chan storage.Entry
@@ -35,8 +36,9 @@ type deliverer struct {
 	dropped atomic.Int64
 }
 
-func newDeliverer(pub publisher, room func(topic string, payload []byte) bool, workers, queue int, log *slog.Logger) *deliverer {
-	d := &deliverer{pub: pub, room: room, log: log, seed: maphash.MakeSeed(), queues: make([]chan storage.Entry, workers)}
+func newDeliverer(pub publisher, room func(topic string, payload []byte) bool, user func(topic string, payload []byte, h *holds) bool,
+	workers, queue int, log *slog.Logger) *deliverer {
+	d := &deliverer{pub: pub, room: room, user: user, log: log, seed: maphash.MakeSeed(), queues: make([]chan storage.Entry, workers)}
 	for i := range d.queues {
 		q := make(chan storage.Entry, queue)
 		d.queues[i] = q
@@ -68,26 +70,37 @@ func (d *deliverer) enqueue(entries []storage.Entry) {
 
 func (d *deliverer) run(q chan storage.Entry) {
 	defer d.wg.Done()
+	var h holds
 	for e := range q {
-		var topic string
-		if uid, ok := strings.CutPrefix(e.Stream, "u/"); ok {
-			topic = topicUserPrefix + uid
-		} else if gid, ok := strings.CutPrefix(e.Stream, "g/"); ok {
-			topic = groupTopic(gid)
-		} else {
-			continue
+		d.deliver(e, &h)
+		if h.events++; len(q) == 0 || h.events >= maxHeldEvents {
+			h.release()
 		}
-		// QoS 0: mochi's QoS>0 fan-out takes each recipient's lock, which a
-		// stalled socket holds while writing, so one dead peer would stall the
-		// worker. At QoS 0 a stalled peer only loses live copies (its queue is
-		// full) and fills the gap by sync; the store is the guarantee.
-		payload := wire.Envelope(e.Pos.Epoch, e.Pos.Seq, e.Payload)
-		if strings.HasPrefix(e.Stream, "g/") && d.room != nil && d.room(topic, payload) {
-			continue
-		}
-		if err := d.pub.Publish(topic, payload, false, 0); err != nil {
-			d.log.Warn("live delivery failed", "stream", e.Stream, "seq", e.Pos.Seq, "error", err)
-		}
+	}
+}
+
+func (d *deliverer) deliver(e storage.Entry, h *holds) {
+	var topic string
+	if uid, ok := strings.CutPrefix(e.Stream, "u/"); ok {
+		topic = topicUserPrefix + uid
+	} else if gid, ok := strings.CutPrefix(e.Stream, "g/"); ok {
+		topic = groupTopic(gid)
+	} else {
+		return
+	}
+	// QoS 0: mochi's QoS>0 fan-out takes each recipient's lock, which a
+	// stalled socket holds while writing, so one dead peer would stall the
+	// worker. At QoS 0 a stalled peer only loses live copies (its queue is
+	// full) and fills the gap by sync; the store is the guarantee.
+	payload := wire.Envelope(e.Pos.Epoch, e.Pos.Seq, e.Payload)
+	if strings.HasPrefix(e.Stream, "g/") && d.room != nil && d.room(topic, payload) {
+		return
+	}
+	if strings.HasPrefix(e.Stream, "u/") && d.user != nil && d.user(topic, payload, h) {
+		return
+	}
+	if err := d.pub.Publish(topic, payload, false, 0); err != nil {
+		d.log.Warn("live delivery failed", "stream", e.Stream, "seq", e.Pos.Seq, "error", err)
 	}
 }
 

@@ -100,7 +100,7 @@ func New(o Options) (_ *Server, err error) {
 		return nil, err
 	}
 	d := o.Config.Delivery
-	s.deliver = newDeliverer(s.mq, s.roomcast, d.Workers, d.Queue, o.Log.With("component", "delivery"))
+	s.deliver = newDeliverer(s.mq, s.roomcast, s.usercast, d.Workers, d.Queue, o.Log.With("component", "delivery"))
 	return s, nil
 }
 

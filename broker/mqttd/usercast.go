@@ -1,0 +1,115 @@
+package mqttd
+
+import (
+	"errors"
+	"sync/atomic"
+
+	"github.com/imbroker/imbroker/internal/lazyconn"
+)
+
+// usercast delivers one event on a user topic (im/u/{uid}) to the user's
+// subscribed connections, at QoS 0, on the delivery worker's goroutine,
+// and reports whether it did; false leaves the event to mochi's fan-out.
+//
+// Why not mochi's fan-out (measured in docs/benchmarks.md, "Round 6"): for
+// each copy mochi copies the packet, queues it on the client's outbound
+// channel and wakes the client's WriteLoop goroutine, which encodes it into
+// a fresh buffer and writes it: a goroutine hop and a write syscall per
+// message. Here the worker encodes the PUBLISH once and writes it to the
+// connection itself, and while more events are queued for it (h) it holds
+// the connections it wrote to, so that a burst of events to one connection
+// leaves in one write.
+//
+// What mochi's QoS 0 delivery does is kept, as for live rooms (roomcast):
+// the read ACL per connection (CanRead: a closed connection is refused),
+// the client's Maximum Packet Size, subscription identifiers, and a copy a
+// connection cannot take now (mqtt.write_buffer_max bytes pending) is
+// dropped, not waited for; the user fills the gap by sync. Shared and
+// inline subscriptions, which user topics never have, go through mochi.
+func (s *Server) usercast(topic string, payload []byte, h *holds) bool {
+	subs := s.mq.Topics.Subscribers(topic)
+	if len(subs.Shared) > 0 || len(subs.InlineSubscriptions) > 0 {
+		return false
+	}
+	var enc [2][]byte // 0: MQTT 3.1/3.1.1, 1: MQTT 5
+	var sent, sentBytes, dropped int64
+	for id, sub := range subs.Subscriptions {
+		cl, ok := s.mq.Clients.Get(id)
+		if !ok || !s.CanRead(cl, topic) {
+			continue
+		}
+		lc, ok := cl.Net.Conn.(*lazyconn.Conn)
+		if !ok {
+			s.log.Warn("live copy not written: connection is not a lazyconn.Conn", "client", cl.ID)
+			continue
+		}
+		var b []byte
+		if len(sub.Identifiers) > 0 && cl.Properties.ProtocolVersion == 5 {
+			b = encodePublish(topic, payload, 5, subscriptionIDs(sub.Identifiers))
+		} else {
+			v := 0
+			if cl.Properties.ProtocolVersion == 5 {
+				v = 1
+			}
+			if enc[v] == nil {
+				enc[v] = encodePublish(topic, payload, cl.Properties.ProtocolVersion, nil)
+			}
+			b = enc[v]
+		}
+		if b == nil {
+			continue
+		}
+		if max := cl.Properties.Props.MaximumPacketSize; max > 0 && uint32(len(b)) > max {
+			continue // [MQTT-3.1.2-24]: not sent, as mochi drops it
+		}
+		h.hold(lc)
+		if _, err := lc.TryWrite(b); err != nil {
+			if errors.Is(err, lazyconn.ErrFull) {
+				dropped++
+			}
+			continue
+		}
+		sent++
+		sentBytes += int64(len(b))
+	}
+	atomic.AddInt64(&s.mq.Info.MessagesSent, sent)
+	atomic.AddInt64(&s.mq.Info.PacketsSent, sent)
+	atomic.AddInt64(&s.mq.Info.BytesSent, sentBytes)
+	atomic.AddInt64(&s.mq.Info.MessagesDropped, dropped)
+	return true
+}
+
+// holds are the connections one delivery worker holds (lazyconn.Conn.Hold)
+// while more events are queued for it: the copies it writes to one
+// connection meanwhile leave in one write syscall at release. The worker
+// releases them when its queue is empty or after maxHeldEvents events, so
+// a copy waits at most for the worker's events queued with it, never for
+// a socket or a commit.
+type holds struct {
+	conns  []holder
+	events int
+}
+
+// maxHeldEvents bounds the events a worker delivers under one set of holds.
+const maxHeldEvents = 64
+
+func (h *holds) hold(c holder) {
+	if h == nil {
+		return
+	}
+	for _, x := range h.conns {
+		if x == c {
+			return
+		}
+	}
+	c.Hold()
+	h.conns = append(h.conns, c)
+}
+
+func (h *holds) release() {
+	for i, c := range h.conns {
+		c.Release()
+		h.conns[i] = nil
+	}
+	h.conns, h.events = h.conns[:0], 0
+}
