@@ -190,6 +190,9 @@ func (c *Conn) write(p []byte, wait bool) (int, error) {
 	}
 	size := len(p)
 	if c.held > 0 && !c.flushing {
+		if c.pending == nil {
+			c.pending = (*holdBufs.Get().(*[]byte))[:0]
+		}
 		c.pending = append(c.pending, p...) // written at Release
 		if len(c.pending) >= c.o.WriteMax/2 {
 			c.startFlush() // a burst under a Hold does not wait for its end
@@ -234,6 +237,14 @@ func (c *Conn) Hold() {
 	c.mu.Unlock()
 }
 
+// holdBufs are the buffers writes under a Hold go to: a Release that
+// writes them out gives them back, so a busy connection's bursts do not
+// allocate (and an idle one keeps none).
+var holdBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// maxHoldBuf is the largest buffer given back to holdBufs.
+const maxHoldBuf = 64 << 10
+
 // Release ends a Hold: what was queued meanwhile is written now, as much
 // as the socket takes without waiting, the rest by the flusher.
 func (c *Conn) Release() {
@@ -250,6 +261,10 @@ func (c *Conn) Release() {
 		case err != nil:
 			c.werr = err
 		case n == len(c.pending):
+			if cap(c.pending) <= maxHoldBuf {
+				b := c.pending[:0]
+				holdBufs.Put(&b)
+			}
 			c.pending = nil // an idle connection keeps no write buffer
 			return
 		default:
