@@ -93,10 +93,13 @@ func (d *deliverer) deliver(e storage.Entry, h *holds) {
 	// worker. At QoS 0 a stalled peer only loses live copies (its queue is
 	// full) and fills the gap by sync; the store is the guarantee.
 	payload := wire.Envelope(e.Pos.Epoch, e.Pos.Seq, e.Payload)
-	if strings.HasPrefix(e.Stream, "g/") && d.room != nil && d.room(topic, payload) {
+	if strings.HasPrefix(e.Stream, "u/") && d.user != nil && d.user(topic, payload, h) {
 		return
 	}
-	if strings.HasPrefix(e.Stream, "u/") && d.user != nil && d.user(topic, payload, h) {
+	// A room fan-out can take a while (thousands of writes) and mochi's may
+	// wait: no connection stays held meanwhile.
+	h.release()
+	if strings.HasPrefix(e.Stream, "g/") && d.room != nil && d.room(topic, payload) {
 		return
 	}
 	if err := d.pub.Publish(topic, payload, false, 0); err != nil {

@@ -82,9 +82,10 @@ func (s *Server) usercast(topic string, payload []byte, h *holds) bool {
 // holds are the connections one delivery worker holds (lazyconn.Conn.Hold)
 // while more events are queued for it: the copies it writes to one
 // connection meanwhile leave in one write syscall at release. The worker
-// releases them when its queue is empty or after maxHeldEvents events, so
-// a copy waits at most for the worker's events queued with it, never for
-// a socket or a commit.
+// releases them when its queue is empty, after maxHeldEvents events and
+// before any other delivery (a room's fan-out can take a while), so a copy
+// waits at most for the user events queued with it, never for a socket, a
+// room or a commit.
 type holds struct {
 	conns  []holder
 	events int
