@@ -64,8 +64,12 @@ func (s *Server) DropGroupSubscriptions(gid string, users ...string) {
 				if s.mq.Topics.Unsubscribe(filter, cl.ID) {
 					atomic.AddInt64(&s.mq.Info.Subscriptions, -1)
 				}
+				s.rooms.changed([]packets.Subscription{{Filter: filter}})
 			}
 		}
+	}
+	if len(users) == 0 {
+		s.rooms.forget(topic)
 	}
 }
 

@@ -28,60 +28,37 @@ import (
 // per protocol version and the same bytes are written to each member's
 // connection.
 //
+// The subscribers come from a list kept per group topic (roomsubs.go)
+// rather than from a map mochi builds per message.
+//
 // What mochi's QoS 0 delivery does per subscriber is kept: the read ACL
 // (CanRead: membership, bans, kicks, guests; a closed connection is
 // refused), the client's Maximum Packet Size, subscription identifiers
-// (such a subscriber gets its own encoding), and a copy for a connection
+// (an MQTT 5 subscription with one gets its own encoding), and a copy for a connection
 // that cannot take it now is dropped, not waited for (lazyconn.TryWrite
 // refuses past mqtt.write_buffer_max pending bytes, as mochi drops at a
 // full outbound queue); the member fills the gap by sync. No outbound topic
 // alias is set: the server may always send the full topic name. Shared and
 // inline subscriptions, which IM topics never have, go through mochi.
 func (s *Server) roomcast(topic string, payload []byte) bool {
-	subs := s.mq.Topics.Subscribers(topic)
-	if len(subs.Shared) > 0 || len(subs.InlineSubscriptions) > 0 {
+	list, ok := s.rooms.get(topic, func() ([]roomSub, bool) { return s.roomList(topic) })
+	if !ok {
 		return false
 	}
-	var enc [2][]byte // 0: MQTT 3.1/3.1.1, 1: MQTT 5
-	out := make([]roomCopy, 0, len(subs.Subscriptions))
-	for id, sub := range subs.Subscriptions {
-		cl, ok := s.mq.Clients.Get(id)
-		if !ok || !s.CanRead(cl, topic) {
-			continue
-		}
-		var b []byte
-		if len(sub.Identifiers) > 0 && cl.Properties.ProtocolVersion == 5 {
-			b = encodePublish(topic, payload, 5, subscriptionIDs(sub.Identifiers))
-		} else {
-			v := 0
-			if cl.Properties.ProtocolVersion == 5 {
-				v = 1
-			}
-			if enc[v] == nil {
-				enc[v] = encodePublish(topic, payload, cl.Properties.ProtocolVersion, nil)
-			}
-			b = enc[v]
-		}
-		if b == nil {
-			continue
-		}
-		if max := cl.Properties.Props.MaximumPacketSize; max > 0 && uint32(len(b)) > max {
-			continue // [MQTT-3.1.2-24]: not sent, as mochi drops it
-		}
-		out = append(out, roomCopy{cl, b})
-	}
+	// 0: MQTT 3.1/3.1.1, 1: MQTT 5 without subscription identifiers.
+	enc := [2][]byte{encodePublish(topic, payload, 4, nil), encodePublish(topic, payload, 5, nil)}
 	// One write syscall per member is most of the cost (on loopback it
 	// also runs the receiver's TCP path), so a large room is written by
 	// up to GOMAXPROCS goroutines, each a contiguous share, joined here.
-	parts := min(runtime.GOMAXPROCS(0), len(out)/roomcastSplit)
+	parts := min(runtime.GOMAXPROCS(0), len(list)/roomcastSplit)
 	if parts <= 1 {
-		s.writeRoomCopies(out)
+		s.writeRoomCopies(topic, payload, enc, list)
 		return true
 	}
 	var wg sync.WaitGroup
 	for i := range parts {
-		share := out[i*len(out)/parts : (i+1)*len(out)/parts]
-		wg.Go(func() { s.writeRoomCopies(share) })
+		share := list[i*len(list)/parts : (i+1)*len(list)/parts]
+		wg.Go(func() { s.writeRoomCopies(topic, payload, enc, share) })
 	}
 	wg.Wait()
 	return true
@@ -90,17 +67,33 @@ func (s *Server) roomcast(topic string, payload []byte) bool {
 // roomcastSplit is how many members a room needs per extra writer.
 const roomcastSplit = 1000
 
-type roomCopy struct {
-	cl *mqtt.Client
-	b  []byte
-}
-
-func (s *Server) writeRoomCopies(copies []roomCopy) {
+// writeRoomCopies checks each subscriber with the read ACL and writes it
+// its encoding of the event.
+func (s *Server) writeRoomCopies(topic string, payload []byte, enc [2][]byte, subs []roomSub) {
 	var sent, sentBytes int64
-	for _, c := range copies {
-		if s.writeRoom(c.cl, c.b) {
+	for _, sub := range subs {
+		cl, ok := s.mq.Clients.Get(sub.id)
+		if !ok || !s.CanRead(cl, topic) {
+			continue
+		}
+		var b []byte
+		switch v := cl.Properties.ProtocolVersion; {
+		case v == 5 && len(sub.ids) > 0:
+			b = encodePublish(topic, payload, 5, sub.ids)
+		case v == 5:
+			b = enc[1]
+		default:
+			b = enc[0]
+		}
+		if b == nil {
+			continue
+		}
+		if max := cl.Properties.Props.MaximumPacketSize; max > 0 && uint32(len(b)) > max {
+			continue // [MQTT-3.1.2-24]: not sent, as mochi drops it
+		}
+		if s.writeRoom(cl, b) {
 			sent++
-			sentBytes += int64(len(c.b))
+			sentBytes += int64(len(b))
 		}
 	}
 	atomic.AddInt64(&s.mq.Info.MessagesSent, sent)

@@ -21,6 +21,7 @@ import (
 	"github.com/imbroker/imbroker/hooks/auth"
 	"github.com/imbroker/imbroker/hooks/intake"
 	"github.com/imbroker/imbroker/hooks/session"
+	"github.com/imbroker/imbroker/hooks/subs"
 	"github.com/imbroker/imbroker/internal/backpressure"
 	"github.com/imbroker/imbroker/internal/mochifix"
 	"github.com/imbroker/imbroker/internal/netlisten"
@@ -51,6 +52,7 @@ type Server struct {
 	gate       *backpressure.Gate // holds publishers at a subscriber's nearly full queue
 	anon       anonIDs            // ordinary anonymous ClientIDs against users' (anonids.go)
 	deliver    *deliverer
+	rooms      roomSubs             // each group topic's subscribers, for the room fan-out (roomsubs.go)
 	conns      conns                // each user connection's state; each user's devices [IM-DEVICES]
 	addrs      map[string]string    // listener id -> bound host:port
 	urls       map[string]string    // listener id -> what clients dial, e.g. ws://host:port/mqtt
@@ -167,6 +169,9 @@ func (s *Server) addHooks() error {
 	if err := s.mq.AddHook(new(intake.Hook), intake.Handler(s)); err != nil {
 		return fmt.Errorf("add intake hook: %w", err)
 	}
+	if err := s.mq.AddHook(new(subs.Hook), subs.Watcher(s)); err != nil {
+		return fmt.Errorf("add subs hook: %w", err)
+	}
 	return nil
 }
 
@@ -175,6 +180,7 @@ var (
 	_ auth.Authorizer = (*Server)(nil)
 	_ session.Watcher = (*Server)(nil)
 	_ intake.Handler  = (*Server)(nil)
+	_ subs.Watcher    = (*Server)(nil)
 )
 
 func (s *Server) addListeners() error {

@@ -35,6 +35,7 @@ func main() {
 	flag.StringVar(&o.GroupTy, "group-type", "AVChatRoom", "group scenario: group type")
 	pids := flag.String("pid", "", "broker process id, to report its memory and CPU; a cluster: the nodes' ids, comma-separated (summed)")
 	asJSON := flag.Bool("json", false, "print the result as JSON")
+	cpuProfile := flag.String("cpuprofile", "", "write imbench's own CPU profile to this file: of the timed phase (group: the paced one, where reach_all is measured)")
 	flag.Parse()
 	o.QoS = byte(*qos)
 	o.Brokers = strings.Split(*brokers, ",")
@@ -51,6 +52,15 @@ func main() {
 	}
 	if !*asJSON {
 		o.Progress = os.Stderr
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "imbench: -cpuprofile:", err)
+			os.Exit(2)
+		}
+		defer f.Close()
+		o.CPUProfile = f
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,23 +25,24 @@ import (
 
 // Options configure a run. Every run is bounded by Messages and Timeout.
 type Options struct {
-	Brokers  []string      // tcp://127.0.0.1:1883, … (loopback only): a cluster's nodes; connections spread over them
-	Scenario string        // pubsub, c2c, group, catchup, connections
-	Clients  int           // publishers (pubsub), pairs (c2c), members (group), connections
-	Messages int           // per publisher (pubsub, c2c), total (group, catchup)
-	QoS      byte          // pubsub
-	Fanout   bool          // pubsub: 1 publisher -> Clients subscribers
-	Size     int           // pubsub payload bytes (≥ 8)
-	Rate     int           // connections per second (connections)
-	MsgRate  int           // pubsub, c2c: messages per second in total, paced; 0: as fast as the window allows
-	Hold     time.Duration // how long to hold idle connections
-	Timeout  time.Duration // hard bound for the whole run
-	AppID    uint64        // IM scenarios: SDKAppID
-	Key      string        // IM scenarios: secret key to sign UserSigs
-	Admin    string        // IM scenarios: the app admin identifier
-	GroupTy  string        // group scenario: group type
-	PIDs     []int         // broker processes (a cluster's nodes) to read memory and CPU from; none: not measured
-	Progress io.Writer     // live progress line; nil = none
+	Brokers    []string      // tcp://127.0.0.1:1883, … (loopback only): a cluster's nodes; connections spread over them
+	Scenario   string        // pubsub, c2c, group, catchup, connections
+	Clients    int           // publishers (pubsub), pairs (c2c), members (group), connections
+	Messages   int           // per publisher (pubsub, c2c), total (group, catchup)
+	QoS        byte          // pubsub
+	Fanout     bool          // pubsub: 1 publisher -> Clients subscribers
+	Size       int           // pubsub payload bytes (≥ 8)
+	Rate       int           // connections per second (connections)
+	MsgRate    int           // pubsub, c2c: messages per second in total, paced; 0: as fast as the window allows
+	Hold       time.Duration // how long to hold idle connections
+	Timeout    time.Duration // hard bound for the whole run
+	AppID      uint64        // IM scenarios: SDKAppID
+	Key        string        // IM scenarios: secret key to sign UserSigs
+	Admin      string        // IM scenarios: the app admin identifier
+	GroupTy    string        // group scenario: group type
+	PIDs       []int         // broker processes (a cluster's nodes) to read memory and CPU from; none: not measured
+	CPUProfile io.Writer     // imbench's own CPU profile of the timed phase goes here; nil: none
+	Progress   io.Writer     // live progress line; nil = none
 }
 
 // Result is what a run measured.
@@ -141,6 +143,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	var expected int64
 	var err error
 	r.start = time.Now()
+	if o.Scenario != "group" { // group profiles its paced phase only
+		r.profile(true)
+	}
 	switch o.Scenario {
 	case "pubsub":
 		expected, err = r.pubsub(ctx)
@@ -156,6 +161,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		err = fmt.Errorf("unknown scenario %q", o.Scenario)
 	}
 	elapsed := time.Since(r.start)
+	r.profile(false)
 	stop()
 	res := Result{Scenario: o.Scenario, Sent: r.sent.Load(), Delivered: r.delivered.Load(), Errors: r.errs.Load(),
 		Seconds: elapsed.Seconds(), Extra: r.extra}
@@ -174,6 +180,22 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		res.PeakRSSKB += peakRSS(pid)
 	}
 	return res, err
+}
+
+// profile starts or stops imbench's own CPU profile (Options.CPUProfile):
+// the load generator shares the cores with the broker, and its share of
+// them is part of what a run measures. Stopping twice is harmless.
+func (r *run) profile(start bool) {
+	if r.opts.CPUProfile == nil {
+		return
+	}
+	if !start {
+		pprof.StopCPUProfile()
+		return
+	}
+	if err := pprof.StartCPUProfile(r.opts.CPUProfile); err != nil {
+		fmt.Fprintln(os.Stderr, "imbench: cpu profile:", err)
+	}
 }
 
 // checkLoopback refuses any target that is not on this machine.

@@ -1,0 +1,163 @@
+package mqttd
+
+import (
+	"slices"
+	"strings"
+	"sync"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// roomSubs keeps, per group topic, the list of its subscribers that the
+// room fan-out (roomcast.go) writes to, so that a live room's message does
+// not rebuild it. mochi's TopicsIndex.Subscribers builds a fresh map of
+// every subscriber (and, through Subscription.Merge, a map of identifiers
+// for each) per message: in a 10,000-member room that was megabytes of
+// garbage per message, whose fresh pages the kernel zeroed on fault, and
+// ~10 % of the broker's CPU besides the writes (docs/benchmarks.md,
+// "Round 6").
+//
+// The list is built from mochi's index, the single source of truth, and
+// rebuilt after any change that may have added a subscriber: each
+// topic's generation is bumped when a filter equal to it is granted or
+// removed (the subs hook; DropGroupSubscriptions), and every topic's when
+// a wildcard filter that may match group topics is. The generation is
+// read before the index, so a subscription granted while a list is built
+// makes that list stale at once. mochi adds a subscription to its index
+// before OnSubscribed, and OnSubscribed runs before the SUBACK is written:
+// once a client has its SUBACK, the next message's list has it. A
+// persistent session taken over keeps its ClientID and its entries in
+// mochi's index, so the list holds ClientIDs, resolved per message.
+// Removals only leave stale entries until the next rebuild, and every
+// delivery still passes the read ACL, which refuses a closed connection
+// and a removed member.
+type roomSubs struct {
+	mu    sync.Mutex
+	rooms map[string]*roomEntry // group topic -> its list
+}
+
+type roomEntry struct {
+	gen   uint64    // bumped by every change to the topic's subscriptions
+	built uint64    // gen the list was built at
+	ok    bool      // list is built
+	list  []roomSub // immutable once built: readers use it unlocked
+}
+
+// roomSub is one subscriber of a group topic.
+type roomSub struct {
+	id  string // ClientID
+	ids []int  // its subscription identifiers above 0, sorted [MQTT-3.3.4-3]; nil: none
+}
+
+// get returns topic's subscribers, building the list with build when a
+// change came since it was last built; false when build declines (shared
+// or inline subscriptions, which go through mochi's fan-out).
+func (x *roomSubs) get(topic string, build func() ([]roomSub, bool)) ([]roomSub, bool) {
+	x.mu.Lock()
+	if x.rooms == nil {
+		x.rooms = map[string]*roomEntry{}
+	}
+	e := x.rooms[topic]
+	if e == nil {
+		e = &roomEntry{}
+		x.rooms[topic] = e
+	}
+	if e.ok && e.built == e.gen {
+		list := e.list
+		x.mu.Unlock()
+		return list, true
+	}
+	gen := e.gen
+	x.mu.Unlock()
+	list, ok := build() // mochi's index, after reading gen
+	if !ok {
+		return nil, false
+	}
+	x.mu.Lock()
+	if e.gen == gen { // else a change came meanwhile: this list serves once
+		e.list, e.built, e.ok = list, gen, true
+	}
+	x.mu.Unlock()
+	return list, true
+}
+
+// changed marks the lists filters may have changed as stale.
+func (x *roomSubs) changed(filters []packets.Subscription) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, f := range filters {
+		filter, _ := sharedFilter(f.Filter)
+		if _, ok := groupOfTopic(filter); ok {
+			if e := x.rooms[filter]; e != nil {
+				e.gen++
+			}
+			continue
+		}
+		if wildOverGroups(filter) {
+			for _, e := range x.rooms {
+				e.gen++
+			}
+		}
+	}
+}
+
+// forget drops topic's list (its group was destroyed).
+func (x *roomSubs) forget(topic string) {
+	x.mu.Lock()
+	delete(x.rooms, topic)
+	x.mu.Unlock()
+}
+
+// wildOverGroups reports whether a filter with wildcards may match a group
+// topic im/g/{gid} (three levels; a trailing /# also matches its parent
+// [MQTT-4.7.1-2]).
+func wildOverGroups(filter string) bool {
+	if !strings.ContainsAny(filter, "+#") {
+		return false
+	}
+	levels := strings.Split(filter, "/")
+	for i, l := range levels {
+		switch {
+		case l == "#":
+			return true
+		case i == 0 && l != "+" && l != "im", i == 1 && l != "+" && l != "g":
+			return false
+		case i == 2:
+			return len(levels) == 3 || (len(levels) == 4 && levels[3] == "#")
+		}
+	}
+	return false
+}
+
+// Subscribed implements subs.Watcher.
+func (s *Server) Subscribed(_ *mqtt.Client, filters []packets.Subscription) { s.rooms.changed(filters) }
+
+// Unsubscribed implements subs.Watcher.
+func (s *Server) Unsubscribed(_ *mqtt.Client, filters []packets.Subscription) {
+	s.rooms.changed(filters)
+}
+
+// roomList builds topic's subscriber list from mochi's index; false when
+// the topic has shared or inline subscribers.
+func (s *Server) roomList(topic string) ([]roomSub, bool) {
+	subs := s.mq.Topics.Subscribers(topic)
+	if len(subs.Shared) > 0 || len(subs.InlineSubscriptions) > 0 {
+		return nil, false
+	}
+	list := make([]roomSub, 0, len(subs.Subscriptions))
+	for id, sub := range subs.Subscriptions {
+		rs := roomSub{id: id}
+		for _, n := range sub.Identifiers {
+			if n > 0 {
+				rs.ids = append(rs.ids, n)
+			}
+		}
+		if sub.Identifier > 0 && len(sub.Identifiers) == 0 {
+			rs.ids = []int{sub.Identifier}
+		}
+		slices.Sort(rs.ids)
+		list = append(list, rs)
+	}
+	return list, true
+}
