@@ -108,6 +108,22 @@ func (s *Service) CanRead(user, gid string) bool {
 	if err != nil || g == nil {
 		return false
 	}
+	return s.canRead(g, user)
+}
+
+// Reader is CanRead of group gid for many users, the group looked up once:
+// a live room's fan-out checks every member for each message. Each call
+// reads the group's state as it is then, as CanRead does; user is a
+// client's user name ([]byte: no copy per call).
+func (s *Service) Reader(gid string) func(user []byte) bool {
+	g, err := s.load(gid)
+	if err != nil || g == nil {
+		return func([]byte) bool { return false }
+	}
+	return func(user []byte) bool { return s.canRead(g, string(user)) }
+}
+
+func (s *Service) canRead(g *group, user string) bool {
 	if user == "" {
 		return s.guests && g.policy.Guests && !g.isDestroyed()
 	}

@@ -45,6 +45,7 @@ func (s *Server) roomcast(topic string, payload []byte) bool {
 	if !ok {
 		return false
 	}
+	canRead := s.roomReader(topic)
 	// 0: MQTT 3.1/3.1.1, 1: MQTT 5 without subscription identifiers.
 	enc := [2][]byte{encodePublish(topic, payload, 4, nil), encodePublish(topic, payload, 5, nil)}
 	// One write syscall per member is most of the cost (on loopback it
@@ -52,16 +53,37 @@ func (s *Server) roomcast(topic string, payload []byte) bool {
 	// up to GOMAXPROCS goroutines, each a contiguous share, joined here.
 	parts := min(runtime.GOMAXPROCS(0), len(list)/roomcastSplit)
 	if parts <= 1 {
-		s.writeRoomCopies(topic, payload, enc, list)
+		s.writeRoomCopies(topic, payload, enc, canRead, list)
 		return true
 	}
 	var wg sync.WaitGroup
 	for i := range parts {
 		share := list[i*len(list)/parts : (i+1)*len(list)/parts]
-		wg.Go(func() { s.writeRoomCopies(topic, payload, enc, share) })
+		wg.Go(func() { s.writeRoomCopies(topic, payload, enc, canRead, share) })
 	}
 	wg.Wait()
 	return true
+}
+
+// groupReaders is the groups service's read ACL of one group for many
+// users (groups.Service.Reader), when it has one.
+type groupReaders interface {
+	Reader(gid string) func(user []byte) bool
+}
+
+// roomReader is CanRead(cl, topic) for the subscribers of the group topic
+// topic, with the group looked up once per message.
+func (s *Server) roomReader(topic string) func(*mqtt.Client) bool {
+	gid, ok := groupOfTopic(topic)
+	gr, has := s.Groups.(groupReaders)
+	if !ok || !has {
+		return func(cl *mqtt.Client) bool { return s.CanRead(cl, topic) }
+	}
+	member := gr.Reader(gid)
+	return func(cl *mqtt.Client) bool {
+		// CanRead's checks for an im/g/{gid} topic, in its order.
+		return !cl.Closed() && !isAnonymous(cl) && member(cl.Properties.Username)
+	}
 }
 
 // roomcastSplit is how many members a room needs per extra writer.
@@ -69,11 +91,11 @@ const roomcastSplit = 1000
 
 // writeRoomCopies checks each subscriber with the read ACL and writes it
 // its encoding of the event.
-func (s *Server) writeRoomCopies(topic string, payload []byte, enc [2][]byte, subs []roomSub) {
+func (s *Server) writeRoomCopies(topic string, payload []byte, enc [2][]byte, canRead func(*mqtt.Client) bool, subs []roomSub) {
 	var sent, sentBytes int64
 	for _, sub := range subs {
 		cl, ok := s.mq.Clients.Get(sub.id)
-		if !ok || !s.CanRead(cl, topic) {
+		if !ok || !canRead(cl) {
 			continue
 		}
 		var b []byte
