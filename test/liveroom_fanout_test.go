@@ -132,4 +132,25 @@ func TestE2E_LiveRoomSubscribersFollowChanges(t *testing.T) {
 		}
 	}
 	expect("first", first, gtMustSend(t, alice, gid))
+
+	// A persistent session taken over by a new connection keeps its
+	// subscription (mochi moves it, no SUBSCRIBE, no hook): the next
+	// message reaches the new connection.
+	keep := func() *mqtttest.Conn {
+		cp := packets.Packet{Connect: packets.ConnectParams{ClientIdentifier: "guest/keep"}}
+		cp.Properties.SessionExpiryInterval, cp.Properties.SessionExpiryIntervalFlag = 300, true
+		c, ca := mqDialRaw(t, b, cp, false)
+		if ca.ReasonCode != 0 {
+			t.Fatalf("keep: CONNACK 0x%02x", ca.ReasonCode)
+		}
+		return c
+	}
+	old := keep()
+	if rc := old.Subscribe(5, 0, packets.Subscription{Filter: topic}); rc[0] != 0 {
+		t.Fatalf("keep subscribes: %v", rc)
+	}
+	expect("keep", old, gtMustSend(t, alice, gid))
+	taker := keep()
+	old.Expect(packets.Disconnect) // 0x8E, session taken over
+	expect("keep's new connection", taker, gtMustSend(t, alice, gid))
 }

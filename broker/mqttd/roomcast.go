@@ -93,8 +93,9 @@ const roomcastSplit = 1000
 // its encoding of the event.
 func (s *Server) writeRoomCopies(topic string, payload []byte, enc [2][]byte, canRead func(*mqtt.Client) bool, subs []roomSub) {
 	var sent, sentBytes int64
-	for _, sub := range subs {
-		cl, ok := s.mq.Clients.Get(sub.id)
+	for i := range subs {
+		sub := &subs[i]
+		cl, ok := sub.client(s.mq.Clients)
 		if !ok || !canRead(cl) {
 			continue
 		}

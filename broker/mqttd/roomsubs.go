@@ -28,7 +28,8 @@ import (
 // before OnSubscribed, and OnSubscribed runs before the SUBACK is written:
 // once a client has its SUBACK, the next message's list has it. A
 // persistent session taken over keeps its ClientID and its entries in
-// mochi's index, so the list holds ClientIDs, resolved per message.
+// mochi's index, so the list holds ClientIDs, with the client each had
+// when the list was built, checked per message (roomSub.client).
 // Removals only leave stale entries until the next rebuild, and every
 // delivery still passes the read ACL, which refuses a closed connection
 // and a removed member.
@@ -46,8 +47,21 @@ type roomEntry struct {
 
 // roomSub is one subscriber of a group topic.
 type roomSub struct {
-	id  string // ClientID
-	ids []int  // its subscription identifiers above 0, sorted [MQTT-3.3.4-3]; nil: none
+	id  string       // ClientID
+	cl  *mqtt.Client // the client when the list was built; nil: none then (client)
+	ids []int        // its subscription identifiers above 0, sorted [MQTT-3.3.4-3]; nil: none
+}
+
+// client is the connection sub's ClientID has now. A ClientID's client
+// changes only when a new connection takes it over, and mochi stops the
+// old one first, so a client that is not closed is still the one: only a
+// closed one is looked up again (Clients.Get, a map lookup per member per
+// message otherwise).
+func (sub *roomSub) client(clients *mqtt.Clients) (*mqtt.Client, bool) {
+	if sub.cl != nil && !sub.cl.Closed() {
+		return sub.cl, true
+	}
+	return clients.Get(sub.id)
 }
 
 // get returns topic's subscribers, building the list with build when a
@@ -148,6 +162,7 @@ func (s *Server) roomList(topic string) ([]roomSub, bool) {
 	list := make([]roomSub, 0, len(subs.Subscriptions))
 	for id, sub := range subs.Subscriptions {
 		rs := roomSub{id: id}
+		rs.cl, _ = s.mq.Clients.Get(id)
 		for _, n := range sub.Identifiers {
 			if n > 0 {
 				rs.ids = append(rs.ids, n)
