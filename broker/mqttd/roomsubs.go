@@ -16,7 +16,7 @@ import (
 // for each) per message: in a 10,000-member room that was megabytes of
 // garbage per message, whose fresh pages the kernel zeroed on fault, and
 // ~10 % of the broker's CPU besides the writes (docs/benchmarks.md,
-// "Round 6").
+// "Round 6: the live room").
 //
 // The list is built from mochi's index, the single source of truth, and
 // rebuilt after any change that may have added a subscriber: each

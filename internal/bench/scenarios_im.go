@@ -35,8 +35,10 @@ import (
 //     and burst_reach_all_ms_max show throughput when messages queue.
 //
 // Members are lean on purpose (the clients share the cores with the broker):
-// handlers run on each client's router goroutine (no goroutine per message)
-// and find the send stamp in the payload without decoding the JSON.
+// they read through a buffered connection (bufconn.go), handlers run on
+// each client's router goroutine (no goroutine per message) and find the
+// send stamp in the payload without decoding the JSON, and imbench's own
+// garbage collection is held off during the paced phase (pauseGC).
 func (r *run) group(ctx context.Context) (int64, error) {
 	o := r.opts
 	admin, err := r.newRequester(0, o.Admin)
@@ -206,9 +208,10 @@ func (r *run) group(ctx context.Context) (int64, error) {
 // per message in a 10,000-member room; a collection then came every ~10
 // messages and, scanning the stacks of ~70,000 client goroutines, took
 // ~300 ms of CPU on the cores the broker runs on, landing on one message's
-// reach time (docs/benchmarks.md, "Round 6"). Real clients are separate
-// devices, each with its own collector; the deferred collection runs after
-// the paced phase, and bench_cpu_ms_per_msg then leaves it out.
+// reach time (docs/benchmarks.md, "Round 6: the live room"). Real clients
+// are separate devices, each with its own collector; the deferred
+// collection runs after the paced phase, and bench_cpu_ms_per_msg then
+// leaves it out.
 func pauseGC() (restore func()) {
 	runtime.GC()
 	var ms runtime.MemStats
