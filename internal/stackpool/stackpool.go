@@ -102,8 +102,11 @@ func (p *Pool) claimIdle() bool {
 func (p *Pool) work(ctx context.Context, j *job) {
 	defer p.workers.Add(-1)
 	for {
-		j.run()
+		// Idle before the caller learns its call is done, so that its next
+		// Run (or anyone's) finds this worker rather than starting another.
+		j.f()
 		p.idle.Add(1)
+		j.done <- struct{}{}
 		select {
 		case j = <-p.jobs:
 		case <-ctx.Done():
