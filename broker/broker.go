@@ -136,7 +136,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 	}
 	// The MQTT side first: the store delivers committed events through it.
 	b.trim = memtrim.New(memtrim.Options{AfterLogins: cfg.MQTT.TrimAfterLogins, Quiet: cfg.MQTT.TrimQuiet,
-		Interval: cfg.MQTT.TrimInterval, Tasks: b.tasks,
+		Interval: cfg.MQTT.TrimInterval, GCEvery: cfg.MQTT.GCEveryLogins, Tasks: b.tasks,
 		Activity: func() int64 { return b.mqtt.Activity() }}) // b.mqtt is set before the first login
 	var logins mqttd.Logins
 	if b.trim != nil { // not a typed nil in the interface
@@ -281,6 +281,7 @@ type Stats struct {
 	CallbacksFailed  int64 // callbacks that failed (before: the policy decided; after: after retries)
 	CallbacksDropped int64 // after-callbacks dropped at a full queue
 	MemoryTrims      int64 // GCs that gave memory back to the OS after a burst of logins (internal/memtrim)
+	LoginGCs         int64 // GCs started every mqtt.gc_every_logins logins (internal/memtrim)
 }
 
 // Stats returns a snapshot of the counters.
@@ -299,6 +300,7 @@ func (b *Broker) Stats() Stats {
 		Refused:          ms.Refused,
 		Syncs:            ms.Syncs,
 		MemoryTrims:      b.trim.Trims(),
+		LoginGCs:         b.trim.GCs(),
 	}
 	st.CallbacksSent, st.CallbacksFailed, st.CallbacksDropped = b.callbacks.Stats()
 	return st

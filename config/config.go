@@ -91,6 +91,7 @@ type MQTT struct {
 	TrimAfterLogins        int64         `yaml:"trim_after_logins"`         // logins since the last memory trim before one is due; 0 disables trimming; default 1000
 	TrimQuiet              time.Duration `yaml:"trim_quiet"`                // a due trim (GC, freed memory back to the OS) runs once no login or PUBLISH came for this long; 0 disables; default 1s
 	TrimInterval           time.Duration `yaml:"trim_interval"`             // at least this long between two trims; default 1m
+	GCEveryLogins          int64         `yaml:"gc_every_logins"`           // a GC every this many logins while logins keep coming (login garbage reused, not resident); 0 off; default 2000
 	LoginWorkers           int           `yaml:"login_workers"`             // goroutines kept to run logins on, off the connection's stack; 0 = a goroutine per login; default 64
 	WriteBufferMax         int           `yaml:"write_buffer_max"`          // bytes queued per connection ahead of its socket before writes wait; default 262144
 	ReadBuffer             int           `yaml:"read_buffer"`               // bytes of the pooled read buffer a streaming client borrows; default 4096
@@ -198,7 +199,7 @@ func Default() Config {
 		MQTT: MQTT{
 			TCP: ":1883", WS: ":8083", WSPath: "/mqtt", WSAllowedOrigins: []string{},
 			MaxPacketSize: 65536, MaxClientWritesPending: 64, QueueFullWait: time.Second,
-			TrimAfterLogins: 1000, TrimQuiet: time.Second, TrimInterval: time.Minute, LoginWorkers: 64, WriteBufferMax: 256 << 10, ReadBuffer: 4096, CloseFlushTimeout: time.Second, MaxInflight: 1024, ReceiveMaximum: 256,
+			TrimAfterLogins: 1000, TrimQuiet: time.Second, TrimInterval: time.Minute, GCEveryLogins: 2000, LoginWorkers: 64, WriteBufferMax: 256 << 10, ReadBuffer: 4096, CloseFlushTimeout: time.Second, MaxInflight: 1024, ReceiveMaximum: 256,
 			SessionExpiry: 168 * time.Hour, KeepaliveMin: 10, KeepaliveMax: 300, MaxClients: 0,
 			FDReserve: 2048, ConnectTimeout: 10 * time.Second, ReqRate: 50, ReqBurst: 100,
 			DisconnectLinger: 500 * time.Millisecond,

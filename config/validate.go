@@ -41,6 +41,7 @@ func (c *Config) Validate() error {
 	v.check(c.MQTT.TrimQuiet >= 0, "mqtt.trim_quiet", "must not be negative")
 	v.check(c.MQTT.LoginWorkers >= 0, "mqtt.login_workers", "must not be negative")
 	v.check(c.MQTT.TrimInterval >= 0, "mqtt.trim_interval", "must not be negative")
+	v.check(c.MQTT.GCEveryLogins >= 0, "mqtt.gc_every_logins", "must not be negative")
 	v.check(c.MQTT.WriteBufferMax >= 1024, "mqtt.write_buffer_max", "must be at least 1024")
 	v.check(c.MQTT.ReadBuffer >= 512, "mqtt.read_buffer", "must be at least 512")
 	v.positive("mqtt.close_flush_timeout", c.MQTT.CloseFlushTimeout)

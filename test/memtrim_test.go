@@ -17,6 +17,7 @@ func TestMemoryTrimAfterLogins(t *testing.T) {
 		c.MQTT.TrimAfterLogins = 10
 		c.MQTT.TrimQuiet = time.Second
 		c.MQTT.TrimInterval = time.Hour
+		c.MQTT.GCEveryLogins = 7
 	})
 	tick := time.NewTicker(100 * time.Millisecond) // pacing the logins, not waiting for an event
 	defer tick.Stop()
@@ -30,5 +31,9 @@ func TestMemoryTrimAfterLogins(t *testing.T) {
 	}
 	waitFor(t, 20*time.Second, "a trim after the logins went quiet", func() bool {
 		return metric(t, b, "imbroker_memory_trims_total") == 1
+	})
+	// mqtt.gc_every_logins: 7 → a GC after each 7th of the 30 logins.
+	waitFor(t, 10*time.Second, "4 login GCs", func() bool {
+		return metric(t, b, "imbroker_login_gcs_total") == 4
 	})
 }

@@ -39,6 +39,7 @@ func metricsHandler(b *broker.Broker) http.Handler {
 	counter("callbacks_sent_total", "After-callbacks delivered to the app.", func(s broker.Stats) int64 { return s.CallbacksSent })
 	counter("callbacks_failed_total", "Callbacks that failed or timed out.", func(s broker.Stats) int64 { return s.CallbacksFailed })
 	counter("callbacks_dropped_total", "After-callbacks dropped at a full queue.", func(s broker.Stats) int64 { return s.CallbacksDropped })
+	counter("login_gcs_total", "GCs started during a burst of logins, one every mqtt.gc_every_logins logins, so that login garbage is reused rather than kept resident.", func(s broker.Stats) int64 { return s.LoginGCs })
 	counter("memory_trims_total", "GCs that gave memory back to the OS once logins went quiet after a burst (mqtt.trim_after_logins, mqtt.trim_quiet).", func(s broker.Stats) int64 { return s.MemoryTrims })
 	store := func(f func(storage.Stats) float64) func() float64 {
 		return func() float64 { return f(b.StoreStats()) }

@@ -174,3 +174,50 @@ func TestOwnedByTasks(t *testing.T) {
 		t.Fatalf("trims %d, want 1", tr.Trims())
 	}
 }
+
+// TestGCEveryLogins: one GC per GCEvery logins, started without the login
+// waiting for it, and never a second while one is pending; trims stay off
+// when only GCEvery is set.
+func TestGCEveryLogins(t *testing.T) {
+	f := &fakeSched{clock: time.Unix(1000, 0)}
+	gcs, trims := 0, 0
+	tr := New(Options{GCEvery: 100, Tasks: f, now: func() time.Time { return f.clock },
+		trim: func() { trims++ }, gc: func() { gcs++ }})
+	if tr == nil {
+		t.Fatal("GCEvery alone gave a disabled Trimmer")
+	}
+	for range 99 {
+		tr.Login()
+	}
+	if len(f.pending) != 0 {
+		t.Fatalf("a GC scheduled after 99 logins")
+	}
+	tr.Login()
+	if len(f.pending) != 1 || gcs != 0 {
+		t.Fatalf("after 100 logins: %d scheduled, %d ran; want 1 scheduled, none run by Login", len(f.pending), gcs)
+	}
+	for range 300 { // the first GC has not run yet: no second one
+		tr.Login()
+	}
+	if len(f.pending) != 1 {
+		t.Fatalf("%d GCs scheduled while one was pending, want 1", len(f.pending))
+	}
+	f.advance(0)
+	if gcs != 1 || tr.GCs() != 1 {
+		t.Fatalf("%d GCs ran (counted %d), want 1", gcs, tr.GCs())
+	}
+	for range 100 {
+		tr.Login()
+	}
+	f.advance(0)
+	if gcs != 2 {
+		t.Fatalf("%d GCs after 100 more logins, want 2", gcs)
+	}
+	f.advance(time.Hour)
+	if trims != 0 {
+		t.Fatalf("%d trims with trims off", trims)
+	}
+	if New(Options{Tasks: f}) != nil {
+		t.Fatal("a Trimmer with trims and GCs off is not nil")
+	}
+}
