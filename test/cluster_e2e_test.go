@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -280,14 +281,43 @@ func (n *clusterProc) restart(t *testing.T) {
 	n.b = n.p.broker(t, TestKey)
 }
 
+// freeLoopbackPort returns a loopback TCP port that was free just now. It
+// is taken below the kernel's ephemeral range when it can be: a
+// child process binds it later, and meanwhile any other test's listener
+// on port 0 (or outgoing connection) could be given an ephemeral port that
+// was free a moment ago (a CI run saw a route port taken by another
+// test's HTTP server).
 func freeLoopbackPort(t *testing.T) int {
 	t.Helper()
+	if low := ephemeralLow(); low > 10000 {
+		for range 100 {
+			port := 10000 + rand.IntN(low-10000)
+			if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+				l.Close()
+				return port
+			}
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// ephemeralLow is the lowest port the kernel hands out for port 0 and
+// outgoing connections (Linux), or 0 when unknown.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	var low, high int
+	if _, err := fmt.Sscan(string(b), &low, &high); err != nil {
+		return 0
+	}
+	return low
 }
 
 // waitReady waits until the node's /readyz answers 200.
