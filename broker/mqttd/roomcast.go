@@ -99,20 +99,9 @@ func (s *Server) writeRoomCopies(topic string, payload []byte, enc [2][]byte, ca
 		if !ok || !canRead(cl) {
 			continue
 		}
-		var b []byte
-		switch v := cl.Properties.ProtocolVersion; {
-		case v == 5 && len(sub.ids) > 0:
-			b = encodePublish(topic, payload, 5, sub.ids)
-		case v == 5:
-			b = enc[1]
-		default:
-			b = enc[0]
-		}
+		b := publishFor(cl, topic, payload, sub.ids, &enc)
 		if b == nil {
 			continue
-		}
-		if max := cl.Properties.Props.MaximumPacketSize; max > 0 && uint32(len(b)) > max {
-			continue // [MQTT-3.1.2-24]: not sent, as mochi drops it
 		}
 		if s.writeRoom(cl, b) {
 			sent++
@@ -161,11 +150,46 @@ func encodePublish(topic string, payload []byte, version byte, subIDs []int) []b
 	return buf.Bytes()
 }
 
-// subscriptionIDs lists a subscription's identifiers in order [MQTT-3.3.4-3].
-func subscriptionIDs(m map[string]int) []int {
-	ids := make([]int, 0, len(m))
-	for _, id := range m {
-		ids = append(ids, id)
+// publishFor returns the PUBLISH to write to cl: its own encoding when its
+// subscription has identifiers (ids) and it speaks MQTT 5, else the shared
+// encoding of its protocol version in enc (0: 3.1/3.1.1, 1: 5), encoded on
+// first use; nil when it is not sent: not encodable, or over the client's
+// Maximum Packet Size ([MQTT-3.1.2-24], as mochi drops it).
+func publishFor(cl *mqtt.Client, topic string, payload []byte, ids []int, enc *[2][]byte) []byte {
+	var b []byte
+	if v5 := cl.Properties.ProtocolVersion == 5; v5 && len(ids) > 0 {
+		b = encodePublish(topic, payload, 5, ids)
+	} else {
+		i := 0
+		if v5 {
+			i = 1
+		}
+		if enc[i] == nil {
+			enc[i] = encodePublish(topic, payload, cl.Properties.ProtocolVersion, nil)
+		}
+		b = enc[i]
+	}
+	if b == nil {
+		return nil
+	}
+	if max := cl.Properties.Props.MaximumPacketSize; max > 0 && uint32(len(b)) > max {
+		return nil
+	}
+	return b
+}
+
+// subscriptionIDs lists the identifiers a copy for sub carries, in order
+// [MQTT-3.3.4-3]; nil when it has none (mochi records 0 for a subscription
+// made without one).
+func subscriptionIDs(sub packets.Subscription) []int {
+	var ids []int
+	for _, n := range sub.Identifiers {
+		if n > 0 {
+			ids = append(ids, n)
+		}
+	}
+	if sub.Identifier > 0 && len(sub.Identifiers) == 0 {
+		ids = []int{sub.Identifier}
 	}
 	slices.Sort(ids)
 	return ids

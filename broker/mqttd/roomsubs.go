@@ -1,7 +1,6 @@
 package mqttd
 
 import (
-	"slices"
 	"strings"
 	"sync"
 
@@ -161,17 +160,8 @@ func (s *Server) roomList(topic string) ([]roomSub, bool) {
 	}
 	list := make([]roomSub, 0, len(subs.Subscriptions))
 	for id, sub := range subs.Subscriptions {
-		rs := roomSub{id: id}
+		rs := roomSub{id: id, ids: subscriptionIDs(sub)}
 		rs.cl, _ = s.mq.Clients.Get(id)
-		for _, n := range sub.Identifiers {
-			if n > 0 {
-				rs.ids = append(rs.ids, n)
-			}
-		}
-		if sub.Identifier > 0 && len(sub.Identifiers) == 0 {
-			rs.ids = []int{sub.Identifier}
-		}
-		slices.Sort(rs.ids)
 		list = append(list, rs)
 	}
 	return list, true

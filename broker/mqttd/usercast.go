@@ -43,24 +43,9 @@ func (s *Server) usercast(topic string, payload []byte, h *holds) bool {
 			s.log.Warn("live copy not written: connection is not a lazyconn.Conn", "client", cl.ID)
 			continue
 		}
-		var b []byte
-		if len(sub.Identifiers) > 0 && cl.Properties.ProtocolVersion == 5 {
-			b = encodePublish(topic, payload, 5, subscriptionIDs(sub.Identifiers))
-		} else {
-			v := 0
-			if cl.Properties.ProtocolVersion == 5 {
-				v = 1
-			}
-			if enc[v] == nil {
-				enc[v] = encodePublish(topic, payload, cl.Properties.ProtocolVersion, nil)
-			}
-			b = enc[v]
-		}
+		b := publishFor(cl, topic, payload, subscriptionIDs(sub), &enc)
 		if b == nil {
 			continue
-		}
-		if max := cl.Properties.Props.MaximumPacketSize; max > 0 && uint32(len(b)) > max {
-			continue // [MQTT-3.1.2-24]: not sent, as mochi drops it
 		}
 		h.hold(lc)
 		if _, err := lc.TryWrite(b); err != nil {
