@@ -129,7 +129,7 @@ func (b *Broker) openStore(ctx context.Context) (*storage.Store, error) {
 		return storage.Open(storage.Options{
 			Dir: cfg.Storage.Dir, InMemory: cfg.Storage.InMemory, Sync: cfg.Storage.Sync,
 			MaxBatch: cfg.Storage.MaxBatch, MaxQueue: cfg.Storage.MaxQueue, CacheBytes: int64(cfg.Storage.CacheMB) << 20,
-			MemTableBytes: cfg.Storage.MemtableMB << 20, ReadCacheBytes: orOff(cfg.Storage.ReadCacheMB << 20),
+			MemTableBytes: cfg.Storage.MemtableMB << 20, TableWriteBytesPerSec: cfg.Storage.TableWriteMB << 20, ReadCacheBytes: orOff(cfg.Storage.ReadCacheMB << 20),
 			DedupMemoryKeys: orOff(cfg.Storage.DedupMemory), MinFreeBytes: int64(cfg.Storage.MinFreeMB) << 20,
 			RecoverDamaged: cfg.Storage.RecoverDamaged, NewEpochs: cfg.Storage.NewEpochs,
 			StallTimeout: cfg.Storage.CommitTimeout / 2, // a write gets half of a send's commit_timeout: queueing has the rest

@@ -17,6 +17,11 @@ import (
 // the stream's low watermark; sync, group.sync and group.history report
 // what was deleted instead of skipping it (sync.go). The same loop deletes
 // expired dedup records (storage.SweepDedups, storage.dedup_sweep_max).
+//
+// A sweep works in pieces (a commit of trims, a page of dedup records) and
+// rests between them (retention.sweep_duty): a minute's trims done back to
+// back held the committer and a core for seconds, and every send behind
+// them waited (the c2c tail, docs/benchmarks.md Round 9).
 
 const (
 	retentionStreamsPage    = 256   // streams listed per store read
@@ -38,6 +43,9 @@ type retention struct {
 	dedupMax int // dedup records one pass examines (storage.dedup_sweep_max); 0: none
 	log      *slog.Logger
 	now      func() time.Time
+	worked   time.Time     // when the piece of work in progress began (rest)
+	rests    int           // rests taken by the pass in progress (logged, tests)
+	rested   time.Duration // their summed length
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
@@ -81,11 +89,32 @@ func (r *retention) run(ctx context.Context) {
 	}
 }
 
+// rest waits after a piece of the sweep's work: as long as the piece took,
+// times (1-duty)/duty, so the sweep works at most retention.sweep_duty of
+// the time. It returns ctx's error if cancelled meanwhile.
+func (r *retention) rest(ctx context.Context) error {
+	if r.cfg.SweepDuty > 0 && r.cfg.SweepDuty < 1 && !r.worked.IsZero() {
+		began := time.Now()
+		t := time.NewTimer(time.Duration(float64(began.Sub(r.worked)) * (1 - r.cfg.SweepDuty) / r.cfg.SweepDuty))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		r.rests++
+		r.rested += time.Since(began)
+	}
+	r.worked = time.Now()
+	return nil
+}
+
 // pass runs one retention sweep over the streams (when limits are set) and
 // one pass of the dedup sweep, which deletes expired dedup records
 // (storage.SweepDedups), and logs what they did. It returns an error only
 // when the loop must stop: cancelled, or the store closed.
 func (r *retention) pass(ctx context.Context, now time.Time) error {
+	r.worked, r.rests, r.rested = time.Now(), 0, 0
 	if r.cfg.MaxAge > 0 || r.cfg.MaxPerStream > 0 {
 		start := time.Now()
 		n, err := r.sweep(ctx, now)
@@ -95,11 +124,11 @@ func (r *retention) pass(ctx context.Context, now time.Time) error {
 		case err != nil:
 			r.log.Error("retention sweep", "error", err, "streams_trimmed", n)
 		case n > 0:
-			r.log.Info("retention sweep", "streams_trimmed", n, "took", time.Since(start))
+			r.log.Info("retention sweep", "streams_trimmed", n, "took", time.Since(start), "rested", r.rested)
 		}
 	}
 	if r.dedupMax > 0 {
-		n, err := r.store.SweepDedups(ctx, now, r.dedupMax)
+		n, err := r.store.SweepDedups(ctx, now, r.dedupMax, r.rest)
 		switch {
 		case errors.Is(err, context.Canceled) || errors.Is(err, storage.ErrClosed):
 			return err
@@ -127,7 +156,7 @@ func (r *retention) sweep(ctx context.Context, now time.Time) (int, error) {
 			return err
 		}
 		trims, inline = trims[:0], inline[:0]
-		return nil
+		return r.rest(ctx)
 	}
 	for after := ""; ; {
 		if err := ctx.Err(); err != nil {

@@ -208,10 +208,74 @@ func TestRetention_PassSweepsDedups(t *testing.T) {
 	if err := r.pass(ctx, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.SweepDedups(ctx, time.Now(), 100); err != nil || n != 0 {
+	if n, err := s.SweepDedups(ctx, time.Now(), 100, nil); err != nil || n != 0 {
 		t.Fatalf("after a pass, a second sweep still finds %d expired records (%v)", n, err)
 	}
 	if _, ok, _ := s.Dedup([]byte("k1")); !ok {
 		t.Fatal("the live dedup record was deleted")
+	}
+}
+
+// After a piece of work the sweep rests (1-duty)/duty times as long as the
+// piece took (never less: a timer does not fire early), not at all with a
+// duty of 1, and a stop during a rest ends it at once.
+func TestRetention_RestsBetweenPieces(t *testing.T) {
+	ctx := context.Background()
+	r := &retention{cfg: config.Retention{SweepDuty: 0.5}}
+	r.worked = time.Now().Add(-20 * time.Millisecond)
+	began := time.Now()
+	if err := r.rest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(began); d < 20*time.Millisecond {
+		t.Fatalf("after 20ms of work at duty 0.5 the sweep rested %v, want >= 20ms", d)
+	}
+	if time.Since(r.worked) > time.Second {
+		t.Fatal("rest did not start the next piece's clock")
+	}
+
+	r.cfg.SweepDuty = 1
+	r.worked = time.Now().Add(-time.Hour)
+	if err := r.rest(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	r.cfg.SweepDuty = 0.5
+	r.worked = time.Now().Add(-time.Hour) // an hour's rest
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.rest(cctx) }()
+	cancel()
+	select {
+	case err := <-done:
+		if err != context.Canceled {
+			t.Fatalf("a cancelled rest returned %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a cancelled rest did not end")
+	}
+}
+
+// The sweep rests between its trim commits: at duty 1 never, at duty 0.5
+// after each of them.
+func TestRetention_SweepRestsBetweenCommits(t *testing.T) {
+	for _, duty := range []float64{1, 0.5} {
+		s := retentionStore(t)
+		fill(t, s, 4*retentionEntriesPerCommit+7, "c/a:b", "c/b:c")
+		r := &retention{store: s, cfg: config.Retention{MaxPerStream: 5, SweepDuty: duty}, log: slog.New(slog.DiscardHandler)}
+		groups := s.Stats().Groups
+		if err := r.pass(context.Background(), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		commits := s.Stats().Groups - groups
+		if commits < 2 {
+			t.Fatalf("duty %v: %d trim commits, want the trims in pieces", duty, commits)
+		}
+		if duty == 1 && (r.rests != 0 || r.rested != 0) {
+			t.Fatalf("duty 1: %d rests (%v)", r.rests, r.rested)
+		}
+		if duty < 1 && (r.rests != int(commits) || r.rested <= 0) {
+			t.Fatalf("duty %v: %d rests (%v) after %d commits, want one after each", duty, r.rests, r.rested, commits)
+		}
 	}
 }

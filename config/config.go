@@ -142,6 +142,7 @@ type Storage struct {
 	MinFreeMB      int           `yaml:"min_free_mb"`     // free space the data dir's filesystem keeps: below it writes are refused (20004) and /readyz fails; default 256; 0 off
 	CacheMB        int           `yaml:"cache_mb"`        // Pebble block cache in MiB; default 64
 	MemtableMB     int           `yaml:"memtable_mb"`     // size Pebble memtables grow to, MiB; default 64
+	TableWriteMB   int           `yaml:"table_write_mb"`  // MB/s Pebble's flushes and compactions together write while they keep up; default 32; 0 unpaced
 	ReadCacheMB    int           `yaml:"read_cache_mb"`   // cache of KV records read outside the committer, MiB; default 16; 0 off
 	DedupMemory    int           `yaml:"dedup_memory"`    // recent dedup keys remembered (2.5 B each) to skip a disk read per send; default 16777216 (a 10m dedup window at ~28,000 sends/s); 0 off
 	DedupSweepMax  int           `yaml:"dedup_sweep_max"` // dedup records one sweep (every retention.sweep_interval) examines, deleting the expired; default 1048576; 0 off
@@ -207,7 +208,7 @@ func Default() Config {
 		},
 		HTTP: HTTP{Address: ":8080", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
 		Storage: Storage{Dir: "./data", Sync: true, MaxBatch: 1024, MaxQueue: 8192, CommitTimeout: 10 * time.Second, MinFreeMB: 256, CacheMB: 64,
-			MemtableMB: 64, ReadCacheMB: 16, DedupMemory: 1 << 24, DedupSweepMax: 1 << 20},
+			MemtableMB: 64, TableWriteMB: 32, ReadCacheMB: 16, DedupMemory: 1 << 24, DedupSweepMax: 1 << 20},
 		Messages:      Messages{MaxBytes: 12000, MaxElements: 32, MaxPayloadBytes: 16384, DedupWindow: 10 * time.Minute, SyncPageSize: 100, SyncMaxEvents: 1000, MaxRequestBytes: 16384},
 		Retention:     defaultRetention(),
 		Delivery:      Delivery{Workers: 16, Queue: 4096},

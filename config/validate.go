@@ -75,6 +75,7 @@ func (c *Config) Validate() error {
 	v.check(c.Storage.MinFreeMB >= 0, "storage.min_free_mb", "must not be negative (0 = no check)")
 	v.check(c.Storage.CacheMB >= 1, "storage.cache_mb", "must be at least 1")
 	v.check(c.Storage.MemtableMB >= 1 && c.Storage.MemtableMB <= 1024, "storage.memtable_mb", "must be 1 to 1024")
+	v.check(c.Storage.TableWriteMB >= 0 && c.Storage.TableWriteMB <= 100000, "storage.table_write_mb", "must be 0 (unpaced) to 100000")
 	v.check(c.Storage.ReadCacheMB >= 0, "storage.read_cache_mb", "must not be negative")
 	v.check(c.Storage.DedupMemory >= 0 && c.Storage.DedupMemory <= 1<<32, "storage.dedup_memory", "must be 0 (off) to 4294967296 keys (2.5 bytes each)")
 	v.check(c.Storage.DedupSweepMax >= 0, "storage.dedup_sweep_max", "must not be negative (0 = no sweep)")

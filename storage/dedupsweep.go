@@ -21,13 +21,20 @@ const dedupSweepPage = 1024 // records examined per read; expired ones go in one
 // SweepDedups examines up to max dedup records from where the last call
 // stopped (wrapping around) and has the committer delete those expired as
 // of now. It returns how many it found expired (the committer keeps any
-// written again since, by its own clock). One caller at a time.
-func (s *Store) SweepDedups(ctx context.Context, now time.Time, max int) (int, error) {
+// written again since, by its own clock). Between two pages it calls rest
+// (nil: none), which paces the pass; an error from rest ends it. One caller
+// at a time.
+func (s *Store) SweepDedups(ctx context.Context, now time.Time, max int, rest func(context.Context) error) (int, error) {
 	deleted := 0
 	wrapped := s.sweepCursor == nil // a pass from the start ends at the end
 	for examined := 0; examined < max; {
 		if err := ctx.Err(); err != nil {
 			return deleted, err
+		}
+		if rest != nil && examined > 0 {
+			if err := rest(ctx); err != nil {
+				return deleted, err
+			}
 		}
 		expired, n, next, err := s.expiredDedups(s.sweepCursor, now, min(dedupSweepPage, max-examined))
 		if err != nil {

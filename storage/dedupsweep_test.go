@@ -33,7 +33,7 @@ func TestStore_SweepDedupsDeletesOnlyExpired(t *testing.T) {
 		// Two per call: the cursor goes on where it stopped, then wraps.
 		deleted := 0
 		for range 4 {
-			n, err := s.SweepDedups(ctx, time.Now(), 2)
+			n, err := s.SweepDedups(ctx, time.Now(), 2, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,15 +83,42 @@ func TestStore_SweepDedupsWrapsWithinACall(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n, err := s.SweepDedups(ctx, time.Now(), 10); err != nil || n != 0 {
+	if n, err := s.SweepDedups(ctx, time.Now(), 10, nil); err != nil || n != 0 {
 		t.Fatalf("first sweep: %d %v", n, err)
 	}
 	later := time.Now().Add(2 * time.Hour)
 	s.clock = func() time.Time { return later } // the committer decides expiry by its own clock
-	if n, err := s.SweepDedups(ctx, later, 10); err != nil || n != 10 {
+	if n, err := s.SweepDedups(ctx, later, 10, nil); err != nil || n != 10 {
 		t.Fatalf("second sweep, everything expired: deleted %d (%v), want 10", n, err)
 	}
 	if left := dedupRecords(t, s); left != 0 {
 		t.Fatalf("%d records left", left)
+	}
+}
+
+// The sweep calls rest between two pages (dedupSweepPage records), not
+// before the first, and stops at rest's error: the caller paces the pass.
+func TestStore_SweepDedupsRestsBetweenPages(t *testing.T) {
+	s := openStore(t, Options{InMemory: true})
+	ctx := context.Background()
+	for i := range 2*dedupSweepPage + 1 { // three pages
+		if _, err := s.Commit(ctx, dedupBatch(fmt.Sprint("k", i), "v", -time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rests := 0
+	n, err := s.SweepDedups(ctx, time.Now(), 4*dedupSweepPage, func(context.Context) error { rests++; return nil })
+	if err != nil || n != 2*dedupSweepPage+1 || rests != 2 {
+		t.Fatalf("swept %d (%v) with %d rests; want %d with 2", n, err, rests, 2*dedupSweepPage+1)
+	}
+	for i := range 2*dedupSweepPage + 1 {
+		if _, err := s.Commit(ctx, dedupBatch(fmt.Sprint("k", i), "v", -time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := fmt.Errorf("stopped")
+	n, err = s.SweepDedups(ctx, time.Now(), 4*dedupSweepPage, func(context.Context) error { return stop })
+	if err != stop || n != dedupSweepPage {
+		t.Fatalf("a rest's error: swept %d (%v); want the first page's %d and the error", n, err, dedupSweepPage)
 	}
 }

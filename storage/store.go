@@ -160,6 +160,10 @@ type Options struct {
 	// ReadCacheBytes bounds the memory of the cache of KV records read by
 	// Get (0: 16 MiB; negative: no cache).
 	ReadCacheBytes int
+	// TableWriteBytesPerSec paces the table files Pebble's flushes and
+	// compactions write while it keeps up with the writes (tablefs.go);
+	// 0: unpaced.
+	TableWriteBytesPerSec int
 	// DedupMemoryKeys bounds how many recent dedup keys the committer
 	// remembers (in Bloom filters, 2.5 bytes each) to answer "not a resend" without a
 	// disk read (0: 16,777,216; negative: always read the disk).
@@ -321,6 +325,9 @@ func Open(opts Options) (*Store, error) {
 		po.Levels[i].FilterType = pebble.TableFilter
 	}
 	dir := opts.Dir
+	pace := newTablePace(opts.TableWriteBytesPerSec)
+	po.FS = tableFS{FS: po.FS, pace: pace}
+	pace.listen(po.EventListener)
 	if opts.InMemory {
 		po.FS = vfs.NewMem()
 		dir = "mem"
@@ -344,6 +351,7 @@ func Open(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, openError(dir, err)
 	}
+	pace.watch(db, po)
 	s := &Store{
 		db: db, opts: opts, log: opts.Logger,
 		queue: make(chan *request, opts.MaxQueue),

@@ -216,7 +216,7 @@ func TestE2E_RetentionGroupHistoryPagingAcrossCutoff(t *testing.T) {
 // kept), and history and recall treat trimmed messages as gone.
 func TestE2E_ReadAfterRetentionTrim(t *testing.T) {
 	b := StartBroker(t, func(c *config.Config) {
-		c.Retention = config.Retention{MaxPerStream: 3, SweepInterval: 10 * time.Millisecond}
+		c.Retention = config.Retention{MaxPerStream: 3, SweepInterval: 10 * time.Millisecond, SweepDuty: 1}
 	})
 	alice, bob, carol := b.Connect("alice", "alice"), b.Connect("bob", "bob"), b.Connect("carol", "carol")
 	r1 := cvSendC2C(bob, "alice", "m1", nil) // u/alice Seq 1
@@ -264,7 +264,7 @@ func TestE2E_ReadAfterRetentionTrim(t *testing.T) {
 // before it trims the entry (convs.InlineLastMsgs).
 func TestE2E_RetentionKeepsLastMsg(t *testing.T) {
 	b := StartBroker(t, func(c *config.Config) {
-		c.Retention = config.Retention{MaxAge: 300 * time.Millisecond, SweepInterval: 20 * time.Millisecond}
+		c.Retention = config.Retention{MaxAge: 300 * time.Millisecond, SweepInterval: 20 * time.Millisecond, SweepDuty: 1}
 	})
 	alice, bob := b.Connect("alice", "alice"), b.Connect("bob", "bob")
 	r := cvSendC2C(alice, "bob", "kept in the list", nil)

@@ -105,6 +105,8 @@ if groups:
     under = d('imbroker_store_commit_seconds_bucket{le="0.01"}')
     print("paced commits: %d groups, %.2f batches per group, %.2f %% under 10 ms, %.3f ms write+fsync per group" % (
         groups, d("imbroker_store_batches_total") / groups, 100 * under / groups, 1000 * d("imbroker_store_commit_seconds_sum") / groups))
+    over = lambda le: groups - d('imbroker_store_commit_seconds_bucket{le="%s"}' % le)
+    print("paced slow commits: %d over 10 ms, %d over 25 ms, %d over 50 ms, %d over 100 ms" % (over("0.01"), over("0.025"), over("0.05"), over("0.1")))
 if "imbroker_pebble_flushes_total" in b:
     print("paced pebble: %d flushes (%.0f MB), %d compactions (%.0f MB written, %.1f s summed); L0 now %d tables, %d sublevels" % (
         d("imbroker_pebble_flushes_total"), d("imbroker_pebble_flushed_bytes_total") / 1e6, d("imbroker_pebble_compactions_total"),

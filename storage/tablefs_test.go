@@ -1,0 +1,103 @@
+package storage
+
+import (
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
+)
+
+// TestTableFSYieldsBetweenTableWrites: with one processor, a goroutine that
+// writes a table file lets a runnable goroutine in after a write instead of
+// holding the processor until it is preempted; the WAL's writes do not
+// yield, and both files get every byte.
+func TestTableFSYieldsBetweenTableWrites(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	fs := tableFS{FS: vfs.NewMem()}
+	writesBeforeOtherRan := func(name string) int {
+		f, err := fs.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = f.Close() }()
+		var ran atomic.Bool
+		done := make(chan struct{})
+		go func() { ran.Store(true); close(done) }()
+		block := make([]byte, 4096)
+		n := 0
+		for ; n < 100 && !ran.Load(); n++ {
+			if _, err := f.Write(block); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if st, err := f.Stat(); err != nil || st.Size() != int64(n*len(block)) {
+			t.Fatalf("%s: %d writes, size %v (%v)", name, n, st, err)
+		}
+		<-done
+		return n
+	}
+	if n := writesBeforeOtherRan("000001.sst"); n != 1 {
+		t.Fatalf("table file: the other goroutine ran after %d writes, want 1", n)
+	}
+	if n := writesBeforeOtherRan("000002.log"); n < 2 {
+		t.Fatalf("WAL: the other goroutine ran after %d writes, want the writes not to yield", n)
+	}
+}
+
+// TestTableFSPacesFlushAndCompactionTables: the tables Pebble reports as a
+// flush's or a compaction's output are written at the pace while Pebble
+// keeps up, and at full speed once it falls behind; other files (a
+// checkpoint's copies, the WAL) are never paced.
+func TestTableFSPacesFlushAndCompactionTables(t *testing.T) {
+	const rate = 4 << 20
+	pace := newTablePace(rate)
+	var behind atomic.Bool
+	isBehind := func() bool { return behind.Load() }
+	pace.behind.Store(&isBehind)
+	el := &pebble.EventListener{}
+	pace.listen(el)
+	fs := tableFS{FS: vfs.NewMem(), pace: pace}
+	write := func(name string, reason string, bytes int) time.Duration {
+		f, err := fs.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = f.Close() }()
+		if reason != "" {
+			el.TableCreated(pebble.TableCreateInfo{Reason: reason, Path: name})
+		}
+		block := make([]byte, 4096)
+		began := time.Now()
+		for written := 0; written < bytes; written += len(block) {
+			if _, err := f.Write(block); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if st, err := f.Stat(); err != nil || st.Size() != int64(bytes) {
+			t.Fatalf("%s: size %v (%v), want %d", name, st, err, bytes)
+		}
+		return time.Since(began)
+	}
+	// A burst's worth passes at once, the rest at the pace: 4.5 MB at
+	// 4 MB/s after a 512 KB burst takes at least a second.
+	if d := write("000010.sst", "compacting", 9<<19); d < 900*time.Millisecond {
+		t.Fatalf("a compaction's 4.5 MB took %v at 4 MB/s, want the pace (>= ~1s)", d)
+	}
+	for _, f := range []struct{ name, reason string }{
+		{"000011.sst", ""},          // not a flush's or a compaction's (a checkpoint copy)
+		{"000012.log", "flushing"},  // the WAL
+		{"000013.sst", "ingesting"}, // ingested tables are not Pebble's background work
+	} {
+		if d := write(f.name, f.reason, 9<<19); d > 500*time.Millisecond {
+			t.Fatalf("%s (%q) took %v, want it unpaced", f.name, f.reason, d)
+		}
+	}
+	behind.Store(true)
+	pace.checkedAt.Store(0) // ask again now, not after behindEvery
+	if d := write("000014.sst", "flushing", 9<<19); d > 500*time.Millisecond {
+		t.Fatalf("a flush while Pebble is behind took %v, want it unpaced", d)
+	}
+}
