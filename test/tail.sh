@@ -10,8 +10,9 @@
 #   3. paced: the same 10 pairs at RATE msg/s (default half of the peak) for SECS s.
 # Prints each phase (rate, latency, broker CPU s per 1,000 messages) and, over
 # the paced phase, the store's group commits from /metrics: commits, messages
-# (batches) per commit, the share of commits (write + fsync) under 10 ms, the
-# committer's time per commit, and Pebble's flushes and compactions.
+# (batches) per commit, the share of commits (write + fsync) under 10 ms and how
+# many took over 10, 25, 50 and 100 ms, the committer's time per commit, and
+# Pebble's flushes and compactions.
 # Bounded: each imbench run has a timeout; the broker is killed on exit.
 #
 #   test/tail.sh                          # ~3 min
@@ -20,6 +21,7 @@
 #   RATE=10000 SECS=30 test/tail.sh       # another pace or length
 #   PROFILE=/tmp/prof test/tail.sh        # also a CPU profile (20 s) and a trace (5 s) of the paced phase
 #   PORT=19931 test/tail.sh               # other ports (PORT and PORT+1), beside another run
+#   STORAGE_EXTRA='  table_write_mb: 16' test/tail.sh   # more lines for the config's storage: section
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILL=${FILL:-1000000}
@@ -51,6 +53,7 @@ http:
   pprof: $pprof
 storage:
   dir: "$work/data"
+${STORAGE_EXTRA:-}
 groups:
   rate_limit: 1000000
 log:
