@@ -60,6 +60,16 @@ func (f *tableFile) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// Close forgets a table Pebble reported but never wrote (a compaction
+// that failed before its first write), so the pace's set stays small.
+func (f *tableFile) Close() error {
+	if f.pace != nil && !f.checked {
+		f.checked = true
+		f.pace.claim(f.name)
+	}
+	return f.File.Close()
+}
+
 // paceChunk is how many bytes a table file writes between two waits: at
 // 32 MB/s an 8 ms sleep, not one timer per 4 KB write.
 const paceChunk = 256 << 10
