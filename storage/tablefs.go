@@ -81,7 +81,8 @@ type tablePace struct {
 
 	// behind reports whether Pebble is falling behind (memtables queued
 	// for flushing, L0 filling up, compaction debt): then nothing waits.
-	// It is set once the DB is open and asked at most every behindEvery.
+	// It is set once the DB is open (nothing waits before) and asked at
+	// most every behindEvery.
 	behind    atomic.Pointer[func() bool]
 	checkedAt atomic.Int64 // unix nanos
 	isBehind  atomic.Bool
@@ -137,12 +138,17 @@ func (p *tablePace) wait(n int) {
 	_ = p.limit.WaitN(context.Background(), min(n, p.limit.Burst()))
 }
 
+// lagging reports whether table writes go unpaced now: Pebble is behind,
+// or the DB is still opening (the flushes of its WAL replay have no sends
+// to share the cores with).
 func (p *tablePace) lagging() bool {
+	f := p.behind.Load()
+	if f == nil {
+		return true
+	}
 	now := time.Now().UnixNano()
 	if last := p.checkedAt.Load(); now-last >= int64(behindEvery) && p.checkedAt.CompareAndSwap(last, now) {
-		if f := p.behind.Load(); f != nil {
-			p.isBehind.Store((*f)())
-		}
+		p.isBehind.Store((*f)())
 	}
 	return p.isBehind.Load()
 }

@@ -54,6 +54,9 @@ func TestTableFSYieldsBetweenTableWrites(t *testing.T) {
 func TestTableFSPacesFlushAndCompactionTables(t *testing.T) {
 	const rate = 4 << 20
 	pace := newTablePace(rate)
+	if !pace.lagging() {
+		t.Fatal("a pace whose DB is not open yet paces (the WAL replay's flushes)")
+	}
 	var behind atomic.Bool
 	isBehind := func() bool { return behind.Load() }
 	pace.behind.Store(&isBehind)
