@@ -65,6 +65,7 @@ type LSMStats struct {
 	CompactedBytes    uint64  // bytes compactions wrote
 	L0Files           int64   // tables in L0 now
 	L0Sublevels       int32   // L0's read amplification now
+	PacedSeconds      float64 // time flushes and compactions waited for storage.table_write_mb (tablefs.go), summed
 }
 
 // LSMStats returns Pebble's flush and compaction counters; zero once the
@@ -77,7 +78,7 @@ func (s *Store) LSMStats() LSMStats {
 	}
 	m := s.db.Metrics()
 	st := LSMStats{Flushes: m.Flush.Count, Compactions: m.Compact.Count, CompactionSeconds: m.Compact.Duration.Seconds(),
-		L0Files: m.Levels[0].NumFiles, L0Sublevels: m.Levels[0].Sublevels}
+		L0Files: m.Levels[0].NumFiles, L0Sublevels: m.Levels[0].Sublevels, PacedSeconds: s.pace.waitedSeconds()}
 	for _, l := range m.Levels {
 		st.FlushedBytes += l.BytesFlushed
 		st.CompactedBytes += l.BytesCompacted

@@ -234,6 +234,7 @@ type Store struct {
 	heads    map[string]meta // committer-owned cache of stream metas (head and low)
 	staged   *groupStage     // committer-owned: the group being staged (commit.go)
 	sort     sorter          // committer-owned: a group's writes in key order (sortbatch.go)
+	pace     *tablePace      // paces flushes' and compactions' table writes (tablefs.go); nil: unpaced
 	updated  *updateCache    // committer-owned: KV records recent Updates wrote (updatecache.go)
 	reads    *readCache      // KV records read by Get
 	dedupMem *recentDedups   // committer-owned: recent dedup keys (dedupmem.go)
@@ -353,7 +354,7 @@ func Open(opts Options) (*Store, error) {
 	}
 	pace.watch(db, po)
 	s := &Store{
-		db: db, opts: opts, log: opts.Logger,
+		db: db, opts: opts, log: opts.Logger, pace: pace,
 		queue: make(chan *request, opts.MaxQueue),
 		stop:  make(chan struct{}), done: make(chan struct{}),
 		heads:    make(map[string]meta),

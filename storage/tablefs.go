@@ -86,6 +86,7 @@ type tablePace struct {
 	behind    atomic.Pointer[func() bool]
 	checkedAt atomic.Int64 // unix nanos
 	isBehind  atomic.Bool
+	waited    atomic.Int64 // nanoseconds table writes waited for the pace, summed
 }
 
 const behindEvery = 100 * time.Millisecond
@@ -135,7 +136,17 @@ func (p *tablePace) wait(n int) {
 	if p.lagging() {
 		return
 	}
+	began := time.Now()
 	_ = p.limit.WaitN(context.Background(), min(n, p.limit.Burst()))
+	p.waited.Add(int64(time.Since(began)))
+}
+
+// waitedSeconds is the time table writes spent waiting for the pace.
+func (p *tablePace) waitedSeconds() float64 {
+	if p == nil {
+		return 0
+	}
+	return time.Duration(p.waited.Load()).Seconds()
 }
 
 // lagging reports whether table writes go unpaced now: Pebble is behind,

@@ -96,6 +96,9 @@ func TestTableFSPacesFlushAndCompactionTables(t *testing.T) {
 	if d := write("000010.sst", "compacting", 9<<19); d < 900*time.Millisecond {
 		t.Fatalf("a compaction's 4.5 MB took %v at 4 MB/s, want the pace (>= ~1s)", d)
 	}
+	if w := pace.waitedSeconds(); w < 0.8 {
+		t.Fatalf("the pace counted %.2fs of waiting, want the ~1s the compaction waited", w)
+	}
 	for _, f := range []struct{ name, reason string }{
 		{"000011.sst", ""},          // not a flush's or a compaction's (a checkpoint copy)
 		{"000012.log", "flushing"},  // the WAL

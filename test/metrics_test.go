@@ -25,7 +25,7 @@ func TestE2E_Metrics(t *testing.T) {
 	for _, want := range []string{"imbroker_c2c_messages_total 1", "imbroker_mqtt_connections 1", "go_goroutines", "process_resident_memory_bytes",
 		"imbroker_store_commit_seconds_bucket{le=\"+Inf\"}", "imbroker_store_group_commits_total", "imbroker_store_batches_total", "imbroker_store_queue_length 0",
 		"imbroker_pebble_flushes_total", "imbroker_pebble_compactions_total", "imbroker_pebble_compaction_seconds_total", "imbroker_pebble_compacted_bytes_total",
-		"imbroker_pebble_flushed_bytes_total", "imbroker_pebble_l0_files", "imbroker_pebble_l0_sublevels"} {
+		"imbroker_pebble_flushed_bytes_total", "imbroker_pebble_l0_files", "imbroker_pebble_l0_sublevels", "imbroker_pebble_paced_seconds_total"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

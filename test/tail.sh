@@ -111,9 +111,9 @@ if groups:
     over = lambda le: groups - d('imbroker_store_commit_seconds_bucket{le="%s"}' % le)
     print("paced slow commits: %d over 10 ms, %d over 25 ms, %d over 50 ms, %d over 100 ms" % (over("0.01"), over("0.025"), over("0.05"), over("0.1")))
 if "imbroker_pebble_flushes_total" in b:
-    print("paced pebble: %d flushes (%.0f MB), %d compactions (%.0f MB written, %.1f s summed); L0 now %d tables, %d sublevels" % (
+    print("paced pebble: %d flushes (%.0f MB), %d compactions (%.0f MB written, %.1f s summed, %.1f s of it paced); L0 now %d tables, %d sublevels" % (
         d("imbroker_pebble_flushes_total"), d("imbroker_pebble_flushed_bytes_total") / 1e6, d("imbroker_pebble_compactions_total"),
-        d("imbroker_pebble_compacted_bytes_total") / 1e6, d("imbroker_pebble_compaction_seconds_total"),
+        d("imbroker_pebble_compacted_bytes_total") / 1e6, d("imbroker_pebble_compaction_seconds_total"), d("imbroker_pebble_paced_seconds_total"),
         b["imbroker_pebble_l0_files"], b["imbroker_pebble_l0_sublevels"]))
 PY
 echo "store $(du -sm "$work/data" | cut -f1) MB; load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -99,7 +99,7 @@ func (h commitHistogram) Collect(ch chan<- prometheus.Metric) {
 // per scrape (Pebble's Metrics takes its locks).
 type lsmCollector struct{ b *broker.Broker }
 
-var lsmDescs = struct{ flushes, flushed, compactions, compactionSecs, compacted, l0Files, l0Sublevels *prometheus.Desc }{
+var lsmDescs = struct{ flushes, flushed, compactions, compactionSecs, compacted, l0Files, l0Sublevels, paced *prometheus.Desc }{
 	flushes:        prometheus.NewDesc("imbroker_pebble_flushes_total", "Memtables Pebble flushed to L0.", nil, nil),
 	flushed:        prometheus.NewDesc("imbroker_pebble_flushed_bytes_total", "Bytes Pebble's flushes wrote.", nil, nil),
 	compactions:    prometheus.NewDesc("imbroker_pebble_compactions_total", "Compactions Pebble finished.", nil, nil),
@@ -107,10 +107,11 @@ var lsmDescs = struct{ flushes, flushed, compactions, compactionSecs, compacted,
 	compacted:      prometheus.NewDesc("imbroker_pebble_compacted_bytes_total", "Bytes Pebble's compactions wrote.", nil, nil),
 	l0Files:        prometheus.NewDesc("imbroker_pebble_l0_files", "Tables in Pebble's L0.", nil, nil),
 	l0Sublevels:    prometheus.NewDesc("imbroker_pebble_l0_sublevels", "Sublevels of Pebble's L0 (its read amplification).", nil, nil),
+	paced:          prometheus.NewDesc("imbroker_pebble_paced_seconds_total", "Time Pebble's flushes and compactions waited for storage.table_write_mb while Pebble kept up.", nil, nil),
 }
 
 func (c lsmCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{lsmDescs.flushes, lsmDescs.flushed, lsmDescs.compactions, lsmDescs.compactionSecs, lsmDescs.compacted, lsmDescs.l0Files, lsmDescs.l0Sublevels} {
+	for _, d := range []*prometheus.Desc{lsmDescs.flushes, lsmDescs.flushed, lsmDescs.compactions, lsmDescs.compactionSecs, lsmDescs.compacted, lsmDescs.l0Files, lsmDescs.l0Sublevels, lsmDescs.paced} {
 		ch <- d
 	}
 }
@@ -124,6 +125,7 @@ func (c lsmCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(lsmDescs.compacted, prometheus.CounterValue, float64(st.CompactedBytes))
 	ch <- prometheus.MustNewConstMetric(lsmDescs.l0Files, prometheus.GaugeValue, float64(st.L0Files))
 	ch <- prometheus.MustNewConstMetric(lsmDescs.l0Sublevels, prometheus.GaugeValue, float64(st.L0Sublevels))
+	ch <- prometheus.MustNewConstMetric(lsmDescs.paced, prometheus.CounterValue, st.PacedSeconds)
 }
 
 // refusalCounters exports the refusals the broker counted, by reason (every
