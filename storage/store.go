@@ -740,6 +740,7 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	close(s.stop)
 	<-s.done
+	s.pace.stop() // the flush below and a compaction in progress run at full speed: Close waits for them
 	if err := s.Health(); err != nil {
 		// A flush needs disk space (it could wait for it for ever) and a
 		// failed store's pipeline is broken: the synced WAL is replayed at

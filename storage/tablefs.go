@@ -124,6 +124,13 @@ func (p *tablePace) watch(db *pebble.DB, o *pebble.Options) {
 	p.behind.Store(&behind)
 }
 
+// stop lifts the pace for good (the store is closing).
+func (p *tablePace) stop() {
+	if p != nil {
+		p.behind.Store(nil)
+	}
+}
+
 // paceDebtBytes is the compaction debt above which compactions run unpaced.
 const paceDebtBytes = 256 << 20
 
@@ -150,8 +157,8 @@ func (p *tablePace) waitedSeconds() float64 {
 }
 
 // lagging reports whether table writes go unpaced now: Pebble is behind,
-// or the DB is still opening (the flushes of its WAL replay have no sends
-// to share the cores with).
+// the DB is still opening (the flushes of its WAL replay have no sends to
+// share the cores with), or closing.
 func (p *tablePace) lagging() bool {
 	f := p.behind.Load()
 	if f == nil {

@@ -125,4 +125,10 @@ func TestTableFSPacesFlushAndCompactionTables(t *testing.T) {
 	if took := tokensTaken(func() { write("000014.sst", "flushing", 9<<19) }); took {
 		t.Fatal("a flush while Pebble is behind waited for the pace, want it unpaced")
 	}
+	behind.Store(false)
+	pace.checkedAt.Store(0)
+	pace.stop() // the store is closing
+	if took := tokensTaken(func() { write("000016.sst", "compacting", 9<<19) }); took {
+		t.Fatal("a compaction while the store closes waited for the pace, want it unpaced")
+	}
 }
