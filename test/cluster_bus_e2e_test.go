@@ -44,10 +44,7 @@ func TestE2E_ClusterBus(t *testing.T) {
 	}
 	dial := func(n *clusterProc, clientID, user string) *mqtttest.Conn {
 		t.Helper()
-		c, ca := mqDialRaw(t, n.b, mqRawLogin(n.b, clientID, user), false)
-		if ca.ReasonCode != 0 {
-			t.Fatalf("%s on %s: CONNACK 0x%02x", clientID, n.name, ca.ReasonCode)
-		}
+		c := mqDialOK(t, n.b, mqRawLogin(n.b, clientID, user))
 		return c
 	}
 	disconnected := func(c *mqtttest.Conn, who string, code byte) {
@@ -161,10 +158,7 @@ func TestE2E_ClusterBus(t *testing.T) {
 	var guests []*mqtttest.Conn
 	for _, n := range nodes {
 		n.b.v4OK("group_open_http_svc/get_group_info", map[string]any{"GroupIdList": []string{gid}}) // applied here
-		g, ca := mqDialRaw(t, n.b, packets.Packet{Connect: packets.ConnectParams{ClientIdentifier: "guest/" + n.name, Clean: true}}, false)
-		if ca.ReasonCode != 0 {
-			t.Fatalf("guest on %s: CONNACK 0x%02x", n.name, ca.ReasonCode)
-		}
+		g := mqDialOK(t, n.b, packets.Packet{Connect: packets.ConnectParams{ClientIdentifier: "guest/" + n.name, Clean: true}})
 		if rc := g.Subscribe(1, 0, packets.Subscription{Filter: topic}); rc[0] != 0 {
 			t.Fatalf("guest on %s subscribes %s: 0x%02x", n.name, topic, rc[0])
 		}

@@ -228,10 +228,7 @@ func TestE2E_SeamConsoleApplications(t *testing.T) {
 func TestE2E_SeamOwnerUnreachable(t *testing.T) {
 	b, lb := startForwarded(t)
 	b.importAccounts("bob")
-	alice, ca := mqDialRaw(t, b, mqRawLogin(b, "alice", "alice"), false)
-	if ca.ReasonCode != 0 {
-		t.Fatalf("connack %#x", ca.ReasonCode)
-	}
+	alice := mqDialOK(t, b, mqRawLogin(b, "alice", "alice"))
 	send := func(id uint16, random uint32) {
 		payload, _ := json.Marshal(Text("m", random))
 		alice.Send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1},
@@ -283,10 +280,7 @@ func TestE2E_SeamOwnerUnreachable(t *testing.T) {
 func TestE2E_SeamReadsWhileLogStalls(t *testing.T) {
 	const commit = 1500 * time.Millisecond
 	b, lb := startForwarded(t, func(c *config.Config) { c.Storage.CommitTimeout = commit })
-	alice, ca := mqDialRaw(t, b, mqRawLogin(b, "alice:web", "alice"), false)
-	if ca.ReasonCode != 0 {
-		t.Fatalf("connack %#x", ca.ReasonCode)
-	}
+	alice := mqDialOK(t, b, mqRawLogin(b, "alice:web", "alice"))
 	defer alice.Close()
 	restore := lb.StallBarrier()
 	defer restore()

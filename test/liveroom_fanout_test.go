@@ -23,10 +23,7 @@ func TestE2E_LiveRoomSubscriptionIdentifier(t *testing.T) {
 	gid := gtCreate(t, alice, map[string]any{"Type": "AVChatRoom"})
 	topic := "im/g/" + gidLevel(gid)
 	dial := func(id string, subID int) *mqtttest.Conn {
-		c, ca := mqDialRaw(t, b, packets.Packet{Connect: packets.ConnectParams{ClientIdentifier: "guest/" + id, Clean: true}}, false)
-		if ca.ReasonCode != 0 {
-			t.Fatalf("%s: CONNACK 0x%02x", id, ca.ReasonCode)
-		}
+		c := mqDialOK(t, b, packets.Packet{Connect: packets.ConnectParams{ClientIdentifier: "guest/" + id, Clean: true}})
 		if rc := c.Subscribe(1, subID, packets.Subscription{Filter: topic, Qos: 1}); rc[0] != 1 {
 			t.Fatalf("%s subscribes %s: %v", id, topic, rc)
 		}
@@ -63,10 +60,7 @@ func TestE2E_LiveRoomSubscribersFollowChanges(t *testing.T) {
 	gid := gtCreate(t, alice, map[string]any{"Type": "AVChatRoom", "ApplyJoinOption": "FreeAccess"})
 	topic := "im/g/" + gidLevel(gid)
 	guest := func(id string, subID int) *mqtttest.Conn {
-		c, ca := mqDialRaw(t, b, packets.Packet{Connect: packets.ConnectParams{ClientIdentifier: "guest/" + id, Clean: true}}, false)
-		if ca.ReasonCode != 0 {
-			t.Fatalf("%s: CONNACK 0x%02x", id, ca.ReasonCode)
-		}
+		c := mqDialOK(t, b, packets.Packet{Connect: packets.ConnectParams{ClientIdentifier: "guest/" + id, Clean: true}})
 		if rc := c.Subscribe(1, subID, packets.Subscription{Filter: topic}); rc[0] != 0 {
 			t.Fatalf("%s subscribes %s: %v", id, topic, rc)
 		}
@@ -139,10 +133,7 @@ func TestE2E_LiveRoomSubscribersFollowChanges(t *testing.T) {
 	keep := func() *mqtttest.Conn {
 		cp := packets.Packet{Connect: packets.ConnectParams{ClientIdentifier: "guest/keep"}}
 		cp.Properties.SessionExpiryInterval, cp.Properties.SessionExpiryIntervalFlag = 300, true
-		c, ca := mqDialRaw(t, b, cp, false)
-		if ca.ReasonCode != 0 {
-			t.Fatalf("keep: CONNACK 0x%02x", ca.ReasonCode)
-		}
+		c := mqDialOK(t, b, cp)
 		return c
 	}
 	old := keep()

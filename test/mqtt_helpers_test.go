@@ -335,3 +335,14 @@ func mqRawLogin(b *Broker, clientID, user string) packets.Packet {
 		Username: []byte(user), UsernameFlag: true, Password: []byte(b.Sig(user)), PasswordFlag: true,
 	}}
 }
+
+// mqDialOK is mqDialRaw (acks on) for a CONNECT that must be accepted: it
+// fails the test on any other CONNACK.
+func mqDialOK(t testing.TB, b *Broker, cp packets.Packet) *mqtttest.Conn {
+	t.Helper()
+	c, ca := mqDialRaw(t, b, cp, false)
+	if ca.ReasonCode != 0 {
+		t.Fatalf("%q: CONNACK 0x%02x", cp.Connect.ClientIdentifier, ca.ReasonCode)
+	}
+	return c
+}

@@ -23,10 +23,7 @@ func TestE2E_PipelinedAcksKeepOrder(t *testing.T) {
 // comparison (cluster_seam_test.go).
 func pipelinedAcksScenario(t *testing.T, b *Broker) []string {
 	b.importAccounts("bob")
-	alice, ca := mqDialRaw(t, b, mqRawLogin(b, "alice", "alice"), false)
-	if ca.ReasonCode != 0 {
-		t.Fatalf("connack %#x", ca.ReasonCode)
-	}
+	alice := mqDialOK(t, b, mqRawLogin(b, "alice", "alice"))
 	const n = 60
 	bad := map[int]bool{10: true, 25: true, 40: true}
 	for i := 1; i <= n; i++ {
