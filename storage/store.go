@@ -326,13 +326,13 @@ func Open(opts Options) (*Store, error) {
 		po.Levels[i].FilterType = pebble.TableFilter
 	}
 	dir := opts.Dir
-	pace := newTablePace(opts.TableWriteBytesPerSec)
-	po.FS = tableFS{FS: po.FS, pace: pace}
-	pace.listen(po.EventListener)
 	if opts.InMemory {
 		po.FS = vfs.NewMem()
 		dir = "mem"
 	}
+	pace := newTablePace(opts.TableWriteBytesPerSec)
+	po.FS = tableFS{FS: po.FS, pace: pace}
+	pace.listen(po.EventListener)
 	if !opts.InMemory {
 		if err := finishInstall(dir); err != nil { // a snapshot's install cut short
 			return nil, err

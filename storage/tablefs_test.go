@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -130,5 +131,31 @@ func TestTableFSPacesFlushAndCompactionTables(t *testing.T) {
 	pace.stop() // the store is closing
 	if took := tokensTaken(func() { write("000016.sst", "compacting", 9<<19) }); took {
 		t.Fatal("a compaction while the store closes waited for the pace, want it unpaced")
+	}
+}
+
+// A store's flushes go through the pace on disk and in memory alike: every
+// table Pebble reports is claimed by its first write, none is left behind.
+func TestTableFSClaimsEveryFlushedTable(t *testing.T) {
+	for _, inMemory := range []bool{true, false} {
+		opts := Options{InMemory: inMemory, TableWriteBytesPerSec: 1 << 30}
+		if !inMemory {
+			opts.Dir = t.TempDir()
+		}
+		s := openStore(t, opts)
+		if _, err := s.Commit(context.Background(), Batch{Appends: []Append{{Stream: "u/a", Payload: []byte(`{}`)}}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.db.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if s.LSMStats().Flushes == 0 {
+			t.Fatalf("in memory %v: no flush", inMemory)
+		}
+		left := 0
+		s.pace.tables.Range(func(any, any) bool { left++; return true })
+		if left != 0 {
+			t.Fatalf("in memory %v: %d tables reported and never written through the pace", inMemory, left)
+		}
 	}
 }
