@@ -103,26 +103,28 @@ func (s *Server) writeRoomCopies(topic string, payload []byte, enc [2][]byte, ca
 		if b == nil {
 			continue
 		}
-		if s.writeRoom(cl, b) {
+		if s.writeCopy(cl, b, nil) {
 			sent++
 			sentBytes += int64(len(b))
 		}
 	}
-	atomic.AddInt64(&s.mq.Info.MessagesSent, sent)
-	atomic.AddInt64(&s.mq.Info.PacketsSent, sent)
-	atomic.AddInt64(&s.mq.Info.BytesSent, sentBytes)
+	s.countSent(sent, sentBytes)
 }
 
-// writeRoom writes an encoded PUBLISH to cl's connection without waiting.
-func (s *Server) writeRoom(cl *mqtt.Client, b []byte) bool {
+// writeCopy writes an encoded PUBLISH (a live copy of a room's or a user's
+// event) to cl's connection without waiting, under h's hold when h is not
+// nil. A connection that cannot take it now (mqtt.write_buffer_max bytes
+// pending) drops it, counted in mochi's MessagesDropped.
+func (s *Server) writeCopy(cl *mqtt.Client, b []byte, h *holds) bool {
 	lc, ok := cl.Net.Conn.(*lazyconn.Conn)
 	if !ok {
 		// Every listener hands mochi a lazyconn.Conn; anything else would
 		// need mochi's queue to write without waiting, so it is skipped
 		// and logged rather than allowed to stall the worker.
-		s.log.Warn("live room copy not written: connection is not a lazyconn.Conn", "client", cl.ID)
+		s.log.Warn("live copy not written: connection is not a lazyconn.Conn", "client", cl.ID)
 		return false
 	}
+	h.hold(lc)
 	if _, err := lc.TryWrite(b); err != nil {
 		if errors.Is(err, lazyconn.ErrFull) {
 			atomic.AddInt64(&s.mq.Info.MessagesDropped, 1)
@@ -130,6 +132,14 @@ func (s *Server) writeRoom(cl *mqtt.Client, b []byte) bool {
 		return false
 	}
 	return true
+}
+
+// countSent adds live copies written to mochi's counters, as its own
+// fan-out counts them.
+func (s *Server) countSent(copies, bytes int64) {
+	atomic.AddInt64(&s.mq.Info.MessagesSent, copies)
+	atomic.AddInt64(&s.mq.Info.PacketsSent, copies)
+	atomic.AddInt64(&s.mq.Info.BytesSent, bytes)
 }
 
 // encodePublish encodes a QoS 0 PUBLISH with mochi's encoder; nil if it

@@ -1,12 +1,5 @@
 package mqttd
 
-import (
-	"errors"
-	"sync/atomic"
-
-	"github.com/imbroker/imbroker/internal/lazyconn"
-)
-
 // usercast delivers one event on a user topic (im/u/{uid}) to the user's
 // subscribed connections, at QoS 0, on the delivery worker's goroutine,
 // and reports whether it did; false leaves the event to mochi's fan-out.
@@ -32,35 +25,22 @@ func (s *Server) usercast(topic string, payload []byte, h *holds) bool {
 		return false
 	}
 	var enc [2][]byte // 0: MQTT 3.1/3.1.1, 1: MQTT 5
-	var sent, sentBytes, dropped int64
+	var sent, sentBytes int64
 	for id, sub := range subs.Subscriptions {
 		cl, ok := s.mq.Clients.Get(id)
 		if !ok || !s.CanRead(cl, topic) {
-			continue
-		}
-		lc, ok := cl.Net.Conn.(*lazyconn.Conn)
-		if !ok {
-			s.log.Warn("live copy not written: connection is not a lazyconn.Conn", "client", cl.ID)
 			continue
 		}
 		b := publishFor(cl, topic, payload, subscriptionIDs(sub), &enc)
 		if b == nil {
 			continue
 		}
-		h.hold(lc)
-		if _, err := lc.TryWrite(b); err != nil {
-			if errors.Is(err, lazyconn.ErrFull) {
-				dropped++
-			}
-			continue
+		if s.writeCopy(cl, b, h) {
+			sent++
+			sentBytes += int64(len(b))
 		}
-		sent++
-		sentBytes += int64(len(b))
 	}
-	atomic.AddInt64(&s.mq.Info.MessagesSent, sent)
-	atomic.AddInt64(&s.mq.Info.PacketsSent, sent)
-	atomic.AddInt64(&s.mq.Info.BytesSent, sentBytes)
-	atomic.AddInt64(&s.mq.Info.MessagesDropped, dropped)
+	s.countSent(sent, sentBytes)
 	return true
 }
 
