@@ -128,7 +128,7 @@ func (b *Broker) openStore(ctx context.Context) (*storage.Store, error) {
 	open := func() (*storage.Store, error) {
 		return storage.Open(storage.Options{
 			Dir: cfg.Storage.Dir, InMemory: cfg.Storage.InMemory, Sync: cfg.Storage.Sync,
-			MaxBatch: cfg.Storage.MaxBatch, MaxQueue: cfg.Storage.MaxQueue, CacheBytes: int64(cfg.Storage.CacheMB) << 20,
+			MaxBatch: cfg.Storage.MaxBatch, MaxQueue: cfg.Storage.MaxQueue, CommitInterval: cfg.Storage.CommitInterval, CacheBytes: int64(cfg.Storage.CacheMB) << 20,
 			MemTableBytes: cfg.Storage.MemtableMB << 20, TableWriteBytesPerSec: cfg.Storage.TableWriteMB << 20, ReadCacheBytes: orOff(cfg.Storage.ReadCacheMB << 20),
 			DedupMemoryKeys: orOff(cfg.Storage.DedupMemory), MinFreeBytes: int64(cfg.Storage.MinFreeMB) << 20,
 			RecoverDamaged: cfg.Storage.RecoverDamaged, NewEpochs: cfg.Storage.NewEpochs,

@@ -27,7 +27,7 @@ func TestConfig_ProblemMessages(t *testing.T) {
 		{"misspelled key in a map value", "groups:\n  types:\n    Support: { base: Public, max_member: 5 }\n",
 			[]string{`groups.types.Support.max_member: unknown key (did you mean "max_members"?)`}},
 		{"unknown key far from any", "storage:\n  colour: blue\n",
-			[]string{`storage.colour: unknown key (known keys here: cache_mb, commit_timeout, dedup_memory,`}},
+			[]string{`storage.colour: unknown key (known keys here: cache_mb, commit_interval, commit_timeout,`}},
 		{"case differs", "log:\n  Level: info\n",
 			[]string{`log.Level: unknown key (did you mean "level"?)`}},
 		{"bad duration", "retention:\n  max_age: 7d\n",

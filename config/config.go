@@ -137,6 +137,7 @@ type Storage struct {
 	MaxQueue       int           `yaml:"max_queue"`       // appends waiting for the committer; default 8192
 	InMemory       bool          `yaml:"in_memory"`       // keep everything in memory (tests, benchmarks); default false
 	CommitTimeout  time.Duration `yaml:"commit_timeout"`  // longest a write waits for its commit (then an error: 90994, or 20004 when the store cannot write); default 10s
+	CommitInterval time.Duration `yaml:"commit_interval"` // while writers are busy, the least time between the starts of two group commits (sends arriving sooner join the next one); default 1ms; 0 off
 	RecoverDamaged bool          `yaml:"recover_damaged"` // start a store that lost acknowledged commits (damaged WAL) with what is readable, every stream under a new Epoch; default false: refuse to start
 	NewEpochs      bool          `yaml:"-"`               // the -new-epochs flag, for one start after restoring a backup: every stream gets a new Epoch
 	MinFreeMB      int           `yaml:"min_free_mb"`     // free space the data dir's filesystem keeps: below it writes are refused (20004) and /readyz fails; default 256; 0 off
@@ -207,7 +208,7 @@ func Default() Config {
 			MQTTPlain:        defaultMQTTPlain(),
 		},
 		HTTP: HTTP{Address: ":8080", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
-		Storage: Storage{Dir: "./data", Sync: true, MaxBatch: 1024, MaxQueue: 8192, CommitTimeout: 10 * time.Second, MinFreeMB: 256, CacheMB: 64,
+		Storage: Storage{Dir: "./data", Sync: true, MaxBatch: 1024, MaxQueue: 8192, CommitTimeout: 10 * time.Second, CommitInterval: time.Millisecond, MinFreeMB: 256, CacheMB: 64,
 			MemtableMB: 64, TableWriteMB: 32, ReadCacheMB: 16, DedupMemory: 1 << 24, DedupSweepMax: 1 << 20},
 		Messages:      Messages{MaxBytes: 12000, MaxElements: 32, MaxPayloadBytes: 16384, DedupWindow: 10 * time.Minute, SyncPageSize: 100, SyncMaxEvents: 1000, MaxRequestBytes: 16384},
 		Retention:     defaultRetention(),

@@ -92,11 +92,12 @@ log:
 storage:
   dedup_memory: 4294967297
   table_write_mb: -1
+  commit_interval: 1s
 `))
 	if err == nil {
 		t.Fatal("bad limits accepted")
 	}
-	for _, want := range []string{"mqtt.max_clients", "mqtt.fd_reserve", "mqtt.connect_timeout", "mqtt.req_rate", "mqtt.req_burst", "mqtt.queue_full_wait", "mqtt.trim_after_logins", "mqtt.trim_quiet", "mqtt.trim_interval", "mqtt.login_workers", "log.refusal_rate", "log.refusal_burst", "storage.dedup_memory", "storage.table_write_mb"} {
+	for _, want := range []string{"mqtt.max_clients", "mqtt.fd_reserve", "mqtt.connect_timeout", "mqtt.req_rate", "mqtt.req_burst", "mqtt.queue_full_wait", "mqtt.trim_after_logins", "mqtt.trim_quiet", "mqtt.trim_interval", "mqtt.login_workers", "log.refusal_rate", "log.refusal_burst", "storage.dedup_memory", "storage.table_write_mb", "storage.commit_interval"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}

@@ -72,6 +72,7 @@ func (c *Config) Validate() error {
 	v.check(c.Storage.MaxBatch >= 1, "storage.max_batch", "must be at least 1")
 	v.check(c.Storage.MaxQueue >= 1, "storage.max_queue", "must be at least 1")
 	v.positive("storage.commit_timeout", c.Storage.CommitTimeout)
+	v.check(c.Storage.CommitInterval >= 0 && c.Storage.CommitInterval <= 100*time.Millisecond, "storage.commit_interval", "must be 0 (off) to 100ms")
 	v.check(c.Storage.MinFreeMB >= 0, "storage.min_free_mb", "must not be negative (0 = no check)")
 	v.check(c.Storage.CacheMB >= 1, "storage.cache_mb", "must be at least 1")
 	v.check(c.Storage.MemtableMB >= 1 && c.Storage.MemtableMB <= 1024, "storage.memtable_mb", "must be 1 to 1024")
