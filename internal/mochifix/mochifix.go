@@ -50,6 +50,7 @@ type Hook struct {
 	attached     attachWaits
 	fresh        sync.Map  // *mqtt.Client -> struct{}: DiscardSession was called, CONNACK says no session
 	lingers      lingering // closed connections still draining after a DISCONNECT (linger.go)
+	takeovers    takeovers // connections being taken over by a new one with their ClientID (takeover.go)
 }
 
 var _ mqtt.Hook = (*Hook)(nil)
@@ -117,6 +118,9 @@ func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 func (h *Hook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
 	h.attached.start(cl)
 	h.startAliases(cl, pk)
+	if old, ok := h.opts.Server.Clients.Get(cl.ID); ok && old != cl {
+		h.takeovers.begin(old, cl)
+	}
 	if h.opts.SessionEstablish != nil {
 		h.opts.SessionEstablish(cl, pk)
 	}
@@ -141,12 +145,14 @@ func (h *Hook) DiscardSession(cl *mqtt.Client) {
 	h.fresh.Store(cl, struct{}{})
 }
 
-// OnDisconnect forgets the connection.
+// OnDisconnect forgets the connection. A connection being taken over
+// first waits until the takeover has marked it (takeover.go).
 func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	h.conns.Delete(cl)
 	h.establishing.Delete(cl)
 	h.fresh.Delete(cl)
 	h.attached.done(cl)
+	h.takeovers.ended(cl)
 }
 
 // OnPacketRead answers a CONNECT mochi would answer wrongly (connect.go),
