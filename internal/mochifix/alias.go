@@ -57,7 +57,6 @@ func (h *Hook) startAliases(cl *mqtt.Client, pk packets.Packet) {
 // OnSessionEstablished: cl's OnDisconnect will come, and forget its aliases.
 func (h *Hook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
 	h.establishing.Delete(cl)
-	h.takeovers.established(cl)
 }
 
 // pruneAliases forgets the aliases of connections that closed before

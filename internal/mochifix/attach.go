@@ -94,10 +94,11 @@ func (a *attachWaits) releaseAll() {
 	}
 }
 
-// OnSysInfoTick prunes the attach waits and the aliases of connections
-// that failed before OnSessionEstablished (every SysTopicResendInterval, on
-// mochi's event loop).
+// OnSysInfoTick prunes the attach waits, the aliases of connections
+// that failed before OnSessionEstablished and the takeovers already
+// attached (every SysTopicResendInterval, on mochi's event loop).
 func (h *Hook) OnSysInfoTick(*system.Info) {
 	h.attached.prune()
 	h.pruneAliases()
+	h.pruneTakeovers()
 }

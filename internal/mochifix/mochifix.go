@@ -48,9 +48,9 @@ type Hook struct {
 	conns        sync.Map // *mqtt.Client -> *conn: MQTT 5 topic aliases of a live connection
 	establishing sync.Map // *mqtt.Client -> struct{}: in conns, OnSessionEstablished not reached yet (alias.go)
 	attached     attachWaits
-	fresh        sync.Map  // *mqtt.Client -> struct{}: DiscardSession was called, CONNACK says no session
-	lingers      lingering // closed connections still draining after a DISCONNECT (linger.go)
-	takeovers    takeovers // connections being taken over by a new one with their ClientID (takeover.go)
+	fresh        sync.Map   // *mqtt.Client -> struct{}: DiscardSession was called, CONNACK says no session
+	lingers      lingering  // closed connections still draining after a DISCONNECT (linger.go)
+	takeovers    successors // connections being taken over by a new one with their ClientID (takeover.go)
 }
 
 var _ mqtt.Hook = (*Hook)(nil)
@@ -118,9 +118,7 @@ func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 func (h *Hook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
 	h.attached.start(cl)
 	h.startAliases(cl, pk)
-	if old, ok := h.opts.Server.Clients.Get(cl.ID); ok && old != cl {
-		h.takeovers.begin(old, cl)
-	}
+	h.beginTakeover(cl)
 	if h.opts.SessionEstablish != nil {
 		h.opts.SessionEstablish(cl, pk)
 	}
@@ -146,13 +144,13 @@ func (h *Hook) DiscardSession(cl *mqtt.Client) {
 }
 
 // OnDisconnect forgets the connection. A connection being taken over
-// first waits until the takeover has marked it (takeover.go).
+// then waits for its successor's CONNACK (takeover.go).
 func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	h.conns.Delete(cl)
 	h.establishing.Delete(cl)
 	h.fresh.Delete(cl)
 	h.attached.done(cl)
-	h.takeovers.ended(cl)
+	h.endTakeover(cl)
 }
 
 // OnPacketRead answers a CONNECT mochi would answer wrongly (connect.go),

@@ -1,6 +1,7 @@
 package mochifix
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -18,78 +19,54 @@ import (
 // subscribed but is no longer in the map, so no fan-out finds it: it gets
 // no PUBLISH until it reconnects (TestE2E_DevicesRefuse saw it once).
 //
-// The hook holds the old connection's OnDisconnect until the new one has
-// reached OnSessionEstablished, which mochi calls after the mark is set;
-// at most takeoverWait, in case the new connection never gets there.
+// The hook holds the old connection's OnDisconnect until the new one's
+// CONNACK is written (WaitAttached): mochi has marked the old connection
+// and added the new one by then. At most takeoverWait, in case the new
+// connection never gets there.
 
 // takeoverWait bounds how long a taken-over connection's end waits for its
-// successor to be established (mochi sets the mark microseconds after it
-// stopped the old connection; a CONNACK write can take longer).
+// successor's CONNACK (mochi sets the mark microseconds after it stopped the
+// old connection; a CONNACK write can take longer).
 const takeoverWait = time.Second
 
-// takeovers pairs each connection being taken over with its successor
-// until the successor is established.
-type takeovers struct {
-	mu    sync.Mutex
-	byOld map[*mqtt.Client]chan struct{} // closed once the successor is established
-	byNew map[*mqtt.Client]successor     // keyed by the successor
-	wait  time.Duration                  // 0: takeoverWait (tests set it)
+// successors maps a connection being taken over to its successor, from the
+// successor's OnSessionEstablish until the old connection's OnDisconnect.
+type successors struct {
+	m    sync.Map      // *mqtt.Client (old) -> *mqtt.Client (successor)
+	wait time.Duration // 0: takeoverWait (tests set it)
 }
 
-type successor struct {
-	old         *mqtt.Client
-	established chan struct{}
-}
-
-// begin records that cl takes over old (from OnSessionEstablish, before
-// mochi stops old).
-func (t *takeovers) begin(old, cl *mqtt.Client) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.byOld == nil {
-		t.byOld, t.byNew = map[*mqtt.Client]chan struct{}{}, map[*mqtt.Client]successor{}
+// beginTakeover records that cl takes over the connection holding its
+// ClientID, if any (from OnSessionEstablish, before mochi stops it).
+func (h *Hook) beginTakeover(cl *mqtt.Client) {
+	if old, ok := h.opts.Server.Clients.Get(cl.ID); ok && old != cl {
+		h.takeovers.m.Store(old, cl)
 	}
-	ch := make(chan struct{})
-	t.byOld[old], t.byNew[cl] = ch, successor{old: old, established: ch}
 }
 
-// established releases the connection cl took over: mochi has marked it
-// by now. Called from OnSessionEstablished; also when cl ends before it.
-func (t *takeovers) established(cl *mqtt.Client) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s, ok := t.byNew[cl]
+// endTakeover runs in cl's OnDisconnect: a connection being taken over
+// waits for its successor's CONNACK, so that mochi's cleanup after the
+// hooks sees it taken over and leaves the successor in the client map.
+func (h *Hook) endTakeover(cl *mqtt.Client) {
+	next, ok := h.takeovers.m.LoadAndDelete(cl)
 	if !ok {
 		return
 	}
-	delete(t.byNew, cl)
-	close(s.established)
-	if t.byOld[s.old] == s.established {
-		delete(t.byOld, s.old) // its OnDisconnect, if still to come, need not wait
-	}
-}
-
-// ended runs in cl's OnDisconnect: a connection being taken over waits
-// until its successor is established, so that mochi's cleanup after the
-// hooks sees it taken over and leaves the successor in the client map; a
-// successor that ends before it was established releases the old one.
-func (t *takeovers) ended(cl *mqtt.Client) {
-	t.established(cl)
-	t.mu.Lock()
-	ch, ok := t.byOld[cl]
-	delete(t.byOld, cl)
-	t.mu.Unlock()
-	if !ok {
-		return
-	}
-	wait := t.wait
+	wait := h.takeovers.wait
 	if wait == 0 {
 		wait = takeoverWait
 	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	select {
-	case <-ch:
-	case <-timer.C:
-	}
+	h.WaitAttached(context.Background(), next.(*mqtt.Client), wait)
+}
+
+// pruneTakeovers forgets the pairs whose successor is past its CONNACK (or
+// gone): the old connection's end would not wait for it, and an old
+// connection that ended before it was paired never comes to take its pair.
+func (h *Hook) pruneTakeovers() {
+	h.takeovers.m.Range(func(old, next any) bool {
+		if h.attached.pending(next.(*mqtt.Client)) == nil {
+			h.takeovers.m.Delete(old)
+		}
+		return true
+	})
 }
