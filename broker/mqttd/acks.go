@@ -159,7 +159,8 @@ func (s *Server) sendC2CPipelined(cl *mqtt.Client, pk packets.Packet, user, to, 
 		return false
 	}
 	if s.Forward != nil && c.acks.forwards(s.forwarding()) {
-		s.addAck(&c.acks, pendingAck{fwd: &c2cSend{To: to, Payload: pk.Payload, from: user}, write: func(err error) { s.writeSendAck(cl, pk, topic, err) }})
+		sent := sentOf(pk)
+		s.addAck(&c.acks, pendingAck{fwd: &c2cSend{To: to, Payload: pk.Payload, from: user}, write: func(err error) { s.writeSendAck(cl, sent, topic, err) }})
 		return true
 	}
 	// The context bounds only the wait for a commit slot (store.Submit).
@@ -167,22 +168,23 @@ func (s *Server) sendC2CPipelined(cl *mqtt.Client, pk packets.Packet, user, to, 
 	commit, _, err := s.Messages.StartC2C(ctx, user, to, pk.Payload)
 	cancel()
 	conn, _ := cl.Net.Conn.(holder)
-	s.addAck(&c.acks, pendingAck{commit: commit, err: err, conn: conn, write: func(err error) { s.writeSendAck(cl, pk, topic, err) }})
+	sent := sentOf(pk)
+	s.addAck(&c.acks, pendingAck{commit: commit, err: err, conn: conn, write: func(err error) { s.writeSendAck(cl, sent, topic, err) }})
 	return true
 }
 
 // writeSendAck writes the PUBACK for a pipelined send: success, or for MQTT 5
 // the refusal's reason code and string; a 3.1.1 client learns of a refusal on
 // its rpc topic first, as for inline sends.
-func (s *Server) writeSendAck(cl *mqtt.Client, pk packets.Packet, topic string, err error) {
+func (s *Server) writeSendAck(cl *mqtt.Client, sent *sentPublish, topic string, err error) {
 	ack := packets.Packet{
 		FixedHeader: packets.FixedHeader{Type: packets.Puback},
-		PacketID:    pk.PacketID,
+		PacketID:    sent.id,
 		ReasonCode:  packets.CodeSuccess.Code,
 		Created:     time.Now().Unix(),
 	}
 	if err != nil {
-		code := s.refusal(cl, pk, topic, err)
+		code := s.refusal(cl, sent.packet(), topic, err)
 		if cl.Properties.ProtocolVersion == 5 {
 			ack.ReasonCode = code.Code
 			ack.Properties.ReasonString = code.Reason
@@ -240,4 +242,31 @@ func (s *Server) forwardAcks(p *ackPipe) {
 	p.queue = p.queue[n:]
 	p.fwd -= n
 	p.mu.Unlock()
+}
+
+// sentPublish is what a pipelined send's PUBACK, and the reply to a refused
+// send, need of its PUBLISH. The ack waits for the commit in a closure: one
+// that captured the whole packet (~600 bytes, most of it properties a send
+// does not use) moved it to the heap for every send.
+type sentPublish struct {
+	id            uint16
+	qos           byte
+	payload       []byte
+	responseTopic string
+	correlation   []byte
+}
+
+func sentOf(pk packets.Packet) *sentPublish {
+	return &sentPublish{id: pk.PacketID, qos: pk.FixedHeader.Qos, payload: pk.Payload,
+		responseTopic: pk.Properties.ResponseTopic, correlation: pk.Properties.CorrelationData}
+}
+
+// packet rebuilds the fields of the PUBLISH that refusal reads.
+func (p *sentPublish) packet() packets.Packet {
+	return packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: p.qos},
+		PacketID:    p.id,
+		Payload:     p.payload,
+		Properties:  packets.Properties{ResponseTopic: p.responseTopic, CorrelationData: p.correlation},
+	}
 }
