@@ -23,8 +23,9 @@ var (
 	ErrCommitTimeout = imerr.StoreTimeout.Err()
 )
 
-// health is the committer's view of whether the store can write. Only the
-// committer changes it; Health reads it from anywhere.
+// health is the committer's view of whether the store can write. A write
+// that fails fails the store from the committer; one that stalls past its
+// deadline, from its waiter (Pending.Wait); Health reads it from anywhere.
 type health struct {
 	mu     sync.Mutex
 	failed error // sticky: Pebble's commit pipeline is broken
@@ -35,10 +36,7 @@ type health struct {
 // failed; the disk is below Options.MinFreeBytes, read now, so /readyz
 // sees a full disk before any write tries it).
 func (s *Store) Health() error {
-	s.health.mu.Lock()
-	failed := s.health.failed
-	s.health.mu.Unlock()
-	if failed != nil {
+	if failed := s.failure(); failed != nil {
 		return failed
 	}
 	if s.opts.MinFreeBytes <= 0 || s.opts.InMemory {
@@ -54,8 +52,7 @@ func (s *Store) Health() error {
 // group when a write failed before or the disk is below the reserve, and
 // logs each change of state once (not once per refused batch).
 func (s *Store) writable() error {
-	h := &s.health
-	if h.failed != nil {
+	if s.failure() != nil {
 		return ErrFailed
 	}
 	if s.opts.MinFreeBytes <= 0 || s.opts.InMemory {
@@ -104,6 +101,13 @@ func (s *Store) fail(cause error) {
 		s.log.Error("store failed: a write could not be completed; every write is refused until the broker restarts (free disk space first)",
 			"dir", s.opts.Dir, "error", cause)
 	}
+}
+
+// failure is why the store failed, or nil.
+func (s *Store) failure() error {
+	s.health.mu.Lock()
+	defer s.health.mu.Unlock()
+	return s.health.failed
 }
 
 // commitPebble commits b. Pebble v1 treats a failed WAL write as fatal (it
