@@ -22,12 +22,14 @@ type bufConn struct {
 
 func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
-// bufConnSize holds a live-room event (a few hundred bytes) whole; a
-// larger packet is read past the buffer, straight into paho's.
+// bufConnSize holds a live-room event or a one-to-one message (a few
+// hundred bytes) whole; a larger packet is read past the buffer, straight
+// into paho's.
 const bufConnSize = 1024
 
 // dialBuffered is a paho OpenConnectionFunc for tcp:// brokers that reads
-// through a bufConn.
+// through a bufConn; every imbench client uses it, so the load generator's
+// read syscalls do not take the cores the broker under test shares.
 func dialBuffered(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
 	d := net.Dialer{Timeout: o.ConnectTimeout}
 	c, err := d.Dial("tcp", uri.Host)
