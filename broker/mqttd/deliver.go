@@ -57,6 +57,9 @@ func (d *deliverer) enqueue(entries []storage.Entry) {
 		return
 	}
 	for _, e := range entries {
+		if _, ok := liveTopic(e.Stream); !ok {
+			continue // a pair's history: nobody subscribes to it, and a worker woken for it would only look
+		}
 		q := d.queues[maphash.String(d.seed, e.Stream)%uint64(len(d.queues))]
 		select {
 		case q <- e:
@@ -79,13 +82,21 @@ func (d *deliverer) run(q chan storage.Entry) {
 	}
 }
 
+// liveTopic is the MQTT topic a stream's events are delivered on: a user's
+// or a group's; other streams (a pair's history) have none.
+func liveTopic(stream string) (string, bool) {
+	if uid, ok := strings.CutPrefix(stream, "u/"); ok {
+		return topicUserPrefix + uid, true
+	}
+	if gid, ok := strings.CutPrefix(stream, "g/"); ok {
+		return groupTopic(gid), true
+	}
+	return "", false
+}
+
 func (d *deliverer) deliver(e storage.Entry, h *holds) {
-	var topic string
-	if uid, ok := strings.CutPrefix(e.Stream, "u/"); ok {
-		topic = topicUserPrefix + uid
-	} else if gid, ok := strings.CutPrefix(e.Stream, "g/"); ok {
-		topic = groupTopic(gid)
-	} else {
+	topic, ok := liveTopic(e.Stream)
+	if !ok {
 		return
 	}
 	// QoS 0: mochi's QoS>0 fan-out takes each recipient's lock, which a

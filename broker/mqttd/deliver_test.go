@@ -74,3 +74,31 @@ func TestDelivererReleasesHoldsBeforeRoomAndWhenIdle(t *testing.T) {
 		t.Fatalf("%d user events delivered, want 2", n)
 	}
 }
+
+// Entries of streams nobody is delivered from (a pair's history, one per
+// one-to-one message) take no place in a worker's queue: with one slot and
+// the worker busy, a user event after three of them is queued, not dropped.
+func TestDelivererQueuesOnlyLiveStreams(t *testing.T) {
+	busy, release := make(chan struct{}), make(chan struct{})
+	var delivered atomic.Int32
+	user := func(string, []byte, *holds) bool {
+		if delivered.Add(1) == 1 {
+			close(busy)
+			<-release
+		}
+		return true
+	}
+	d := newDeliverer(nopPublisher{}, nil, user, 1, 1, slog.New(slog.DiscardHandler))
+	d.enqueue([]storage.Entry{{Stream: "u/alice"}})
+	select {
+	case <-busy:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first event was not delivered")
+	}
+	d.enqueue([]storage.Entry{{Stream: "c/alice:bob"}, {Stream: "c/alice:carol"}, {Stream: "c/bob:carol"}, {Stream: "u/bob"}})
+	close(release)
+	d.close() // waits for the worker to finish its queue
+	if n, dropped := delivered.Load(), d.dropped.Load(); n != 2 || dropped != 0 {
+		t.Fatalf("%d user events delivered and %d dropped, want 2 and 0", n, dropped)
+	}
+}
