@@ -57,7 +57,7 @@ func (d *deliverer) enqueue(entries []storage.Entry) {
 		return
 	}
 	for _, e := range entries {
-		if _, ok := liveTopic(e.Stream); !ok {
+		if !delivered(e.Stream) {
 			continue // a pair's history: nobody subscribes to it, and a worker woken for it would only look
 		}
 		q := d.queues[maphash.String(d.seed, e.Stream)%uint64(len(d.queues))]
@@ -80,6 +80,13 @@ func (d *deliverer) run(q chan storage.Entry) {
 			h.release()
 		}
 	}
+}
+
+// delivered reports whether a stream's events are delivered live: a user's
+// or a group's, not a pair's history. It is liveTopic's ok without building
+// the topic, for enqueue, which runs on the store's committer.
+func delivered(stream string) bool {
+	return strings.HasPrefix(stream, "u/") || strings.HasPrefix(stream, "g/")
 }
 
 // liveTopic is the MQTT topic a stream's events are delivered on: a user's
