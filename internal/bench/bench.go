@@ -254,9 +254,7 @@ func (r *run) client(node int, id, user, pass string, handler paho.MessageHandle
 	o := paho.NewClientOptions().AddBroker(r.broker(node)).SetClientID(id).SetUsername(user).SetPassword(pass)
 	o.SetAutoReconnect(false).SetCleanSession(true).SetOrderMatters(false).SetConnectTimeout(10 * time.Second)
 	o.SetKeepAlive(60 * time.Second).SetWriteTimeout(10 * time.Second).SetMaxResumePubInFlight(100)
-	if u, err := url.Parse(r.broker(node)); err == nil && (u.Scheme == "tcp" || u.Scheme == "mqtt") {
-		o.SetCustomOpenConnectionFn(dialBuffered) // one read syscall per packet, not four (bufconn.go)
-	}
+	readBuffered(o, r.broker(node)) // one read syscall per packet, not four
 	if handler != nil {
 		o.SetDefaultPublishHandler(handler)
 	}

@@ -38,3 +38,11 @@ func dialBuffered(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
 	}
 	return &bufConn{Conn: c, r: bufio.NewReaderSize(c, bufConnSize)}, nil
 }
+
+// readBuffered has the client o reads through a bufConn when broker is a
+// tcp:// (or mqtt://) URL; other schemes keep paho's own dialer.
+func readBuffered(o *paho.ClientOptions, broker string) {
+	if u, err := url.Parse(broker); err == nil && (u.Scheme == "tcp" || u.Scheme == "mqtt") {
+		o.SetCustomOpenConnectionFn(dialBuffered)
+	}
+}

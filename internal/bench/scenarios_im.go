@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -235,9 +234,7 @@ func (r *run) groupMember(node int, user, gid string) (paho.Client, error) {
 	o := paho.NewClientOptions().AddBroker(r.broker(node)).SetClientID(user).SetUsername(u).SetPassword(p)
 	o.SetAutoReconnect(false).SetCleanSession(true).SetOrderMatters(true).SetConnectTimeout(10 * time.Second)
 	o.SetKeepAlive(60 * time.Second).SetWriteTimeout(10 * time.Second)
-	if u, err := url.Parse(r.broker(node)); err == nil && (u.Scheme == "tcp" || u.Scheme == "mqtt") {
-		o.SetCustomOpenConnectionFn(dialBuffered) // one read syscall per delivery (bufconn.go)
-	}
+	readBuffered(o, r.broker(node)) // one read syscall per delivery
 	c := paho.NewClient(o)
 	if tok := c.Connect(); !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
 		return nil, fmt.Errorf("connect %s: %v", user, tok.Error())
