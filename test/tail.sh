@@ -17,6 +17,7 @@
 #
 #   test/tail.sh                          # ~3 min
 #   IMBROKER_BIN=/tmp/old/imbroker test/tail.sh   # a prebuilt broker (alternated before/after runs)
+#   IMBENCH_BIN=/tmp/old/imbench test/tail.sh     # a prebuilt load generator
 #   FILLPAIRS=100 test/tail.sh            # 100 conversations x 10,000 (each at max_per_stream)
 #   RATE=10000 SECS=30 test/tail.sh       # another pace or length
 #   PROFILE=/tmp/prof test/tail.sh        # also a CPU profile (20 s) and a trace (5 s) of the paced phase
@@ -37,7 +38,7 @@ trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 if [ -n "${IMBROKER_BIN:-}" ]; then cp "$IMBROKER_BIN" "$work/imbroker"; else go build -o "$work/imbroker" ./cmd/imbroker; fi
-go build -o "$work/imbench" ./cmd/imbench
+if [ -n "${IMBENCH_BIN:-}" ]; then cp "$IMBENCH_BIN" "$work/imbench"; else go build -o "$work/imbench" ./cmd/imbench; fi
 
 key=compare-secret-key-0123456789abcdef
 pprof=false; [ -z "${PROFILE:-}" ] || pprof=true

@@ -16,13 +16,22 @@ type publisher interface {
 	Publish(topic string, payload []byte, retain bool, qos byte) error
 }
 
-// deliverer publishes committed events live, off the senders' goroutines.
-// The store calls enqueue in commit order and a stream always maps to the
-// same worker, so each user sees their events in Seq order. A worker can
-// stall for up to 1.5x keepalive on a dead socket (mochi holds the client
-// lock while writing); its queue absorbs that, and when it is full the live
-// copy is dropped rather than stalling every sender: the event is already
-// durable, and the client fills the Seq gap with sync.
+// deliverer publishes committed events live. The store calls enqueue in
+// commit order, on its committer.
+//
+// A user's events (im/u/{uid}) are written there and then, at QoS 0 with
+// non-blocking writes (usercast), a commit's copies to one connection
+// leaving in one write when enqueue returns: from the fsync to the
+// recipient's socket a send has no goroutine hand-off, each of which waits
+// for a core when the machine is busy (docs/benchmarks.md, Round 12). A
+// copy a connection cannot take now is dropped; the event is durable and
+// the client fills the Seq gap with sync.
+//
+// A group's events go to worker goroutines instead: a room's fan-out can
+// take thousands of writes, which the committer, and every send behind
+// it, should not wait for. A group always maps to the same worker, so its
+// members see its events in Seq order; when a worker's queue is full the
+// live copy is dropped rather than stalling every sender.
 type deliverer struct {
 	pub     publisher
 	room    func(topic string, payload []byte) bool           // group topics first; false: pub
@@ -49,44 +58,47 @@ func newDeliverer(pub publisher, room func(topic string, payload []byte) bool, u
 }
 
 // enqueue is the store's OnCommit callback, also called under g.op (live
-// rooms). d.mu is a leaf: nothing else is taken while it is held.
+// rooms). d.mu is a leaf: nothing else is taken while it is held. It
+// writes the user events itself (their copies to one connection in one
+// write, at its return) and queues the group events for the workers.
 func (d *deliverer) enqueue(entries []storage.Entry) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if d.closed {
 		return
 	}
+	var h holds
+	defer h.release()
 	for _, e := range entries {
-		if !delivered(e.Stream) {
-			continue // a pair's history: nobody subscribes to it, and a worker woken for it would only look
+		switch {
+		case strings.HasPrefix(e.Stream, "u/"):
+			d.deliver(e, &h)
+		case strings.HasPrefix(e.Stream, "g/"):
+			d.queue(e)
 		}
-		q := d.queues[maphash.String(d.seed, e.Stream)%uint64(len(d.queues))]
-		select {
-		case q <- e:
-		default:
-			if d.dropped.Add(1)%1000 == 1 {
-				d.log.Warn("delivery queue full, live copy dropped; clients recover by sync", "stream", e.Stream, "dropped_total", d.dropped.Load())
-			}
+		// other streams (a pair's history, one per one-to-one message)
+		// are delivered to nobody
+	}
+}
+
+// queue hands a group event to its group's worker, or drops the live copy
+// when that worker's queue is full.
+func (d *deliverer) queue(e storage.Entry) {
+	q := d.queues[maphash.String(d.seed, e.Stream)%uint64(len(d.queues))]
+	select {
+	case q <- e:
+	default:
+		if d.dropped.Add(1)%1000 == 1 {
+			d.log.Warn("delivery queue full, live copy dropped; clients recover by sync", "stream", e.Stream, "dropped_total", d.dropped.Load())
 		}
 	}
 }
 
 func (d *deliverer) run(q chan storage.Entry) {
 	defer d.wg.Done()
-	var h holds
 	for e := range q {
-		d.deliver(e, &h)
-		if h.events++; len(q) == 0 || h.events >= maxHeldEvents {
-			h.release()
-		}
+		d.deliver(e, nil)
 	}
-}
-
-// delivered reports whether a stream's events are delivered live: a user's
-// or a group's, not a pair's history. It is liveTopic's ok without building
-// the topic, for enqueue, which runs on the store's committer.
-func delivered(stream string) bool {
-	return strings.HasPrefix(stream, "u/") || strings.HasPrefix(stream, "g/")
 }
 
 // liveTopic is the MQTT topic a stream's events are delivered on: a user's

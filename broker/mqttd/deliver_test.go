@@ -27,78 +27,79 @@ type nopPublisher struct{}
 
 func (nopPublisher) Publish(string, []byte, bool, byte) error { return nil }
 
-// A delivery worker keeps the connections it wrote user events to held
-// only while more user events follow: before a room fan-out (which may
-// write to thousands of connections) it releases them, so a PUBACK or an
-// event on a held connection never waits for a room; and it releases them
-// when its queue is empty.
-func TestDelivererReleasesHoldsBeforeRoomAndWhenIdle(t *testing.T) {
+// A group commit's user events are written by enqueue itself, before it
+// returns (no goroutine hand-off between the fsync and the socket), under
+// one hold per connection released once all are written, so a burst to one
+// connection leaves in one write; the holds are released before a room's
+// fan-out (which may write to thousands of connections) goes anywhere, and
+// group events go to a worker.
+func TestDelivererWritesUserEventsBeforeReturning(t *testing.T) {
 	conn := &countingHolder{idle: make(chan struct{}, 4)}
-	first := make(chan struct{})
 	var calls atomic.Int32
-	heldAtRoom := make(chan int32, 1)
 	user := func(_ string, _ []byte, h *holds) bool {
 		h.hold(conn)
-		if calls.Add(1) == 1 {
-			<-first // the room event is queued behind this one
-		}
+		calls.Add(1)
 		return true
 	}
+	roomRan := make(chan struct{}, 1)
 	room := func(string, []byte) bool {
-		heldAtRoom <- conn.held.Load()
+		roomRan <- struct{}{}
 		return true
 	}
 	d := newDeliverer(nopPublisher{}, room, user, 1, 16, slog.New(slog.DiscardHandler))
 	defer d.close()
-	d.enqueue([]storage.Entry{{Stream: "u/bob"}})
-	d.enqueue([]storage.Entry{{Stream: "g/room"}, {Stream: "u/bob"}})
-	close(first)
+	d.enqueue([]storage.Entry{{Stream: "u/bob"}, {Stream: "c/alice:bob"}, {Stream: "u/bob"}, {Stream: "g/room"}, {Stream: "u/bob"}})
+	if n := calls.Load(); n != 3 {
+		t.Fatalf("%d user events written when enqueue returned, want 3", n)
+	}
+	if n := conn.held.Load(); n != 0 {
+		t.Fatalf("%d holds left on the connection after enqueue", n)
+	}
 	select {
-	case n := <-heldAtRoom:
-		if n != 0 {
-			t.Fatalf("the room fan-out ran with %d holds on a user's connection", n)
-		}
+	case <-conn.idle: // one release for the three copies
+	default:
+		t.Fatal("the connection was never released")
+	}
+	select {
+	case <-conn.idle:
+		t.Fatal("the connection was held and released more than once: its copies left in separate writes")
+	default:
+	}
+	select {
+	case <-roomRan:
 	case <-time.After(5 * time.Second):
-		t.Fatal("no room delivery")
-	}
-	// Released twice: before the room, and once the last user event left
-	// the queue empty.
-	for i := range 2 {
-		select {
-		case <-conn.idle:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("release %d never came: %d holds left, %d user events", i+1, conn.held.Load(), calls.Load())
-		}
-	}
-	if n := calls.Load(); n != 2 {
-		t.Fatalf("%d user events delivered, want 2", n)
+		t.Fatal("the group event never reached its worker")
 	}
 }
 
-// Entries of streams nobody is delivered from (a pair's history, one per
-// one-to-one message) take no place in a worker's queue: with one slot and
-// the worker busy, a user event after three of them is queued, not dropped.
-func TestDelivererQueuesOnlyLiveStreams(t *testing.T) {
+// Only group events take a place in a worker's queue: with one slot and the
+// worker busy, a group event after user events and a pair's history (one
+// per one-to-one message) is queued, not dropped.
+func TestDelivererQueuesOnlyGroupEvents(t *testing.T) {
 	busy, release := make(chan struct{}), make(chan struct{})
-	var delivered atomic.Int32
-	user := func(string, []byte, *holds) bool {
-		if delivered.Add(1) == 1 {
+	var rooms, users atomic.Int32
+	room := func(string, []byte) bool {
+		if rooms.Add(1) == 1 {
 			close(busy)
 			<-release
 		}
 		return true
 	}
-	d := newDeliverer(nopPublisher{}, nil, user, 1, 1, slog.New(slog.DiscardHandler))
-	d.enqueue([]storage.Entry{{Stream: "u/alice"}})
+	user := func(string, []byte, *holds) bool {
+		users.Add(1)
+		return true
+	}
+	d := newDeliverer(nopPublisher{}, room, user, 1, 1, slog.New(slog.DiscardHandler))
+	d.enqueue([]storage.Entry{{Stream: "g/one"}})
 	select {
 	case <-busy:
 	case <-time.After(5 * time.Second):
-		t.Fatal("the first event was not delivered")
+		t.Fatal("the first group event was not delivered")
 	}
-	d.enqueue([]storage.Entry{{Stream: "c/alice:bob"}, {Stream: "c/alice:carol"}, {Stream: "c/bob:carol"}, {Stream: "u/bob"}})
+	d.enqueue([]storage.Entry{{Stream: "c/alice:bob"}, {Stream: "u/alice"}, {Stream: "c/bob:carol"}, {Stream: "u/bob"}, {Stream: "g/two"}})
 	close(release)
 	d.close() // waits for the worker to finish its queue
-	if n, dropped := delivered.Load(), d.dropped.Load(); n != 2 || dropped != 0 {
-		t.Fatalf("%d user events delivered and %d dropped, want 2 and 0", n, dropped)
+	if r, u, dropped := rooms.Load(), users.Load(), d.dropped.Load(); r != 2 || u != 2 || dropped != 0 {
+		t.Fatalf("%d group and %d user events delivered and %d dropped, want 2, 2 and 0", r, u, dropped)
 	}
 }

@@ -1,24 +1,25 @@
 package mqttd
 
 // usercast delivers one event on a user topic (im/u/{uid}) to the user's
-// subscribed connections, at QoS 0, on the delivery worker's goroutine,
+// subscribed connections, at QoS 0, on the store's committer (enqueue),
 // and reports whether it did; false leaves the event to mochi's fan-out.
 //
 // Why not mochi's fan-out (measured in docs/benchmarks.md, "Round 6"): for
 // each copy mochi copies the packet, queues it on the client's outbound
 // channel and wakes the client's WriteLoop goroutine, which encodes it into
 // a fresh buffer and writes it: a goroutine hop and a write syscall per
-// message. Here the worker encodes the PUBLISH once and writes it to the
-// connection itself, and while more events are queued for it (h) it holds
-// the connections it wrote to, so that a burst of events to one connection
-// leaves in one write.
+// message. Here the committer encodes the PUBLISH once and writes it to
+// the connection itself, and until the group commit's events are all
+// written (h) it holds the connections it wrote to, so that a burst of
+// events to one connection leaves in one write.
 //
 // What mochi's QoS 0 delivery does is kept, as for live rooms (roomcast):
 // the read ACL per connection (CanRead: a closed connection is refused),
 // the client's Maximum Packet Size, subscription identifiers, and a copy a
 // connection cannot take now (mqtt.write_buffer_max bytes pending) is
-// dropped, not waited for; the user fills the gap by sync. Shared and
-// inline subscriptions, which user topics never have, go through mochi.
+// dropped, not waited for (nothing here waits); the user fills the gap by
+// sync. Shared and inline subscriptions, which user topics never have, go
+// through mochi.
 func (s *Server) usercast(topic string, payload []byte, h *holds) bool {
 	subs := s.mq.Topics.Subscribers(topic)
 	if len(subs.Shared) > 0 || len(subs.InlineSubscriptions) > 0 {
@@ -44,20 +45,15 @@ func (s *Server) usercast(topic string, payload []byte, h *holds) bool {
 	return true
 }
 
-// holds are the connections one delivery worker holds (lazyconn.Conn.Hold)
-// while more events are queued for it: the copies it writes to one
-// connection meanwhile leave in one write syscall at release. The worker
-// releases them when its queue is empty, after maxHeldEvents events and
-// before any other delivery (a room's fan-out can take a while), so a copy
-// waits at most for the user events queued with it, never for a socket, a
-// room or a commit.
+// holds are the connections one enqueue (one group commit's events) wrote
+// user events to, each held (lazyconn.Conn.Hold) until the enqueue ends:
+// the copies it writes to one connection meanwhile leave in one write
+// syscall at release. A copy so waits only for the user events committed
+// with it, never for a socket, a room or another commit; holds are
+// released before anything else is delivered (a room's fan-out, mochi's).
 type holds struct {
-	conns  []holder
-	events int
+	conns []holder
 }
-
-// maxHeldEvents bounds the events a worker delivers under one set of holds.
-const maxHeldEvents = 64
 
 func (h *holds) hold(c holder) {
 	if h == nil {
@@ -73,9 +69,12 @@ func (h *holds) hold(c holder) {
 }
 
 func (h *holds) release() {
+	if h == nil {
+		return // a worker's delivery: nothing was held
+	}
 	for i, c := range h.conns {
 		c.Release()
 		h.conns[i] = nil
 	}
-	h.conns, h.events = h.conns[:0], 0
+	h.conns = h.conns[:0]
 }

@@ -411,7 +411,7 @@ func (r *run) connections(ctx context.Context) (int64, error) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			c, err := r.client(i, fmt.Sprintf("idle%d", i), creds[i].user, creds[i].pass, nil)
+			c, err := r.client(i, fmt.Sprintf("idle%d", i), creds[i].user, creds[i].pass, nil, false)
 			if err != nil {
 				r.errs.Add(1)
 				return
