@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -170,11 +171,16 @@ func (r *run) publishers(ctx context.Context, clients *[]paho.Client, prefix str
 	return nil
 }
 
-// textMsg is an IM text message carrying its send time.
+// textMsg is an IM text message carrying its send time (the stamp, as its
+// Text). Appended rather than marshalled: json.Marshal of the nested maps
+// was an eighth of the load generator's CPU in a paced c2c run.
 func textMsg(random int) []byte {
-	b, _ := json.Marshal(map[string]any{"MsgRandom": random, "MsgBody": []any{
-		map[string]any{"MsgType": "TIMTextElem", "MsgContent": map[string]any{"Text": stamp()}}}})
-	return b
+	b := make([]byte, 0, 112)
+	b = append(b, `{"MsgBody":[{"MsgContent":{"Text":"t`...)
+	b = strconv.AppendInt(b, time.Now().UnixNano(), 10)
+	b = append(b, `"},"MsgType":"TIMTextElem"}],"MsgRandom":`...)
+	b = strconv.AppendInt(b, int64(random), 10)
+	return append(b, '}')
 }
 
 // countRefusals counts the refused sends an rpc topic reports.
