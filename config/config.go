@@ -162,7 +162,7 @@ type Messages struct {
 
 // Delivery configures live fan-out of committed events.
 type Delivery struct {
-	Workers int `yaml:"workers"` // delivery goroutines; a user's events always go through the same one, in order; default 16
+	Workers int `yaml:"workers"` // goroutines delivering group events; a group's always go through the same one, in order (a user's are written by the committer); default 16
 	Queue   int `yaml:"queue"`   // events buffered per worker; default 4096
 }
 

@@ -65,6 +65,7 @@ func (s *Server) DropGroupSubscriptions(gid string, users ...string) {
 					atomic.AddInt64(&s.mq.Info.Subscriptions, -1)
 				}
 				s.rooms.changed([]packets.Subscription{{Filter: filter}})
+				s.users.changed([]packets.Subscription{{Filter: filter}}, true) // a wildcard may match user topics too
 			}
 		}
 	}

@@ -144,11 +144,15 @@ func wildOverGroups(filter string) bool {
 }
 
 // Subscribed implements subs.Watcher.
-func (s *Server) Subscribed(_ *mqtt.Client, filters []packets.Subscription) { s.rooms.changed(filters) }
+func (s *Server) Subscribed(_ *mqtt.Client, filters []packets.Subscription) {
+	s.rooms.changed(filters)
+	s.users.changed(filters, false)
+}
 
 // Unsubscribed implements subs.Watcher.
 func (s *Server) Unsubscribed(_ *mqtt.Client, filters []packets.Subscription) {
 	s.rooms.changed(filters)
+	s.users.changed(filters, true)
 }
 
 // roomList builds topic's subscriber list from mochi's index; false when

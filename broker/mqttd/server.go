@@ -53,6 +53,7 @@ type Server struct {
 	anon       anonIDs            // ordinary anonymous ClientIDs against users' (anonids.go)
 	deliver    *deliverer
 	rooms      roomSubs             // each group topic's subscribers, for the room fan-out (roomsubs.go)
+	users      userSubs             // each user topic's subscribers, for usercast (usersubs.go)
 	conns      conns                // each user connection's state; each user's devices [IM-DEVICES]
 	addrs      map[string]string    // listener id -> bound host:port
 	urls       map[string]string    // listener id -> what clients dial, e.g. ws://host:port/mqtt

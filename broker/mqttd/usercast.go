@@ -13,6 +13,9 @@ package mqttd
 // written (h) it holds the connections it wrote to, so that a burst of
 // events to one connection leaves in one write.
 //
+// The subscribers come from a list kept per user topic (usersubs.go)
+// rather than from maps mochi builds per event.
+//
 // What mochi's QoS 0 delivery does is kept, as for live rooms (roomcast):
 // the read ACL per connection (CanRead: a closed connection is refused),
 // the client's Maximum Packet Size, subscription identifiers, and a copy a
@@ -21,18 +24,19 @@ package mqttd
 // sync. Shared and inline subscriptions, which user topics never have, go
 // through mochi.
 func (s *Server) usercast(topic string, payload []byte, h *holds) bool {
-	subs := s.mq.Topics.Subscribers(topic)
-	if len(subs.Shared) > 0 || len(subs.InlineSubscriptions) > 0 {
+	list, ok := s.users.get(topic, func() ([]roomSub, bool) { return s.roomList(topic) })
+	if !ok {
 		return false
 	}
 	var enc [2][]byte // 0: MQTT 3.1/3.1.1, 1: MQTT 5
 	var sent, sentBytes int64
-	for id, sub := range subs.Subscriptions {
-		cl, ok := s.mq.Clients.Get(id)
+	for i := range list {
+		sub := &list[i]
+		cl, ok := sub.client(s.mq.Clients)
 		if !ok || !s.CanRead(cl, topic) {
 			continue
 		}
-		b := publishFor(cl, topic, payload, subscriptionIDs(sub), &enc)
+		b := publishFor(cl, topic, payload, sub.ids, &enc)
 		if b == nil {
 			continue
 		}
