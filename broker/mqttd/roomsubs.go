@@ -20,9 +20,10 @@ import (
 // The list is built from mochi's index, the single source of truth, and
 // rebuilt after any change that may have added a subscriber: each
 // topic's generation is bumped when a filter equal to it is granted or
-// removed (the subs hook; DropGroupSubscriptions), and every topic's when
-// a wildcard filter that may match group topics is. The generation is
-// read before the index, so a subscription granted while a list is built
+// removed (the subs hook; DropGroupSubscriptions), and one generation that
+// every list checks when a wildcard filter that may match group topics is
+// (O(1), not a pass over every list). The generations are read before the
+// index, so a subscription granted while a list is built
 // makes that list stale at once. mochi adds a subscription to its index
 // before OnSubscribed, and OnSubscribed runs before the SUBACK is written:
 // once a client has its SUBACK, the next message's list has it. A
@@ -34,12 +35,14 @@ import (
 // and a removed member.
 type roomSubs struct {
 	mu    sync.Mutex
-	rooms map[string]*roomEntry // group topic -> its list
+	wild  uint64                // bumped by every change to a wildcard filter that may match the topics
+	rooms map[string]*roomEntry // topic -> its list
 }
 
 type roomEntry struct {
-	gen   uint64    // bumped by every change to the topic's subscriptions
+	gen   uint64    // bumped by every change to the topic's own filter
 	built uint64    // gen the list was built at
+	wild  uint64    // roomSubs.wild the list was built at
 	ok    bool      // list is built
 	list  []roomSub // immutable once built: readers use it unlocked
 }
@@ -76,20 +79,20 @@ func (x *roomSubs) get(topic string, build func() ([]roomSub, bool)) ([]roomSub,
 		e = &roomEntry{}
 		x.rooms[topic] = e
 	}
-	if e.ok && e.built == e.gen {
+	if e.ok && e.built == e.gen && e.wild == x.wild {
 		list := e.list
 		x.mu.Unlock()
 		return list, true
 	}
-	gen := e.gen
+	gen, wild := e.gen, x.wild
 	x.mu.Unlock()
-	list, ok := build() // mochi's index, after reading gen
+	list, ok := build() // mochi's index, after reading the generations
 	if !ok {
 		return nil, false
 	}
 	x.mu.Lock()
-	if e.gen == gen { // else a change came meanwhile: this list serves once
-		e.list, e.built, e.ok = list, gen, true
+	if e.gen == gen && x.wild == wild { // else a change came meanwhile: this list serves once
+		e.list, e.built, e.wild, e.ok = list, gen, wild, true
 	}
 	x.mu.Unlock()
 	return list, true
@@ -108,9 +111,7 @@ func (x *roomSubs) changed(filters []packets.Subscription) {
 			continue
 		}
 		if wildOverGroups(filter) {
-			for _, e := range x.rooms {
-				e.gen++
-			}
+			x.wild++
 		}
 	}
 }

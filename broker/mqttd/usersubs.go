@@ -2,7 +2,6 @@ package mqttd
 
 import (
 	"strings"
-	"sync"
 
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -30,49 +29,7 @@ import (
 // ClientIDs with the client each had when it was built, and every
 // delivery still passes the read ACL.
 type userSubs struct {
-	mu     sync.Mutex
-	wild   uint64 // bumped by every change to a wildcard filter
-	topics map[string]*userEntry
-}
-
-type userEntry struct {
-	gen   uint64    // bumped by every change to the topic's own filter
-	built uint64    // gen the list was built at
-	wild  uint64    // userSubs.wild the list was built at
-	ok    bool      // list is built
-	list  []roomSub // immutable once built: readers use it unlocked
-}
-
-// get returns topic's subscribers, building the list with build when a
-// change came since it was last built; false when build declines (shared
-// or inline subscriptions, which go through mochi's fan-out).
-func (x *userSubs) get(topic string, build func() ([]roomSub, bool)) ([]roomSub, bool) {
-	x.mu.Lock()
-	if x.topics == nil {
-		x.topics = map[string]*userEntry{}
-	}
-	e := x.topics[topic]
-	if e == nil {
-		e = &userEntry{}
-		x.topics[topic] = e
-	}
-	if e.ok && e.built == e.gen && e.wild == x.wild {
-		list := e.list
-		x.mu.Unlock()
-		return list, true
-	}
-	gen, wild := e.gen, x.wild
-	x.mu.Unlock()
-	list, ok := build() // mochi's index, after reading the generations
-	if !ok {
-		return nil, false
-	}
-	x.mu.Lock()
-	if e.gen == gen && x.wild == wild { // else a change came meanwhile: this list serves once
-		e.list, e.built, e.wild, e.ok = list, gen, wild, true
-	}
-	x.mu.Unlock()
-	return list, true
+	roomSubs // the lists and their generations; get builds and keeps them
 }
 
 // changed marks the lists filters may concern as stale; removed (an
@@ -86,10 +43,10 @@ func (x *userSubs) changed(filters []packets.Subscription, removed bool) {
 			x.wild++
 			continue
 		}
-		if e := x.topics[filter]; e != nil {
+		if e := x.rooms[filter]; e != nil {
 			e.gen++ // a get building it now keeps nothing
 			if removed {
-				delete(x.topics, filter)
+				delete(x.rooms, filter)
 			}
 		}
 	}
@@ -99,5 +56,5 @@ func (x *userSubs) changed(filters []packets.Subscription, removed bool) {
 func (x *userSubs) len() int {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return len(x.topics)
+	return len(x.rooms)
 }

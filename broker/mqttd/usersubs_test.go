@@ -64,3 +64,37 @@ func TestUserSubsRebuildOnlyAfterAChangeThatMayConcernThem(t *testing.T) {
 		t.Fatalf("%d entries after their filters were unsubscribed, want 0", n)
 	}
 }
+
+// A group topic's list is rebuilt after a change to its own filter or to a
+// wildcard filter that may match group topics, and kept through any other.
+func TestRoomSubsRebuildOnlyAfterAChangeThatMayConcernThem(t *testing.T) {
+	var x roomSubs
+	builds := 0
+	build := func() ([]roomSub, bool) { builds++; return []roomSub{{id: "m1"}}, true }
+	steps := []struct {
+		filter string
+		builds int
+	}{
+		{"", 1},
+		{"im/g/other", 1},
+		{"im/u/+", 1},
+		{"sensors/#", 1},
+		{"im/g/room", 2},
+		{"$share/s/im/g/room", 3},
+		{"im/g/+", 4},
+		{"+/+/room", 5},
+		{"#", 6},
+		{"", 6},
+	}
+	for _, st := range steps {
+		if st.filter != "" {
+			x.changed([]packets.Subscription{{Filter: st.filter}})
+		}
+		if list, ok := x.get("im/g/room", build); !ok || len(list) != 1 {
+			t.Fatalf("get after %q: %v %v", st.filter, list, ok)
+		}
+		if builds != st.builds {
+			t.Fatalf("after a change to %q: %d builds, want %d", st.filter, builds, st.builds)
+		}
+	}
+}
