@@ -53,13 +53,13 @@ func (s *Server) roomcast(topic string, payload []byte) bool {
 	// up to GOMAXPROCS goroutines, each a contiguous share, joined here.
 	parts := min(runtime.GOMAXPROCS(0), len(list)/roomcastSplit)
 	if parts <= 1 {
-		s.writeRoomCopies(topic, payload, enc, canRead, list)
+		s.writeCopies(topic, payload, enc, canRead, list, nil)
 		return true
 	}
 	var wg sync.WaitGroup
 	for i := range parts {
 		share := list[i*len(list)/parts : (i+1)*len(list)/parts]
-		wg.Go(func() { s.writeRoomCopies(topic, payload, enc, canRead, share) })
+		wg.Go(func() { s.writeCopies(topic, payload, enc, canRead, share, nil) })
 	}
 	wg.Wait()
 	return true
@@ -89,9 +89,11 @@ func (s *Server) roomReader(topic string) func(*mqtt.Client) bool {
 // roomcastSplit is how many members a room needs per extra writer.
 const roomcastSplit = 1000
 
-// writeRoomCopies checks each subscriber with the read ACL and writes it
-// its encoding of the event.
-func (s *Server) writeRoomCopies(topic string, payload []byte, enc [2][]byte, canRead func(*mqtt.Client) bool, subs []roomSub) {
+// writeCopies checks each subscriber with the read ACL and writes it its
+// encoding of the event (enc: the shared encodings, encoded on first use
+// when empty), under h's holds when h is not nil: a room's members and a
+// user's connections alike.
+func (s *Server) writeCopies(topic string, payload []byte, enc [2][]byte, canRead func(*mqtt.Client) bool, subs []roomSub, h *holds) {
 	var sent, sentBytes int64
 	for i := range subs {
 		sub := &subs[i]
@@ -103,7 +105,7 @@ func (s *Server) writeRoomCopies(topic string, payload []byte, enc [2][]byte, ca
 		if b == nil {
 			continue
 		}
-		if s.writeCopy(cl, b, nil) {
+		if s.writeCopy(cl, b, h) {
 			sent++
 			sentBytes += int64(len(b))
 		}

@@ -1,5 +1,7 @@
 package mqttd
 
+import mqtt "github.com/mochi-mqtt/server/v2"
+
 // usercast delivers one event on a user topic (im/u/{uid}) to the user's
 // subscribed connections, at QoS 0, on the store's committer (enqueue),
 // and reports whether it did; false leaves the event to mochi's fan-out.
@@ -28,24 +30,7 @@ func (s *Server) usercast(topic string, payload []byte, h *holds) bool {
 	if !ok {
 		return false
 	}
-	var enc [2][]byte // 0: MQTT 3.1/3.1.1, 1: MQTT 5
-	var sent, sentBytes int64
-	for i := range list {
-		sub := &list[i]
-		cl, ok := sub.client(s.mq.Clients)
-		if !ok || !s.CanRead(cl, topic) {
-			continue
-		}
-		b := publishFor(cl, topic, payload, sub.ids, &enc)
-		if b == nil {
-			continue
-		}
-		if s.writeCopy(cl, b, h) {
-			sent++
-			sentBytes += int64(len(b))
-		}
-	}
-	s.countSent(sent, sentBytes)
+	s.writeCopies(topic, payload, [2][]byte{}, func(cl *mqtt.Client) bool { return s.CanRead(cl, topic) }, list, h)
 	return true
 }
 

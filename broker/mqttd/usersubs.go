@@ -51,10 +51,3 @@ func (x *userSubs) changed(filters []packets.Subscription, removed bool) {
 		}
 	}
 }
-
-// len is how many topics have an entry (tests).
-func (x *userSubs) len() int {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return len(x.rooms)
-}

@@ -98,3 +98,10 @@ func TestRoomSubsRebuildOnlyAfterAChangeThatMayConcernThem(t *testing.T) {
 		}
 	}
 }
+
+// len is how many topics have an entry.
+func (x *userSubs) len() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.rooms)
+}

@@ -291,7 +291,10 @@ func (r *run) waitDelivered(ctx context.Context, want int64, quiet time.Duration
 }
 
 // stamp and unstamp carry the send time in an IM text element.
-func stamp() string { return "t" + strconv.FormatInt(time.Now().UnixNano(), 10) }
+// appendStamp appends the send stamp (the time now) that unstamp reads.
+func appendStamp(b []byte) []byte {
+	return strconv.AppendInt(append(b, 't'), time.Now().UnixNano(), 10)
+}
 
 func unstamp(text string) (int64, bool) {
 	if !strings.HasPrefix(text, "t") {

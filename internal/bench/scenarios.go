@@ -176,8 +176,8 @@ func (r *run) publishers(ctx context.Context, clients *[]paho.Client, prefix str
 // was an eighth of the load generator's CPU in a paced c2c run.
 func textMsg(random int) []byte {
 	b := make([]byte, 0, 112)
-	b = append(b, `{"MsgBody":[{"MsgContent":{"Text":"t`...)
-	b = strconv.AppendInt(b, time.Now().UnixNano(), 10)
+	b = append(b, `{"MsgBody":[{"MsgContent":{"Text":"`...)
+	b = appendStamp(b)
 	b = append(b, `"},"MsgType":"TIMTextElem"}],"MsgRandom":`...)
 	b = strconv.AppendInt(b, int64(random), 10)
 	return append(b, '}')
