@@ -73,6 +73,7 @@ type run struct {
 	gap       time.Duration // the longest time between two successful PUBACKs of one connection (mu)
 	gapEnd    time.Time     // when that gap ended
 	start     time.Time
+	startCPU  time.Duration // imbench's own CPU time at start
 	extra     map[string]float64
 }
 
@@ -142,7 +143,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	stop := r.progress(ctx)
 	var expected int64
 	var err error
-	r.start = time.Now()
+	r.clock()
 	if o.Scenario != "group" { // group profiles its paced phase only
 		r.profile(true)
 	}
@@ -161,10 +162,16 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		err = fmt.Errorf("unknown scenario %q", o.Scenario)
 	}
 	elapsed := time.Since(r.start)
+	benchCPU := selfCPU() - r.startCPU
 	r.profile(false)
 	stop()
 	res := Result{Scenario: o.Scenario, Sent: r.sent.Load(), Delivered: r.delivered.Load(), Errors: r.errs.Load(),
 		Seconds: elapsed.Seconds(), Extra: r.extra}
+	if o.Scenario == "pubsub" || o.Scenario == "c2c" {
+		// The load generator's share of the cores it shares with the broker
+		// (test/tail.sh sets it beside the broker's, paced and at full speed).
+		res.Extra["bench_cpu_s"] = benchCPU.Seconds()
+	}
 	if expected > res.Delivered {
 		res.Lost = expected - res.Delivered
 	}
@@ -180,6 +187,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		res.PeakRSSKB += peakRSS(pid)
 	}
 	return res, err
+}
+
+// clock starts the timed phase: its time and imbench's own CPU from now.
+func (r *run) clock() {
+	r.start, r.startCPU = time.Now(), selfCPU()
 }
 
 // profile starts or stops imbench's own CPU profile (Options.CPUProfile):

@@ -117,7 +117,7 @@ func (r *run) pubsub(ctx context.Context) (int64, error) {
 			return 0, fmt.Errorf("subscribe: %v", tok.Error())
 		}
 	}
-	r.start = time.Now()
+	r.clock()
 	err := r.publishers(ctx, &clients, "pub", pubs, o.QoS, false, func(i int) string {
 		if o.Fanout {
 			return "bench/all"
@@ -226,7 +226,7 @@ func (r *run) c2c(ctx context.Context) (int64, error) {
 			return 0, fmt.Errorf("subscribe: %v", tok.Error())
 		}
 	}
-	r.start = time.Now()
+	r.clock()
 	err := r.publishers(ctx, &clients, "a", o.Clients, 1, true, func(i int) string { return fmt.Sprintf("im/send/c2c/b%d", i) },
 		func(i, k int) []byte { return textMsg(i<<20 | k) })
 	if err != nil {
