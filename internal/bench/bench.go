@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -302,8 +303,8 @@ func (r *run) waitDelivered(ctx context.Context, want int64, quiet time.Duration
 	}
 }
 
-// stamp and unstamp carry the send time in an IM text element.
-// appendStamp appends the send stamp (the time now) that unstamp reads.
+// appendStamp and unstamp carry the send time in an IM text element:
+// appendStamp appends the stamp (the time now) that unstamp reads back.
 func appendStamp(b []byte) []byte {
 	return strconv.AppendInt(append(b, 't'), time.Now().UnixNano(), 10)
 }
@@ -337,6 +338,15 @@ func procsRSS(pids []int) int64 {
 		kb += RSS(p)
 	}
 	return kb
+}
+
+// selfCPU is imbench's own user+system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // procsCPU is the processes' user+system CPU time.

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -152,9 +151,9 @@ func (r *run) group(ctx context.Context) (int64, error) {
 
 	// Paced: one message at a time.
 	restoreGC := pauseGC()
-	r.start = time.Now()
+	r.clock()
 	r.profile(true)
-	brokerCPU0, benchCPU0 := procsCPU(o.PIDs), selfCPU()
+	brokerCPU0 := procsCPU(o.PIDs)
 	paced := 0
 	for i := 0; i < o.Messages && ctx.Err() == nil; i++ {
 		send(i)
@@ -171,7 +170,7 @@ func (r *run) group(ctx context.Context) (int64, error) {
 		if len(o.PIDs) > 0 {
 			r.extra["broker_cpu_ms_per_msg"] = (procsCPU(o.PIDs) - brokerCPU0).Seconds() * 1000 / float64(paced)
 		}
-		r.extra["bench_cpu_ms_per_msg"] = (selfCPU() - benchCPU0).Seconds() * 1000 / float64(paced)
+		r.extra["bench_cpu_ms_per_msg"] = (selfCPU() - r.startCPU).Seconds() * 1000 / float64(paced)
 	}
 	if all := reachAll(0, o.Messages); len(all) > 0 {
 		r.extra["reach_all_ms_p50"] = all[len(all)/2]
@@ -314,15 +313,6 @@ func procCPU(pid int) time.Duration {
 
 // clockTicks is USER_HZ, 100 on Linux.
 const clockTicks = 100
-
-// selfCPU is this process's user+system CPU time.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // catchup: one user is offline while Messages arrive, then connects and
 // syncs to the end. Extra replay_seconds: connect to Complete.
